@@ -1,0 +1,116 @@
+"""The one envelope every message travels in: CloudEvents attributes plus the VSM ones."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Any, Generic, Literal, TypeVar
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from vsm.contract.message import Message, model_for
+
+VsmId = Annotated[
+    str,
+    Field(
+        pattern=r"^root(/[a-z0-9][a-z0-9-]{0,39}){0,5}$",
+        max_length=256,
+        description="Path of the viable system, e.g. `root/logistics` (depth 0..5).",
+    ),
+]
+TRACEPARENT = r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$"
+
+BodyT = TypeVar("BodyT", bound=Message)
+
+
+class Envelope(BaseModel, Generic[BodyT]):
+    """CloudEvents 1.0 structured-mode event whose `data` is a typed, versioned body."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    specversion: Literal["1.0"] = "1.0"
+    id: str = Field(min_length=1, max_length=128)
+    source: str = Field(min_length=1, max_length=256)
+    type: str = Field(min_length=1, max_length=128)
+    time: AwareDatetime
+    subject: str | None = Field(default=None, max_length=256)
+    datacontenttype: Literal["application/json"] = "application/json"
+    vsm_id: VsmId = "root"
+    correlation_id: str | None = Field(default=None, max_length=128)
+    causation_id: str | None = Field(default=None, max_length=128)
+    priority: int = Field(default=4, ge=0, le=9)
+    traceparent: str | None = Field(default=None, pattern=TRACEPARENT)
+    tracestate: str | None = Field(default=None, max_length=512)
+    data: BodyT
+
+    @model_validator(mode="before")
+    @classmethod
+    def _resolve_body(cls, value: Any) -> Any:
+        """Validate `data` against the model its `type` names, so unions pick the right body."""
+        if not isinstance(value, dict) or not isinstance(value.get("data"), dict):
+            return value
+        message_type = value.get("type")
+        if not isinstance(message_type, str):
+            return value
+        model = model_for(message_type)
+        if model is None:
+            raise PydanticCustomError(
+                "unknown_message_type",
+                "unknown message type {message_type!r}",
+                {"message_type": message_type},
+            )
+        try:
+            body = model.model_validate(value["data"])
+        except ValidationError as error:
+            raise ValidationError.from_exception_data(
+                cls.__name__,
+                [
+                    {**problem, "loc": ("data", *problem["loc"])}  # type: ignore[typeddict-item]
+                    for problem in error.errors(include_url=False)
+                ],
+            ) from error
+        return {**value, "data": body}
+
+    @model_validator(mode="after")
+    def _type_names_body(self) -> Envelope[BodyT]:
+        if self.type != self.data.TYPE:
+            raise ValueError(f"type {self.type!r} does not match body {self.data.TYPE!r}")
+        return self
+
+    @classmethod
+    def wrap(
+        cls,
+        body: BodyT,
+        *,
+        source: str,
+        cause: Envelope[Any] | None = None,
+        vsm_id: str | None = None,
+        subject: str | None = None,
+        correlation_id: str | None = None,
+        priority: int | None = None,
+        traceparent: str | None = None,
+    ) -> Envelope[BodyT]:
+        """A new envelope for `body`; with a `cause`, it joins the cause's chain and system."""
+        message_id = str(uuid.uuid4())
+        return Envelope[type(body)](  # type: ignore[misc]
+            id=message_id,
+            source=source,
+            type=body.TYPE,
+            time=datetime.now(UTC),
+            subject=subject,
+            vsm_id=vsm_id or (cause.vsm_id if cause else "root"),
+            correlation_id=correlation_id
+            or (cause.correlation_id or cause.id if cause else message_id),
+            causation_id=cause.id if cause else None,
+            priority=priority if priority is not None else (cause.priority if cause else 4),
+            traceparent=traceparent,
+            data=body,
+        )

@@ -1,0 +1,137 @@
+"""The broker topology as code: every exchange, queue and binding the services agree on.
+
+Names are the canonical ones; a deployment may run under a namespace (a prefix applied
+by the service kit at the broker boundary) so that several systems share one broker.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+ExchangeType = Literal["fanout", "topic", "direct"]
+QueueKind = Literal["quorum", "stream"]
+
+DELIVERY_LIMIT = 5
+"""Deliveries of one message before the broker dead-letters it (a handler that keeps failing)."""
+
+
+@dataclass(frozen=True)
+class Exchange:
+    name: str
+    type: ExchangeType
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Binding:
+    exchange: Exchange
+    routing_key: str = ""
+
+
+@dataclass(frozen=True)
+class Queue:
+    """A durable work queue; `kind="quorum"` queues get a dead-letter queue of their own."""
+
+    name: str
+    bindings: tuple[Binding, ...] = ()
+    description: str = ""
+    kind: QueueKind = "quorum"
+    message_ttl_ms: int | None = None
+    arguments: dict[str, int | str] = field(default_factory=dict, hash=False, compare=False)
+
+    @property
+    def dead_letter_queue(self) -> str:
+        return f"{self.name}.dlq"
+
+
+# Exchanges named in the design brief.
+ALGEDONIC = Exchange("vsm.algedonic", "fanout", "Pleasure/pain signals from anyone, to S5 and S4.")
+POLICY = Exchange("vsm.policy", "fanout", "Policy updates from S5 to every service.")
+INTELLIGENCE = Exchange("vsm.intelligence", "topic", "Alerts, scans, adaptation proposals (S4).")
+CONTROL = Exchange("vsm.control", "topic", "Allocations, resource events, audits (S3).")
+RECURSIVE = Exchange("vsm.recursive", "topic", "Meta-VSM spawn, report and teardown.")
+S1_COMMANDS = Exchange(
+    "vsm.s1.commands", "topic", "Commands to S1 agents, key `<agent_type>.<agent_id>.<command>`."
+)
+S1_RESULTS = Exchange(
+    "vsm.s1.results", "topic", "Aggregate of every agent's results exchange (observers bind here)."
+)
+
+# Exchanges this project adds.
+HEALTH = Exchange("vsm.health", "fanout", "Periodic health reports of every service instance.")
+REQUESTS = Exchange(
+    "vsm.requests", "topic", "Request/reply to a service, key `<service>.<operation>`."
+)
+DEAD_LETTER = Exchange(
+    "vsm.dead-letter", "direct", "Unprocessable messages, routed by the queue they came from."
+)
+
+EXCHANGES: tuple[Exchange, ...] = (
+    ALGEDONIC,
+    POLICY,
+    INTELLIGENCE,
+    CONTROL,
+    RECURSIVE,
+    S1_COMMANDS,
+    S1_RESULTS,
+    HEALTH,
+    REQUESTS,
+    DEAD_LETTER,
+)
+
+HEALTH_TTL_MS = 30_000
+
+# Queues named in the design brief.
+SYSTEM5_ALGEDONIC = Queue(
+    "vsm.system5.policy", (Binding(ALGEDONIC),), "S5's algedonic intake (pain and pleasure)."
+)
+SYSTEM5_HEALTH = Queue(
+    "vsm.system5.health",
+    (Binding(HEALTH),),
+    "Health reports of every service, aggregated by S5.",
+    message_ttl_ms=HEALTH_TTL_MS,
+)
+
+
+def requests_queue(service: str) -> Queue:
+    """The queue where `service` answers requests sent on `vsm.requests` as `<service>.*`."""
+    return Queue(
+        f"vsm.{service}.requests",
+        (Binding(REQUESTS, f"{service}.#"),),
+        f"Requests to {service} (request/reply).",
+    )
+
+
+def request_key(service: str, operation: str) -> str:
+    return f"{service}.{operation}"
+
+
+SERVICES: tuple[str, ...] = (
+    "queen",
+    "intelligence",
+    "control",
+    "coordinator",
+    "operations",
+    "telegram-gateway",
+    "mcp-gateway",
+)
+"""Every deployable, in VSM order (S5 down to S1, then the gateways)."""
+
+VSM_ROLE: dict[str, str] = {
+    "queen": "S5",
+    "intelligence": "S4",
+    "control": "S3",
+    "coordinator": "S2",
+    "operations": "S1",
+    "telegram-gateway": "gateway",
+    "mcp-gateway": "gateway",
+}
+
+
+SHARED_QUEUES: tuple[Queue, ...] = (
+    SYSTEM5_ALGEDONIC,
+    SYSTEM5_HEALTH,
+    *(requests_queue(service) for service in SERVICES),
+)
+"""Queues every service declares at start-up, so that no publish finds its route missing."""

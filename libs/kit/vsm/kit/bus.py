@@ -1,0 +1,359 @@
+"""The bus: a service's only way onto the broker.
+
+It applies the deployment's namespace, declares the topology, wraps bodies in envelopes
+(joining the causation chain), publishes with confirms and mandatory routing, dead-letters
+bad input with its reason, and sends requests that expect a reply.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import aio_pika
+import structlog
+from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
+from faststream.middlewares import AckPolicy
+from faststream.rabbit import (
+    ExchangeType,
+    QueueType,
+    RabbitBroker,
+    RabbitExchange,
+    RabbitQueue,
+)
+from faststream.rabbit.publisher import RabbitPublisher
+from opentelemetry import propagate
+from pydantic import TypeAdapter
+
+from vsm.contract import topology
+from vsm.contract.envelope import Envelope
+from vsm.contract.errors import ErrorReply, Unprocessable
+from vsm.contract.message import Message
+from vsm.kit.deadletter import DETAIL_HEADER, REASON_HEADER, of_type
+from vsm.kit.names import Namespace
+from vsm.kit.rpc import Requester
+from vsm.kit.telemetry import Telemetry
+
+log = structlog.get_logger("vsm.bus")
+
+BodyT = TypeVar("BodyT", bound=Message)
+F = TypeVar("F", bound=Callable[..., Any])
+AnyEnvelope = TypeAdapter(Envelope[Message])
+
+
+class RequestFailed(Exception):
+    """The service answered the request with an `ErrorReply`."""
+
+    def __init__(self, reply: ErrorReply) -> None:
+        super().__init__(f"{reply.code}: {reply.message}")
+        self.reply = reply
+
+
+class Bus:
+    def __init__(
+        self,
+        broker: RabbitBroker,
+        *,
+        service: str,
+        namespace: Namespace,
+        vsm_id: str,
+        telemetry: Telemetry,
+        request_timeout_s: float,
+    ) -> None:
+        self.broker = broker
+        self.service = service
+        self.source = f"vsm/{service}"
+        self.namespace = namespace
+        self.vsm_id = vsm_id
+        self.telemetry = telemetry
+        self.request_timeout_s = request_timeout_s
+        self.requester = Requester()
+        self._queues: dict[str, topology.Queue] = {q.name: q for q in topology.SHARED_QUEUES}
+        self._subscribers: dict[str, Any] = {}
+        self.declared = False
+
+    # Topology -----------------------------------------------------------------------
+    def exchange(self, exchange: topology.Exchange) -> RabbitExchange:
+        return RabbitExchange(
+            self.namespace.name(exchange.name), type=ExchangeType(exchange.type), durable=True
+        )
+
+    def queue(self, queue: topology.Queue, routing_key: str = "") -> RabbitQueue:
+        arguments: dict[str, Any] = dict(queue.arguments)
+        if queue.kind == "quorum":
+            arguments |= {
+                "x-dead-letter-exchange": self.namespace.name(topology.DEAD_LETTER.name),
+                "x-dead-letter-routing-key": self.namespace.name(queue.name),
+                "x-dead-letter-strategy": "at-least-once",
+                "x-overflow": "reject-publish",
+                "x-delivery-limit": topology.DELIVERY_LIMIT,
+            }
+        if queue.message_ttl_ms is not None:
+            arguments["x-message-ttl"] = queue.message_ttl_ms
+        return RabbitQueue(
+            self.namespace.name(queue.name),
+            queue_type=QueueType(queue.kind),
+            durable=True,
+            arguments=arguments,  # type: ignore[arg-type]
+            routing_key=routing_key,
+        )
+
+    async def declare(self, *queues: topology.Queue) -> None:
+        """Declare exchanges, queues, dead-letter queues and bindings (idempotent)."""
+        for exchange in topology.EXCHANGES:
+            await self.broker.declare_exchange(self.exchange(exchange))
+        dead_letter = await self.broker.declare_exchange(self.exchange(topology.DEAD_LETTER))
+        for queue in (*self._queues.values(), *queues):
+            self._queues[queue.name] = queue
+            declared = await self.broker.declare_queue(self.queue(queue))
+            if queue.kind == "quorum":
+                dlq = await self.broker.declare_queue(
+                    RabbitQueue(
+                        self.namespace.name(queue.dead_letter_queue),
+                        queue_type=QueueType.QUORUM,
+                        durable=True,
+                    )
+                )
+                await dlq.bind(dead_letter, routing_key=self.namespace.name(queue.name))
+            for binding in queue.bindings:
+                target = await self.broker.declare_exchange(self.exchange(binding.exchange))
+                await declared.bind(target, routing_key=binding.routing_key)
+
+    async def start(self) -> AbstractRobustConnection:
+        connection: AbstractRobustConnection = await self.broker.connect()
+        await self.declare()
+        await self.broker.start()
+        await self.requester.start(connection)
+        self.declared = True
+        return connection
+
+    async def stop(self) -> None:
+        self.declared = False
+        await self.requester.stop()
+        await self.broker.stop()
+
+    # Consuming ----------------------------------------------------------------------
+    def handle(self, queue: topology.Queue, message: type[Message]) -> Callable[[F], F]:
+        """Decorate the handler of `message` envelopes arriving on `queue`.
+
+        The handler takes `Envelope[message]`. Ack policy: ack once the handler returns; bad
+        input (malformed JSON, wrong schema, a type no handler here takes) is dead-lettered
+        with its reason and then acked; an unexpected error nacks for redelivery, up to the
+        delivery limit, after which the broker dead-letters it.
+        """
+        subscriber = self._subscribers.get(queue.name)
+        if subscriber is None:
+            self._queues[queue.name] = queue
+            first = queue.bindings[0] if queue.bindings else None
+            subscriber = self.broker.subscriber(
+                self.queue(queue, routing_key=first.routing_key if first else ""),
+                self.exchange(first.exchange) if first else None,
+                ack_policy=AckPolicy.NACK_ON_ERROR,
+                description=queue.description,
+            )
+            self._subscribers[queue.name] = subscriber
+        decorate: Callable[[F], F] = subscriber(filter=of_type(message.TYPE))
+        return decorate
+
+    async def dead_letter(
+        self, message: AbstractIncomingMessage, queue: str, bad: Unprocessable
+    ) -> None:
+        """Park `message` on the DLQ of `queue` with the reason; answer a waiting requester."""
+        headers = dict(message.headers or {})
+        headers |= {
+            REASON_HEADER: bad.reason,
+            DETAIL_HEADER: bad.detail[:1024],
+            "x-vsm-original-exchange": message.exchange or "",
+            "x-vsm-original-routing-key": message.routing_key or "",
+            "x-vsm-dead-lettered-by": self.service,
+        }
+        await self.broker.publish(
+            message.body,
+            exchange=self.exchange(topology.DEAD_LETTER),
+            routing_key=queue,
+            mandatory=True,
+            persist=True,
+            headers=headers,
+            message_id=message.message_id,
+            correlation_id=message.correlation_id,
+            message_type=message.type,
+            content_type=message.content_type,
+        )
+        self.telemetry.dead_lettered.labels(self.service, queue, bad.reason).inc()
+        log.warning("dead_lettered", queue=queue, reason=bad.reason, detail=bad.detail[:200])
+        if message.reply_to:
+            reply = self.envelope(ErrorReply(code=bad.reason, message=bad.detail[:4096]))
+            await self.broker.publish(
+                reply.model_dump_json().encode(),
+                routing_key=message.reply_to,
+                correlation_id=message.correlation_id,
+                content_type="application/json",
+                mandatory=False,
+            )
+
+    def handler_failed(self, queue: str, error: BaseException) -> None:
+        self.telemetry.handler_failures.labels(self.service, queue, type(error).__name__).inc()
+        log.error("handler_failed", queue=queue, error=repr(error), exc_info=error)
+
+    # Publishing ---------------------------------------------------------------------
+    def envelope(
+        self,
+        body: BodyT,
+        *,
+        cause: Envelope[Any] | None = None,
+        vsm_id: str | None = None,
+        subject: str | None = None,
+        priority: int | None = None,
+    ) -> Envelope[BodyT]:
+        carrier: dict[str, str] = {}
+        propagate.inject(carrier)
+        return Envelope.wrap(
+            body,
+            source=self.source,
+            cause=cause,
+            vsm_id=vsm_id or (None if cause else self.vsm_id),
+            subject=subject,
+            priority=priority,
+            traceparent=carrier.get("traceparent"),
+        )
+
+    def publisher(
+        self,
+        exchange: topology.Exchange,
+        schema: type[Message] | Any,
+        *,
+        routing_key: str = "",
+        description: str | None = None,
+    ) -> Publisher:
+        """A documented (AsyncAPI) publisher of `schema` bodies on `exchange`."""
+        return Publisher(self, exchange, schema, routing_key=routing_key, description=description)
+
+    async def publish(
+        self,
+        exchange: topology.Exchange,
+        body: Message,
+        *,
+        routing_key: str = "",
+        cause: Envelope[Any] | None = None,
+        vsm_id: str | None = None,
+        subject: str | None = None,
+        priority: int | None = None,
+        mandatory: bool = True,
+    ) -> Envelope[Any]:
+        """Publish `body` in a new envelope; raises when the broker cannot route or store it."""
+        envelope = self.envelope(
+            body, cause=cause, vsm_id=vsm_id, subject=subject, priority=priority
+        )
+        await self.broker.publish(
+            envelope.model_dump_json().encode(),
+            exchange=self.exchange(exchange),
+            routing_key=routing_key,
+            **_properties(envelope),
+            mandatory=mandatory,
+        )
+        return envelope
+
+    async def request(
+        self,
+        service: str,
+        operation: str,
+        body: Message,
+        *,
+        cause: Envelope[Any] | None = None,
+        vsm_id: str | None = None,
+        timeout: float | None = None,
+    ) -> Envelope[Message]:
+        """Ask `service` to do `operation`; its reply envelope, or `RequestFailed`."""
+        envelope = self.envelope(body, cause=cause, vsm_id=vsm_id)
+        props = _properties(envelope)
+        message = aio_pika.Message(
+            envelope.model_dump_json().encode(),
+            content_type="application/json",
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            message_id=props["message_id"],
+            correlation_id=envelope.id,
+            type=props["message_type"],
+            priority=props["priority"],
+            headers=props["headers"],
+        )
+        raw = await self.requester.request(
+            self.namespace.name(topology.REQUESTS.name),
+            topology.request_key(service, operation),
+            message,
+            timeout or self.request_timeout_s,
+        )
+        reply = AnyEnvelope.validate_json(raw.body)
+        if isinstance(reply.data, ErrorReply):
+            raise RequestFailed(reply.data)
+        return reply
+
+    def reply(self, body: Message, *, cause: Envelope[Any]) -> bytes:
+        """The encoded reply envelope a request handler returns."""
+        return self.envelope(body, cause=cause).model_dump_json().encode()
+
+
+def _properties(envelope: Envelope[Any]) -> dict[str, Any]:
+    headers: dict[str, Any] = {"ce_type": envelope.type, "vsm_id": envelope.vsm_id}
+    if envelope.traceparent:
+        headers["traceparent"] = envelope.traceparent
+    if envelope.causation_id:
+        headers["causation_id"] = envelope.causation_id
+    return {
+        "message_id": envelope.id,
+        "correlation_id": envelope.correlation_id,
+        "message_type": envelope.type,
+        "priority": envelope.priority,
+        "headers": headers,
+        "persist": True,
+        "content_type": "application/json",
+    }
+
+
+class Publisher:
+    """A publisher registered with FastStream so that it appears in the AsyncAPI document."""
+
+    def __init__(
+        self,
+        bus: Bus,
+        exchange: topology.Exchange,
+        schema: Any,
+        *,
+        routing_key: str,
+        description: str | None,
+    ) -> None:
+        self.bus = bus
+        self.exchange = exchange
+        self.routing_key = routing_key
+        self.documented: RabbitPublisher = bus.broker.publisher(
+            exchange=bus.exchange(exchange),
+            routing_key=routing_key,
+            schema=Envelope[schema] if _is_message(schema) else schema,
+            description=description or exchange.description,
+        )
+
+    async def publish(
+        self,
+        body: Message,
+        *,
+        routing_key: str | None = None,
+        cause: Envelope[Any] | None = None,
+        vsm_id: str | None = None,
+        subject: str | None = None,
+        priority: int | None = None,
+        mandatory: bool = True,
+    ) -> Envelope[Any]:
+        return await self.bus.publish(
+            self.exchange,
+            body,
+            routing_key=self.routing_key if routing_key is None else routing_key,
+            cause=cause,
+            vsm_id=vsm_id,
+            subject=subject,
+            priority=priority,
+            mandatory=mandatory,
+        )
+
+
+def _is_message(schema: Any) -> bool:
+    return isinstance(schema, type) and issubclass(schema, Message)
+

@@ -1,0 +1,135 @@
+"""A service's runtime: settings -> logging, telemetry, broker, bus, heartbeat -> HTTP app."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+import uvicorn
+from faststream.rabbit import RabbitBroker
+from faststream.rabbit.opentelemetry import RabbitTelemetryMiddleware
+from faststream.rabbit.prometheus import RabbitPrometheusMiddleware
+from faststream.rabbit.schemas import Channel
+from litestar import Litestar
+from litestar.types import ControllerRouterHandler
+
+from vsm.contract import topology
+from vsm.contract.envelope import Envelope
+from vsm.contract.health import Ping, Pong
+from vsm.kit.bus import Bus
+from vsm.kit.deadletter import dead_letter_middleware, decode_json
+from vsm.kit.health import HealthReporter
+from vsm.kit.http import create_http_app
+from vsm.kit.logs import configure_logging
+from vsm.kit.names import Namespace
+from vsm.kit.settings import ServiceSettings
+from vsm.kit.telemetry import create_telemetry
+
+Hook = Callable[[], Awaitable[None]]
+
+
+class Runtime:
+    """Everything a service needs from the outside world, built once from its settings."""
+
+    def __init__(self, service: str, settings: ServiceSettings) -> None:
+        self.service = service
+        self.settings = settings
+        configure_logging(service, settings.log_level, settings.log_format)
+        self.telemetry = create_telemetry(service)
+        self.broker = RabbitBroker(
+            settings.amqp_url,
+            default_channel=Channel(
+                prefetch_count=settings.prefetch_count,
+                publisher_confirms=True,
+                on_return_raises=True,
+            ),
+            decoder=decode_json,
+            graceful_timeout=settings.shutdown_grace_s,
+            app_id=f"vsm/{service}",
+            logger=logging.getLogger(f"vsm.{service}.broker"),
+            log_level=logging.DEBUG,
+            description=f"vsm {service}",
+        )
+        self.bus = Bus(
+            self.broker,
+            service=service,
+            namespace=Namespace(settings.vsm_namespace),
+            vsm_id=settings.vsm_id,
+            telemetry=self.telemetry,
+            request_timeout_s=settings.request_timeout_s,
+        )
+        for middleware in (
+            RabbitTelemetryMiddleware(tracer_provider=self.telemetry.tracer_provider),
+            RabbitPrometheusMiddleware(
+                registry=self.telemetry.registry, app_name=service, metrics_prefix="vsm_amqp"
+            ),
+            dead_letter_middleware(self.bus.dead_letter, self.bus.handler_failed),
+        ):
+            self.broker.add_middleware(middleware)
+        self.health = HealthReporter(
+            self.bus, instance=settings.instance_id, interval_s=settings.health_interval_s
+        )
+        self._on_start: list[Hook] = []
+        self._on_stop: list[Hook] = []
+        self._answer_pings()
+
+    def _answer_pings(self) -> None:
+        bus, instance = self.bus, self.settings.instance_id
+
+        @bus.handle(topology.requests_queue(self.service), Ping)
+        async def on_ping(envelope: Envelope[Ping]) -> bytes:
+            return bus.reply(Pong(service=bus.service, instance=instance), cause=envelope)
+
+    def on_start(self, hook: Hook) -> None:
+        """Run `hook` once the bus is up (e.g. start a scheduler)."""
+        self._on_start.append(hook)
+
+    def on_stop(self, hook: Hook) -> None:
+        """Run `hook` before the bus stops, in reverse order of registration."""
+        self._on_stop.append(hook)
+
+    async def readiness(self) -> dict[str, bool]:
+        return {
+            "broker": await self.broker.ping(timeout=1.0),
+            "topology": self.bus.declared,
+        }
+
+    @asynccontextmanager
+    async def lifespan(self, _: Litestar) -> AsyncIterator[None]:
+        await self.bus.start()
+        for hook in self._on_start:
+            await hook()
+        self.health.start()
+        try:
+            yield
+        finally:
+            await self.health.stop()
+            for hook in reversed(self._on_stop):
+                await hook()
+            await self.bus.stop()
+
+    def http_app(
+        self, route_handlers: Sequence[ControllerRouterHandler] = (), **options: Any
+    ) -> Litestar:
+        return create_http_app(
+            registry=self.telemetry.registry,
+            readiness=self.readiness,
+            route_handlers=route_handlers,
+            lifespan=[self.lifespan],
+            title=f"vsm {self.service}",
+            **options,
+        )
+
+
+def serve(app: Litestar, settings: ServiceSettings) -> None:
+    """Run `app` until SIGTERM/SIGINT; uvicorn then runs the lifespan's graceful shutdown."""
+    uvicorn.run(
+        app,
+        host=settings.http_host,
+        port=settings.http_port,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=int(settings.shutdown_grace_s) or None,
+    )

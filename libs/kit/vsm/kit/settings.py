@@ -1,0 +1,35 @@
+"""Settings every service shares; each service subclasses it and builds it once in `__main__`."""
+
+from __future__ import annotations
+
+import os
+import socket
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from vsm.contract.envelope import VsmId
+
+
+def _instance_id() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+class ServiceSettings(BaseSettings):
+    """Read from the environment (names in upper case, e.g. `AMQP_URL`); see the README table."""
+
+    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+
+    amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
+    vsm_namespace: str = Field(default="", pattern=r"^([a-z0-9][a-z0-9-]{0,30})?$")
+    vsm_id: VsmId = "root"
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=8080, ge=0, le=65535)
+    health_interval_s: float = Field(default=2.0, gt=0, le=60, alias="HEALTH_INTERVAL")
+    prefetch_count: int = Field(default=64, ge=1, le=10_000)
+    request_timeout_s: float = Field(default=5.0, gt=0, le=300)
+    shutdown_grace_s: float = Field(default=10.0, ge=0, le=300)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["json", "console"] = "json"
+    instance_id: str = Field(default_factory=_instance_id)

@@ -1,0 +1,1 @@
+"""vsm control (S3): resource budgets and allocation, S3* audits."""

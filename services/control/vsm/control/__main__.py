@@ -1,0 +1,14 @@
+"""Run control: `python -m vsm.control` (configuration from the environment)."""
+
+from vsm.kit.runtime import serve
+from vsm.control.app import create_app
+from vsm.control.settings import Settings
+
+
+def main() -> None:
+    settings = Settings()
+    serve(create_app(settings), settings)
+
+
+if __name__ == "__main__":
+    main()

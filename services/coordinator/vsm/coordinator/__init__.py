@@ -1,0 +1,1 @@
+"""vsm coordinator (S2): fair scheduling and anti-oscillation between S1 units."""

@@ -1,0 +1,1 @@
+"""vsm intelligence (S4): environment scanning, anomaly and variety detection, adaptation."""

@@ -1,0 +1,14 @@
+"""Run intelligence: `python -m vsm.intelligence` (configuration from the environment)."""
+
+from vsm.kit.runtime import serve
+from vsm.intelligence.app import create_app
+from vsm.intelligence.settings import Settings
+
+
+def main() -> None:
+    settings = Settings()
+    serve(create_app(settings), settings)
+
+
+if __name__ == "__main__":
+    main()

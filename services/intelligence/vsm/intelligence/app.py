@@ -1,0 +1,13 @@
+"""Wiring: Settings -> Runtime (broker, bus, heartbeat) -> handlers -> HTTP app."""
+
+from litestar import Litestar
+
+from vsm.kit.runtime import Runtime
+from vsm.intelligence.settings import Settings
+
+SERVICE = "intelligence"
+
+
+def create_app(settings: Settings) -> Litestar:
+    runtime = Runtime(SERVICE, settings)
+    return runtime.http_app()

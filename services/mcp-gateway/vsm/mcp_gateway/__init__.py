@@ -1,0 +1,1 @@
+"""vsm mcp-gateway (gateway): MCP server and REST API for LLM clients and scripts."""

@@ -1,0 +1,58 @@
+"""The REST API: each route is one AMQP request to the system that owns the answer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Request, Response, get
+from litestar.di import Provide
+from litestar.exceptions import HTTPException
+
+from vsm.contract.health import StatusQuery, SystemStatus
+from vsm.kit.bus import Bus, RequestFailed
+from vsm.kit.rpc import RequestTimeout
+
+
+def error_response(status_code: int, code: str, message: str) -> Response[dict[str, Any]]:
+    return Response({"error": code, "message": message}, status_code=status_code)
+
+
+def on_request_timeout(_: Request[Any, Any, Any], error: RequestTimeout) -> Response[Any]:
+    return error_response(504, "timeout", str(error))
+
+
+def on_request_failed(_: Request[Any, Any, Any], error: RequestFailed) -> Response[Any]:
+    reply = error.reply
+    status = 404 if reply.code.endswith("not_found") else 422 if reply.code.startswith(
+        "invalid"
+    ) else 502
+    return Response(
+        {"error": reply.code, "message": reply.message, "details": reply.details},
+        status_code=status,
+    )
+
+
+EXCEPTION_HANDLERS: dict[Any, Any] = {
+    RequestTimeout: on_request_timeout,
+    RequestFailed: on_request_failed,
+}
+
+
+class SystemController(Controller):
+    path = "/api/vsm"
+    tags = ["system"]
+
+    @get("/status")
+    async def status(self, bus: Bus) -> SystemStatus:
+        """Every system and gateway with its state (up/degraded/down) and last-seen time."""
+        reply = await bus.request("queen", "status", StatusQuery())
+        if not isinstance(reply.data, SystemStatus):
+            raise HTTPException(status_code=502, detail=f"unexpected reply {reply.type}")
+        return reply.data
+
+
+def dependencies(bus: Bus) -> dict[str, Provide]:
+    async def provide_bus() -> Bus:
+        return bus
+
+    return {"bus": Provide(provide_bus)}

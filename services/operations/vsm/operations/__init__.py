@@ -1,0 +1,1 @@
+"""vsm operations (S1): the agents that do the work."""

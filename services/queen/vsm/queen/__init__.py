@@ -1,0 +1,1 @@
+"""vsm queen (S5): policy and identity, algedonic signals, viability, interventions."""

@@ -1,0 +1,1 @@
+"""vsm telegram-gateway (gateway): a Telegram bot for people."""
