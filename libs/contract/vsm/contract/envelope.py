@@ -15,7 +15,6 @@ from pydantic import (
     model_validator,
 )
 from pydantic_core import PydanticCustomError
-
 from vsm.contract.message import Message, model_for
 
 VsmId = Annotated[

@@ -5,11 +5,10 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from pydantic import Field
-
 from vsm.contract.message import Message
 
 
-class Unprocessable(Exception):  # noqa: N818 - a verdict, not an error class of ours
+class Unprocessable(Exception):
     """A message that can never be processed; the kit dead-letters it with `reason`."""
 
     def __init__(self, reason: str, detail: str = "") -> None:

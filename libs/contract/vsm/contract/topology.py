@@ -130,7 +130,6 @@ VSM_ROLE: dict[str, str] = {
 
 
 SHARED_QUEUES: tuple[Queue, ...] = (
-    SYSTEM5_ALGEDONIC,
     SYSTEM5_HEALTH,
     *(requests_queue(service) for service in SERVICES),
 )

@@ -22,9 +22,9 @@ from faststream.rabbit import (
     RabbitQueue,
 )
 from faststream.rabbit.publisher import RabbitPublisher
+from faststream.rabbit.response import RabbitResponse
 from opentelemetry import propagate
 from pydantic import TypeAdapter
-
 from vsm.contract import topology
 from vsm.contract.envelope import Envelope
 from vsm.contract.errors import ErrorReply, Unprocessable
@@ -266,6 +266,7 @@ class Bus:
         """Ask `service` to do `operation`; its reply envelope, or `RequestFailed`."""
         envelope = self.envelope(body, cause=cause, vsm_id=vsm_id)
         props = _properties(envelope)
+        deadline = timeout or self.request_timeout_s
         message = aio_pika.Message(
             envelope.model_dump_json().encode(),
             content_type="application/json",
@@ -275,21 +276,30 @@ class Bus:
             type=props["message_type"],
             priority=props["priority"],
             headers=props["headers"],
+            expiration=deadline,  # nobody waits for the answer after the deadline
         )
         raw = await self.requester.request(
             self.namespace.name(topology.REQUESTS.name),
             topology.request_key(service, operation),
             message,
-            timeout or self.request_timeout_s,
+            deadline,
         )
         reply = AnyEnvelope.validate_json(raw.body)
         if isinstance(reply.data, ErrorReply):
             raise RequestFailed(reply.data)
         return reply
 
-    def reply(self, body: Message, *, cause: Envelope[Any]) -> bytes:
-        """The encoded reply envelope a request handler returns."""
-        return self.envelope(body, cause=cause).model_dump_json().encode()
+    def reply(self, body: Message, *, cause: Envelope[Any]) -> RabbitResponse:
+        """What a request handler returns: the reply envelope, sent to the requester if it
+        is still there (not mandatory: a requester that gave up is no handler failure)."""
+        envelope = self.envelope(body, cause=cause)
+        return RabbitResponse(
+            envelope.model_dump_json().encode(),
+            mandatory=False,
+            content_type="application/json",
+            message_id=envelope.id,
+            message_type=envelope.type,
+        )
 
 
 def _properties(envelope: Envelope[Any]) -> dict[str, Any]:
@@ -356,4 +366,3 @@ class Publisher:
 
 def _is_message(schema: Any) -> bool:
     return isinstance(schema, type) and issubclass(schema, Message)
-

@@ -21,7 +21,7 @@ from aio_pika.abc import (
 REPLY_TO = "amq.rabbitmq.reply-to"
 
 
-class RequestTimeout(Exception):  # noqa: N818 - named for what happened
+class RequestTimeout(Exception):
     """No reply within the deadline."""
 
 

@@ -7,14 +7,15 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
+import structlog
 import uvicorn
 from faststream.rabbit import RabbitBroker
 from faststream.rabbit.opentelemetry import RabbitTelemetryMiddleware
 from faststream.rabbit.prometheus import RabbitPrometheusMiddleware
+from faststream.rabbit.response import RabbitResponse
 from faststream.rabbit.schemas import Channel
 from litestar import Litestar
 from litestar.types import ControllerRouterHandler
-
 from vsm.contract import topology
 from vsm.contract.envelope import Envelope
 from vsm.contract.health import Ping, Pong
@@ -28,6 +29,7 @@ from vsm.kit.settings import ServiceSettings
 from vsm.kit.telemetry import create_telemetry
 
 Hook = Callable[[], Awaitable[None]]
+log = structlog.get_logger("vsm.runtime")
 
 
 class Runtime:
@@ -79,7 +81,7 @@ class Runtime:
         bus, instance = self.bus, self.settings.instance_id
 
         @bus.handle(topology.requests_queue(self.service), Ping)
-        async def on_ping(envelope: Envelope[Ping]) -> bytes:
+        async def on_ping(envelope: Envelope[Ping]) -> RabbitResponse:
             return bus.reply(Pong(service=bus.service, instance=instance), cause=envelope)
 
     def on_start(self, hook: Hook) -> None:
@@ -102,6 +104,7 @@ class Runtime:
         for hook in self._on_start:
             await hook()
         self.health.start()
+        log.info("service_started", instance=self.settings.instance_id)
         try:
             yield
         finally:
@@ -109,6 +112,7 @@ class Runtime:
             for hook in reversed(self._on_stop):
                 await hook()
             await self.bus.stop()
+            log.info("service_stopped", instance=self.settings.instance_id)
 
     def http_app(
         self, route_handlers: Sequence[ControllerRouterHandler] = (), **options: Any

@@ -1,8 +1,8 @@
 """Run control: `python -m vsm.control` (configuration from the environment)."""
 
-from vsm.kit.runtime import serve
 from vsm.control.app import create_app
 from vsm.control.settings import Settings
+from vsm.kit.runtime import serve
 
 
 def main() -> None:

@@ -1,8 +1,8 @@
 """Run coordinator: `python -m vsm.coordinator` (configuration from the environment)."""
 
-from vsm.kit.runtime import serve
 from vsm.coordinator.app import create_app
 from vsm.coordinator.settings import Settings
+from vsm.kit.runtime import serve
 
 
 def main() -> None:

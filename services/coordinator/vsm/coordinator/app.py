@@ -1,9 +1,8 @@
 """Wiring: Settings -> Runtime (broker, bus, heartbeat) -> handlers -> HTTP app."""
 
 from litestar import Litestar
-
-from vsm.kit.runtime import Runtime
 from vsm.coordinator.settings import Settings
+from vsm.kit.runtime import Runtime
 
 SERVICE = "coordinator"
 

@@ -1,8 +1,8 @@
 """Run intelligence: `python -m vsm.intelligence` (configuration from the environment)."""
 
-from vsm.kit.runtime import serve
 from vsm.intelligence.app import create_app
 from vsm.intelligence.settings import Settings
+from vsm.kit.runtime import serve
 
 
 def main() -> None:

@@ -7,7 +7,6 @@ from typing import Any
 from litestar import Controller, Request, Response, get
 from litestar.di import Provide
 from litestar.exceptions import HTTPException
-
 from vsm.contract.health import StatusQuery, SystemStatus
 from vsm.kit.bus import Bus, RequestFailed
 from vsm.kit.rpc import RequestTimeout
@@ -23,9 +22,13 @@ def on_request_timeout(_: Request[Any, Any, Any], error: RequestTimeout) -> Resp
 
 def on_request_failed(_: Request[Any, Any, Any], error: RequestFailed) -> Response[Any]:
     reply = error.reply
-    status = 404 if reply.code.endswith("not_found") else 422 if reply.code.startswith(
-        "invalid"
-    ) else 502
+    status = (
+        404
+        if reply.code.endswith("not_found")
+        else 422
+        if reply.code.startswith("invalid")
+        else 502
+    )
     return Response(
         {"error": reply.code, "message": reply.message, "details": reply.details},
         status_code=status,

@@ -1,7 +1,6 @@
 """Wiring: Settings -> Runtime (broker, bus, heartbeat) -> REST routes -> HTTP app."""
 
 from litestar import Litestar
-
 from vsm.kit.runtime import Runtime
 from vsm.mcp_gateway import api
 from vsm.mcp_gateway.settings import Settings

@@ -1,7 +1,6 @@
 """mcp-gateway settings: the shared ones (see vsm.kit.settings) with this service's defaults."""
 
 from pydantic import Field
-
 from vsm.kit.settings import ServiceSettings
 
 

@@ -32,7 +32,9 @@ class HealthBoard:
         self.sightings[(report.service, report.instance)] = Sighting(report, now)
 
     def forget_older_than(self, now: datetime, seconds: float) -> None:
-        stale = [k for k, s in self.sightings.items() if (now - s.seen_at).total_seconds() > seconds]
+        stale = [
+            k for k, s in self.sightings.items() if (now - s.seen_at).total_seconds() > seconds
+        ]
         for key in stale:
             del self.sightings[key]
 
@@ -63,5 +65,7 @@ def system_status(board: HealthBoard, now: datetime, vsm_id: str) -> SystemStatu
     """Every deployable's state; the system is up only when all of them are."""
     components = [component_status(service, board, now) for service in topology.SERVICES]
     states = {c.state for c in components}
-    overall: ServiceState = "up" if states == {"up"} else "down" if states == {"down"} else "degraded"
+    overall: ServiceState = (
+        "up" if states == {"up"} else "down" if states == {"down"} else "degraded"
+    )
     return SystemStatus(vsm_id=vsm_id, state=overall, components=components)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from faststream.rabbit.response import RabbitResponse
 from vsm.contract import topology
 from vsm.contract.envelope import Envelope
 from vsm.contract.health import HealthReport, StatusQuery
@@ -21,6 +22,6 @@ def register(bus: Bus, board: HealthBoard) -> None:
         board.forget_older_than(now, FORGET_AFTER_S)
 
     @bus.handle(topology.requests_queue("queen"), StatusQuery)
-    async def on_status_query(envelope: Envelope[StatusQuery]) -> bytes:
+    async def on_status_query(envelope: Envelope[StatusQuery]) -> RabbitResponse:
         status = system_status(board, datetime.now(UTC), envelope.vsm_id)
         return bus.reply(status, cause=envelope)

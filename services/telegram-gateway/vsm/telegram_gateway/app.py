@@ -1,7 +1,6 @@
 """Wiring: Settings -> Runtime (broker, bus, heartbeat) -> bot -> HTTP app."""
 
 from litestar import Litestar
-
 from vsm.kit.runtime import Runtime
 from vsm.telegram_gateway.settings import Settings
 

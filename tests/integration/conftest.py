@@ -1,0 +1,72 @@
+"""A running system for integration tests: the seven services as processes on a real broker."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from conftest import new_namespace
+from scripts.localrun import SERVICES, LocalSystem
+from tests.support.cleanup import delete_namespace
+from tests.support.probe import Probe, open_probe
+
+HEALTH_INTERVAL_S = 0.5
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def launch(amqp_url: str, log_dir: Path, **env: str) -> LocalSystem:
+    namespace = new_namespace()
+    system = LocalSystem(
+        env={
+            "AMQP_URL": amqp_url,
+            "VSM_NAMESPACE": namespace,
+            "HEALTH_INTERVAL": str(HEALTH_INTERVAL_S),
+            "LOG_FORMAT": "json",
+            "TELEGRAM_BOT_TOKEN": "",
+            **env,
+        },
+        log_dir=log_dir,
+        ports={name: free_port() for name in SERVICES},
+    )
+    system.start()
+    try:
+        system.wait_ready(timeout=60)
+    except Exception:
+        system.stop()
+        raise
+    return system
+
+
+async def shut_down(system: LocalSystem, amqp_url: str) -> None:
+    system.stop()
+    await delete_namespace(amqp_url, system.env["VSM_NAMESPACE"])
+
+
+@pytest.fixture(scope="module")
+def system(amqp_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSystem]:
+    """All seven services, shared by the tests of one module (they must not break it)."""
+    running = launch(amqp_url, tmp_path_factory.mktemp("logs"))
+    yield running
+    asyncio.run(shut_down(running, amqp_url))
+
+
+@pytest.fixture
+async def system_probe(amqp_url: str, system: LocalSystem) -> AsyncIterator[Probe]:
+    async with open_probe(amqp_url, system.env["VSM_NAMESPACE"]) as client:
+        yield client
+
+
+@pytest.fixture
+async def gateway(system: LocalSystem) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=system.url("mcp-gateway"), timeout=10) as client:
+        yield client

@@ -1,0 +1,34 @@
+"""Leave nothing behind: delete every exchange and queue a test namespace may have declared."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable
+
+import aio_pika
+from vsm.contract import topology
+from vsm.kit.names import Namespace
+
+
+def canonical_queue_names(extra: Iterable[topology.Queue] = ()) -> list[str]:
+    queues = [*topology.SHARED_QUEUES, *extra]
+    return [name for q in queues for name in (q.name, q.dead_letter_queue)]
+
+
+async def delete_namespace(
+    url: str,
+    prefix: str,
+    queues: Iterable[str] = (),
+    exchanges: Iterable[str] = (),
+) -> None:
+    """Delete the contract's queues and exchanges (and any extra names) under `prefix`."""
+    ns = Namespace(prefix)
+    connection = await aio_pika.connect(url)
+    async with connection:
+        channel = await connection.channel()
+        for name in [*canonical_queue_names(), *queues]:
+            with contextlib.suppress(aio_pika.exceptions.AMQPError):
+                await channel.queue_delete(ns.name(name))
+        for name in [*(e.name for e in topology.EXCHANGES), *exchanges]:
+            with contextlib.suppress(aio_pika.exceptions.AMQPError):
+                await channel.exchange_delete(ns.name(name))

@@ -1,0 +1,66 @@
+"""A test's own client on the bus: the kit's Bus without a service, plus raw queue access."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import aio_pika
+from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
+from faststream.rabbit import RabbitBroker
+from vsm.kit.bus import Bus
+from vsm.kit.names import Namespace
+from vsm.kit.telemetry import create_telemetry
+
+
+@dataclass
+class Probe:
+    bus: Bus
+    channel: AbstractChannel
+    namespace: Namespace
+
+    async def publish_raw(self, exchange: str, body: bytes, routing_key: str = "") -> None:
+        """Publish bytes as they are (for bad input) to the namespaced `exchange`."""
+        target = await self.channel.get_exchange(self.namespace.name(exchange))
+        await target.publish(aio_pika.Message(body, content_type="application/json"), routing_key)
+
+    async def get(self, queue: str, timeout: float = 10.0) -> AbstractIncomingMessage:
+        """The next message on the namespaced `queue`, acked; fails after `timeout`."""
+        target = await self.channel.get_queue(self.namespace.name(queue), ensure=False)
+        async with asyncio.timeout(timeout):
+            while True:
+                message = await target.get(no_ack=True, fail=False)
+                if message is not None:
+                    return message
+                await asyncio.sleep(0.05)
+
+    async def bind_queue(self, queue: str, exchange: str, routing_key: str = "#") -> str:
+        """An exclusive, auto-deleted queue bound to `exchange`, to observe what flows there."""
+        declared = await self.channel.declare_queue(
+            self.namespace.name(queue), exclusive=True, auto_delete=True
+        )
+        await declared.bind(self.namespace.name(exchange), routing_key=routing_key)
+        return queue
+
+
+@asynccontextmanager
+async def open_probe(url: str, prefix: str) -> AsyncIterator[Probe]:
+    broker = RabbitBroker(url, logger=logging.getLogger("vsm.probe"), log_level=logging.DEBUG)
+    bus = Bus(
+        broker,
+        service="probe",
+        namespace=Namespace(prefix),
+        vsm_id="root",
+        telemetry=create_telemetry("probe"),
+        request_timeout_s=5.0,
+    )
+    connection = await bus.start()
+    channel = await connection.channel()
+    try:
+        yield Probe(bus=bus, channel=channel, namespace=Namespace(prefix))
+    finally:
+        await channel.close()
+        await bus.stop()
