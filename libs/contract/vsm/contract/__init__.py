@@ -1,7 +1,22 @@
-"""The vsm message contract: what every service agrees on, and nothing else."""
+"""The vsm message contract: what every service agrees on, and nothing else.
 
+Importing this package registers every message type, so that any service can tell an
+unknown type from one it merely does not handle.
+"""
+
+from vsm.contract import algedonic, health, performance
 from vsm.contract.envelope import Envelope, VsmId
 from vsm.contract.errors import ErrorReply, Unprocessable
 from vsm.contract.message import Message, message_types
 
-__all__ = ["Envelope", "ErrorReply", "Message", "Unprocessable", "VsmId", "message_types"]
+__all__ = [
+    "Envelope",
+    "ErrorReply",
+    "Message",
+    "Unprocessable",
+    "VsmId",
+    "algedonic",
+    "health",
+    "message_types",
+    "performance",
+]

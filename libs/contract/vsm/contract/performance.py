@@ -1,0 +1,39 @@
+"""S1 performance as Beer measured it, reported upward by every agent on `vsm.control`."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from pydantic import Field
+
+from vsm.contract.message import Message
+
+
+def performance_key(agent_id: str) -> str:
+    """Routing key on `vsm.control` for an agent's performance report."""
+    return f"s1.performance.{agent_id}"
+
+
+class UnitPerformance(Message):
+    """Beer's three achievements and the indices over them, for one S1 unit over a window.
+
+    actuality: what the unit achieves now (e.g. successful commands per second);
+    capability: what it could achieve with its current resources (its allocation);
+    potentiality: what it could achieve with full resources.
+    productivity = actuality/capability, latency = capability/potentiality,
+    performance = actuality/potentiality (each None when its denominator is 0).
+    """
+
+    TYPE: ClassVar[str] = "vsm.s1.performance.v1"
+
+    agent_id: str = Field(min_length=1, max_length=128)
+    agent_type: str = Field(min_length=1, max_length=32)
+    window_s: float = Field(gt=0)
+    actuality: float = Field(ge=0)
+    capability: float = Field(ge=0)
+    potentiality: float = Field(ge=0)
+    productivity: float | None = Field(default=None, ge=0)
+    latency: float | None = Field(default=None, ge=0)
+    performance: float | None = Field(default=None, ge=0)
+    succeeded: int = Field(default=0, ge=0)
+    failed: int = Field(default=0, ge=0)
