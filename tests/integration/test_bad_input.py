@@ -8,12 +8,12 @@ from typing import Any
 
 import httpx
 import pytest
-from vsm.contract import topology
-from vsm.contract.health import HealthReport, Ping, Pong
-from vsm.kit.deadletter import REASON_HEADER
 
 from scripts.localrun import SERVICES, LocalSystem
 from tests.support.probe import Probe
+from vsm.contract import topology
+from vsm.contract.health import HealthReport, Ping, Pong
+from vsm.kit.deadletter import REASON_HEADER
 
 pytestmark = pytest.mark.integration
 

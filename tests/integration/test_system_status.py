@@ -11,11 +11,11 @@ from typing import Any
 
 import httpx
 import pytest
-from vsm.contract.health import Ping, Pong
 
 from scripts.localrun import SERVICES
 from tests.integration.conftest import HEALTH_INTERVAL_S, launch, shut_down
 from tests.support.probe import open_probe
+from vsm.contract.health import Ping, Pong
 
 pytestmark = pytest.mark.integration
 

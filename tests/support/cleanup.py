@@ -6,6 +6,7 @@ import contextlib
 from collections.abc import Iterable
 
 import aio_pika
+
 from vsm.contract import topology
 from vsm.kit.names import Namespace
 

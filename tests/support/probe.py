@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
 from faststream.rabbit import RabbitBroker
+
 from vsm.kit.bus import Bus
 from vsm.kit.names import Namespace
 from vsm.kit.telemetry import create_telemetry

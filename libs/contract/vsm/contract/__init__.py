@@ -4,7 +4,7 @@ Importing this package registers every message type, so that any service can tel
 unknown type from one it merely does not handle.
 """
 
-from vsm.contract import algedonic, health, performance
+from vsm.contract import adaptation, algedonic, health, performance
 from vsm.contract.envelope import Envelope, VsmId
 from vsm.contract.errors import ErrorReply, Unprocessable
 from vsm.contract.message import Message, message_types
@@ -15,6 +15,7 @@ __all__ = [
     "Message",
     "Unprocessable",
     "VsmId",
+    "adaptation",
     "algedonic",
     "health",
     "message_types",

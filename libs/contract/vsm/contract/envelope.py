@@ -15,6 +15,7 @@ from pydantic import (
     model_validator,
 )
 from pydantic_core import PydanticCustomError
+
 from vsm.contract.message import Message, model_for
 
 VsmId = Annotated[

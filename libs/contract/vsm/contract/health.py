@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
 from vsm.contract.message import Message
 
 ServiceState = Literal["up", "degraded", "down"]

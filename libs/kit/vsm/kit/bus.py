@@ -25,6 +25,7 @@ from faststream.rabbit.publisher import RabbitPublisher
 from faststream.rabbit.response import RabbitResponse
 from opentelemetry import propagate
 from pydantic import TypeAdapter
+
 from vsm.contract import topology
 from vsm.contract.envelope import Envelope
 from vsm.contract.errors import ErrorReply, Unprocessable

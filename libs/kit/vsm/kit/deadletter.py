@@ -18,6 +18,7 @@ from faststream import BaseMiddleware
 from faststream.exceptions import HandlerException, SubscriberNotFound
 from faststream.message import StreamMessage
 from pydantic import ValidationError
+
 from vsm.contract.errors import Unprocessable
 from vsm.contract.message import model_for
 

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import structlog
+
 from vsm.contract import topology
 from vsm.contract.health import HealthReport
 from vsm.kit.bus import Bus

@@ -16,6 +16,7 @@ from faststream.rabbit.response import RabbitResponse
 from faststream.rabbit.schemas import Channel
 from litestar import Litestar
 from litestar.types import ControllerRouterHandler
+
 from vsm.contract import topology
 from vsm.contract.envelope import Envelope
 from vsm.contract.health import Ping, Pong

@@ -1,6 +1,7 @@
 """Wiring: Settings -> Runtime (broker, bus, heartbeat) -> handlers -> HTTP app."""
 
 from litestar import Litestar
+
 from vsm.coordinator.settings import Settings
 from vsm.kit.runtime import Runtime
 

@@ -7,6 +7,7 @@ from typing import Any
 from litestar import Controller, Request, Response, get
 from litestar.di import Provide
 from litestar.exceptions import HTTPException
+
 from vsm.contract.health import StatusQuery, SystemStatus
 from vsm.kit.bus import Bus, RequestFailed
 from vsm.kit.rpc import RequestTimeout

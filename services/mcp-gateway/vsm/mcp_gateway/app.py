@@ -1,6 +1,7 @@
 """Wiring: Settings -> Runtime (broker, bus, heartbeat) -> REST routes -> HTTP app."""
 
 from litestar import Litestar
+
 from vsm.kit.runtime import Runtime
 from vsm.mcp_gateway import api
 from vsm.mcp_gateway.settings import Settings

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from faststream.rabbit.response import RabbitResponse
+
 from vsm.contract import topology
 from vsm.contract.envelope import Envelope
 from vsm.contract.health import HealthReport, StatusQuery

@@ -1,6 +1,7 @@
 """queen settings: the shared ones (see vsm.kit.settings) with this service's defaults."""
 
 from pydantic import Field
+
 from vsm.kit.settings import ServiceSettings
 
 

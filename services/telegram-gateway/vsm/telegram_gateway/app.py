@@ -1,6 +1,7 @@
 """Wiring: Settings -> Runtime (broker, bus, heartbeat) -> bot -> HTTP app."""
 
 from litestar import Litestar
+
 from vsm.kit.runtime import Runtime
 from vsm.telegram_gateway.settings import Settings
 

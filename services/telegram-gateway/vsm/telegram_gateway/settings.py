@@ -1,6 +1,7 @@
 """telegram-gateway settings: the shared ones (see vsm.kit.settings) plus the bot's."""
 
 from pydantic import Field, SecretStr
+
 from vsm.kit.settings import ServiceSettings
 
 

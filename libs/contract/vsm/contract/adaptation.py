@@ -1,0 +1,57 @@
+"""S4 <-> S5: adaptation requested by S5 after an intervention, proposed by S4, readiness."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field
+
+from vsm.contract.message import Message
+
+ADAPTATION_REQUEST_KEY = "adaptation.request"
+READINESS_KEY = "readiness"
+
+
+def proposal_key(kind: str) -> str:
+    """Routing key on `vsm.intelligence` for an adaptation proposal of `kind`."""
+    return f"adaptation.proposal.{kind}"
+
+
+def alert_key(severity: str) -> str:
+    """Routing key on `vsm.intelligence` for an S4 alert of `severity`."""
+    return f"alert.{severity}"
+
+
+class AdaptationRequest(Message):
+    """S5 asks S4 how the organisation should adapt to what caused an intervention."""
+
+    TYPE: ClassVar[str] = "vsm.s4.adaptation.request.v1"
+
+    intervention_id: str = Field(min_length=1, max_length=128)
+    trigger: str = Field(min_length=1, max_length=64)
+    pain_level: float = Field(ge=0.0, le=1.0)
+    context: dict[str, Any] = Field(default_factory=dict)
+
+
+class AdaptationProposal(Message):
+    """S4's proposal; S5 accepts it (as a policy) or rejects it, with reasons."""
+
+    TYPE: ClassVar[str] = "vsm.s4.adaptation.proposal.v1"
+
+    proposal_id: str = Field(min_length=1, max_length=128)
+    kind: Literal["incremental", "transformational", "defensive"]
+    rationale: str = Field(min_length=1, max_length=4096)
+    policy_type: str = Field(min_length=1, max_length=32)
+    policy: dict[str, Any]
+    confidence: float = Field(ge=0.0, le=1.0)
+    request_id: str | None = Field(default=None, max_length=128)
+    evidence: dict[str, Any] = Field(default_factory=dict)
+
+
+class AdaptationReadiness(Message):
+    """How ready S4 judges the organisation to adapt (0..1), with the factors behind it."""
+
+    TYPE: ClassVar[str] = "vsm.s4.readiness.v1"
+
+    readiness: float = Field(ge=0.0, le=1.0)
+    factors: dict[str, float] = Field(default_factory=dict)
