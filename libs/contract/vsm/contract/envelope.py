@@ -73,7 +73,7 @@ class Envelope(BaseModel, Generic[BodyT]):
             raise ValidationError.from_exception_data(
                 cls.__name__,
                 [
-                    {**problem, "loc": ("data", *problem["loc"])}  # type: ignore[typeddict-item]
+                    {**problem, "loc": ("data", *problem["loc"])}  # type: ignore[typeddict-unknown-key]
                     for problem in error.errors(include_url=False)
                 ],
             ) from error
@@ -100,7 +100,8 @@ class Envelope(BaseModel, Generic[BodyT]):
     ) -> Envelope[BodyT]:
         """A new envelope for `body`; with a `cause`, it joins the cause's chain and system."""
         message_id = str(uuid.uuid4())
-        return Envelope[type(body)](  # type: ignore[misc]
+        typed: Any = Envelope[type(body)]  # type: ignore[misc]
+        envelope: Envelope[BodyT] = typed(
             id=message_id,
             source=source,
             type=body.TYPE,
@@ -114,3 +115,4 @@ class Envelope(BaseModel, Generic[BodyT]):
             traceparent=traceparent,
             data=body,
         )
+        return envelope

@@ -38,7 +38,6 @@ from vsm.kit.telemetry import Telemetry
 log = structlog.get_logger("vsm.bus")
 
 BodyT = TypeVar("BodyT", bound=Message)
-F = TypeVar("F", bound=Callable[..., Any])
 AnyEnvelope = TypeAdapter(Envelope[Message])
 
 
@@ -91,13 +90,15 @@ class Bus:
             }
         if queue.message_ttl_ms is not None:
             arguments["x-message-ttl"] = queue.message_ttl_ms
-        return RabbitQueue(
+        declare: Any = RabbitQueue  # its overloads are per queue type; ours is data
+        rabbit_queue: RabbitQueue = declare(
             self.namespace.name(queue.name),
             queue_type=QueueType(queue.kind),
             durable=True,
-            arguments=arguments,  # type: ignore[arg-type]
+            arguments=arguments,
             routing_key=routing_key,
         )
+        return rabbit_queue
 
     async def declare(self, *queues: topology.Queue) -> None:
         """Declare exchanges, queues, dead-letter queues and bindings (idempotent)."""
@@ -134,7 +135,9 @@ class Bus:
         await self.broker.stop()
 
     # Consuming ----------------------------------------------------------------------
-    def handle(self, queue: topology.Queue, message: type[Message]) -> Callable[[F], F]:
+    def handle(
+        self, queue: topology.Queue, message: type[Message]
+    ) -> Callable[[Callable[..., Any]], Any]:
         """Decorate the handler of `message` envelopes arriving on `queue`.
 
         The handler takes `Envelope[message]`. Ack policy: ack once the handler returns; bad
@@ -153,7 +156,7 @@ class Bus:
                 description=queue.description,
             )
             self._subscribers[queue.name] = subscriber
-        decorate: Callable[[F], F] = subscriber(filter=of_type(message.TYPE))
+        decorate: Callable[[Callable[..., Any]], Any] = subscriber(filter=of_type(message.TYPE))
         return decorate
 
     async def dead_letter(

@@ -71,7 +71,8 @@ class Requester:
                     target = await self._channel.get_exchange(exchange, ensure=False)
                     self._exchanges[exchange] = target
                 await target.publish(message, routing_key, mandatory=True)
-                return await future
+                reply: AbstractIncomingMessage = await future
+                return reply
         except TimeoutError as error:
             raise RequestTimeout(f"no reply from {routing_key!r} within {timeout:g}s") from error
         finally:

@@ -15,6 +15,7 @@ from faststream.rabbit.prometheus import RabbitPrometheusMiddleware
 from faststream.rabbit.response import RabbitResponse
 from faststream.rabbit.schemas import Channel
 from litestar import Litestar
+from litestar.datastructures import State
 from litestar.types import ControllerRouterHandler
 
 from vsm.contract import topology
@@ -72,7 +73,7 @@ class Runtime:
         ):
             self.broker.add_middleware(middleware)
         self.health = HealthReporter(
-            self.bus, instance=settings.instance_id, interval_s=settings.health_interval_s
+            self.bus, instance=settings.instance_id, interval_s=settings.health_interval
         )
         self._on_start: list[Hook] = []
         self._on_stop: list[Hook] = []
@@ -124,6 +125,7 @@ class Runtime:
             route_handlers=route_handlers,
             lifespan=[self.lifespan],
             title=f"vsm {self.service}",
+            state=State({"runtime": self}),
             **options,
         )
 

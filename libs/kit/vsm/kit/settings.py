@@ -26,7 +26,7 @@ class ServiceSettings(BaseSettings):
     vsm_id: VsmId = "root"
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8080, ge=0, le=65535)
-    health_interval_s: float = Field(default=2.0, gt=0, le=60, alias="HEALTH_INTERVAL")
+    health_interval: float = Field(default=2.0, gt=0, le=60)  # seconds between heartbeats
     prefetch_count: int = Field(default=64, ge=1, le=10_000)
     request_timeout_s: float = Field(default=5.0, gt=0, le=300)
     shutdown_grace_s: float = Field(default=10.0, ge=0, le=300)

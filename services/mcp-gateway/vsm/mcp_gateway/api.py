@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, Request, Response, get
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
 from litestar.exceptions import HTTPException
 
 from vsm.contract.health import StatusQuery, SystemStatus
@@ -36,6 +36,9 @@ def on_request_failed(_: Request[Any, Any, Any], error: RequestFailed) -> Respon
     )
 
 
+BusDep = NamedDependency[Bus]
+"""How a route asks for the bus (Litestar injects it by name)."""
+
 EXCEPTION_HANDLERS: dict[Any, Any] = {
     RequestTimeout: on_request_timeout,
     RequestFailed: on_request_failed,
@@ -47,7 +50,7 @@ class SystemController(Controller):
     tags = ["system"]
 
     @get("/status")
-    async def status(self, bus: Bus) -> SystemStatus:
+    async def status(self, bus: BusDep) -> SystemStatus:
         """Every system and gateway with its state (up/degraded/down) and last-seen time."""
         reply = await bus.request("queen", "status", StatusQuery())
         if not isinstance(reply.data, SystemStatus):

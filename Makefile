@@ -1,0 +1,49 @@
+# vsm: two commands do everything on a fresh machine.
+#   make run   - install what is missing, find or start RabbitMQ, run the seven services
+#   make test  - install what is missing, lint, type-check, run every test against real RabbitMQ
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
+
+.PHONY: help setup rabbitmq-package run test lint typecheck bench docs clean
+
+help:
+	@echo "make run    run the seven services locally (starts RabbitMQ if none answers at AMQP_URL)"
+	@echo "make test   lint, type-check and run the whole test suite against a real RabbitMQ"
+	@echo "make bench  benchmarks against raw aio-pika on the same broker (not part of make test)"
+	@echo "make docs   regenerate the AsyncAPI and OpenAPI documents under docs/"
+
+# uv (the workspace's package manager) from PyPI when absent; then the locked environment.
+setup:
+	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 \
+		|| { echo "installing uv from PyPI"; python3 -m pip install --quiet uv; }
+	@$(UV) sync --frozen --quiet
+
+# The test fixture starts private RabbitMQ nodes from the Debian package when AMQP_URL is unset.
+rabbitmq-package:
+	@command -v rabbitmq-server >/dev/null 2>&1 || { \
+		echo "installing the Debian package rabbitmq-server (tests start private nodes from it)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq rabbitmq-server >/dev/null; }
+
+run: setup
+	@scripts/ensure-rabbitmq
+	@$(UV) run --frozen python scripts/localrun.py
+
+lint: setup
+	$(UV) run --frozen ruff check .
+	$(UV) run --frozen ruff format --check .
+
+typecheck: setup
+	$(UV) run --frozen mypy
+
+test: setup rabbitmq-package lint typecheck
+	$(UV) run --frozen pytest
+
+bench: setup rabbitmq-package
+	$(UV) run --frozen python -m bench
+
+docs: setup
+	$(UV) run --frozen python scripts/gen_docs.py
+
+clean:
+	rm -rf .run .pytest_cache .mypy_cache .ruff_cache bench/results
