@@ -14,10 +14,15 @@ pytestmark = pytest.mark.integration
 QUEUE = "vsm.test.private-rabbitmq"
 
 
+async def declare(url: str) -> None:
+    async with await aio_pika.connect(url) as connection:
+        channel = await connection.channel()
+        await channel.declare_queue(QUEUE, durable=True, arguments={"x-queue-type": "quorum"})
+
+
 async def publish_one(url: str, body: bytes) -> None:
     async with await aio_pika.connect(url) as connection:
         channel = await connection.channel(publisher_confirms=True)
-        await channel.declare_queue(QUEUE, durable=True, arguments={"x-queue-type": "quorum"})
         message = aio_pika.Message(body, delivery_mode=aio_pika.DeliveryMode.PERSISTENT)
         await channel.default_exchange.publish(message, routing_key=QUEUE, mandatory=True)
 
@@ -35,6 +40,8 @@ async def test_a_confirmed_message_survives_a_kill_and_the_node_stops_cleanly() 
     node = PrivateRabbitMQ()
     try:
         await asyncio.to_thread(node.start)
+        await declare(node.url)
+        await asyncio.sleep(2)  # see PrivateRabbitMQ.kill: a brand-new quorum queue may not survive
         await publish_one(node.url, b"still here")
 
         killed = node.pids()
