@@ -106,6 +106,15 @@ class LocalSystem:
         return {name: p.returncode for name, p in self.processes.items()}
 
 
+def describe(code: int | None) -> str:
+    """uvicorn re-raises SIGTERM after its graceful shutdown, so -15 is the clean exit."""
+    if code in (0, -signal.SIGTERM):
+        return "(clean)"
+    if code is not None and code < 0:
+        return f"(killed by {signal.Signals(-code).name})"
+    return f"(exit {code})"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description="Run every vsm service as a local process.")
     parser.add_argument("--log-dir", type=Path, default=Path(".run/logs"))
@@ -142,9 +151,10 @@ def main() -> int:
                 print(f"vsm: {name} exited with {process.returncode}; see {system.log(name)}")
         time.sleep(0.5)
     codes = system.stop()
-    print("vsm stopped: " + ", ".join(f"{n}={c}" for n, c in codes.items()))
+    print("vsm stopped: " + ", ".join(f"{n} {describe(c)}" for n, c in codes.items()))
     return 0
 
 
 if __name__ == "__main__":
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     sys.exit(main())
