@@ -184,7 +184,14 @@ class Bus:
             content_type=message.content_type,
         )
         self.telemetry.dead_lettered.labels(self.service, queue, bad.reason).inc()
-        log.warning("dead_lettered", queue=queue, reason=bad.reason, detail=bad.detail[:200])
+        log.warning(
+            "dead_lettered",
+            queue=queue,
+            reason=bad.reason,
+            detail=bad.detail[:200],
+            message_id=message.message_id,
+            traceparent=headers.get("traceparent"),
+        )
         if message.reply_to:
             reply = self.envelope(ErrorReply(code=bad.reason, message=bad.detail[:4096]))
             await self.broker.publish(
@@ -195,9 +202,20 @@ class Bus:
                 mandatory=False,
             )
 
-    def handler_failed(self, queue: str, error: BaseException) -> None:
+    def handler_failed(
+        self, message: AbstractIncomingMessage, queue: str, error: BaseException
+    ) -> None:
+        """Count and log an unexpected error with the message's trace; it will be redelivered."""
         self.telemetry.handler_failures.labels(self.service, queue, type(error).__name__).inc()
-        log.error("handler_failed", queue=queue, error=repr(error), exc_info=error)
+        log.error(
+            "handler_failed",
+            queue=queue,
+            error=repr(error),
+            message_id=message.message_id,
+            delivery_count=(message.headers or {}).get("x-delivery-count", 0),
+            traceparent=(message.headers or {}).get("traceparent"),
+            exc_info=error,
+        )
 
     # Publishing ---------------------------------------------------------------------
     def envelope(

@@ -28,7 +28,7 @@ DETAIL_HEADER = "x-vsm-dead-letter-detail"
 log = structlog.get_logger("vsm.deadletter")
 
 DeadLetterSink = Callable[[IncomingMessage, str, Unprocessable], Awaitable[None]]
-FailureSink = Callable[[str, BaseException], None]
+FailureSink = Callable[[IncomingMessage, str, BaseException], None]
 
 
 async def decode_json(msg: StreamMessage[Any]) -> Any:
@@ -97,7 +97,7 @@ def dead_letter_middleware(
             queue = self.context.get_local("handler_").queue.name
             bad = verdict(exc_val, self.msg.body)
             if bad is None:
-                failed(queue, exc_val)
+                failed(self.msg, queue, exc_val)
                 return False
             try:
                 await dead_letter(self.msg, queue, bad)
