@@ -1,1 +1,1 @@
-"""vsm operations (S1): the agents that do the work."""
+"""vsm operations (S1): the agent registry and the agents that do the work."""

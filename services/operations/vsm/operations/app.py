@@ -1,13 +1,71 @@
-"""Wiring: Settings -> Runtime (broker, bus, heartbeat) -> handlers -> HTTP app."""
+"""Wiring: Settings -> Runtime -> clients (httpx, Anthropic) -> S1 (registry, agents) -> app."""
 
+from __future__ import annotations
+
+import httpx
+from anthropic import AsyncAnthropic
 from litestar import Litestar
 
 from vsm.kit.runtime import Runtime
+from vsm.operations import handlers
+from vsm.operations.agents.base import Resources
+from vsm.operations.host import AgentHost
+from vsm.operations.journal import RegistryJournal
 from vsm.operations.settings import Settings
+from vsm.operations.system1 import System1
 
 SERVICE = "operations"
 
 
+def anthropic_client(settings: Settings) -> AsyncAnthropic | None:
+    """The one Anthropic client, or None without a key (llm_workers then answer an error).
+
+    The SDK's own retries are off: `llm_calls` retries with an explicit deadline instead.
+    """
+    key = settings.anthropic_api_key.get_secret_value() if settings.anthropic_api_key else ""
+    if not key:
+        return None
+    return AsyncAnthropic(
+        api_key=key,
+        base_url=settings.anthropic_base_url,
+        max_retries=0,
+        timeout=settings.llm_request_timeout_s,
+    )
+
+
 def create_app(settings: Settings) -> Litestar:
     runtime = Runtime(SERVICE, settings)
+    bus = runtime.bus
+    state: dict[str, object] = {}
+
+    async def start() -> None:
+        http = httpx.AsyncClient(timeout=settings.http_timeout_s, follow_redirects=False)
+        resources = Resources(
+            http=http,
+            anthropic=anthropic_client(settings),
+            llm_retry_deadline_s=settings.llm_retry_deadline_s,
+        )
+        host.resources = resources
+        state["http"], state["anthropic"] = http, resources.anthropic
+        await journal.start(await bus.broker.connect(), settings.registry_replay_timeout_s)
+        await s1.caught_up()
+        host.start_reporting()
+
+    async def stop() -> None:
+        await journal.stop()
+        await host.stop()
+        anthropic = state.get("anthropic")
+        if isinstance(anthropic, AsyncAnthropic):
+            await anthropic.close()
+        http = state.get("http")
+        if isinstance(http, httpx.AsyncClient):
+            await http.aclose()
+
+    host = AgentHost(bus, None, settings.performance_interval_s, settings.instance_id)
+    s1 = System1(bus, host)
+    journal = RegistryJournal(bus, settings.instance_id, s1.apply)
+    handlers.register(bus, s1, settings.registry_replay_timeout_s)
+    runtime.on_start(start)
+    runtime.on_stop(stop)
+    runtime.health.add_details(lambda: {"agents": len(host.agents), "ready": s1.ready.is_set()})
     return runtime.http_app()

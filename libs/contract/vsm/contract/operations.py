@@ -1,0 +1,239 @@
+"""S1 operations: the agent registry, commands and results, S3* audits, and their topology.
+
+Agents are spawned and terminated through requests to `operations` (`vsm.requests`,
+`operations.<operation>`). Every registry change is an event on `vsm.s1.registry`; the
+`operations` replicas rebuild their registry by replaying the stream `vsm.operations.registry`.
+Commands reach an agent on `vsm.s1.commands` (key `<agent_type>.<agent_id>.<command>`) through
+its queue `vsm.s1.<agent_id>.command`; results leave on `vsm.s1.<agent_id>.results`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from vsm.contract.message import Message
+from vsm.contract.topology import S1_COMMANDS, Binding, Exchange, Queue
+
+AGENT_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,63}$"
+"""Agent ids travel inside routing keys and queue names: no dots, no wildcards."""
+
+COMMAND_PATTERN = r"^[a-z][a-z0-9_]{0,63}$"
+
+MAX_PAYLOAD_BYTES = 1024 * 1024
+"""Largest command or spawn message accepted (REST answers 413, AMQP dead-letters)."""
+
+AgentState = Literal["running", "terminated"]
+AuditType = Literal["state_dump", "metrics_only", "resource_audit"]
+
+# Topology ---------------------------------------------------------------------------------
+S1_REGISTRY = Exchange(
+    "vsm.s1.registry",
+    "topic",
+    "S1 registry events, key `agent.<spawned|terminated|crashed>.<agent_type>`.",
+)
+REGISTRY_LOG = Queue(
+    "vsm.operations.registry",
+    (Binding(S1_REGISTRY, "agent.#"),),
+    "The registry's event log (a stream), replayed by every operations replica at start-up.",
+    kind="stream",
+)
+
+
+def registry_key(event: Literal["spawned", "terminated", "crashed"], agent_type: str) -> str:
+    return f"agent.{event}.{agent_type}"
+
+
+def command_key(agent_type: str, agent_id: str, command: str) -> str:
+    """Routing key on `vsm.s1.commands` for `command` to one agent."""
+    return f"{agent_type}.{agent_id}.{command}"
+
+
+def command_queue(agent_id: str) -> Queue:
+    """The agent's command queue: single active consumer, so replicas fail over, never split."""
+    return Queue(
+        f"vsm.s1.{agent_id}.command",
+        (Binding(S1_COMMANDS, f"*.{agent_id}.*"),),
+        f"Commands and S3* audits for agent {agent_id}.",
+        arguments={"x-single-active-consumer": True},
+    )
+
+
+def results_exchange(agent_id: str) -> Exchange:
+    """The agent's results exchange, bound exchange-to-exchange into `vsm.s1.results` (`#`)."""
+    return Exchange(f"vsm.s1.{agent_id}.results", "topic", f"Results of agent {agent_id}.")
+
+
+# Registry ---------------------------------------------------------------------------------
+class AgentInfo(BaseModel):
+    """One agent as the registry knows it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    agent_id: str = Field(pattern=AGENT_ID_PATTERN)
+    agent_type: str = Field(min_length=1, max_length=32)
+    config: dict[str, Any] = Field(default_factory=dict)
+    capabilities: list[str] = Field(default_factory=list)
+    allocation: int = Field(ge=1, description="Commands handled concurrently now.")
+    max_allocation: int = Field(ge=1, description="Concurrency with full resources.")
+    state: AgentState = "running"
+    spawned_at: datetime
+    terminated_at: datetime | None = None
+    crashes: int = Field(default=0, ge=0)
+
+
+class SpawnAgent(Message):
+    """Ask operations for a new agent; the config is validated against the type's schema."""
+
+    TYPE: ClassVar[str] = "vsm.s1.agent.spawn.v1"
+
+    agent_type: str = Field(min_length=1, max_length=32)
+    config: dict[str, Any] = Field(default_factory=dict)
+
+
+class ListAgents(Message):
+    TYPE: ClassVar[str] = "vsm.s1.agent.list.v1"
+
+    agent_type: str | None = Field(default=None, max_length=32)
+    include_terminated: bool = False
+
+
+class GetAgent(Message):
+    TYPE: ClassVar[str] = "vsm.s1.agent.get.v1"
+
+    agent_id: str = Field(min_length=1, max_length=128)
+
+
+class TerminateAgent(Message):
+    TYPE: ClassVar[str] = "vsm.s1.agent.terminate.v1"
+
+    agent_id: str = Field(min_length=1, max_length=128)
+    reason: str = Field(default="requested", max_length=256)
+
+
+class DescribeAgentTypes(Message):
+    """Ask which agent types exist, with their capabilities and config schemas."""
+
+    TYPE: ClassVar[str] = "vsm.s1.agent-types.query.v1"
+
+
+class AgentTypeInfo(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    agent_type: str
+    description: str
+    capabilities: dict[str, str]
+    config_schema: dict[str, Any]
+
+
+class AgentTypes(Message):
+    TYPE: ClassVar[str] = "vsm.s1.agent-types.v1"
+
+    types: list[AgentTypeInfo]
+
+
+class AgentDescription(Message):
+    """The reply to spawn, get and terminate: the agent as it now stands."""
+
+    TYPE: ClassVar[str] = "vsm.s1.agent.v1"
+
+    agent: AgentInfo
+
+
+class AgentList(Message):
+    TYPE: ClassVar[str] = "vsm.s1.agent.list-reply.v1"
+
+    agents: list[AgentInfo]
+
+
+class AgentSpawned(Message):
+    """Registry event: an agent exists from now on."""
+
+    TYPE: ClassVar[str] = "vsm.s1.agent.spawned.v1"
+
+    agent: AgentInfo
+
+
+class AgentTerminated(Message):
+    """Registry event: the agent takes no more commands."""
+
+    TYPE: ClassVar[str] = "vsm.s1.agent.terminated.v1"
+
+    agent_id: str = Field(pattern=AGENT_ID_PATTERN)
+    agent_type: str
+    reason: str = Field(max_length=256)
+    terminated_at: datetime
+
+
+class AgentCrashed(Message):
+    """Registry event: something inside the agent failed unexpectedly (it keeps running)."""
+
+    TYPE: ClassVar[str] = "vsm.s1.agent.crashed.v1"
+
+    agent_id: str = Field(pattern=AGENT_ID_PATTERN)
+    agent_type: str
+    error: str = Field(max_length=1024)
+    crashed_at: datetime
+
+
+class RegistryMark(Message):
+    """Written by a replica to the registry log to learn when its replay has caught up."""
+
+    TYPE: ClassVar[str] = "vsm.s1.registry.mark.v1"
+
+    instance: str = Field(max_length=128)
+    nonce: str = Field(max_length=64)
+
+
+# Commands ---------------------------------------------------------------------------------
+class AgentCommand(Message):
+    """A command for one agent; `command_id` lets a redelivered duplicate be recognised."""
+
+    TYPE: ClassVar[str] = "vsm.s1.command.v1"
+
+    command_id: str = Field(default_factory=lambda: str(uuid.uuid4()), min_length=1, max_length=128)
+    command_type: str = Field(pattern=COMMAND_PATTERN)
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+class CommandError(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    code: str = Field(min_length=1, max_length=64)
+    message: str = Field(max_length=4096)
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class CommandResult(Message):
+    """Every command gets exactly this, on the agent's results exchange and to `reply_to`."""
+
+    TYPE: ClassVar[str] = "vsm.s1.result.v1"
+
+    agent_id: str
+    command_id: str
+    command_type: str
+    status: Literal["ok", "error"]
+    result: dict[str, Any] | None = None
+    error: CommandError | None = None
+    processing_time_ms: float = Field(ge=0)
+
+
+# S3* audit --------------------------------------------------------------------------------
+class AuditRequest(Message):
+    """S3*: audit one agent directly (sent straight to its queue, bypassing S2)."""
+
+    TYPE: ClassVar[str] = "vsm.s1.audit.request.v1"
+
+    audit_type: AuditType
+
+
+class AuditReport(Message):
+    TYPE: ClassVar[str] = "vsm.s1.audit.report.v1"
+
+    agent_id: str
+    agent_type: str
+    audit_type: AuditType
+    report: dict[str, Any]

@@ -1,0 +1,58 @@
+"""The worker's deterministic commands and how it refuses bad data."""
+
+import hashlib
+
+import pytest
+from pydantic import ValidationError
+
+from vsm.operations.agents.analysis import describe
+from vsm.operations.agents.base import CommandFailed
+from vsm.operations.agents.worker import Worker, checksum
+
+
+def test_checksum_is_of_the_canonical_form_whatever_the_key_order() -> None:
+    assert checksum({"b": 1, "a": "é"}) == checksum({"a": "é", "b": 1})
+    expected = hashlib.sha256('{"a":"é","b":1}'.encode()).hexdigest()
+    assert checksum({"b": 1, "a": "é"}) == expected
+
+
+async def test_process_data_returns_checksum_and_size() -> None:
+    result = await Worker().execute("process_data", {"data": [1, 2]})
+    assert result == {"checksum": checksum([1, 2]), "size_bytes": 5}
+
+
+async def test_transform_uppercases_nested_strings_and_aggregates() -> None:
+    worker = Worker()
+    upper = await worker.execute("transform", {"operation": "uppercase", "data": {"k": ["a", 1]}})
+    assert upper == {"data": {"k": ["A", 1]}}
+    totals = await worker.execute("transform", {"operation": "aggregate", "data": [1, 2, 3]})
+    assert totals == {"count": 3, "sum": 6, "mean": 2}
+    rows = [{"g": "x", "v": 1}, {"g": "y", "v": 2}, {"g": "x", "v": 3}]
+    grouped = await worker.execute(
+        "transform", {"operation": "aggregate", "data": rows, "group_by": "g", "field": "v"}
+    )
+    assert grouped["groups"]["x"] == {"count": 2, "sum": 4, "mean": 2}
+
+
+async def test_bad_data_is_refused() -> None:
+    worker = Worker()
+    with pytest.raises(CommandFailed) as failed:
+        await worker.execute("transform", {"operation": "aggregate", "data": ["a"]})
+    assert failed.value.code == "invalid_command"
+    with pytest.raises(ValidationError):
+        await worker.execute("transform", {"operation": "shout", "data": "a"})
+    with pytest.raises(ValidationError):
+        await worker.execute("analyze", {"values": []})
+
+
+def test_analysis_gives_statistics_and_verdicts() -> None:
+    stats = describe([1, 2, 3, 4, 5])
+    assert stats["count"] == 5
+    assert stats["median"] == 3
+    assert stats["stdev"] == pytest.approx(1.5811, rel=1e-3)
+    assert stats["trend"] == "increasing"
+    assert stats["pattern"] == "monotonic_increasing"
+    assert describe([5, 5, 5])["pattern"] == "constant"
+    assert describe([1, 3, 1, 3, 1])["pattern"] == "alternating"
+    assert describe([9, 7, 5, 1])["trend"] == "decreasing"
+    assert describe([1, 5, 1, 5, 1, 5])["trend"] == "stable"

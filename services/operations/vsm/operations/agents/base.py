@@ -1,0 +1,86 @@
+"""What every agent type shares: its config base, the error a command fails with, resources."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import httpx
+from anthropic import AsyncAnthropic
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from vsm.operations.algedonics import AlgedonicThresholds, Feeling
+
+
+class CommandFailed(Exception):
+    """A command that cannot succeed; the agent answers an error result with this code."""
+
+    def __init__(self, code: str, message: str, details: Mapping[str, Any] | None = None) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+        self.details = dict(details or {})
+
+
+class AgentConfig(BaseModel):
+    """Config every type accepts: its concurrency now and at most, and its algedonic limits."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    allocation: int = Field(default=4, ge=1, le=256)
+    max_allocation: int = Field(default=16, ge=1, le=1024)
+    algedonic: AlgedonicThresholds = Field(default_factory=AlgedonicThresholds)
+
+    @model_validator(mode="after")
+    def _allocation_within_maximum(self) -> AgentConfig:
+        if self.allocation > self.max_allocation:
+            raise ValueError("allocation must not exceed max_allocation")
+        return self
+
+
+Feel = Callable[[Feeling], Awaitable[None]]
+Crash = Callable[[BaseException], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Resources:
+    """Clients built once at start-up and shared by every agent of this replica."""
+
+    http: httpx.AsyncClient
+    anthropic: AsyncAnthropic | None
+    llm_retry_deadline_s: float
+
+
+class Behaviour(Protocol):
+    """What an agent type does with a command it declares, and what it shows an auditor."""
+
+    async def execute(self, command: str, data: dict[str, Any]) -> dict[str, Any]: ...
+
+    def state(self) -> dict[str, Any]: ...
+
+    async def start(self, feel: Feel, crash: Crash) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+class Passive:
+    """For behaviours with nothing running between commands."""
+
+    async def start(self, feel: Feel, crash: Crash) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
+    def state(self) -> dict[str, Any]:
+        return {}
+
+
+@dataclass(frozen=True)
+class AgentType:
+    name: str
+    description: str
+    config_model: type[AgentConfig]
+    capabilities: Mapping[str, str]
+    build: Callable[[Any, Resources], Behaviour]

@@ -1,0 +1,24 @@
+"""Every agent type operations can spawn, by name."""
+
+from __future__ import annotations
+
+from vsm.contract.operations import AgentTypeInfo
+from vsm.operations.agents.api import API
+from vsm.operations.agents.base import AgentType
+from vsm.operations.agents.llm_worker import LLM_WORKER
+from vsm.operations.agents.sensor import SENSOR
+from vsm.operations.agents.worker import WORKER
+
+AGENT_TYPES: dict[str, AgentType] = {t.name: t for t in (WORKER, LLM_WORKER, SENSOR, API)}
+
+
+def describe_types() -> list[AgentTypeInfo]:
+    return [
+        AgentTypeInfo(
+            agent_type=t.name,
+            description=t.description,
+            capabilities=dict(t.capabilities),
+            config_schema=t.config_model.model_json_schema(),
+        )
+        for t in AGENT_TYPES.values()
+    ]

@@ -1,0 +1,241 @@
+"""The agents living in this replica: their consumers, results, feelings and measures.
+
+Each agent's queue has a single active consumer, so with several replicas every replica
+consumes every agent's queue but only one at a time gets its messages; when it dies the
+broker hands the queue (and its unacknowledged messages) to another.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import structlog
+from faststream.middlewares import AckPolicy
+from faststream.rabbit.annotations import RabbitMessage
+from faststream.rabbit.response import RabbitResponse
+
+from vsm.contract import topology
+from vsm.contract.algedonic import AlgedonicSignal
+from vsm.contract.envelope import Envelope
+from vsm.contract.errors import Unprocessable
+from vsm.contract.operations import (
+    MAX_PAYLOAD_BYTES,
+    AgentCommand,
+    AgentInfo,
+    AuditReport,
+    AuditRequest,
+    CommandResult,
+    command_key,
+    command_queue,
+    results_exchange,
+)
+from vsm.contract.performance import performance_key
+from vsm.kit.bus import Bus
+from vsm.kit.deadletter import of_type
+from vsm.operations.agent import Agent
+from vsm.operations.agents.base import Resources
+from vsm.operations.agents.catalog import AGENT_TYPES
+from vsm.operations.algedonics import Feeling
+from vsm.operations.wiring import declare_agent, delete_if_empty, unbind_agent
+
+log = structlog.get_logger("vsm.operations.host")
+
+CRASH_REPORT_INTERVAL_S = 60.0
+"""At most one `agent_crashed` event per agent per minute: the registry log must not flood."""
+
+CrashReport = Callable[[AgentInfo, BaseException], Awaitable[None]]
+
+
+def check_size(message: RabbitMessage) -> None:
+    if len(message.body) > MAX_PAYLOAD_BYTES:
+        raise Unprocessable(
+            "payload_too_large", f"{len(message.body)} bytes; the limit is {MAX_PAYLOAD_BYTES}"
+        )
+
+
+class AgentHost:
+    def __init__(
+        self, bus: Bus, resources: Resources | None, window_s: float, instance: str
+    ) -> None:
+        self.bus = bus
+        self.instance = instance
+        self.resources = resources
+        self.window_s = window_s
+        self.agents: dict[str, Agent] = {}
+        self.subscribers: dict[str, Any] = {}
+        self.locks: dict[str, asyncio.Lock] = {}
+        self.crash_reported: dict[str, float] = {}
+        self.report_crash: CrashReport | None = None
+        self._reporter: asyncio.Task[None] | None = None
+
+    async def sync(self, info: AgentInfo) -> None:
+        """Make this replica match the registry's view of one agent (idempotent)."""
+        async with self.locks.setdefault(info.agent_id, asyncio.Lock()):
+            live = self.agents.get(info.agent_id)
+            if info.state == "running" and live is None:
+                await self._activate(info)
+            elif info.state == "running" and live is not None:
+                live.info = info
+            elif info.state == "terminated" and live is not None:
+                await self._retire(live)
+
+    async def _activate(self, info: AgentInfo) -> None:
+        if self.resources is None:
+            raise RuntimeError("agents need the clients built at start-up")
+        kind = AGENT_TYPES[info.agent_type]
+        config = kind.config_model.model_validate(info.config)
+        behaviour = kind.build(config, self.resources)
+        agent: Agent
+        agent = Agent(
+            info,
+            config,
+            behaviour,
+            window_s=self.window_s,
+            feel=lambda feeling: self._feel(agent, feeling),
+            crash=lambda error: self._crashed(agent, error),
+        )
+        await declare_agent(self.bus, info.agent_id)
+        self.agents[info.agent_id] = agent
+        self.subscribers[info.agent_id] = await self._consume(agent)
+        await behaviour.start(agent.feel, agent.crash)
+        log.info("agent_activated", agent_id=info.agent_id, agent_type=info.agent_type)
+
+    async def _consume(self, agent: Agent) -> Any:
+        bus, queue = self.bus, command_queue(agent.info.agent_id)
+        subscriber = bus.broker.subscriber(
+            bus.queue(queue),
+            ack_policy=AckPolicy.NACK_ON_ERROR,
+            persistent=False,
+            description=queue.description,
+            include_in_schema=False,
+        )
+
+        @subscriber(filter=of_type(AgentCommand.TYPE))
+        async def on_command(
+            envelope: Envelope[AgentCommand], message: RabbitMessage
+        ) -> RabbitResponse:
+            check_size(message)
+            result = await agent.run(envelope.data)
+            await self._publish_result(agent, result, envelope)
+            return bus.reply(result, cause=envelope)
+
+        @subscriber(filter=of_type(AuditRequest.TYPE))
+        async def on_audit(envelope: Envelope[AuditRequest]) -> RabbitResponse:
+            audit_type = envelope.data.audit_type
+            report = AuditReport(
+                agent_id=agent.info.agent_id,
+                agent_type=agent.info.agent_type,
+                audit_type=audit_type,
+                report={**agent.audit(audit_type), "instance": self.instance},
+            )
+            return bus.reply(report, cause=envelope)
+
+        await subscriber.start()
+        return subscriber
+
+    async def _publish_result(
+        self, agent: Agent, result: CommandResult, cause: Envelope[Any]
+    ) -> None:
+        info = agent.info
+        # Not mandatory: the results exchange is bound into `vsm.s1.results`, but whether
+        # anyone observes that aggregate is up to the observers; no observer is no failure.
+        await self.bus.publish(
+            results_exchange(agent.info.agent_id),
+            result,
+            routing_key=command_key(info.agent_type, info.agent_id, result.command_type),
+            cause=cause,
+            mandatory=False,
+        )
+
+    async def _retire(self, agent: Agent) -> None:
+        agent.terminated = True
+        agent_id = agent.info.agent_id
+        queue = command_queue(agent_id)
+        await unbind_agent(self.bus, agent_id)
+        subscriber = self.subscribers.pop(agent_id, None)
+        if subscriber is not None:
+            with contextlib.suppress(Exception):
+                await subscriber.stop()
+        await agent.behaviour.stop()
+        await self._drain(queue.name)
+        connection = await self.bus.broker.connect()
+        ns = self.bus.namespace.name
+        await delete_if_empty(connection, [ns(queue.name), ns(queue.dead_letter_queue)])
+        self.agents.pop(agent_id, None)
+        log.info("agent_retired", agent_id=agent_id)
+
+    async def _drain(self, queue_name: str) -> None:
+        """Dead-letter what is still queued for a terminated agent, answering its requesters."""
+        name = self.bus.namespace.name(queue_name)
+        channel = await (await self.bus.broker.connect()).channel()
+        async with channel:
+            with contextlib.suppress(Exception):
+                source = await channel.get_queue(name, ensure=False)
+                while (message := await source.get(no_ack=False, fail=False)) is not None:
+                    bad = Unprocessable("agent_terminated", "the agent was terminated")
+                    await self.bus.dead_letter(message, name, bad)
+                    await message.ack()
+
+    async def _feel(self, agent: Agent, feeling: Feeling) -> None:
+        signal = AlgedonicSignal(
+            kind=feeling.kind,
+            intensity=feeling.intensity,
+            origin=f"operations/{agent.info.agent_id}",
+            reason=feeling.reason,
+            episode=feeling.episode,
+            context={**feeling.context, "agent_type": agent.info.agent_type},
+        )
+        try:
+            await self.bus.publish(topology.ALGEDONIC, signal, subject=agent.info.agent_id)
+        except Exception as error:  # nobody bound to the algedonic exchange: say so loudly
+            log.error("algedonic_unroutable", agent_id=agent.info.agent_id, error=repr(error))
+        log.warning("algedonic_signal", agent_id=agent.info.agent_id, kind=feeling.kind)
+
+    async def _crashed(self, agent: Agent, error: BaseException) -> None:
+        log.error("agent_crashed", agent_id=agent.info.agent_id, error=repr(error), exc_info=error)
+        now = time.monotonic()
+        last = self.crash_reported.get(agent.info.agent_id)
+        if self.report_crash is None or (last is not None and now - last < CRASH_REPORT_INTERVAL_S):
+            return
+        self.crash_reported[agent.info.agent_id] = now
+        try:
+            await self.report_crash(agent.info, error)
+        except Exception as failure:
+            log.error("crash_report_failed", error=repr(failure))
+
+    # Performance reports ----------------------------------------------------------------
+    def start_reporting(self) -> None:
+        self._reporter = asyncio.create_task(self._report_forever(), name="s1-performance")
+
+    async def _report_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.window_s)
+            for agent in list(self.agents.values()):
+                if agent.terminated:
+                    continue
+                try:
+                    # Not mandatory: S3 binds to these reports when it wants them; a report
+                    # nobody reads is no error, and the next one follows in one interval.
+                    await self.bus.publish(
+                        topology.CONTROL,
+                        agent.performance(),
+                        routing_key=performance_key(agent.info.agent_id),
+                        mandatory=False,
+                    )
+                except Exception as error:
+                    log.warning("performance_report_failed", error=repr(error))
+
+    async def stop(self) -> None:
+        if self._reporter is not None:
+            self._reporter.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reporter
+        for agent_id, subscriber in list(self.subscribers.items()):
+            with contextlib.suppress(Exception):
+                await subscriber.stop()
+            await self.agents[agent_id].behaviour.stop()
+        self.subscribers.clear()

@@ -1,0 +1,93 @@
+"""The registry log: events published on `vsm.s1.registry`, replayed from the stream.
+
+A replica knows its replay has caught up when it reads back a mark it wrote itself after
+subscribing: everything before the mark is the registry as it stood. Events are applied one
+at a time, in stream order. A stream cannot dead-letter, so an unreadable entry is logged,
+counted and skipped (it stays in the log for inspection).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+from collections.abc import Awaitable, Callable
+
+import aio_pika
+import structlog
+from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractRobustConnection
+from pydantic import ValidationError
+
+from vsm.contract.message import Message
+from vsm.contract.operations import REGISTRY_LOG, RegistryMark
+from vsm.kit.bus import AnyEnvelope, Bus
+
+log = structlog.get_logger("vsm.operations.journal")
+
+STREAM_PREFETCH = 500
+Apply = Callable[[str, Message, bool], Awaitable[None]]
+
+
+class RegistryJournal:
+    def __init__(self, bus: Bus, instance: str, apply: Apply) -> None:
+        self.bus = bus
+        self.instance = instance
+        self.apply = apply
+        self.nonce = secrets.token_hex(8)
+        self.caught_up = asyncio.Event()
+        self.skipped = 0
+        self._inbox: asyncio.Queue[AbstractIncomingMessage] = asyncio.Queue()
+        self._channel: AbstractChannel | None = None
+        self._worker: asyncio.Task[None] | None = None
+
+    async def start(self, connection: AbstractRobustConnection, timeout_s: float) -> None:
+        """Replay the whole log; return once caught up (or raise after `timeout_s`)."""
+        await self.bus.declare(REGISTRY_LOG)
+        self._channel = await connection.channel()
+        await self._channel.set_qos(prefetch_count=STREAM_PREFETCH)
+        name = self.bus.namespace.name(REGISTRY_LOG.name)
+        stream = await self._channel.get_queue(name, ensure=False)
+        self._worker = asyncio.create_task(self._work(), name="registry-replay")
+        await stream.consume(self._inbox.put, arguments={"x-stream-offset": "first"})
+        mark = self.bus.envelope(RegistryMark(instance=self.instance, nonce=self.nonce))
+        await self._channel.default_exchange.publish(
+            aio_pika.Message(
+                mark.model_dump_json().encode(),
+                content_type="application/json",
+                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                message_id=mark.id,
+                type=mark.type,
+            ),
+            routing_key=name,
+        )
+        async with asyncio.timeout(timeout_s):
+            await self.caught_up.wait()
+        log.info("registry_replayed", skipped=self.skipped)
+
+    async def _work(self) -> None:
+        while True:
+            message = await self._inbox.get()
+            try:
+                envelope = AnyEnvelope.validate_json(message.body)
+            except ValidationError as error:
+                self.skipped += 1
+                log.error("registry_entry_unreadable", error=str(error)[:500])
+            else:
+                if isinstance(envelope.data, RegistryMark):
+                    if envelope.data.nonce == self.nonce:
+                        self.caught_up.set()
+                else:
+                    try:
+                        await self.apply(envelope.id, envelope.data, self.caught_up.is_set())
+                    except Exception as error:
+                        log.error("registry_apply_failed", error=repr(error), exc_info=error)
+            await message.ack()
+
+    async def stop(self) -> None:
+        if self._worker is not None:
+            self._worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._worker
+        if self._channel is not None:
+            with contextlib.suppress(Exception):
+                await self._channel.close()

@@ -1,0 +1,118 @@
+"""The agent registry as plain data: events in, the agents that exist out.
+
+Every replica holds one, built by applying the registry log in order; applying the same
+event twice changes nothing, so a replay after a reconnect is harmless.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from vsm.contract.message import Message
+from vsm.contract.operations import AgentCrashed, AgentInfo, AgentSpawned, AgentTerminated
+from vsm.operations.agents.base import AgentConfig
+from vsm.operations.agents.catalog import AGENT_TYPES
+
+
+class Rejected(Exception):
+    """A registry request that cannot be granted; `code` goes into the ErrorReply."""
+
+    def __init__(self, code: str, message: str, details: dict[str, Any] | None = None) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+        self.details = details or {}
+
+
+def validate_config(agent_type: str, config: dict[str, Any]) -> AgentConfig:
+    kind = AGENT_TYPES.get(agent_type)
+    if kind is None:
+        raise Rejected(
+            "invalid_agent_type",
+            f"unknown agent type {agent_type!r}",
+            {"field": "type", "known": sorted(AGENT_TYPES)},
+        )
+    try:
+        return kind.config_model.model_validate(config)
+    except ValidationError as error:
+        problems = [
+            {"field": ".".join(["config", *map(str, p["loc"])]), "message": p["msg"]}
+            for p in error.errors(include_url=False, include_input=False)
+        ]
+        summary = "; ".join(f"{p['field']}: {p['message']}" for p in problems[:5])
+        raise Rejected("invalid_config", summary, {"errors": problems}) from error
+
+
+def new_agent(agent_type: str, config: dict[str, Any], now: datetime) -> AgentInfo:
+    """A fresh agent of `agent_type` with its config validated (and defaults filled in)."""
+    valid = validate_config(agent_type, config)
+    return AgentInfo(
+        agent_id=f"{agent_type.replace('_', '-')}-{secrets.token_hex(6)}",
+        agent_type=agent_type,
+        config=valid.model_dump(mode="json"),
+        capabilities=list(AGENT_TYPES[agent_type].capabilities),
+        allocation=valid.allocation,
+        max_allocation=valid.max_allocation,
+        spawned_at=now,
+    )
+
+
+@dataclass
+class Registry:
+    agents: dict[str, AgentInfo] = field(default_factory=dict)
+    applied: set[str] = field(default_factory=set)
+
+    def apply(self, event_id: str, event: Message) -> AgentInfo | None:
+        """Apply one event; the agent it changed, or None if it changed nothing."""
+        if event_id in self.applied:
+            return None
+        self.applied.add(event_id)
+        if isinstance(event, AgentSpawned):
+            if event.agent.agent_id in self.agents:
+                return None
+            self.agents[event.agent.agent_id] = event.agent
+            return event.agent
+        known = self.agents.get(getattr(event, "agent_id", ""))
+        if known is None:
+            return None
+        if isinstance(event, AgentTerminated) and known.state == "running":
+            changed = known.model_copy(
+                update={"state": "terminated", "terminated_at": event.terminated_at}
+            )
+        elif isinstance(event, AgentCrashed):
+            changed = known.model_copy(update={"crashes": known.crashes + 1})
+        else:
+            return None
+        self.agents[known.agent_id] = changed
+        return changed
+
+    def find(self, agent_id: str) -> AgentInfo:
+        """A running agent, or `agent_not_found`."""
+        agent = self.agents.get(agent_id)
+        if agent is None or agent.state != "running":
+            raise Rejected(
+                "agent_not_found",
+                f"no running agent {agent_id!r}"
+                + (" (it was terminated)" if agent is not None else ""),
+                {"agent_id": agent_id},
+            )
+        return agent
+
+    def listing(self, agent_type: str | None, include_terminated: bool) -> list[AgentInfo]:
+        return sorted(
+            (
+                a
+                for a in self.agents.values()
+                if (include_terminated or a.state == "running")
+                and (agent_type is None or a.agent_type == agent_type)
+            ),
+            key=lambda a: (a.spawned_at, a.agent_id),
+        )
+
+    def running(self) -> list[AgentInfo]:
+        return self.listing(None, include_terminated=False)

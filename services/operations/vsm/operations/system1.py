@@ -1,0 +1,86 @@
+"""S1 as one object: the registry, its log and the live agents, kept in step.
+
+A registry change is first made durable in the log (a confirmed publish), then applied here
+at once (so the reply can promise the agent answers), and reaches the other replicas from
+the stream; applying an event twice is harmless.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+from vsm.contract.message import Message
+from vsm.contract.operations import (
+    S1_REGISTRY,
+    AgentCrashed,
+    AgentInfo,
+    AgentSpawned,
+    AgentTerminated,
+    registry_key,
+)
+from vsm.kit.bus import Bus
+from vsm.operations.host import AgentHost
+from vsm.operations.registry import Registry, new_agent
+
+
+class System1:
+    def __init__(self, bus: Bus, host: AgentHost) -> None:
+        self.bus = bus
+        self.host = host
+        self.registry = Registry()
+        self.ready = asyncio.Event()
+        host.report_crash = self.crashed
+
+    async def wait_ready(self, timeout_s: float) -> None:
+        async with asyncio.timeout(timeout_s):
+            await self.ready.wait()
+
+    async def apply(self, event_id: str, event: Message, live: bool) -> None:
+        """Apply a logged event; once replay is over, make the live agents follow it."""
+        changed = self.registry.apply(event_id, event)
+        if changed is not None and live:
+            await self.host.sync(changed)
+
+    async def caught_up(self) -> None:
+        for agent in self.registry.running():
+            await self.host.sync(agent)
+        self.ready.set()
+
+    async def _log(
+        self, event: AgentSpawned | AgentTerminated | AgentCrashed, event_type: str, agent_type: str
+    ) -> None:
+        envelope = await self.bus.publish(
+            S1_REGISTRY,
+            event,
+            routing_key=registry_key(event_type, agent_type),  # type: ignore[arg-type]
+        )
+        self.registry.apply(envelope.id, event)
+        agent_id = event.agent.agent_id if isinstance(event, AgentSpawned) else event.agent_id
+        # Even when the stream delivered the event first, wait until this replica follows it.
+        await self.host.sync(self.registry.agents[agent_id])
+
+    async def spawn(self, agent_type: str, config: dict[str, object]) -> AgentInfo:
+        agent = new_agent(agent_type, dict(config), datetime.now(UTC))
+        await self._log(AgentSpawned(agent=agent), "spawned", agent_type)
+        return self.registry.find(agent.agent_id)
+
+    async def terminate(self, agent_id: str, reason: str) -> AgentInfo:
+        agent = self.registry.find(agent_id)
+        event = AgentTerminated(
+            agent_id=agent_id,
+            agent_type=agent.agent_type,
+            reason=reason,
+            terminated_at=datetime.now(UTC),
+        )
+        await self._log(event, "terminated", agent.agent_type)
+        return self.registry.agents[agent_id]
+
+    async def crashed(self, agent: AgentInfo, error: BaseException) -> None:
+        event = AgentCrashed(
+            agent_id=agent.agent_id,
+            agent_type=agent.agent_type,
+            error=repr(error)[:1024],
+            crashed_at=datetime.now(UTC),
+        )
+        await self._log(event, "crashed", agent.agent_type)
