@@ -1,16 +1,65 @@
-"""Wiring: Settings -> Runtime (broker, bus, heartbeat) -> handlers -> HTTP app."""
+"""Wiring: Settings -> Runtime (broker, bus, heartbeat) -> S5 state -> handlers -> HTTP app."""
+
+from __future__ import annotations
 
 from litestar import Litestar
 
 from vsm.kit.runtime import Runtime
-from vsm.queen import handlers
-from vsm.queen.domain import HealthBoard
+from vsm.queen import handlers, requests
+from vsm.queen.actions import Actions
+from vsm.queen.algedonic import Thresholds
+from vsm.queen.interventions import EscalationRules
+from vsm.queen.journal import PolicyJournal
+from vsm.queen.llm import create_proposer
+from vsm.queen.metrics import create_metrics
+from vsm.queen.monitor import Monitor
 from vsm.queen.settings import Settings
+from vsm.queen.state import System5
 
 SERVICE = "queen"
 
 
 def create_app(settings: Settings) -> Litestar:
     runtime = Runtime(SERVICE, settings)
-    handlers.register(runtime.bus, HealthBoard())
+    s5 = System5(
+        thresholds=Thresholds(
+            half_life_s=settings.algedonic_half_life_s,
+            intervene_at=settings.pain_threshold,
+            resolve_below=settings.pain_resolved_below,
+            window=settings.pain_window,
+        ),
+        escalation=EscalationRules(
+            deadline_s=settings.escalation_deadline_s,
+            max_levels=settings.escalation_max_levels,
+        ),
+        freshness_s=settings.viability_freshness_s,
+    )
+    metrics = create_metrics(runtime.telemetry.registry)
+    journal = PolicyJournal(runtime.bus, s5.store, metrics, settings.instance_id)
+    key = settings.anthropic_api_key
+    proposer = create_proposer(
+        key.get_secret_value() if key else None,
+        settings.anthropic_base_url,
+        settings.anthropic_model,
+        settings.llm_timeout_s,
+        settings.llm_max_retries,
+    )
+    llm = proposer.source if proposer else "not configured (rules only)"
+    actions = Actions(runtime.bus, s5, journal, metrics, proposer)
+    handlers.register(actions)
+    requests.register(actions, llm)
+    monitor = Monitor(actions, settings.monitor_interval_s)
+
+    async def open_store() -> None:
+        await journal.replay()
+
+    async def close_llm() -> None:
+        if proposer is not None:
+            await proposer.client.close()
+
+    runtime.on_start(open_store)
+    runtime.on_start(monitor.start)
+    runtime.on_stop(close_llm)
+    runtime.on_stop(monitor.stop)
+    runtime.health.add_details(lambda: {"llm": llm})
     return runtime.http_app()

@@ -1,9 +1,37 @@
-"""queen settings: the shared ones (see vsm.kit.settings) with this service's defaults."""
+"""queen settings: the shared ones (see vsm.kit.settings) plus S5's own; see the README table."""
 
-from pydantic import Field
+from __future__ import annotations
+
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from vsm.kit.settings import ServiceSettings
 
 
 class Settings(ServiceSettings):
     http_port: int = Field(default=8005, ge=0, le=65535)
+
+    algedonic_half_life_s: float = Field(default=60.0, gt=0, le=86_400)
+    pain_threshold: float = Field(default=0.7, gt=0, le=1)
+    pain_resolved_below: float = Field(default=0.3, ge=0, lt=1)
+    pain_window: int = Field(default=5, ge=1, le=100)
+    escalation_deadline_s: float = Field(default=120.0, gt=0, le=86_400)
+    escalation_max_levels: int = Field(default=3, ge=1, le=10)
+    monitor_interval_s: float = Field(default=0.5, gt=0, le=60)
+    viability_freshness_s: float = Field(default=300.0, gt=0, le=86_400)
+
+    anthropic_api_key: SecretStr | None = None
+    anthropic_base_url: str | None = None
+    anthropic_model: str = "claude-sonnet-4-5"
+    llm_timeout_s: float = Field(default=30.0, gt=0, le=600)
+    llm_max_retries: int = Field(default=2, ge=0, le=10)
+
+    @field_validator("anthropic_api_key", "anthropic_base_url", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @model_validator(mode="after")
+    def _hysteresis(self) -> Settings:
+        if self.pain_resolved_below >= self.pain_threshold:
+            raise ValueError("PAIN_RESOLVED_BELOW must be lower than PAIN_THRESHOLD (hysteresis)")
+        return self

@@ -1,0 +1,248 @@
+"""S5 policy: typed, versioned policy documents, identity, and the store's requests and replies.
+
+Every policy document is one of the models below, told apart by `policy_type`; their JSON
+schema is what S5 validates any policy against (people, S4 proposals and LLM proposals
+alike). Identity is itself a policy type, so it is versioned and diffable like the rest.
+Only `PolicyChanged` travels on `vsm.policy`; the rest is request/reply to `queen.*`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from vsm.contract.message import Message
+
+PolicyType = Literal["governance", "adaptation", "resource_allocation", "identity", "throttle"]
+POLICY_TYPES: tuple[str, ...] = (
+    "governance",
+    "adaptation",
+    "resource_allocation",
+    "identity",
+    "throttle",
+)
+Name = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:/*-]+$")]
+Text = Annotated[str, Field(min_length=1, max_length=1024)]
+Source = Annotated[str, Field(pattern=r"^(rules|operator|s4:[a-z]+|llm:[A-Za-z0-9_.:-]+)$")]
+"""Who wrote a policy version: `rules`, `operator`, `s4:<kind>` or `llm:<model>`."""
+
+
+class _Document(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class GovernancePolicy(_Document):
+    """How the viable system governs itself: its principles and who decides what."""
+
+    policy_type: Literal["governance"]
+    principles: list[Text] = Field(min_length=1, max_length=32)
+    decision_rights: dict[Name, Literal["S1", "S2", "S3", "S4", "S5", "operator"]] = Field(
+        default_factory=dict, description="Decision type -> the system (or operator) that owns it."
+    )
+    review_interval_s: float = Field(default=86_400, gt=0, le=31_536_000)
+
+
+class AdaptationPolicy(_Document):
+    """How the organisation adapts now: a mode and concrete actions, with the reason."""
+
+    policy_type: Literal["adaptation"]
+    mode: Literal["incremental", "transformational", "defensive"]
+    actions: list[Text] = Field(min_length=1, max_length=16)
+    rationale: Text
+    review_after_s: float = Field(default=3600, gt=0, le=2_592_000)
+
+
+class ResourceAllocationPolicy(_Document):
+    """Shares of the total budget per S1 unit (or agent type); shares + reserve <= 1."""
+
+    policy_type: Literal["resource_allocation"]
+    shares: dict[Name, float] = Field(min_length=1, max_length=256)
+    reserve: float = Field(default=0.1, ge=0, le=1, description="Held back for emergencies.")
+
+    @model_validator(mode="after")
+    def _fits_the_budget(self) -> ResourceAllocationPolicy:
+        if any(not 0 <= share <= 1 for share in self.shares.values()):
+            raise ValueError("every share must be within 0..1")
+        if sum(self.shares.values()) + self.reserve > 1 + 1e-9:
+            raise ValueError("shares plus reserve exceed the whole budget (1.0)")
+        return self
+
+
+class ThrottleLimit(_Document):
+    target: Name = Field(description="An agent id, an agent type, an origin, or `*` for all.")
+    max_rate_per_s: float = Field(gt=0, le=100_000)
+    max_concurrency: int | None = Field(default=None, ge=1, le=10_000)
+    reason: Text = "limit"
+
+
+class ThrottlePolicy(_Document):
+    """Rate limits S2/S3 apply to S1 work; an empty list lifts every limit."""
+
+    policy_type: Literal["throttle"]
+    limits: list[ThrottleLimit] = Field(default_factory=list, max_length=256)
+    expires_after_s: float | None = Field(default=None, gt=0, le=2_592_000)
+
+
+ConstraintOp = Literal["eq", "ne", "lt", "le", "gt", "ge", "in", "not_in"]
+
+
+class IdentityConstraint(_Document):
+    """A rule every policy of `policy_type` must keep: the value(s) at `path` `op` `value`.
+
+    `path` is dotted, `*` matching every key or item, e.g. `limits.*.max_rate_per_s`.
+    A path that matches nothing in a policy is no violation.
+    """
+
+    id: Name
+    description: Text
+    policy_type: PolicyType
+    path: str = Field(
+        min_length=1, max_length=256, pattern=r"^[A-Za-z0-9_*-]+(\.[A-Za-z0-9_*-]+)*$"
+    )
+    op: ConstraintOp
+    value: Any
+
+    @model_validator(mode="after")
+    def _membership_needs_a_list(self) -> IdentityConstraint:
+        if self.op in ("in", "not_in") and not isinstance(self.value, list):
+            raise ValueError(f"op {self.op!r} needs a list value")
+        return self
+
+
+class IdentityPolicy(_Document):
+    """Who this viable system is: purpose, values and the constraints no policy may break."""
+
+    policy_type: Literal["identity"]
+    purpose: Text
+    values: list[Text] = Field(default_factory=list, max_length=32)
+    constraints: list[IdentityConstraint] = Field(default_factory=list, max_length=64)
+
+
+Policy = Annotated[
+    GovernancePolicy
+    | AdaptationPolicy
+    | ResourceAllocationPolicy
+    | IdentityPolicy
+    | ThrottlePolicy,
+    Field(discriminator="policy_type"),
+]
+
+
+class PolicyRecord(BaseModel):
+    """One stored version of one policy type of one viable system, and how it came to be."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    vsm_id: str
+    policy_type: PolicyType
+    version: int = Field(ge=1)
+    policy: Policy
+    source: Source
+    reason: str = Field(default="", max_length=4096)
+    created_at: datetime
+    intervention_id: str | None = None
+    causation: list[str] = Field(
+        default_factory=list, description="Ids of the messages that led here, oldest first."
+    )
+
+
+class PolicyChanged(Message):
+    """Broadcast on `vsm.policy` for every new version; also S5's durable log (a stream)."""
+
+    TYPE: ClassVar[str] = "vsm.s5.policy.changed.v1"
+
+    record: PolicyRecord
+
+
+class PolicyStoreOpened(Message):
+    """Written straight to the policy log when S5 starts: replay reads up to this marker."""
+
+    TYPE: ClassVar[str] = "vsm.s5.policy-store.opened.v1"
+
+    instance: str
+
+
+# Requests to `queen` and their replies ------------------------------------------------------
+
+
+class StorePolicy(Message):
+    """Store a new version of a policy; S5 validates it (schema, identity) before anything."""
+
+    TYPE: ClassVar[str] = "vsm.s5.policy.store.v1"
+
+    policy_type: PolicyType
+    policy: dict[str, Any]
+    reason: str = Field(default="", max_length=4096)
+
+
+class PolicyQuery(Message):
+    """Ask for one version of a policy (the latest when `version` is None)."""
+
+    TYPE: ClassVar[str] = "vsm.s5.policy.query.v1"
+
+    policy_type: PolicyType
+    version: int | None = Field(default=None, ge=1)
+
+
+class PolicyReply(Message):
+    TYPE: ClassVar[str] = "vsm.s5.policy.v1"
+
+    record: PolicyRecord
+
+
+class PolicyListQuery(Message):
+    TYPE: ClassVar[str] = "vsm.s5.policy.list-query.v1"
+
+
+class PolicySummary(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    policy_type: PolicyType
+    latest_version: int
+    source: str
+    created_at: datetime
+
+
+class PolicyList(Message):
+    """The latest version of every policy type stored for the asking viable system."""
+
+    TYPE: ClassVar[str] = "vsm.s5.policy.list.v1"
+
+    vsm_id: str
+    policies: list[PolicySummary]
+
+
+class PolicyDiffQuery(Message):
+    TYPE: ClassVar[str] = "vsm.s5.policy.diff-query.v1"
+
+    policy_type: PolicyType
+    from_version: int = Field(ge=1)
+    to_version: int = Field(ge=1)
+
+
+class ValueChange(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    before: Any
+    after: Any
+
+
+class PolicyDiff(Message):
+    """Keys (dotted paths, list items by index) added, removed and changed between versions."""
+
+    TYPE: ClassVar[str] = "vsm.s5.policy.diff.v1"
+
+    policy_type: PolicyType
+    from_version: int
+    to_version: int
+    added: dict[str, Any]
+    removed: dict[str, Any]
+    changed: dict[str, ValueChange]
+
+
+class IdentityQuery(Message):
+    """Ask for the identity of the viable system the request's `vsm_id` names."""
+
+    TYPE: ClassVar[str] = "vsm.s5.identity.query.v1"

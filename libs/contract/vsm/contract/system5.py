@@ -1,0 +1,200 @@
+"""S5 beyond the policy store: escalation, operator alerts, decisions, synthesis, viability.
+
+Routing: `OperatorAlert` on `vsm.operators` with key `alert.<severity>` (the telegram-gateway
+delivers them), `AlertAcknowledgement` on `vsm.operators` with key `ack.alert`,
+`Escalation` on `vsm.recursive` with key `escalation.<parent vsm_id>`, `ProposalVerdict` on
+`vsm.intelligence` with key `adaptation.verdict.<accepted|rejected>`. The rest is
+request/reply to `queen.*`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from vsm.contract.message import Message
+from vsm.contract.policy import PolicyRecord
+
+ACK_KEY = "ack.alert"
+AlertSeverity = Literal["warning", "critical"]
+
+
+def operator_alert_key(severity: str) -> str:
+    """Routing key on `vsm.operators` for an operator alert of `severity`."""
+    return f"alert.{severity}"
+
+
+def escalation_key(parent_vsm_id: str) -> str:
+    """Routing key on `vsm.recursive` for an escalation to the parent viable system."""
+    return f"escalation.{parent_vsm_id}"
+
+
+def verdict_key(accepted: bool) -> str:
+    """Routing key on `vsm.intelligence` for S5's verdict on an adaptation proposal."""
+    return f"adaptation.verdict.{'accepted' if accepted else 'rejected'}"
+
+
+class OperatorAlert(Message):
+    """An intervention S5 could not resolve in time: people are asked to look (and ack)."""
+
+    TYPE: ClassVar[str] = "vsm.s5.operator-alert.v1"
+
+    alert_id: str = Field(min_length=1, max_length=128)
+    intervention_id: str = Field(min_length=1, max_length=128)
+    severity: AlertSeverity
+    title: str = Field(min_length=1, max_length=256)
+    text: str = Field(max_length=4096)
+    pain_level: float = Field(ge=0, le=1)
+    escalation_level: int = Field(ge=1)
+
+
+class AlertAcknowledgement(Message):
+    """An operator has seen the alert: S5 stops escalating its intervention."""
+
+    TYPE: ClassVar[str] = "vsm.s5.alert-ack.v1"
+
+    alert_id: str = Field(min_length=1, max_length=128)
+    by: str = Field(min_length=1, max_length=128)
+    note: str = Field(default="", max_length=1024)
+
+
+class Escalation(Message):
+    """Sent to the parent viable system when an intervention stays unresolved."""
+
+    TYPE: ClassVar[str] = "vsm.s5.escalation.v1"
+
+    intervention_id: str = Field(min_length=1, max_length=128)
+    from_vsm_id: str
+    to_vsm_id: str
+    trigger: str
+    pain_level: float = Field(ge=0, le=1)
+    opened_at: datetime
+    escalation_level: int = Field(ge=1)
+
+
+class ProposalVerdict(Message):
+    """S5's answer to an S4 adaptation proposal: accepted as a policy version, or why not."""
+
+    TYPE: ClassVar[str] = "vsm.s5.proposal-verdict.v1"
+
+    proposal_id: str
+    accepted: bool
+    reasons: list[str] = Field(default_factory=list)
+    policy_type: str
+    version: int | None = None
+
+
+# Decisions and synthesis (requests to `queen`) ----------------------------------------------
+
+DecisionType = Literal[
+    "intervention", "escalation", "adaptation", "resource_allocation", "policy_review"
+]
+
+
+class DecisionRequest(Message):
+    TYPE: ClassVar[str] = "vsm.s5.decision.request.v1"
+
+    decision_type: DecisionType
+    context: dict[str, Any] = Field(default_factory=dict)
+
+
+class Decision(Message):
+    """S5's decision: what, why (each rule that fired), and how to carry it out."""
+
+    TYPE: ClassVar[str] = "vsm.s5.decision.v1"
+
+    decision_id: str
+    decision_type: DecisionType
+    decision: str
+    reasoning: list[str]
+    steps: list[str]
+    confidence: float = Field(ge=0, le=1)
+    inputs: dict[str, Any] = Field(default_factory=dict)
+
+
+class SynthesisRequest(Message):
+    """Synthesise (and apply) a policy answering an anomaly."""
+
+    TYPE: ClassVar[str] = "vsm.s5.synthesis.request.v1"
+
+    anomaly_type: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")
+    severity: float = Field(ge=0, le=1)
+    context: dict[str, Any] = Field(default_factory=dict)
+
+
+class SynthesisResult(Message):
+    """What was applied and from where; `llm_outcome` says why the LLM was not used, if so."""
+
+    TYPE: ClassVar[str] = "vsm.s5.synthesis.result.v1"
+
+    applied: PolicyRecord | None
+    source: str
+    llm_outcome: Literal["used", "not_configured", "error", "invalid_output", "refused"]
+    llm_detail: str = ""
+    rejected_reasons: list[str] = Field(default_factory=list)
+
+
+# Viability and S5's state -------------------------------------------------------------------
+
+
+class ViabilityTerm(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    weight: float
+    value: float | None = Field(description="0..1, None while not measured (unknown).")
+    detail: str = ""
+
+
+class Viability(BaseModel):
+    """score = sum(weight * value) / sum(weight) over the known terms; coverage = known weight."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    score: float | None
+    coverage: float = Field(ge=0, le=1)
+    terms: list[ViabilityTerm]
+
+
+class AlgedonicState(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    vsm_id: str
+    pain: float
+    pleasure: float
+    signals: int
+    episode_open: bool
+
+
+class InterventionState(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    intervention_id: str
+    vsm_id: str
+    trigger: str
+    opened_at: datetime
+    status: Literal["open", "resolved", "escalated", "acknowledged"]
+    escalation_level: int
+    policy_type: str | None
+    policy_version: int | None
+    causation: list[str]
+
+
+class System5Query(Message):
+    TYPE: ClassVar[str] = "vsm.s5.state.query.v1"
+
+
+class System5State(Message):
+    """Everything S5 knows about the asking viable system, for people and dashboards."""
+
+    TYPE: ClassVar[str] = "vsm.s5.state.v1"
+
+    vsm_id: str
+    viability: Viability
+    algedonic: AlgedonicState
+    interventions: list[InterventionState]
+    policies: dict[str, int]
+    identity: dict[str, Any] | None
+    llm: str

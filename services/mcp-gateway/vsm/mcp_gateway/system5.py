@@ -1,0 +1,230 @@
+"""REST for System 5: its state, decisions, policy synthesis, the policy store and identity.
+
+Each route is one request to `queen`, which validates every policy (schema, identity): a
+refusal comes back as 422 with the reasons, a missing policy or version as 404. Routes
+take an optional `vsm_id` query parameter (default: the gateway's own viable system).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, TypeVar
+
+from litestar import Controller, Request, Response, get, post, put
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.params import FromPath, JSONBody, QueryParameter
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from vsm.contract.envelope import VsmId
+from vsm.contract.message import Message
+from vsm.contract.policy import (
+    POLICY_TYPES,
+    IdentityQuery,
+    PolicyDiff,
+    PolicyDiffQuery,
+    PolicyList,
+    PolicyListQuery,
+    PolicyQuery,
+    PolicyRecord,
+    PolicyReply,
+    StorePolicy,
+)
+from vsm.contract.system5 import (
+    Decision,
+    DecisionRequest,
+    DecisionType,
+    SynthesisRequest,
+    SynthesisResult,
+    System5Query,
+    System5State,
+)
+from vsm.kit.bus import Bus
+from vsm.mcp_gateway.api import BusDep
+
+ReplyT = TypeVar("ReplyT", bound=Message)
+SYNTHESIS_TIMEOUT_S = 90.0
+"""Synthesis may wait on the LLM (its own timeout and retries), so it gets longer."""
+VSM_ID: TypeAdapter[str] = TypeAdapter(VsmId)
+VsmIdParam = Annotated[str | None, QueryParameter(name="vsm_id", required=False)]
+
+
+class PolicyInput(BaseModel):
+    """A new version: the policy document (its `policy_type` may be left out) and why."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    policy: dict[str, Any]
+    reason: str = Field(default="", max_length=4096)
+
+
+class DecisionInput(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    decision_type: DecisionType
+    context: dict[str, Any] = Field(default_factory=dict)
+
+
+class AnomalyInput(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    anomaly_type: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")
+    severity: float = Field(ge=0, le=1)
+    context: dict[str, Any] = Field(default_factory=dict)
+
+
+def on_invalid(_: Request[Any, Any, Any], error: ValidationException) -> Response[Any]:
+    """422 naming each bad field; malformed JSON stays a 400."""
+    problems = error.extra if isinstance(error.extra, list) else []
+    fields = [
+        {"field": p.get("key"), "message": p.get("message")}
+        for p in problems
+        if isinstance(p, dict)
+    ]
+    return Response(
+        {
+            "error": "invalid_request" if fields else "bad_request",
+            "message": error.detail,
+            "fields": fields,
+        },
+        status_code=422 if fields else 400,
+    )
+
+
+def known_type(policy_type: str) -> str:
+    if policy_type not in POLICY_TYPES:
+        raise HTTPException(
+            status_code=404,
+            detail=f"unknown policy type {policy_type!r}; known: {', '.join(POLICY_TYPES)}",
+        )
+    return policy_type
+
+
+def system(vsm_id: str | None) -> str | None:
+    if vsm_id is None:
+        return None
+    try:
+        return VSM_ID.validate_python(vsm_id)
+    except ValidationError as error:
+        raise ValidationException(
+            detail="invalid vsm_id",
+            extra=[{"key": "vsm_id", "message": str(error.errors()[0]["msg"])}],
+        ) from error
+
+
+async def ask(
+    bus: Bus,
+    operation: str,
+    body: Message,
+    expected: type[ReplyT],
+    vsm_id: str | None,
+    *,
+    timeout: float | None = None,
+) -> ReplyT:
+    reply = await bus.request("queen", operation, body, vsm_id=system(vsm_id), timeout=timeout)
+    if not isinstance(reply.data, expected):
+        raise HTTPException(status_code=502, detail=f"unexpected reply {reply.type}")
+    return reply.data
+
+
+async def store(
+    bus: Bus, policy_type: FromPath[str], data: PolicyInput, vsm_id: str | None
+) -> PolicyRecord:
+    request = StorePolicy(policy_type=policy_type, policy=data.policy, reason=data.reason)  # type: ignore[arg-type]
+    return (await ask(bus, "policy.store", request, PolicyReply, vsm_id)).record
+
+
+class System5Controller(Controller):
+    path = "/api/vsm"
+    tags = ["system 5", "policy"]
+    exception_handlers = {ValidationException: on_invalid}
+
+    @get("/system/5")
+    async def state(self, bus: BusDep, vsm_id: VsmIdParam = None) -> System5State:
+        """S5: viability (score, coverage, terms), algedonic levels, interventions, policies."""
+        return await ask(bus, "state", System5Query(), System5State, vsm_id)
+
+    @post("/system5/decision", status_code=200)
+    async def decision(
+        self, bus: BusDep, data: JSONBody[DecisionInput], vsm_id: VsmIdParam = None
+    ) -> Decision:
+        """A decision with its reasoning and implementation steps (advice: nothing applied)."""
+        request = DecisionRequest(decision_type=data.decision_type, context=data.context)
+        return await ask(bus, "decision", request, Decision, vsm_id)
+
+    @post("/system5/synthesis", status_code=200)
+    async def synthesis(
+        self, bus: BusDep, data: JSONBody[AnomalyInput], vsm_id: VsmIdParam = None
+    ) -> SynthesisResult:
+        """Synthesise and apply a policy for an anomaly (LLM when configured, else rules)."""
+        request = SynthesisRequest(
+            anomaly_type=data.anomaly_type, severity=data.severity, context=data.context
+        )
+        return await ask(
+            bus, "synthesis", request, SynthesisResult, vsm_id, timeout=SYNTHESIS_TIMEOUT_S
+        )
+
+    @get("/policies")
+    async def policies(self, bus: BusDep, vsm_id: VsmIdParam = None) -> PolicyList:
+        """The latest version of every policy type."""
+        return await ask(bus, "policy.list", PolicyListQuery(), PolicyList, vsm_id)
+
+    @get("/policies/{policy_type:str}")
+    async def latest(
+        self, bus: BusDep, policy_type: FromPath[str], vsm_id: VsmIdParam = None
+    ) -> PolicyRecord:
+        """The latest version of one policy type."""
+        query = PolicyQuery(policy_type=known_type(policy_type))  # type: ignore[arg-type]
+        return (await ask(bus, "policy.get", query, PolicyReply, vsm_id)).record
+
+    @get("/policies/{policy_type:str}/{version:int}")
+    async def version(
+        self,
+        bus: BusDep,
+        policy_type: FromPath[str],
+        version: FromPath[int],
+        vsm_id: VsmIdParam = None,
+    ) -> PolicyRecord:
+        """One version of a policy type (404 when there is no such version)."""
+        if version < 1:
+            raise HTTPException(status_code=404, detail="versions start at 1")
+        query = PolicyQuery(policy_type=known_type(policy_type), version=version)  # type: ignore[arg-type]
+        return (await ask(bus, "policy.get", query, PolicyReply, vsm_id)).record
+
+    @get("/policies/{policy_type:str}/diff")
+    async def diff(
+        self,
+        bus: BusDep,
+        policy_type: FromPath[str],
+        from_version: Annotated[int, QueryParameter(name="from", ge=1)],
+        to_version: Annotated[int, QueryParameter(name="to", ge=1)],
+        vsm_id: VsmIdParam = None,
+    ) -> PolicyDiff:
+        """Keys added, removed and changed from version `from` to version `to`."""
+        query = PolicyDiffQuery(
+            policy_type=known_type(policy_type),  # type: ignore[arg-type]
+            from_version=from_version,
+            to_version=to_version,
+        )
+        return await ask(bus, "policy.diff", query, PolicyDiff, vsm_id)
+
+    @put("/policies/{policy_type:str}")
+    async def put_policy(
+        self,
+        bus: BusDep,
+        policy_type: FromPath[str],
+        data: JSONBody[PolicyInput],
+        vsm_id: VsmIdParam = None,
+    ) -> PolicyRecord:
+        """Store a new version (422 with reasons if it breaks the schema or the identity)."""
+        return await store(bus, known_type(policy_type), data, vsm_id)
+
+    @get("/identity")
+    async def identity(self, bus: BusDep, vsm_id: VsmIdParam = None) -> PolicyRecord:
+        """Purpose, values and constraints of the viable system (its latest identity policy)."""
+        return (await ask(bus, "identity.get", IdentityQuery(), PolicyReply, vsm_id)).record
+
+    @put("/identity")
+    async def put_identity(
+        self, bus: BusDep, data: JSONBody[PolicyInput], vsm_id: VsmIdParam = None
+    ) -> PolicyRecord:
+        """Declare a new identity version; later policies are checked against its constraints."""
+        return await store(bus, "identity", data, vsm_id)

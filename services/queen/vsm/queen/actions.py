@@ -1,0 +1,191 @@
+"""What S5 does on the broker: intervene, escalate, answer S4's proposals.
+
+The I/O shell around the domain: each method takes a decision already made by the pure
+modules and turns it into messages, always with the cause that led to them.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import structlog
+
+from vsm.contract import topology
+from vsm.contract.adaptation import ADAPTATION_REQUEST_KEY, AdaptationProposal, AdaptationRequest
+from vsm.contract.envelope import Envelope
+from vsm.contract.system5 import (
+    Escalation,
+    OperatorAlert,
+    ProposalVerdict,
+    escalation_key,
+    operator_alert_key,
+    verdict_key,
+)
+from vsm.kit.bus import Bus
+from vsm.queen import interventions
+from vsm.queen.interventions import Intervention
+from vsm.queen.journal import PolicyJournal
+from vsm.queen.llm import LlmProposer
+from vsm.queen.metrics import Metrics
+from vsm.queen.policies import PolicyRejected
+from vsm.queen.rules import Anomaly
+from vsm.queen.state import System5
+from vsm.queen.synthesis import apply_rules
+
+log = structlog.get_logger("vsm.queen.actions")
+
+
+def anomaly_of(intervention: Intervention) -> Anomaly:
+    """The anomaly an intervention answers: its dominant reason, origin and the signal context."""
+    signal = intervention.cause.data
+    context = {k: v for k, v in signal.context.items() if isinstance(v, str | int | float | bool)}
+    context["origin"] = intervention.origin or signal.origin
+    return Anomaly(intervention.reason, intervention.episode.pain_at_open, context)
+
+
+@dataclass
+class Actions:
+    bus: Bus
+    s5: System5
+    journal: PolicyJournal
+    metrics: Metrics
+    proposer: LlmProposer | None
+
+    def __post_init__(self) -> None:
+        bus = self.bus
+        self.adaptation_requests = bus.publisher(
+            topology.INTELLIGENCE, AdaptationRequest, routing_key=ADAPTATION_REQUEST_KEY
+        )
+        self.escalations = bus.publisher(
+            topology.RECURSIVE, Escalation, routing_key="escalation.<parent vsm_id>"
+        )
+        self.alerts = bus.publisher(
+            topology.OPERATORS, OperatorAlert, routing_key="alert.<severity>"
+        )
+        self.verdicts = bus.publisher(
+            topology.INTELLIGENCE, ProposalVerdict, routing_key="adaptation.verdict.<outcome>"
+        )
+
+    async def intervene(self, intervention: Intervention) -> None:
+        """A rules policy on `vsm.policy` and an adaptation request to S4 (never an LLM)."""
+        cause = intervention.cause
+        record, refused = await apply_rules(
+            self.journal,
+            intervention.vsm_id,
+            anomaly_of(intervention),
+            cause,
+            intervention_id=intervention.id,
+            causation=list(intervention.episode.causes),
+        )
+        if record is not None:
+            intervention.policy_type, intervention.policy_version = (
+                record.policy_type,
+                record.version,
+            )
+        else:
+            log.warning(
+                "intervention_without_policy", intervention=intervention.id, refused=refused
+            )
+        await self.adaptation_requests.publish(
+            AdaptationRequest(
+                intervention_id=intervention.id,
+                trigger=intervention.reason[:64],
+                pain_level=round(intervention.episode.pain_at_open, 6),
+                context={
+                    "origin": intervention.origin,
+                    "episode_trigger": intervention.episode.trigger,
+                    "policy": f"{record.policy_type} v{record.version}" if record else None,
+                    "refused": refused,
+                },
+            ),
+            cause=cause,
+            vsm_id=intervention.vsm_id,
+        )
+        self.metrics.interventions.labels(intervention.vsm_id, intervention.episode.trigger).inc()
+        log.info("intervened", intervention=intervention.id, vsm_id=intervention.vsm_id)
+
+    async def escalate(self, intervention: Intervention, now: datetime) -> None:
+        """Up to the parent viable system (if any) and to operators, one level more."""
+        level = intervention.escalation_level + 1
+        feeling = self.s5.feeling(intervention.vsm_id)
+        cause: Envelope[Any] = intervention.cause
+        parent = interventions.parent_of(intervention.vsm_id)
+        if parent is not None:
+            await self.escalations.publish(
+                Escalation(
+                    intervention_id=intervention.id,
+                    from_vsm_id=intervention.vsm_id,
+                    to_vsm_id=parent,
+                    trigger=intervention.reason,
+                    pain_level=round(feeling.pain, 6),
+                    opened_at=intervention.episode.opened_at,
+                    escalation_level=level,
+                ),
+                routing_key=escalation_key(parent),
+                cause=cause,
+                vsm_id=intervention.vsm_id,
+                mandatory=False,  # the parent's S5 binds it (recursion, issue 5)
+            )
+            self.metrics.escalations.labels(intervention.vsm_id, "parent").inc()
+        alert_id = f"al-{uuid.uuid4().hex[:12]}"
+        intervention.alert_ids.append(alert_id)
+        severity = interventions.severity_of(level)
+        await self.alerts.publish(
+            OperatorAlert(
+                alert_id=alert_id,
+                intervention_id=intervention.id,
+                severity=severity,
+                title=f"{intervention.vsm_id}: {intervention.reason} unresolved",
+                text=(
+                    f"Pain {feeling.pain:.2f} since {intervention.episode.opened_at:%H:%M:%S} UTC "
+                    f"(origin {intervention.origin}); policy "
+                    f"{intervention.policy_type} v{intervention.policy_version}. "
+                    f"Acknowledge alert {alert_id} to stop escalation."
+                ),
+                pain_level=round(feeling.pain, 6),
+                escalation_level=level,
+            ),
+            routing_key=operator_alert_key(severity),
+            cause=cause,
+            vsm_id=intervention.vsm_id,
+        )
+        interventions.escalate(intervention, now)  # only once delivered: late rather than lost
+        self.metrics.escalations.labels(intervention.vsm_id, "operators").inc()
+        log.warning("escalated", intervention=intervention.id, level=level, alert=alert_id)
+
+    async def consider(self, envelope: Envelope[AdaptationProposal]) -> ProposalVerdict:
+        """Accept S4's proposal as a policy version, or reject it with the reasons."""
+        proposal = envelope.data
+        try:
+            record = await self.journal.adopt(
+                envelope.vsm_id,
+                proposal.policy_type,
+                proposal.policy,
+                source=f"s4:{proposal.kind}",
+                reason=proposal.rationale,
+                cause=envelope,
+            )
+        except PolicyRejected as rejected:
+            verdict = ProposalVerdict(
+                proposal_id=proposal.proposal_id,
+                accepted=False,
+                reasons=rejected.reasons,
+                policy_type=proposal.policy_type,
+            )
+        else:
+            verdict = ProposalVerdict(
+                proposal_id=proposal.proposal_id,
+                accepted=True,
+                policy_type=record.policy_type,
+                version=record.version,
+            )
+        await self.verdicts.publish(
+            verdict,
+            routing_key=verdict_key(verdict.accepted),
+            cause=envelope,
+            mandatory=False,  # S4 binds it when it wants verdicts; the policy log has the rest
+        )
+        return verdict

@@ -1,0 +1,121 @@
+"""The policy store's durability: a RabbitMQ stream bound to `vsm.policy`, replayed at start.
+
+Every change is one `PolicyChanged` published on `vsm.policy`; the broker confirms it only
+once the stream (and every other bound queue) has it, so broadcast and persistence are one
+act. At start-up S5 writes a `PolicyStoreOpened` marker straight to the stream and reads
+the stream from its first offset up to that marker: everything before it is the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+from aio_pika.abc import AbstractIncomingMessage
+from pydantic import ValidationError
+
+from vsm.contract import topology
+from vsm.contract.envelope import Envelope
+from vsm.contract.policy import PolicyChanged, PolicyRecord, PolicyStoreOpened
+from vsm.kit.bus import AnyEnvelope, Bus
+from vsm.queen.metrics import Metrics
+from vsm.queen.policies import PolicyRejected, PolicyStore
+
+log = structlog.get_logger("vsm.queen.journal")
+REPLAY_TIMEOUT_S = 120.0
+
+
+def chain(cause: Envelope[Any] | None) -> list[str]:
+    """The causation ids known from a cause envelope, oldest first."""
+    if cause is None:
+        return []
+    return [cause.causation_id, cause.id] if cause.causation_id else [cause.id]
+
+
+class PolicyJournal:
+    def __init__(self, bus: Bus, store: PolicyStore, metrics: Metrics, instance: str) -> None:
+        self.bus = bus
+        self.store = store
+        self.metrics = metrics
+        self.instance = instance
+        self.opened = asyncio.Event()
+        self._lock = asyncio.Lock()
+        self.changes = bus.publisher(topology.POLICY, PolicyChanged)
+
+    async def replay(self) -> int:
+        """Rebuild the store from the stream; the number of versions read."""
+        stream = topology.SYSTEM5_POLICIES
+        queue = await self.bus.broker.declare_queue(self.bus.queue(stream))
+        marker = self.bus.envelope(PolicyStoreOpened(instance=self.instance))
+        await self.bus.broker.publish(
+            marker.model_dump_json().encode(),
+            routing_key=self.bus.namespace.name(stream.name),
+            mandatory=True,
+            persist=True,
+            message_id=marker.id,
+            message_type=marker.type,
+            content_type="application/json",
+        )
+        reached = asyncio.Event()
+        applied = 0
+
+        async def on_entry(message: AbstractIncomingMessage) -> None:
+            nonlocal applied
+            try:
+                entry = AnyEnvelope.validate_json(message.body)
+            except ValidationError as error:
+                log.warning("policy_log_entry_skipped", error=str(error)[:300])
+            else:
+                if isinstance(entry.data, PolicyChanged):
+                    applied += self.store.apply(entry.data.record)
+                elif entry.id == marker.id:
+                    reached.set()
+            await message.ack()
+
+        tag = await queue.consume(on_entry, arguments={"x-stream-offset": "first"})
+        try:
+            await asyncio.wait_for(reached.wait(), REPLAY_TIMEOUT_S)
+        finally:
+            await queue.cancel(tag)
+        self.opened.set()
+        log.info("policy_store_replayed", versions=applied)
+        return applied
+
+    async def adopt(
+        self,
+        vsm_id: str,
+        policy_type: str,
+        document: dict[str, Any],
+        *,
+        source: str,
+        reason: str,
+        cause: Envelope[Any] | None,
+        intervention_id: str | None = None,
+        causation: list[str] | None = None,
+    ) -> PolicyRecord:
+        """Validate, version, broadcast (and so persist) a policy; raise `PolicyRejected`."""
+        await self.opened.wait()
+        async with self._lock:
+            try:
+                policy = self.store.admit(vsm_id, policy_type, document)
+            except PolicyRejected as rejected:
+                self.metrics.policy_rejections.labels(policy_type, rejected.code).inc()
+                raise
+            record = PolicyRecord(
+                vsm_id=vsm_id,
+                policy_type=policy.policy_type,
+                version=self.store.next_version(vsm_id, policy_type),
+                policy=policy,
+                source=source,
+                reason=reason,
+                created_at=datetime.now(UTC),
+                intervention_id=intervention_id,
+                causation=causation if causation is not None else chain(cause),
+            )
+            await self.changes.publish(PolicyChanged(record=record), cause=cause, vsm_id=vsm_id)
+            self.store.apply(record)
+        self.metrics.policy_changes.labels(policy_type, source.split(":", maxsplit=1)[0]).inc()
+        log.info("policy_adopted", vsm_id=vsm_id, policy_type=policy_type, version=record.version)
+        return record

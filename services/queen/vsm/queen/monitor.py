@@ -1,0 +1,59 @@
+"""S5's own clock: decay the levels, resolve what has subsided, escalate what is overdue.
+
+Runs as a background task every `interval_s`; a failing tick (e.g. the broker away) is
+logged and the next tick tries again, so an escalation is late rather than lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import UTC, datetime
+
+import structlog
+
+from vsm.queen.actions import Actions
+
+log = structlog.get_logger("vsm.queen.monitor")
+
+
+async def tick(actions: Actions, now: datetime) -> None:
+    s5, metrics = actions.s5, actions.metrics
+    for resolved in s5.settle(now):
+        metrics.resolved.labels(resolved.vsm_id).inc()
+        log.info("intervention_resolved", intervention=resolved.id, vsm_id=resolved.vsm_id)
+    for overdue in s5.due(now):
+        await actions.escalate(overdue, now)
+    for vsm_id, feeling in s5.feelings.items():
+        metrics.pain.labels(vsm_id).set(feeling.pain)
+        metrics.pleasure.labels(vsm_id).set(feeling.pleasure)
+    for vsm_id in {*s5.feelings, *s5.measured}:
+        viability = s5.viability(vsm_id, now)
+        metrics.viability_coverage.labels(vsm_id).set(viability.coverage)
+        if viability.score is not None:
+            metrics.viability.labels(vsm_id).set(viability.score)
+
+
+class Monitor:
+    def __init__(self, actions: Actions, interval_s: float) -> None:
+        self.actions = actions
+        self.interval_s = interval_s
+        self._task: asyncio.Task[None] | None = None
+
+    async def _run(self) -> None:
+        await self.actions.journal.opened.wait()
+        while True:
+            try:
+                await tick(self.actions, datetime.now(UTC))
+            except Exception as error:
+                log.warning("monitor_tick_failed", error=repr(error))
+            await asyncio.sleep(self.interval_s)
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="s5-monitor")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task

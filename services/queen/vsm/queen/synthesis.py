@@ -1,0 +1,109 @@
+"""Policy synthesis from an anomaly: the LLM when configured, the rules always.
+
+The LLM's proposal is admitted exactly like any other policy (schema, then identity);
+whenever it fails (API error, timeout, 429/529, output that is invalid or contradicts the
+identity) the rules' answer is applied instead and the result says why.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from vsm.contract.envelope import Envelope
+from vsm.contract.policy import PolicyRecord
+from vsm.contract.system5 import SynthesisResult
+from vsm.queen.journal import PolicyJournal
+from vsm.queen.llm import LlmFailed, LlmProposer
+from vsm.queen.policies import PolicyRejected
+from vsm.queen.rules import Anomaly, candidates
+
+
+async def apply_rules(
+    journal: PolicyJournal,
+    vsm_id: str,
+    anomaly: Anomaly,
+    cause: Envelope[Any] | None,
+    *,
+    intervention_id: str | None = None,
+    causation: list[str] | None = None,
+) -> tuple[PolicyRecord | None, list[str]]:
+    """The first rules candidate the store admits (applied), and why the others were not."""
+    current = {r.policy_type: r for r in journal.store.latest_of(vsm_id)}
+    refused: list[str] = []
+    for candidate in candidates(anomaly, current):
+        try:
+            record = await journal.adopt(
+                vsm_id,
+                candidate.policy_type,
+                candidate.document,
+                source="rules",
+                reason=candidate.rationale,
+                cause=cause,
+                intervention_id=intervention_id,
+                causation=causation,
+            )
+        except PolicyRejected as rejected:
+            refused.extend(f"rules {candidate.policy_type}: {r}" for r in rejected.reasons)
+        else:
+            return record, refused
+    return None, refused
+
+
+async def llm_policy(
+    journal: PolicyJournal,
+    proposer: LlmProposer,
+    vsm_id: str,
+    anomaly: Anomaly,
+    cause: Envelope[Any],
+) -> PolicyRecord:
+    """Ask the LLM and adopt its proposal; `LlmFailed` (with reasons) when it cannot be."""
+    identity = journal.store.identity(vsm_id)
+    raw = await proposer.propose(
+        anomaly,
+        journal.store.latest_of(vsm_id),
+        identity.model_dump(mode="json") if identity else None,
+    )
+    policy = raw.get("policy")
+    if not isinstance(policy, dict) or not isinstance(policy.get("policy_type"), str):
+        raise LlmFailed("invalid_output", "policy: an object with a policy_type is required")
+    rationale = raw.get("rationale")
+    try:
+        return await journal.adopt(
+            vsm_id,
+            policy["policy_type"],
+            policy,
+            source=proposer.source,
+            reason=rationale if isinstance(rationale, str) else "",
+            cause=cause,
+        )
+    except PolicyRejected as rejected:
+        outcome = "refused" if rejected.code == "invalid_against_identity" else "invalid_output"
+        raise LlmFailed(outcome, rejected.message, rejected.reasons) from rejected
+
+
+async def synthesise(
+    journal: PolicyJournal,
+    proposer: LlmProposer | None,
+    vsm_id: str,
+    anomaly: Anomaly,
+    cause: Envelope[Any],
+) -> SynthesisResult:
+    if proposer is None:
+        outcome, detail, reasons = "not_configured", "no ANTHROPIC_API_KEY: rules only", []
+    else:
+        try:
+            record = await llm_policy(journal, proposer, vsm_id, anomaly, cause)
+        except LlmFailed as failed:
+            outcome, detail = failed.outcome, failed.detail
+            reasons = failed.reasons
+        else:
+            return SynthesisResult(applied=record, source=record.source, llm_outcome="used")
+    record, refused = await apply_rules(journal, vsm_id, anomaly, cause)
+    fallback = "fell back to the rules" if proposer is not None else "used the rules"
+    return SynthesisResult(
+        applied=record,
+        source="rules",
+        llm_outcome=outcome,  # type: ignore[arg-type]
+        llm_detail=f"{detail}; {fallback}",
+        rejected_reasons=[*reasons, *refused],
+    )
