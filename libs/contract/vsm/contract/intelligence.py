@@ -1,0 +1,169 @@
+"""S4 intelligence: observations in, scans, alerts, variety and meta-system need out.
+
+Routing keys on `vsm.intelligence` (topic): `observation.<source>` (readings anyone reports
+to S4), `scan.request` / `scan.result`, `alert.<severity>` (see `adaptation.alert_key`),
+`alert.explained` (the LLM's follow-up to an alert). Request/reply on `vsm.requests`:
+`intelligence.scan`, `intelligence.check_meta_system_need`, `intelligence.status`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, FiniteFloat
+
+from vsm.contract.message import Message
+
+SCAN_REQUEST_KEY = "scan.request"
+SCAN_RESULT_KEY = "scan.result"
+ALERT_EXPLAINED_KEY = "alert.explained"
+OBSERVATION_KEYS = "observation.#"
+"""Binding pattern of S4's intake for observations (`observation.<source>`)."""
+
+Severity = Literal["info", "warning", "critical"]
+Code = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:/-]+$")]
+"""A stable identifier: letters, digits and `_ . : / -`."""
+
+
+def observation_key(source: str) -> str:
+    """Routing key on `vsm.intelligence` for an observation reported by `source`."""
+    return f"observation.{source}"
+
+
+class Observation(Message):
+    """Something seen in the environment: an event of a type and, optionally, measured values.
+
+    Every observation counts towards variety (by `event_type` and `source`); each entry of
+    `values` is a series (`<source>.<name>`) watched for anomalies.
+    """
+
+    TYPE: ClassVar[str] = "vsm.s4.observation.v1"
+
+    source: Code
+    event_type: Code
+    values: dict[Code, FiniteFloat] = Field(default_factory=dict, max_length=64)
+    attributes: dict[str, Any] = Field(default_factory=dict)
+
+
+class ScanRequest(Message):
+    """Scan the environment now; on `scan.request` the result goes out on `scan.result`."""
+
+    TYPE: ClassVar[str] = "vsm.s4.scan.request.v1"
+
+    reason: str = Field(default="requested", min_length=1, max_length=256)
+
+
+class VarietyReport(BaseModel):
+    """Variety of what S4 saw over its window (Ashby): how many kinds of thing, how evenly."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    window_s: float = Field(gt=0)
+    events: int = Field(ge=0)
+    distinct_types: int = Field(ge=0)
+    distinct_sources: int = Field(ge=0)
+    entropy_bits: float = Field(ge=0)
+    normalised_entropy: float = Field(ge=0, le=1, description="entropy / log2(distinct_types)")
+    event_rate: float = Field(ge=0, description="events per second over the window")
+    anomalies: int = Field(ge=0, description="anomaly episodes begun within the window")
+    top_types: dict[str, int] = Field(default_factory=dict)
+
+
+class MetaSystemNeedQuery(Message):
+    """Ask S4 whether the environment's variety calls for a meta-system (a new recursion)."""
+
+    TYPE: ClassVar[str] = "vsm.s4.meta-system-need.query.v1"
+
+
+class MetaSystemNeed(Message):
+    """S4's scored recommendation, with every factor that went into the score."""
+
+    TYPE: ClassVar[str] = "vsm.s4.meta-system-need.v1"
+
+    recommended: bool
+    score: float = Field(ge=0, le=1)
+    threshold: float = Field(ge=0, le=1)
+    confidence: float = Field(ge=0, le=1, description="how much evidence the window holds")
+    factors: dict[str, float]
+    weights: dict[str, float]
+    reasons: list[str] = Field(default_factory=list)
+    variety: VarietyReport
+
+
+class SeriesAnomaly(BaseModel):
+    """An anomaly episode still open on one series."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    series: str
+    since: datetime
+    z: float
+
+
+class ScanResult(Message):
+    """What one scan found: variety, open anomalies, meta-system need and readiness."""
+
+    TYPE: ClassVar[str] = "vsm.s4.scan.result.v1"
+
+    scan_id: str = Field(min_length=1, max_length=128)
+    trigger: Literal["scheduled", "requested"]
+    reason: str = Field(max_length=256)
+    series: int = Field(ge=0, description="series watched for anomalies")
+    open_anomalies: list[SeriesAnomaly] = Field(default_factory=list)
+    variety: VarietyReport
+    meta_system_need: MetaSystemNeed
+    readiness: float = Field(ge=0, le=1)
+    readiness_factors: dict[str, float] = Field(default_factory=dict)
+    findings: list[str] = Field(default_factory=list)
+
+
+class IntelligenceAlert(Message):
+    """S4 saw something S5 (and the operators) should know, with the evidence for it."""
+
+    TYPE: ClassVar[str] = "vsm.s4.alert.v1"
+
+    alert_id: str = Field(min_length=1, max_length=128)
+    severity: Severity
+    kind: Literal["anomaly", "variety"]
+    summary: str = Field(min_length=1, max_length=1024)
+    series: str | None = Field(default=None, max_length=256)
+    source: str | None = Field(default=None, max_length=256)
+    evidence: dict[str, Any]
+    detected_at: datetime
+
+
+class AlertExplanation(Message):
+    """The LLM's reading of an alert (variety amplification): why, and what might come next."""
+
+    TYPE: ClassVar[str] = "vsm.s4.alert.explained.v1"
+
+    alert_id: str = Field(min_length=1, max_length=128)
+    explanation: str = Field(min_length=1, max_length=8192)
+    scenarios: list[str] = Field(default_factory=list, max_length=10)
+    model: str = Field(min_length=1, max_length=128)
+
+
+class System4StatusQuery(Message):
+    """Ask S4 for its state (REST `GET /api/vsm/system/4`)."""
+
+    TYPE: ClassVar[str] = "vsm.s4.status.query.v1"
+
+
+class System4Status(Message):
+    """S4's state: what it watches, what it sees now, and whether its LLM amplifier is on."""
+
+    TYPE: ClassVar[str] = "vsm.s4.status.v1"
+
+    series: int = Field(ge=0)
+    open_anomalies: list[SeriesAnomaly] = Field(default_factory=list)
+    alerts_raised: int = Field(ge=0)
+    scans: int = Field(ge=0)
+    last_scan_at: datetime | None = None
+    variety: VarietyReport
+    readiness: float = Field(ge=0, le=1)
+    readiness_factors: dict[str, float] = Field(default_factory=dict)
+    proposals: int = Field(ge=0)
+    proposals_accepted: int = Field(ge=0, description="S5's verdicts S4 has heard")
+    proposals_rejected: int = Field(ge=0)
+    llm: Literal["enabled", "disabled"]

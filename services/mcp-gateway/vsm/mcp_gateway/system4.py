@@ -1,0 +1,137 @@
+"""REST for System 4 (status, scans, meta-system need) and the algedonic entry for people.
+
+The algedonic entry publishes straight onto `vsm.algedonic`, as any S1 unit would: the
+algedonic path never waits on a service to answer. Bad input is refused before anything is
+published: 422 naming each field, 404 for a signal that is neither pleasure nor pain.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, TypeVar
+
+from litestar import Controller, Request, Response, get, post
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.params import FromPath, JSONBody
+from pydantic import BaseModel, ConfigDict, Field
+
+from vsm.contract import topology
+from vsm.contract.algedonic import AlgedonicSignal
+from vsm.contract.intelligence import (
+    MetaSystemNeed,
+    MetaSystemNeedQuery,
+    ScanRequest,
+    ScanResult,
+    System4Status,
+    System4StatusQuery,
+)
+from vsm.contract.message import Message
+from vsm.kit.bus import Bus
+from vsm.mcp_gateway.api import BusDep
+
+ReplyT = TypeVar("ReplyT", bound=Message)
+ORIGIN = "mcp-gateway/rest"
+SIGNALS = ("pleasure", "pain")
+
+
+class AlgedonicInput(BaseModel):
+    """What a person feels: how strongly (0..1), why (a stable code) and any context."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    intensity: float = Field(ge=0.0, le=1.0)
+    context: dict[str, Any] = Field(default_factory=dict)
+    reason: str = Field(
+        default="operator_report", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$"
+    )
+    episode: str | None = Field(default=None, max_length=128)
+
+
+class AlgedonicAccepted(BaseModel):
+    id: str
+    kind: Literal["pain", "pleasure"]
+    intensity: float
+    origin: str
+
+
+def on_invalid(_: Request[Any, Any, Any], error: ValidationException) -> Response[Any]:
+    """422 naming each bad field (Litestar's default is a 400); malformed JSON stays a 400."""
+    problems = error.extra if isinstance(error.extra, list) else []
+    fields = [
+        {"field": p.get("key"), "message": p.get("message")}
+        for p in problems
+        if isinstance(p, dict)
+    ]
+    return Response(
+        {
+            "error": "invalid_request" if fields else "bad_request",
+            "message": error.detail,
+            "fields": fields,
+        },
+        status_code=422 if fields else 400,
+    )
+
+
+async def ask(bus: Bus, operation: str, body: Message, expected: type[ReplyT]) -> ReplyT:
+    reply = await bus.request("intelligence", operation, body)
+    if not isinstance(reply.data, expected):
+        raise HTTPException(status_code=502, detail=f"unexpected reply {reply.type}")
+    return reply.data
+
+
+async def feel(
+    bus: Bus, kind: Literal["pain", "pleasure"], data: AlgedonicInput
+) -> AlgedonicAccepted:
+    signal = AlgedonicSignal(
+        kind=kind,
+        intensity=data.intensity,
+        origin=ORIGIN,
+        reason=data.reason,
+        episode=data.episode,
+        context=data.context,
+    )
+    sent = await bus.publish(topology.ALGEDONIC, signal)
+    return AlgedonicAccepted(id=sent.id, kind=kind, intensity=data.intensity, origin=ORIGIN)
+
+
+class System4Controller(Controller):
+    path = "/api/vsm"
+    tags = ["system 4", "algedonic"]
+    exception_handlers = {ValidationException: on_invalid}
+
+    @get("/system/4")
+    async def status(self, bus: BusDep) -> System4Status:
+        """S4: series watched, open anomalies, variety, readiness, proposals, LLM on or off."""
+        return await ask(bus, "status", System4StatusQuery(), System4Status)
+
+    @post("/system/4/scan", status_code=200)
+    async def scan(self, bus: BusDep) -> ScanResult:
+        """Scan the environment now (also published on `vsm.intelligence` as `scan.result`)."""
+        return await ask(bus, "scan", ScanRequest(reason="rest"), ScanResult)
+
+    @get("/system/4/meta-system-need")
+    async def meta_system_need(self, bus: BusDep) -> MetaSystemNeed:
+        """Whether the environment's variety calls for a meta-system, with its factors."""
+        query = MetaSystemNeedQuery()
+        return await ask(bus, "check_meta_system_need", query, MetaSystemNeed)
+
+    @post("/algedonic/pain", status_code=202)
+    async def pain(self, bus: BusDep, data: JSONBody[AlgedonicInput]) -> AlgedonicAccepted:
+        """Raise pain straight to S5 (and S4) on `vsm.algedonic`."""
+        return await feel(bus, "pain", data)
+
+    @post("/algedonic/pleasure", status_code=202)
+    async def pleasure(self, bus: BusDep, data: JSONBody[AlgedonicInput]) -> AlgedonicAccepted:
+        """Signal pleasure straight to S5 (and S4) on `vsm.algedonic`."""
+        return await feel(bus, "pleasure", data)
+
+    @post("/algedonic/{signal:str}", include_in_schema=False)
+    async def unknown_signal(self, signal: FromPath[str]) -> Response[dict[str, Any]]:
+        """Any other signal: a clear 404, and nothing published."""
+        return Response(
+            {
+                "error": "unknown_signal",
+                "message": f"unknown algedonic signal {signal!r}: use one of {', '.join(SIGNALS)}",
+                "details": {"signal": signal, "allowed": list(SIGNALS)},
+            },
+            status_code=404,
+        )
