@@ -1,0 +1,247 @@
+"""`python -m bench [--quick] [--only NAME] [--rounds K]`: run, print a table, save JSON."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import secrets
+import statistics
+import sys
+import traceback
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import aio_pika
+
+from bench import (  # importing a module of cases registers them
+    CASES,
+    DEADLINE_S,
+    IN_FLIGHT,
+    PREFETCH,
+    WINDOW,
+    Case,
+    Context,
+    Figures,
+    higher_is_better,
+    kit,  # noqa: F401
+    raw,  # noqa: F401
+)
+
+RESULTS = Path(__file__).parent / "results"
+FALLBACK_URL = "amqp://guest:guest@127.0.0.1:5672/"
+SIZES = {"full": (5000, 1000), "quick": (500, 200)}
+"""(messages, requests) per round."""
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="small N: a smoke run")
+    parser.add_argument("--only", metavar="NAME", help="cases whose name contains NAME")
+    parser.add_argument("--rounds", type=int, default=5, metavar="K", help="default 5")
+    args = parser.parse_args(argv)
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
+    return args
+
+
+def select(only: str | None) -> list[Case]:
+    """The chosen cases and their baselines, each case right after its baseline."""
+    chosen = [case for case in CASES.values() if only is None or only in case.name]
+    if not chosen:
+        raise SystemExit(f"no benchmark matches {only!r}; known: {', '.join(CASES)}")
+    names = {case.name for case in chosen} | {case.baseline for case in chosen if case.baseline}
+    order = list(CASES)
+    return sorted(
+        (CASES[name] for name in names),
+        key=lambda case: (order.index(case.baseline or case.name), case.baseline is not None),
+    )
+
+
+@asynccontextmanager
+async def broker_url() -> AsyncIterator[str]:
+    """`AMQP_URL`, else the tests' broker (maybe a private node), else the local default."""
+    url = os.environ.get("AMQP_URL")
+    if url:
+        yield url
+        return
+    try:
+        from tests.support.rabbitmq import rabbitmq_url
+    except Exception as error:
+        print(f"note: AMQP_URL unset and tests.support.rabbitmq unusable ({error!r});")
+        print(f"note: using {FALLBACK_URL}")
+        yield FALLBACK_URL
+        return
+    manager = rabbitmq_url()
+    if hasattr(manager, "__aenter__"):
+        async with manager as url:
+            yield url
+    else:
+        with manager as url:
+            yield url
+
+
+def redact(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+async def run(cases: list[Case], ctx: Context, rounds: int) -> dict[str, list[Figures]]:
+    """Every case once per round; odd rounds run in reverse so no case always goes first."""
+    results: dict[str, list[Figures]] = {case.name: [] for case in cases}
+    for index in range(rounds):
+        for case in cases if index % 2 == 0 else cases[::-1]:
+            async with asyncio.timeout(DEADLINE_S):
+                figures = await case.run(ctx)
+            results[case.name].append(figures)
+            shown = "  ".join(f"{key}={value:,.2f}" for key, value in figures.items())
+            print(f"round {index + 1}/{rounds}  {case.name:<12} {shown}", file=sys.stderr)
+    return results
+
+
+async def cleanup(ctx: Context) -> None:
+    """Delete every queue and exchange the run declared (all under its namespace)."""
+    prefix = f"{ctx.namespace}."
+    assert all(name.startswith(prefix) for name in (*ctx.queues, *ctx.exchanges))
+    left = {"queues": sorted(ctx.queues), "exchanges": sorted(ctx.exchanges)}
+    try:
+        async with asyncio.timeout(60):
+            connection = await aio_pika.connect(ctx.url)
+            async with connection:
+                channel = await connection.channel()
+                for kind, names in left.items():
+                    for name in list(names):
+                        try:
+                            if kind == "queues":
+                                await channel.queue_delete(name)
+                            else:
+                                await channel.exchange_delete(name)
+                            names.remove(name)
+                        except aio_pika.exceptions.AMQPError:
+                            channel = await connection.channel()
+    except (TimeoutError, OSError, aio_pika.exceptions.AMQPError) as error:
+        print(f"warning: cleanup of {ctx.namespace} failed: {error!r}", file=sys.stderr)
+    if left["queues"] or left["exchanges"]:
+        print(f"warning: left on the broker: {json.dumps(left)}", file=sys.stderr)
+
+
+def median(rounds: list[Figures]) -> Figures:
+    return {key: statistics.median(figures[key] for figures in rounds) for key in rounds[0]}
+
+
+def compare(cases: list[Case], results: dict[str, list[Figures]]) -> list[dict[str, Any]]:
+    rows = []
+    for case in cases:
+        if case.baseline is None:
+            continue
+        mine, theirs = results[case.name], results[case.baseline]
+        for figure, value in median(mine).items():
+            base = median(theirs)[figure]
+            paired = [a[figure] / b[figure] for a, b in zip(mine, theirs, strict=True)]
+            rows.append(
+                {
+                    "case": case.name,
+                    "baseline": case.baseline,
+                    "figure": figure,
+                    "kit": value,
+                    "raw": base,
+                    "ratio": value / base,
+                    "ratio_min": min(paired),
+                    "ratio_max": max(paired),
+                    "better": "higher" if higher_is_better(figure) else "lower",
+                }
+            )
+    return rows
+
+
+def table(rows: list[dict[str, Any]], rounds: int) -> str:
+    head = f"{'case':<12} {'figure':<15} {'kit':>11} {'raw':>11} {'kit/raw':>8}  "
+    head += f"{'per round':>11}  better"
+    lines = [head, "-" * len(head)]
+    for row in rows:
+        spread = f"{row['ratio_min']:.2f}-{row['ratio_max']:.2f}"
+        lines.append(
+            f"{row['case']:<12} {row['figure']:<15} {row['kit']:>11,.2f} {row['raw']:>11,.2f} "
+            f"{row['ratio']:>8.2f}  {spread:>11}  {row['better']}"
+        )
+    lines += [
+        "",
+        f"Medians over {rounds} rounds; kit/raw is the ratio of the medians, 'per round' the",
+        "range of the paired per-round ratios. *_per_s: higher is better (kit/raw < 1: the kit",
+        "is slower); *_ms and cpu_us_per_op (process CPU time per message or request, both",
+        "ends included): lower is better (kit/raw > 1: the kit is slower or costlier).",
+    ]
+    return "\n".join(lines)
+
+
+async def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    cases = select(args.only)
+    messages, requests = SIZES["quick" if args.quick else "full"]
+    started = datetime.now(UTC)
+    async with broker_url() as url:
+        ctx = Context(url, f"bench-{secrets.token_hex(4)}", messages, requests)
+        print(
+            f"broker {redact(url)}, namespace {ctx.namespace}, {args.rounds} rounds, "
+            f"{messages} messages, {requests} requests per round",
+            file=sys.stderr,
+        )
+        try:
+            results = await run(cases, ctx, args.rounds)
+        finally:
+            await cleanup(ctx)
+    rows = compare(cases, results)
+    print(table(rows, args.rounds))
+    report = {
+        "started_at": started.isoformat(),
+        "broker": redact(url),
+        "quick": args.quick,
+        "rounds": args.rounds,
+        "messages": messages,
+        "requests": requests,
+        "window": WINDOW,
+        "prefetch": PREFETCH,
+        "in_flight": IN_FLIGHT,
+        "python": sys.version.split()[0],
+        "cpus": os.cpu_count(),
+        "cases": {
+            case.name: {
+                "doc": case.doc,
+                "baseline": case.baseline,
+                "median": median(results[case.name]),
+                "rounds": results[case.name],
+            }
+            for case in cases
+        },
+        "comparisons": rows,
+    }
+    RESULTS.mkdir(exist_ok=True)
+    text = json.dumps(report, indent=2) + "\n"
+    path = RESULTS / f"{started.strftime('%Y%m%dT%H%M%SZ')}.json"
+    path.write_text(text)
+    (RESULTS / "latest.json").write_text(text)
+    print(f"\nwritten {path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path}")
+
+
+async def guarded() -> None:
+    try:
+        await main()
+    except Exception:
+        # A robust aio-pika connection whose first attempt hangs (a stuck broker) ignores
+        # cancellation, so asyncio.run() would wait for it forever: report and leave now.
+        traceback.print_exc()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(1)
+
+
+if __name__ == "__main__":
+    asyncio.run(guarded())
