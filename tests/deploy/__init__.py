@@ -1,0 +1,1 @@
+"""Tests of the Helm chart (deploy/helm/vsm) and the manifests rendered from it (deploy/k8s)."""

@@ -1,0 +1,30 @@
+"""Renders of the chart, once per session: default values, every feature on, a child system."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.deploy.chart import CHILD, FULL, RENDERS, render
+
+
+@pytest.fixture(scope="session")
+def default_render() -> list[dict[str, Any]]:
+    return render()
+
+
+@pytest.fixture(scope="session")
+def full_render() -> list[dict[str, Any]]:
+    return render(FULL)
+
+
+@pytest.fixture(scope="session")
+def child_render() -> list[dict[str, Any]]:
+    return render(CHILD)
+
+
+@pytest.fixture(scope="session", params=list(RENDERS))
+def any_render(request: pytest.FixtureRequest) -> list[dict[str, Any]]:
+    """Each of the three renders in turn."""
+    return render(RENDERS[request.param])
