@@ -7,12 +7,15 @@ from collections.abc import Iterable
 
 import aio_pika
 
-from vsm.contract import topology
+from vsm.contract import operations, topology
 from vsm.kit.names import Namespace
+
+FIXED_QUEUES = (*topology.SHARED_QUEUES, operations.REGISTRY_LOG)
+FIXED_EXCHANGES = (*topology.EXCHANGES, operations.S1_REGISTRY)
 
 
 def canonical_queue_names(extra: Iterable[topology.Queue] = ()) -> list[str]:
-    queues = [*topology.SHARED_QUEUES, *extra]
+    queues = [*FIXED_QUEUES, *extra]
     return [name for q in queues for name in (q.name, q.dead_letter_queue)]
 
 
@@ -30,6 +33,6 @@ async def delete_namespace(
         for name in [*canonical_queue_names(), *queues]:
             with contextlib.suppress(aio_pika.exceptions.AMQPError):
                 await channel.queue_delete(ns.name(name))
-        for name in [*(e.name for e in topology.EXCHANGES), *exchanges]:
+        for name in [*(e.name for e in FIXED_EXCHANGES), *exchanges]:
             with contextlib.suppress(aio_pika.exceptions.AMQPError):
                 await channel.exchange_delete(ns.name(name))

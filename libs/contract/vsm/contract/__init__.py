@@ -4,7 +4,16 @@ Importing this package registers every message type, so that any service can tel
 unknown type from one it merely does not handle.
 """
 
-from vsm.contract import adaptation, algedonic, health, performance
+from vsm.contract import (
+    adaptation,
+    algedonic,
+    health,
+    intelligence,
+    operations,
+    performance,
+    policy,
+    system5,
+)
 from vsm.contract.envelope import Envelope, VsmId
 from vsm.contract.errors import ErrorReply, Unprocessable
 from vsm.contract.message import Message, message_types
@@ -18,6 +27,10 @@ __all__ = [
     "adaptation",
     "algedonic",
     "health",
+    "intelligence",
     "message_types",
+    "operations",
     "performance",
+    "policy",
+    "system5",
 ]

@@ -53,6 +53,10 @@ class SystemStatus(Message):
     vsm_id: str
     state: ServiceState
     components: list[ComponentStatus]
+    viability: float | None = Field(default=None, description="S5's viability score (0..1).")
+    viability_coverage: float | None = Field(
+        default=None, description="Share of the viability formula's weight actually measured."
+    )
 
 
 class Ping(Message):

@@ -66,6 +66,11 @@ REQUESTS = Exchange(
 DEAD_LETTER = Exchange(
     "vsm.dead-letter", "direct", "Unprocessable messages, routed by the queue they came from."
 )
+OPERATORS = Exchange(
+    "vsm.operators",
+    "topic",
+    "Alerts to operators (`alert.<severity>`) and their acks (`ack.alert`).",
+)
 
 EXCHANGES: tuple[Exchange, ...] = (
     ALGEDONIC,
@@ -78,6 +83,7 @@ EXCHANGES: tuple[Exchange, ...] = (
     HEALTH,
     REQUESTS,
     DEAD_LETTER,
+    OPERATORS,
 )
 
 HEALTH_TTL_MS = 30_000
@@ -90,6 +96,53 @@ SYSTEM5_HEALTH = Queue(
     "vsm.system5.health",
     (Binding(HEALTH),),
     "Health reports of every service, aggregated by S5.",
+    message_ttl_ms=HEALTH_TTL_MS,
+)
+SYSTEM5_POLICIES = Queue(
+    "vsm.system5.policies",
+    (Binding(POLICY),),
+    "S5's policy store: the durable log of every policy change, replayed at start-up.",
+    kind="stream",
+)
+SYSTEM5_INTELLIGENCE = Queue(
+    "vsm.system5.intelligence",
+    (Binding(INTELLIGENCE, "adaptation.proposal.*"), Binding(INTELLIGENCE, "readiness")),
+    "S4's adaptation proposals and readiness, for S5's verdicts and viability.",
+)
+SYSTEM5_PERFORMANCE = Queue(
+    "vsm.system5.performance",
+    (Binding(CONTROL, "s1.performance.*"),),
+    "S1 units' Beer indices, the S1 term of S5's viability.",
+    message_ttl_ms=HEALTH_TTL_MS,
+)
+SYSTEM5_OPERATORS = Queue(
+    "vsm.system5.operators",
+    (Binding(OPERATORS, "ack.#"),),
+    "Operators' acknowledgements of S5's alerts (stop the escalation).",
+)
+OPERATOR_ALERTS = Queue(
+    "vsm.operators.alerts",
+    (Binding(OPERATORS, "alert.#"),),
+    "Operator alerts awaiting delivery to people (the telegram-gateway consumes them).",
+)
+SYSTEM4_INTELLIGENCE = Queue(
+    "vsm.system4.intelligence",
+    (
+        Binding(INTELLIGENCE, "scan.request"),
+        Binding(INTELLIGENCE, "adaptation.request"),
+        Binding(INTELLIGENCE, "observation.#"),
+        Binding(INTELLIGENCE, "adaptation.verdict.*"),
+        Binding(ALGEDONIC),
+        Binding(CONTROL, "s1.performance.*"),
+        Binding(S1_RESULTS, "#"),
+    ),
+    "S4's intake: scan and adaptation requests, S5's verdicts, observations, algedonic "
+    "signals, S1 performance and S1 command results.",
+)
+SYSTEM4_HEALTH = Queue(
+    "vsm.system4.health",
+    (Binding(HEALTH),),
+    "Health reports of every service, watched by S4 for changes of state.",
     message_ttl_ms=HEALTH_TTL_MS,
 )
 
@@ -131,6 +184,14 @@ VSM_ROLE: dict[str, str] = {
 
 SHARED_QUEUES: tuple[Queue, ...] = (
     SYSTEM5_HEALTH,
+    SYSTEM5_ALGEDONIC,
+    SYSTEM5_POLICIES,
+    SYSTEM5_INTELLIGENCE,
+    SYSTEM5_PERFORMANCE,
+    SYSTEM5_OPERATORS,
+    OPERATOR_ALERTS,
+    SYSTEM4_INTELLIGENCE,
+    SYSTEM4_HEALTH,
     *(requests_queue(service) for service in SERVICES),
 )
 """Queues every service declares at start-up, so that no publish finds its route missing."""

@@ -81,14 +81,17 @@ class Bus:
     def queue(self, queue: topology.Queue, routing_key: str = "") -> RabbitQueue:
         arguments: dict[str, Any] = dict(queue.arguments)
         if queue.kind == "quorum":
+            arguments["x-delivery-limit"] = topology.DELIVERY_LIMIT
+        if queue.kind == "quorum" and queue.message_ttl_ms is None:
             arguments |= {
                 "x-dead-letter-exchange": self.namespace.name(topology.DEAD_LETTER.name),
                 "x-dead-letter-routing-key": self.namespace.name(queue.name),
                 "x-dead-letter-strategy": "at-least-once",
                 "x-overflow": "reject-publish",
-                "x-delivery-limit": topology.DELIVERY_LIMIT,
             }
         if queue.message_ttl_ms is not None:
+            # Telemetry (heartbeats, performance): a stale reading is meant to vanish, so the
+            # broker does not dead-letter these; bad input is still parked by the kit.
             arguments["x-message-ttl"] = queue.message_ttl_ms
         declare: Any = RabbitQueue  # its overloads are per queue type; ours is data
         rabbit_queue: RabbitQueue = declare(

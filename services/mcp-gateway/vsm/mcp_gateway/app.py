@@ -3,7 +3,7 @@
 from litestar import Litestar
 
 from vsm.kit.runtime import Runtime
-from vsm.mcp_gateway import api
+from vsm.mcp_gateway import agents, api, system4, system5
 from vsm.mcp_gateway.settings import Settings
 
 SERVICE = "mcp-gateway"
@@ -12,7 +12,12 @@ SERVICE = "mcp-gateway"
 def create_app(settings: Settings) -> Litestar:
     runtime = Runtime(SERVICE, settings)
     return runtime.http_app(
-        [api.SystemController],
+        [
+            api.SystemController,
+            system4.System4Controller,
+            system5.System5Controller,
+            agents.AgentsController,
+        ],
         dependencies=api.dependencies(runtime.bus),
         exception_handlers=api.EXCEPTION_HANDLERS,
     )
