@@ -12,13 +12,15 @@ RUN test -n "$SERVICE" && uv sync --frozen --no-dev --no-editable --package "vsm
 
 FROM python:3.11-slim
 ARG SERVICE
-RUN useradd --uid 10001 --no-create-home --shell /usr/sbin/nologin vsm
+RUN groupadd --gid 10001 vsm \
+    && useradd --uid 10001 --gid 10001 --no-create-home --shell /usr/sbin/nologin vsm
 COPY --from=build /app/.venv /app/.venv
 ENV PATH=/app/.venv/bin:$PATH \
     VSM_SERVICE=${SERVICE} \
     HTTP_HOST=0.0.0.0 \
     HTTP_PORT=8080 \
-    PYTHONDONTWRITEBYTECODE=1
-USER 10001
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1
+USER 10001:10001
 EXPOSE 8080
 ENTRYPOINT ["/bin/sh", "-c", "exec vsm-${VSM_SERVICE}"]

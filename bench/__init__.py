@@ -13,9 +13,12 @@ import asyncio
 import statistics
 import time
 from collections.abc import Awaitable, Callable, Iterable
+from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 Figures = dict[str, float]
+T = TypeVar("T")
 
 WINDOW = 64
 """Publishes in flight when publishing N messages (WINDOW workers, each awaiting its confirm)."""
@@ -40,8 +43,13 @@ class Context:
     """Messages per round in the publish and consume cases."""
     requests: int
     """Requests per round in the request/reply cases."""
+    quick: bool = False
+    """`--quick`: cases with their own sizes (e.g. `bench.system`) pick their small ones."""
     queues: set[str] = field(default_factory=set)
     exchanges: set[str] = field(default_factory=set)
+    fixtures: dict[str, Any] = field(default_factory=dict)
+    stack: AsyncExitStack = field(default_factory=AsyncExitStack)
+    """Closed by the runner at the end of the run, before the namespace is cleaned up."""
 
     def name(self, canonical: str) -> str:
         return f"{self.namespace}.{canonical}"
@@ -50,6 +58,14 @@ class Context:
         """Record full names to delete at the end of the run."""
         self.queues.update(queues)
         self.exchanges.update(exchanges)
+
+    async def fixture(self, key: str, make: Callable[[], AbstractAsyncContextManager[T]]) -> T:
+        """Something costly that several cases share for the whole run (e.g. a launched
+        system): entered the first time a case asks for `key`, exited when the run ends."""
+        if key not in self.fixtures:
+            self.fixtures[key] = await self.stack.enter_async_context(make())
+        value: T = self.fixtures[key]
+        return value
 
 
 CaseFn = Callable[[Context], Awaitable[Figures]]
@@ -61,18 +77,25 @@ class Case:
     run: CaseFn
     baseline: str | None = None
     doc: str = ""
+    rounds: int | None = None
+    """At most this many rounds (a costly case without a baseline); None: every round."""
 
 
 CASES: dict[str, Case] = {}
 
 
-def benchmark(name: str, *, baseline: str | None = None) -> Callable[[CaseFn], CaseFn]:
+def benchmark(
+    name: str, *, baseline: str | None = None, rounds: int | None = None
+) -> Callable[[CaseFn], CaseFn]:
     """Register a case (its docstring, saying what it measures, goes into the JSON)."""
+    if rounds is not None and baseline is not None:
+        raise ValueError("a case compared with a baseline runs every round")
 
     def register(run: CaseFn) -> CaseFn:
         if name in CASES:
             raise ValueError(f"benchmark {name!r} is registered twice")
-        CASES[name] = Case(name, run, baseline, " ".join((run.__doc__ or "").split()))
+        doc = " ".join((run.__doc__ or "").split())
+        CASES[name] = Case(name, run, baseline, doc, rounds)
         return run
 
     return register

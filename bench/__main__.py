@@ -31,6 +31,7 @@ from bench import (  # importing a module of cases registers them
     higher_is_better,
     kit,  # noqa: F401
     raw,  # noqa: F401
+    system,  # noqa: F401
 )
 
 RESULTS = Path(__file__).parent / "results"
@@ -99,11 +100,13 @@ async def run(cases: list[Case], ctx: Context, rounds: int) -> dict[str, list[Fi
     results: dict[str, list[Figures]] = {case.name: [] for case in cases}
     for index in range(rounds):
         for case in cases if index % 2 == 0 else cases[::-1]:
+            if case.rounds is not None and len(results[case.name]) >= case.rounds:
+                continue
             async with asyncio.timeout(DEADLINE_S):
                 figures = await case.run(ctx)
             results[case.name].append(figures)
             shown = "  ".join(f"{key}={value:,.2f}" for key, value in figures.items())
-            print(f"round {index + 1}/{rounds}  {case.name:<12} {shown}", file=sys.stderr)
+            print(f"round {index + 1}/{rounds}  {case.name:<21} {shown}", file=sys.stderr)
     return results
 
 
@@ -144,6 +147,8 @@ def compare(cases: list[Case], results: dict[str, list[Figures]]) -> list[dict[s
             continue
         mine, theirs = results[case.name], results[case.baseline]
         for figure, value in median(mine).items():
+            if figure not in theirs[0]:
+                continue  # a breakdown (e.g. CPU per service): in the JSON and `extras`
             base = median(theirs)[figure]
             paired = [a[figure] / b[figure] for a, b in zip(mine, theirs, strict=True)]
             rows.append(
@@ -162,16 +167,46 @@ def compare(cases: list[Case], results: dict[str, list[Figures]]) -> list[dict[s
     return rows
 
 
-def table(rows: list[dict[str, Any]], rounds: int) -> str:
-    head = f"{'case':<12} {'figure':<15} {'kit':>11} {'raw':>11} {'kit/raw':>8}  "
+def extras(
+    cases: list[Case], results: dict[str, list[Figures]]
+) -> dict[str, tuple[list[Figures], str]]:
+    """Cases without a baseline, and the figures of compared cases that their baseline lacks
+    (e.g. CPU per service), shown as they are."""
+    baselines = {case.baseline for case in cases}
+    shown: dict[str, tuple[list[Figures], str]] = {}
+    for case in cases:
+        mine = results[case.name]
+        if not mine:
+            continue
+        if case.baseline is None and case.name not in baselines:
+            shown[case.name] = (mine, "no baseline")
+        elif case.baseline is not None:
+            theirs = results[case.baseline][0]
+            more = [{k: v for k, v in r.items() if k not in theirs} for r in mine]
+            if more[0]:
+                shown[case.name] = (more, "breakdown")
+    return shown
+
+
+def table(
+    rows: list[dict[str, Any]],
+    rounds: int,
+    alone: dict[str, tuple[list[Figures], str]] | None = None,
+) -> str:
+    head = f"{'case':<21} {'figure':<15} {'kit':>11} {'raw':>11} {'kit/raw':>8}  "
     head += f"{'per round':>11}  better"
     lines = [head, "-" * len(head)]
     for row in rows:
         spread = f"{row['ratio_min']:.2f}-{row['ratio_max']:.2f}"
         lines.append(
-            f"{row['case']:<12} {row['figure']:<15} {row['kit']:>11,.2f} {row['raw']:>11,.2f} "
+            f"{row['case']:<21} {row['figure']:<15} {row['kit']:>11,.2f} {row['raw']:>11,.2f} "
             f"{row['ratio']:>8.2f}  {spread:>11}  {row['better']}"
         )
+    for name, (figures, note) in (alone or {}).items():
+        lines += ["", f"{name} ({note}; median over {len(figures)} round(s), range):"]
+        for figure, value in median(figures).items():
+            low, high = (f(k[figure] for k in figures) for f in (min, max))
+            lines.append(f"  {figure:<32} {value:>11,.2f}  {low:,.2f}-{high:,.2f}")
     lines += [
         "",
         f"Medians over {rounds} rounds; kit/raw is the ratio of the medians, 'per round' the",
@@ -188,20 +223,22 @@ async def main(argv: list[str] | None = None) -> None:
     messages, requests = SIZES["quick" if args.quick else "full"]
     started = datetime.now(UTC)
     async with broker_url() as url:
-        ctx = Context(url, f"bench-{secrets.token_hex(4)}", messages, requests)
+        ctx = Context(url, f"bench-{secrets.token_hex(4)}", messages, requests, args.quick)
         print(
             f"broker {redact(url)}, namespace {ctx.namespace}, {args.rounds} rounds, "
             f"{messages} messages, {requests} requests per round",
             file=sys.stderr,
         )
         try:
-            results = await run(cases, ctx, args.rounds)
+            async with ctx.stack:  # shared fixtures (a launched system) end with the run
+                results = await run(cases, ctx, args.rounds)
         finally:
             await cleanup(ctx)
     rows = compare(cases, results)
-    print(table(rows, args.rounds))
+    print(table(rows, args.rounds, extras(cases, results)))
     report = {
         "started_at": started.isoformat(),
+        "finished_at": datetime.now(UTC).isoformat(),
         "broker": redact(url),
         "quick": args.quick,
         "rounds": args.rounds,

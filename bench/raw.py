@@ -226,3 +226,45 @@ async def rpc16(ctx: Context) -> Figures:
     """Request/reply over direct reply-to with 16 requests in flight."""
     async with responder_and_requester(ctx) as ask:
         return await concurrent(ask, ctx.requests)
+
+
+@benchmark("raw.fanout")
+async def fanout(ctx: Context) -> Figures:
+    """One persistent, confirmed publish at a time to a durable fanout exchange, timed from the
+    start of the publish to its arrival at a consumer (no acks) of an exclusive queue bound to
+    it, as `system.pain_to_policy` observes `vsm.policy`: p50/p99."""
+    async with await _connect(ctx) as connection:
+        observing = await connection.channel()
+        target = await observing.declare_exchange(
+            ctx.name("raw.fanout"), aio_pika.ExchangeType.FANOUT, durable=True
+        )
+        ctx.track(exchanges=[target.name])
+        queue = await observing.declare_queue(
+            ctx.name(f"raw.fanout.{uuid.uuid4().hex[:8]}"), exclusive=True, auto_delete=True
+        )
+        await queue.bind(target)
+        arrival: asyncio.Future[float] | None = None
+
+        def on_message(message: AbstractIncomingMessage) -> None:
+            if arrival is not None and not arrival.done():
+                arrival.set_result(time.perf_counter())
+
+        await queue.consume(on_message, no_ack=True)
+        publishing = await connection.channel(publisher_confirms=True, on_return_raises=True)
+        exchange = await publishing.get_exchange(target.name, ensure=False)
+        loop = asyncio.get_running_loop()
+
+        async def one() -> float:
+            nonlocal arrival
+            arrival = loop.create_future()
+            started = time.perf_counter()
+            await exchange.publish(_persistent(TICK), routing_key="", mandatory=True)
+            return await arrival - started
+
+        for _ in range(WARMUP):
+            await one()
+        samples, clock = [], Stopwatch()
+        async with asyncio.timeout(DEADLINE_S):
+            for _ in range(ctx.requests):
+                samples.append(await one())
+        return latency(samples, clock)

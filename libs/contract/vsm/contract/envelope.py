@@ -112,7 +112,7 @@ class Envelope(BaseModel, Generic[BodyT]):
             or (cause.correlation_id or cause.id if cause else message_id),
             causation_id=cause.id if cause else None,
             priority=priority if priority is not None else (cause.priority if cause else 4),
-            traceparent=traceparent,
+            traceparent=traceparent or (cause.traceparent if cause else None),
             data=body,
         )
         return envelope

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 import aio_pika
 import structlog
 from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
+from aio_pika.exceptions import DeliveryError
 from faststream.middlewares import AckPolicy
 from faststream.rabbit import (
     ExchangeType,
@@ -38,7 +39,22 @@ from vsm.kit.telemetry import Telemetry
 log = structlog.get_logger("vsm.bus")
 
 BodyT = TypeVar("BodyT", bound=Message)
+ReplyT = TypeVar("ReplyT", bound=Message)
 AnyEnvelope = TypeAdapter(Envelope[Message])
+
+
+class NotRoutable(Exception):
+    """The broker had no queue for the request (e.g. the addressed agent does not exist)."""
+
+
+class UnexpectedReply(Exception):
+    """The reply was of another type than the requester expected."""
+
+
+def expect(reply: Envelope[Message], expected: type[ReplyT]) -> ReplyT:
+    if not isinstance(reply.data, expected):
+        raise UnexpectedReply(f"expected {expected.TYPE}, got {reply.type}")
+    return reply.data
 
 
 class RequestFailed(Exception):
@@ -70,13 +86,18 @@ class Bus:
         self.requester = Requester()
         self._queues: dict[str, topology.Queue] = {q.name: q for q in topology.SHARED_QUEUES}
         self._subscribers: dict[str, Any] = {}
+        self._exchanges: dict[str, RabbitExchange] = {}
         self.declared = False
 
     # Topology -----------------------------------------------------------------------
     def exchange(self, exchange: topology.Exchange) -> RabbitExchange:
-        return RabbitExchange(
-            self.namespace.name(exchange.name), type=ExchangeType(exchange.type), durable=True
-        )
+        known = self._exchanges.get(exchange.name)
+        if known is None:
+            known = RabbitExchange(
+                self.namespace.name(exchange.name), type=ExchangeType(exchange.type), durable=True
+            )
+            self._exchanges[exchange.name] = known
+        return known
 
     def queue(self, queue: topology.Queue, routing_key: str = "") -> RabbitQueue:
         arguments: dict[str, Any] = dict(queue.arguments)
@@ -289,6 +310,44 @@ class Bus:
         timeout: float | None = None,
     ) -> Envelope[Message]:
         """Ask `service` to do `operation`; its reply envelope, or `RequestFailed`."""
+        return await self.ask(
+            body,
+            exchange=topology.REQUESTS,
+            routing_key=topology.request_key(service, operation),
+            cause=cause,
+            vsm_id=vsm_id,
+            timeout=timeout,
+        )
+
+    async def query(
+        self,
+        service: str,
+        operation: str,
+        body: Message,
+        expected: type[ReplyT],
+        *,
+        vsm_id: str | None = None,
+        timeout: float | None = None,
+    ) -> ReplyT:
+        """`request`, returning the reply body when it is of the `expected` type."""
+        reply = await self.request(service, operation, body, vsm_id=vsm_id, timeout=timeout)
+        return expect(reply, expected)
+
+    async def ask(
+        self,
+        body: Message,
+        *,
+        exchange: topology.Exchange | None = None,
+        routing_key: str = "",
+        queue: str | None = None,
+        cause: Envelope[Any] | None = None,
+        vsm_id: str | None = None,
+        timeout: float | None = None,
+    ) -> Envelope[Message]:
+        """Publish `body` on `exchange` with `routing_key`, or straight to `queue` (canonical
+        name) through the default exchange, and wait for the reply: its envelope, or
+        `RequestFailed`, `NotRoutable` (nothing takes it) or `RequestTimeout`.
+        """
         envelope = self.envelope(body, cause=cause, vsm_id=vsm_id)
         props = _properties(envelope)
         deadline = timeout or self.request_timeout_s
@@ -303,12 +362,16 @@ class Bus:
             headers=props["headers"],
             expiration=deadline,  # nobody waits for the answer after the deadline
         )
-        raw = await self.requester.request(
-            self.namespace.name(topology.REQUESTS.name),
-            topology.request_key(service, operation),
-            message,
-            deadline,
-        )
+        if queue is not None:
+            target, key = "", self.namespace.name(queue)
+        elif exchange is not None:
+            target, key = self.namespace.name(exchange.name), routing_key
+        else:
+            raise ValueError("ask needs an exchange or a queue")
+        try:
+            raw = await self.requester.request(target, key, message, deadline)
+        except DeliveryError as error:
+            raise NotRoutable(f"no queue takes {key!r}") from error
         reply = AnyEnvelope.validate_json(raw.body)
         if isinstance(reply.data, ErrorReply):
             raise RequestFailed(reply.data)

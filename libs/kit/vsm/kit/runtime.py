@@ -50,6 +50,7 @@ class Runtime:
                 on_return_raises=True,
             ),
             decoder=decode_json,
+            timeout=settings.connect_timeout_s,
             graceful_timeout=settings.shutdown_grace_s,
             app_id=f"vsm/{service}",
             logger=logging.getLogger(f"vsm.{service}.broker"),
@@ -64,14 +65,18 @@ class Runtime:
             telemetry=self.telemetry,
             request_timeout_s=settings.request_timeout_s,
         )
-        for middleware in (
-            RabbitTelemetryMiddleware(tracer_provider=self.telemetry.tracer_provider),
+        if settings.tracing:  # spans cost about half the kit's CPU per message: opt in
+            self.broker.add_middleware(
+                RabbitTelemetryMiddleware(tracer_provider=self.telemetry.tracer_provider)
+            )
+        self.broker.add_middleware(
             RabbitPrometheusMiddleware(
                 registry=self.telemetry.registry, app_name=service, metrics_prefix="vsm_amqp"
-            ),
-            dead_letter_middleware(self.bus.dead_letter, self.bus.handler_failed),
-        ):
-            self.broker.add_middleware(middleware)
+            )
+        )
+        self.broker.add_middleware(
+            dead_letter_middleware(self.bus.dead_letter, self.bus.handler_failed)
+        )
         self.health = HealthReporter(
             self.bus, instance=settings.instance_id, interval_s=settings.health_interval
         )

@@ -7,10 +7,11 @@ audit goes straight to the agent's queue, bypassing S2. Bodies over 1 MiB get 41
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import Annotated, Any, TypeVar
 
 from litestar import Controller, Request, Response, delete, get, post
-from litestar.exceptions import HTTPException, ValidationException
+from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, JSONBody, QueryParameter
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -37,8 +38,7 @@ from vsm.contract.operations import (
     command_key,
     command_queue,
 )
-from vsm.kit.ask import NotRoutable, ask
-from vsm.kit.bus import Bus
+from vsm.kit.bus import Bus, NotRoutable, expect
 from vsm.mcp_gateway.api import BusDep, error_response
 
 ReplyT = TypeVar("ReplyT", bound=Message)
@@ -68,46 +68,52 @@ class AuditInput(BaseModel):
     timeout_s: float = Field(default=5.0, gt=0, le=60)
 
 
-def on_invalid(_: Request[Any, Any, Any], error: ValidationException) -> Response[Any]:
-    """422 naming each bad field; a body that is not JSON at all stays a 400."""
-    problems = error.extra if isinstance(error.extra, list) else []
-    fields = [
-        {"field": p.get("key"), "message": p.get("message")}
-        for p in problems
-        if isinstance(p, dict)
-    ]
-    return Response(
-        {
-            "error": "invalid_request" if fields else "bad_request",
-            "message": error.detail,
-            "fields": fields,
-        },
-        status_code=422 if fields else 400,
-    )
-
-
 def on_not_routable(_: Request[Any, Any, Any], error: NotRoutable) -> Response[Any]:
     return error_response(404, "agent_not_found", str(error))
 
 
-async def ask_operations(bus: Bus, operation: str, body: Message, expected: type[ReplyT]) -> ReplyT:
-    reply = await bus.request("operations", operation, body)
-    if not isinstance(reply.data, expected):
-        raise HTTPException(status_code=502, detail=f"unexpected reply {reply.type}")
-    return reply.data
+class AgentDirectory:
+    """Agent id -> agent type, learnt from the registry once per agent.
+
+    A command's routing key names the agent's type, and a type never changes; a terminated
+    agent's queue is unbound, so a command to it is unroutable (404) whatever is cached.
+    """
+
+    def __init__(self, limit: int = 100_000) -> None:
+        self.limit = limit
+        self._types: OrderedDict[str, str] = OrderedDict()
+
+    async def type_of(self, bus: Bus, agent_id: str) -> str:
+        known = self._types.get(agent_id)
+        if known is None:
+            query = GetAgent(agent_id=agent_id)
+            known = (await bus.query("operations", "get", query, AgentDescription)).agent.agent_type
+            self._types[agent_id] = known
+            if len(self._types) > self.limit:
+                self._types.popitem(last=False)
+        return known
+
+
+def dependencies() -> dict[str, Provide]:
+    directory = AgentDirectory()
+
+    async def provide_directory() -> AgentDirectory:
+        return directory
+
+    return {"directory": Provide(provide_directory)}
 
 
 class AgentsController(Controller):
     path = "/api/vsm"
     tags = ["system 1", "agents"]
     request_max_body_size = MAX_PAYLOAD_BYTES
-    exception_handlers = {ValidationException: on_invalid, NotRoutable: on_not_routable}
+    exception_handlers = {NotRoutable: on_not_routable}
 
     @post("/agents", status_code=201)
     async def spawn(self, bus: BusDep, data: JSONBody[SpawnInput]) -> AgentInfo:
         """Spawn an agent of `type` with `config` (validated per type); 422 names the field."""
         request = SpawnAgent(agent_type=data.type, config=data.config)
-        return (await ask_operations(bus, "spawn", request, AgentDescription)).agent
+        return (await bus.query("operations", "spawn", request, AgentDescription)).agent
 
     @get("/agents")
     async def list_agents(
@@ -119,53 +125,49 @@ class AgentsController(Controller):
     ) -> list[AgentInfo]:
         """The running agents, optionally of one type."""
         request = ListAgents(agent_type=agent_type)
-        return (await ask_operations(bus, "list", request, AgentList)).agents
+        return (await bus.query("operations", "list", request, AgentList)).agents
 
     @get("/agent-types")
     async def agent_types(self, bus: BusDep) -> list[AgentTypeInfo]:
         """Every agent type with its capabilities and config schema."""
-        return (await ask_operations(bus, "types", DescribeAgentTypes(), AgentTypes)).types
+        return (await bus.query("operations", "types", DescribeAgentTypes(), AgentTypes)).types
 
     @get("/agents/{agent_id:str}")
     async def get_agent(self, bus: BusDep, agent_id: FromPath[str]) -> AgentInfo:
         return (
-            await ask_operations(bus, "get", GetAgent(agent_id=agent_id), AgentDescription)
+            await bus.query("operations", "get", GetAgent(agent_id=agent_id), AgentDescription)
         ).agent
 
     @delete("/agents/{agent_id:str}", status_code=200)
     async def terminate(self, bus: BusDep, agent_id: FromPath[str]) -> AgentInfo:
         """Terminate the agent: it takes no more commands and leaves the list."""
         request = TerminateAgent(agent_id=agent_id)
-        return (await ask_operations(bus, "terminate", request, AgentDescription)).agent
+        return (await bus.query("operations", "terminate", request, AgentDescription)).agent
 
     @post("/agents/{agent_id:str}/command", status_code=200)
     async def command(
-        self, bus: BusDep, agent_id: FromPath[str], data: JSONBody[CommandInput]
+        self,
+        bus: BusDep,
+        directory: NamedDependency[AgentDirectory],
+        agent_id: FromPath[str],
+        data: JSONBody[CommandInput],
     ) -> CommandResult:
         """Send a command on `vsm.s1.commands` and wait for its result (504 past the timeout)."""
-        agent = (
-            await ask_operations(bus, "get", GetAgent(agent_id=agent_id), AgentDescription)
-        ).agent
-        reply = await ask(
-            bus,
+        agent_type = await directory.type_of(bus, agent_id)
+        reply = await bus.ask(
             AgentCommand(command_type=data.type, data=data.data),
             exchange=topology.S1_COMMANDS,
-            routing_key=command_key(agent.agent_type, agent.agent_id, data.type),
+            routing_key=command_key(agent_type, agent_id, data.type),
             timeout=data.timeout_s,
         )
-        if not isinstance(reply.data, CommandResult):
-            raise HTTPException(status_code=502, detail=f"unexpected reply {reply.type}")
-        return reply.data
+        return expect(reply, CommandResult)
 
     @post("/audit/bypass", status_code=200)
     async def audit(self, bus: BusDep, data: JSONBody[AuditInput]) -> AuditReport:
         """S3*: audit an agent straight through its queue; 404 if it has none, 504 if silent."""
-        reply = await ask(
-            bus,
+        reply = await bus.ask(
             AuditRequest(audit_type=data.audit_type),
             queue=command_queue(data.agent_id).name,
             timeout=data.timeout_s,
         )
-        if not isinstance(reply.data, AuditReport):
-            raise HTTPException(status_code=502, detail=f"unexpected reply {reply.type}")
-        return reply.data
+        return expect(reply, AuditReport)

@@ -6,10 +6,10 @@ from typing import Any
 
 from litestar import Controller, Request, Response, get
 from litestar.di import NamedDependency, Provide
-from litestar.exceptions import HTTPException
+from litestar.exceptions import ValidationException
 
 from vsm.contract.health import StatusQuery, SystemStatus
-from vsm.kit.bus import Bus, RequestFailed
+from vsm.kit.bus import Bus, RequestFailed, UnexpectedReply
 from vsm.kit.rpc import RequestTimeout
 
 
@@ -39,9 +39,34 @@ def on_request_failed(_: Request[Any, Any, Any], error: RequestFailed) -> Respon
 BusDep = NamedDependency[Bus]
 """How a route asks for the bus (Litestar injects it by name)."""
 
+
+def on_invalid(_: Request[Any, Any, Any], error: ValidationException) -> Response[Any]:
+    """422 naming each bad field (Litestar's default is a 400); malformed JSON stays a 400."""
+    problems = error.extra if isinstance(error.extra, list) else []
+    fields = [
+        {"field": p.get("key"), "message": p.get("message")}
+        for p in problems
+        if isinstance(p, dict)
+    ]
+    return Response(
+        {
+            "error": "invalid_request" if fields else "bad_request",
+            "message": error.detail,
+            "fields": fields,
+        },
+        status_code=422 if fields else 400,
+    )
+
+
+def on_unexpected_reply(_: Request[Any, Any, Any], error: UnexpectedReply) -> Response[Any]:
+    return error_response(502, "unexpected_reply", str(error))
+
+
 EXCEPTION_HANDLERS: dict[Any, Any] = {
     RequestTimeout: on_request_timeout,
     RequestFailed: on_request_failed,
+    UnexpectedReply: on_unexpected_reply,
+    ValidationException: on_invalid,
 }
 
 
@@ -52,10 +77,7 @@ class SystemController(Controller):
     @get("/status")
     async def status(self, bus: BusDep) -> SystemStatus:
         """Every system and gateway with its state (up/degraded/down) and last-seen time."""
-        reply = await bus.request("queen", "status", StatusQuery())
-        if not isinstance(reply.data, SystemStatus):
-            raise HTTPException(status_code=502, detail=f"unexpected reply {reply.type}")
-        return reply.data
+        return await bus.query("queen", "status", StatusQuery(), SystemStatus)
 
 
 def dependencies(bus: Bus) -> dict[str, Provide]:

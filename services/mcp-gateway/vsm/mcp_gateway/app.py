@@ -18,6 +18,6 @@ def create_app(settings: Settings) -> Litestar:
             system5.System5Controller,
             agents.AgentsController,
         ],
-        dependencies=api.dependencies(runtime.bus),
+        dependencies=api.dependencies(runtime.bus) | agents.dependencies(),
         exception_handlers=api.EXCEPTION_HANDLERS,
     )

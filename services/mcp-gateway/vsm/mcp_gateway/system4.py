@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Literal, TypeVar
 
-from litestar import Controller, Request, Response, get, post
-from litestar.exceptions import HTTPException, ValidationException
+from litestar import Controller, Response, get, post
 from litestar.params import FromPath, JSONBody
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -53,31 +52,6 @@ class AlgedonicAccepted(BaseModel):
     origin: str
 
 
-def on_invalid(_: Request[Any, Any, Any], error: ValidationException) -> Response[Any]:
-    """422 naming each bad field (Litestar's default is a 400); malformed JSON stays a 400."""
-    problems = error.extra if isinstance(error.extra, list) else []
-    fields = [
-        {"field": p.get("key"), "message": p.get("message")}
-        for p in problems
-        if isinstance(p, dict)
-    ]
-    return Response(
-        {
-            "error": "invalid_request" if fields else "bad_request",
-            "message": error.detail,
-            "fields": fields,
-        },
-        status_code=422 if fields else 400,
-    )
-
-
-async def ask(bus: Bus, operation: str, body: Message, expected: type[ReplyT]) -> ReplyT:
-    reply = await bus.request("intelligence", operation, body)
-    if not isinstance(reply.data, expected):
-        raise HTTPException(status_code=502, detail=f"unexpected reply {reply.type}")
-    return reply.data
-
-
 async def feel(
     bus: Bus, kind: Literal["pain", "pleasure"], data: AlgedonicInput
 ) -> AlgedonicAccepted:
@@ -96,23 +70,22 @@ async def feel(
 class System4Controller(Controller):
     path = "/api/vsm"
     tags = ["system 4", "algedonic"]
-    exception_handlers = {ValidationException: on_invalid}
 
     @get("/system/4")
     async def status(self, bus: BusDep) -> System4Status:
         """S4: series watched, open anomalies, variety, readiness, proposals, LLM on or off."""
-        return await ask(bus, "status", System4StatusQuery(), System4Status)
+        return await bus.query("intelligence", "status", System4StatusQuery(), System4Status)
 
     @post("/system/4/scan", status_code=200)
     async def scan(self, bus: BusDep) -> ScanResult:
         """Scan the environment now (also published on `vsm.intelligence` as `scan.result`)."""
-        return await ask(bus, "scan", ScanRequest(reason="rest"), ScanResult)
+        return await bus.query("intelligence", "scan", ScanRequest(reason="rest"), ScanResult)
 
     @get("/system/4/meta-system-need")
     async def meta_system_need(self, bus: BusDep) -> MetaSystemNeed:
         """Whether the environment's variety calls for a meta-system, with its factors."""
         query = MetaSystemNeedQuery()
-        return await ask(bus, "check_meta_system_need", query, MetaSystemNeed)
+        return await bus.query("intelligence", "check_meta_system_need", query, MetaSystemNeed)
 
     @post("/algedonic/pain", status_code=202)
     async def pain(self, bus: BusDep, data: JSONBody[AlgedonicInput]) -> AlgedonicAccepted:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, TypeVar
 
-from litestar import Controller, Request, Response, get, post, put
+from litestar import Controller, get, post, put
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.params import FromPath, JSONBody, QueryParameter
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
@@ -71,24 +71,6 @@ class AnomalyInput(BaseModel):
     context: dict[str, Any] = Field(default_factory=dict)
 
 
-def on_invalid(_: Request[Any, Any, Any], error: ValidationException) -> Response[Any]:
-    """422 naming each bad field; malformed JSON stays a 400."""
-    problems = error.extra if isinstance(error.extra, list) else []
-    fields = [
-        {"field": p.get("key"), "message": p.get("message")}
-        for p in problems
-        if isinstance(p, dict)
-    ]
-    return Response(
-        {
-            "error": "invalid_request" if fields else "bad_request",
-            "message": error.detail,
-            "fields": fields,
-        },
-        status_code=422 if fields else 400,
-    )
-
-
 def known_type(policy_type: str) -> str:
     if policy_type not in POLICY_TYPES:
         raise HTTPException(
@@ -119,10 +101,10 @@ async def ask(
     *,
     timeout: float | None = None,
 ) -> ReplyT:
-    reply = await bus.request("queen", operation, body, vsm_id=system(vsm_id), timeout=timeout)
-    if not isinstance(reply.data, expected):
-        raise HTTPException(status_code=502, detail=f"unexpected reply {reply.type}")
-    return reply.data
+    """Ask queen about the viable system `vsm_id` (validated; the root when absent)."""
+    return await bus.query(
+        "queen", operation, body, expected, vsm_id=system(vsm_id), timeout=timeout
+    )
 
 
 async def store(
@@ -135,7 +117,6 @@ async def store(
 class System5Controller(Controller):
     path = "/api/vsm"
     tags = ["system 5", "policy"]
-    exception_handlers = {ValidationException: on_invalid}
 
     @get("/system/5")
     async def state(self, bus: BusDep, vsm_id: VsmIdParam = None) -> System5State:

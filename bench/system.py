@@ -1,0 +1,506 @@
+"""The whole system: the seven services as processes on the run's broker, driven from outside.
+
+One launch per run (`scripts.localrun.LocalSystem`, free ports, namespace `<run>-sys`) serves
+every `system.*` case; it is stopped, and everything it declared deleted, when the run ends.
+The bench process only drives and observes: REST through `httpx`, AMQP through bare aio-pika
+with envelopes built by the contract (`Envelope.wrap`) and the kit's AMQP properties, so the
+client's own cost stays near the raw baselines' and the figures are the system's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import secrets
+import shutil
+import socket
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aio_pika
+import httpx
+from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractRobustConnection
+
+from bench import (
+    DEADLINE_S,
+    IN_FLIGHT,
+    WARMUP,
+    WINDOW,
+    Context,
+    Figures,
+    Stopwatch,
+    benchmark,
+    latency,
+    pipelined,
+)
+from scripts.localrun import SERVICES, LocalSystem
+from tests.support.cleanup import delete_namespace
+from vsm.contract import topology
+from vsm.contract.algedonic import AlgedonicSignal
+from vsm.contract.envelope import Envelope
+from vsm.contract.message import Message
+from vsm.contract.operations import AgentCommand, command_key, command_queue, results_exchange
+from vsm.contract.policy import PolicyChanged
+
+
+@dataclass(frozen=True)
+class Sizes:
+    rest: int
+    """Sequential REST commands per round."""
+    rest16: int
+    """REST commands per round with 16 in flight."""
+    commands: int
+    """`process_data` commands per round over AMQP, across `workers` agents."""
+    workers: int
+    spawn: int
+    """Agents spawned per round in `system.spawn_1000` (1,000 in a full run)."""
+    pain: int
+    """Pain episodes (samples) per round."""
+
+
+SIZES = {
+    "full": Sizes(rest=300, rest16=600, commands=2000, workers=10, spawn=1000, pain=30),
+    "quick": Sizes(rest=60, rest16=120, commands=300, workers=10, spawn=100, pain=10),
+}
+SPAWN_WINDOW = 16
+"""REST spawns in flight in `system.spawn_1000`."""
+SPAWN_ROUNDS = 1
+"""`system.spawn_1000` runs once per run: 1,000 quorum queues (and their DLQs) per round."""
+PAIN_BURST = (0.4, 0.4, 0.4)
+"""Intensities of one burst: pain 0.4, 0.64, 0.784; the third crosses `PAIN_THRESHOLD` 0.7."""
+SOURCE = "vsm/bench"
+
+
+def sizes(ctx: Context) -> Sizes:
+    return SIZES["quick" if ctx.quick else "full"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def rss_mib(pid: int) -> float:
+    """VmRSS of `pid` in MiB (from /proc/<pid>/status)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmRSS for {pid}")
+
+
+TICK_S = 1 / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds of `pid` so far (from /proc/<pid>/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) * TICK_S
+
+
+class SystemClock:
+    """A `Stopwatch` that also counts the CPU time of the seven service processes, so that
+    `cpu_us_per_op` covers both ends as in the raw cases (the broker's excluded in both);
+    `cpu_us_per_op:<service>` (and `:bench`, this process) break it down."""
+
+    def __init__(self, system: System) -> None:
+        self.pids = {name: process.pid for name, process in system.local.processes.items()}
+        self.start()
+
+    def start(self) -> None:
+        self.clock = Stopwatch()
+        self.before = {name: cpu_s(pid) for name, pid in self.pids.items()}
+
+    def _cpu(self, n: int, figures: Figures) -> Figures:
+        own = figures["cpu_us_per_op"]
+        parts = {
+            f"cpu_us_per_op:{name}": (cpu_s(pid) - self.before[name]) / n * 1e6
+            for name, pid in self.pids.items()
+        }
+        total = own + sum(parts.values())
+        return {**figures, "cpu_us_per_op": total, "cpu_us_per_op:bench": own, **parts}
+
+    def rate(self, n: int, unit: str = "msgs") -> Figures:
+        return self._cpu(n, self.clock.rate(n, unit))
+
+    def latency(self, samples_s: list[float]) -> Figures:
+        return self._cpu(len(samples_s), latency(samples_s, self.clock))
+
+
+def amqp_message(envelope: Envelope[Any], **extra: Any) -> aio_pika.Message:
+    """The envelope as the kit publishes it: persistent JSON with the kit's AMQP properties."""
+    headers: dict[str, Any] = {"ce_type": envelope.type, "vsm_id": envelope.vsm_id}
+    return aio_pika.Message(
+        envelope.model_dump_json().encode(),
+        content_type="application/json",
+        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+        message_id=envelope.id,
+        correlation_id=envelope.correlation_id,
+        type=envelope.type,
+        priority=envelope.priority,
+        headers=headers,
+        **extra,
+    )
+
+
+def envelope(body: Message, vsm_id: str = "root") -> Envelope[Any]:
+    return Envelope.wrap(body, source=SOURCE, vsm_id=vsm_id)
+
+
+@dataclass
+class System:
+    """The launched system and the bench's own clients of it."""
+
+    local: LocalSystem
+    namespace: str
+    http: httpx.AsyncClient
+    connection: AbstractRobustConnection
+    channel: AbstractChannel
+    """Publisher confirms on, mandatory publishes raise: the kit's publishing channel."""
+    rest_agent: str = ""
+    workers: list[str] = field(default_factory=list)
+    agents: set[str] = field(default_factory=set)
+    """Every agent spawned in this run, so their queues and exchanges get deleted."""
+
+    def name(self, canonical: str) -> str:
+        return f"{self.namespace}.{canonical}"
+
+    def pid(self, service: str) -> int:
+        return self.local.processes[service].pid
+
+    async def spawn(self, agent_type: str = "worker") -> str:
+        response = await self.http.post("/api/vsm/agents", json={"type": agent_type, "config": {}})
+        if response.status_code != 201:
+            raise RuntimeError(f"spawn: {response.status_code} {response.text[:300]}")
+        agent_id: str = response.json()["agent_id"]
+        self.agents.add(agent_id)
+        return agent_id
+
+    async def terminate(self, agent_id: str) -> None:
+        response = await self.http.delete(f"/api/vsm/agents/{agent_id}")
+        if response.status_code != 200:
+            raise RuntimeError(f"terminate: {response.status_code} {response.text[:300]}")
+
+    async def observe(
+        self, exchange: topology.Exchange, on_message: Callable[[AbstractIncomingMessage], Any]
+    ) -> Callable[[], Awaitable[None]]:
+        """An exclusive, auto-deleted queue of ours bound to `exchange` (`#`), consumed
+        without acks; the coroutine function that stops it."""
+        channel = await self.connection.channel()
+        queue = await channel.declare_queue(
+            self.name(f"bench.observe.{secrets.token_hex(4)}"), exclusive=True, auto_delete=True
+        )
+        key = "#" if exchange.type == "topic" else ""
+        await queue.bind(self.name(exchange.name), routing_key=key)
+        await queue.consume(on_message, no_ack=True)
+
+        async def stop() -> None:
+            await channel.close()
+
+        return stop
+
+
+@asynccontextmanager
+async def launched(ctx: Context) -> AsyncIterator[System]:
+    """The seven services on the run's broker under a namespace of their own."""
+    namespace = f"{ctx.namespace}-sys"
+    log_dir = Path(tempfile.mkdtemp(prefix="vsm-bench-system-"))
+    local = LocalSystem(
+        env={
+            "AMQP_URL": ctx.url,
+            "VSM_NAMESPACE": namespace,
+            "LOG_FORMAT": "json",
+            "TELEGRAM_BOT_TOKEN": "",
+        },
+        log_dir=log_dir,
+        ports={name: free_port() for name in SERVICES},
+    )
+    began = time.perf_counter()
+    local.start()
+    clean = False
+    system: System | None = None
+    try:
+        await asyncio.to_thread(local.wait_ready, 120.0)
+        print(
+            f"system: seven services ready in {time.perf_counter() - began:.1f} s "
+            f"(namespace {namespace}, logs {log_dir})",
+            file=sys.stderr,
+        )
+        connection = await aio_pika.connect_robust(ctx.url, timeout=30)
+        async with (
+            connection,
+            httpx.AsyncClient(base_url=local.url("mcp-gateway"), timeout=60) as http,
+        ):
+            channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
+            system = System(local, namespace, http, connection, channel)
+            await check_worker_schema(http)
+            system.rest_agent = await system.spawn()
+            for _ in range(sizes(ctx).workers):
+                system.workers.append(await system.spawn())
+            yield system
+        clean = True
+    finally:
+        codes = await asyncio.to_thread(local.stop)
+        agents = system.agents if system is not None else set()
+        queues = [
+            n for a in agents for n in (command_queue(a).name, command_queue(a).dead_letter_queue)
+        ]
+        exchanges = [results_exchange(a).name for a in agents]
+        try:
+            async with asyncio.timeout(120):
+                await delete_namespace(ctx.url, namespace, queues, exchanges)
+        except Exception as error:
+            print(f"warning: cleanup of {namespace} failed: {error!r}", file=sys.stderr)
+            clean = False
+        unclean = {n: c for n, c in codes.items() if c not in (0, -15)}
+        if clean and not unclean:
+            shutil.rmtree(log_dir, ignore_errors=True)
+        else:
+            print(f"system: exit codes {codes}; logs kept in {log_dir}", file=sys.stderr)
+
+
+async def the_system(ctx: Context) -> System:
+    return await ctx.fixture("system", lambda: launched(ctx))
+
+
+async def check_worker_schema(http: httpx.AsyncClient) -> None:
+    """`GET /api/vsm/agent-types`: a worker's config must accept `{}` (nothing required)."""
+    response = await http.get("/api/vsm/agent-types")
+    response.raise_for_status()
+    types = {t["agent_type"]: t for t in response.json()}
+    worker = types.get("worker")
+    if worker is None:
+        raise RuntimeError(f"no worker agent type: {sorted(types)}")
+    required = worker["config_schema"].get("required", [])
+    if required or "process_data" not in worker["capabilities"]:
+        raise RuntimeError(f"worker needs config {required} / lacks process_data: {worker}")
+
+
+# REST commands ----------------------------------------------------------------------------
+def rest_command(system: System) -> Callable[[], Awaitable[None]]:
+    """One `POST /api/vsm/agents/{id}/command` round trip; fails on anything but an ok result."""
+    path = f"/api/vsm/agents/{system.rest_agent}/command"
+    seq = 0
+
+    async def post() -> None:
+        nonlocal seq
+        seq += 1
+        body = {"type": "process_data", "data": {"data": {"seq": seq, "text": "bench"}}}
+        response = await system.http.post(path, json=body)
+        if response.status_code != 200 or response.json().get("status") != "ok":
+            raise RuntimeError(f"command: {response.status_code} {response.text[:300]}")
+
+    return post
+
+
+@benchmark("system.rest_command", baseline="raw.rpc")
+async def rest_command_latency(ctx: Context) -> Figures:
+    """`POST /api/vsm/agents/{id}/command` (`process_data`, small data) to one worker agent
+    through the mcp-gateway, one at a time on one keep-alive connection: p50/p99."""
+    system = await the_system(ctx)
+    post = rest_command(system)
+    for _ in range(WARMUP):
+        await post()
+    samples, clock = [], SystemClock(system)
+    async with asyncio.timeout(DEADLINE_S):
+        for _ in range(sizes(ctx).rest):
+            started = time.perf_counter()
+            await post()
+            samples.append(time.perf_counter() - started)
+    return clock.latency(samples)
+
+
+@benchmark("system.rest_command16", baseline="raw.rpc16")
+async def rest_command_throughput(ctx: Context) -> Figures:
+    """The same REST command with 16 in flight (16 keep-alive connections): requests/s."""
+    system = await the_system(ctx)
+    post = rest_command(system)
+    await pipelined(WARMUP, IN_FLIGHT, post)
+    n, clock = sizes(ctx).rest16, SystemClock(system)
+    async with asyncio.timeout(DEADLINE_S):
+        await pipelined(n, IN_FLIGHT, post)
+    return clock.rate(n, "requests")
+
+
+# process_data over AMQP -----------------------------------------------------------------
+@benchmark("system.process_data", baseline="raw.consume")
+async def process_data(ctx: Context) -> Figures:
+    """N `AgentCommand(process_data)` envelopes published (confirmed, 64 in flight) on
+    `vsm.s1.commands`, key `worker.<id>.process_data`, round-robin over 10 worker agents;
+    timed from the first publish until all N `CommandResult`s have arrived on a queue of
+    ours bound to the aggregate `vsm.s1.results`: msgs/s."""
+    system = await the_system(ctx)
+    n = sizes(ctx).commands
+    commands = system.name(topology.S1_COMMANDS.name)
+    exchange = await system.channel.get_exchange(commands, ensure=False)
+
+    def build(count: int) -> list[tuple[str, aio_pika.Message, str]]:
+        out = []
+        for index in range(count):
+            agent = system.workers[index % len(system.workers)]
+            body = AgentCommand(command_type="process_data", data={"data": {"seq": index}})
+            out.append(
+                (
+                    body.command_id,
+                    amqp_message(envelope(body)),
+                    command_key("worker", agent, "process_data"),
+                )
+            )
+        return out
+
+    waiting: set[str] = set()
+    done = asyncio.Event()
+    failed: list[str] = []
+
+    def on_result(message: AbstractIncomingMessage) -> None:
+        data = json.loads(message.body)["data"]
+        if data["command_id"] in waiting:
+            waiting.discard(data["command_id"])
+            if data["status"] != "ok":
+                failed.append(json.dumps(data["error"])[:300])
+            if not waiting:
+                done.set()
+
+    stop = await system.observe(topology.S1_RESULTS, on_result)
+    try:
+
+        async def run(batch: list[tuple[str, aio_pika.Message, str]]) -> None:
+            waiting.update(command_id for command_id, _, _ in batch)
+            done.clear()
+            todo = iter(batch)
+
+            async def one() -> None:
+                _, message, key = next(todo)
+                await exchange.publish(message, routing_key=key, mandatory=True)
+
+            await pipelined(len(batch), WINDOW, one)
+            async with asyncio.timeout(DEADLINE_S):
+                await done.wait()
+
+        await run(build(len(system.workers) * 2))  # untimed: every agent has answered
+        batch = build(n)
+        clock = SystemClock(system)
+        await run(batch)
+        figures = clock.rate(n)
+    finally:
+        await stop()
+    if failed:
+        raise RuntimeError(f"{len(failed)} commands failed, e.g. {failed[0]}")
+    return figures
+
+
+# Spawning ---------------------------------------------------------------------------------
+@benchmark("system.spawn_1000", rounds=SPAWN_ROUNDS)
+async def spawn_many(ctx: Context) -> Figures:
+    """Spawn 1,000 worker agents over REST (`POST /api/vsm/agents`, 16 in flight): seconds,
+    and the operations process's VmRSS before and after; then terminate them (untimed by
+    `spawn_s`, reported as `terminate_s`) and read VmRSS again."""
+    system = await the_system(ctx)
+    n = sizes(ctx).spawn
+    pid = system.pid("operations")
+    before = rss_mib(pid)
+    spawned: list[str] = []
+
+    async def one() -> None:
+        spawned.append(await system.spawn())
+
+    clock = SystemClock(system)
+    async with asyncio.timeout(DEADLINE_S):
+        await pipelined(n, SPAWN_WINDOW, one)
+    spawn = clock.rate(n, "agents")
+    spawn_s = n / spawn["agents_per_s"]
+    after = rss_mib(pid)
+    todo = iter(spawned)
+
+    async def retire() -> None:
+        await system.terminate(next(todo))
+
+    began = time.perf_counter()
+    async with asyncio.timeout(DEADLINE_S):
+        await pipelined(len(spawned), SPAWN_WINDOW, retire)
+    terminate_s = time.perf_counter() - began
+    await asyncio.sleep(1.0)
+    return {
+        "spawn_s": spawn_s,
+        **spawn,
+        "rss_before_mib": before,
+        "rss_after_mib": after,
+        "rss_per_agent_kib": (after - before) * 1024 / n,
+        "terminate_s": terminate_s,
+        "rss_after_terminate_mib": rss_mib(pid),
+    }
+
+
+# Pain to policy ---------------------------------------------------------------------------
+@benchmark("system.pain_to_policy", baseline="raw.fanout")
+async def pain_to_policy(ctx: Context) -> Figures:
+    """A pain burst (three `AlgedonicSignal`s of 0.4, confirmed, on `vsm.algedonic`) for a
+    fresh `vsm_id` per sample (`root/b<run>-<n>`, so every burst opens a new episode in S5);
+    timed from the start of the publish of the signal that crosses `PAIN_THRESHOLD` to the
+    arrival of the intervention's `PolicyChanged` on a queue of ours bound to `vsm.policy`:
+    p50/p99."""
+    system = await the_system(ctx)
+    algedonic = await system.channel.get_exchange(
+        system.name(topology.ALGEDONIC.name), ensure=False
+    )
+    arrivals: dict[str, asyncio.Future[float]] = {}
+
+    def on_policy(message: AbstractIncomingMessage) -> None:
+        arrived = time.perf_counter()
+        body = json.loads(message.body)
+        if body.get("type") != PolicyChanged.TYPE:
+            return
+        record = body["data"]["record"]
+        future = arrivals.get(record["vsm_id"])
+        if future is not None and record.get("intervention_id") and not future.done():
+            future.set_result(arrived)
+
+    stop = await system.observe(topology.POLICY, on_policy)
+    run_id = secrets.token_hex(3)
+    samples: list[float] = []
+    loop = asyncio.get_running_loop()
+    try:
+
+        async def burst(vsm_id: str) -> float:
+            arrivals[vsm_id] = loop.create_future()
+            messages = [
+                amqp_message(
+                    envelope(
+                        AlgedonicSignal(
+                            kind="pain",
+                            intensity=intensity,
+                            origin="bench/pain",
+                            reason="error_burst",
+                            context={"target": "bench"},
+                        ),
+                        vsm_id=vsm_id,
+                    )
+                )
+                for intensity in PAIN_BURST
+            ]
+            for message in messages[:-1]:
+                await algedonic.publish(message, routing_key="", mandatory=True)
+            started = time.perf_counter()
+            await algedonic.publish(messages[-1], routing_key="", mandatory=True)
+            async with asyncio.timeout(30):
+                arrived = await arrivals[vsm_id]
+            del arrivals[vsm_id]
+            return arrived - started
+
+        for index in range(3):  # untimed
+            await burst(f"root/w{run_id}-{index}")
+        clock = SystemClock(system)
+        async with asyncio.timeout(DEADLINE_S):
+            for index in range(sizes(ctx).pain):
+                samples.append(await burst(f"root/b{run_id}-{index}"))
+        figures = clock.latency(samples)
+    finally:
+        await stop()
+    return figures
