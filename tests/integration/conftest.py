@@ -53,9 +53,17 @@ async def shut_down(system: LocalSystem, amqp_url: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def system(amqp_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSystem]:
+def system_env() -> dict[str, str]:
+    """Extra environment for the module's system; a test module overrides this fixture."""
+    return {}
+
+
+@pytest.fixture(scope="module")
+def system(
+    amqp_url: str, tmp_path_factory: pytest.TempPathFactory, system_env: dict[str, str]
+) -> Iterator[LocalSystem]:
     """All seven services, shared by the tests of one module (they must not break it)."""
-    running = launch(amqp_url, tmp_path_factory.mktemp("logs"))
+    running = launch(amqp_url, tmp_path_factory.mktemp("logs"), **system_env)
     yield running
     asyncio.run(shut_down(running, amqp_url))
 

@@ -13,8 +13,6 @@ import httpx
 import pytest
 from pydantic import TypeAdapter
 
-from scripts.localrun import LocalSystem
-from tests.integration.conftest import launch, shut_down
 from tests.support.fake_anthropic import FakeAnthropic
 from tests.support.probe import Probe
 from vsm.contract import topology
@@ -56,19 +54,9 @@ def fake_llm() -> Iterator[FakeAnthropic]:
 
 
 @pytest.fixture(scope="module")
-def system(
-    amqp_url: str, tmp_path_factory: pytest.TempPathFactory, fake_llm: FakeAnthropic
-) -> Iterator[LocalSystem]:
-    """All seven services; S4 scans and reports readiness every second, with an LLM."""
-    running = launch(
-        amqp_url,
-        tmp_path_factory.mktemp("logs"),
-        **fake_llm.env(),
-        SCAN_INTERVAL="1",
-        READINESS_INTERVAL="1",
-    )
-    yield running
-    asyncio.run(shut_down(running, amqp_url))
+def system_env(fake_llm: FakeAnthropic) -> dict[str, str]:
+    """S4 scans and reports readiness every second, with an LLM."""
+    return {**fake_llm.env(), "SCAN_INTERVAL": "1", "READINESS_INTERVAL": "1"}
 
 
 async def collect(

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,8 +14,7 @@ import httpx
 import pytest
 
 from scripts.localrun import LocalSystem
-from tests.integration.conftest import launch, shut_down
-from tests.support.probe import Probe, open_probe
+from tests.support.probe import Probe
 from vsm.contract import topology
 from vsm.contract.adaptation import ADAPTATION_REQUEST_KEY, AdaptationRequest
 from vsm.contract.algedonic import AlgedonicSignal
@@ -41,16 +39,8 @@ SETTINGS = {
 
 
 @pytest.fixture(scope="module")
-def system(amqp_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSystem]:
-    running = launch(amqp_url, tmp_path_factory.mktemp("logs"), **SETTINGS)
-    yield running
-    asyncio.run(shut_down(running, amqp_url))
-
-
-@pytest.fixture
-async def system_probe(amqp_url: str, system: LocalSystem) -> AsyncIterator[Probe]:
-    async with open_probe(amqp_url, system.env["VSM_NAMESPACE"]) as client:
-        yield client
+def system_env() -> dict[str, str]:
+    return SETTINGS
 
 
 async def burst(probe: Probe, vsm_id: str, count: int = 4, intensity: float = 0.6) -> list[str]:

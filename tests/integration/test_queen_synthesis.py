@@ -4,17 +4,14 @@ an overloaded API (529) falls back to the rules. The LLM is never on the algedon
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
-from scripts.localrun import LocalSystem
-from tests.integration.conftest import launch, shut_down
 from tests.support.fake_anthropic import FakeAnthropic
-from tests.support.probe import Probe, open_probe
+from tests.support.probe import Probe
 from vsm.contract import topology
 from vsm.contract.algedonic import AlgedonicSignal
 from vsm.kit.bus import AnyEnvelope
@@ -32,25 +29,13 @@ def fake() -> Iterator[FakeAnthropic]:
 
 
 @pytest.fixture(scope="module")
-def system(
-    amqp_url: str, tmp_path_factory: pytest.TempPathFactory, fake: FakeAnthropic
-) -> Iterator[LocalSystem]:
-    running = launch(
-        amqp_url,
-        tmp_path_factory.mktemp("logs"),
+def system_env(fake: FakeAnthropic) -> dict[str, str]:
+    return {
         **fake.env("test-key"),
-        ANTHROPIC_MODEL=MODEL,
-        LLM_MAX_RETRIES="1",
-        LLM_TIMEOUT_S="10",
-    )
-    yield running
-    asyncio.run(shut_down(running, amqp_url))
-
-
-@pytest.fixture
-async def system_probe(amqp_url: str, system: LocalSystem) -> AsyncIterator[Probe]:
-    async with open_probe(amqp_url, system.env["VSM_NAMESPACE"]) as client:
-        yield client
+        "ANTHROPIC_MODEL": MODEL,
+        "LLM_MAX_RETRIES": "1",
+        "LLM_TIMEOUT_S": "10",
+    }
 
 
 @pytest.fixture(autouse=True)
