@@ -1,9 +1,9 @@
-"""Wiring: Settings -> Runtime (broker, bus, heartbeat) -> REST routes -> HTTP app."""
+"""Wiring: Settings -> Runtime (broker, bus, heartbeat) -> REST routes and MCP -> HTTP app."""
 
 from litestar import Litestar
 
 from vsm.kit.runtime import Runtime
-from vsm.mcp_gateway import agents, api, system4, system5
+from vsm.mcp_gateway import agents, api, mcp_server, system4, system5
 from vsm.mcp_gateway.settings import Settings
 
 SERVICE = "mcp-gateway"
@@ -17,7 +17,9 @@ def create_app(settings: Settings) -> Litestar:
             system4.System4Controller,
             system5.System5Controller,
             agents.AgentsController,
+            mcp_server.mount(runtime, settings),
         ],
         dependencies=api.dependencies(runtime.bus) | agents.dependencies(),
         exception_handlers=api.EXCEPTION_HANDLERS,
+        cors_config=mcp_server.cors(settings),
     )

@@ -1,0 +1,100 @@
+"""The MCP tools of System 1: the agent registry, commands and S3* audits.
+
+No `from __future__ import annotations`: the SDK reads these signatures for the schemas.
+"""
+
+from typing import Annotated, Any
+
+from mcp.server.mcpserver import MCPServer
+from mcp_types import CallToolResult, ToolAnnotations
+from pydantic import Field
+
+from vsm.contract import topology
+from vsm.contract.operations import (
+    COMMAND_PATTERN,
+    AgentCommand,
+    AgentDescription,
+    AgentInfo,
+    AgentList,
+    AuditReport,
+    AuditRequest,
+    AuditType,
+    CommandResult,
+    ListAgents,
+    SpawnAgent,
+    TerminateAgent,
+    command_key,
+    command_queue,
+)
+from vsm.kit.bus import Bus, expect
+from vsm.mcp_gateway.agents import AgentDirectory
+from vsm.mcp_gateway.mcp_arguments import READ_ONLY, AgentId
+from vsm.mcp_gateway.mcp_results import answered, tool_result
+
+
+def register(server: MCPServer[Any], bus: Bus, max_chars: int, directory: AgentDirectory) -> None:
+    @server.tool()
+    @answered
+    async def spawn_agent(
+        agent_type: Annotated[str, Field(min_length=1, max_length=32)],
+        config: Annotated[dict[str, Any], Field(default_factory=dict)],
+    ) -> Annotated[CallToolResult, AgentInfo]:
+        """Spawn an S1 agent of `agent_type` (worker, llm_worker, sensor, api) with `config`."""
+        request = SpawnAgent(agent_type=agent_type, config=config)
+        reply = await bus.query("operations", "spawn", request, AgentDescription)
+        return tool_result(reply.agent, max_chars)
+
+    @server.tool(annotations=READ_ONLY)
+    @answered
+    async def list_agents(
+        agent_type: Annotated[str | None, Field(max_length=32)] = None,
+        include_terminated: bool = False,
+    ) -> Annotated[CallToolResult, AgentList]:
+        """The S1 agents in the registry, optionally of one type."""
+        request = ListAgents(agent_type=agent_type, include_terminated=include_terminated)
+        reply = await bus.query("operations", "list", request, AgentList)
+        return tool_result(reply, max_chars)
+
+    @server.tool()
+    @answered
+    async def agent_command(
+        agent_id: AgentId,
+        command_type: Annotated[str, Field(pattern=COMMAND_PATTERN)],
+        data: Annotated[dict[str, Any], Field(default_factory=dict)],
+        timeout_s: Annotated[float, Field(gt=0, le=300)] = 30.0,
+    ) -> Annotated[CallToolResult, CommandResult]:
+        """Send a command on `vsm.s1.commands` and wait for the agent's result."""
+        agent_type = await directory.type_of(bus, agent_id)
+        reply = await bus.ask(
+            AgentCommand(command_type=command_type, data=data),
+            exchange=topology.S1_COMMANDS,
+            routing_key=command_key(agent_type, agent_id, command_type),
+            timeout=timeout_s,
+        )
+        return tool_result(expect(reply, CommandResult), max_chars)
+
+    @server.tool(annotations=ToolAnnotations(destructive_hint=True))
+    @answered
+    async def terminate_agent(
+        agent_id: AgentId,
+        reason: Annotated[str, Field(max_length=256)] = "requested over MCP",
+    ) -> Annotated[CallToolResult, AgentInfo]:
+        """Terminate an agent: it takes no more commands."""
+        request = TerminateAgent(agent_id=agent_id, reason=reason)
+        reply = await bus.query("operations", "terminate", request, AgentDescription)
+        return tool_result(reply.agent, max_chars)
+
+    @server.tool(annotations=READ_ONLY)
+    @answered
+    async def audit_agent(
+        agent_id: AgentId,
+        audit_type: AuditType,
+        timeout_s: Annotated[float, Field(gt=0, le=60)] = 5.0,
+    ) -> Annotated[CallToolResult, AuditReport]:
+        """S3*: audit an agent straight through its queue, bypassing S2."""
+        reply = await bus.ask(
+            AuditRequest(audit_type=audit_type),
+            queue=command_queue(agent_id).name,
+            timeout=timeout_s,
+        )
+        return tool_result(expect(reply, AuditReport), max_chars)

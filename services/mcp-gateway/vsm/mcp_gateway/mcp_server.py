@@ -1,0 +1,132 @@
+"""The MCP server (official SDK, Streamable HTTP) mounted at `/mcp` beside the REST API.
+
+Stateless JSON mode: every request stands alone, so any gateway replica can answer it
+without sticky sessions. The SDK's session manager runs inside the service's lifespan.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from typing import Any
+
+from litestar.config.cors import CORSConfig
+from litestar.handlers import asgi
+from litestar.types import Receive, Scope, Send
+from mcp.server.mcpserver import MCPServer
+
+from vsm.contract.health import StatusQuery, SystemStatus
+from vsm.contract.operations import AgentList, ListAgents
+from vsm.contract.policy import PolicyList, PolicyListQuery
+from vsm.kit.runtime import Runtime
+from vsm.mcp_gateway import mcp_tools
+from vsm.mcp_gateway.mcp_security import (
+    McpGate,
+    RateLimiter,
+    origin_pattern,
+    transport_security,
+)
+from vsm.mcp_gateway.settings import Settings
+
+CORS_HEADERS = ["mcp-session-id", "mcp-protocol-version"]
+INSTRUCTIONS = (
+    "vsm runs a Viable System Model: S1 agents, S4 intelligence, S5 policy and identity. "
+    "Read vsm://status first; every tool is one message to the system that owns it."
+)
+
+
+def create_mcp_server(runtime: Runtime, max_chars: int) -> MCPServer[Any]:
+    server: MCPServer[Any] = MCPServer("vsm", instructions=INSTRUCTIONS, version="0.1.0")
+    mcp_tools.register(server, runtime.bus, max_chars)
+    _register_resources(server, runtime)
+    _register_prompts(server)
+    return server
+
+
+def _register_resources(server: MCPServer[Any], runtime: Runtime) -> None:
+    bus = runtime.bus
+
+    @server.resource("vsm://status", name="status", mime_type="application/json")
+    async def status() -> str:
+        """Every system and gateway with its state, as S5 sees it."""
+        return (await bus.query("queen", "status", StatusQuery(), SystemStatus)).model_dump_json()
+
+    @server.resource("vsm://policies/current", name="policies", mime_type="application/json")
+    async def policies() -> str:
+        """The latest version of every policy type of the root viable system."""
+        reply = await bus.query("queen", "policy.list", PolicyListQuery(), PolicyList)
+        return reply.model_dump_json()
+
+    @server.resource("vsm://agents", name="agents", mime_type="application/json")
+    async def agents() -> str:
+        """The running S1 agents."""
+        return (await bus.query("operations", "list", ListAgents(), AgentList)).model_dump_json()
+
+
+def _register_prompts(server: MCPServer[Any]) -> None:
+    @server.prompt()
+    def diagnose_viability() -> str:
+        """Walk through why the system is (or is not) viable, from measured terms."""
+        return (
+            "Read vsm://status, then call vsm_check_viability. For each viability term say "
+            "what was measured and whether it is healthy; name unknown terms as unknown. "
+            "End with the one action most likely to restore viability and the tool for it."
+        )
+
+    @server.prompt()
+    def respond_to_pain(reason: str, intensity: str = "0.7") -> str:
+        """Report trouble as pain and follow what S5 does about it."""
+        return (
+            f"Raise pain with algedonic_signal (reason {json.dumps(reason)}, intensity "
+            f"{intensity}). Then call vsm_check_viability until an intervention appears, "
+            "and read vsm://policies/current to see which policy S5 changed."
+        )
+
+
+def cors(settings: Settings) -> CORSConfig:
+    """CORS for browser MCP clients: the allowed origins, the MCP headers both ways."""
+    origins = transport_security(
+        settings.mcp_allowed_hosts, settings.mcp_allowed_origins, settings.mcp_public_host
+    ).allowed_origins
+    return CORSConfig(
+        allow_origins=[],
+        allow_origin_regex=origin_pattern(origins),
+        allow_methods=["GET", "POST", "PUT", "DELETE", "OPTIONS"],
+        allow_headers=[*CORS_HEADERS, "content-type", "authorization", "last-event-id"],
+        expose_headers=[*CORS_HEADERS, "www-authenticate"],
+    )
+
+
+def mount(runtime: Runtime, settings: Settings) -> Any:
+    """The `/mcp` route (outside the OpenAPI schema), started and stopped with the service."""
+    server = create_mcp_server(runtime, settings.mcp_max_result_chars)
+    server.streamable_http_app(
+        stateless_http=True,
+        json_response=True,
+        max_request_body_size=settings.mcp_max_request_bytes,
+        transport_security=transport_security(
+            settings.mcp_allowed_hosts, settings.mcp_allowed_origins, settings.mcp_public_host
+        ),
+    )
+    manager = server.session_manager
+    token = settings.mcp_auth_token.get_secret_value() if settings.mcp_auth_token else None
+    gate = McpGate(manager.handle_request, token or None, RateLimiter(settings.mcp_rate_limit))
+    running = contextlib.AsyncExitStack()
+
+    async def start() -> None:
+        await running.enter_async_context(manager.run())
+
+    async def stop() -> None:
+        await running.aclose()
+
+    runtime.on_start(start)
+    runtime.on_stop(stop)
+    runtime.health.add_details(
+        lambda: {"mcp": "enabled" if token else "disabled (MCP_AUTH_TOKEN not set)"}
+    )
+
+    @asgi("/mcp", is_mount=True, include_in_schema=False, copy_scope=True)
+    async def mcp_endpoint(scope: Scope, receive: Receive, send: Send) -> None:
+        await gate(scope, receive, send)  # type: ignore[arg-type]
+
+    return mcp_endpoint
