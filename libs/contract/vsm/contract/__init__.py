@@ -13,6 +13,7 @@ from vsm.contract import (
     performance,
     policy,
     system5,
+    telegram,
 )
 from vsm.contract.envelope import Envelope, VsmId
 from vsm.contract.errors import ErrorReply, Unprocessable
@@ -33,4 +34,5 @@ __all__ = [
     "performance",
     "policy",
     "system5",
+    "telegram",
 ]

@@ -1,15 +1,53 @@
-"""Wiring: Settings -> Runtime (broker, bus, heartbeat) -> bot -> HTTP app."""
+"""Wiring: Settings -> Runtime (broker, bus, heartbeat) -> bot -> HTTP app.
+
+Without `TELEGRAM_BOT_TOKEN` the service runs, healthy, with `{"bot": "disabled"}`.
+"""
 
 from litestar import Litestar
+from litestar.di import Provide
 
 from vsm.kit.runtime import Runtime
+from vsm.telegram_gateway import handlers
+from vsm.telegram_gateway.assistant import Assistant
+from vsm.telegram_gateway.bot import TelegramBot
+from vsm.telegram_gateway.outlets import Outlets, outlets
 from vsm.telegram_gateway.settings import Settings
+from vsm.telegram_gateway.webhook import telegram_webhook
 
 SERVICE = "telegram-gateway"
 
 
+def create_bot(settings: Settings, runtime: Runtime, published: Outlets) -> TelegramBot | None:
+    if not settings.bot_enabled:
+        return None
+    assistant = Assistant(
+        runtime.bus, model=settings.telegram_llm_model, timeout_s=settings.telegram_llm_timeout_s
+    )
+    bot = TelegramBot(settings, runtime.bus, published, assistant)
+    runtime.on_start(bot.start)
+    runtime.on_stop(bot.stop)
+    return bot
+
+
 def create_app(settings: Settings) -> Litestar:
     runtime = Runtime(SERVICE, settings)
-    bot = "enabled" if settings.telegram_bot_token else "disabled"
-    runtime.health.add_details(lambda: {"bot": bot})
-    return runtime.http_app()
+    bus = runtime.bus
+    published = outlets(bus)
+    bot = create_bot(settings, runtime, published)
+    handlers.subscribe(bus, bot)
+    mode = bot.mode if bot else "disabled"
+    runtime.health.add_details(lambda: {"bot": mode})
+
+    async def provide_outlets() -> Outlets:
+        return published
+
+    async def provide_settings() -> Settings:
+        return settings
+
+    return runtime.http_app(
+        [telegram_webhook],
+        dependencies={
+            "outlets": Provide(provide_outlets),
+            "settings": Provide(provide_settings),
+        },
+    )

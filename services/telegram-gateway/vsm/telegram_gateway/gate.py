@@ -1,0 +1,54 @@
+"""Who may talk to the bot, and each update processed once.
+
+Chats on the allow-list (operators are always on it) reach the system; any other chat gets
+one polite refusal, then silence, and nothing it says reaches the system.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Literal
+
+REFUSAL = (
+    "Sorry, this bot only talks to the chats it was set up for. "
+    "Ask the operators to add this chat if you need access."
+)
+Admission = Literal["allowed", "refuse", "ignore"]
+
+
+class ChatGate:
+    def __init__(self, allowed: frozenset[int], operators: frozenset[int]) -> None:
+        self.allowed = allowed | operators
+        self.operators = operators
+        self._refused: set[int] = set()
+
+    def admit(self, chat_id: int | None) -> Admission:
+        """`refuse` the first time a stranger writes (send `REFUSAL`), `ignore` afterwards."""
+        if chat_id is not None and chat_id in self.allowed:
+            return "allowed"
+        if chat_id is None or chat_id in self._refused:
+            return "ignore"
+        self._refused.add(chat_id)
+        return "refuse"
+
+    def is_allowed(self, chat_id: int) -> bool:
+        return chat_id in self.allowed
+
+    def is_operator(self, chat_id: int | None) -> bool:
+        return chat_id is not None and chat_id in self.operators
+
+
+class UpdateLog:
+    """The update ids seen lately: Telegram redelivers (webhook retries, polling restarts)."""
+
+    def __init__(self, limit: int = 10_000) -> None:
+        self.limit = limit
+        self._seen: OrderedDict[int, None] = OrderedDict()
+
+    def first_time(self, update_id: int) -> bool:
+        if update_id in self._seen:
+            return False
+        self._seen[update_id] = None
+        if len(self._seen) > self.limit:
+            self._seen.popitem(last=False)
+        return True
