@@ -28,16 +28,13 @@ import logging
 import math
 import re
 import secrets
-import socket
-import socketserver
-import sys
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from typing import Any, Self
+
+from tests.support.loopback import Handler, LoopbackFake
 
 __all__ = ["FakeAnthropic", "RecordedRequest"]
 
@@ -147,13 +144,15 @@ class _RejectedError(Exception):
         self.message = message
 
 
-class FakeAnthropic:
+class FakeAnthropic(LoopbackFake):
     """The Messages API on `http://127.0.0.1:<free port>`, scripted per test.
 
     Use as a context manager (or `start()` / `close()`). `close()` stops the server, ends the
     clients' keep-alive connections and joins every thread it started, so nothing outlives it.
     All methods are thread-safe; the script methods return `self` so they chain.
     """
+
+    label = "fake-anthropic"
 
     def __init__(
         self,
@@ -167,60 +166,10 @@ class FakeAnthropic:
         credential accepted (others get 401); otherwise any non-empty one is."""
         self.default_reply: DefaultReply = default_reply
         self._api_key = api_key
-        self._host = host
+        super().__init__(host)
         self._lock = threading.Condition()
         self._script: deque[_Step] = deque()
         self._requests: list[RecordedRequest] = []
-        self._errors: list[BaseException] = []
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
-
-    # --- lifecycle -------------------------------------------------------------------------
-
-    def start(self) -> Self:
-        """Bind a free port and serve in a background thread."""
-        if self._server is not None:
-            raise RuntimeError("FakeAnthropic is already running")
-        self._server = _Server((self._host, 0), self)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name=f"fake-anthropic:{self._server.server_port}",
-            daemon=True,  # only a safety net: close() joins it
-        )
-        self._thread.start()
-        return self
-
-    def close(self) -> None:
-        """Stop serving and join all threads; raises if a request handler crashed (a fake bug)."""
-        server, thread = self._server, self._thread
-        if server is None or thread is None:
-            return
-        self._server = self._thread = None
-        server.shutdown()
-        server.drop_connections()
-        server.server_close()
-        thread.join()
-        if self._errors:
-            raise RuntimeError("FakeAnthropic: a request handler failed") from self._errors[0]
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    @property
-    def url(self) -> str:
-        """The base URL to give the SDK (`base_url=` or `ANTHROPIC_BASE_URL`)."""
-        if self._server is None:
-            raise RuntimeError("FakeAnthropic is not running")
-        return f"http://{self._host}:{self._server.server_port}"
 
     def env(self, api_key: str = "test-key") -> dict[str, str]:
         """Environment for a service started as a subprocess, so its SDK client finds the fake."""
@@ -345,7 +294,7 @@ class FakeAnthropic:
 
     # --- serving (runs on handler threads) -------------------------------------------------
 
-    def _handle(self, handler: _Handler) -> None:
+    def _handle(self, handler: Handler) -> None:
         length = int(handler.headers.get("content-length") or 0)
         raw = handler.rfile.read(length) if length > 0 else b""
         parsed: Any = None
@@ -432,71 +381,11 @@ class FakeAnthropic:
         return reply if isinstance(reply, str) else reply(request)
 
 
-class _Server(ThreadingHTTPServer):
-    """Tracks open connections so close() can end idle keep-alive ones and join every thread."""
-
-    daemon_threads = False  # server_close() joins the handler threads
-    block_on_close = True
-    request_queue_size = 128  # listen backlog; the default 5 refuses bursts of concurrent calls
-
-    def __init__(self, address: tuple[str, int], fake: FakeAnthropic) -> None:
-        self.fake = fake
-        self._open: set[socket.socket] = set()
-        self._open_lock = threading.Lock()
-        super().__init__(address, _Handler)
-
-    def server_bind(self) -> None:
-        # HTTPServer.server_bind calls socket.getfqdn(), a reverse DNS lookup that can stall.
-        socketserver.TCPServer.server_bind(self)
-        host, port = self.socket.getsockname()[:2]
-        self.server_name, self.server_port = str(host), int(port)
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        with self._open_lock:
-            self._open.add(request)
-        super().process_request(request, client_address)
-
-    def close_request(self, request: Any) -> None:
-        with self._open_lock:
-            self._open.discard(request)
-        super().close_request(request)
-
-    def drop_connections(self) -> None:
-        """Wake handler threads blocked on idle keep-alive connections so they finish."""
-        with self._open_lock:
-            connections = list(self._open)
-        for connection in connections:
-            with contextlib.suppress(OSError):
-                connection.shutdown(socket.SHUT_RDWR)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        error = sys.exc_info()[1]
-        if isinstance(error, OSError):  # the client went away, or close() cut the connection
-            _log.debug("fake anthropic: connection ended: %r", error)
-            return
-        _log.exception("fake anthropic: request handler failed")
-        if error is not None:
-            self.fake._errors.append(error)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive, as the SDK's connection pool expects
-    server: _Server
-
-    def _dispatch(self) -> None:
-        self.server.fake._handle(self)
-
-    do_POST = do_GET = do_PUT = do_PATCH = do_DELETE = _dispatch
-
-    def log_message(self, format: str, *args: Any) -> None:
-        _log.debug("fake anthropic: " + format, *args)
-
-
 # --- wire format ------------------------------------------------------------------------------
 
 
 def _send_json(
-    handler: _Handler,
+    handler: Handler,
     status: int,
     payload: Mapping[str, Any],
     headers: tuple[tuple[str, str], ...] = (),
@@ -513,7 +402,7 @@ def _send_json(
 
 
 def _send_error(
-    handler: _Handler,
+    handler: Handler,
     status: int,
     error_type: str,
     message: str,
@@ -527,7 +416,7 @@ def _send_error(
     _send_json(handler, status, body, headers)
 
 
-def _send_sse(handler: _Handler, events: Iterator[tuple[str, Any]], *, complete: bool) -> None:
+def _send_sse(handler: Handler, events: Iterator[tuple[str, Any]], *, complete: bool) -> None:
     """A 200 `text/event-stream` in chunked encoding; `complete=False` drops it unterminated."""
     handler.send_response(200)
     handler.send_header("content-type", "text/event-stream; charset=utf-8")
@@ -544,7 +433,7 @@ def _send_sse(handler: _Handler, events: Iterator[tuple[str, Any]], *, complete:
         handler.close_connection = True  # the server then closes the socket mid-body
 
 
-def _send_break(handler: _Handler, request: RecordedRequest, step: _Break) -> None:
+def _send_break(handler: Handler, request: RecordedRequest, step: _Break) -> None:
     message = _message(request, ({"type": "text", "text": step.text},), "end_turn")
     if not request.stream:
         data = json.dumps(message).encode()

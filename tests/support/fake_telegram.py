@@ -21,22 +21,18 @@ getWebhookInfo, close, logOut. Anything else answers the real 404 shape.
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import json
 import logging
-import socket
-import socketserver
-import sys
 import threading
 import time
 from collections import defaultdict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from typing import Any, Self
 from urllib.parse import parse_qs
+
+from tests.support.loopback import Handler, LoopbackFake
 
 __all__ = ["ApiCall", "FakeTelegram"]
 
@@ -67,11 +63,13 @@ class _ApiError(Exception):
         self.parameters = parameters
 
 
-class FakeTelegram:
+class FakeTelegram(LoopbackFake):
     """The Bot API on `http://127.0.0.1:<free port>/bot<token>/<method>`, scripted per test.
 
     `close()` wakes long polls, stops the server and joins every thread it started.
     """
+
+    label = "fake-telegram"
 
     def __init__(self, *, token: str = "123456:FAKE-telegram-token", host: str = "127.0.0.1"):
         self.token = token
@@ -84,7 +82,7 @@ class FakeTelegram:
             "can_read_all_group_messages": False,
             "supports_inline_queries": False,
         }
-        self._host = host
+        super().__init__(host)
         self._lock = threading.Condition()
         self._updates: list[dict[str, Any]] = []
         self._update_ids = itertools.count(1)
@@ -92,62 +90,19 @@ class FakeTelegram:
         self._calls: list[ApiCall] = []
         self._messages: dict[tuple[int, int], dict[str, Any]] = {}
         self._limits: dict[str, deque[int]] = defaultdict(deque)
-        self._errors: list[BaseException] = []
         self._closing = False
         self.commands: list[dict[str, Any]] = []
         self.webhook: dict[str, Any] | None = None
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
 
     # --- lifecycle -------------------------------------------------------------------------
 
-    def start(self) -> Self:
-        if self._server is not None:
-            raise RuntimeError("FakeTelegram is already running")
+    def _on_start(self) -> None:
         self._closing = False
-        self._server = _Server((self._host, 0), self)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name=f"fake-telegram:{self._server.server_port}",
-            daemon=True,  # only a safety net: close() joins it
-        )
-        self._thread.start()
-        return self
 
-    def close(self) -> None:
-        """Stop serving and join all threads; raises if a request handler crashed (a fake bug)."""
-        server, thread = self._server, self._thread
-        if server is None or thread is None:
-            return
-        with self._lock:
+    def _on_close(self) -> None:
+        with self._lock:  # wake long polls so their threads can finish
             self._closing = True
             self._lock.notify_all()
-        self._server = self._thread = None
-        server.shutdown()
-        server.drop_connections()
-        server.server_close()
-        thread.join()
-        if self._errors:
-            raise RuntimeError("FakeTelegram: a request handler failed") from self._errors[0]
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    @property
-    def url(self) -> str:
-        """The API's base URL (the bot's requests go to `<url>/bot<token>/<method>`)."""
-        if self._server is None:
-            raise RuntimeError("FakeTelegram is not running")
-        return f"http://{self._host}:{self._server.server_port}"
 
     def env(self) -> dict[str, str]:
         """Environment for the telegram-gateway started as a subprocess."""
@@ -273,7 +228,7 @@ class FakeTelegram:
 
     # --- serving (runs on handler threads) -------------------------------------------------
 
-    def _handle(self, handler: _Handler) -> None:
+    def _handle(self, handler: Handler) -> None:
         path = handler.path.split("?", 1)[0]
         length = int(handler.headers.get("content-length") or 0)
         raw = handler.rfile.read(length) if length > 0 else b""
@@ -479,69 +434,10 @@ def _error(
     return payload
 
 
-def _send(handler: _Handler, status: int, payload: dict[str, Any]) -> None:
+def _send(handler: Handler, status: int, payload: dict[str, Any]) -> None:
     data = json.dumps(payload).encode()
     handler.send_response(status)
     handler.send_header("content-type", "application/json")
     handler.send_header("content-length", str(len(data)))
     handler.end_headers()
     handler.wfile.write(data)
-
-
-class _Server(ThreadingHTTPServer):
-    """Tracks open connections so close() can end idle keep-alive ones and join every thread."""
-
-    daemon_threads = False
-    block_on_close = True
-    request_queue_size = 128
-
-    def __init__(self, address: tuple[str, int], fake: FakeTelegram) -> None:
-        self.fake = fake
-        self._open: set[socket.socket] = set()
-        self._open_lock = threading.Lock()
-        super().__init__(address, _Handler)
-
-    def server_bind(self) -> None:
-        # HTTPServer.server_bind calls socket.getfqdn(), a reverse DNS lookup that can stall.
-        socketserver.TCPServer.server_bind(self)
-        host, port = self.socket.getsockname()[:2]
-        self.server_name, self.server_port = str(host), int(port)
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        with self._open_lock:
-            self._open.add(request)
-        super().process_request(request, client_address)
-
-    def close_request(self, request: Any) -> None:
-        with self._open_lock:
-            self._open.discard(request)
-        super().close_request(request)
-
-    def drop_connections(self) -> None:
-        with self._open_lock:
-            connections = list(self._open)
-        for connection in connections:
-            with contextlib.suppress(OSError):
-                connection.shutdown(socket.SHUT_RDWR)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        error = sys.exc_info()[1]
-        if isinstance(error, OSError):
-            _log.debug("fake telegram: connection ended: %r", error)
-            return
-        _log.exception("fake telegram: request handler failed")
-        if error is not None:
-            self.fake._errors.append(error)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server: _Server
-
-    def _dispatch(self) -> None:
-        self.server.fake._handle(self)
-
-    do_POST = do_GET = _dispatch
-
-    def log_message(self, format: str, *args: Any) -> None:
-        _log.debug("fake telegram: " + format, *args)
