@@ -78,7 +78,8 @@ class Case:
     baseline: str | None = None
     doc: str = ""
     rounds: int | None = None
-    """At most this many rounds (a costly case without a baseline); None: every round."""
+    """None: once per round. Else this many times (at most `--rounds`) after all the rounds:
+    for a costly case without a baseline that leaves the system changed."""
 
 
 CASES: dict[str, Case] = {}

@@ -96,18 +96,28 @@ def redact(url: str) -> str:
 
 
 async def run(cases: list[Case], ctx: Context, rounds: int) -> dict[str, list[Figures]]:
-    """Every case once per round; odd rounds run in reverse so no case always goes first."""
+    """Every case once per round; odd rounds run in reverse so no case always goes first.
+
+    A case with its own `rounds` (costly, no baseline, it changes what it measures, e.g.
+    1,000 more agents) runs that many times after all the rounds, so it disturbs no other.
+    """
     results: dict[str, list[Figures]] = {case.name: [] for case in cases}
+    regular = [case for case in cases if case.rounds is None]
     for index in range(rounds):
-        for case in cases if index % 2 == 0 else cases[::-1]:
-            if case.rounds is not None and len(results[case.name]) >= case.rounds:
-                continue
-            async with asyncio.timeout(DEADLINE_S):
-                figures = await case.run(ctx)
-            results[case.name].append(figures)
-            shown = "  ".join(f"{key}={value:,.2f}" for key, value in figures.items())
-            print(f"round {index + 1}/{rounds}  {case.name:<21} {shown}", file=sys.stderr)
+        for case in regular if index % 2 == 0 else regular[::-1]:
+            await run_one(case, ctx, results, f"{index + 1}/{rounds}")
+    for case in cases:
+        for index in range(min(case.rounds or 0, rounds)):
+            await run_one(case, ctx, results, f"last {index + 1}/{case.rounds}")
     return results
+
+
+async def run_one(case: Case, ctx: Context, results: dict[str, list[Figures]], label: str) -> None:
+    async with asyncio.timeout(DEADLINE_S):
+        figures = await case.run(ctx)
+    results[case.name].append(figures)
+    shown = "  ".join(f"{key}={value:,.2f}" for key, value in figures.items())
+    print(f"round {label}  {case.name:<21} {shown}", file=sys.stderr)
 
 
 async def cleanup(ctx: Context) -> None:
@@ -213,6 +223,8 @@ def table(
         "range of the paired per-round ratios. *_per_s: higher is better (kit/raw < 1: the kit",
         "is slower); *_ms and cpu_us_per_op (process CPU time per message or request, both",
         "ends included): lower is better (kit/raw > 1: the kit is slower or costlier).",
+        "system.* rows: 'kit' is the whole system (seven service processes driven from here);",
+        "their cpu_us_per_op counts this process and the seven services (per process below).",
     ]
     return "\n".join(lines)
 
@@ -222,6 +234,7 @@ async def main(argv: list[str] | None = None) -> None:
     cases = select(args.only)
     messages, requests = SIZES["quick" if args.quick else "full"]
     started = datetime.now(UTC)
+    load_before = os.getloadavg()
     async with broker_url() as url:
         ctx = Context(url, f"bench-{secrets.token_hex(4)}", messages, requests, args.quick)
         print(
@@ -236,6 +249,8 @@ async def main(argv: list[str] | None = None) -> None:
             await cleanup(ctx)
     rows = compare(cases, results)
     print(table(rows, args.rounds, extras(cases, results)))
+    loads = " -> ".join(f"{a:.1f}/{b:.1f}/{c:.1f}" for a, b, c in (load_before, os.getloadavg()))
+    print(f"\nload average (1/5/15 min) at start -> end: {loads} on {os.cpu_count()} CPUs")
     report = {
         "started_at": started.isoformat(),
         "finished_at": datetime.now(UTC).isoformat(),
@@ -249,6 +264,7 @@ async def main(argv: list[str] | None = None) -> None:
         "in_flight": IN_FLIGHT,
         "python": sys.version.split()[0],
         "cpus": os.cpu_count(),
+        "loadavg_1_5_15": {"start": load_before, "end": os.getloadavg()},
         "cases": {
             case.name: {
                 "doc": case.doc,

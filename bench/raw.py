@@ -245,7 +245,7 @@ async def fanout(ctx: Context) -> Figures:
         await queue.bind(target)
         arrival: asyncio.Future[float] | None = None
 
-        def on_message(message: AbstractIncomingMessage) -> None:
+        async def on_message(message: AbstractIncomingMessage) -> None:
             if arrival is not None and not arrival.done():
                 arrival.set_result(time.perf_counter())
 

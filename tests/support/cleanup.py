@@ -7,11 +7,11 @@ from collections.abc import Iterable
 
 import aio_pika
 
-from vsm.contract import operations, topology
+from vsm.contract import operations, telegram, topology
 from vsm.kit.names import Namespace
 
-FIXED_QUEUES = (*topology.SHARED_QUEUES, operations.REGISTRY_LOG)
-FIXED_EXCHANGES = (*topology.EXCHANGES, operations.S1_REGISTRY)
+FIXED_QUEUES = (*topology.SHARED_QUEUES, operations.REGISTRY_LOG, telegram.TELEGRAM_COMMANDS)
+FIXED_EXCHANGES = (*topology.EXCHANGES, operations.S1_REGISTRY, telegram.TELEGRAM)
 
 
 def canonical_queue_names(extra: Iterable[topology.Queue] = ()) -> list[str]:
