@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
@@ -37,6 +37,19 @@ class Probe:
                 if message is not None:
                     return message
                 await asyncio.sleep(0.05)
+
+    async def get_matching(
+        self,
+        queue: str,
+        wanted: Callable[[AbstractIncomingMessage], bool],
+        timeout: float = 10.0,
+    ) -> AbstractIncomingMessage:
+        """The first message on the namespaced `queue` that is `wanted` (others are dropped)."""
+        async with asyncio.timeout(timeout):
+            while True:
+                message = await self.get(queue, timeout=timeout)
+                if wanted(message):
+                    return message
 
     async def bind_queue(self, queue: str, exchange: str, routing_key: str = "#") -> str:
         """An exclusive, auto-deleted queue bound to `exchange`, to observe what flows there."""
