@@ -193,14 +193,23 @@ class PrivateRabbitMQ:
         """
         if self._process is None:
             return
-        pids = self.pids()
-        for pid in pids:
+        # Freeze the tree first (a stopped process forks no new helper that could inherit the
+        # listening socket), until no new member appears; then kill every frozen one.
+        frozen: list[int] = []
+        while fresh := [pid for pid in self.pids() if pid not in frozen]:
+            for pid in fresh:
+                with suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGSTOP)
+            frozen += fresh
+        for pid in frozen:
             with suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         self._process.wait()
         self._process = None
         deadline = time.monotonic() + 10
-        while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
+        while time.monotonic() < deadline and (
+            any(alive(pid) for pid in frozen) or port_open(self.port)
+        ):
             time.sleep(0.05)
 
     def restart(self, timeout: float = 60) -> None:
