@@ -48,6 +48,7 @@ from bench.system import (
     amqp_message,
     envelope,
     launched,
+    pain_burst,
     rest_command,
 )
 from vsm.contract import topology
@@ -247,21 +248,7 @@ async def pain_split(ctx: Context, system: System, n: int) -> None:
 
     async def sample(vsm_id: str, intensities: tuple[float, ...]) -> tuple[float, float]:
         arrivals[vsm_id] = asyncio.get_running_loop().create_future()
-        signals = [
-            amqp_message(
-                envelope(
-                    AlgedonicSignal(
-                        kind="pain",
-                        intensity=i,
-                        origin="bench/pain",
-                        reason="error_burst",
-                        context={"target": "bench"},
-                    ),
-                    vsm_id=vsm_id,
-                )
-            )
-            for i in intensities
-        ]
+        signals = pain_burst(vsm_id, intensities)
         for message in signals[:-1]:
             await algedonic.publish(message, routing_key="", mandatory=True)
         started = time.time()

@@ -20,7 +20,7 @@ import socket
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -155,6 +155,25 @@ def amqp_message(envelope: Envelope[Any], **extra: Any) -> aio_pika.Message:
         headers=headers,
         **extra,
     )
+
+
+def pain_burst(vsm_id: str, intensities: Iterable[float]) -> list[aio_pika.Message]:
+    """Pain signals for `vsm_id` that open one intervention episode (the last crosses)."""
+    return [
+        amqp_message(
+            envelope(
+                AlgedonicSignal(
+                    kind="pain",
+                    intensity=intensity,
+                    origin="bench/pain",
+                    reason="error_burst",
+                    context={"target": "bench"},
+                ),
+                vsm_id=vsm_id,
+            )
+        )
+        for intensity in intensities
+    ]
 
 
 def envelope(body: Message, vsm_id: str = "root") -> Envelope[Any]:
@@ -495,21 +514,7 @@ async def pain_to_policy(ctx: Context) -> Figures:
 
         async def burst(vsm_id: str) -> float:
             arrivals[vsm_id] = loop.create_future()
-            messages = [
-                amqp_message(
-                    envelope(
-                        AlgedonicSignal(
-                            kind="pain",
-                            intensity=intensity,
-                            origin="bench/pain",
-                            reason="error_burst",
-                            context={"target": "bench"},
-                        ),
-                        vsm_id=vsm_id,
-                    )
-                )
-                for intensity in PAIN_BURST
-            ]
+            messages = pain_burst(vsm_id, PAIN_BURST)
             for message in messages[:-1]:
                 await algedonic.publish(message, routing_key="", mandatory=True)
             started = time.perf_counter()
