@@ -15,12 +15,14 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from vsm.contract.envelope import VsmId
 from vsm.contract.message import Message
-from vsm.contract.topology import S1_COMMANDS, Binding, Exchange, Queue
+from vsm.contract.topology import S1_COMMANDS, S1_REGISTRY, Binding, Exchange, Queue
 
 AGENT_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,63}$"
 """Agent ids travel inside routing keys and queue names: no dots, no wildcards."""
 
+AGENT_NAME_PATTERN = r"^[a-z0-9][a-z0-9-]{0,63}$"
 COMMAND_PATTERN = r"^[a-z][a-z0-9_]{0,63}$"
 
 MAX_PAYLOAD_BYTES = 1024 * 1024
@@ -30,11 +32,6 @@ AgentState = Literal["running", "terminated"]
 AuditType = Literal["state_dump", "metrics_only", "resource_audit"]
 
 # Topology ---------------------------------------------------------------------------------
-S1_REGISTRY = Exchange(
-    "vsm.s1.registry",
-    "topic",
-    "S1 registry events, key `agent.<spawned|terminated|crashed>.<agent_type>`.",
-)
 REGISTRY_LOG = Queue(
     "vsm.operations.registry",
     (Binding(S1_REGISTRY, "agent.#"),),
@@ -75,6 +72,8 @@ class AgentInfo(BaseModel):
 
     agent_id: str = Field(pattern=AGENT_ID_PATTERN)
     agent_type: str = Field(min_length=1, max_length=32)
+    name: str | None = Field(default=None, pattern=AGENT_NAME_PATTERN)
+    vsm_id: VsmId = "root"
     config: dict[str, Any] = Field(default_factory=dict)
     capabilities: list[str] = Field(default_factory=list)
     allocation: int = Field(ge=1, description="Commands handled concurrently now.")
@@ -92,6 +91,11 @@ class SpawnAgent(Message):
 
     agent_type: str = Field(min_length=1, max_length=32)
     config: dict[str, Any] = Field(default_factory=dict)
+    name: str | None = Field(
+        default=None,
+        pattern=AGENT_NAME_PATTERN,
+        description="A stable name chosen by whoever declares the agent (organisation files).",
+    )
 
 
 class ListAgents(Message):

@@ -198,3 +198,64 @@ class System5State(Message):
     policies: dict[str, int]
     identity: dict[str, Any] | None
     llm: str
+
+
+# Interventions (on `vsm.interventions`) and the causal trail ---------------------------------
+
+
+def intervention_key(event: Literal["opened", "resolved"], vsm_id: str) -> str:
+    """Routing key on `vsm.interventions`."""
+    return f"{event}.{vsm_id}"
+
+
+class InterventionOpened(Message):
+    """S5 opened an intervention for an episode of pain (caused by the signal that opened it)."""
+
+    TYPE: ClassVar[str] = "vsm.s5.intervention.opened.v1"
+
+    intervention_id: str
+    trigger: str
+    reason: str
+    origin: str | None = None
+    pain_level: float = Field(ge=0, le=1)
+    signals: list[str] = Field(default_factory=list, description="Ids of the episode's signals.")
+
+
+class InterventionResolved(Message):
+    """The episode subsided: pain fell below the resolve level (hysteresis)."""
+
+    TYPE: ClassVar[str] = "vsm.s5.intervention.resolved.v1"
+
+    intervention_id: str
+    opened_at: datetime
+    lasted_s: float = Field(ge=0)
+    status_before: str
+
+
+class TraceQuery(Message):
+    """The causal chain a message belongs to: its causes up to the root, and what it caused."""
+
+    TYPE: ClassVar[str] = "vsm.s5.trace.query.v1"
+
+    message_id: str = Field(min_length=1, max_length=128)
+
+
+class TraceStep(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str
+    type: str
+    source: str
+    time: datetime
+    vsm_id: str
+    causation_id: str | None
+    depth: int = Field(ge=0, description="0 for the root cause, +1 per causal step.")
+    summary: str
+
+
+class Trace(Message):
+    TYPE: ClassVar[str] = "vsm.s5.trace.v1"
+
+    message_id: str
+    chain: list[TraceStep]
+    text: str = Field(description="The chain as an indented, human-readable tree.")

@@ -54,6 +54,11 @@ RECURSIVE = Exchange("vsm.recursive", "topic", "Meta-VSM spawn, report and teard
 S1_COMMANDS = Exchange(
     "vsm.s1.commands", "topic", "Commands to S1 agents, key `<agent_type>.<agent_id>.<command>`."
 )
+S1_REGISTRY = Exchange(
+    "vsm.s1.registry",
+    "topic",
+    "S1 registry events, key `agent.<spawned|terminated|crashed>.<agent_type>`.",
+)
 S1_RESULTS = Exchange(
     "vsm.s1.results", "topic", "Aggregate of every agent's results exchange (observers bind here)."
 )
@@ -65,6 +70,17 @@ REQUESTS = Exchange(
 )
 DEAD_LETTER = Exchange(
     "vsm.dead-letter", "direct", "Unprocessable messages, routed by the queue they came from."
+)
+COORDINATION = Exchange(
+    "vsm.coordination",
+    "topic",
+    "S2: work for S1 (`work.<lane>`), notes between S1 units (`s1.<agent_id>`), "
+    "oscillation, damping and rescheduling events, the oscillation index (`s2.oscillation`).",
+)
+INTERVENTIONS = Exchange(
+    "vsm.interventions",
+    "topic",
+    "S5's interventions, key `<opened|resolved>.<vsm_id>`: the link from pain to policy.",
 )
 OPERATORS = Exchange(
     "vsm.operators",
@@ -79,7 +95,10 @@ EXCHANGES: tuple[Exchange, ...] = (
     CONTROL,
     RECURSIVE,
     S1_COMMANDS,
+    S1_REGISTRY,
     S1_RESULTS,
+    COORDINATION,
+    INTERVENTIONS,
     HEALTH,
     REQUESTS,
     DEAD_LETTER,
@@ -111,9 +130,40 @@ SYSTEM5_INTELLIGENCE = Queue(
 )
 SYSTEM5_PERFORMANCE = Queue(
     "vsm.system5.performance",
-    (Binding(CONTROL, "s1.performance.*"),),
-    "S1 units' Beer indices, the S1 term of S5's viability.",
+    (
+        Binding(CONTROL, "s1.performance.*"),
+        Binding(CONTROL, "s3.headroom"),
+        Binding(COORDINATION, "s2.oscillation"),
+    ),
+    "The measured inputs of S5's viability: S1 units' Beer indices, S3's headroom, S2's "
+    "oscillation index.",
     message_ttl_ms=HEALTH_TTL_MS,
+)
+SYSTEM5_RECURSIVE = Queue(
+    "vsm.system5.recursive",
+    (Binding(RECURSIVE, "escalation.#"), Binding(RECURSIVE, "report.#")),
+    "What children tell their parent viable system: escalations and viability reports.",
+)
+TRAIL = Queue(
+    "vsm.trail",
+    (
+        Binding(ALGEDONIC),
+        Binding(INTERVENTIONS, "#"),
+        Binding(POLICY),
+        Binding(CONTROL, "allocation.#"),
+        Binding(CONTROL, "audit.report"),
+        Binding(COORDINATION, "oscillation.#"),
+        Binding(COORDINATION, "damping.#"),
+        Binding(COORDINATION, "rescheduled.#"),
+        Binding(COORDINATION, "s1.#"),
+        Binding(RECURSIVE, "#"),
+        Binding(INTELLIGENCE, "adaptation.#"),
+        Binding(OPERATORS, "#"),
+    ),
+    "The causal trail (a stream, kept a day): every message of the loop, so that a chain "
+    "signal -> intervention -> policy -> allocation can be rebuilt from causation ids.",
+    kind="stream",
+    arguments={"x-max-age": "1D", "x-max-length-bytes": 256 * 1024 * 1024},
 )
 SYSTEM5_OPERATORS = Queue(
     "vsm.system5.operators",
@@ -144,6 +194,34 @@ SYSTEM4_HEALTH = Queue(
     (Binding(HEALTH),),
     "Health reports of every service, watched by S4 for changes of state.",
     message_ttl_ms=HEALTH_TTL_MS,
+)
+
+SYSTEM3_CONTROL = Queue(
+    "vsm.system3.control",
+    (
+        Binding(CONTROL, "request.#"),
+        Binding(CONTROL, "s1.performance.*"),
+        Binding(POLICY),
+        Binding(COORDINATION, "damping.*"),
+        Binding(S1_REGISTRY, "agent.#"),
+    ),
+    "S3's intake: allocation requests, S1 performance, policy changes, S2's damping, S1 "
+    "registry events.",
+)
+SYSTEM2_WORK = Queue(
+    "vsm.system2.work",
+    (Binding(COORDINATION, "work.#"),),
+    "S1 work submitted for fair-share scheduling by S2 (held unacknowledged until dispatched).",
+)
+SYSTEM2_COORDINATION = Queue(
+    "vsm.system2.coordination",
+    (
+        Binding(CONTROL, "allocation.*"),
+        Binding(ALGEDONIC),
+        Binding(S1_REGISTRY, "agent.#"),
+    ),
+    "S2's view of S1: allocation changes and algedonic signals (to detect oscillation), "
+    "registry events.",
 )
 
 
@@ -192,6 +270,11 @@ SHARED_QUEUES: tuple[Queue, ...] = (
     OPERATOR_ALERTS,
     SYSTEM4_INTELLIGENCE,
     SYSTEM4_HEALTH,
+    SYSTEM5_RECURSIVE,
+    SYSTEM3_CONTROL,
+    SYSTEM2_WORK,
+    SYSTEM2_COORDINATION,
+    TRAIL,
     *(requests_queue(service) for service in SERVICES),
 )
 """Queues every service declares at start-up, so that no publish finds its route missing."""

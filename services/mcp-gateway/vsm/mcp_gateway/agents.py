@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from vsm.contract import topology
 from vsm.contract.message import Message
 from vsm.contract.operations import (
+    AGENT_NAME_PATTERN,
     COMMAND_PATTERN,
     MAX_PAYLOAD_BYTES,
     AgentCommand,
@@ -39,7 +40,7 @@ from vsm.contract.operations import (
     command_queue,
 )
 from vsm.kit.bus import Bus, NotRoutable, expect
-from vsm.mcp_gateway.api import BusDep, error_response
+from vsm.mcp_gateway.api import BusDep, VsmIdParam, error_response, system
 
 ReplyT = TypeVar("ReplyT", bound=Message)
 COMMAND_TIMEOUT_S = 30.0
@@ -50,6 +51,7 @@ class SpawnInput(BaseModel):
 
     type: str = Field(min_length=1, max_length=32)
     config: dict[str, Any] = Field(default_factory=dict)
+    name: str | None = Field(default=None, pattern=AGENT_NAME_PATTERN)
 
 
 class CommandInput(BaseModel):
@@ -110,10 +112,18 @@ class AgentsController(Controller):
     exception_handlers = {NotRoutable: on_not_routable}
 
     @post("/agents", status_code=201)
-    async def spawn(self, bus: BusDep, data: JSONBody[SpawnInput]) -> AgentInfo:
-        """Spawn an agent of `type` with `config` (validated per type); 422 names the field."""
-        request = SpawnAgent(agent_type=data.type, config=data.config)
-        return (await bus.query("operations", "spawn", request, AgentDescription)).agent
+    async def spawn(
+        self, bus: BusDep, data: JSONBody[SpawnInput], vsm_id: VsmIdParam = None
+    ) -> AgentInfo:
+        """Spawn an agent of `type` with `config` (validated per type); 422 names the field.
+
+        `name` (optional) is unique among the running agents of the viable system `vsm_id`.
+        """
+        request = SpawnAgent(agent_type=data.type, config=data.config, name=data.name)
+        reply = await bus.query(
+            "operations", "spawn", request, AgentDescription, vsm_id=system(vsm_id)
+        )
+        return reply.agent
 
     @get("/agents")
     async def list_agents(

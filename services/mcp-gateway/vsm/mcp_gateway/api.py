@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get
 from litestar.di import NamedDependency, Provide
 from litestar.exceptions import ValidationException
+from litestar.params import QueryParameter
+from pydantic import TypeAdapter, ValidationError
 
+from vsm.contract.envelope import VsmId
 from vsm.contract.health import StatusQuery, SystemStatus
 from vsm.kit.bus import Bus, RequestFailed, UnexpectedReply
 from vsm.kit.rpc import RequestTimeout
@@ -21,15 +24,24 @@ def on_request_timeout(_: Request[Any, Any, Any], error: RequestTimeout) -> Resp
     return error_response(504, "timeout", str(error))
 
 
+CONFLICTS = frozenset({"name_taken", "meta_system_exists", "has_children", "damped"})
+REFUSALS = frozenset({"over_budget", "quota_exceeded", "cyclic_vsm_id"})
+
+
+def status_of(code: str) -> int:
+    """The HTTP status for a system's refusal code: 404 unknown, 409 conflict, 422 refused."""
+    if code.endswith(("not_found", "unknown_agent")):
+        return 404
+    if code in CONFLICTS:
+        return 409
+    if code.startswith("invalid") or code in REFUSALS:
+        return 422
+    return 502
+
+
 def on_request_failed(_: Request[Any, Any, Any], error: RequestFailed) -> Response[Any]:
     reply = error.reply
-    status = (
-        404
-        if reply.code.endswith("not_found")
-        else 422
-        if reply.code.startswith("invalid")
-        else 502
-    )
+    status = status_of(reply.code)
     return Response(
         {"error": reply.code, "message": reply.message, "details": reply.details},
         status_code=status,
@@ -60,6 +72,24 @@ def on_invalid(_: Request[Any, Any, Any], error: ValidationException) -> Respons
 
 def on_unexpected_reply(_: Request[Any, Any, Any], error: UnexpectedReply) -> Response[Any]:
     return error_response(502, "unexpected_reply", str(error))
+
+
+VSM_ID: TypeAdapter[str] = TypeAdapter(VsmId)
+VsmIdParam = Annotated[str | None, QueryParameter(name="vsm_id", required=False)]
+"""Which viable system a route is about (the root when absent)."""
+
+
+def system(vsm_id: str | None) -> str | None:
+    """The `vsm_id` query parameter, validated (422 naming it when malformed)."""
+    if vsm_id is None:
+        return None
+    try:
+        return VSM_ID.validate_python(vsm_id)
+    except ValidationError as error:
+        raise ValidationException(
+            detail="invalid vsm_id",
+            extra=[{"key": "vsm_id", "message": str(error.errors()[0]["msg"])}],
+        ) from error
 
 
 EXCEPTION_HANDLERS: dict[Any, Any] = {

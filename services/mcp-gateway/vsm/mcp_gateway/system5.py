@@ -10,11 +10,10 @@ from __future__ import annotations
 from typing import Annotated, Any, TypeVar
 
 from litestar import Controller, get, post, put
-from litestar.exceptions import HTTPException, ValidationException
+from litestar.exceptions import HTTPException
 from litestar.params import FromPath, JSONBody, QueryParameter
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from vsm.contract.envelope import VsmId
 from vsm.contract.message import Message
 from vsm.contract.policy import (
     POLICY_TYPES,
@@ -38,13 +37,11 @@ from vsm.contract.system5 import (
     System5State,
 )
 from vsm.kit.bus import Bus
-from vsm.mcp_gateway.api import BusDep
+from vsm.mcp_gateway.api import BusDep, VsmIdParam, system
 
 ReplyT = TypeVar("ReplyT", bound=Message)
 SYNTHESIS_TIMEOUT_S = 90.0
 """Synthesis may wait on the LLM (its own timeout and retries), so it gets longer."""
-VSM_ID: TypeAdapter[str] = TypeAdapter(VsmId)
-VsmIdParam = Annotated[str | None, QueryParameter(name="vsm_id", required=False)]
 
 
 class PolicyInput(BaseModel):
@@ -78,18 +75,6 @@ def known_type(policy_type: str) -> str:
             detail=f"unknown policy type {policy_type!r}; known: {', '.join(POLICY_TYPES)}",
         )
     return policy_type
-
-
-def system(vsm_id: str | None) -> str | None:
-    if vsm_id is None:
-        return None
-    try:
-        return VSM_ID.validate_python(vsm_id)
-    except ValidationError as error:
-        raise ValidationException(
-            detail="invalid vsm_id",
-            extra=[{"key": "vsm_id", "message": str(error.errors()[0]["msg"])}],
-        ) from error
 
 
 async def ask(

@@ -39,7 +39,10 @@ def register(bus: Bus, s1: System1, ready_timeout_s: float) -> None:
         check_size(message)
         await s1.wait_ready(ready_timeout_s)
         try:
-            agent = await s1.spawn(envelope.data.agent_type, envelope.data.config)
+            request = envelope.data
+            agent = await s1.spawn(
+                request.agent_type, request.config, request.name, envelope.vsm_id
+            )
         except Rejected as rejected:
             return refused(rejected, envelope)
         return bus.reply(AgentDescription(agent=agent), cause=envelope)

@@ -48,12 +48,20 @@ def validate_config(agent_type: str, config: dict[str, Any]) -> AgentConfig:
         raise Rejected("invalid_config", summary, {"errors": problems}) from error
 
 
-def new_agent(agent_type: str, config: dict[str, Any], now: datetime) -> AgentInfo:
+def new_agent(
+    agent_type: str,
+    config: dict[str, Any],
+    now: datetime,
+    name: str | None = None,
+    vsm_id: str = "root",
+) -> AgentInfo:
     """A fresh agent of `agent_type` with its config validated (and defaults filled in)."""
     valid = validate_config(agent_type, config)
     return AgentInfo(
         agent_id=f"{agent_type.replace('_', '-')}-{secrets.token_hex(6)}",
         agent_type=agent_type,
+        name=name,
+        vsm_id=vsm_id,
         config=valid.model_dump(mode="json"),
         capabilities=list(AGENT_TYPES[agent_type].capabilities),
         allocation=valid.allocation,
@@ -102,6 +110,16 @@ class Registry:
                 {"agent_id": agent_id},
             )
         return agent
+
+    def check_name_free(self, name: str, vsm_id: str) -> None:
+        """Names identify declared agents: two running agents of one system never share one."""
+        for agent in self.running():
+            if agent.name == name and agent.vsm_id == vsm_id:
+                raise Rejected(
+                    "name_taken",
+                    f"agent {agent.agent_id} in {vsm_id} is already named {name!r}",
+                    {"field": "name", "agent_id": agent.agent_id},
+                )
 
     def listing(self, agent_type: str | None, include_terminated: bool) -> list[AgentInfo]:
         return sorted(

@@ -60,8 +60,16 @@ class System1:
         # Even when the stream delivered the event first, wait until this replica follows it.
         await self.host.sync(self.registry.agents[agent_id])
 
-    async def spawn(self, agent_type: str, config: dict[str, object]) -> AgentInfo:
-        agent = new_agent(agent_type, dict(config), datetime.now(UTC))
+    async def spawn(
+        self,
+        agent_type: str,
+        config: dict[str, object],
+        name: str | None = None,
+        vsm_id: str = "root",
+    ) -> AgentInfo:
+        if name is not None:
+            self.registry.check_name_free(name, vsm_id)
+        agent = new_agent(agent_type, dict(config), datetime.now(UTC), name, vsm_id)
         await self._log(AgentSpawned(agent=agent), "spawned", agent_type)
         return self.registry.find(agent.agent_id)
 

@@ -1,0 +1,159 @@
+"""S2 coordination: fair-share scheduling of S1 work, notes between S1 units, anti-oscillation.
+
+Routing on `vsm.coordination`: `WorkItem` with key `work.<lane>` (queue `vsm.system2.work`),
+`CoordinationNote` with key `s1.<agent_id>` (bound into that agent's command queue),
+`OscillationDetected` with key `oscillation.<subject>`, `Damping` with key
+`damping.<subject>` (S3 honours it), `Rescheduled` with key `rescheduled.<agent_id>`,
+`OscillationIndex` with key `s2.oscillation` (S5's viability). `CoordinateMessage` and
+`System2Query` are requests to `coordinator.*`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from vsm.contract.message import Message
+from vsm.contract.operations import AGENT_ID_PATTERN, COMMAND_PATTERN
+
+LANE_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+OSCILLATION_INDEX_KEY = "s2.oscillation"
+
+
+def work_key(lane: str) -> str:
+    return f"work.{lane}"
+
+
+def note_key(agent_id: str) -> str:
+    return f"s1.{agent_id}"
+
+
+def oscillation_key(subject: str) -> str:
+    return f"oscillation.{subject}"
+
+
+def damping_key(subject: str) -> str:
+    return f"damping.{subject}"
+
+
+def rescheduled_key(agent_id: str) -> str:
+    return f"rescheduled.{agent_id}"
+
+
+class WorkItem(Message):
+    """S1 work for S2 to schedule: a command for `agent_id`, queued in `lane` at `weight`.
+
+    The result is the agent's ordinary `CommandResult` (its results exchange, and the
+    item's `reply_to` when it has one).
+    """
+
+    TYPE: ClassVar[str] = "vsm.s2.work.v1"
+
+    lane: str = Field(pattern=LANE_PATTERN)
+    weight: int = Field(default=1, ge=1, le=1000, description="Share of dispatches vs lanes.")
+    agent_id: str = Field(pattern=AGENT_ID_PATTERN)
+    command_id: str = Field(min_length=1, max_length=128)
+    command_type: str = Field(pattern=COMMAND_PATTERN)
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+class CoordinationNote(Message):
+    """A message from one S1 unit to another, mediated by S2 (`vsm_coordinate_message`)."""
+
+    TYPE: ClassVar[str] = "vsm.s2.note.v1"
+
+    from_agent: str = Field(pattern=AGENT_ID_PATTERN)
+    to_agent: str = Field(pattern=AGENT_ID_PATTERN)
+    topic: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")
+    content: dict[str, Any] = Field(default_factory=dict)
+
+
+class CoordinateMessage(Message):
+    """Ask S2 to deliver a note between two S1 units (request); answered with the receipt."""
+
+    TYPE: ClassVar[str] = "vsm.s2.coordinate.v1"
+
+    from_agent: str = Field(pattern=AGENT_ID_PATTERN)
+    to_agent: str = Field(pattern=AGENT_ID_PATTERN)
+    topic: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")
+    content: dict[str, Any] = Field(default_factory=dict)
+
+
+class CoordinationReceipt(Message):
+    TYPE: ClassVar[str] = "vsm.s2.coordinate.receipt.v1"
+
+    note_id: str
+    from_agent: str
+    to_agent: str
+    delivered_at: datetime
+
+
+class OscillationDetected(Message):
+    """A subject (agent state or allocation) changed sign too often within the window."""
+
+    TYPE: ClassVar[str] = "vsm.s2.oscillation.v1"
+
+    subject: str
+    signal: Literal["allocation", "algedonic"]
+    reversals: int = Field(ge=0)
+    window_s: float = Field(gt=0)
+
+
+class Damping(Message):
+    """S2 damps a flapping subject: no allocation change for it until `until` (S3 obeys)."""
+
+    TYPE: ClassVar[str] = "vsm.s2.damping.v1"
+
+    subject: str
+    until: datetime
+    reason: str
+
+
+class Rescheduled(Message):
+    """S2 changed how much S1 work it dispatches to an agent (after an allocation change)."""
+
+    TYPE: ClassVar[str] = "vsm.s2.rescheduled.v1"
+
+    agent_id: str
+    capacity: int = Field(ge=0)
+    max_rate_per_s: float | None = None
+    queued: int = Field(ge=0)
+
+
+class OscillationIndex(Message):
+    """0 = calm, 1 = every watched subject flapping; S5's `s2_stability` is 1 - index."""
+
+    TYPE: ClassVar[str] = "vsm.s2.oscillation-index.v1"
+
+    index: float = Field(ge=0, le=1)
+    flapping: list[str] = Field(default_factory=list)
+
+
+class System2Query(Message):
+    TYPE: ClassVar[str] = "vsm.s2.state.query.v1"
+
+
+class LaneState(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    lane: str
+    weight: int
+    queued: int
+    dispatched: int
+    oldest_wait_s: float
+
+
+class System2State(Message):
+    """`GET /api/vsm/system/2`: lanes, capacity per agent, oscillation and damping."""
+
+    TYPE: ClassVar[str] = "vsm.s2.state.v1"
+
+    lanes: list[LaneState]
+    capacity: dict[str, int]
+    in_flight: dict[str, int]
+    oscillation_index: float
+    flapping: list[str]
+    damped: dict[str, datetime]
+    notes_delivered: int
