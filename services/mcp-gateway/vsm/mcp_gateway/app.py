@@ -3,7 +3,7 @@
 from litestar import Litestar
 
 from vsm.kit.runtime import Runtime
-from vsm.mcp_gateway import agents, api, mcp_server, system4, system5
+from vsm.mcp_gateway import agents, api, mcp_server, system2, system3, system4, system5
 from vsm.mcp_gateway.settings import Settings
 
 SERVICE = "mcp-gateway"
@@ -14,6 +14,8 @@ def create_app(settings: Settings) -> Litestar:
     return runtime.http_app(
         [
             api.SystemController,
+            system2.System2Controller,
+            system3.System3Controller,
             system4.System4Controller,
             system5.System5Controller,
             agents.AgentsController,

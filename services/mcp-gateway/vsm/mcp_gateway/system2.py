@@ -1,0 +1,10 @@
+"""REST for S2 (being built: see the issue 5 work in progress)."""
+
+from __future__ import annotations
+
+from litestar import Controller
+
+
+class System2Controller(Controller):
+    path = "/api/vsm"
+    tags = ["system 2"]
