@@ -15,6 +15,20 @@ def test_five_errors_in_ten_seconds_are_one_pain_signal_and_a_storm_adds_none() 
     assert feelings(monitor, [(False, 4.0 + t / 100) for t in range(1000)]) == []
 
 
+def test_a_storm_that_goes_on_is_felt_again_once_per_window_in_the_same_episode() -> None:
+    monitor = AlgedonicMonitor("a1")
+    storm = [monitor.record(False, t / 10) for t in range(300)]  # 10 errors/s for 30 s
+    felt = [f for f in storm if f is not None]
+    assert [f.kind for f in felt] == ["pain", "pain", "pain"]
+    assert {f.episode for f in felt} == {"a1:pain:1"}
+
+
+def test_errors_thinned_below_the_opening_rate_are_not_felt_again() -> None:
+    monitor = AlgedonicMonitor("a1")
+    assert feelings(monitor, [(False, t * 1.0) for t in range(5)]) == ["pain"]
+    assert feelings(monitor, [(False, 6.0 + t * 3.0) for t in range(10)]) == []
+
+
 def test_errors_spread_wider_than_the_window_raise_nothing() -> None:
     monitor = AlgedonicMonitor("a1")
     assert feelings(monitor, [(False, t * 3.0) for t in range(10)]) == []

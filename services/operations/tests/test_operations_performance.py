@@ -12,8 +12,10 @@ def test_no_commands_yet_means_no_measured_capability() -> None:
     assert report.latency is None
 
 
-def test_indices_follow_the_window() -> None:
+def test_an_overloaded_agent_is_judged_against_its_slots() -> None:
     meter = PerformanceMeter(window_s=10)
+    for i in range(400):
+        meter.arrived(95.0 + i * 0.01)
     for i in range(20):
         meter.record(ok=i % 4 != 0, duration_s=0.5, now=95.0 + i * 0.1)
     report = meter.report("a", "worker", allocation=2, max_allocation=8, now=100.0)
@@ -26,11 +28,35 @@ def test_indices_follow_the_window() -> None:
     assert (report.succeeded, report.failed) == (15, 5)
 
 
-def test_an_idle_window_keeps_the_last_service_time() -> None:
+def test_a_healthy_lightly_loaded_agent_performs_fully_and_a_failing_one_not_at_all() -> None:
+    healthy, failing = PerformanceMeter(window_s=10), PerformanceMeter(window_s=10)
+    for i in range(10):
+        for meter, ok in ((healthy, True), (failing, False)):
+            meter.arrived(91.0 + i)
+            meter.record(ok=ok, duration_s=0.01, now=91.0 + i)
+    assert healthy.report("a", "api", 4, 4, now=100.0).performance == pytest.approx(1.0)
+    assert failing.report("b", "api", 4, 4, now=100.0).performance == 0
+
+
+def test_a_rate_limit_shows_as_latency() -> None:
     meter = PerformanceMeter(window_s=10)
+    for i in range(100):
+        meter.arrived(90.5 + i * 0.095)
+    for i in range(20):
+        meter.record(ok=True, duration_s=0.01, now=90.5 + i * 0.45)
+    report = meter.report("a", "api", 4, 4, now=100.0, max_rate_per_s=2.0)
+    assert report.capability == pytest.approx(2.0)
+    assert report.potentiality == pytest.approx(10.0)
+    assert report.latency == pytest.approx(0.2)
+    assert report.productivity == pytest.approx(1.0)
+
+
+def test_an_idle_window_has_nothing_to_judge() -> None:
+    meter = PerformanceMeter(window_s=10)
+    meter.arrived(0.0)
     meter.record(ok=True, duration_s=0.1, now=0.0)
     meter.report("a", "worker", 1, 4, now=1.0)
     later = meter.report("a", "worker", 1, 4, now=100.0)
     assert later.actuality == 0
-    assert later.capability == pytest.approx(10)
-    assert later.productivity == 0
+    assert later.capability == 0
+    assert later.performance is None

@@ -17,7 +17,15 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from vsm.contract.envelope import VsmId
 from vsm.contract.message import Message
-from vsm.contract.topology import S1_COMMANDS, S1_REGISTRY, Binding, Exchange, Queue
+from vsm.contract.topology import (
+    CONTROL,
+    COORDINATION,
+    S1_COMMANDS,
+    S1_REGISTRY,
+    Binding,
+    Exchange,
+    Queue,
+)
 
 AGENT_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,63}$"
 """Agent ids travel inside routing keys and queue names: no dots, no wildcards."""
@@ -50,11 +58,20 @@ def command_key(agent_type: str, agent_id: str, command: str) -> str:
 
 
 def command_queue(agent_id: str) -> Queue:
-    """The agent's command queue: single active consumer, so replicas fail over, never split."""
+    """The agent's command queue: single active consumer, so replicas fail over, never split.
+
+    Besides commands (and S3* audits sent straight to it) it receives the agent's allocation
+    changes from S3 and notes from other S1 units through S2, so they reach whichever
+    replica serves the agent now.
+    """
     return Queue(
         f"vsm.s1.{agent_id}.command",
-        (Binding(S1_COMMANDS, f"*.{agent_id}.*"),),
-        f"Commands and S3* audits for agent {agent_id}.",
+        (
+            Binding(S1_COMMANDS, f"*.{agent_id}.*"),
+            Binding(CONTROL, f"allocation.{agent_id}"),
+            Binding(COORDINATION, f"s1.{agent_id}"),
+        ),
+        f"Commands, S3* audits, allocation changes and S2 notes for agent {agent_id}.",
         arguments={"x-single-active-consumer": True},
     )
 

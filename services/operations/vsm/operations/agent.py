@@ -1,26 +1,30 @@
 """One live agent: runs commands within its allocation, keeps its feelings and its measures.
 
-Commands beyond the allocation wait for a slot (never "busy"); a redelivered command id is
+Commands beyond the allocation wait for a slot or for their turn under a rate limit (never
+"busy"); S3 changes the allocation while the agent runs. A redelivered command id is
 answered from memory instead of being done twice.
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from pydantic import ValidationError
 
+from vsm.contract.control import AllocationChanged
+from vsm.contract.coordination import CoordinationNote
 from vsm.contract.operations import AgentCommand, AgentInfo, AuditType, CommandError, CommandResult
 from vsm.contract.performance import UnitPerformance
 from vsm.operations.agents.base import AgentConfig, Behaviour, CommandFailed
 from vsm.operations.algedonics import AlgedonicMonitor, Feeling
+from vsm.operations.allocation import Rate, Slots
 from vsm.operations.performance import PerformanceMeter
 
 RECENT_RESULTS = 1024
+INBOX = 32
 Feel = Callable[[Feeling], Awaitable[None]]
 Crash = Callable[[BaseException], Awaitable[None]]
 
@@ -38,7 +42,10 @@ class Agent:
     ) -> None:
         self.info = info
         self.behaviour = behaviour
-        self.slots = asyncio.Semaphore(info.allocation)
+        self.slots = Slots(info.allocation)
+        self.rate = Rate()
+        self.llm_tokens_per_min: int | None = None
+        self.inbox: deque[dict[str, Any]] = deque(maxlen=INBOX)
         self.monitor = AlgedonicMonitor(info.agent_id, config.algedonic)
         self.meter = PerformanceMeter(window_s)
         self.recent: OrderedDict[str, CommandResult] = OrderedDict()
@@ -53,6 +60,8 @@ class Agent:
         if known is not None:
             return known
         self.waiting += 1
+        self.meter.arrived(time.monotonic())
+        await self.rate.wait()
         async with self.slots:
             self.waiting -= 1
             self.in_flight += 1
@@ -118,15 +127,26 @@ class Agent:
         if feeling is not None:
             await self.feel(feeling)
 
+    async def allocate(self, change: AllocationChanged) -> None:
+        """Take S3's new allocation: slots (never below 1), rate and token budget."""
+        await self.slots.resize(change.resources.concurrency_slots)
+        self.rate.change(change.max_rate_per_s)
+        self.llm_tokens_per_min = change.resources.llm_tokens_per_min or None
+
+    def receive(self, note: CoordinationNote, note_id: str) -> None:
+        """Keep a note from another S1 unit (delivered by S2) where audits and work can see it."""
+        self.inbox.append({"note_id": note_id, **note.model_dump(mode="json")})
+
     def performance(self) -> UnitPerformance:
         now = time.monotonic()
         self.monitor.tick(now)
         return self.meter.report(
             self.info.agent_id,
             self.info.agent_type,
-            self.info.allocation,
-            self.info.max_allocation,
+            self.slots.capacity,
+            max(self.info.max_allocation, self.slots.capacity),
             now,
+            max_rate_per_s=self.rate.per_s,
         )
 
     def audit(self, audit_type: AuditType) -> dict[str, Any]:
@@ -139,11 +159,13 @@ class Agent:
                 "failed": self.meter.failed,
             }
         resources = {
-            "allocation": self.info.allocation,
+            "allocation": self.slots.capacity,
             "max_allocation": self.info.max_allocation,
+            "max_rate_per_s": self.rate.per_s,
+            "llm_tokens_per_min": self.llm_tokens_per_min,
             "in_flight": self.in_flight,
             "waiting": self.waiting,
-            "utilisation": self.in_flight / self.info.allocation,
+            "utilisation": self.in_flight / self.slots.capacity,
         }
         if audit_type == "resource_audit":
             return resources
@@ -154,4 +176,5 @@ class Agent:
             "algedonic": self.monitor.state(),
             "behaviour": self.behaviour.state(),
             "recent_commands": len(self.recent),
+            "inbox": list(self.inbox),
         }

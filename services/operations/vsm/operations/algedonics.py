@@ -1,8 +1,11 @@
 """Algedonic feeling of one agent: error bursts hurt, sustained success pleases, once per episode.
 
 Hysteresis: a pain episode starts when `pain_errors` errors fall within `pain_window_s`, and
-ends only after `calm_s` without any error; while it lasts no further pain is sent, so a storm
-of failures is one signal. Pleasure needs `pleasure_successes` successes within
+ends only after `calm_s` without any error. While it lasts, the same episode is signalled
+again at most once per `pain_window_s`, and only while errors still come at the opening
+rate: a storm of failures is one signal per window (S5 keeps feeling it, so it cannot
+mistake a unit that still fails for one that has recovered), and a throttled unit whose
+errors have thinned out falls silent. Pleasure needs `pleasure_successes` successes within
 `pleasure_window_s` and no error in that window; the first error ends the pleasure episode.
 """
 
@@ -46,6 +49,7 @@ class AlgedonicMonitor:
     in_pleasure: bool = False
     episodes: int = 0
     last_error: float | None = None
+    last_pain: float | None = None
 
     def record(self, ok: bool, now: float) -> Feeling | None:
         """Count one outcome at `now` (monotonic seconds); a feeling when an episode starts."""
@@ -57,9 +61,16 @@ class AlgedonicMonitor:
             self.in_pleasure = False
         self._prune(now)
         self.tick(now)
-        if not ok and not self.in_pain and len(self.errors) >= self.thresholds.pain_errors:
+        burst = len(self.errors) >= self.thresholds.pain_errors
+        if not ok and burst and not self.in_pain:
             self.in_pain = True
+            self.last_pain = now
             return self._open("pain", "error_burst", len(self.errors) / self.thresholds.pain_errors)
+        if not ok and burst and self._pain_due(now):
+            self.last_pain = now
+            return self._feeling(
+                "pain", "error_burst", len(self.errors) / self.thresholds.pain_errors
+            )
         if ok and self._pleased(now):
             self.in_pleasure = True
             return self._open(
@@ -82,6 +93,9 @@ class AlgedonicMonitor:
             "episodes": self.episodes,
         }
 
+    def _pain_due(self, now: float) -> bool:
+        return self.last_pain is None or now - self.last_pain >= self.thresholds.pain_window_s
+
     @property
     def _pleasure_goal(self) -> int:
         return self.thresholds.pleasure_successes
@@ -100,6 +114,9 @@ class AlgedonicMonitor:
 
     def _open(self, kind: Literal["pain", "pleasure"], reason: str, ratio: float) -> Feeling:
         self.episodes += 1
+        return self._feeling(kind, reason, ratio)
+
+    def _feeling(self, kind: Literal["pain", "pleasure"], reason: str, ratio: float) -> Feeling:
         return Feeling(
             kind=kind,
             intensity=round(min(1.0, 0.5 * ratio), 3),

@@ -20,6 +20,8 @@ from faststream.rabbit.response import RabbitResponse
 
 from vsm.contract import topology
 from vsm.contract.algedonic import AlgedonicSignal
+from vsm.contract.control import AllocationChanged
+from vsm.contract.coordination import CoordinationNote
 from vsm.contract.envelope import Envelope
 from vsm.contract.errors import Unprocessable
 from vsm.contract.operations import (
@@ -123,6 +125,21 @@ class AgentHost:
             await self._publish_result(agent, result, envelope)
             return bus.reply(result, cause=envelope)
 
+        @subscriber(filter=of_type(AllocationChanged.TYPE))
+        async def on_allocation(envelope: Envelope[AllocationChanged]) -> None:
+            await agent.allocate(envelope.data)
+            log.info(
+                "allocation_changed",
+                agent_id=agent.info.agent_id,
+                slots=agent.slots.capacity,
+                max_rate_per_s=agent.rate.per_s,
+                reason=envelope.data.reason,
+            )
+
+        @subscriber(filter=of_type(CoordinationNote.TYPE))
+        async def on_note(envelope: Envelope[CoordinationNote]) -> None:
+            agent.receive(envelope.data, envelope.id)
+
         @subscriber(filter=of_type(AuditRequest.TYPE))
         async def on_audit(envelope: Envelope[AuditRequest]) -> RabbitResponse:
             audit_type = envelope.data.audit_type
@@ -148,6 +165,7 @@ class AgentHost:
             result,
             routing_key=command_key(info.agent_type, info.agent_id, result.command_type),
             cause=cause,
+            vsm_id=info.vsm_id,
             mandatory=False,
         )
 
@@ -187,10 +205,16 @@ class AgentHost:
             origin=f"operations/{agent.info.agent_id}",
             reason=feeling.reason,
             episode=feeling.episode,
-            context={**feeling.context, "agent_type": agent.info.agent_type},
+            context={
+                **feeling.context,
+                "agent_id": agent.info.agent_id,
+                "agent_type": agent.info.agent_type,
+            },
         )
         try:
-            await self.bus.publish(topology.ALGEDONIC, signal, subject=agent.info.agent_id)
+            await self.bus.publish(
+                topology.ALGEDONIC, signal, subject=agent.info.agent_id, vsm_id=agent.info.vsm_id
+            )
         except Exception as error:  # nobody bound to the algedonic exchange: say so loudly
             log.error("algedonic_unroutable", agent_id=agent.info.agent_id, error=repr(error))
         log.warning("algedonic_signal", agent_id=agent.info.agent_id, kind=feeling.kind)
@@ -224,6 +248,7 @@ class AgentHost:
                         topology.CONTROL,
                         agent.performance(),
                         routing_key=performance_key(agent.info.agent_id),
+                        vsm_id=agent.info.vsm_id,
                         mandatory=False,
                     )
                 except Exception as error:

@@ -1,10 +1,14 @@
 """Beer's measures of one agent, over a sliding window of its command outcomes.
 
-actuality = successful commands per second over the window; capability = allocation / mean
-service time (what the slots it holds now could complete per second); potentiality =
-max_allocation / mean service time (what it could do with full resources). The service time
-is the mean over the window, or the last one measured when the window is empty; before any
-command the agent has no measured capability and the indices are None.
+actuality = successful commands per second over the window; capability = what it could
+complete per second with the resources it holds now (allocation / mean service time, and no
+more than its rate limit); potentiality = what it could complete with full resources
+(max_allocation / mean service time). Both are bounded by the work offered (commands
+arriving per second): an agent cannot achieve more than it is asked to, so a healthy agent
+that does all it is asked has performance 1 however lightly loaded, a failing one 0, and a
+throttled one shows the throttle as latency (capability / potentiality) below 1. The
+service time is the mean over the window, or the last one measured when the window is
+empty; with no work offered in the window the indices are None (nothing to judge).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ def ratio(numerator: float, denominator: float) -> float | None:
 class PerformanceMeter:
     window_s: float
     samples: deque[tuple[float, bool, float]] = field(default_factory=deque)
+    arrivals: deque[float] = field(default_factory=deque)
     service_time_s: float | None = None
     succeeded: int = 0
     failed: int = 0
@@ -35,8 +40,18 @@ class PerformanceMeter:
             self.failed += 1
         self._prune(now)
 
+    def arrived(self, now: float) -> None:
+        self.arrivals.append(now)
+
     def report(
-        self, agent_id: str, agent_type: str, allocation: int, max_allocation: int, now: float
+        self,
+        agent_id: str,
+        agent_type: str,
+        allocation: int,
+        max_allocation: int,
+        now: float,
+        *,
+        max_rate_per_s: float | None = None,
     ) -> UnitPerformance:
         self._prune(now)
         if self.samples:
@@ -44,9 +59,11 @@ class PerformanceMeter:
         successes = sum(1 for _, ok, _ in self.samples if ok)
         failures = len(self.samples) - successes
         actuality = successes / self.window_s
+        offered = max(len(self.arrivals), len(self.samples)) / self.window_s
         per_slot = 1.0 / self.service_time_s if self.service_time_s else 0.0
-        capability = allocation * per_slot
-        potentiality = max_allocation * per_slot
+        limit = max_rate_per_s if max_rate_per_s is not None else float("inf")
+        capability = min(offered, allocation * per_slot, limit)
+        potentiality = min(offered, max_allocation * per_slot)
         return UnitPerformance(
             agent_id=agent_id,
             agent_type=agent_type,
@@ -64,3 +81,5 @@ class PerformanceMeter:
     def _prune(self, now: float) -> None:
         while self.samples and self.samples[0][0] < now - self.window_s:
             self.samples.popleft()
+        while self.arrivals and self.arrivals[0] < now - self.window_s:
+            self.arrivals.popleft()
