@@ -25,8 +25,9 @@ POLICY_TYPES: tuple[str, ...] = (
 )
 Name = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:/*-]+$")]
 Text = Annotated[str, Field(min_length=1, max_length=1024)]
-Source = Annotated[str, Field(pattern=r"^(rules|operator|s4:[a-z]+|llm:[A-Za-z0-9_.:-]+)$")]
-"""Who wrote a policy version: `rules`, `operator`, `s4:<kind>` or `llm:<model>`."""
+Source = Annotated[str, Field(pattern=r"^(rules|operator|parent|s4:[a-z]+|llm:[A-Za-z0-9_.:-]+)$")]
+"""Who wrote a policy version: `rules`, `operator`, `parent` (inherited from the parent
+viable system), `s4:<kind>` or `llm:<model>`."""
 
 
 class _Document(BaseModel):

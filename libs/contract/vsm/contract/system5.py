@@ -156,6 +156,10 @@ class Viability(BaseModel):
     score: float | None
     coverage: float = Field(ge=0, le=1)
     terms: list[ViabilityTerm]
+    threshold: float | None = Field(
+        default=None, description="The score above which the system counts as viable."
+    )
+    viable: bool | None = None
 
 
 class AlgedonicState(BaseModel):
@@ -229,7 +233,7 @@ class InterventionResolved(Message):
     intervention_id: str
     opened_at: datetime
     lasted_s: float = Field(ge=0)
-    status_before: str
+    escalation_level: int = Field(ge=0, description="How far it had escalated before.")
 
 
 class TraceQuery(Message):

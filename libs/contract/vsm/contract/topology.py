@@ -119,8 +119,9 @@ SYSTEM5_HEALTH = Queue(
 )
 SYSTEM5_POLICIES = Queue(
     "vsm.system5.policies",
-    (Binding(POLICY),),
-    "S5's policy store: the durable log of every policy change, replayed at start-up.",
+    (Binding(POLICY), Binding(RECURSIVE, "spawned.#"), Binding(RECURSIVE, "retired.#")),
+    "S5's durable log: every policy change and every change of the meta-system tree, "
+    "replayed at start-up.",
     kind="stream",
 )
 SYSTEM5_INTELLIGENCE = Queue(
@@ -156,7 +157,10 @@ TRAIL = Queue(
         Binding(COORDINATION, "damping.#"),
         Binding(COORDINATION, "rescheduled.#"),
         Binding(COORDINATION, "s1.#"),
-        Binding(RECURSIVE, "#"),
+        Binding(RECURSIVE, "spawned.#"),
+        Binding(RECURSIVE, "retired.#"),
+        Binding(RECURSIVE, "escalation.#"),
+        Binding(RECURSIVE, "meta.#"),
         Binding(INTELLIGENCE, "adaptation.#"),
         Binding(OPERATORS, "#"),
     ),

@@ -3,7 +3,16 @@
 from litestar import Litestar
 
 from vsm.kit.runtime import Runtime
-from vsm.mcp_gateway import agents, api, mcp_server, system2, system3, system4, system5
+from vsm.mcp_gateway import (
+    agents,
+    api,
+    mcp_server,
+    recursion,
+    system2,
+    system3,
+    system4,
+    system5,
+)
 from vsm.mcp_gateway.settings import Settings
 
 SERVICE = "mcp-gateway"
@@ -19,6 +28,7 @@ def create_app(settings: Settings) -> Litestar:
             system4.System4Controller,
             system5.System5Controller,
             agents.AgentsController,
+            recursion.RecursionController,
             mcp_server.mount(runtime, settings),
         ],
         dependencies=api.dependencies(runtime.bus) | agents.dependencies(),

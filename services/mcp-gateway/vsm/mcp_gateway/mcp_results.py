@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Awaitable, Callable
-from typing import NoReturn, ParamSpec
+from typing import ParamSpec
 
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import CallToolResult, TextContent
@@ -70,7 +70,3 @@ def answered(
             raise ToolError(describe_failure(error) or "failed") from error
 
     return call
-
-
-def not_available(what: str) -> NoReturn:
-    raise ToolError(f"not_available: {what}")

@@ -34,7 +34,7 @@ from vsm.contract.system5 import (
     System5State,
 )
 from vsm.kit.bus import Bus
-from vsm.mcp_gateway import mcp_agents, mcp_placeholders
+from vsm.mcp_gateway import mcp_agents, mcp_loop
 from vsm.mcp_gateway.agents import AgentDirectory
 from vsm.mcp_gateway.mcp_arguments import READ_ONLY, AnomalyType, Context, Level, VsmIdArg
 from vsm.mcp_gateway.mcp_results import answered, tool_result
@@ -62,7 +62,7 @@ def register(server: MCPServer[Any], bus: Bus, max_chars: int) -> None:
     """Register every tool on `server`, each answering from `bus` within `max_chars`."""
     _register_systems(server, bus, max_chars)
     mcp_agents.register(server, bus, max_chars, AgentDirectory())
-    mcp_placeholders.register(server)
+    mcp_loop.register(server, bus, max_chars)
 
 
 def _register_systems(server: MCPServer[Any], bus: Bus, max_chars: int) -> None:

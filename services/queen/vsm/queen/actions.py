@@ -18,9 +18,12 @@ from vsm.contract.adaptation import ADAPTATION_REQUEST_KEY, AdaptationProposal, 
 from vsm.contract.envelope import Envelope
 from vsm.contract.system5 import (
     Escalation,
+    InterventionOpened,
+    InterventionResolved,
     OperatorAlert,
     ProposalVerdict,
     escalation_key,
+    intervention_key,
     operator_alert_key,
     verdict_key,
 )
@@ -31,11 +34,14 @@ from vsm.queen.journal import PolicyJournal
 from vsm.queen.llm import LlmProposer
 from vsm.queen.metrics import Metrics
 from vsm.queen.policies import PolicyRejected
-from vsm.queen.rules import Anomaly
+from vsm.queen.rules import Anomaly, lift
 from vsm.queen.state import System5
 from vsm.queen.synthesis import apply_rules
+from vsm.queen.viability import fresh
 
 log = structlog.get_logger("vsm.queen.actions")
+HEALTHY_FAILURE_SHARE = 0.1
+"""A throttled unit is healthy again (its limit is lifted) when at most this share fails."""
 
 
 def anomaly_of(intervention: Intervention) -> Anomaly:
@@ -68,23 +74,46 @@ class Actions:
         self.verdicts = bus.publisher(
             topology.INTELLIGENCE, ProposalVerdict, routing_key="adaptation.verdict.<outcome>"
         )
+        self.opened = bus.publisher(
+            topology.INTERVENTIONS, InterventionOpened, routing_key="opened.<vsm_id>"
+        )
+        self.resolved = bus.publisher(
+            topology.INTERVENTIONS, InterventionResolved, routing_key="resolved.<vsm_id>"
+        )
 
     async def intervene(self, intervention: Intervention) -> None:
-        """A rules policy on `vsm.policy` and an adaptation request to S4 (never an LLM)."""
-        cause = intervention.cause
+        """Announce it, apply a rules policy, ask S4 to adapt (never waits on an LLM)."""
+        episode, anomaly = intervention.episode, anomaly_of(intervention)
+        opened = await self.opened.publish(
+            InterventionOpened(
+                intervention_id=intervention.id,
+                trigger=episode.trigger,
+                reason=intervention.reason,
+                origin=intervention.origin,
+                pain_level=round(min(1.0, episode.pain_at_open), 6),
+                signals=list(episode.causes),
+            ),
+            routing_key=intervention_key("opened", intervention.vsm_id),
+            cause=intervention.cause,
+            vsm_id=intervention.vsm_id,
+        )
+        intervention.opened = opened
         record, refused = await apply_rules(
             self.journal,
             intervention.vsm_id,
-            anomaly_of(intervention),
-            cause,
+            anomaly,
+            opened,
             intervention_id=intervention.id,
-            causation=list(intervention.episode.causes),
+            causation=[*episode.causes, opened.id],
         )
+        cause = opened
         if record is not None:
             intervention.policy_type, intervention.policy_version = (
                 record.policy_type,
                 record.version,
             )
+            if record.policy_type == "throttle":
+                intervention.throttled = anomaly.target
         else:
             log.warning(
                 "intervention_without_policy", intervention=intervention.id, refused=refused
@@ -106,6 +135,51 @@ class Actions:
         )
         self.metrics.interventions.labels(intervention.vsm_id, intervention.episode.trigger).inc()
         log.info("intervened", intervention=intervention.id, vsm_id=intervention.vsm_id)
+
+    async def resolve(self, intervention: Intervention, now: datetime) -> None:
+        """Announce the end of the episode; the throttle it set is lifted once healthy."""
+        opened_at = intervention.episode.opened_at
+        intervention.resolved = await self.resolved.publish(
+            InterventionResolved(
+                intervention_id=intervention.id,
+                opened_at=opened_at,
+                lasted_s=max(0.0, (now - opened_at).total_seconds()),
+                escalation_level=intervention.escalation_level,
+            ),
+            routing_key=intervention_key("resolved", intervention.vsm_id),
+            cause=intervention.opened or intervention.cause,
+            vsm_id=intervention.vsm_id,
+        )
+        self.metrics.resolved.labels(intervention.vsm_id).inc()
+        log.info("intervention_resolved", intervention=intervention.id, vsm_id=intervention.vsm_id)
+
+    def healthy(self, vsm_id: str, target: str, now: datetime) -> bool:
+        """Whether `target`'s last window failed at most the healthy share (or did no work)."""
+        failures = self.s5.inputs(vsm_id).failures
+        reading = fresh(failures.get(target), now, self.s5.freshness_s)
+        return reading is None or reading.value <= HEALTHY_FAILURE_SHARE
+
+    async def lift_throttle(self, intervention: Intervention, now: datetime) -> bool:
+        """Lift the throttle of a resolved intervention whose target is healthy again."""
+        target = intervention.throttled
+        if target is None or intervention.resolved is None:
+            return False
+        if not self.healthy(intervention.vsm_id, target, now):
+            return False
+        current = self.journal.store.latest(intervention.vsm_id, "throttle")
+        candidate = lift(target, current, f"intervention {intervention.id} resolved")
+        intervention.throttled = None
+        if candidate is not None:
+            await self.journal.adopt(
+                intervention.vsm_id,
+                candidate.policy_type,
+                candidate.document,
+                source="rules",
+                reason=candidate.rationale,
+                cause=intervention.resolved,
+                intervention_id=intervention.id,
+            )
+        return True
 
     async def escalate(self, intervention: Intervention, now: datetime) -> None:
         """Up to the parent viable system (if any) and to operators, one level more."""

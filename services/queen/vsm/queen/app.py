@@ -11,10 +11,14 @@ from vsm.queen.algedonic import Thresholds
 from vsm.queen.interventions import EscalationRules
 from vsm.queen.journal import PolicyJournal
 from vsm.queen.llm import create_proposer
+from vsm.queen.meta import MetaTree
 from vsm.queen.metrics import create_metrics
 from vsm.queen.monitor import Monitor
+from vsm.queen.recursion import MetaSystems
 from vsm.queen.settings import Settings
 from vsm.queen.state import System5
+from vsm.queen.trail import Trail
+from vsm.queen.trail_reader import TrailReader
 
 SERVICE = "queen"
 
@@ -33,9 +37,14 @@ def create_app(settings: Settings) -> Litestar:
             max_levels=settings.escalation_max_levels,
         ),
         freshness_s=settings.viability_freshness_s,
+        viable_above=settings.viability_threshold,
     )
     metrics = create_metrics(runtime.telemetry.registry)
-    journal = PolicyJournal(runtime.bus, s5.store, metrics, settings.instance_id)
+    tree = MetaTree(root="root")
+    journal = PolicyJournal(runtime.bus, s5.store, tree, metrics, settings.instance_id)
+    meta = MetaSystems(runtime.bus, s5, journal, tree)
+    trail = Trail()
+    trail_reader = TrailReader(runtime.bus, trail)
     key = settings.anthropic_api_key
     proposer = create_proposer(
         key.get_secret_value() if key else None,
@@ -46,12 +55,15 @@ def create_app(settings: Settings) -> Litestar:
     )
     llm = proposer.source if proposer else "not configured (rules only)"
     actions = Actions(runtime.bus, s5, journal, metrics, proposer)
-    handlers.register(actions)
+    handlers.register(actions, meta)
     requests.register(actions, llm)
-    monitor = Monitor(actions, settings.monitor_interval_s)
+    requests.register_recursion(runtime.bus, meta, trail)
+    monitor = Monitor(actions, meta, settings.monitor_interval_s, settings.meta_report_interval_s)
 
     async def open_store() -> None:
         await journal.replay()
+        await meta.start()
+        await trail_reader.start()
 
     async def close_llm() -> None:
         if proposer is not None:
@@ -61,5 +73,6 @@ def create_app(settings: Settings) -> Litestar:
     runtime.on_start(monitor.start)
     runtime.on_stop(close_llm)
     runtime.on_stop(monitor.stop)
+    runtime.on_stop(trail_reader.stop)
     runtime.health.add_details(lambda: {"llm": llm})
     return runtime.http_app()

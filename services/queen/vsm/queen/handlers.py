@@ -11,13 +11,17 @@ from datetime import UTC, datetime
 from vsm.contract import topology
 from vsm.contract.adaptation import AdaptationProposal, AdaptationReadiness
 from vsm.contract.algedonic import AlgedonicSignal
+from vsm.contract.control import ResourceHeadroom
+from vsm.contract.coordination import OscillationIndex
 from vsm.contract.envelope import Envelope
 from vsm.contract.errors import Unprocessable
 from vsm.contract.health import HealthReport
 from vsm.contract.performance import UnitPerformance
-from vsm.contract.system5 import AlertAcknowledgement
+from vsm.contract.recursion import ViabilityReport
+from vsm.contract.system5 import AlertAcknowledgement, Escalation
 from vsm.queen import interventions
 from vsm.queen.actions import Actions
+from vsm.queen.recursion import MetaSystems
 from vsm.queen.viability import Reading
 
 FORGET_AFTER_S = 3600.0
@@ -30,7 +34,7 @@ def performance_index(report: UnitPerformance) -> float | None:
     return report.actuality / report.potentiality if report.potentiality > 0 else None
 
 
-def register(actions: Actions) -> None:
+def register(actions: Actions, meta: MetaSystems) -> None:
     bus, s5 = actions.bus, actions.s5
 
     @bus.handle(topology.SYSTEM5_HEALTH, HealthReport)
@@ -63,9 +67,29 @@ def register(actions: Actions) -> None:
 
     @bus.handle(topology.SYSTEM5_PERFORMANCE, UnitPerformance)
     async def on_performance(envelope: Envelope[UnitPerformance]) -> None:
-        index = performance_index(envelope.data)
+        report, inputs = envelope.data, s5.inputs(envelope.vsm_id)
+        index = performance_index(report)
         if index is not None:
-            s5.inputs(envelope.vsm_id).s1[envelope.data.agent_id] = Reading(index, envelope.time)
+            inputs.s1[report.agent_id] = Reading(index, envelope.time)
+        done = report.succeeded + report.failed
+        if done:
+            inputs.failures[report.agent_id] = Reading(report.failed / done, envelope.time)
+
+    @bus.handle(topology.SYSTEM5_PERFORMANCE, ResourceHeadroom)
+    async def on_headroom(envelope: Envelope[ResourceHeadroom]) -> None:
+        s5.inputs(envelope.vsm_id).headroom = Reading(envelope.data.headroom, envelope.time)
+
+    @bus.handle(topology.SYSTEM5_PERFORMANCE, OscillationIndex)
+    async def on_oscillation(envelope: Envelope[OscillationIndex]) -> None:
+        s5.inputs(envelope.vsm_id).oscillation = Reading(envelope.data.index, envelope.time)
+
+    @bus.handle(topology.SYSTEM5_RECURSIVE, Escalation)
+    async def on_child_escalation(envelope: Envelope[Escalation]) -> None:
+        await meta.escalated(envelope)
+
+    @bus.handle(topology.SYSTEM5_RECURSIVE, ViabilityReport)
+    async def on_child_report(envelope: Envelope[ViabilityReport]) -> None:
+        meta.reported_viability(envelope)
 
     @bus.handle(topology.SYSTEM5_OPERATORS, AlertAcknowledgement)
     async def on_acknowledgement(envelope: Envelope[AlertAcknowledgement]) -> None:

@@ -39,6 +39,12 @@ class Intervention:
     alert_ids: list[str] = field(default_factory=list)
     policy_type: str | None = None
     policy_version: int | None = None
+    opened: Any = None
+    """The `InterventionOpened` envelope: the cause of the policy it applies."""
+    resolved: Any = None
+    """The `InterventionResolved` envelope, once published."""
+    throttled: str | None = None
+    """The target whose throttle is to be lifted once the episode is over and it is healthy."""
 
     @property
     def reason(self) -> str:

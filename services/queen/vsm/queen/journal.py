@@ -4,11 +4,13 @@ Every change is one `PolicyChanged` published on `vsm.policy`; the broker confir
 once the stream (and every other bound queue) has it, so broadcast and persistence are one
 act. At start-up S5 writes a `PolicyStoreOpened` marker straight to the stream and reads
 the stream from its first offset up to that marker: everything before it is the store.
+The meta-system tree is kept in the same log (its events are bound into the stream too).
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,12 +21,15 @@ from pydantic import ValidationError
 from vsm.contract import topology
 from vsm.contract.envelope import Envelope
 from vsm.contract.policy import PolicyChanged, PolicyRecord, PolicyStoreOpened
+from vsm.contract.recursion import MetaSystemRetired, MetaSystemSpawned
 from vsm.kit.bus import AnyEnvelope, Bus
+from vsm.queen.meta import MetaTree
 from vsm.queen.metrics import Metrics
 from vsm.queen.policies import PolicyRejected, PolicyStore
 
 log = structlog.get_logger("vsm.queen.journal")
 REPLAY_TIMEOUT_S = 120.0
+Adopted = Callable[[PolicyRecord, Envelope[Any]], Awaitable[None]]
 
 
 def chain(cause: Envelope[Any] | None) -> list[str]:
@@ -35,9 +40,14 @@ def chain(cause: Envelope[Any] | None) -> list[str]:
 
 
 class PolicyJournal:
-    def __init__(self, bus: Bus, store: PolicyStore, metrics: Metrics, instance: str) -> None:
+    def __init__(
+        self, bus: Bus, store: PolicyStore, tree: MetaTree, metrics: Metrics, instance: str
+    ) -> None:
         self.bus = bus
         self.store = store
+        self.tree = tree
+        self.adopted: list[Adopted] = []
+        """Called after each adopted version, with the `PolicyChanged` envelope."""
         self.metrics = metrics
         self.instance = instance
         self.opened = asyncio.Event()
@@ -70,6 +80,8 @@ class PolicyJournal:
             else:
                 if isinstance(entry.data, PolicyChanged):
                     applied += self.store.apply(entry.data.record)
+                elif isinstance(entry.data, MetaSystemSpawned | MetaSystemRetired):
+                    self.tree.apply(entry.data)
                 elif entry.id == marker.id:
                     reached.set()
             await message.ack()
@@ -114,8 +126,12 @@ class PolicyJournal:
                 intervention_id=intervention_id,
                 causation=causation if causation is not None else chain(cause),
             )
-            await self.changes.publish(PolicyChanged(record=record), cause=cause, vsm_id=vsm_id)
+            changed = await self.changes.publish(
+                PolicyChanged(record=record), cause=cause, vsm_id=vsm_id
+            )
             self.store.apply(record)
         self.metrics.policy_changes.labels(policy_type, source.split(":", maxsplit=1)[0]).inc()
         log.info("policy_adopted", vsm_id=vsm_id, policy_type=policy_type, version=record.version)
+        for follow in self.adopted:
+            await follow(record, changed)
         return record

@@ -21,6 +21,7 @@ class Metrics:
     pleasure: Gauge
     viability: Gauge
     viability_coverage: Gauge
+    meta_systems: Gauge
 
 
 def create_metrics(registry: CollectorRegistry) -> Metrics:
@@ -56,6 +57,7 @@ def create_metrics(registry: CollectorRegistry) -> Metrics:
         pain=gauge("vsm_pain_level", "Decayed pain level (0..1)."),
         pleasure=gauge("vsm_pleasure_level", "Decayed pleasure level (0..1)."),
         viability=gauge("vsm_viability", "Viability score over the measured terms (0..1)."),
+        meta_systems=gauge("vsm_meta_systems", "Child viable systems (meta-systems) of each."),
         viability_coverage=gauge(
             "vsm_viability_coverage", "Share of the viability weight actually measured (0..1)."
         ),

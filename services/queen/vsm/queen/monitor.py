@@ -8,20 +8,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from datetime import UTC, datetime
 
 import structlog
 
 from vsm.queen.actions import Actions
+from vsm.queen.recursion import MetaSystems
 
 log = structlog.get_logger("vsm.queen.monitor")
 
 
 async def tick(actions: Actions, now: datetime) -> None:
+    """One round of S5's own clock (see the module docstring)."""
     s5, metrics = actions.s5, actions.metrics
     for resolved in s5.settle(now):
-        metrics.resolved.labels(resolved.vsm_id).inc()
-        log.info("intervention_resolved", intervention=resolved.id, vsm_id=resolved.vsm_id)
+        await actions.resolve(resolved, now)
+    for intervention in list(s5.interventions.values()):
+        if intervention.throttled is not None:
+            await actions.lift_throttle(intervention, now)
     for overdue in s5.due(now):
         await actions.escalate(overdue, now)
     for vsm_id, feeling in s5.feelings.items():
@@ -35,19 +40,34 @@ async def tick(actions: Actions, now: datetime) -> None:
 
 
 class Monitor:
-    def __init__(self, actions: Actions, interval_s: float) -> None:
+    def __init__(
+        self, actions: Actions, meta: MetaSystems, interval_s: float, report_interval_s: float
+    ) -> None:
         self.actions = actions
+        self.meta = meta
         self.interval_s = interval_s
+        self.report_interval_s = report_interval_s
         self._task: asyncio.Task[None] | None = None
 
     async def _run(self) -> None:
         await self.actions.journal.opened.wait()
+        last_report = 0.0
         while True:
+            now = datetime.now(UTC)
             try:
-                await tick(self.actions, datetime.now(UTC))
+                await tick(self.actions, now)
+                if time.monotonic() - last_report >= self.report_interval_s:
+                    last_report = time.monotonic()
+                    await self.meta.report_up(now)
+                    self.count_children()
             except Exception as error:
                 log.warning("monitor_tick_failed", error=repr(error))
             await asyncio.sleep(self.interval_s)
+
+    def count_children(self) -> None:
+        tree, gauge = self.meta.tree, self.actions.metrics.meta_systems
+        for vsm_id in {tree.root, *tree.systems}:
+            gauge.labels(vsm_id).set(len(tree.children_of(vsm_id)))
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="s5-monitor")

@@ -105,6 +105,20 @@ def adaptation(anomaly: Anomaly) -> Candidate:
     )
 
 
+def lift(target: str, current: PolicyRecord | None, why: str) -> Candidate | None:
+    """The throttle policy without `target`'s limit (None when it has none to lift)."""
+    if current is None or not isinstance(current.policy, ThrottlePolicy):
+        return None
+    kept = [limit for limit in current.policy.limits if limit.target != target]
+    if len(kept) == len(current.policy.limits):
+        return None
+    return Candidate(
+        "throttle",
+        {"policy_type": "throttle", "limits": [limit.model_dump(mode="json") for limit in kept]},
+        f"lift the limit on {target}: {why}",
+    )
+
+
 def candidates(anomaly: Anomaly, current: dict[str, PolicyRecord]) -> list[Candidate]:
     """The rules' answers to `anomaly`, best first, given the current policies by type."""
     found = []

@@ -18,6 +18,8 @@ class Settings(ServiceSettings):
     escalation_max_levels: int = Field(default=3, ge=1, le=10)
     monitor_interval_s: float = Field(default=0.5, gt=0, le=60)
     viability_freshness_s: float = Field(default=300.0, gt=0, le=86_400)
+    viability_threshold: float = Field(default=0.6, gt=0, lt=1)
+    meta_report_interval_s: float = Field(default=5.0, gt=0, le=3600)
 
     anthropic_api_key: SecretStr | None = None
     anthropic_base_url: str | None = None

@@ -23,6 +23,7 @@ class System5:
     thresholds: Thresholds = field(default_factory=Thresholds)
     escalation: EscalationRules = field(default_factory=EscalationRules)
     freshness_s: float = 300.0
+    viable_above: float = 0.6
     board: HealthBoard = field(default_factory=HealthBoard)
     store: PolicyStore = field(default_factory=PolicyStore)
     feelings: dict[str, Feeling] = field(default_factory=dict)
@@ -36,6 +37,13 @@ class System5:
 
     def inputs(self, vsm_id: str) -> ViabilityInputs:
         return self.measured.setdefault(vsm_id, ViabilityInputs())
+
+    def forget(self, vsm_id: str) -> None:
+        """Drop a retired viable system's levels, measures and interventions (policies stay)."""
+        self.feelings.pop(vsm_id, None)
+        self.measured.pop(vsm_id, None)
+        for intervention in [i for i in self.interventions.values() if i.vsm_id == vsm_id]:
+            del self.interventions[intervention.id]
 
     def feel(self, envelope: Envelope[AlgedonicSignal], now: datetime) -> Intervention | None:
         """Take in a signal; the intervention it opens, if it opens an episode."""
@@ -79,7 +87,7 @@ class System5:
     def viability(self, vsm_id: str, now: datetime) -> Viability:
         feeling = self.feeling(vsm_id)
         algedonic.settle(feeling, now, self.thresholds.half_life_s)
-        return viability(
+        score = viability(
             self.inputs(vsm_id),
             pain=feeling.pain,
             pleasure=feeling.pleasure,
@@ -87,6 +95,8 @@ class System5:
             now=now,
             freshness_s=self.freshness_s,
         )
+        viable = None if score.score is None else score.score >= self.viable_above
+        return score.model_copy(update={"threshold": self.viable_above, "viable": viable})
 
     def algedonic_state(self, vsm_id: str, now: datetime) -> AlgedonicState:
         feeling = self.feeling(vsm_id)

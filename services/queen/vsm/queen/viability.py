@@ -33,6 +33,8 @@ class ViabilityInputs:
 
     s1: dict[str, Reading] = field(default_factory=dict)
     """Beer's performance index (actuality/potentiality) per S1 unit."""
+    failures: dict[str, Reading] = field(default_factory=dict)
+    """Share of each S1 unit's commands that failed in its last window."""
     readiness: Reading | None = None
     oscillation: Reading | None = None
     headroom: Reading | None = None

@@ -1,0 +1,237 @@
+"""Recursion on the broker: spawn and retire children, policy down, alerts and viability up.
+
+A child's S5 state lives in this queen under the child's `vsm_id` (its own levels,
+interventions, policies and identity); S3 carves its budget; its inbox `vsm.meta.<id>`
+takes what the parent sends down. Children report viability to the parent (an S1 unit of
+the parent, in Beer's recursion) and their unresolved interventions arrive at the parent as
+pain. Every step is a message, so a child in another release works the same way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+from faststream.middlewares import AckPolicy
+
+from vsm.contract import topology
+from vsm.contract.algedonic import AlgedonicSignal
+from vsm.contract.control import CarveBudget, ReleaseBudget
+from vsm.contract.envelope import Envelope
+from vsm.contract.policy import PolicyRecord
+from vsm.contract.recursion import (
+    MetaSystemInfo,
+    MetaSystemRetired,
+    MetaSystemSpawned,
+    PolicyDirective,
+    SpawnMetaSystem,
+    ViabilityReport,
+    directive_key,
+    meta_queue,
+    report_key,
+    tree_key,
+)
+from vsm.contract.system5 import Escalation
+from vsm.kit.bus import Bus, RequestFailed
+from vsm.kit.deadletter import of_type
+from vsm.queen.journal import PolicyJournal
+from vsm.queen.meta import MetaTree, Refused, depth_of, parent_of
+from vsm.queen.policies import PolicyRejected
+from vsm.queen.state import System5
+from vsm.queen.viability import Reading
+
+log = structlog.get_logger("vsm.queen.recursion")
+FLOWS_DOWN = frozenset({"governance", "adaptation", "throttle"})
+"""Policy types a child inherits from its parent (identity and shares are its own)."""
+
+
+class MetaSystems:
+    def __init__(self, bus: Bus, s5: System5, journal: PolicyJournal, tree: MetaTree) -> None:
+        self.bus, self.s5, self.journal, self.tree = bus, s5, journal, tree
+        self.inboxes: dict[str, Any] = {}
+        self.reported: dict[str, float | None] = {}
+        self.spawned = bus.publisher(
+            topology.RECURSIVE, MetaSystemSpawned, routing_key="spawned.<parent>"
+        )
+        self.retired = bus.publisher(
+            topology.RECURSIVE, MetaSystemRetired, routing_key="retired.<parent>"
+        )
+        self.directives = bus.publisher(
+            topology.RECURSIVE, PolicyDirective, routing_key="meta.<child>.policy"
+        )
+        self.reports = bus.publisher(
+            topology.RECURSIVE, ViabilityReport, routing_key="report.<parent>"
+        )
+        self.pain = bus.publisher(topology.ALGEDONIC, AlgedonicSignal)
+        journal.adopted.append(self.flow_down)
+
+    async def start(self) -> None:
+        """After replay: open the inbox of every child the log knows."""
+        for vsm_id in self.tree.systems:
+            await self._open_inbox(vsm_id)
+
+    async def spawn(self, envelope: Envelope[SpawnMetaSystem]) -> MetaSystemInfo:
+        request, parent = envelope.data, envelope.vsm_id
+        child = self.tree.check_spawn(parent, request.name)
+        await self._control(CarveBudget(child=child, budget=request.budget), parent)
+        identity = {
+            "policy_type": "identity",
+            "purpose": request.purpose,
+            "values": request.values,
+            "constraints": [c.model_dump(mode="json") for c in request.constraints],
+        }
+        try:
+            await self.journal.adopt(
+                child,
+                "identity",
+                identity,
+                source="operator",
+                reason=f"spawned by {parent}",
+                cause=envelope,
+            )
+        except PolicyRejected:
+            await self._control(ReleaseBudget(child=child), parent)
+            raise
+        info = MetaSystemInfo(
+            vsm_id=child,
+            parent=parent,
+            purpose=request.purpose,
+            budget=request.budget,
+            depth=depth_of(child),
+            spawned_at=datetime.now(UTC),
+        )
+        event = MetaSystemSpawned(meta_system=info)
+        await self.spawned.publish(
+            event, routing_key=tree_key("spawned", parent), cause=envelope, vsm_id=child
+        )
+        self.tree.apply(event)
+        await self._open_inbox(child)
+        log.info("meta_system_spawned", vsm_id=child, parent=parent)
+        return info
+
+    async def retire(self, envelope: Envelope[Any], vsm_id: str) -> MetaSystemInfo:
+        info = self.tree.check_retire(vsm_id)
+        await self._control(ReleaseBudget(child=vsm_id), info.parent)
+        event = MetaSystemRetired(vsm_id=vsm_id, parent=info.parent, retired_at=datetime.now(UTC))
+        await self.retired.publish(
+            event, routing_key=tree_key("retired", info.parent), cause=envelope, vsm_id=vsm_id
+        )
+        self.tree.apply(event)
+        await self._close_inbox(vsm_id)
+        self.s5.forget(vsm_id)
+        log.info("meta_system_retired", vsm_id=vsm_id)
+        return info
+
+    async def _control(self, body: CarveBudget | ReleaseBudget, vsm_id: str) -> None:
+        try:
+            await self.bus.request(
+                "control",
+                "budget." + ("carve" if isinstance(body, CarveBudget) else "release"),
+                body,
+                vsm_id=vsm_id,
+            )
+        except RequestFailed as failed:
+            raise Refused(failed.reply.code, failed.reply.message) from failed
+
+    # Down: policy -----------------------------------------------------------------------
+    async def flow_down(self, record: PolicyRecord, cause: Envelope[Any]) -> None:
+        if record.policy_type not in FLOWS_DOWN:
+            return
+        for child in self.tree.children_of(record.vsm_id):
+            await self.directives.publish(
+                PolicyDirective(record=record),
+                routing_key=directive_key(child.vsm_id),
+                cause=cause,
+                vsm_id=child.vsm_id,
+            )
+
+    async def _open_inbox(self, vsm_id: str) -> None:
+        bus, queue = self.bus, meta_queue(vsm_id)
+        await bus.declare(queue)
+        subscriber = bus.broker.subscriber(
+            bus.queue(queue),
+            ack_policy=AckPolicy.NACK_ON_ERROR,
+            persistent=False,
+            include_in_schema=False,
+        )
+
+        @subscriber(filter=of_type(PolicyDirective.TYPE))
+        async def on_directive(envelope: Envelope[PolicyDirective]) -> None:
+            await self.inherit(vsm_id, envelope)
+
+        await subscriber.start()
+        self.inboxes[vsm_id] = subscriber
+
+    async def _close_inbox(self, vsm_id: str) -> None:
+        subscriber = self.inboxes.pop(vsm_id, None)
+        if subscriber is not None:
+            with contextlib.suppress(Exception):
+                await subscriber.stop()
+        connection = await self.bus.broker.connect()
+        channel = await connection.channel()
+        async with channel:
+            ns = self.bus.namespace.name
+            for name in (meta_queue(vsm_id).name, meta_queue(vsm_id).dead_letter_queue):
+                with contextlib.suppress(Exception):
+                    await channel.queue_delete(ns(name))
+
+    async def inherit(self, child: str, envelope: Envelope[PolicyDirective]) -> None:
+        """Adopt the parent's policy as the child's own, unless the child's identity forbids it."""
+        record = envelope.data.record
+        try:
+            await self.journal.adopt(
+                child,
+                record.policy_type,
+                record.policy.model_dump(mode="json"),
+                source="parent",
+                reason=f"from {record.vsm_id} {record.policy_type} v{record.version}",
+                cause=envelope,
+            )
+        except PolicyRejected as refused:
+            log.warning(
+                "directive_refused", vsm_id=child, code=refused.code, reasons=refused.reasons
+            )
+
+    # Up: escalations and viability ------------------------------------------------------
+    async def escalated(self, envelope: Envelope[Escalation]) -> None:
+        """A child's unresolved intervention is pain of the parent."""
+        escalation = envelope.data
+        await self.pain.publish(
+            AlgedonicSignal(
+                kind="pain",
+                intensity=escalation.pain_level,
+                origin=f"meta/{escalation.from_vsm_id}",
+                reason="child_escalation",
+                episode=escalation.intervention_id,
+                context={"child": escalation.from_vsm_id, "level": escalation.escalation_level},
+            ),
+            cause=envelope,
+            vsm_id=escalation.to_vsm_id,
+        )
+
+    def reported_viability(self, envelope: Envelope[ViabilityReport]) -> None:
+        report = envelope.data
+        self.reported[report.vsm_id] = report.score
+        parent = parent_of(report.vsm_id)
+        if parent is not None and report.score is not None:
+            self.s5.inputs(parent).s1[f"meta:{report.vsm_id}"] = Reading(
+                report.score, envelope.time
+            )
+
+    async def report_up(self, now: datetime) -> None:
+        for child in list(self.tree.systems.values()):
+            viability = self.s5.viability(child.vsm_id, now)
+            feeling = self.s5.feeling(child.vsm_id)
+            await self.reports.publish(
+                ViabilityReport(
+                    vsm_id=child.vsm_id,
+                    score=viability.score,
+                    coverage=viability.coverage,
+                    pain=round(min(1.0, feeling.pain), 6),
+                    open_interventions=len(self.s5.open_interventions(child.vsm_id)),
+                ),
+                routing_key=report_key(child.parent),
+                vsm_id=child.vsm_id,
+            )

@@ -1,0 +1,52 @@
+"""Reads the `vsm.trail` stream into the in-memory `Trail`, from a day back, for good.
+
+Each queen replica reads the stream on its own (streams are read, not consumed), so any
+replica can answer `trace`. An entry it cannot parse is skipped and logged: the trail is a
+record of what happened, and one odd entry must not hide the rest.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+import structlog
+from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
+from pydantic import ValidationError
+
+from vsm.contract import topology
+from vsm.kit.bus import AnyEnvelope, Bus
+from vsm.queen.trail import Trail
+
+log = structlog.get_logger("vsm.queen.trail")
+PREFETCH = 500
+
+
+class TrailReader:
+    def __init__(self, bus: Bus, trail: Trail) -> None:
+        self.bus = bus
+        self.trail = trail
+        self._channel: AbstractChannel | None = None
+
+    async def start(self) -> None:
+        await self.bus.declare(topology.TRAIL)
+        connection = await self.bus.broker.connect()
+        self._channel = await connection.channel()
+        await self._channel.set_qos(prefetch_count=PREFETCH)
+        name = self.bus.namespace.name(topology.TRAIL.name)
+        stream = await self._channel.get_queue(name, ensure=False)
+        await stream.consume(self._entry, arguments={"x-stream-offset": "first"})
+
+    async def _entry(self, message: AbstractIncomingMessage) -> None:
+        try:
+            envelope: Any = AnyEnvelope.validate_json(message.body)
+        except ValidationError as error:
+            log.warning("trail_entry_skipped", error=str(error)[:300])
+        else:
+            self.trail.record(envelope)
+        await message.ack()
+
+    async def stop(self) -> None:
+        if self._channel is not None:
+            with contextlib.suppress(Exception):
+                await self._channel.close()
