@@ -30,6 +30,7 @@ from bench import (  # importing a module of cases registers them
     Figures,
     higher_is_better,
     kit,  # noqa: F401
+    loop,  # noqa: F401
     raw,  # noqa: F401
     system,  # noqa: F401
 )

@@ -236,9 +236,11 @@ class System:
 
 
 @asynccontextmanager
-async def launched(ctx: Context) -> AsyncIterator[System]:
+async def launched(
+    ctx: Context, suffix: str = "sys", env: dict[str, str] | None = None, workers: bool = True
+) -> AsyncIterator[System]:
     """The seven services on the run's broker under a namespace of their own."""
-    namespace = f"{ctx.namespace}-sys"
+    namespace = f"{ctx.namespace}-{suffix}"
     log_dir = Path(tempfile.mkdtemp(prefix="vsm-bench-system-"))
     local = LocalSystem(
         env={
@@ -246,6 +248,7 @@ async def launched(ctx: Context) -> AsyncIterator[System]:
             "VSM_NAMESPACE": namespace,
             "LOG_FORMAT": "json",
             "TELEGRAM_BOT_TOKEN": "",
+            **(env or {}),
         },
         log_dir=log_dir,
         ports={name: free_port() for name in SERVICES},
@@ -269,9 +272,10 @@ async def launched(ctx: Context) -> AsyncIterator[System]:
             channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
             system = System(local, namespace, http, connection, channel)
             await check_worker_schema(http)
-            system.rest_agent = await system.spawn()
-            for _ in range(sizes(ctx).workers):
-                system.workers.append(await system.spawn())
+            if workers:
+                system.rest_agent = await system.spawn()
+                for _ in range(sizes(ctx).workers):
+                    system.workers.append(await system.spawn())
             yield system
         clean = True
     finally:

@@ -1,0 +1,97 @@
+"""The closed loop's own figures: how fast viability recovers once the trouble is gone, and
+how calm S5 stays while it lasts (policy changes per episode; damping promises at most 2).
+
+These are times of a control loop whose clocks are configuration (`LOOP_ENV`: pain halves
+every 2 s, measures are judged over 1 s windows), not of message passing, so they are
+reported as seconds and as multiples of the pain half-life rather than as a ratio to raw
+aio-pika: the raw baseline of a decision loop does not exist.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import time
+from typing import Any
+
+from bench import Context, Figures, benchmark
+from bench.system import System, launched
+from tests.support.closed_loop import (
+    LOOP_ENV,
+    Upstream,
+    Watch,
+    offer_work,
+    spawn_api_agent,
+    until_viable,
+)
+from tests.support.probe import open_probe
+from vsm.contract.policy import PolicyChanged
+from vsm.contract.system5 import InterventionOpened, InterventionResolved
+
+EPISODES = {"quick": 1, "full": 3}
+TROUBLE_S = 6.0
+"""How long the upstream keeps failing once S5 has intervened."""
+
+
+async def episode(system: System, watch: Watch, upstream: Upstream) -> dict[str, float]:
+    """One failure and recovery: seconds from failure to intervention, from healing to
+    viability, and the policy versions that carried the intervention's id."""
+    await until_viable(system.http, viable=True, timeout=90)
+    upstream.failing = True
+    failed_at = time.monotonic()
+    opened = await watch.first(InterventionOpened.TYPE, failed_at, timeout=60)
+    await asyncio.sleep(TROUBLE_S)
+    upstream.failing = False
+    recovery_s = await until_viable(system.http, viable=True, timeout=120)
+    episode_id = opened.data["intervention_id"]
+    await watch.first(InterventionResolved.TYPE, opened.at, timeout=60)
+    await asyncio.sleep(3.0)  # the lift follows the resolution once the unit is healthy
+    changes = [
+        s for s in watch.of(PolicyChanged.TYPE) if s.data["record"]["intervention_id"] == episode_id
+    ]
+    return {
+        "pain_to_intervention_s": opened.at - failed_at,
+        "recovery_s": recovery_s,
+        "policy_changes": float(len(changes)),
+    }
+
+
+@benchmark("loop.recovery", rounds=1)
+async def recovery(ctx: Context) -> Figures:
+    """The closed loop on a system of its own (`LOOP_ENV` clocks): an `api` agent fed 20
+    commands/s through S2; its upstream fails until S5 intervenes plus 6 s, then heals.
+    Per episode: failure to intervention, healing to viability above its threshold
+    (`recovery_s`, also in pain half-lives), and the policy changes carrying the
+    intervention's id (damping: at most 2)."""
+    system = await ctx.fixture(
+        "loop-system", lambda: launched(ctx, suffix="loop", env=LOOP_ENV, workers=False)
+    )
+    results: list[dict[str, float]] = []
+    with Upstream().start() as upstream:
+        agent_id = await spawn_api_agent(system.http, upstream)
+        system.agents.add(agent_id)
+        async with open_probe(ctx.url, system.namespace) as probe:
+            watch = Watch(probe)
+            await watch.start(agent_id)
+            driver = asyncio.create_task(offer_work(probe, agent_id))
+            try:
+                for _ in range(EPISODES["quick" if ctx.quick else "full"]):
+                    results.append(await episode(system, watch, upstream))
+            finally:
+                driver.cancel()
+                await watch.stop()
+    return summary(results, float(LOOP_ENV["ALGEDONIC_HALF_LIFE_S"]))
+
+
+def summary(results: list[dict[str, Any]], half_life_s: float) -> Figures:
+    recovery_s = statistics.median(r["recovery_s"] for r in results)
+    return {
+        "episodes": float(len(results)),
+        "pain_to_intervention_p50_s": statistics.median(
+            r["pain_to_intervention_s"] for r in results
+        ),
+        "recovery_p50_s": recovery_s,
+        "recovery_max_s": max(r["recovery_s"] for r in results),
+        "recovery_half_lives": recovery_s / half_life_s,
+        "policy_changes_max": max(r["policy_changes"] for r in results),
+    }
