@@ -40,9 +40,9 @@ def create_app(settings: Settings) -> Litestar:
         viable_above=settings.viability_threshold,
     )
     metrics = create_metrics(runtime.telemetry.registry)
-    tree = MetaTree(root="root")
+    tree = MetaTree(root=settings.vsm_id)
     journal = PolicyJournal(runtime.bus, s5.store, tree, metrics, settings.instance_id)
-    meta = MetaSystems(runtime.bus, s5, journal, tree)
+    meta = MetaSystems(runtime.bus, s5, journal, tree, settings.parent_namespace)
     trail = Trail()
     trail_reader = TrailReader(runtime.bus, trail)
     key = settings.anthropic_api_key

@@ -36,6 +36,7 @@ from vsm.contract.recursion import (
 from vsm.contract.system5 import Escalation
 from vsm.kit.bus import Bus, RequestFailed
 from vsm.kit.deadletter import of_type
+from vsm.queen.bridge import bridge_to_parent
 from vsm.queen.journal import PolicyJournal
 from vsm.queen.meta import MetaTree, Refused, depth_of, parent_of
 from vsm.queen.policies import PolicyRejected
@@ -48,8 +49,16 @@ FLOWS_DOWN = frozenset({"governance", "adaptation", "throttle"})
 
 
 class MetaSystems:
-    def __init__(self, bus: Bus, s5: System5, journal: PolicyJournal, tree: MetaTree) -> None:
+    def __init__(
+        self,
+        bus: Bus,
+        s5: System5,
+        journal: PolicyJournal,
+        tree: MetaTree,
+        parent_namespace: str | None = None,
+    ) -> None:
         self.bus, self.s5, self.journal, self.tree = bus, s5, journal, tree
+        self.parent_namespace = parent_namespace
         self.inboxes: dict[str, Any] = {}
         self.reported: dict[str, float | None] = {}
         self.spawned = bus.publisher(
@@ -67,10 +76,18 @@ class MetaSystems:
         self.pain = bus.publisher(topology.ALGEDONIC, AlgedonicSignal)
         journal.adopted.append(self.flow_down)
 
+    @property
+    def bridged(self) -> bool:
+        return self.parent_namespace is not None
+
     async def start(self) -> None:
-        """After replay: open the inbox of every child the log knows."""
+        """After replay: open the inbox of every child the log knows (and of this release's
+        root when it is a child deployed on its own, joined to its parent's namespace)."""
         for vsm_id in self.tree.systems:
             await self._open_inbox(vsm_id)
+        if self.parent_namespace is not None:
+            await bridge_to_parent(self.bus, self.tree.root, self.parent_namespace)
+            await self._open_inbox(self.tree.root)
 
     async def spawn(self, envelope: Envelope[SpawnMetaSystem]) -> MetaSystemInfo:
         request, parent = envelope.data, envelope.vsm_id
@@ -221,17 +238,22 @@ class MetaSystems:
             )
 
     async def report_up(self, now: datetime) -> None:
-        for child in list(self.tree.systems.values()):
-            viability = self.s5.viability(child.vsm_id, now)
-            feeling = self.s5.feeling(child.vsm_id)
+        """Each child's viability to its parent; this release's root too when it is a child."""
+        reporting = [(c.vsm_id, c.parent) for c in self.tree.systems.values()]
+        root_parent = parent_of(self.tree.root)
+        if self.bridged and root_parent is not None:
+            reporting.append((self.tree.root, root_parent))
+        for vsm_id, parent in reporting:
+            viability = self.s5.viability(vsm_id, now)
+            feeling = self.s5.feeling(vsm_id)
             await self.reports.publish(
                 ViabilityReport(
-                    vsm_id=child.vsm_id,
+                    vsm_id=vsm_id,
                     score=viability.score,
                     coverage=viability.coverage,
                     pain=round(min(1.0, feeling.pain), 6),
-                    open_interventions=len(self.s5.open_interventions(child.vsm_id)),
+                    open_interventions=len(self.s5.open_interventions(vsm_id)),
                 ),
-                routing_key=report_key(child.parent),
-                vsm_id=child.vsm_id,
+                routing_key=report_key(parent),
+                vsm_id=vsm_id,
             )

@@ -20,6 +20,11 @@ class Settings(ServiceSettings):
     viability_freshness_s: float = Field(default=300.0, gt=0, le=86_400)
     viability_threshold: float = Field(default=0.6, gt=0, lt=1)
     meta_report_interval_s: float = Field(default=5.0, gt=0, le=3600)
+    parent_namespace: str | None = Field(
+        default=None,
+        pattern=r"^[a-z0-9][a-z0-9-]{0,30}$|^$",
+        description="For a child deployed as its own release: the parent's VSM_NAMESPACE.",
+    )
 
     anthropic_api_key: SecretStr | None = None
     anthropic_base_url: str | None = None
@@ -27,7 +32,7 @@ class Settings(ServiceSettings):
     llm_timeout_s: float = Field(default=30.0, gt=0, le=600)
     llm_max_retries: int = Field(default=2, ge=0, le=10)
 
-    @field_validator("anthropic_api_key", "anthropic_base_url", mode="before")
+    @field_validator("anthropic_api_key", "anthropic_base_url", "parent_namespace", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value
