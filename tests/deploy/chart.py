@@ -36,7 +36,7 @@ COMPONENTS = (
 
 # Every optional feature on, and values that differ from the defaults where it shows.
 FULL: dict[str, Any] = {
-    "vsm": {"id": "root/logistics", "namespace": "logistics"},
+    "vsm": {"id": "root/logistics", "namespace": "logistics", "parentNamespace": "vsm"},
     "secrets": {
         "anthropicApiKey": "sk-ant-test",
         "telegramBotToken": "123:test",
@@ -61,7 +61,7 @@ FULL: dict[str, Any] = {
 }
 # A child system: its own release, no broker of its own, the parent's broker from a Secret.
 CHILD: dict[str, Any] = {
-    "vsm": {"id": "root/logistics", "namespace": "logistics"},
+    "vsm": {"id": "root/logistics", "namespace": "logistics", "parentNamespace": "vsm"},
     "rabbitmq": {"enabled": False},
     "broker": {
         "external": {

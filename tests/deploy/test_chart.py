@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 import pytest
 
 from tests.deploy.chart import (
+    CHART,
     CHILD,
     COMPONENTS,
     FULL,
@@ -272,7 +272,7 @@ def test_bundled_rabbitmq_is_a_single_node_statefulset(default_render: Render) -
 
 def test_a_child_release_beside_its_parent_as_deploy_readme_shows() -> None:
     child = {
-        "vsm": {"id": "root/logistics", "namespace": "logistics"},
+        "vsm": {"id": "root/logistics", "namespace": "logistics", "parentNamespace": "vsm"},
         "rabbitmq": {"enabled": False},
         "broker": {"external": {"existingSecret": "vsm-broker", "ports": [5672]}},
         "components": {"telegram-gateway": {"enabled": False}},
@@ -284,6 +284,7 @@ def test_a_child_release_beside_its_parent_as_deploy_readme_shows() -> None:
     queen = env_of(deployments["logistics-vsm-queen"]["spec"]["template"]["spec"]["containers"][0])
     assert queen["AMQP_URL"]["valueFrom"]["secretKeyRef"]["name"] == "vsm-broker"
     assert queen["VSM_NAMESPACE"]["value"] == "logistics"
+    assert queen["PARENT_NAMESPACE"]["value"] == "vsm"  # queen bridges vsm.recursive
     # The parent lets the child's pods reach its broker.
     peer = {"podSelector": {"matchLabels": {"app.kubernetes.io/instance": "logistics"}}}
     parent = render({"rabbitmq": {"extraIngressFrom": [peer]}})
@@ -424,39 +425,28 @@ def test_pod_disruption_budgets_cover_every_component(default_render: Render) ->
         assert budget["spec"]["selector"]["matchLabels"] == selector
 
 
-def known_series() -> set[str]:
-    """Every series name a service's /metrics can show, from the service kit's registry."""
-    from vsm.kit.runtime import Runtime
-    from vsm.kit.settings import ServiceSettings
-
-    registry = Runtime("queen", ServiceSettings()).telemetry.registry
-    suffixes = {"counter": ("_total",), "histogram": ("_bucket", "_sum", "_count")}
-    return {
-        family.name + suffix
-        for family in registry.collect()
-        for suffix in suffixes.get(family.type, ("",))
-    }
-
-
-def test_dashboards_are_labelled_for_grafana_and_chart_real_metrics(
+def test_dashboards_are_labelled_for_grafana_and_shipped_as_generated(
     default_render: Render,
 ) -> None:
+    """Every generated dashboard is a ConfigMap the Grafana sidecar picks up, unchanged.
+
+    Whether each panel's query returns data is tests/observability/test_prometheus.py's
+    question (a real Prometheus scraping a running system)."""
     dashboards = {
         name: cm
         for name, cm in objects(default_render, "ConfigMap").items()
         if cm["metadata"]["labels"].get("grafana_dashboard") == "1"
     }
-    assert dashboards, "no dashboard ConfigMap"
-    series = known_series()
-    for name, configmap in dashboards.items():
-        ((file, content),) = configmap["data"].items()
-        dashboard = json.loads(content)
-        assert file.endswith(".json")
+    shipped = {
+        file: json.loads(content)
+        for configmap in dashboards.values()
+        for file, content in configmap["data"].items()
+    }
+    generated = {
+        path.name: json.loads(path.read_text()) for path in (CHART / "dashboards").glob("*.json")
+    }
+    assert shipped == generated
+    for dashboard in shipped.values():
         assert dashboard["uid"]
         assert dashboard["title"]
-        exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
-        assert exprs, name
-        for expr in exprs:
-            used = set(re.findall(r"\b(vsm_[a-z_]+)\b", expr))
-            assert used, expr
-            assert used <= series, f"{name}: {used - series} are not exported by any service"
+        assert [t["expr"] for p in dashboard["panels"] for t in p.get("targets", [])]

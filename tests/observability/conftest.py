@@ -1,0 +1,46 @@
+"""One monitored system per test module: a RabbitMQ node with its Prometheus plugin, the
+seven services on it, and a private Prometheus scraping them all every second."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from scripts.localrun import LocalSystem
+from tests.observability.broker import MonitoredRabbitMQ
+from tests.observability.prometheus import PrivatePrometheus
+from tests.observability.system import running_system
+
+# S5 fast enough that a pain burst opens, escalates and resolves an episode within the test.
+QUICK_S5 = {
+    "ALGEDONIC_HALF_LIFE_S": "2",
+    "ESCALATION_DEADLINE_S": "1",
+    "MONITOR_INTERVAL_S": "0.2",
+    "PERFORMANCE_INTERVAL": "1",
+}
+
+
+@pytest.fixture(scope="module")
+def broker() -> Iterator[MonitoredRabbitMQ]:
+    with MonitoredRabbitMQ() as node:
+        yield node
+
+
+@pytest.fixture(scope="module")
+def monitored_system(
+    broker: MonitoredRabbitMQ, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LocalSystem]:
+    with running_system(broker.url, tmp_path_factory.mktemp("logs"), **QUICK_S5) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def prometheus(
+    broker: MonitoredRabbitMQ, monitored_system: LocalSystem
+) -> Iterator[PrivatePrometheus]:
+    jobs = {name: [f"127.0.0.1:{port}"] for name, port in monitored_system.ports.items()}
+    jobs["rabbitmq"] = [broker.metrics_address]
+    with PrivatePrometheus(jobs) as server:
+        server.wait_scraping()
+        yield server

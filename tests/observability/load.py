@@ -1,0 +1,94 @@
+"""Some load on a running system, through its REST API (and bad input on the bus), so that
+every metric a dashboard charts has something to say.
+
+`episode()` makes the rare events happen once: agents spawned and one terminated, a pain
+burst that S5 turns into an intervention, escalates to operators, has acknowledged and
+resolves, a refused policy, a synthesis, an audit, an unsupported command, and malformed
+messages that are dead-lettered. `steady()` then keeps commands and signals flowing until
+cancelled, so rates and latency quantiles stay current while the panels are queried.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+
+import httpx
+
+from tests.support.probe import Probe
+from vsm.contract import topology
+from vsm.contract.envelope import Envelope
+from vsm.contract.operations import command_key
+from vsm.contract.system5 import ACK_KEY, AlertAcknowledgement, OperatorAlert
+from vsm.kit.bus import AnyEnvelope
+
+WORKERS = 2
+
+
+def ok(response: httpx.Response, *expected: int) -> httpx.Response:
+    assert response.status_code in (expected or (200,)), response.text
+    return response
+
+
+async def spawn(gateway: httpx.AsyncClient) -> str:
+    response = ok(await gateway.post("/api/vsm/agents", json={"type": "worker"}), 201)
+    return str(response.json()["agent_id"])
+
+
+async def command(gateway: httpx.AsyncClient, agent_id: str, kind: str, data: object) -> None:
+    body = {"type": kind, "data": data, "timeout_s": 10}
+    ok(await gateway.post(f"/api/vsm/agents/{agent_id}/command", json=body))
+
+
+async def feel(gateway: httpx.AsyncClient, kind: str, intensity: float) -> None:
+    body = {"intensity": intensity, "reason": "observability_test"}
+    ok(await gateway.post(f"/api/vsm/algedonic/{kind}", json=body), 202)
+
+
+async def acknowledge_first_alert(probe: Probe, alerts: str) -> None:
+    """Escalation reaches operators as an alert; acknowledge it as the Telegram bot would."""
+    envelope: Envelope[object] = AnyEnvelope.validate_json((await probe.get(alerts, 30)).body)
+    alert = envelope.data
+    assert isinstance(alert, OperatorAlert), alert
+    acknowledgement = AlertAcknowledgement(alert_id=alert.alert_id, by="observability-test")
+    await probe.bus.publish(topology.OPERATORS, acknowledgement, routing_key=ACK_KEY)
+
+
+async def bad_input(probe: Probe, agent_id: str) -> None:
+    """Malformed messages for S5 and S4 (algedonic) and for an agent: each is dead-lettered."""
+    await probe.publish_raw(topology.ALGEDONIC.name, b"{not json")
+    key = command_key("worker", agent_id, "process_data")
+    await probe.publish_raw(topology.S1_COMMANDS.name, b"{not json", key)
+
+
+async def episode(gateway: httpx.AsyncClient, probe: Probe) -> list[str]:
+    """The rare events, once; the ids of the agents left running."""
+    agents = [await spawn(gateway) for _ in range(WORKERS + 1)]
+    ok(await gateway.delete(f"/api/vsm/agents/{agents.pop()}"))
+    alerts = await probe.bind_queue("observability.alerts", topology.OPERATORS.name, "alert.#")
+    for _ in range(4):
+        await feel(gateway, "pain", 0.9)
+    await acknowledge_first_alert(probe, alerts)
+    await feel(gateway, "pleasure", 0.6)
+    refused = await gateway.put("/api/vsm/policies/throttle", json={"policy": {"limits": 7}})
+    ok(refused, 422)
+    synthesis = {"anomaly_type": "error_rate", "severity": 0.8}
+    ok(await gateway.post("/api/vsm/system5/synthesis", json=synthesis))
+    await command(gateway, agents[0], "no_such_capability", {})
+    await bad_input(probe, agents[0])
+    return agents
+
+
+async def steady(gateway: httpx.AsyncClient, agents: list[str]) -> None:
+    """Commands to every agent, an audit, status and a signal, round after round."""
+    for round_number in itertools.count():
+        for agent_id in agents:
+            await command(gateway, agent_id, "process_data", {"data": [round_number, agent_id]})
+            await command(gateway, agent_id, "analyze", {"values": [1.0, 2.0, round_number]})
+        await command(gateway, agents[0], "transform", {"operation": "uppercase", "data": "s1"})
+        audit = {"agent_id": agents[-1], "audit_type": "metrics_only"}
+        ok(await gateway.post("/api/vsm/audit/bypass", json=audit))
+        ok(await gateway.get("/api/vsm/status"))
+        if round_number % 10 == 0:
+            await feel(gateway, "pleasure", 0.3)
+        await asyncio.sleep(0.05)
