@@ -40,7 +40,7 @@ def launch(amqp_url: str, log_dir: Path, **env: str) -> LocalSystem:
     )
     system.start()
     try:
-        system.wait_ready(timeout=60)
+        system.wait_ready(timeout=180)  # seven interpreters starting on a busy 2-core machine
     except Exception:
         system.stop()
         raise

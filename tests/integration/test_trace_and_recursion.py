@@ -146,19 +146,25 @@ async def test_bad_spawns_are_refused_and_change_nothing(
 
 
 async def test_quotas_depth_children_and_cycles(gateway: httpx.AsyncClient) -> None:
-    small = {"budget": {"concurrency_slots": 1}}
-    parent = "root"
+    parent, slots = "root", 20
     for name in ("d1", "d2", "d3", "d4", "d5"):
-        reply = await spawn(gateway, name, parent, **small)
+        budget = {"budget": {"concurrency_slots": slots}}
+        reply = await spawn(gateway, name, parent, **budget)
         assert reply.status_code == 201, reply.text
-        parent = reply.json()["vsm_id"]
-    too_deep = await spawn(gateway, "d6", parent, **small)
+        parent, slots = reply.json()["vsm_id"], slots - 2
+    too_deep = await spawn(gateway, "d6", parent, budget={"concurrency_slots": 1})
     assert (too_deep.status_code, too_deep.json()["error"]) == (422, "quota_exceeded")
-    cyclic = await spawn(gateway, "d1", "root/d1/d2", **small)
+    cyclic = await spawn(gateway, "d1", "root/d1/d2", budget={"concurrency_slots": 1})
     assert (cyclic.status_code, cyclic.json()["error"]) == (422, "cyclic_vsm_id")
     has_children = await gateway.delete("/api/vsm/meta-systems", params={"vsm_id": "root/d1"})
     assert (has_children.status_code, has_children.json()["error"]) == (409, "has_children")
+    # root/d1/d2 holds 18 slots, 16 of them carved for d3: room for the ten children's 1 each
+    # only after d3's branch is retired.
+    for vsm_id in ("root/d1/d2/d3/d4/d5", "root/d1/d2/d3/d4", "root/d1/d2/d3"):
+        retired = await gateway.delete("/api/vsm/meta-systems", params={"vsm_id": vsm_id})
+        assert retired.status_code == 200, retired.text
     for i in range(10):
-        assert (await spawn(gateway, f"c{i}", "root/d1/d2", **small)).status_code in (201, 409)
-    eleventh = await spawn(gateway, "c10", "root/d1/d2", **small)
+        child = await spawn(gateway, f"c{i}", "root/d1/d2", budget={"concurrency_slots": 1})
+        assert child.status_code == 201, child.text
+    eleventh = await spawn(gateway, "c10", "root/d1/d2", budget={"concurrency_slots": 1})
     assert (eleventh.status_code, eleventh.json()["error"]) == (422, "quota_exceeded")

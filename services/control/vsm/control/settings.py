@@ -1,9 +1,35 @@
-"""control settings: the shared ones (see vsm.kit.settings) with this service's defaults."""
+"""control settings: the shared ones (see vsm.kit.settings) plus S3's own; see the README."""
 
 from pydantic import Field
 
+from vsm.contract.control import Resources
 from vsm.kit.settings import ServiceSettings
 
 
 class Settings(ServiceSettings):
     http_port: int = Field(default=8003, ge=0, le=65535)
+
+    budget_slots: int = Field(default=64, ge=0, le=100_000)
+    budget_tokens_per_min: int = Field(default=200_000, ge=0, le=100_000_000)
+    budget_memory_mb: int = Field(default=8192, ge=0, le=10_000_000)
+    """A viable system's budget until someone sets it (`PUT /api/vsm/system/3/budget`)."""
+    agent_memory_mb: int = Field(default=128, ge=0, le=10_000_000)
+    """Memory S3 books for an agent at spawn (S1 reports only its concurrency slots)."""
+
+    headroom_interval_s: float = Field(default=5.0, gt=0, le=3600, alias="HEADROOM_INTERVAL")
+    release_interval_s: float = Field(default=0.5, gt=0, le=60, alias="RELEASE_INTERVAL")
+    """How often S3 applies what ended cool-downs held back and lifts expired throttles."""
+    audit_interval_s: float = Field(default=300.0, gt=0, le=86_400, alias="AUDIT_INTERVAL")
+    audit_jitter: float = Field(default=0.2, ge=0, lt=1)
+    """Each sporadic audit comes at the interval plus or minus this share of it."""
+    audit_sample: int = Field(default=3, ge=1, le=256)
+    audit_timeout_s: float = Field(default=5.0, gt=0, le=60)
+    registry_retry_s: float = Field(default=1.0, gt=0, le=60)
+
+    @property
+    def default_budget(self) -> Resources:
+        return Resources(
+            concurrency_slots=self.budget_slots,
+            llm_tokens_per_min=self.budget_tokens_per_min,
+            memory_mb=self.budget_memory_mb,
+        )

@@ -9,12 +9,10 @@ pain. Every step is a message, so a child in another release works the same way.
 
 from __future__ import annotations
 
-import contextlib
 from datetime import UTC, datetime
 from typing import Any
 
 import structlog
-from faststream.middlewares import AckPolicy
 
 from vsm.contract import topology
 from vsm.contract.algedonic import AlgedonicSignal
@@ -29,14 +27,13 @@ from vsm.contract.recursion import (
     SpawnMetaSystem,
     ViabilityReport,
     directive_key,
-    meta_queue,
     report_key,
     tree_key,
 )
 from vsm.contract.system5 import Escalation
 from vsm.kit.bus import Bus, RequestFailed
-from vsm.kit.deadletter import of_type
 from vsm.queen.bridge import bridge_to_parent
+from vsm.queen.inbox import Inbox
 from vsm.queen.journal import PolicyJournal
 from vsm.queen.meta import MetaTree, Refused, depth_of, parent_of
 from vsm.queen.policies import PolicyRejected
@@ -59,7 +56,7 @@ class MetaSystems:
     ) -> None:
         self.bus, self.s5, self.journal, self.tree = bus, s5, journal, tree
         self.parent_namespace = parent_namespace
-        self.inboxes: dict[str, Any] = {}
+        self.inboxes: dict[str, Inbox] = {}
         self.reported: dict[str, float | None] = {}
         self.spawned = bus.publisher(
             topology.RECURSIVE, MetaSystemSpawned, routing_key="spawned.<parent>"
@@ -165,34 +162,19 @@ class MetaSystems:
             )
 
     async def _open_inbox(self, vsm_id: str) -> None:
-        bus, queue = self.bus, meta_queue(vsm_id)
-        await bus.declare(queue)
-        subscriber = bus.broker.subscriber(
-            bus.queue(queue),
-            ack_policy=AckPolicy.NACK_ON_ERROR,
-            persistent=False,
-            include_in_schema=False,
-        )
-
-        @subscriber(filter=of_type(PolicyDirective.TYPE))
-        async def on_directive(envelope: Envelope[PolicyDirective]) -> None:
+        async def directive(envelope: Envelope[PolicyDirective]) -> None:
             await self.inherit(vsm_id, envelope)
 
-        await subscriber.start()
-        self.inboxes[vsm_id] = subscriber
+        inbox = Inbox(self.bus, vsm_id, directive)
+        await inbox.open()
+        self.inboxes[vsm_id] = inbox
 
     async def _close_inbox(self, vsm_id: str) -> None:
-        subscriber = self.inboxes.pop(vsm_id, None)
-        if subscriber is not None:
-            with contextlib.suppress(Exception):
-                await subscriber.stop()
-        connection = await self.bus.broker.connect()
-        channel = await connection.channel()
-        async with channel:
-            ns = self.bus.namespace.name
-            for name in (meta_queue(vsm_id).name, meta_queue(vsm_id).dead_letter_queue):
-                with contextlib.suppress(Exception):
-                    await channel.queue_delete(ns(name))
+        inbox = self.inboxes.pop(vsm_id, None)
+        await (inbox or Inbox(self.bus, vsm_id, self.inherit_nothing)).close(delete=True)
+
+    async def inherit_nothing(self, _: Any) -> None:
+        """The handler of an inbox only opened to be deleted."""
 
     async def inherit(self, child: str, envelope: Envelope[PolicyDirective]) -> None:
         """Adopt the parent's policy as the child's own, unless the child's identity forbids it."""

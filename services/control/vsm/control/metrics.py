@@ -1,0 +1,46 @@
+"""What S3 measures: how full each budget is, every allocation change, every audit answer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+from vsm.contract.control import RESOURCE_KINDS, Resources
+
+
+@dataclass(frozen=True)
+class Metrics:
+    allocation_ratio: Gauge
+    allocation_changes: Counter
+    audits: Counter
+
+    def budget_used(self, vsm_id: str, budget: Resources, allocated: Resources) -> None:
+        for kind in RESOURCE_KINDS:
+            total = getattr(budget, kind)
+            used = getattr(allocated, kind) / total if total else 0.0
+            self.allocation_ratio.labels(vsm_id, kind).set(used)
+
+
+def create_metrics(registry: CollectorRegistry) -> Metrics:
+    return Metrics(
+        allocation_ratio=Gauge(
+            "vsm_allocation_ratio",
+            "Allocated share of a viable system's budget, per resource (over 1: over-committed).",
+            ["vsm_id", "resource"],
+            registry=registry,
+        ),
+        allocation_changes=Counter(
+            "vsm_allocation_changes",
+            "Allocation changes published, by cause "
+            "(request|preempted|throttle|shares|restored|damped_release).",
+            ["vsm_id", "reason"],
+            registry=registry,
+        ),
+        audits=Counter(
+            "vsm_audits",
+            "Agents audited by S3*, by outcome (answered|timeout).",
+            ["vsm_id", "outcome"],
+            registry=registry,
+        ),
+    )

@@ -1,0 +1,63 @@
+"""S3's own rhythm: release what damping held back, report headroom, audit sporadically."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from datetime import datetime
+
+from vsm.control.audit import sample
+from vsm.control.auditor import audit_agents
+from vsm.control.outlets import Outlets
+from vsm.control.reports import audit_report, headroom_of
+from vsm.control.system3 import System3
+from vsm.kit.bus import Bus
+
+
+class Periodic:
+    def __init__(
+        self,
+        bus: Bus,
+        s3: System3,
+        out: Outlets,
+        clock: Callable[[], datetime],
+        *,
+        audit_sample: int,
+        audit_timeout_s: float,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.bus = bus
+        self.s3 = s3
+        self.out = out
+        self.clock = clock
+        self.audit_sample = audit_sample
+        self.audit_timeout_s = audit_timeout_s
+        self.rng = rng or random.Random()  # noqa: S311 - sampling, not secrets
+
+    async def release(self) -> None:
+        """Apply what ended cool-downs held back; lift throttles whose time is up."""
+        await self.out.changed(self.s3.tick(self.clock()))
+
+    async def headroom(self) -> None:
+        """Each viable system's unallocated share of its budget, for S5's viability."""
+        for vsm_id in sorted(self.s3.ledger.systems):
+            await self.out.headroom(vsm_id, headroom_of(self.s3, vsm_id))
+
+    async def audit(self) -> None:
+        """A sporadic S3* audit: a small random sample of each system's agents."""
+        for vsm_id, system in sorted(self.s3.ledger.systems.items()):
+            if not system.accounts:
+                continue
+            started = self.clock()
+            chosen = sample(sorted(system.accounts), self.audit_sample, self.rng)
+            answers = await audit_agents(self.bus, chosen, "resource_audit", self.audit_timeout_s)
+            findings = audit_report(
+                self.s3,
+                vsm_id,
+                answers,
+                trigger="scheduled",
+                audit_type="resource_audit",
+                started_at=started,
+                timeout_s=self.audit_timeout_s,
+            )
+            await self.out.audited(findings, vsm_id, None)

@@ -1,0 +1,52 @@
+"""What S3 knows of S1's agents: the registry's listing at start-up, then its events.
+
+Operations may start after control, so the listing is asked for in the background until
+operations answers; events arriving meanwhile are applied too (admitting is idempotent, and
+a terminated agent is never brought back by a late listing).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import structlog
+
+from vsm.contract.operations import AgentList, ListAgents
+from vsm.control.system3 import System3
+from vsm.kit.bus import Bus
+
+log = structlog.get_logger("vsm.control.registry")
+
+
+class RegistryFollower:
+    def __init__(self, bus: Bus, s3: System3, retry_s: float) -> None:
+        self.bus = bus
+        self.s3 = s3
+        self.retry_s = retry_s
+        self.task: asyncio.Task[None] | None = None
+        self.listed = asyncio.Event()
+
+    async def _learn(self) -> None:
+        while True:
+            try:
+                listing = await self.bus.query("operations", "list", ListAgents(), AgentList)
+            except Exception as error:  # operations not up yet, or the broker away: retry
+                log.info("agent_listing_retry", error=repr(error))
+                await asyncio.sleep(self.retry_s)
+                continue
+            for agent in listing.agents:
+                self.s3.admit(agent)
+            self.listed.set()
+            log.info("agents_listed", agents=len(listing.agents))
+            return
+
+    async def start(self) -> None:
+        self.task = asyncio.create_task(self._learn(), name="s3-agent-listing")
+
+    async def stop(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.task
+            self.task = None
