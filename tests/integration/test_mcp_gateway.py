@@ -23,6 +23,7 @@ from mcp_types import CallToolResult, TextContent
 
 from scripts.localrun import LocalSystem
 from tests.integration.conftest import launch, shut_down
+from tests.support.polling import eventually
 from tests.support.probe import Probe, open_probe
 from vsm.contract import topology
 from vsm.contract.adaptation import AdaptationProposal, AdaptationRequest
@@ -275,6 +276,56 @@ async def test_commanding_an_unknown_agent_is_a_tool_error(mcp_url: str) -> None
 
 
 # Placeholders (issue 5) --------------------------------------------------------------------
+
+
+async def test_spawn_a_meta_system_and_explain_a_signal(mcp_url: str) -> None:
+    spawned = data(
+        await call(
+            mcp_url,
+            "vsm_spawn_meta_system",
+            {
+                "name": "mcp-child",
+                "purpose": "tried from MCP",
+                "budget": {"concurrency_slots": 2},
+            },
+        )
+    )
+    assert (spawned["vsm_id"], spawned["parent"]) == ("root/mcp-child", "root")
+    again = await call(
+        mcp_url,
+        "vsm_spawn_meta_system",
+        {"name": "mcp-child", "purpose": "twice", "budget": {"concurrency_slots": 2}},
+    )
+    assert again.is_error
+    assert text(again).startswith("meta_system_exists")
+
+    signal = data(await call(mcp_url, "algedonic_signal", {"kind": "pain", "intensity": 0.2}))
+    signal_id = signal["message_id"]
+
+    async def explained() -> dict[str, Any] | None:
+        result = await call(mcp_url, "explain", {"message_id": signal_id})
+        return None if result.is_error else data(result)
+
+    trace = await eventually(explained, what="the signal on the trail")
+    assert trace["chain"][0]["id"] == signal_id
+    assert "pain 0.20" in trace["text"]
+
+
+async def test_allocation_and_coordination_refuse_unknown_agents(mcp_url: str) -> None:
+    allocation = await call(
+        mcp_url,
+        "vsm_allocate_resources",
+        {"agent_id": "worker-nobody", "resources": {"concurrency_slots": 2}},
+    )
+    assert allocation.is_error
+    assert text(allocation).startswith("unknown_agent")
+    note = await call(
+        mcp_url,
+        "vsm_coordinate_message",
+        {"from_agent": "worker-nobody", "to_agent": "worker-noone", "topic": "handoff"},
+    )
+    assert note.is_error
+    assert text(note).startswith("unknown_agent")
 
 
 # Bad calls ---------------------------------------------------------------------------------

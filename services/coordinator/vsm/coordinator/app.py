@@ -1,13 +1,54 @@
-"""Wiring: Settings -> Runtime (broker, bus, heartbeat) -> handlers -> HTTP app."""
+"""Wiring: Settings -> Runtime (broker, bus, heartbeat) -> System 2, dispatcher -> HTTP app."""
 
 from litestar import Litestar
 
+from vsm.coordinator import handlers
+from vsm.coordinator.directory import Directory
+from vsm.coordinator.dispatcher import Dispatcher
+from vsm.coordinator.holding import Holding
+from vsm.coordinator.metrics import create_metrics
+from vsm.coordinator.outlets import Outlets
+from vsm.coordinator.schedule import Every
 from vsm.coordinator.settings import Settings
+from vsm.coordinator.system2 import Params, System2
 from vsm.kit.runtime import Runtime
 
 SERVICE = "coordinator"
 
 
+def build_system2(settings: Settings) -> System2:
+    return System2(
+        Params(
+            starvation_s=settings.starvation_s,
+            window_s=settings.oscillation_window_s,
+            max_reversals=settings.oscillation_max_reversals,
+            cooldown_s=settings.damping_cooldown_s,
+            note_rate_per_s=settings.note_rate_per_s,
+        )
+    )
+
+
 def create_app(settings: Settings) -> Litestar:
     runtime = Runtime(SERVICE, settings)
+    bus = runtime.bus
+    metrics = create_metrics(runtime.telemetry.registry)
+    s2 = build_system2(settings)
+    directory = Directory(bus, s2.fleet, settings.registry_retry_s)
+    dispatcher = Dispatcher(
+        bus,
+        s2,
+        directory,
+        metrics,
+        Holding(bus, settings.work_prefetch),
+        timeout_s=settings.dispatch_timeout_s,
+        grace_s=settings.shutdown_grace_s,
+    )
+    outlets = Outlets(bus, metrics, settings.oscillation_window_s)
+    report = handlers.register(bus, s2, dispatcher, directory, outlets)
+    reporting = Every("oscillation-report", settings.oscillation_interval_s, report)
+    runtime.on_start(dispatcher.start)
+    runtime.on_start(reporting.start)
+    runtime.on_stop(dispatcher.stop)
+    runtime.on_stop(reporting.stop)
+    runtime.health.add_details(lambda: {"held": len(dispatcher.holding.items)})
     return runtime.http_app()

@@ -1,0 +1,119 @@
+"""S1 units' capacity as S2 sees it: free slots and an optional dispatch rate per agent.
+
+An agent takes a command when it has a free slot (slots from its registry entry, then from
+S3's `AllocationChanged`) and, when S3 set a rate, a token in its bucket. A command holds
+its slot until the agent answers, so S2 never queues work inside an agent.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from vsm.contract.control import AllocationChanged
+from vsm.contract.operations import AgentInfo
+
+
+@dataclass
+class TokenBucket:
+    """`rate_per_s` tokens a second, at most `max(1, rate)` saved up (a burst of one second)."""
+
+    rate_per_s: float
+    tokens: float
+    stamp: float
+
+    @classmethod
+    def full(cls, rate_per_s: float, now: float) -> TokenBucket:
+        return cls(rate_per_s, max(1.0, rate_per_s), now)
+
+    def ready(self, now: float) -> bool:
+        if now > self.stamp:
+            burst = max(1.0, self.rate_per_s)
+            self.tokens = min(burst, self.tokens + (now - self.stamp) * self.rate_per_s)
+            self.stamp = now
+        return self.tokens >= 1.0
+
+    def take(self, now: float) -> bool:
+        if not self.ready(now):
+            return False
+        self.tokens -= 1.0
+        return True
+
+
+@dataclass
+class AgentCapacity:
+    agent_id: str
+    agent_type: str
+    vsm_id: str
+    slots: int
+    rate: TokenBucket | None = None
+    in_flight: int = 0
+    allocated: bool = False
+    """S3 has set the slots: the registry's value at spawn no longer counts."""
+
+    @property
+    def max_rate_per_s(self) -> float | None:
+        return None if self.rate is None else self.rate.rate_per_s
+
+    def can_take(self, now: float) -> bool:
+        return self.in_flight < self.slots and (self.rate is None or self.rate.ready(now))
+
+    def take(self, now: float) -> None:
+        self.in_flight += 1
+        if self.rate is not None:
+            self.rate.take(now)
+
+    def release(self) -> None:
+        self.in_flight = max(0, self.in_flight - 1)
+
+
+def direction(slots: tuple[int, float | None], then: tuple[int, float | None]) -> int:
+    """+1 when an allocation grew, -1 when it shrank, 0 when unchanged (slots first, then rate;
+    no rate means unlimited)."""
+    if slots[0] != then[0]:
+        return 1 if then[0] > slots[0] else -1
+    before, after = (math.inf if r is None else r for r in (slots[1], then[1]))
+    return 0 if before == after else (1 if after > before else -1)
+
+
+class Fleet:
+    """The running agents S2 may dispatch to, with their capacity."""
+
+    def __init__(self) -> None:
+        self.agents: dict[str, AgentCapacity] = {}
+
+    def learn(self, info: AgentInfo) -> None:
+        """Apply a registry entry (idempotent): a running agent joins, a terminated one leaves."""
+        if info.state != "running":
+            self.agents.pop(info.agent_id, None)
+            return
+        known = self.agents.get(info.agent_id)
+        if known is None:
+            self.agents[info.agent_id] = AgentCapacity(
+                info.agent_id, info.agent_type, info.vsm_id, info.allocation
+            )
+        elif not known.allocated:
+            known.slots = info.allocation
+
+    def retire(self, agent_id: str) -> None:
+        self.agents.pop(agent_id, None)
+
+    def allocate(self, change: AllocationChanged, now: float) -> int | None:
+        """Apply S3's allocation to a known agent; the direction of the change (for the
+        oscillation detector), or None when S2 does not know the agent."""
+        agent = self.agents.get(change.agent_id)
+        if agent is None:
+            return None
+        before = (agent.slots, agent.max_rate_per_s)
+        agent.slots = change.resources.concurrency_slots
+        agent.allocated = True
+        rate = change.max_rate_per_s
+        if rate is None:
+            agent.rate = None
+        elif agent.rate is None or agent.rate.rate_per_s != rate:
+            agent.rate = TokenBucket.full(rate, now)
+        return direction(before, (agent.slots, rate))
+
+    def can_take(self, agent_id: str, now: float) -> bool:
+        agent = self.agents.get(agent_id)
+        return agent is not None and agent.can_take(now)

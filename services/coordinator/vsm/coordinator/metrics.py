@@ -1,0 +1,44 @@
+"""What S2 counts: the oscillation index, coordination events, and each lane's work."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+EventKind = Literal["oscillation", "damping", "rescheduled", "note"]
+
+
+@dataclass(frozen=True)
+class Metrics:
+    oscillation_index: Gauge
+    events: Counter
+    lane_queued: Gauge
+    lane_dispatched: Counter
+
+    def event(self, vsm_id: str, kind: EventKind) -> None:
+        self.events.labels(vsm_id, kind).inc()
+
+
+def create_metrics(registry: CollectorRegistry) -> Metrics:
+    return Metrics(
+        oscillation_index=Gauge(
+            "vsm_oscillation_index",
+            "Share of watched S1 units flapping (0 calm .. 1 all flapping).",
+            ["vsm_id"],
+            registry=registry,
+        ),
+        events=Counter(
+            "vsm_coordination_events",
+            "S2 coordination events: oscillation, damping, rescheduled, note.",
+            ["vsm_id", "kind"],
+            registry=registry,
+        ),
+        lane_queued=Gauge(
+            "vsm_lane_queued", "Work items held in a lane, waiting.", ["lane"], registry=registry
+        ),
+        lane_dispatched=Counter(
+            "vsm_lane_dispatched", "Work items dispatched from a lane.", ["lane"], registry=registry
+        ),
+    )
