@@ -2,7 +2,7 @@
 how calm S5 stays while it lasts (policy changes per episode; damping promises at most 2).
 
 These are times of a control loop whose clocks are configuration (`LOOP_ENV`: pain halves
-every 2 s, measures are judged over 1 s windows), not of message passing, so they are
+every 4 s, measures are judged over 1 s windows), not of message passing, so they are
 reported as seconds and as multiples of the pain half-life rather than as a ratio to raw
 aio-pika: the raw baseline of a decision loop does not exist.
 """
@@ -67,7 +67,7 @@ async def recovery(ctx: Context) -> Figures:
         "loop-system", lambda: launched(ctx, suffix="loop", env=LOOP_ENV, workers=False)
     )
     results: list[dict[str, float]] = []
-    with Upstream().start() as upstream:
+    with Upstream() as upstream:
         agent_id = await spawn_api_agent(system.http, upstream)
         system.agents.add(agent_id)
         async with open_probe(ctx.url, system.namespace) as probe:

@@ -54,7 +54,7 @@ def throttles(watch: Watch, agent_id: str, since: float) -> list[tuple[Seen, boo
 async def test_pain_becomes_policy_becomes_allocation_and_viability_recovers(
     gateway: httpx.AsyncClient, system_probe: Probe
 ) -> None:
-    with Upstream().start() as upstream:
+    with Upstream() as upstream:
         agent_id = await spawn_api_agent(gateway, upstream)
         watch = Watch(system_probe)
         await watch.start(agent_id)
@@ -65,11 +65,11 @@ async def test_pain_becomes_policy_becomes_allocation_and_viability_recovers(
 
             upstream.failing = True
             failed_at = time.monotonic()
-            pain = await watch.first(AlgedonicSignal.TYPE, failed_at)
+            opened = await watch.first(InterventionOpened.TYPE, failed_at)
+            signals = {s.envelope["id"]: s for s in watch.of(AlgedonicSignal.TYPE, failed_at)}
+            pain = signals[opened.envelope["causation_id"]]  # the one that crossed the threshold
             assert pain.data["kind"] == "pain"
             assert pain.data["context"]["agent_id"] == agent_id
-            opened = await watch.first(InterventionOpened.TYPE, failed_at)
-            assert opened.envelope["causation_id"] == pain.envelope["id"]
 
             async def limiting() -> Seen | None:
                 found = throttles(watch, agent_id, failed_at)
@@ -101,7 +101,9 @@ async def test_pain_becomes_policy_becomes_allocation_and_viability_recovers(
             healed_at = time.monotonic()
             recovery_s = await until_viable(gateway, viable=True, timeout=90)
             resolved = await watch.first(InterventionResolved.TYPE, healed_at)
-            assert resolved.data["intervention_id"] == opened.data["intervention_id"]
+            assert resolved.data["intervention_id"] == opened.data["intervention_id"], watch.story(
+                failed_at
+            )
 
             async def lifting() -> Seen | None:
                 found = throttles(watch, agent_id, resolved.at)

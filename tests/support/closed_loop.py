@@ -28,13 +28,15 @@ from vsm.contract.coordination import WorkItem, work_key
 from vsm.contract.operations import results_exchange
 
 LOOP_ENV = {
-    "ALGEDONIC_HALF_LIFE_S": "2",
+    "ALGEDONIC_HALF_LIFE_S": "4",
     "VIABILITY_FRESHNESS_S": "4",
     "PERFORMANCE_INTERVAL": "1",
     "ESCALATION_DEADLINE_S": "300",
 }
-"""Fast clocks, so that one episode takes seconds: pain halves every 2 s, measures are
-judged over 1 s windows and forgotten after 4 s."""
+"""Fast clocks, so that one episode takes seconds: pain halves every 4 s, measures are
+judged over 1 s windows and forgotten after 4 s. The agent re-signals a pain that goes on
+every 2 s (`pain_window_s` below): shorter than the time S5's pain takes to decay from 1
+to the resolve level (about 7 s here), so an episode stays open while the trouble lasts."""
 
 RATE_PER_S = 20.0
 """Work offered to the agent through S2 while the loop runs."""
@@ -85,7 +87,7 @@ class Watch:
     channel: AbstractChannel | None = None
 
     async def start(self, agent_id: str) -> None:
-        self.channel = await self.probe.channel.connection.channel()
+        self.channel = await (await self.probe.bus.broker.connect()).channel()
         for exchange, key in (
             (topology.ALGEDONIC.name, ""),
             (topology.INTERVENTIONS.name, "#"),
@@ -103,6 +105,15 @@ class Watch:
             self.seen.append(Seen(time.monotonic(), exchange, json.loads(message.body)))
 
         return take
+
+    def story(self, since: float = 0.0) -> str:
+        """What was seen since `since` (results left out): for a failing test's message."""
+        lines = []
+        for seen in self.seen:
+            if seen.at >= since and not seen.type.endswith("result.v1"):
+                data = {k: v for k, v in seen.data.items() if k not in ("record", "context")}
+                lines.append(f"{seen.at - since:7.2f} {seen.type} {data}"[:240])
+        return "\n".join(lines)
 
     def of(self, message_type: str, since: float = 0.0) -> list[Seen]:
         return [s for s in self.seen if s.type == message_type and s.at >= since]
@@ -126,7 +137,7 @@ async def spawn_api_agent(gateway: httpx.AsyncClient, upstream: Upstream) -> str
         "timeout_s": 2,
         "allocation": 4,
         "max_allocation": 4,
-        "algedonic": {"pain_errors": 5, "pain_window_s": 5, "calm_s": 3},
+        "algedonic": {"pain_errors": 5, "pain_window_s": 2, "calm_s": 3},
     }
     reply = await gateway.post("/api/vsm/agents", json={"type": "api", "config": config})
     reply.raise_for_status()

@@ -107,7 +107,11 @@ class PolicyJournal:
         intervention_id: str | None = None,
         causation: list[str] | None = None,
     ) -> PolicyRecord:
-        """Validate, version, broadcast (and so persist) a policy; raise `PolicyRejected`."""
+        """Validate, version, broadcast (and so persist) a policy; raise `PolicyRejected`.
+
+        A document equal to the latest version changes nothing and returns that version, so
+        storing the same policy twice (an operator's retry, an organisation file applied
+        again, a rule firing again) makes no new version."""
         await self.opened.wait()
         async with self._lock:
             try:
@@ -115,6 +119,10 @@ class PolicyJournal:
             except PolicyRejected as rejected:
                 self.metrics.policy_rejections.labels(policy_type, rejected.code).inc()
                 raise
+            latest = self.store.latest(vsm_id, policy_type)
+            if latest is not None and latest.policy == policy:
+                log.info("policy_unchanged", vsm_id=vsm_id, policy_type=policy_type)
+                return latest  # the same document again is no new version
             record = PolicyRecord(
                 vsm_id=vsm_id,
                 policy_type=policy.policy_type,
