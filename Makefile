@@ -5,13 +5,13 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 
-.PHONY: help setup rabbitmq-package run test lint typecheck bench docs clean
+.PHONY: help setup rabbitmq-package prometheus-package run test lint typecheck bench docs clean
 
 help:
 	@echo "make run    run the seven services locally (starts RabbitMQ if none answers at AMQP_URL)"
 	@echo "make test   lint, type-check and run the whole test suite against a real RabbitMQ"
 	@echo "make bench  benchmarks against raw aio-pika on the same broker (not part of make test)"
-	@echo "make docs   regenerate the AsyncAPI and OpenAPI documents under docs/"
+	@echo "make docs   regenerate the AsyncAPI/OpenAPI documents, dashboards and organisation schema"
 
 # uv (the workspace's package manager) from PyPI when absent; then the locked environment.
 setup:
@@ -25,9 +25,18 @@ rabbitmq-package:
 		echo "installing the Debian package rabbitmq-server (tests start private nodes from it)"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq rabbitmq-server >/dev/null; }
 
+# The observability tests start a private Prometheus from the Debian package (its binary only:
+# no recommends such as the node exporter).
+prometheus-package:
+	@command -v prometheus >/dev/null 2>&1 || { \
+		echo "installing the Debian package prometheus (tests start a private server from it)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
+
+# ORG: the organisation file `make run` applies once the services are ready (none: skip it).
+ORG ?= deploy/organisation/default.yaml
 run: setup
 	@scripts/ensure-rabbitmq
-	@$(UV) run --frozen python scripts/localrun.py
+	@$(UV) run --frozen python scripts/localrun.py --org "$(ORG)"
 
 lint: setup
 	$(UV) run --frozen ruff check .
@@ -36,7 +45,7 @@ lint: setup
 typecheck: setup
 	$(UV) run --frozen mypy
 
-test: setup rabbitmq-package lint typecheck
+test: setup rabbitmq-package prometheus-package lint typecheck
 	$(UV) run --frozen pytest
 
 bench: setup rabbitmq-package
@@ -44,6 +53,8 @@ bench: setup rabbitmq-package
 
 docs: setup
 	$(UV) run --frozen python scripts/gen_docs.py
+	$(UV) run --frozen python scripts/gen_dashboards.py
+	$(UV) run --frozen vsm schema -o docs/organisation.schema.json
 
 clean:
 	rm -rf .run .pytest_cache .mypy_cache .ruff_cache bench/results

@@ -3,21 +3,33 @@
 Each service is `python -m vsm.<module>` with its configuration in the environment. The
 launcher stops them all on Ctrl-C or SIGTERM (SIGTERM first, SIGKILL after the grace
 period), and each child is told by the kernel to stop should the launcher itself die.
+`make run` then applies the default organisation (`--org`, off with `--org none` or
+`VSM_DEFAULT_ORG=0`) and gives it an environment: a steady workload and an outside
+service that fails in bursts (scripts/flaky_endpoint.py), so the loop runs on its own.
 """
 
 from __future__ import annotations
 
 import argparse
 import ctypes
+import json
+import math
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+try:  # imported as `scripts.localrun` (tests, bench)
+    from scripts.flaky_endpoint import FlakyEndpoint, Schedule
+except ModuleNotFoundError:  # run as `python scripts/localrun.py`: scripts/ is on sys.path
+    from flaky_endpoint import FlakyEndpoint, Schedule  # type: ignore[no-redef]
 
 SERVICES: dict[str, tuple[str, int]] = {
     "queen": ("vsm.queen", 8005),
@@ -29,6 +41,13 @@ SERVICES: dict[str, tuple[str, int]] = {
     "mcp-gateway": ("vsm.mcp_gateway", 8000),
 }
 PR_SET_PDEATHSIG = 1
+READY_TIMEOUT_S = 180.0
+"""Seven interpreters starting at once on a small, busy machine can need minutes."""
+DEFAULT_ORGANISATION = "deploy/organisation/default.yaml"
+ENDPOINT_PORT = 8007
+"""Where default.yaml's api agents expect the flaky endpoint."""
+ORGANISATION_ENV = {"ALGEDONIC_HALF_LIFE_S": "15"}
+"""Pain fades in the quiet 30 s between bursts: each burst is one intervention and one recovery."""
 
 
 def _die_with_parent() -> None:
@@ -106,6 +125,100 @@ class LocalSystem:
         return {name: p.returncode for name, p in self.processes.items()}
 
 
+class Workload:
+    """Steady synthetic work for the default organisation, sent through the REST API.
+
+    Every `interval_s`: a `process_data` and an `analyze` to the root's workers in turn, and
+    a `call` through each api agent allowed to reach `endpoint`. Sequential on purpose: a
+    throttled or slow system slows the workload instead of piling requests up.
+    """
+
+    def __init__(self, gateway: str, endpoint: str, interval_s: float = 1.0) -> None:
+        self.gateway, self.endpoint, self.interval_s = gateway, endpoint, interval_s
+        self.stopped = threading.Event()
+        self.sent = 0
+        self._thread = threading.Thread(target=self._run, name="workload", daemon=True)
+
+    def start(self) -> Workload:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self._thread.join(timeout=15)
+
+    def _request(self, path: str, body: object = None) -> Any:
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(  # noqa: S310 - our own gateway on loopback
+            f"{self.gateway}/api/vsm{path}", data, {"Content-Type": "application/json"}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310
+                return json.load(answer)
+        except (OSError, ValueError):
+            return None
+
+    def _command(self, agent: dict[str, Any], command: str, data: dict[str, Any]) -> None:
+        body = {"type": command, "data": data, "timeout_s": 5}
+        self._request(f"/agents/{agent['agent_id']}/command", body)
+        self.sent += 1
+
+    def _run(self) -> None:
+        agents: list[dict[str, Any]] = []
+        tick = 0
+        while not self.stopped.wait(self.interval_s):
+            if tick % 10 == 0:
+                agents = self._request("/agents") or agents
+            root = [a for a in agents if a.get("vsm_id", "root") == "root"]
+            workers = [a for a in root if a["agent_type"] == "worker"]
+            callers = [a for a in root if self.endpoint in a["config"].get("base_urls", [])]
+            if workers:
+                order = {"order": tick, "lines": [{"sku": f"p{tick % 7}", "qty": 1 + tick % 3}]}
+                self._command(workers[tick % len(workers)], "process_data", {"data": order})
+                series = [round(50 + 10 * math.sin((tick + i) / 3), 3) for i in range(24)]
+                self._command(workers[(tick + 1) % len(workers)], "analyze", {"values": series})
+            for caller in callers:
+                self._command(caller, "call", {"url": "orders"})
+            tick += 1
+
+
+def organisation_file(choice: str) -> Path | None:
+    """The file to apply, or None when switched off (`none`, or VSM_DEFAULT_ORG=0)."""
+    if os.environ.get("VSM_DEFAULT_ORG", "1").lower() in ("0", "false", "no", "off"):
+        return None
+    return None if choice.lower() in ("", "none", "0") else Path(choice)
+
+
+def apply_organisation(path: Path, gateway: str, attempts: int = 5) -> bool:
+    """`vsm apply` once the services answer; retried while the system is still settling."""
+    command = [sys.executable, "-m", "vsm.cli", "--url", gateway, "apply", "-f", str(path)]
+    for _ in range(attempts):
+        done = subprocess.run(command, check=False)  # noqa: S603 - our own CLI
+        if done.returncode in (0, 2):  # applied, or a file that retrying cannot fix
+            return done.returncode == 0
+        time.sleep(2)
+    return False
+
+
+def bring_to_life(system: LocalSystem, path: Path) -> list[Workload | FlakyEndpoint]:
+    """Apply the organisation, start its environment; what to stop at the end."""
+    try:
+        endpoint = FlakyEndpoint(Schedule(), port=ENDPOINT_PORT).start()
+    except OSError as error:
+        print(f"vsm: no flaky endpoint on port {ENDPOINT_PORT} ({error}); api agents will fail")
+        endpoint = None
+    if not apply_organisation(path, system.url("mcp-gateway")):
+        print(f"vsm: {path} was not applied; the services run without an organisation")
+        return [endpoint] if endpoint else []
+    workload = Workload(system.url("mcp-gateway"), f"http://127.0.0.1:{ENDPOINT_PORT}/").start()
+    if endpoint:
+        endpoint.schedule.restart()
+        print(f"  environment      {endpoint.url} fails 10s of every 40s (first in 10s)")
+    print("  workload         process_data + analyze to the workers, api calls, every second")
+    print("  try              uv run vsm status   uv run vsm watch")
+    return [workload, *([endpoint] if endpoint else [])]
+
+
 def describe(code: int | None) -> str:
     """uvicorn re-raises SIGTERM after its graceful shutdown, so -15 is the clean exit."""
     if code in (0, -signal.SIGTERM):
@@ -118,10 +231,15 @@ def describe(code: int | None) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description="Run every vsm service as a local process.")
     parser.add_argument("--log-dir", type=Path, default=Path(".run/logs"))
-    args = parser.parse_args()
-    system = LocalSystem(
-        env={"LOG_FORMAT": os.environ.get("LOG_FORMAT", "console")}, log_dir=args.log_dir
+    parser.add_argument(
+        "--org", default=DEFAULT_ORGANISATION, help="organisation file to apply, or `none`"
     )
+    args = parser.parse_args()
+    organisation = organisation_file(args.org)
+    env = {"LOG_FORMAT": os.environ.get("LOG_FORMAT", "console")}
+    if organisation is not None:
+        env |= {k: v for k, v in ORGANISATION_ENV.items() if k not in os.environ}
+    system = LocalSystem(env=env, log_dir=args.log_dir)
     stopping = False
 
     def stop(signum: int, _: object) -> None:
@@ -132,7 +250,7 @@ def main() -> int:
     signal.signal(signal.SIGTERM, stop)
     system.start()
     try:
-        system.wait_ready(timeout=60)
+        system.wait_ready(timeout=READY_TIMEOUT_S)
     except (RuntimeError, TimeoutError) as error:
         print(f"vsm: {error}", file=sys.stderr)
         system.stop()
@@ -142,6 +260,7 @@ def main() -> int:
         print(f"  {name:<17} {system.url(name)}  (/healthz /readyz /metrics)")
     print(f"  status           {system.url('mcp-gateway')}/api/vsm/status")
     print(f"  logs             {args.log_dir}/<service>.log")
+    running = bring_to_life(system, organisation) if organisation else []
     print("Ctrl-C stops everything.")
     reported: set[str] = set()
     while not stopping:
@@ -150,6 +269,8 @@ def main() -> int:
                 reported.add(name)
                 print(f"vsm: {name} exited with {process.returncode}; see {system.log(name)}")
         time.sleep(0.5)
+    for part in running:
+        part.stop()
     codes = system.stop()
     print("vsm stopped: " + ", ".join(f"{n} {describe(c)}" for n, c in codes.items()))
     return 0

@@ -1,0 +1,1 @@
+"""vsm: the command-line tool for operators of a running viable system."""

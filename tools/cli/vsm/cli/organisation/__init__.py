@@ -1,0 +1,1 @@
+"""Organisation files: a viable system declared in YAML, diffed and applied."""
