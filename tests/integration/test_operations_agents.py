@@ -301,9 +301,12 @@ async def test_each_agent_reports_beers_indices_upward(
         report = AnyEnvelope.validate_json((await s1_probe.get(reports)).body).data
         if report.succeeded:  # type: ignore[attr-defined]
             break
+    # Lightly loaded and all succeeding: it achieved all it was asked (the indices are
+    # bounded by the work offered), so every index is 1 (services/operations/.../performance.py).
     assert report.capability > 0  # type: ignore[attr-defined]
-    assert report.latency == pytest.approx(2 / 8)  # type: ignore[attr-defined]
-    assert report.productivity == pytest.approx(report.actuality / report.capability)  # type: ignore[attr-defined]
+    assert report.actuality == pytest.approx(report.capability)  # type: ignore[attr-defined]
+    assert report.latency == pytest.approx(1.0)  # type: ignore[attr-defined]
+    assert report.performance == pytest.approx(1.0)  # type: ignore[attr-defined]
 
 
 # Bad input -------------------------------------------------------------------------------

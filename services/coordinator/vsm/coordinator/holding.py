@@ -44,7 +44,9 @@ class Holding:
         connection = await self.bus.broker.connect()
         self._channel = await connection.channel()
         await self._channel.set_qos(prefetch_count=self.prefetch)
-        queue = await self._channel.get_queue(self.queue_name, ensure=False)
+        # declared (passively) through the robust channel, so its consumer is restored when
+        # the connection comes back after a broker restart
+        queue = await self._channel.declare_queue(self.queue_name, passive=True)
         self._consumer = (queue, await queue.consume(on_delivery, no_ack=False))
 
     async def stop_consuming(self) -> None:

@@ -34,7 +34,9 @@ class TrailReader:
         self._channel = await connection.channel()
         await self._channel.set_qos(prefetch_count=PREFETCH)
         name = self.bus.namespace.name(topology.TRAIL.name)
-        stream = await self._channel.get_queue(name, ensure=False)
+        # declared (passively) through the robust channel, so the reading resumes after a
+        # broker restart (from the first offset again: recording is idempotent)
+        stream = await self._channel.declare_queue(name, passive=True)
         await stream.consume(self._entry, arguments={"x-stream-offset": "first"})
 
     async def _entry(self, message: AbstractIncomingMessage) -> None:
