@@ -64,9 +64,15 @@ def test_pain_intervention_and_recovery_happen_on_their_own(url: str, tmp_path: 
         while recovered is None and time.monotonic() - started < DEADLINE_S:
             time.sleep(1)
             fresh = [i for i in system5(url)["interventions"] if i["intervention_id"] not in known]
-            recovered = next((i for i in fresh if i["status"] == "resolved"), None)
-        assert recovered is not None, f"no intervention opened and resolved in {DEADLINE_S:g} s"
-        assert recovered["policy_type"] == "throttle"
+            # The api agents' error bursts are rate trouble: S5 throttles them. (The host
+            # sensor may add interventions of its own on a loaded machine: adaptation ones.)
+            recovered = next(
+                (i for i in fresh if i["status"] == "resolved" and i["policy_type"] == "throttle"),
+                None,
+            )
+        assert recovered is not None, (
+            f"no throttling intervention opened and resolved in {DEADLINE_S:g} s: {fresh}"
+        )
         assert recovered["causation"], "the intervention names the pain that caused it"
         print(f"pain -> intervention -> recovery within {time.monotonic() - started:.0f} s")
 

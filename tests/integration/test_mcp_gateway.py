@@ -297,7 +297,7 @@ async def test_spawn_a_meta_system_and_explain_a_signal(mcp_url: str) -> None:
         {"name": "mcp-child", "purpose": "twice", "budget": {"concurrency_slots": 2}},
     )
     assert again.is_error
-    assert text(again).startswith("meta_system_exists")
+    assert "meta_system_exists" in text(again)
 
     signal = data(await call(mcp_url, "algedonic_signal", {"kind": "pain", "intensity": 0.2}))
     signal_id = signal["message_id"]
@@ -318,14 +318,14 @@ async def test_allocation_and_coordination_refuse_unknown_agents(mcp_url: str) -
         {"agent_id": "worker-nobody", "resources": {"concurrency_slots": 2}},
     )
     assert allocation.is_error
-    assert text(allocation).startswith("unknown_agent")
+    assert "unknown_agent" in text(allocation)
     note = await call(
         mcp_url,
         "vsm_coordinate_message",
         {"from_agent": "worker-nobody", "to_agent": "worker-noone", "topic": "handoff"},
     )
     assert note.is_error
-    assert text(note).startswith("unknown_agent")
+    assert "unknown_agent" in text(note)
 
 
 # Bad calls ---------------------------------------------------------------------------------

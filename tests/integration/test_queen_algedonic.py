@@ -106,8 +106,12 @@ async def test_a_pain_burst_gives_exactly_one_intervention_with_its_causes(
     assert all(isinstance(c.data, PolicyChanged) for c in changes)
     # S4 may answer the adaptation request with a proposal S5 accepts (source s4:...):
     # that is the loop closing, not a second intervention.
+    # One intervention; its throttle may already be lifted again (a second version carrying
+    # the same intervention id) once the episode has resolved.
     interventions = [c for c in changes if c.data.record.intervention_id is not None]
-    assert len(interventions) == 1, [c.data.record for c in changes]
+    assert len({c.data.record.intervention_id for c in interventions}) == 1, [
+        c.data.record for c in changes
+    ]
     change = interventions[0]
     record = change.data.record
     assert record.vsm_id == "root/burst"
@@ -115,9 +119,12 @@ async def test_a_pain_burst_gives_exactly_one_intervention_with_its_causes(
     assert record.policy_type == "throttle"
     assert record.policy.limits[0].target == "worker-7"
     assert record.intervention_id is not None
-    assert change.causation_id in signal_ids
-    assert set(record.causation) <= set(signal_ids)
-    assert change.causation_id in record.causation
+    # The policy is caused by the intervention (announced on vsm.interventions), and the
+    # intervention by the signals of the episode.
+    *signals, opened = record.causation
+    assert change.causation_id == opened
+    assert signals
+    assert set(signals) <= set(signal_ids)
     assert len(asked) == 1
     assert isinstance(asked[0].data, AdaptationRequest)
     assert asked[0].data.intervention_id == record.intervention_id
