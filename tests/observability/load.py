@@ -76,7 +76,20 @@ async def episode(gateway: httpx.AsyncClient, probe: Probe) -> list[str]:
     ok(await gateway.post("/api/vsm/system5/synthesis", json=synthesis))
     await command(gateway, agents[0], "no_such_capability", {})
     await bad_input(probe, agents[0])
+    await control_and_coordination(gateway, agents)
     return agents
+
+
+async def control_and_coordination(gateway: httpx.AsyncClient, agents: list[str]) -> None:
+    """S3 and S2 at work: an allocation and an audit, scheduled work, a note between units."""
+    grant = {"agent_id": agents[0], "resources": {"concurrency_slots": 3}, "priority": 5}
+    ok(await gateway.post("/api/vsm/system/3/allocations", json=grant))
+    ok(await gateway.post("/api/vsm/system/3/audit", json={"agent_ids": agents[:2]}))
+    for number in range(5):
+        work = {"lane": "observed", "agent_id": agents[1], "command_type": "process_data"}
+        ok(await gateway.post("/api/vsm/work", json={**work, "data": {"data": number}}), 202)
+    note = {"from_agent": agents[0], "to_agent": agents[1], "topic": "handoff"}
+    ok(await gateway.post("/api/vsm/coordination/messages", json=note))
 
 
 async def steady(gateway: httpx.AsyncClient, agents: list[str]) -> None:

@@ -11,6 +11,7 @@ from vsm.operations import handlers
 from vsm.operations.agents.base import Resources
 from vsm.operations.host import AgentHost
 from vsm.operations.journal import RegistryJournal
+from vsm.operations.metrics import create_metrics
 from vsm.operations.settings import Settings
 from vsm.operations.system1 import System1
 
@@ -63,6 +64,7 @@ def create_app(settings: Settings) -> Litestar:
 
     host = AgentHost(bus, None, settings.performance_interval_s, settings.instance_id)
     s1 = System1(bus, host)
+    host.metrics = create_metrics(runtime.telemetry.registry, s1.registry)
     journal = RegistryJournal(bus, settings.instance_id, s1.apply)
     handlers.register(bus, s1, settings.registry_replay_timeout_s)
     runtime.on_start(start)

@@ -1,0 +1,59 @@
+"""What S1 counts: agents by type and state (read from the registry when scraped), command
+results by type and status, and how long commands take."""
+
+from __future__ import annotations
+
+from collections import Counter as Tally
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from vsm.operations.registry import Registry
+
+DURATION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+
+
+class AgentCount(Collector):
+    """`vsm_agents{vsm_id,agent_type,state}`, counted from the registry at scrape time."""
+
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        family = GaugeMetricFamily(
+            "vsm_agents",
+            "Agents in the registry, by type and state.",
+            labels=["vsm_id", "agent_type", "state"],
+        )
+        tally = Tally((a.vsm_id, a.agent_type, a.state) for a in self.registry.agents.values())
+        for (vsm_id, agent_type, state), count in sorted(tally.items()):
+            family.add_metric([vsm_id, agent_type, state], count)
+        yield family
+
+
+@dataclass(frozen=True)
+class Metrics:
+    commands: Counter
+    duration: Histogram
+
+
+def create_metrics(prometheus: CollectorRegistry, registry: Registry) -> Metrics:
+    prometheus.register(AgentCount(registry))
+    return Metrics(
+        commands=Counter(
+            "vsm_commands",
+            "Command results, `ok` or `error` (an error result is no handler failure).",
+            ["vsm_id", "agent_type", "command", "status"],
+            registry=prometheus,
+        ),
+        duration=Histogram(
+            "vsm_command_duration_seconds",
+            "Time from a command's start (after waiting for a slot) to its result.",
+            ["agent_type", "command"],
+            buckets=DURATION_BUCKETS,
+            registry=prometheus,
+        ),
+    )
