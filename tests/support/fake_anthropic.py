@@ -29,6 +29,7 @@ import math
 import re
 import secrets
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -70,6 +71,8 @@ class RecordedRequest:
     """Header names lower-cased."""
     body: dict[str, Any]
     """The parsed JSON body; `{}` when there was none or it was not a JSON object."""
+    at: float = 0.0
+    """When it arrived (`time.monotonic()`), to measure the pauses between retries."""
 
     @property
     def api_key(self) -> str | None:
@@ -121,6 +124,7 @@ class _Failure:
     error_type: str
     message: str
     headers: tuple[tuple[str, str], ...]
+    details: tuple[tuple[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -237,13 +241,15 @@ class FakeAnthropic(LoopbackFake):
         retry_after: float | None = None,
         *,
         should_retry: bool | None = None,
+        details: Mapping[str, Any] | None = None,
     ) -> Self:
         """Queue an error response in the API's shape `{"type":"error","error":{...}}`.
 
         `error_type` defaults to the API's type for `status` (529 -> overloaded_error).
         `retry_after` (seconds, fractions allowed) is sent as `retry-after-ms`, which the SDK
         prefers, and as a whole-second `retry-after` as the real API does. `should_retry` sends
-        `x-should-retry`, which overrides the SDK's status-based retry decision.
+        `x-should-retry`, which overrides the SDK's status-based retry decision. `details` goes
+        into the error object (e.g. `{"error_code": "enforced_spend_limit_reached"}`).
         """
         headers: list[tuple[str, str]] = []
         if retry_after is not None:
@@ -252,9 +258,23 @@ class FakeAnthropic(LoopbackFake):
         if should_retry is not None:
             headers.append(("x-should-retry", "true" if should_retry else "false"))
         error_type = error_type or _ERROR_TYPES.get(status, "api_error")
-        return self._push(
-            _Failure(status, error_type, message or f"{error_type} (FakeAnthropic)", tuple(headers))
-        )
+        text = message or f"{error_type} (FakeAnthropic)"
+        extra = tuple((details or {}).items())
+        return self._push(_Failure(status, error_type, text, tuple(headers), extra))
+
+    def spend_limit(self, count: int = 1) -> Self:
+        """Queue the API's answer once an organisation's spend limit is reached: a 429
+        `rate_limit_error` with `details.error_code` `enforced_spend_limit_reached` and no
+        `retry-after` (access resumes when the limit is raised or the month turns)."""
+        for _ in range(count):
+            self.fail(
+                429,
+                "rate_limit_error",
+                "You have reached your specified API usage limits. You will regain access on "
+                "the first day of next month at 00:00 UTC.",
+                details={"error_code": "enforced_spend_limit_reached"},
+            )
+        return self
 
     def fail_times(
         self,
@@ -305,6 +325,7 @@ class FakeAnthropic(LoopbackFake):
             path=handler.path.split("?", 1)[0],
             headers={name.lower(): value for name, value in handler.headers.items()},
             body=parsed if isinstance(parsed, dict) else {},
+            at=time.monotonic(),
         )
         with self._lock:
             self._requests.append(request)
@@ -329,7 +350,9 @@ class FakeAnthropic(LoopbackFake):
             step = _Reply(({"type": "text", "text": self._default_text(request)},), "end_turn")
 
         if isinstance(step, _Failure):
-            _send_error(handler, step.status, step.error_type, step.message, step.headers)
+            _send_error(
+                handler, step.status, step.error_type, step.message, step.headers, step.details
+            )
         elif isinstance(step, _Reply):
             message = _message(request, step.content, step.stop_reason)
             if request.stream:
@@ -407,12 +430,12 @@ def _send_error(
     error_type: str,
     message: str,
     headers: tuple[tuple[str, str], ...],
+    details: tuple[tuple[str, Any], ...] = (),
 ) -> None:
-    body = {
-        "type": "error",
-        "error": {"type": error_type, "message": message},
-        "request_id": _new_id("req"),
-    }
+    error: dict[str, Any] = {"type": error_type, "message": message}
+    if details:
+        error["details"] = dict(details)
+    body = {"type": "error", "error": error, "request_id": _new_id("req")}
     _send_json(handler, status, body, headers)
 
 

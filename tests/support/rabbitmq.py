@@ -179,6 +179,20 @@ class PrivateRabbitMQ:
             time.sleep(0.2)
         self.startup_s = time.monotonic() - began
 
+    def ctl(self, *args: str, timeout: float = 60) -> str:
+        """`rabbitmqctl <args>` against this node (its cookie and name); its output."""
+        if self.directory is None:
+            raise RuntimeError("the node has not been started")
+        script = Path(self.script).with_name("rabbitmqctl")
+        done = subprocess.run(
+            [str(script) if script.exists() else "rabbitmqctl", "-n", self.nodename, "-q", *args],
+            env=self._environment(self.directory),
+            capture_output=True,
+            timeout=timeout,
+            check=True,
+        )
+        return done.stdout.decode()
+
     def pids(self) -> list[int]:
         """The node's processes: the start script, the Erlang VM and the VM's helpers."""
         process = self._process

@@ -48,11 +48,16 @@ class HealthReporter:
         )
 
     async def _run(self) -> None:
+        failing = False
         while True:
             try:
                 await self.publisher.publish(self.report(), mandatory=False)
             except Exception as error:  # the broker may be away; the next beat will try again
-                log.warning("health_report_failed", error=repr(error))
+                # Said once per outage, not every beat; the runtime logs the outage itself.
+                (log.debug if failing else log.warning)("health_report_failed", error=repr(error))
+                failing = True
+            else:
+                failing = False
             await asyncio.sleep(self.interval_s)
 
     def start(self) -> None:

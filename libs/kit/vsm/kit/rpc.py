@@ -2,6 +2,11 @@
 
 FastStream's `broker.request()` opens a reply consumer per call; a service that asks often
 (the gateways) keeps one consumer and matches replies by correlation id instead.
+
+The reply consumer lives on a robust channel, so it comes back when the connection does.
+A reply addressed to the old channel cannot arrive, so requests pending when the connection
+drops fail at once with `BrokerUnavailable` instead of waiting for their deadline; so does a
+request sent while the broker is away.
 """
 
 from __future__ import annotations
@@ -9,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
+from typing import Any
 
 import aio_pika
 from aio_pika.abc import (
@@ -17,12 +23,19 @@ from aio_pika.abc import (
     AbstractIncomingMessage,
     AbstractRobustConnection,
 )
+from aiormq.exceptions import AMQPConnectionError, ChannelInvalidStateError
 
 REPLY_TO = "amq.rabbitmq.reply-to"
+CONNECTION_LOST = (AMQPConnectionError, ChannelInvalidStateError, ConnectionError)
+"""What a publish raises when the broker is away (not a refusal such as an unroutable key)."""
 
 
 class RequestTimeout(Exception):
     """No reply within the deadline."""
+
+
+class BrokerUnavailable(RequestTimeout):
+    """No reply can come: the broker connection was down, or dropped before the reply."""
 
 
 class Requester:
@@ -33,7 +46,10 @@ class Requester:
 
     async def start(self, connection: AbstractRobustConnection) -> None:
         self._channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
-        queue = await self._channel.get_queue(REPLY_TO, ensure=False)
+        self._channel.close_callbacks.add(self._connection_lost)
+        # Declared (passively) rather than merely named, so the robust channel restores the
+        # consumer after a reconnection.
+        queue = await self._channel.declare_queue(REPLY_TO, passive=True)
         await queue.consume(self._on_reply, no_ack=True)
 
     async def stop(self) -> None:
@@ -43,6 +59,12 @@ class Requester:
             with contextlib.suppress(Exception):
                 await self._channel.close()
             self._channel = None
+
+    def _connection_lost(self, _: Any, error: BaseException | None) -> None:
+        lost = BrokerUnavailable(f"the broker connection was lost: {error!r}")
+        for future in self._pending.values():
+            if not future.done():
+                future.set_exception(lost)
 
     async def _on_reply(self, message: AbstractIncomingMessage) -> None:
         future = self._pending.pop(message.correlation_id or "", None)
@@ -75,5 +97,7 @@ class Requester:
                 return reply
         except TimeoutError as error:
             raise RequestTimeout(f"no reply from {routing_key!r} within {timeout:g}s") from error
+        except CONNECTION_LOST as error:
+            raise BrokerUnavailable(f"no reply from {routing_key!r}: {error!r}") from error
         finally:
             self._pending.pop(correlation_id, None)

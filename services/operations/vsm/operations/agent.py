@@ -2,14 +2,19 @@
 
 Commands beyond the allocation wait for a slot or for their turn under a rate limit (never
 "busy"); S3 changes the allocation while the agent runs. A redelivered command id is
-answered from memory instead of being done twice.
+answered from memory instead of being done twice, as long as this process remembers it;
+an effect outside that must survive a crash of the process is deduplicated where it
+happens, by the command id its behaviour passes on (`current_command`, e.g. the api agent's
+`Idempotency-Key`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from typing import Any
 
 from pydantic import ValidationError
@@ -27,6 +32,16 @@ RECENT_RESULTS = 1024
 INBOX = 32
 Feel = Callable[[Feeling], Awaitable[None]]
 Crash = Callable[[BaseException], Awaitable[None]]
+
+current_command: ContextVar[str | None] = ContextVar("current_command", default=None)
+"""The id of the command a behaviour is executing: stable across redeliveries and retries."""
+
+
+class NotStarted(Exception):
+    """The agent stopped admitting work before this command started: the broker keeps it."""
+
+
+NOT_STARTED = "the agent stopped admitting commands"
 
 
 class Agent:
@@ -49,32 +64,97 @@ class Agent:
         self.monitor = AlgedonicMonitor(info.agent_id, config.algedonic)
         self.meter = PerformanceMeter(window_s)
         self.recent: OrderedDict[str, CommandResult] = OrderedDict()
+        self.under_way: dict[str, asyncio.Future[CommandResult]] = {}
         self.in_flight = 0
         self.waiting = 0
+        self.repeats = 0
+        """Deliveries of a command id already done or under way, answered with its result."""
         self.terminated = False
+        self.stopping = asyncio.Event()
+        self._admitting: set[asyncio.Task[Any]] = set()
         self.feel = feel
         self.crash = crash
 
     async def run(self, command: AgentCommand) -> CommandResult:
-        known = self.recent.get(command.command_id)
-        if known is not None:
-            return known
+        """Do `command` once: a command id already done, or under way, gets that result."""
+        earlier = self.recent.get(command.command_id) or self.under_way.get(command.command_id)
+        if earlier is not None:
+            self.repeats += 1
+            return earlier if isinstance(earlier, CommandResult) else await asyncio.shield(earlier)
+        done: asyncio.Future[CommandResult] = asyncio.get_running_loop().create_future()
+        self.under_way[command.command_id] = done
+        try:
+            result = await self._run(command)
+        except asyncio.CancelledError:
+            done.cancel()
+            raise
+        except Exception as error:
+            done.set_exception(error)
+            done.exception()  # retrieved: nobody may be waiting for it
+            raise
+        finally:
+            del self.under_way[command.command_id]
+        done.set_result(result)
+        return result
+
+    async def _run(self, command: AgentCommand) -> CommandResult:
         self.waiting += 1
         self.meter.arrived(time.monotonic())
-        await self.rate.wait()
-        async with self.slots:
+        try:
+            admitted = await self._admitted()
+        finally:
             self.waiting -= 1
+        if not admitted:
+            raise NotStarted(command.command_id)
+        try:
             self.in_flight += 1
             started = time.monotonic()
-            try:
-                outcome = await self._outcome(command)
-            finally:
-                self.in_flight -= 1
+            outcome = await self._outcome(command)
+        finally:
+            self.in_flight -= 1
+            await self._release()
         elapsed = time.monotonic() - started
         result = self._result(command, outcome, elapsed)
         self._remember(result)
         await self._account(result.status == "ok", elapsed)
         return result
+
+    async def _admitted(self) -> bool:
+        """Wait for the turn under the rate and for a slot (then held); False if the agent
+        stops admitting first, so a shutdown never waits for work that has not started.
+
+        No task of its own and nothing awaited once the slot is taken, so a cancellation (a
+        lost broker connection cancels every handler at once) never leaks a slot.
+        """
+        if self.stopping.is_set():
+            return False
+        task = asyncio.current_task()
+        assert task is not None
+        self._admitting.add(task)
+        try:
+            await self.rate.wait()
+            await self.slots.__aenter__()
+        except asyncio.CancelledError as cancelled:
+            if cancelled.args != (NOT_STARTED,):
+                raise
+            task.uncancel()
+            return False
+        finally:
+            self._admitting.discard(task)
+        if self.stopping.is_set():  # a slot, but too late: the command is not started
+            await self._release()
+            return False
+        return True
+
+    async def _release(self) -> None:
+        """Give the slot back, even when the handler is being cancelled meanwhile."""
+        await asyncio.shield(self.slots.__aexit__())
+
+    def stop_admitting(self) -> None:
+        """Commands still waiting to start go back to the broker; running ones finish."""
+        self.stopping.set()
+        for waiting in self._admitting:
+            waiting.cancel(NOT_STARTED)
 
     async def _outcome(self, command: AgentCommand) -> dict[str, Any] | CommandError:
         if self.terminated:
@@ -85,6 +165,7 @@ class Agent:
                 message=f"{self.info.agent_type} does not support {command.command_type!r}",
                 details={"capabilities": self.info.capabilities},
             )
+        token = current_command.set(command.command_id)
         try:
             return await self.behaviour.execute(command.command_type, command.data)
         except CommandFailed as failed:
@@ -100,6 +181,8 @@ class Agent:
         except Exception as error:  # the agent's own fault: reported as a crash, agent lives on
             await self.crash(error)
             return CommandError(code="agent_error", message=repr(error)[:4096])
+        finally:
+            current_command.reset(token)
 
     def _result(
         self, command: AgentCommand, outcome: dict[str, Any] | CommandError, elapsed: float
@@ -157,6 +240,7 @@ class Agent:
                 "algedonic": self.monitor.state(),
                 "succeeded": self.meter.succeeded,
                 "failed": self.meter.failed,
+                "repeats": self.repeats,
             }
         resources = {
             "allocation": self.slots.capacity,
@@ -176,5 +260,6 @@ class Agent:
             "algedonic": self.monitor.state(),
             "behaviour": self.behaviour.state(),
             "recent_commands": len(self.recent),
+            "repeats": self.repeats,
             "inbox": list(self.inbox),
         }

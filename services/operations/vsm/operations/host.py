@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import structlog
+from faststream.exceptions import SkipMessage
 from faststream.middlewares import AckPolicy
 from faststream.rabbit.annotations import RabbitMessage
 from faststream.rabbit.response import RabbitResponse
@@ -38,10 +39,11 @@ from vsm.contract.operations import (
 from vsm.contract.performance import performance_key
 from vsm.kit.bus import Bus
 from vsm.kit.deadletter import of_type
-from vsm.operations.agent import Agent
+from vsm.operations.agent import Agent, NotStarted
 from vsm.operations.agents.base import Resources
 from vsm.operations.agents.catalog import AGENT_TYPES
 from vsm.operations.algedonics import Feeling
+from vsm.operations.metrics import Metrics
 from vsm.operations.wiring import declare_agent, delete_if_empty, unbind_agent
 
 log = structlog.get_logger("vsm.operations.host")
@@ -72,6 +74,7 @@ class AgentHost:
         self.locks: dict[str, asyncio.Lock] = {}
         self.crash_reported: dict[str, float] = {}
         self.report_crash: CrashReport | None = None
+        self.metrics: Metrics | None = None
         self._reporter: asyncio.Task[None] | None = None
 
     async def sync(self, info: AgentInfo) -> None:
@@ -121,8 +124,12 @@ class AgentHost:
             envelope: Envelope[AgentCommand], message: RabbitMessage
         ) -> RabbitResponse:
             check_size(message)
-            result = await agent.run(envelope.data)
+            try:
+                result = await agent.run(envelope.data)
+            except NotStarted as stopping:  # neither acked nor nacked: the broker keeps it
+                raise SkipMessage from stopping
             await self._publish_result(agent, result, envelope)
+            self._count(agent, result)
             return bus.reply(result, cause=envelope)
 
         @subscriber(filter=of_type(AllocationChanged.TYPE))
@@ -168,6 +175,15 @@ class AgentHost:
             vsm_id=info.vsm_id,
             mandatory=False,
         )
+
+    def _count(self, agent: Agent, result: CommandResult) -> None:
+        if self.metrics is None:
+            return
+        info = agent.info
+        labels = (info.vsm_id, info.agent_type, result.command_type, result.status)
+        self.metrics.commands.labels(*labels).inc()
+        seconds = result.processing_time_ms / 1000
+        self.metrics.duration.labels(info.agent_type, result.command_type).observe(seconds)
 
     async def _retire(self, agent: Agent) -> None:
         agent.terminated = True
@@ -255,12 +271,19 @@ class AgentHost:
                     log.warning("performance_report_failed", error=repr(error))
 
     async def stop(self) -> None:
+        """Shut down within the grace period: the commands running finish and are acked;
+        those waiting for a slot, and whatever arrives now, stay with the broker (unacked,
+        so redelivered to the next consumer) instead of being run first."""
         if self._reporter is not None:
             self._reporter.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reporter
-        for agent_id, subscriber in list(self.subscribers.items()):
-            with contextlib.suppress(Exception):
-                await subscriber.stop()
+        for agent in self.agents.values():
+            agent.stop_admitting()
+        await asyncio.gather(
+            *(subscriber.stop() for subscriber in self.subscribers.values()),
+            return_exceptions=True,
+        )
+        for agent_id in self.subscribers:
             await self.agents[agent_id].behaviour.stop()
         self.subscribers.clear()

@@ -4,6 +4,10 @@ A replica knows its replay has caught up when it reads back a mark it wrote itse
 subscribing: everything before the mark is the registry as it stood. Events are applied one
 at a time, in stream order. A stream cannot dead-letter, so an unreadable entry is logged,
 counted and skipped (it stays in the log for inspection).
+
+The consumer is on a robust channel: after a lost connection it resumes from the first entry
+again, which is harmless (events apply once, by id); an ack for a delivery of the lost
+channel cannot be sent and is not needed (a stream keeps its entries).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from pydantic import ValidationError
 from vsm.contract.message import Message
 from vsm.contract.operations import REGISTRY_LOG, RegistryMark
 from vsm.kit.bus import AnyEnvelope, Bus
+from vsm.kit.rpc import CONNECTION_LOST
 
 log = structlog.get_logger("vsm.operations.journal")
 
@@ -46,7 +51,8 @@ class RegistryJournal:
         self._channel = await connection.channel()
         await self._channel.set_qos(prefetch_count=STREAM_PREFETCH)
         name = self.bus.namespace.name(REGISTRY_LOG.name)
-        stream = await self._channel.get_queue(name, ensure=False)
+        # Declared (passively) rather than merely named, so a reconnection restores the consumer.
+        stream = await self._channel.declare_queue(name, passive=True)
         self._worker = asyncio.create_task(self._work(), name="registry-replay")
         await stream.consume(self._inbox.put, arguments={"x-stream-offset": "first"})
         mark = self.bus.envelope(RegistryMark(instance=self.instance, nonce=self.nonce))
@@ -81,7 +87,8 @@ class RegistryJournal:
                         await self.apply(envelope.id, envelope.data, self.caught_up.is_set())
                     except Exception as error:
                         log.error("registry_apply_failed", error=repr(error), exc_info=error)
-            await message.ack()
+            with contextlib.suppress(*CONNECTION_LOST):  # a delivery of a channel since lost
+                await message.ack()
 
     async def stop(self) -> None:
         if self._worker is not None:

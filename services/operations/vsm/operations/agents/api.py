@@ -1,4 +1,10 @@
-"""`api`: HTTP calls to allow-listed base URLs only, with timeouts, retries and mapping."""
+"""`api`: HTTP calls to allow-listed base URLs only, with timeouts, retries and mapping.
+
+Every call carries `Idempotency-Key: <command id>` (unless the command sets its own): the
+same on each retry, on a redelivery and on a sender's resend, so the service called can do
+the effect once even when operations crashed between the effect and the ack. Operations'
+own memory of done commands dies with the process; the called service's does not.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +15,12 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
+from vsm.operations.agent import current_command
 from vsm.operations.agents.base import AgentConfig, AgentType, CommandFailed, Passive, Resources
 
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 MAX_BODY_CHARS = 64 * 1024
+IDEMPOTENCY_KEY = "Idempotency-Key"
 
 
 class ApiConfig(AgentConfig):
@@ -49,6 +57,14 @@ def allowed(url: str, bases: list[str]) -> bool:
     return False
 
 
+def idempotent(headers: dict[str, str]) -> dict[str, str]:
+    """`headers` with the command id as idempotency key, unless they carry one already."""
+    command_id = current_command.get()
+    if command_id is None or any(name.lower() == "idempotency-key" for name in headers):
+        return headers
+    return {**headers, IDEMPOTENCY_KEY: command_id}
+
+
 def dig(document: Any, path: str) -> Any:
     """The value at a dotted path (`items.0.name`), or None."""
     current = document
@@ -73,10 +89,10 @@ class ApiAgent(Passive):
         url = urljoin(self.bases[0], call.url)
         if not allowed(url, self.bases):
             raise CommandFailed("url_not_allowed", f"{url} is not under an allowed base URL")
-        response = await self._send(call, url)
+        response = await self._send(call, url, idempotent(call.headers))
         return self._map(response)
 
-    async def _send(self, call: Call, url: str) -> httpx.Response:
+    async def _send(self, call: Call, url: str, headers: dict[str, str]) -> httpx.Response:
         for attempt in range(self.config.retries + 1):
             last = attempt == self.config.retries
             try:
@@ -85,7 +101,7 @@ class ApiAgent(Passive):
                     url,
                     params=call.params,
                     json=call.json_body,
-                    headers=call.headers,
+                    headers=headers,
                     timeout=self.config.timeout_s,
                 )
             except httpx.TimeoutException as error:
