@@ -6,12 +6,13 @@ import json
 
 import pytest
 from faststream.exceptions import SubscriberNotFound
+from faststream.message import StreamMessage
 from pydantic import ValidationError
 
 from vsm.contract.envelope import Envelope
 from vsm.contract.errors import Unprocessable
 from vsm.contract.health import HealthReport
-from vsm.kit.deadletter import verdict
+from vsm.kit.deadletter import decode_json, verdict
 from vsm.kit.names import Namespace
 
 
@@ -63,3 +64,15 @@ def test_namespaces_prefix_canonical_names_and_back() -> None:
     assert ns.name("vsm.policy") == "t1.vsm.policy"
     assert ns.canonical("t1.vsm.policy") == "vsm.policy"
     assert Namespace().name("vsm.policy") == "vsm.policy"
+
+
+@pytest.mark.parametrize(
+    "body", [b"[" * 100_000 + b"]" * 100_000, b'{"a":' * 100_000], ids=["arrays", "objects"]
+)
+async def test_json_nested_too_deeply_is_malformed_not_a_handler_failure(body: bytes) -> None:
+    """Else the parser's RecursionError counts as a handler failure: redelivered up to the
+    delivery limit and parked without a reason."""
+    with pytest.raises(Unprocessable) as caught:
+        await decode_json(StreamMessage(raw_message=None, body=body))
+
+    assert caught.value.reason == "malformed_json"

@@ -31,7 +31,7 @@ from vsm.contract import topology
 from vsm.contract.envelope import Envelope
 from vsm.contract.errors import ErrorReply, Unprocessable
 from vsm.contract.message import Message
-from vsm.kit.deadletter import DETAIL_HEADER, REASON_HEADER, of_type
+from vsm.kit.deadletter import DETAIL_HEADER, REASON_HEADER, MessageGuard, of_type
 from vsm.kit.names import Namespace
 from vsm.kit.rpc import Requester
 from vsm.kit.telemetry import Telemetry
@@ -75,8 +75,10 @@ class Bus:
         vsm_id: str,
         telemetry: Telemetry,
         request_timeout_s: float,
+        guard: MessageGuard | None = None,
     ) -> None:
         self.broker = broker
+        self.guard = guard  # signs and checks messages when signing keys are configured
         self.service = service
         self.source = f"vsm/{service}"
         self.namespace = namespace
@@ -351,8 +353,11 @@ class Bus:
         envelope = self.envelope(body, cause=cause, vsm_id=vsm_id)
         props = _properties(envelope)
         deadline = timeout or self.request_timeout_s
+        data = envelope.model_dump_json().encode()
+        if self.guard is not None:  # requests bypass the broker's middlewares: sign here
+            props["headers"] |= self.guard.signature_headers(data)
         message = aio_pika.Message(
-            envelope.model_dump_json().encode(),
+            data,
             content_type="application/json",
             delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
             message_id=props["message_id"],
@@ -372,6 +377,8 @@ class Bus:
             raw = await self.requester.request(target, key, message, deadline)
         except DeliveryError as error:
             raise NotRoutable(f"no queue takes {key!r}") from error
+        if self.guard is not None and (bad := self.guard.verify(raw, "reply")) is not None:
+            raise RequestFailed(ErrorReply(code=bad.reason, message=bad.detail[:4096]))
         reply = AnyEnvelope.validate_json(raw.body)
         if isinstance(reply.data, ErrorReply):
             raise RequestFailed(reply.data)

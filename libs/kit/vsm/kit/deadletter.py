@@ -2,30 +2,41 @@
 
 The broker's own dead-lettering (delivery limit on quorum queues) catches handlers that keep
 failing; this module catches input that is wrong, says why, and acks only once the dead
-letter is confirmed by the broker.
+letter is confirmed by the broker. With signing keys, the same middleware signs every
+envelope the broker publishes and, before anything else reads a consumed message, checks its
+signature and then its freshness and id (`bad_signature`, `stale`, `from_future`, `replayed`).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from aio_pika import IncomingMessage
+from aio_pika.abc import AbstractIncomingMessage
 from faststream import BaseMiddleware
-from faststream.exceptions import HandlerException, SubscriberNotFound
+from faststream.exceptions import AckMessage, HandlerException, SubscriberNotFound
 from faststream.message import StreamMessage
+from prometheus_client import CollectorRegistry, Counter
 from pydantic import ValidationError
 
 from vsm.contract.errors import Unprocessable
 from vsm.contract.message import model_for
+from vsm.kit.replay import ReplayGuard, Stamp, stamp_of
+from vsm.kit.signing import KEY_ID_HEADER, BadSignature, Keyring
+
+if TYPE_CHECKING:
+    from vsm.kit.settings import ServiceSettings
 
 REASON_HEADER = "x-vsm-dead-letter-reason"
 DETAIL_HEADER = "x-vsm-dead-letter-detail"
 
 log = structlog.get_logger("vsm.deadletter")
+security_log = structlog.get_logger("vsm.security")
 
 DeadLetterSink = Callable[[IncomingMessage, str, Unprocessable], Awaitable[None]]
 FailureSink = Callable[[IncomingMessage, str, BaseException], None]
@@ -37,6 +48,8 @@ async def decode_json(msg: StreamMessage[Any]) -> Any:
         return json.loads(msg.body)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise Unprocessable("malformed_json", str(error)) from error
+    except RecursionError as error:  # nested deeper than the parser goes: not a handler fault
+        raise Unprocessable("malformed_json", "nested too deeply") from error
 
 
 def of_type(message_type: str) -> Callable[[StreamMessage[Any]], Awaitable[bool]]:
@@ -80,18 +93,151 @@ def verdict(error: BaseException, body: bytes = b"") -> Unprocessable | None:
     return None
 
 
+@dataclass(frozen=True)
+class Refused:
+    bad: Unprocessable
+    stamp: Stamp | None = None
+
+
+class MessageGuard:
+    """Message security at the kit's edge: signs what goes out, checks what comes in."""
+
+    def __init__(
+        self, service: str, keyring: Keyring, replay: ReplayGuard, registry: CollectorRegistry
+    ) -> None:
+        self.service = service
+        self.keyring = keyring
+        self.replay = replay
+        self.refusals = Counter(
+            "vsm_security_refusals",
+            "Consumed messages (and replies) refused by the signature or replay checks.",
+            ["service", "queue", "reason"],
+            registry=registry,
+        )
+
+    @classmethod
+    def from_settings(
+        cls, service: str, settings: ServiceSettings, registry: CollectorRegistry
+    ) -> MessageGuard | None:
+        """None without keys: nothing is signed or checked (the local default)."""
+        keyring = settings.keyring()
+        if keyring is None:
+            log.info("message_signing", enabled=False)
+            return None
+        window, skew = settings.vsm_replay_window_s, settings.vsm_max_clock_skew_s
+        log.info(
+            "message_signing",
+            enabled=True,
+            signing_key_id=keyring.key_id,
+            key_ids=[kid for kid, _ in keyring.keys],
+            replay_window_s=window,
+            max_clock_skew_s=skew,
+        )
+        return cls(service, keyring, ReplayGuard(window, skew), registry)
+
+    def signature_headers(self, body: Any) -> dict[str, str]:
+        """The headers that sign `body`; none when it is not JSON (receivers refuse it)."""
+        raw = body.encode() if isinstance(body, str) else body
+        if not isinstance(raw, bytes):
+            return {}
+        try:
+            return self.keyring.sign(raw)
+        except ValueError:
+            log.warning("unsigned_publish", reason="the body is not a JSON document")
+            return {}
+
+    def verify(self, message: AbstractIncomingMessage, queue: str) -> Unprocessable | None:
+        """The signature check alone (replies: a correlation id is never answered twice)."""
+        try:
+            self.keyring.verify(message.body, message.headers or {})
+        except BadSignature as error:
+            bad = Unprocessable("bad_signature", str(error))
+            self.security_event(message, queue, bad)
+            return bad
+        return None
+
+    def admit(self, message: AbstractIncomingMessage, queue: str) -> Stamp | Refused | None:
+        """Signature, then freshness and id: a stamp to settle, a refusal, or None (no
+        readable id or time: the schema check that follows refuses it)."""
+        try:
+            value = self.keyring.verify(message.body, message.headers or {})
+        except BadSignature as error:
+            return Refused(Unprocessable("bad_signature", str(error)))
+        stamp = stamp_of(queue, value)
+        if stamp is None:
+            return None
+        refusal = self.replay.admit(stamp, redelivered=bool(message.redelivered))
+        if refusal is None:
+            return stamp
+        detail = f"envelope {stamp.message_id!r} of {stamp.sent_at.isoformat()}"
+        return Refused(Unprocessable(refusal, detail), stamp)
+
+    def security_event(
+        self, message: AbstractIncomingMessage, queue: str, bad: Unprocessable
+    ) -> None:
+        """Log and count a refusal: who sent what, where, and why it was refused."""
+        headers: Mapping[str, Any] = message.headers or {}
+        key_id = headers.get(KEY_ID_HEADER)
+        self.refusals.labels(self.service, queue, bad.reason).inc()
+        security_log.warning(
+            "security_event",
+            reason=bad.reason,
+            detail=bad.detail[:200],
+            queue=queue,
+            message_id=message.message_id,
+            key_id=key_id if isinstance(key_id, str) else None,
+            exchange=message.exchange,
+            routing_key=message.routing_key,
+            user_id=message.user_id,  # checked by the broker when set
+            app_id=message.app_id,
+            redelivered=message.redelivered,
+        )
+
+
 def dead_letter_middleware(
-    dead_letter: DeadLetterSink, failed: FailureSink
+    dead_letter: DeadLetterSink, failed: FailureSink, guard: MessageGuard | None = None
 ) -> type[BaseMiddleware[Any, Any]]:
-    """A FastStream middleware class bound to the bus's dead-letter and failure sinks."""
+    """A FastStream middleware class bound to the bus's dead-letter and failure sinks, and
+    to the message guard when signing is on."""
 
     class DeadLetterMiddleware(BaseMiddleware[Any, Any]):
+        stamp: Stamp | None = None
+
+        async def on_receive(self) -> None:
+            # Entered after the ack/log/metrics middlewares and before any decoding, filter
+            # or handler: a refused message is parked and acked without being read further.
+            if guard is None:
+                return
+            queue = self.context.get_local("handler_").queue.name
+            admitted = guard.admit(self.msg, queue)
+            if not isinstance(admitted, Refused):
+                self.stamp = admitted
+                return
+            guard.security_event(self.msg, queue, admitted.bad)
+            try:
+                await dead_letter(self.msg, queue, admitted.bad)
+            except Exception:
+                log.exception("dead_letter_failed", queue=queue, reason=admitted.bad.reason)
+                if admitted.bad.reason == "replayed" and admitted.stamp is not None:
+                    guard.replay.refusal_unsettled(admitted.stamp)
+                raise  # nacked: it comes back redelivered and is refused again
+            raise AckMessage
+
+        async def publish_scope(self, call_next: Callable[[Any], Awaitable[Any]], cmd: Any) -> Any:
+            # Dead letters keep the headers (and signature) they arrived with.
+            if guard is not None and REASON_HEADER not in cmd.headers:
+                cmd.headers = {**cmd.headers, **guard.signature_headers(cmd.body)}
+            return await call_next(cmd)
+
         async def after_processed(
             self,
             exc_type: type[BaseException] | None = None,
             exc_val: BaseException | None = None,
             exc_tb: TracebackType | None = None,
         ) -> bool | None:
+            if guard is not None and self.stamp is not None:  # recorded only when acked
+                handled = exc_val is None or isinstance(exc_val, AckMessage)
+                guard.replay.settle(self.stamp, handled=handled)
             if exc_val is None or isinstance(exc_val, HandlerException):
                 return False
             queue = self.context.get_local("handler_").queue.name

@@ -50,4 +50,7 @@ def configure_logging(service: str, level: str, fmt: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # httpx logs every request URL at INFO, and some URLs carry a secret (the Telegram Bot
+    # API puts the bot token in the path): its request lines are not worth that risk.
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, root.level))
     structlog.contextvars.bind_contextvars(service=service)

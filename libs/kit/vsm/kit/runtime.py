@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
+from types import TracebackType
 from typing import Any
 
 import structlog
 import uvicorn
+from faststream import BaseMiddleware
+from faststream.exceptions import HandlerException
 from faststream.rabbit import RabbitBroker
 from faststream.rabbit.opentelemetry import RabbitTelemetryMiddleware
 from faststream.rabbit.prometheus import RabbitPrometheusMiddleware
@@ -22,7 +27,7 @@ from vsm.contract import topology
 from vsm.contract.envelope import Envelope
 from vsm.contract.health import Ping, Pong
 from vsm.kit.bus import Bus
-from vsm.kit.deadletter import dead_letter_middleware, decode_json
+from vsm.kit.deadletter import MessageGuard, dead_letter_middleware, decode_json
 from vsm.kit.health import HealthReporter
 from vsm.kit.http import create_http_app
 from vsm.kit.logs import configure_logging
@@ -32,6 +37,36 @@ from vsm.kit.telemetry import create_telemetry
 
 Hook = Callable[[], Awaitable[None]]
 log = structlog.get_logger("vsm.runtime")
+
+RECONNECT_INTERVAL_S = 1.0
+"""Between attempts to reach a lost broker (aio-pika's default is 5 s)."""
+REDELIVERY_PAUSE_S = (0.25, 2.0)
+"""A failed message waits before its nack: 0.25 s doubling per delivery, at most 2 s."""
+
+
+def redelivery_pause(delivery_count: int) -> float:
+    first, most = REDELIVERY_PAUSE_S
+    pause: float = min(most, first * 2.0**delivery_count)
+    return pause * (0.5 + random.random() / 2)  # noqa: S311 - jitter, not cryptography
+
+
+class PacedRedelivery(BaseMiddleware[Any, Any]):
+    """Holds a message whose handler failed unexpectedly for a growing pause before the nack,
+    so a failing handler is retried a few times a second, not in a hot loop, and a passing
+    fault has time to pass before the broker's delivery limit dead-letters the message."""
+
+    async def after_processed(
+        self,
+        exc_type: type[BaseException] | None = None,
+        exc_val: BaseException | None = None,
+        exc_tb: TracebackType | None = None,
+    ) -> bool | None:
+        if exc_val is None or isinstance(exc_val, HandlerException | asyncio.CancelledError):
+            return False
+        count = int((self.msg.headers or {}).get("x-delivery-count") or 0)
+        if count < topology.DELIVERY_LIMIT:  # the last delivery's nack dead-letters it at once
+            await asyncio.sleep(redelivery_pause(count))
+        return False
 
 
 class Runtime:
@@ -51,12 +86,16 @@ class Runtime:
             ),
             decoder=decode_json,
             timeout=settings.connect_timeout_s,
+            reconnect_interval=RECONNECT_INTERVAL_S,
+            on_close=[self._connection_lost],
+            on_reconnected=[self._reconnected],
             graceful_timeout=settings.shutdown_grace_s,
             app_id=f"vsm/{service}",
             logger=logging.getLogger(f"vsm.{service}.broker"),
             log_level=logging.DEBUG,
             description=f"vsm {service}",
         )
+        guard = MessageGuard.from_settings(service, settings, self.telemetry.registry)
         self.bus = Bus(
             self.broker,
             service=service,
@@ -64,6 +103,7 @@ class Runtime:
             vsm_id=settings.vsm_id,
             telemetry=self.telemetry,
             request_timeout_s=settings.request_timeout_s,
+            guard=guard,
         )
         if settings.tracing:  # spans cost about half the kit's CPU per message: opt in
             self.broker.add_middleware(
@@ -74,14 +114,17 @@ class Runtime:
                 registry=self.telemetry.registry, app_name=service, metrics_prefix="vsm_amqp"
             )
         )
+        self.broker.add_middleware(PacedRedelivery)  # outside the dead-lettering of bad input
         self.broker.add_middleware(
-            dead_letter_middleware(self.bus.dead_letter, self.bus.handler_failed)
+            dead_letter_middleware(self.bus.dead_letter, self.bus.handler_failed, guard)
         )
         self.health = HealthReporter(
             self.bus, instance=settings.instance_id, interval_s=settings.health_interval
         )
         self._on_start: list[Hook] = []
         self._on_stop: list[Hook] = []
+        self.connected = False
+        """Up from start-up, down from a lost connection until its channels are restored."""
         self._answer_pings()
 
     def _answer_pings(self) -> None:
@@ -99,15 +142,26 @@ class Runtime:
         """Run `hook` before the bus stops, in reverse order of registration."""
         self._on_stop.append(hook)
 
+    def _connection_lost(self, _: object, error: BaseException | None) -> None:
+        if self.connected:
+            self.connected = False
+            log.warning("broker_connection_lost", error=repr(error))
+
+    def _reconnected(self, _: object) -> None:
+        # aio-pika calls this once every channel (queues, bindings, consumers) is restored.
+        self.connected = True
+        log.info("broker_reconnected")
+
     async def readiness(self) -> dict[str, bool]:
         return {
-            "broker": await self.broker.ping(timeout=1.0),
+            "broker": self.connected and await self.broker.ping(timeout=1.0),
             "topology": self.bus.declared,
         }
 
     @asynccontextmanager
     async def lifespan(self, _: Litestar) -> AsyncIterator[None]:
         await self.bus.start()
+        self.connected = True
         for hook in self._on_start:
             await hook()
         self.health.start()
@@ -115,6 +169,7 @@ class Runtime:
         try:
             yield
         finally:
+            self.connected = False  # not ready from here on; and the close is no lost connection
             await self.health.stop()
             for hook in reversed(self._on_stop):
                 await hook()

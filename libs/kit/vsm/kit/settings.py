@@ -6,10 +6,11 @@ import os
 import socket
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from vsm.contract.envelope import VsmId
+from vsm.kit.signing import Keyring, parse_keyring
 
 
 def _instance_id() -> str:
@@ -35,3 +36,12 @@ class ServiceSettings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "console"] = "json"
     instance_id: str = Field(default_factory=_instance_id)
+    # Message security: `kid1:base64secret,kid0:base64secret` (the first signs, all verify);
+    # empty, messages are neither signed nor checked. With keys, the replay window applies.
+    vsm_signing_keys: SecretStr = SecretStr("")
+    vsm_replay_window_s: float = Field(default=300.0, gt=0, le=86_400)
+    vsm_max_clock_skew_s: float = Field(default=30.0, ge=0, le=600)
+
+    def keyring(self) -> Keyring | None:
+        """The signing keys (`ValueError` naming the bad one by position, never its text)."""
+        return parse_keyring(self.vsm_signing_keys.get_secret_value())

@@ -25,8 +25,8 @@ def work_item(body: bytes) -> Envelope[WorkItem]:
         )
     try:
         raw: Any = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise Unprocessable("malformed_json", str(error)) from error
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
+        raise Unprocessable("malformed_json", str(error)[:300] or "nested too deep") from error
     try:
         envelope = ANY_ENVELOPE.validate_python(raw)
     except ValidationError as error:

@@ -103,7 +103,9 @@ class McpGate:
             await refuse(send, 503, "mcp_disabled", "MCP is disabled: MCP_AUTH_TOKEN is not set")
             return
         presented = bearer_token(scope.get("headers", []))
-        if presented is None or not hmac.compare_digest(presented, self.token):
+        if presented is None or not hmac.compare_digest(
+            presented.encode(errors="surrogateescape"), self.token.encode()
+        ):
             await refuse(
                 send,
                 401,
