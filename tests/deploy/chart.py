@@ -41,6 +41,7 @@ FULL: dict[str, Any] = {
         "anthropicApiKey": "sk-ant-test",
         "telegramBotToken": "123:test",
         "mcpAuthToken": "mcp-test",
+        "signingKeys": "k1:c2lnbmluZy1rZXktb2YtdGhlLXRlc3Q=",
     },
     "components": {
         "mcp-gateway": {

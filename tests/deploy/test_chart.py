@@ -213,14 +213,16 @@ def test_a_component_entry_overrides_the_default(full_render: Render) -> None:
 def test_secrets_reach_only_the_components_that_use_them(full_render: Render) -> None:
     secret = objects(full_render, "Secret")["vsm-secrets"]
     assert secret_value(secret, "ANTHROPIC_API_KEY") == "sk-ant-test"
+    assert secret_value(secret, "VSM_SIGNING_KEYS") == "k1:c2lnbmluZy1rZXktb2YtdGhlLXRlc3Q="
+    signing = {"VSM_SIGNING_KEYS"}  # every component signs and verifies envelopes
     expected = {
-        "queen": {"ANTHROPIC_API_KEY"},
-        "intelligence": {"ANTHROPIC_API_KEY"},
-        "operations": {"ANTHROPIC_API_KEY"},
-        "telegram-gateway": {"TELEGRAM_BOT_TOKEN"},
-        "mcp-gateway": {"MCP_AUTH_TOKEN"},
-        "control": set(),
-        "coordinator": set(),
+        "queen": {"ANTHROPIC_API_KEY"} | signing,
+        "intelligence": {"ANTHROPIC_API_KEY"} | signing,
+        "operations": {"ANTHROPIC_API_KEY"} | signing,
+        "telegram-gateway": {"TELEGRAM_BOT_TOKEN"} | signing,
+        "mcp-gateway": {"MCP_AUTH_TOKEN"} | signing,
+        "control": signing,
+        "coordinator": signing,
     }
     for deployment in objects(full_render, "Deployment").values():
         env = env_of(deployment["spec"]["template"]["spec"]["containers"][0])
