@@ -196,6 +196,51 @@ async def test_a_tampered_request_is_parked_and_spawns_nothing(
     assert len((await gateway.get("/api/vsm/agents")).json()) == agents
 
 
+def restart(system: LocalSystem, service: str) -> None:
+    process = system.processes[service]
+    process.terminate()
+    process.wait(timeout=30)
+    system.start([service])
+    system.wait_ready(timeout=180, services=[service])
+
+
+async def test_the_logs_replayed_at_start_up_keep_signed_entries_and_drop_forged_ones(
+    system: LocalSystem, gateway: httpx.AsyncClient, channel: AbstractChannel, namespace: Namespace
+) -> None:
+    """Streams cannot dead-letter, so their readers check signatures themselves: an unsigned
+    `PolicyChanged` on `vsm.policy` (which the policy log is bound to) is not adopted when
+    queen replays the log, while signed policies and the agent registry survive restarts."""
+    signed = await gateway.put(
+        "/api/vsm/policies/governance", json={"policy": {"principles": ["signed"]}}
+    )
+    assert signed.status_code == 200, signed.text
+    version = signed.json()["version"]
+    forged = json.loads(json.dumps(signed.json()))  # the same record, one version later
+    forged |= {"version": version + 1, "policy": {**forged["policy"], "principles": ["forged"]}}
+    envelope = {
+        "specversion": "1.0",
+        "id": "forged-policy-1",
+        "source": "vsm/queen",
+        "type": "vsm.s5.policy.changed.v1",
+        "time": forged["created_at"],
+        "datacontenttype": "application/json",
+        "vsm_id": "root",
+        "data": {"record": forged},
+    }
+    exchange = await channel.get_exchange(namespace.name(topology.POLICY.name))
+    await exchange.publish(aio_pika.Message(json.dumps(envelope).encode()), routing_key="")
+    spawned = await gateway.post("/api/vsm/agents", json={"type": "worker", "config": {}})
+    assert spawned.status_code == 201, spawned.text
+
+    restart(system, "queen")
+    restart(system, "operations")
+
+    latest = (await gateway.get("/api/vsm/policies/governance")).json()
+    assert (latest["version"], latest["policy"]["principles"]) == (version, ["signed"])
+    agents = [a["agent_id"] for a in (await gateway.get("/api/vsm/agents")).json()]
+    assert spawned.json()["agent_id"] in agents
+
+
 async def test_every_service_is_still_up(system: LocalSystem, gateway: httpx.AsyncClient) -> None:
     for service in SERVICES:
         async with httpx.AsyncClient(base_url=system.url(service)) as http:

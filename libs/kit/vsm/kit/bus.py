@@ -126,6 +126,17 @@ class Bus:
         )
         return rabbit_queue
 
+    def authentic(self, message: AbstractIncomingMessage, queue: str) -> bool:
+        """Whether a message read outside the subscribers (a stream's entries) carries a valid
+        signature; always True without signing keys. A false one is logged as a security
+        event by the guard."""
+        return self.guard is None or self.guard.verify(message, queue) is None
+
+    def signature_headers(self, body: bytes) -> dict[str, str]:
+        """The headers that sign `body` for a publish made outside the broker (none without
+        keys)."""
+        return {} if self.guard is None else self.guard.signature_headers(body)
+
     async def declare(self, *queues: topology.Queue) -> None:
         """Declare exchanges, queues, dead-letter queues and bindings (idempotent)."""
         for exchange in topology.EXCHANGES:

@@ -20,7 +20,6 @@ from collections.abc import Awaitable, Callable
 import aio_pika
 import structlog
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractRobustConnection
-from pydantic import ValidationError
 
 from vsm.contract.message import Message
 from vsm.contract.operations import REGISTRY_LOG, RegistryMark
@@ -58,7 +57,8 @@ class RegistryJournal:
         mark = self.bus.envelope(RegistryMark(instance=self.instance, nonce=self.nonce))
         await self._channel.default_exchange.publish(
             aio_pika.Message(
-                mark.model_dump_json().encode(),
+                body := mark.model_dump_json().encode(),
+                headers=self.bus.signature_headers(body),
                 content_type="application/json",
                 delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
                 message_id=mark.id,
@@ -74,8 +74,10 @@ class RegistryJournal:
         while True:
             message = await self._inbox.get()
             try:
+                if not self.bus.authentic(message, REGISTRY_LOG.name):
+                    raise ValueError("the entry's signature does not verify")
                 envelope = AnyEnvelope.validate_json(message.body)
-            except ValidationError as error:
+            except ValueError as error:  # ValidationError is one
                 self.skipped += 1
                 log.error("registry_entry_unreadable", error=str(error)[:500])
             else:

@@ -16,7 +16,6 @@ from typing import Any
 
 import structlog
 from aio_pika.abc import AbstractIncomingMessage
-from pydantic import ValidationError
 
 from vsm.contract import topology
 from vsm.contract.envelope import Envelope
@@ -74,8 +73,10 @@ class PolicyJournal:
         async def on_entry(message: AbstractIncomingMessage) -> None:
             nonlocal applied
             try:
+                if not self.bus.authentic(message, stream.name):  # a forged policy is no policy
+                    raise ValueError("the entry's signature does not verify")
                 entry = AnyEnvelope.validate_json(message.body)
-            except ValidationError as error:
+            except ValueError as error:  # ValidationError is one
                 log.warning("policy_log_entry_skipped", error=str(error)[:300])
             else:
                 if isinstance(entry.data, PolicyChanged):

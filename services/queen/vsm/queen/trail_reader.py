@@ -12,7 +12,6 @@ from typing import Any
 
 import structlog
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
-from pydantic import ValidationError
 
 from vsm.contract import topology
 from vsm.kit.bus import AnyEnvelope, Bus
@@ -41,8 +40,10 @@ class TrailReader:
 
     async def _entry(self, message: AbstractIncomingMessage) -> None:
         try:
+            if not self.bus.authentic(message, topology.TRAIL.name):
+                raise ValueError("the entry's signature does not verify")
             envelope: Any = AnyEnvelope.validate_json(message.body)
-        except ValidationError as error:
+        except ValueError as error:  # ValidationError is one
             log.warning("trail_entry_skipped", error=str(error)[:300])
         else:
             self.trail.record(envelope)
