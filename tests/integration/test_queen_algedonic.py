@@ -108,7 +108,12 @@ async def test_a_pain_burst_gives_exactly_one_intervention_with_its_causes(
     # that is the loop closing, not a second intervention.
     # One intervention; its throttle may already be lifted again (a second version carrying
     # the same intervention id) once the episode has resolved.
-    interventions = [c for c in changes if c.data.record.intervention_id is not None]
+    # (The parent `root` may open one of its own: root/burst's escalation is pain of root.)
+    interventions = [
+        c
+        for c in changes
+        if c.data.record.intervention_id is not None and c.data.record.vsm_id == "root/burst"
+    ]
     assert len({c.data.record.intervention_id for c in interventions}) == 1, [
         c.data.record for c in changes
     ]
@@ -125,6 +130,7 @@ async def test_a_pain_burst_gives_exactly_one_intervention_with_its_causes(
     assert change.causation_id == opened
     assert signals
     assert set(signals) <= set(signal_ids)
+    asked = [a for a in asked if a.vsm_id == "root/burst"]
     assert len(asked) == 1
     assert isinstance(asked[0].data, AdaptationRequest)
     assert asked[0].data.intervention_id == record.intervention_id
