@@ -8,10 +8,10 @@ from vsm.control.metrics import create_metrics
 from vsm.control.outlets import Outlets
 from vsm.control.periodic import Periodic
 from vsm.control.registry import RegistryFollower
-from vsm.control.schedule import Every
 from vsm.control.settings import Settings
 from vsm.control.system3 import System3
 from vsm.kit.runtime import Runtime
+from vsm.kit.schedule import Every
 
 SERVICE = "control"
 

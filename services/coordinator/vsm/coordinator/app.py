@@ -8,10 +8,10 @@ from vsm.coordinator.dispatcher import Dispatcher
 from vsm.coordinator.holding import Holding
 from vsm.coordinator.metrics import create_metrics
 from vsm.coordinator.outlets import Outlets
-from vsm.coordinator.schedule import Every
 from vsm.coordinator.settings import Settings
 from vsm.coordinator.system2 import Params, System2
 from vsm.kit.runtime import Runtime
+from vsm.kit.schedule import Every
 
 SERVICE = "coordinator"
 

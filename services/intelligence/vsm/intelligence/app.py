@@ -8,11 +8,11 @@ from vsm.intelligence.anomaly import DetectorParams
 from vsm.intelligence.environment import Environment
 from vsm.intelligence.meta_system import NeedParams
 from vsm.intelligence.outlets import Outlets
-from vsm.intelligence.schedule import Every
 from vsm.intelligence.settings import Settings
 from vsm.intelligence.system4 import System4
 from vsm.intelligence.variety import EventWindow
 from vsm.kit.runtime import Runtime
+from vsm.kit.schedule import Every
 
 SERVICE = "intelligence"
 

@@ -1,30 +1,49 @@
-"""Periodic work (scheduled scans, readiness reports) as asyncio tasks owned by the runtime."""
+"""Periodic work of a service (scans, reports, sporadic audits) as asyncio tasks it owns."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 from collections.abc import Awaitable, Callable
 
 import structlog
 
-log = structlog.get_logger("vsm.intelligence.schedule")
+log = structlog.get_logger("vsm.kit.schedule")
 
 Job = Callable[[], Awaitable[None]]
 
 
 class Every:
-    """Run `job` every `interval_s` seconds until stopped; a failed run is logged, not fatal."""
+    """Run `job` every `interval_s` seconds (give or take `jitter` of it) until stopped.
 
-    def __init__(self, name: str, interval_s: float, job: Job) -> None:
+    Jitter keeps sporadic work (S3* audits) unannounced; a failed run is logged, and the
+    next one follows.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        interval_s: float,
+        job: Job,
+        *,
+        jitter: float = 0.0,
+        rng: random.Random | None = None,
+    ) -> None:
         self.name = name
         self.interval_s = interval_s
         self.job = job
+        self.jitter = jitter
+        self.rng = rng or random.Random()  # noqa: S311 - timing, not secrets
         self.task: asyncio.Task[None] | None = None
+
+    def next_wait(self) -> float:
+        spread = self.interval_s * self.jitter
+        return self.interval_s + self.rng.uniform(-spread, spread)
 
     async def _run(self) -> None:
         while True:
-            await asyncio.sleep(self.interval_s)
+            await asyncio.sleep(self.next_wait())
             try:
                 await self.job()
             except Exception as error:  # the broker may be away; the next run tries again
