@@ -229,15 +229,8 @@ class Bus:
             message_id=message.message_id,
             traceparent=headers.get("traceparent"),
         )
-        if message.reply_to:
-            reply = self.envelope(ErrorReply(code=bad.reason, message=bad.detail[:4096]))
-            await self.broker.publish(
-                reply.model_dump_json().encode(),
-                routing_key=message.reply_to,
-                correlation_id=message.correlation_id,
-                content_type="application/json",
-                mandatory=False,
-            )
+        refusal = ErrorReply(code=bad.reason, message=bad.detail[:4096])
+        await self.answer(message.reply_to, message.correlation_id, refusal)
 
     def handler_failed(
         self, message: AbstractIncomingMessage, queue: str, error: BaseException
@@ -303,6 +296,19 @@ class Bus:
         envelope = self.envelope(
             body, cause=cause, vsm_id=vsm_id, subject=subject, priority=priority
         )
+        await self.send(exchange, envelope, routing_key=routing_key, mandatory=mandatory)
+        return envelope
+
+    async def send(
+        self,
+        exchange: topology.Exchange,
+        envelope: Envelope[Any],
+        *,
+        routing_key: str = "",
+        mandatory: bool = True,
+    ) -> None:
+        """Publish an envelope built beforehand (`envelope()`), e.g. one that others name as
+        their cause while it is still on its way."""
         await self.broker.publish(
             envelope.model_dump_json().encode(),
             exchange=self.exchange(exchange),
@@ -310,7 +316,6 @@ class Bus:
             **_properties(envelope),
             mandatory=mandatory,
         )
-        return envelope
 
     async def request(
         self,
@@ -394,6 +399,28 @@ class Bus:
         if isinstance(reply.data, ErrorReply):
             raise RequestFailed(reply.data)
         return reply
+
+    async def answer(
+        self,
+        reply_to: str | None,
+        correlation_id: str | None,
+        body: Message,
+        cause: Envelope[Any] | None = None,
+    ) -> None:
+        """Send the reply to a request now, from inside its handler (nothing without a
+        `reply_to`); not mandatory: a requester that gave up is no handler failure."""
+        if not reply_to:
+            return
+        envelope = self.envelope(body, cause=cause)
+        await self.broker.publish(
+            envelope.model_dump_json().encode(),
+            routing_key=reply_to,
+            correlation_id=correlation_id,
+            message_id=envelope.id,
+            message_type=envelope.type,
+            content_type="application/json",
+            mandatory=False,
+        )
 
     def reply(self, body: Message, *, cause: Envelope[Any]) -> RabbitResponse:
         """What a request handler returns: the reply envelope, sent to the requester if it

@@ -85,6 +85,8 @@ def verdict(error: BaseException, body: bytes = b"") -> Unprocessable | None:
         problems = error.errors(include_url=False, include_input=False)
         if any(problem["type"] == "unknown_message_type" for problem in problems):
             return Unprocessable("unknown_type", problems[0]["msg"])
+        if problems and problems[0]["type"] == "json_invalid":  # parsed and validated at once
+            return Unprocessable("malformed_json", problems[0]["msg"])
         detail = "; ".join(
             f"{'.'.join(str(part) for part in problem['loc']) or 'body'}: {problem['msg']}"
             for problem in problems[:10]

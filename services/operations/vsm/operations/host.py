@@ -17,7 +17,6 @@ import structlog
 from faststream.exceptions import SkipMessage
 from faststream.middlewares import AckPolicy
 from faststream.rabbit.annotations import RabbitMessage
-from faststream.rabbit.response import RabbitResponse
 
 from vsm.contract import topology
 from vsm.contract.algedonic import AlgedonicSignal
@@ -37,14 +36,13 @@ from vsm.contract.operations import (
     results_exchange,
 )
 from vsm.contract.performance import performance_key
-from vsm.kit.bus import Bus
-from vsm.kit.deadletter import of_type
+from vsm.kit.bus import AnyEnvelope, Bus
 from vsm.operations.agent import Agent, NotStarted
 from vsm.operations.agents.base import Resources
 from vsm.operations.agents.catalog import AGENT_TYPES
 from vsm.operations.algedonics import Feeling
 from vsm.operations.metrics import Metrics
-from vsm.operations.wiring import declare_agent, delete_if_empty, unbind_agent
+from vsm.operations.wiring import declare_agent, forget_agent, unbind_agent
 
 log = structlog.get_logger("vsm.operations.host")
 
@@ -110,56 +108,67 @@ class AgentHost:
         log.info("agent_activated", agent_id=info.agent_id, agent_type=info.agent_type)
 
     async def _consume(self, agent: Agent) -> Any:
+        """One handler per agent queue, dispatching on the envelope's type: an agent comes
+        and goes at run time, so it costs one subscriber, not one per message type. Answers
+        go out from the handler (`no_reply`), a command's before its result is published."""
         bus, queue = self.bus, command_queue(agent.info.agent_id)
         subscriber = bus.broker.subscriber(
             bus.queue(queue),
             ack_policy=AckPolicy.NACK_ON_ERROR,
             persistent=False,
+            no_reply=True,
             description=queue.description,
             include_in_schema=False,
         )
 
-        @subscriber(filter=of_type(AgentCommand.TYPE))
-        async def on_command(
-            envelope: Envelope[AgentCommand], message: RabbitMessage
-        ) -> RabbitResponse:
+        @subscriber
+        async def on_message(message: RabbitMessage) -> None:
             check_size(message)
-            try:
-                result = await agent.run(envelope.data)
-            except NotStarted as stopping:  # neither acked nor nacked: the broker keeps it
-                raise SkipMessage from stopping
-            await self._publish_result(agent, result, envelope)
-            self._count(agent, result)
-            return bus.reply(result, cause=envelope)
-
-        @subscriber(filter=of_type(AllocationChanged.TYPE))
-        async def on_allocation(envelope: Envelope[AllocationChanged]) -> None:
-            await agent.allocate(envelope.data)
-            log.info(
-                "allocation_changed",
-                agent_id=agent.info.agent_id,
-                slots=agent.slots.capacity,
-                max_rate_per_s=agent.rate.per_s,
-                reason=envelope.data.reason,
-            )
-
-        @subscriber(filter=of_type(CoordinationNote.TYPE))
-        async def on_note(envelope: Envelope[CoordinationNote]) -> None:
-            agent.receive(envelope.data, envelope.id)
-
-        @subscriber(filter=of_type(AuditRequest.TYPE))
-        async def on_audit(envelope: Envelope[AuditRequest]) -> RabbitResponse:
-            audit_type = envelope.data.audit_type
-            report = AuditReport(
-                agent_id=agent.info.agent_id,
-                agent_type=agent.info.agent_type,
-                audit_type=audit_type,
-                report={**agent.audit(audit_type), "instance": self.instance},
-            )
-            return bus.reply(report, cause=envelope)
+            envelope = AnyEnvelope.validate_json(message.body)
+            match envelope.data:
+                case AgentCommand() as command:
+                    await self._command(agent, command, envelope, message)
+                case AuditRequest(audit_type=audit_type):
+                    report = AuditReport(
+                        agent_id=agent.info.agent_id,
+                        agent_type=agent.info.agent_type,
+                        audit_type=audit_type,
+                        report={**agent.audit(audit_type), "instance": self.instance},
+                    )
+                    await bus.answer(message.reply_to, message.correlation_id, report, envelope)
+                case AllocationChanged() as change:
+                    await agent.allocate(change)
+                    log.info(
+                        "allocation_changed",
+                        agent_id=agent.info.agent_id,
+                        slots=agent.slots.capacity,
+                        max_rate_per_s=agent.rate.per_s,
+                        reason=change.reason,
+                    )
+                case CoordinationNote() as note:
+                    agent.receive(note, envelope.id)
+                case _:
+                    raise Unprocessable("unexpected_type", f"no handler here for {envelope.type!r}")
 
         await subscriber.start()
         return subscriber
+
+    async def _command(
+        self,
+        agent: Agent,
+        command: AgentCommand,
+        envelope: Envelope[Any],
+        message: RabbitMessage,
+    ) -> None:
+        """Run it; answer the requester first (it waits), then tell the observers; the
+        delivery is acked once both are out."""
+        try:
+            result = await agent.run(command)
+        except NotStarted as stopping:  # neither acked nor nacked: the broker keeps it
+            raise SkipMessage from stopping
+        await self.bus.answer(message.reply_to, message.correlation_id, result, envelope)
+        await self._publish_result(agent, result, envelope)
+        self._count(agent, result)
 
     async def _publish_result(
         self, agent: Agent, result: CommandResult, cause: Envelope[Any]
@@ -196,9 +205,7 @@ class AgentHost:
                 await subscriber.stop()
         await agent.behaviour.stop()
         await self._drain(queue.name)
-        connection = await self.bus.broker.connect()
-        ns = self.bus.namespace.name
-        await delete_if_empty(connection, [ns(queue.name), ns(queue.dead_letter_queue)])
+        await forget_agent(self.bus, agent_id)
         self.agents.pop(agent_id, None)
         log.info("agent_retired", agent_id=agent_id)
 
