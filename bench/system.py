@@ -75,7 +75,7 @@ SIZES = {
 SPAWN_WINDOW = 16
 """REST spawns in flight in `system.spawn_1000`."""
 SPAWN_ROUNDS = 1
-"""`system.spawn_1000` runs once, after the rounds: 1,000 agents (2,000 quorum queues) stay
+"""`system.spawn_1000` runs once, after the rounds: 1,000 agents (1,000 quorum queues) stay
 until the system is torn down, so nothing else runs beside them."""
 TERMINATE = 100
 """Agents of the 1,000 terminated over REST (timed: `terminated_per_s`); the rest go with the
@@ -444,13 +444,50 @@ async def process_data(ctx: Context) -> Figures:
 
 
 # Spawning ---------------------------------------------------------------------------------
+async def quorum_floor(ctx: Context, system: System, n: int, channels: int) -> float:
+    """Seconds the broker alone takes to create `n` durable quorum queues with a binding each
+    (what a spawn cannot do without: the agent's command queue), over `channels` channels
+    at once, with bare aio-pika; the queues are deleted afterwards (untimed)."""
+    exchange = system.name(topology.S1_COMMANDS.name)
+    opened = [await system.connection.channel() for _ in range(channels)]
+    names = [ctx.name(f"floor.{secrets.token_hex(4)}") for _ in range(n)]
+    ctx.track(queues=names)
+    todo = iter(names)
+
+    async def worker(channel: AbstractChannel) -> None:
+        for name in todo:
+            queue = await channel.declare_queue(
+                name, durable=True, arguments={"x-queue-type": "quorum"}
+            )
+            await queue.bind(exchange, routing_key=f"*.{name}.*")
+
+    began = time.perf_counter()
+    await asyncio.gather(*(worker(channel) for channel in opened))
+    took = time.perf_counter() - began
+    deleting = iter(names)
+
+    async def delete(channel: AbstractChannel) -> None:
+        for name in deleting:
+            await channel.queue_delete(name)
+
+    await asyncio.gather(*(delete(channel) for channel in opened))
+    for channel in opened:
+        await channel.close()
+    return took
+
+
 @benchmark("system.spawn_1000", rounds=SPAWN_ROUNDS)
 async def spawn_many(ctx: Context) -> Figures:
     """Spawn 1,000 worker agents over REST (`POST /api/vsm/agents`, 16 in flight): seconds,
     and the operations process's VmRSS before and after; then terminate 100 of them over REST
-    (16 in flight: `terminated_per_s`) and read VmRSS again. Runs once, after the rounds."""
+    (16 in flight: `terminated_per_s`) and read VmRSS again. Runs once, after the rounds.
+
+    First the broker's floor for as many agents (`quorum_floor`, 16 channels): each agent
+    needs one quorum queue, and creating one is the broker's costliest step, so no spawn can
+    beat it; `spawn_vs_floor` is the ratio."""
     system = await the_system(ctx)
     n = sizes(ctx).spawn
+    floor_s = await quorum_floor(ctx, system, n, SPAWN_WINDOW)
     pid = system.pid("operations")
     before = rss_mib(pid)
     spawned: list[str] = []
@@ -477,6 +514,8 @@ async def spawn_many(ctx: Context) -> Figures:
     await asyncio.sleep(1.0)
     return {
         "spawn_s": spawn_s,
+        "broker_floor_s": floor_s,
+        "spawn_vs_floor": spawn_s / floor_s,
         **spawn,
         "rss_before_mib": before,
         "rss_after_mib": after,

@@ -357,8 +357,10 @@ async def test_bad_commands_on_the_agent_queue_are_dead_lettered_with_their_reas
         (too_big, "payload_too_large"),
     ):
         await s1_probe.publish_raw(topology.S1_COMMANDS.name, body, routing_key=key)
-        parked = await s1_probe.get(dlq)
+        # Every agent's dead letters share one queue: find this one by its body.
+        parked = await s1_probe.get_matching(dlq, lambda m, body=body: m.body == body)
         assert parked.headers[REASON_HEADER] == reason
+        assert parked.headers["x-vsm-original-routing-key"] == key
     still = await command(rest, agent_id, "process_data", {"data": "ok"})
     assert still.json()["status"] == "ok"
 

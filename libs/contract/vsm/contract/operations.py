@@ -57,6 +57,11 @@ def command_key(agent_type: str, agent_id: str, command: str) -> str:
     return f"{agent_type}.{agent_id}.{command}"
 
 
+AGENT_DEAD_LETTERS = "vsm.s1.commands.dlq"
+"""The one dead-letter queue of every agent's command queue (bound by each queue's name): a
+quorum queue is the costliest thing a spawn declares, so an agent gets one, not two."""
+
+
 def command_queue(agent_id: str) -> Queue:
     """The agent's command queue: single active consumer, so replicas fail over, never split.
 
@@ -73,6 +78,7 @@ def command_queue(agent_id: str) -> Queue:
         ),
         f"Commands, S3* audits, allocation changes and S2 notes for agent {agent_id}.",
         arguments={"x-single-active-consumer": True},
+        shared_dead_letters=AGENT_DEAD_LETTERS,
     )
 
 

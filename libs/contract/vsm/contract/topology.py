@@ -31,7 +31,9 @@ class Binding:
 
 @dataclass(frozen=True)
 class Queue:
-    """A durable work queue; `kind="quorum"` queues get a dead-letter queue of their own."""
+    """A durable work queue; `kind="quorum"` queues get a dead-letter queue of their own,
+    or park their dead letters in a shared one (`shared_dead_letters`), bound to the dead-letter
+    exchange by this queue's name."""
 
     name: str
     bindings: tuple[Binding, ...] = ()
@@ -39,10 +41,11 @@ class Queue:
     kind: QueueKind = "quorum"
     message_ttl_ms: int | None = None
     arguments: dict[str, int | str] = field(default_factory=dict, hash=False, compare=False)
+    shared_dead_letters: str | None = None
 
     @property
     def dead_letter_queue(self) -> str:
-        return f"{self.name}.dlq"
+        return self.shared_dead_letters or f"{self.name}.dlq"
 
 
 # Exchanges named in the design brief.
@@ -188,10 +191,14 @@ SYSTEM4_INTELLIGENCE = Queue(
         Binding(INTELLIGENCE, "adaptation.verdict.*"),
         Binding(ALGEDONIC),
         Binding(CONTROL, "s1.performance.*"),
-        Binding(S1_RESULTS, "#"),
+        # What S1 reads off the environment: sensor readings and outside APIs' answers. The
+        # rest of S1's work reaches S4 summarised, as performance reports (one per agent
+        # and window), not as one message per command.
+        Binding(S1_RESULTS, "sensor.#"),
+        Binding(S1_RESULTS, "api.#"),
     ),
     "S4's intake: scan and adaptation requests, S5's verdicts, observations, algedonic "
-    "signals, S1 performance and S1 command results.",
+    "signals, S1 performance and the results of sensor and api agents.",
 )
 SYSTEM4_HEALTH = Queue(
     "vsm.system4.health",
