@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -29,14 +30,19 @@ class Probe:
         await target.publish(aio_pika.Message(body, content_type="application/json"), routing_key)
 
     async def get(self, queue: str, timeout: float = 10.0) -> AbstractIncomingMessage:
-        """The next message on the namespaced `queue`, acked; fails after `timeout`."""
+        """The next message on the namespaced `queue`, acked; `TimeoutError` after `timeout`.
+
+        The deadline is checked between polls, never by cancelling one: aiormq closes a
+        channel whose RPC was cancelled, and every later call on it would fail."""
         target = await self.channel.get_queue(self.namespace.name(queue), ensure=False)
-        async with asyncio.timeout(timeout):
-            while True:
-                message = await target.get(no_ack=True, fail=False)
-                if message is not None:
-                    return message
-                await asyncio.sleep(0.05)
+        deadline = time.monotonic() + timeout
+        while True:
+            message = await target.get(no_ack=True, fail=False)
+            if message is not None:
+                return message
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"nothing on {queue!r} within {timeout:g} s")
+            await asyncio.sleep(0.05)
 
     async def get_matching(
         self,
@@ -45,11 +51,11 @@ class Probe:
         timeout: float = 10.0,
     ) -> AbstractIncomingMessage:
         """The first message on the namespaced `queue` that is `wanted` (others are dropped)."""
-        async with asyncio.timeout(timeout):
-            while True:
-                message = await self.get(queue, timeout=timeout)
-                if wanted(message):
-                    return message
+        deadline = time.monotonic() + timeout
+        while True:
+            message = await self.get(queue, timeout=max(0.0, deadline - time.monotonic()))
+            if wanted(message):
+                return message
 
     async def bind_queue(self, queue: str, exchange: str, routing_key: str = "#") -> str:
         """An exclusive, auto-deleted queue bound to `exchange`, to observe what flows there."""

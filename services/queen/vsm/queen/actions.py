@@ -6,6 +6,7 @@ modules and turns it into messages, always with the cause that led to them.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -82,9 +83,14 @@ class Actions:
         )
 
     async def intervene(self, intervention: Intervention) -> None:
-        """Announce it, apply a rules policy, ask S4 to adapt (never waits on an LLM)."""
+        """Announce it, apply a rules policy, ask S4 to adapt (never waits on an LLM).
+
+        The announcement and the policy it causes are published together: the policy names
+        the announcement's id as its cause, and neither waits for the other's confirm. If
+        either fails, the signal is redelivered and opens the intervention again (the same
+        policy again makes no new version)."""
         episode, anomaly = intervention.episode, anomaly_of(intervention)
-        opened = await self.opened.publish(
+        opened = self.bus.envelope(
             InterventionOpened(
                 intervention_id=intervention.id,
                 trigger=episode.trigger,
@@ -93,19 +99,28 @@ class Actions:
                 pain_level=round(min(1.0, episode.pain_at_open), 6),
                 signals=list(episode.causes),
             ),
-            routing_key=intervention_key("opened", intervention.vsm_id),
             cause=intervention.cause,
             vsm_id=intervention.vsm_id,
         )
-        intervention.opened = opened
-        record, refused = await apply_rules(
-            self.journal,
-            intervention.vsm_id,
-            anomaly,
-            opened,
-            intervention_id=intervention.id,
-            causation=[*episode.causes, opened.id],
+        announced = asyncio.ensure_future(
+            self.bus.send(
+                topology.INTERVENTIONS,
+                opened,
+                routing_key=intervention_key("opened", intervention.vsm_id),
+            )
         )
+        try:
+            record, refused = await apply_rules(
+                self.journal,
+                intervention.vsm_id,
+                anomaly,
+                opened,
+                intervention_id=intervention.id,
+                causation=[*episode.causes, opened.id],
+            )
+        finally:
+            await announced
+        intervention.opened = opened
         cause = opened
         if record is not None:
             intervention.policy_type, intervention.policy_version = (
