@@ -1,16 +1,25 @@
-"""The HTTP face every service has: liveness, readiness and Prometheus metrics."""
+"""The HTTP face every service has: liveness, readiness and Prometheus metrics, and a server
+span per request when the service traces."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable, Sequence
+from functools import lru_cache
 from typing import Any
 
 from litestar import Litestar, MediaType, Response, get
-from litestar.types import ControllerRouterHandler
+from litestar.enums import ScopeType
+from litestar.types import ASGIApp, ControllerRouterHandler, Message, Receive, Scope, Send
+from opentelemetry import propagate
+from opentelemetry.trace import SpanKind, StatusCode, TracerProvider
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 Readiness = Callable[[], Awaitable[dict[str, bool]]]
+UNTRACED = frozenset({"/healthz", "/readyz", "/metrics"})
+"""Probes and scrapes: frequent, and about the process rather than the system's work."""
+CONVERTER = re.compile(r":[a-z]+}")
 
 
 def health_routes(registry: CollectorRegistry, readiness: Readiness) -> list[Any]:
@@ -36,6 +45,55 @@ def health_routes(registry: CollectorRegistry, readiness: Readiness) -> list[Any
     return [healthz, readyz, metrics]
 
 
+@lru_cache(maxsize=1024)
+def http_route(path_template: str) -> str:
+    """Litestar's `/agents/{agent_id:str}` as OpenAPI writes it: `/agents/{agent_id}`."""
+    return CONVERTER.sub("}", path_template)
+
+
+def server_spans(tracer_provider: TracerProvider) -> Callable[[ASGIApp], ASGIApp]:
+    """Litestar middleware: a SERVER span per HTTP request (OpenTelemetry's HTTP semantic
+    conventions), current while the route runs, so that what the route sends over the bus
+    (the envelope's traceparent) continues the request's trace, or the caller's."""
+    tracer = tracer_provider.get_tracer("vsm.kit.http")
+
+    def middleware(app: ASGIApp) -> ASGIApp:
+        async def traced(scope: Scope, receive: Receive, send: Send) -> None:
+            route = http_route(scope.get("path_template", ""))
+            if scope["type"] != ScopeType.HTTP or route in UNTRACED:
+                await app(scope, receive, send)
+                return
+            method = scope["method"]
+            headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+            attributes = {
+                "http.request.method": method,
+                "url.path": scope["path"],
+                "url.scheme": scope["scheme"],
+                "http.route": route,
+            }
+            with tracer.start_as_current_span(
+                f"{method} {route}",
+                context=propagate.extract(headers),
+                kind=SpanKind.SERVER,
+                attributes=attributes,
+            ) as span:
+
+                async def send_traced(message: Message) -> None:
+                    if message["type"] == "http.response.start":
+                        status = message["status"]
+                        span.set_attribute("http.response.status_code", status)
+                        if status >= 500:  # a 4xx is the client's error, not the server's
+                            span.set_attribute("error.type", str(status))
+                            span.set_status(StatusCode.ERROR)
+                    await send(message)
+
+                await app(scope, receive, send_traced)
+
+        return traced
+
+    return middleware
+
+
 def create_http_app(
     *,
     registry: CollectorRegistry,
@@ -43,14 +101,20 @@ def create_http_app(
     route_handlers: Sequence[ControllerRouterHandler] = (),
     lifespan: Sequence[Any] = (),
     title: str = "vsm",
+    tracer_provider: TracerProvider | None = None,
+    middleware: Sequence[Any] = (),
     **options: Any,
 ) -> Litestar:
+    """The service's HTTP app; with a `tracer_provider` (tracing on), each request but the
+    probes and scrapes gets a server span."""
     from litestar.openapi import OpenAPIConfig
 
+    spans = [server_spans(tracer_provider)] if tracer_provider is not None else []
     return Litestar(
         route_handlers=[*health_routes(registry, readiness), *route_handlers],
         lifespan=list(lifespan),
         openapi_config=OpenAPIConfig(title=title, version="0.1.0", path="/schema"),
         logging_config=None,
+        middleware=[*spans, *middleware],
         **options,
     )

@@ -185,6 +185,7 @@ class Runtime:
             route_handlers=route_handlers,
             lifespan=[self.lifespan],
             title=f"vsm {self.service}",
+            tracer_provider=self.telemetry.tracer_provider if self.settings.tracing else None,
             state=State({"runtime": self}),
             **options,
         )
