@@ -40,7 +40,18 @@ from vsm.contract.operations import (
     command_queue,
 )
 from vsm.kit.bus import Bus, NotRoutable, expect
-from vsm.mcp_gateway.api import BusDep, VsmIdParam, error_response, system
+from vsm.mcp_gateway.api import (
+    ASKS,
+    BODY,
+    CONFLICT,
+    NOT_FOUND,
+    PARAMS,
+    BusDep,
+    RestOperation,
+    VsmIdParam,
+    error_response,
+    system,
+)
 
 ReplyT = TypeVar("ReplyT", bound=Message)
 COMMAND_TIMEOUT_S = 30.0
@@ -55,19 +66,19 @@ class SpawnInput(BaseModel):
 
 
 class CommandInput(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     type: str = Field(pattern=COMMAND_PATTERN)
     data: dict[str, Any] = Field(default_factory=dict)
-    timeout_s: float = Field(default=COMMAND_TIMEOUT_S, gt=0, le=300)
+    timeout_s: float = Field(default=COMMAND_TIMEOUT_S, ge=0.1, le=300)
 
 
 class AuditInput(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     agent_id: str = Field(min_length=1, max_length=128)
     audit_type: AuditType
-    timeout_s: float = Field(default=5.0, gt=0, le=60)
+    timeout_s: float = Field(default=5.0, ge=0.1, le=60)
 
 
 def on_not_routable(_: Request[Any, Any, Any], error: NotRoutable) -> Response[Any]:
@@ -111,7 +122,7 @@ class AgentsController(Controller):
     request_max_body_size = MAX_PAYLOAD_BYTES
     exception_handlers = {NotRoutable: on_not_routable}
 
-    @post("/agents", status_code=201)
+    @post("/agents", status_code=201, responses=BODY | CONFLICT | ASKS)
     async def spawn(
         self, bus: BusDep, data: JSONBody[SpawnInput], vsm_id: VsmIdParam = None
     ) -> AgentInfo:
@@ -125,7 +136,7 @@ class AgentsController(Controller):
         )
         return reply.agent
 
-    @get("/agents")
+    @get("/agents", responses=PARAMS | ASKS, operation_class=RestOperation)
     async def list_agents(
         self,
         bus: BusDep,
@@ -137,24 +148,29 @@ class AgentsController(Controller):
         request = ListAgents(agent_type=agent_type)
         return (await bus.query("operations", "list", request, AgentList)).agents
 
-    @get("/agent-types")
+    @get("/agent-types", responses=ASKS)
     async def agent_types(self, bus: BusDep) -> list[AgentTypeInfo]:
         """Every agent type with its capabilities and config schema."""
         return (await bus.query("operations", "types", DescribeAgentTypes(), AgentTypes)).types
 
-    @get("/agents/{agent_id:str}")
+    @get("/agents/{agent_id:str}", responses=NOT_FOUND | ASKS, operation_class=RestOperation)
     async def get_agent(self, bus: BusDep, agent_id: FromPath[str]) -> AgentInfo:
         return (
             await bus.query("operations", "get", GetAgent(agent_id=agent_id), AgentDescription)
         ).agent
 
-    @delete("/agents/{agent_id:str}", status_code=200)
+    @delete(
+        "/agents/{agent_id:str}",
+        status_code=200,
+        responses=NOT_FOUND | ASKS,
+        operation_class=RestOperation,
+    )
     async def terminate(self, bus: BusDep, agent_id: FromPath[str]) -> AgentInfo:
         """Terminate the agent: it takes no more commands and leaves the list."""
         request = TerminateAgent(agent_id=agent_id)
         return (await bus.query("operations", "terminate", request, AgentDescription)).agent
 
-    @post("/agents/{agent_id:str}/command", status_code=200)
+    @post("/agents/{agent_id:str}/command", status_code=200, responses=BODY | NOT_FOUND | ASKS)
     async def command(
         self,
         bus: BusDep,
@@ -172,7 +188,7 @@ class AgentsController(Controller):
         )
         return expect(reply, CommandResult)
 
-    @post("/audit/bypass", status_code=200)
+    @post("/audit/bypass", status_code=200, responses=BODY | NOT_FOUND | ASKS)
     async def audit(self, bus: BusDep, data: JSONBody[AuditInput]) -> AuditReport:
         """S3*: audit an agent straight through its queue; 404 if it has none, 504 if silent."""
         reply = await bus.ask(

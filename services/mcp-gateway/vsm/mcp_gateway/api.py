@@ -2,18 +2,81 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get
 from litestar.di import NamedDependency, Provide
-from litestar.exceptions import ValidationException
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.spec import Operation
 from litestar.params import QueryParameter
-from pydantic import TypeAdapter, ValidationError
+from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
 from vsm.contract.envelope import VsmId
 from vsm.contract.health import StatusQuery, SystemStatus
 from vsm.kit.bus import Bus, RequestFailed, UnexpectedReply
 from vsm.kit.rpc import RequestTimeout
+
+
+class FieldProblem(BaseModel):
+    field: str
+    message: str
+
+
+class ErrorBody(BaseModel):
+    """What every error of the REST API answers: a stable `error` code, a `message` for
+    people, each bad `fields` of a refused request, and the `details` a system gave."""
+
+    error: str
+    message: str
+    fields: list[FieldProblem] = Field(default_factory=list)
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+ANSWERS = {
+    400: "Malformed request: the body is not JSON.",
+    404: "No such agent, policy, message or viable system.",
+    409: "Conflict: the name is taken, the meta-system exists or has children, the agent is "
+    "damped.",
+    413: "The body is too large.",
+    422: "Invalid input (`fields` names each bad field), or refused by the system that owns it "
+    "(`details` says why).",
+    429: "Too many notes between one pair of agents.",
+    502: "The system that owns the answer failed or answered something unexpected.",
+    504: "No answer within the timeout.",
+}
+
+
+def errors(*statuses: int) -> dict[int, ResponseSpec]:
+    """The documented error answers of a route, each an `ErrorBody` (a route's `responses=`)."""
+    return {
+        status: ResponseSpec(ErrorBody, description=ANSWERS[status], generate_examples=False)
+        for status in statuses
+    }
+
+
+PARAMS = errors(422)
+"""A route with query or path parameters that can be invalid."""
+BODY = errors(400, 413, 422)
+"""A route with a JSON body."""
+ASKS = errors(502, 504)
+"""A route that waits for a system's answer."""
+NOT_FOUND = errors(404)
+CONFLICT = errors(409)
+LOOKUP = PARAMS | NOT_FOUND | ASKS
+"""A route that asks a system about something named in its parameters."""
+
+
+@dataclass
+class RestOperation(Operation):
+    """Litestar documents a 400 for every route with parameters; without a body nothing can
+    be malformed (a bad parameter answers 422), so a route without one documents none."""
+
+    def __post_init__(self) -> None:
+        if self.request_body is None and self.responses:
+            self.responses.pop("400", None)
 
 
 def error_response(status_code: int, code: str, message: str) -> Response[dict[str, Any]]:
@@ -52,14 +115,22 @@ BusDep = NamedDependency[Bus]
 """How a route asks for the bus (Litestar injects it by name)."""
 
 
-def on_invalid(_: Request[Any, Any, Any], error: ValidationException) -> Response[Any]:
-    """422 naming each bad field (Litestar's default is a 400); malformed JSON stays a 400."""
-    problems = error.extra if isinstance(error.extra, list) else []
-    fields = [
-        {"field": p.get("key"), "message": p.get("message")}
-        for p in problems
+def problems(error: ValidationException) -> list[dict[str, str]]:
+    """Each bad field of a refused request: Litestar lists them in `extra`, except a missing
+    required parameter, which it raises from the `KeyError` of its name."""
+    if isinstance(error.__cause__, KeyError) and error.__cause__.args:
+        return [{"field": str(error.__cause__.args[0]), "message": "missing"}]
+    listed = error.extra if isinstance(error.extra, list) else []
+    return [
+        {"field": str(p.get("key") or ""), "message": str(p.get("message") or "")}
+        for p in listed
         if isinstance(p, dict)
     ]
+
+
+def on_invalid(_: Request[Any, Any, Any], error: ValidationException) -> Response[Any]:
+    """422 naming each bad field (Litestar's default is a 400); without any, a 400."""
+    fields = problems(error)
     return Response(
         {
             "error": "invalid_request" if fields else "bad_request",
@@ -68,6 +139,13 @@ def on_invalid(_: Request[Any, Any, Any], error: ValidationException) -> Respons
         },
         status_code=422 if fields else 400,
     )
+
+
+def on_http_error(_: Request[Any, Any, Any], error: HTTPException) -> Response[Any]:
+    """Litestar's own refusals (unknown route, wrong method, body too large) as an `ErrorBody`."""
+    code = HTTPStatus(error.status_code).phrase.lower().replace(" ", "_").replace("-", "_")
+    body = {"error": code, "message": error.detail}
+    return Response(body, status_code=error.status_code, headers=error.headers)
 
 
 def on_unexpected_reply(_: Request[Any, Any, Any], error: UnexpectedReply) -> Response[Any]:
@@ -97,6 +175,7 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
     RequestFailed: on_request_failed,
     UnexpectedReply: on_unexpected_reply,
     ValidationException: on_invalid,
+    HTTPException: on_http_error,
 }
 
 
@@ -104,7 +183,7 @@ class SystemController(Controller):
     path = "/api/vsm"
     tags = ["system"]
 
-    @get("/status")
+    @get("/status", responses=ASKS)
     async def status(self, bus: BusDep) -> SystemStatus:
         """Every system and gateway with its state (up/degraded/down) and last-seen time."""
         return await bus.query("queen", "status", StatusQuery(), SystemStatus)

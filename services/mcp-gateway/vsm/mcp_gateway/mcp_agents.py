@@ -61,7 +61,7 @@ def register(server: MCPServer[Any], bus: Bus, max_chars: int, directory: AgentD
         agent_id: AgentId,
         command_type: Annotated[str, Field(pattern=COMMAND_PATTERN)],
         data: Annotated[dict[str, Any], Field(default_factory=dict)],
-        timeout_s: Annotated[float, Field(gt=0, le=300)] = 30.0,
+        timeout_s: Annotated[float, Field(ge=0.1, le=300)] = 30.0,
     ) -> Annotated[CallToolResult, CommandResult]:
         """Send a command on `vsm.s1.commands` and wait for the agent's result."""
         agent_type = await directory.type_of(bus, agent_id)
@@ -89,7 +89,7 @@ def register(server: MCPServer[Any], bus: Bus, max_chars: int, directory: AgentD
     async def audit_agent(
         agent_id: AgentId,
         audit_type: AuditType,
-        timeout_s: Annotated[float, Field(gt=0, le=60)] = 5.0,
+        timeout_s: Annotated[float, Field(ge=0.1, le=60)] = 5.0,
     ) -> Annotated[CallToolResult, AuditReport]:
         """S3*: audit an agent straight through its queue, bypassing S2."""
         reply = await bus.ask(

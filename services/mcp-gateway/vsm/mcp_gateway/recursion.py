@@ -26,7 +26,17 @@ from vsm.contract.recursion import (
     SpawnMetaSystem,
 )
 from vsm.contract.system5 import Trace, TraceQuery
-from vsm.mcp_gateway.api import BusDep, VsmIdParam, system
+from vsm.mcp_gateway.api import (
+    ASKS,
+    BODY,
+    CONFLICT,
+    LOOKUP,
+    NOT_FOUND,
+    BusDep,
+    RestOperation,
+    VsmIdParam,
+    system,
+)
 
 ChildParam = Annotated[str, QueryParameter(name="vsm_id", required=True)]
 
@@ -45,7 +55,7 @@ class RecursionController(Controller):
     path = "/api/vsm"
     tags = ["recursion"]
 
-    @post("/meta-systems", status_code=201)
+    @post("/meta-systems", status_code=201, responses=BODY | NOT_FOUND | CONFLICT | ASKS)
     async def spawn(
         self, bus: BusDep, data: JSONBody[MetaSystemInput], vsm_id: VsmIdParam = None
     ) -> MetaSystemInfo:
@@ -56,14 +66,19 @@ class RecursionController(Controller):
         )
         return reply.meta_system
 
-    @get("/meta-systems")
+    @get("/meta-systems", responses=LOOKUP, operation_class=RestOperation)
     async def children(self, bus: BusDep, vsm_id: VsmIdParam = None) -> MetaSystemTree:
         """The children of `vsm_id`, each with its budget, children and reported viability."""
         return await bus.query(
             "queen", "meta.list", MetaSystemQuery(), MetaSystemTree, vsm_id=system(vsm_id)
         )
 
-    @delete("/meta-systems", status_code=200)
+    @delete(
+        "/meta-systems",
+        status_code=200,
+        responses=LOOKUP | CONFLICT,
+        operation_class=RestOperation,
+    )
     async def retire(self, bus: BusDep, vsm_id: ChildParam) -> MetaSystemInfo:
         """Retire the child `vsm_id` (it must have no children); its budget returns."""
         child = system(vsm_id) or "root"
@@ -73,7 +88,7 @@ class RecursionController(Controller):
         )
         return reply.meta_system
 
-    @get("/trace/{message_id:str}")
+    @get("/trace/{message_id:str}", responses=NOT_FOUND | ASKS, operation_class=RestOperation)
     async def trace(self, bus: BusDep, message_id: FromPath[str]) -> Trace:
         """The causal chain `message_id` belongs to (signal -> intervention -> policy ->
         allocation change ...), root first, with an indented human-readable `text`."""

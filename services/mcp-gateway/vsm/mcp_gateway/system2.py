@@ -27,7 +27,18 @@ from vsm.contract.coordination import (
 )
 from vsm.contract.operations import AGENT_ID_PATTERN, COMMAND_PATTERN, MAX_PAYLOAD_BYTES
 from vsm.kit.bus import RequestFailed
-from vsm.mcp_gateway.api import BusDep, VsmIdParam, on_request_failed, system
+from vsm.mcp_gateway.api import (
+    ASKS,
+    BODY,
+    NOT_FOUND,
+    PARAMS,
+    BusDep,
+    RestOperation,
+    VsmIdParam,
+    errors,
+    on_request_failed,
+    system,
+)
 
 TOPIC_PATTERN = r"^[A-Za-z0-9_.:-]+$"
 
@@ -74,13 +85,17 @@ class System2Controller(Controller):
     request_max_body_size = MAX_PAYLOAD_BYTES
     exception_handlers = {RequestFailed: on_refused}
 
-    @get("/system/2")
+    @get("/system/2", responses=PARAMS | ASKS, operation_class=RestOperation)
     async def state(self, bus: BusDep, vsm_id: VsmIdParam = None) -> System2State:
         """S2: lanes, each agent's capacity and commands in flight, oscillation, damping."""
         query = System2Query()
         return await bus.query("coordinator", "state", query, System2State, vsm_id=system(vsm_id))
 
-    @post("/coordination/messages", status_code=200)
+    @post(
+        "/coordination/messages",
+        status_code=200,
+        responses=BODY | NOT_FOUND | errors(429) | ASKS,
+    )
     async def coordinate(
         self, bus: BusDep, data: JSONBody[NoteInput], vsm_id: VsmIdParam = None
     ) -> CoordinationReceipt:
@@ -90,7 +105,7 @@ class System2Controller(Controller):
             "coordinator", "coordinate", request, CoordinationReceipt, vsm_id=system(vsm_id)
         )
 
-    @post("/work", status_code=202)
+    @post("/work", status_code=202, responses=BODY)
     async def work(
         self, bus: BusDep, data: JSONBody[WorkInput], vsm_id: VsmIdParam = None
     ) -> WorkAccepted:

@@ -27,7 +27,17 @@ from vsm.contract.control import (
 )
 from vsm.contract.operations import AGENT_ID_PATTERN, AuditType
 from vsm.kit.bus import expect
-from vsm.mcp_gateway.api import BusDep, VsmIdParam, system
+from vsm.mcp_gateway.api import (
+    ASKS,
+    BODY,
+    CONFLICT,
+    NOT_FOUND,
+    PARAMS,
+    BusDep,
+    RestOperation,
+    VsmIdParam,
+    system,
+)
 
 AUDIT_MARGIN_S = 5.0
 """An audit waits up to its own timeout for the agents; the gateway waits a little longer."""
@@ -47,20 +57,20 @@ class AuditInput(BaseModel):
 
     agent_ids: list[str] | None = Field(default=None, max_length=256)
     audit_type: AuditType = "resource_audit"
-    timeout_s: float = Field(default=5.0, gt=0, le=60)
+    timeout_s: float = Field(default=5.0, ge=0.1, le=60)
 
 
 class System3Controller(Controller):
     path = "/api/vsm"
     tags = ["system 3"]
 
-    @get("/system/3")
+    @get("/system/3", responses=PARAMS | ASKS, operation_class=RestOperation)
     async def state(self, bus: BusDep, vsm_id: VsmIdParam = None) -> System3State:
         """S3: the budget, what each agent holds, children's carves, damping, the last audit."""
         query = System3Query()
         return await bus.query("control", "state", query, System3State, vsm_id=system(vsm_id))
 
-    @put("/system/3/budget")
+    @put("/system/3/budget", responses=BODY | ASKS)
     async def budget(
         self, bus: BusDep, data: JSONBody[Resources], vsm_id: VsmIdParam = None
     ) -> System3State:
@@ -68,7 +78,7 @@ class System3Controller(Controller):
         request = SetBudget(budget=data)
         return await bus.query("control", "budget", request, System3State, vsm_id=system(vsm_id))
 
-    @post("/system/3/allocations", status_code=200)
+    @post("/system/3/allocations", status_code=200, responses=BODY | NOT_FOUND | CONFLICT | ASKS)
     async def allocate(self, bus: BusDep, data: JSONBody[AllocationInput]) -> AllocationGrant:
         """Set one agent's allocation; S3 takes from lower priorities when the budget is short."""
         request = AllocationRequest(
@@ -82,7 +92,7 @@ class System3Controller(Controller):
         )
         return expect(reply, AllocationGrant)
 
-    @post("/system/3/audit", status_code=200)
+    @post("/system/3/audit", status_code=200, responses=BODY | NOT_FOUND | ASKS)
     async def audit(
         self, bus: BusDep, data: JSONBody[AuditInput], vsm_id: VsmIdParam = None
     ) -> AuditFindings:

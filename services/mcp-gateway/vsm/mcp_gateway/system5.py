@@ -37,7 +37,17 @@ from vsm.contract.system5 import (
     System5State,
 )
 from vsm.kit.bus import Bus
-from vsm.mcp_gateway.api import BusDep, VsmIdParam, system
+from vsm.mcp_gateway.api import (
+    ASKS,
+    BODY,
+    LOOKUP,
+    NOT_FOUND,
+    PARAMS,
+    BusDep,
+    RestOperation,
+    VsmIdParam,
+    system,
+)
 
 ReplyT = TypeVar("ReplyT", bound=Message)
 SYNTHESIS_TIMEOUT_S = 90.0
@@ -103,12 +113,12 @@ class System5Controller(Controller):
     path = "/api/vsm"
     tags = ["system 5", "policy"]
 
-    @get("/system/5")
+    @get("/system/5", responses=PARAMS | ASKS, operation_class=RestOperation)
     async def state(self, bus: BusDep, vsm_id: VsmIdParam = None) -> System5State:
         """S5: viability (score, coverage, terms), algedonic levels, interventions, policies."""
         return await ask(bus, "state", System5Query(), System5State, vsm_id)
 
-    @post("/system5/decision", status_code=200)
+    @post("/system5/decision", status_code=200, responses=BODY | ASKS)
     async def decision(
         self, bus: BusDep, data: JSONBody[DecisionInput], vsm_id: VsmIdParam = None
     ) -> Decision:
@@ -116,7 +126,7 @@ class System5Controller(Controller):
         request = DecisionRequest(decision_type=data.decision_type, context=data.context)
         return await ask(bus, "decision", request, Decision, vsm_id)
 
-    @post("/system5/synthesis", status_code=200)
+    @post("/system5/synthesis", status_code=200, responses=BODY | ASKS)
     async def synthesis(
         self, bus: BusDep, data: JSONBody[AnomalyInput], vsm_id: VsmIdParam = None
     ) -> SynthesisResult:
@@ -128,12 +138,12 @@ class System5Controller(Controller):
             bus, "synthesis", request, SynthesisResult, vsm_id, timeout=SYNTHESIS_TIMEOUT_S
         )
 
-    @get("/policies")
+    @get("/policies", responses=PARAMS | ASKS, operation_class=RestOperation)
     async def policies(self, bus: BusDep, vsm_id: VsmIdParam = None) -> PolicyList:
         """The latest version of every policy type."""
         return await ask(bus, "policy.list", PolicyListQuery(), PolicyList, vsm_id)
 
-    @get("/policies/{policy_type:str}")
+    @get("/policies/{policy_type:str}", responses=LOOKUP, operation_class=RestOperation)
     async def latest(
         self, bus: BusDep, policy_type: FromPath[str], vsm_id: VsmIdParam = None
     ) -> PolicyRecord:
@@ -141,7 +151,11 @@ class System5Controller(Controller):
         query = PolicyQuery(policy_type=known_type(policy_type))  # type: ignore[arg-type]
         return (await ask(bus, "policy.get", query, PolicyReply, vsm_id)).record
 
-    @get("/policies/{policy_type:str}/{version:int}")
+    @get(
+        "/policies/{policy_type:str}/{version:int}",
+        responses=LOOKUP,
+        operation_class=RestOperation,
+    )
     async def version(
         self,
         bus: BusDep,
@@ -155,7 +169,7 @@ class System5Controller(Controller):
         query = PolicyQuery(policy_type=known_type(policy_type), version=version)  # type: ignore[arg-type]
         return (await ask(bus, "policy.get", query, PolicyReply, vsm_id)).record
 
-    @get("/policies/{policy_type:str}/diff")
+    @get("/policies/{policy_type:str}/diff", responses=LOOKUP, operation_class=RestOperation)
     async def diff(
         self,
         bus: BusDep,
@@ -172,7 +186,7 @@ class System5Controller(Controller):
         )
         return await ask(bus, "policy.diff", query, PolicyDiff, vsm_id)
 
-    @put("/policies/{policy_type:str}")
+    @put("/policies/{policy_type:str}", responses=BODY | NOT_FOUND | ASKS)
     async def put_policy(
         self,
         bus: BusDep,
@@ -183,12 +197,12 @@ class System5Controller(Controller):
         """Store a new version (422 with reasons if it breaks the schema or the identity)."""
         return await store(bus, known_type(policy_type), data, vsm_id)
 
-    @get("/identity")
+    @get("/identity", responses=LOOKUP, operation_class=RestOperation)
     async def identity(self, bus: BusDep, vsm_id: VsmIdParam = None) -> PolicyRecord:
         """Purpose, values and constraints of the viable system (its latest identity policy)."""
         return (await ask(bus, "identity.get", IdentityQuery(), PolicyReply, vsm_id)).record
 
-    @put("/identity")
+    @put("/identity", responses=BODY | ASKS)
     async def put_identity(
         self, bus: BusDep, data: JSONBody[PolicyInput], vsm_id: VsmIdParam = None
     ) -> PolicyRecord:
