@@ -22,6 +22,7 @@ from faststream.rabbit import (
     RabbitExchange,
     RabbitQueue,
 )
+from faststream.rabbit.annotations import RabbitMessage
 from faststream.rabbit.publisher import RabbitPublisher
 from faststream.rabbit.response import RabbitResponse
 from opentelemetry import propagate
@@ -195,6 +196,15 @@ class Bus:
             self._subscribers[queue.name] = subscriber
         decorate: Callable[[Callable[..., Any]], Any] = subscriber(filter=of_type(message.TYPE))
         return decorate
+
+    def delivery(self) -> RabbitMessage:
+        """The message the running handler was called with (its bytes, headers, reply_to).
+
+        Read from FastStream's context here rather than asked for as a `RabbitMessage`
+        handler parameter: fast_depends resolves such a parameter in a worker thread, a
+        thread hop per message on the hottest paths."""
+        message: RabbitMessage = self.broker.context.get_local("message")
+        return message
 
     async def dead_letter(
         self, message: AbstractIncomingMessage, queue: str, bad: Unprocessable

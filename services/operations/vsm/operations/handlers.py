@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from faststream.rabbit.annotations import RabbitMessage
 from faststream.rabbit.response import RabbitResponse
 
 from vsm.contract import topology
@@ -35,8 +34,8 @@ def register(bus: Bus, s1: System1, ready_timeout_s: float) -> None:
         return bus.reply(error, cause=cause)
 
     @bus.handle(requests, SpawnAgent)
-    async def on_spawn(envelope: Envelope[SpawnAgent], message: RabbitMessage) -> RabbitResponse:
-        check_size(message)
+    async def on_spawn(envelope: Envelope[SpawnAgent]) -> RabbitResponse:
+        check_size(bus.delivery())
         await s1.wait_ready(ready_timeout_s)
         try:
             request = envelope.data

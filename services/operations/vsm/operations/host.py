@@ -122,7 +122,8 @@ class AgentHost:
         )
 
         @subscriber
-        async def on_message(message: RabbitMessage) -> None:
+        async def on_message(_: Any) -> None:  # the body as JSON; validated from its bytes
+            message = bus.delivery()
             check_size(message)
             envelope = AnyEnvelope.validate_json(message.body)
             match envelope.data:
