@@ -80,6 +80,10 @@ until the system is torn down, so nothing else runs beside them."""
 TERMINATE = 100
 """Agents of the 1,000 terminated over REST (timed: `terminated_per_s`); the rest go with the
 system at the end of the run."""
+PAIN_GAP_S = 0.3
+"""Pause between two pain samples: an episode's aftermath (S4's adaptation proposal, S5's
+verdict, the resolution) settles before the next one starts, so the figure is the latency of
+the algedonic path, not of a queen still digesting 30 episodes a second."""
 PAIN_BURST = (0.4, 0.4, 0.4)
 """Intensities of one burst: pain 0.4, 0.64, 0.784; the third crosses `PAIN_THRESHOLD` 0.7."""
 SOURCE = "vsm/bench"
@@ -572,6 +576,7 @@ async def pain_to_policy(ctx: Context) -> Figures:
         clock = SystemClock(system)
         async with asyncio.timeout(DEADLINE_S):
             for index in range(sizes(ctx).pain):
+                await asyncio.sleep(PAIN_GAP_S)
                 samples.append(await burst(f"root/b{run_id}-{index}"))
         figures = clock.latency(samples)
     finally:
