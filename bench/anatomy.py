@@ -30,7 +30,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from datetime import datetime
 from pathlib import Path
@@ -50,6 +50,7 @@ from bench.system import (
     envelope,
     launched,
     pain_burst,
+    quorum_floor,
     rest_command,
 )
 from vsm.contract import topology
@@ -293,32 +294,13 @@ async def declare_floor(ctx: Context, system: System, n: int) -> None:
     """What the broker alone takes to create what an agent needs: a quorum queue (its command
     queue; the agents share one DLQ), on one channel and on 16 channels at once."""
     print(f"\nbroker floor for spawning: declaring {n} durable quorum queues (+ a binding each)")
-    exchange = system.name(topology.S1_COMMANDS.name)
     for channels in (1, 16):
-        opened = [await system.connection.channel() for _ in range(channels)]
-        names = [ctx.name(f"anatomy.q{channels}.{i}.{secrets.token_hex(2)}") for i in range(n)]
-        ctx.track(queues=names)
-        todo = iter(names)
-
-        async def worker(channel: aio_pika.abc.AbstractChannel, todo: Iterator[str] = todo) -> None:
-            for name in todo:
-                queue = await channel.declare_queue(
-                    name, durable=True, arguments={"x-queue-type": "quorum"}
-                )
-                await queue.bind(exchange, routing_key=f"*.{name}.*")
-
-        began = time.perf_counter()
-        await asyncio.gather(*(worker(c) for c in opened))
-        took = time.perf_counter() - began
+        took = await quorum_floor(ctx, system, n, channels)
         print(
             f"  {channels:>2} channel(s): {n / took:7.1f} queues/s "
             f"({took / n * 1000:.1f} ms each) -> 1,000 queues (1,000 agents) in "
             f"{1000 / (n / took):.0f} s"
         )
-        for name in names:
-            await opened[0].queue_delete(name)
-        for channel in opened:
-            await channel.close()
 
 
 # Profiles ---------------------------------------------------------------------------------
