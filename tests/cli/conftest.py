@@ -15,9 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import new_namespace
-from scripts.localrun import ORGANISATION_ENV, SERVICES, LocalSystem
-from tests.integration.conftest import HEALTH_INTERVAL_S, free_port
+from scripts.localrun import ORGANISATION_ENV, LocalSystem
+from tests.integration.conftest import launch as launch_system
 from tests.support.cleanup import delete_namespace
 from tests.support.probe import open_probe
 from vsm.contract.operations import AgentList, ListAgents, command_queue, results_exchange
@@ -69,25 +68,7 @@ def stop(system: LocalSystem, amqp_url: str, children: Iterable[str] = CHILDREN)
 
 def launch(amqp_url: str, log_dir: Path, **env: str) -> LocalSystem:
     """As tests/integration's `launch()`, with a readiness deadline for a loaded machine."""
-    system = LocalSystem(
-        env={
-            "AMQP_URL": amqp_url,
-            "VSM_NAMESPACE": new_namespace(),
-            "HEALTH_INTERVAL": str(HEALTH_INTERVAL_S),
-            "LOG_FORMAT": "json",
-            "TELEGRAM_BOT_TOKEN": "",
-            **env,
-        },
-        log_dir=log_dir,
-        ports={name: free_port() for name in SERVICES},
-    )
-    system.start()
-    try:
-        system.wait_ready(timeout=READY_TIMEOUT_S)
-    except Exception:
-        system.stop()
-        raise
-    return system
+    return launch_system(amqp_url, log_dir, ready_within_s=READY_TIMEOUT_S, **env)
 
 
 @pytest.fixture(scope="package")

@@ -11,9 +11,8 @@ from typing import Any
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
 
-from conftest import new_namespace
-from scripts.localrun import SERVICES, LocalSystem
-from tests.integration.conftest import HEALTH_INTERVAL_S, free_port
+from scripts.localrun import LocalSystem
+from tests.integration.conftest import launch
 from vsm.contract.envelope import Envelope
 from vsm.contract.health import HealthReport
 from vsm.contract.message import Message
@@ -131,22 +130,4 @@ def launch_system(
 ) -> LocalSystem:
     """The seven services as the integration tests start them (see tests/integration), with
     more patience: on a busy machine the interpreters alone can take a minute to start."""
-    system = LocalSystem(
-        env={
-            "AMQP_URL": amqp_url,
-            "VSM_NAMESPACE": new_namespace(),
-            "HEALTH_INTERVAL": str(HEALTH_INTERVAL_S),
-            "LOG_FORMAT": "json",
-            "TELEGRAM_BOT_TOKEN": "",
-            **env,
-        },
-        log_dir=log_dir,
-        ports={name: free_port() for name in SERVICES},
-    )
-    system.start()
-    try:
-        system.wait_ready(timeout=ready_within_s)
-    except Exception:
-        system.stop()
-        raise
-    return system
+    return launch(amqp_url, log_dir, ready_within_s=ready_within_s, **env)
