@@ -162,6 +162,11 @@ async def test_a_100_to_1_flood_serves_the_low_lane_within_5_s(
     system_probe: Probe, gateway: httpx.AsyncClient
 ) -> None:
     agent_id = await spawn(gateway, slots=2)
+    # Paced, so that the flood outlasts the trickle below however fast the machine serves it
+    # (3,000 items at 100/s: 30 s; the trickle takes 15 s).
+    paced = await observe(system_probe, rescheduled_key(agent_id))
+    await allocate(system_probe, allocation(agent_id, 2, rate=100.0))
+    assert (await next_body(system_probe, paced)).data.max_rate_per_s == 100.0
     results = await watch_results(system_probe, agent_id)
     flood_lane, low_lane = unique("flood"), unique("low")
 
