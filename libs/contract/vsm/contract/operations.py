@@ -58,8 +58,9 @@ def command_key(agent_type: str, agent_id: str, command: str) -> str:
 
 
 AGENT_DEAD_LETTERS = "vsm.s1.commands.dlq"
-"""The one dead-letter queue of every agent's command queue (bound by each queue's name): a
-quorum queue is the costliest thing a spawn declares, so an agent gets one, not two."""
+"""The one dead-letter queue of every agent's command queue, bound once by its own name: a
+quorum queue is the costliest thing a spawn declares, so an agent gets one, not two (and no
+binding of its own). A dead letter's headers name the queue it came from."""
 
 
 def command_queue(agent_id: str) -> Queue:

@@ -31,9 +31,9 @@ class Binding:
 
 @dataclass(frozen=True)
 class Queue:
-    """A durable work queue; `kind="quorum"` queues get a dead-letter queue of their own,
-    or park their dead letters in a shared one (`shared_dead_letters`), bound to the dead-letter
-    exchange by this queue's name."""
+    """A durable work queue; `kind="quorum"` queues get a dead-letter queue of their own
+    (bound to the dead-letter exchange by this queue's name), or park their dead letters in a
+    shared one (`shared_dead_letters`, bound once by its own name)."""
 
     name: str
     bindings: tuple[Binding, ...] = ()
@@ -46,6 +46,11 @@ class Queue:
     @property
     def dead_letter_queue(self) -> str:
         return self.shared_dead_letters or f"{self.name}.dlq"
+
+    @property
+    def dead_letter_key(self) -> str:
+        """The routing key of this queue's dead letters on the dead-letter exchange."""
+        return self.shared_dead_letters or self.name
 
 
 # Exchanges named in the design brief.

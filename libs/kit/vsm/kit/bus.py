@@ -109,7 +109,7 @@ class Bus:
         if queue.kind == "quorum" and queue.message_ttl_ms is None:
             arguments |= {
                 "x-dead-letter-exchange": self.namespace.name(topology.DEAD_LETTER.name),
-                "x-dead-letter-routing-key": self.namespace.name(queue.name),
+                "x-dead-letter-routing-key": self.namespace.name(queue.dead_letter_key),
                 "x-dead-letter-strategy": "at-least-once",
                 "x-overflow": "reject-publish",
             }
@@ -154,7 +154,7 @@ class Bus:
                         durable=True,
                     )
                 )
-                await dlq.bind(dead_letter, routing_key=self.namespace.name(queue.name))
+                await dlq.bind(dead_letter, routing_key=self.namespace.name(queue.dead_letter_key))
             for binding in queue.bindings:
                 target = await self.broker.declare_exchange(self.exchange(binding.exchange))
                 await declared.bind(target, routing_key=binding.routing_key)
@@ -207,9 +207,14 @@ class Bus:
         return message
 
     async def dead_letter(
-        self, message: AbstractIncomingMessage, queue: str, bad: Unprocessable
+        self,
+        message: AbstractIncomingMessage,
+        queue: str,
+        bad: Unprocessable,
+        routing_key: str | None = None,
     ) -> None:
-        """Park `message` on the DLQ of `queue` with the reason; answer a waiting requester."""
+        """Park `message` on the DLQ of `queue` (by its name, or by `routing_key` where queues
+        share a DLQ) with the reason; answer a waiting requester."""
         headers = dict(message.headers or {})
         headers |= {
             REASON_HEADER: bad.reason,
@@ -221,7 +226,7 @@ class Bus:
         await self.broker.publish(
             message.body,
             exchange=self.exchange(topology.DEAD_LETTER),
-            routing_key=queue,
+            routing_key=routing_key or queue,
             mandatory=True,
             persist=True,
             headers=headers,

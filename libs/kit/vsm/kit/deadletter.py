@@ -10,6 +10,7 @@ signature and then its freshness and id (`bad_signature`, `stale`, `from_future`
 from __future__ import annotations
 
 import json
+import random
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
@@ -37,6 +38,9 @@ DETAIL_HEADER = "x-vsm-dead-letter-detail"
 
 log = structlog.get_logger("vsm.deadletter")
 security_log = structlog.get_logger("vsm.security")
+
+REDELIVERY_PAUSE_S = (0.25, 2.0)
+"""A failed message waits before its nack: 0.25 s doubling per delivery, at most 2 s."""
 
 DeadLetterSink = Callable[[IncomingMessage, str, Unprocessable], Awaitable[None]]
 FailureSink = Callable[[IncomingMessage, str, BaseException], None]
@@ -73,6 +77,13 @@ def _no_handler(body: bytes) -> Unprocessable:
     if model_for(message_type) is None:
         return Unprocessable("unknown_type", f"unknown message type {message_type!r}")
     return Unprocessable("unexpected_type", f"no handler here for {message_type!r}")
+
+
+def redelivery_pause(delivery_count: int) -> float:
+    """How long a message whose handler failed waits before its nack (with jitter)."""
+    first, most = REDELIVERY_PAUSE_S
+    pause: float = min(most, first * 2.0**delivery_count)
+    return pause * (0.5 + random.random() / 2)  # noqa: S311 - jitter, not cryptography
 
 
 def verdict(error: BaseException, body: bytes = b"") -> Unprocessable | None:

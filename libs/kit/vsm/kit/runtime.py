@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from types import TracebackType
@@ -27,7 +26,13 @@ from vsm.contract import topology
 from vsm.contract.envelope import Envelope
 from vsm.contract.health import Ping, Pong
 from vsm.kit.bus import Bus
-from vsm.kit.deadletter import MessageGuard, dead_letter_middleware, decode_json
+from vsm.kit.consumer import DirectConsumers
+from vsm.kit.deadletter import (
+    MessageGuard,
+    dead_letter_middleware,
+    decode_json,
+    redelivery_pause,
+)
 from vsm.kit.health import HealthReporter
 from vsm.kit.http import create_http_app
 from vsm.kit.logs import configure_logging
@@ -40,14 +45,6 @@ log = structlog.get_logger("vsm.runtime")
 
 RECONNECT_INTERVAL_S = 1.0
 """Between attempts to reach a lost broker (aio-pika's default is 5 s)."""
-REDELIVERY_PAUSE_S = (0.25, 2.0)
-"""A failed message waits before its nack: 0.25 s doubling per delivery, at most 2 s."""
-
-
-def redelivery_pause(delivery_count: int) -> float:
-    first, most = REDELIVERY_PAUSE_S
-    pause: float = min(most, first * 2.0**delivery_count)
-    return pause * (0.5 + random.random() / 2)  # noqa: S311 - jitter, not cryptography
 
 
 class PacedRedelivery(BaseMiddleware[Any, Any]):
@@ -109,15 +106,26 @@ class Runtime:
             self.broker.add_middleware(
                 RabbitTelemetryMiddleware(tracer_provider=self.telemetry.tracer_provider)
             )
-        self.broker.add_middleware(
-            RabbitPrometheusMiddleware(
-                registry=self.telemetry.registry, app_name=service, metrics_prefix="vsm_amqp"
-            )
+        prometheus = RabbitPrometheusMiddleware(
+            registry=self.telemetry.registry, app_name=service, metrics_prefix="vsm_amqp"
         )
+        self.broker.add_middleware(prometheus)
         self.broker.add_middleware(PacedRedelivery)  # outside the dead-lettering of bad input
         self.broker.add_middleware(
             dead_letter_middleware(self.bus.dead_letter, self.bus.handler_failed, guard)
         )
+        self.direct = DirectConsumers(
+            self.bus,
+            prefetch_count=settings.prefetch_count,
+            grace_s=settings.shutdown_grace_s,
+            # FastStream's own counters, so a directly consumed queue is measured (and shown
+            # on the dashboards) exactly as a subscriber's; the middleware keeps them.
+            metrics=prometheus._metrics_manager,
+            tracer=self.telemetry.tracer_provider.get_tracer("vsm.kit.consumer")
+            if settings.tracing
+            else None,
+        )
+        """Queues consumed without FastStream (e.g. S1 agents' own queues)."""
         self.health = HealthReporter(
             self.bus, instance=settings.instance_id, interval_s=settings.health_interval
         )
@@ -173,6 +181,7 @@ class Runtime:
             await self.health.stop()
             for hook in reversed(self._on_stop):
                 await hook()
+            await self.direct.stop()
             await self.bus.stop()
             log.info("service_stopped", instance=self.settings.instance_id)
 

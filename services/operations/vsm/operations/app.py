@@ -14,6 +14,7 @@ from vsm.operations.journal import RegistryJournal
 from vsm.operations.metrics import create_metrics
 from vsm.operations.settings import Settings
 from vsm.operations.system1 import System1
+from vsm.operations.wiring import declare_shared
 
 SERVICE = "operations"
 
@@ -48,6 +49,7 @@ def create_app(settings: Settings) -> Litestar:
         )
         host.resources = resources
         state["http"], state["anthropic"] = http, resources.anthropic
+        await declare_shared(bus)
         await journal.start(await bus.broker.connect(), settings.registry_replay_timeout_s)
         await s1.caught_up()
         host.start_reporting()
@@ -62,7 +64,9 @@ def create_app(settings: Settings) -> Litestar:
         if isinstance(http, httpx.AsyncClient):
             await http.aclose()
 
-    host = AgentHost(bus, None, settings.performance_interval_s, settings.instance_id)
+    host = AgentHost(
+        bus, runtime.direct, None, settings.performance_interval_s, settings.instance_id
+    )
     s1 = System1(bus, host)
     host.metrics = create_metrics(runtime.telemetry.registry, s1.registry)
     journal = RegistryJournal(bus, settings.instance_id, s1.apply)

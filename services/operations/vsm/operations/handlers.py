@@ -35,7 +35,7 @@ def register(bus: Bus, s1: System1, ready_timeout_s: float) -> None:
 
     @bus.handle(requests, SpawnAgent)
     async def on_spawn(envelope: Envelope[SpawnAgent]) -> RabbitResponse:
-        check_size(bus.delivery())
+        check_size(bus.delivery().body)
         await s1.wait_ready(ready_timeout_s)
         try:
             request = envelope.data

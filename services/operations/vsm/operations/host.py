@@ -14,9 +14,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import structlog
-from faststream.exceptions import SkipMessage
-from faststream.middlewares import AckPolicy
-from faststream.rabbit.annotations import RabbitMessage
+from aio_pika.abc import AbstractIncomingMessage
 
 from vsm.contract import topology
 from vsm.contract.algedonic import AlgedonicSignal
@@ -36,13 +34,15 @@ from vsm.contract.operations import (
     results_exchange,
 )
 from vsm.contract.performance import performance_key
-from vsm.kit.bus import AnyEnvelope, Bus
+from vsm.contract.topology import Queue
+from vsm.kit.bus import Bus
+from vsm.kit.consumer import DirectConsumers, LeaveQueued
 from vsm.operations.agent import Agent, NotStarted
 from vsm.operations.agents.base import Resources
 from vsm.operations.agents.catalog import AGENT_TYPES
 from vsm.operations.algedonics import Feeling
 from vsm.operations.metrics import Metrics
-from vsm.operations.wiring import declare_agent, forget_agent, unbind_agent
+from vsm.operations.wiring import Channels, declare_agent, forget_agent, unbind_agent
 
 log = structlog.get_logger("vsm.operations.host")
 
@@ -52,23 +52,29 @@ CRASH_REPORT_INTERVAL_S = 60.0
 CrashReport = Callable[[AgentInfo, BaseException], Awaitable[None]]
 
 
-def check_size(message: RabbitMessage) -> None:
-    if len(message.body) > MAX_PAYLOAD_BYTES:
+def check_size(body: bytes) -> None:
+    if len(body) > MAX_PAYLOAD_BYTES:
         raise Unprocessable(
-            "payload_too_large", f"{len(message.body)} bytes; the limit is {MAX_PAYLOAD_BYTES}"
+            "payload_too_large", f"{len(body)} bytes; the limit is {MAX_PAYLOAD_BYTES}"
         )
 
 
 class AgentHost:
     def __init__(
-        self, bus: Bus, resources: Resources | None, window_s: float, instance: str
+        self,
+        bus: Bus,
+        consumers: DirectConsumers,
+        resources: Resources | None,
+        window_s: float,
+        instance: str,
     ) -> None:
         self.bus = bus
+        self.consumers = consumers
+        self.channels = Channels(bus)
         self.instance = instance
         self.resources = resources
         self.window_s = window_s
         self.agents: dict[str, Agent] = {}
-        self.subscribers: dict[str, Any] = {}
         self.locks: dict[str, asyncio.Lock] = {}
         self.crash_reported: dict[str, float] = {}
         self.report_crash: CrashReport | None = None
@@ -101,31 +107,20 @@ class AgentHost:
             feel=lambda feeling: self._feel(agent, feeling),
             crash=lambda error: self._crashed(agent, error),
         )
-        await declare_agent(self.bus, info.agent_id)
+        await declare_agent(self.bus, self.channels, info.agent_id)
         self.agents[info.agent_id] = agent
-        self.subscribers[info.agent_id] = await self._consume(agent)
+        await self._consume(agent)
         await behaviour.start(agent.feel, agent.crash)
         log.info("agent_activated", agent_id=info.agent_id, agent_type=info.agent_type)
 
-    async def _consume(self, agent: Agent) -> Any:
-        """One handler per agent queue, dispatching on the envelope's type: an agent comes
-        and goes at run time, so it costs one subscriber, not one per message type. Answers
-        go out from the handler (`no_reply`), a command's before its result is published."""
-        bus, queue = self.bus, command_queue(agent.info.agent_id)
-        subscriber = bus.broker.subscriber(
-            bus.queue(queue),
-            ack_policy=AckPolicy.NACK_ON_ERROR,
-            persistent=False,
-            no_reply=True,
-            description=queue.description,
-            include_in_schema=False,
-        )
+    async def _consume(self, agent: Agent) -> None:
+        """One consumer per agent queue, dispatching on the envelope's type. Consumed directly
+        (not a FastStream subscriber): an agent comes and goes at run time, and its commands
+        are the hottest traffic here. Answers go out from the handler, a command's before its
+        result is published."""
 
-        @subscriber
-        async def on_message(_: Any) -> None:  # the body as JSON; validated from its bytes
-            message = bus.delivery()
-            check_size(message)
-            envelope = AnyEnvelope.validate_json(message.body)
+        async def on_message(envelope: Envelope[Any], message: AbstractIncomingMessage) -> None:
+            check_size(message.body)
             match envelope.data:
                 case AgentCommand() as command:
                     await self._command(agent, command, envelope, message)
@@ -136,7 +131,9 @@ class AgentHost:
                         audit_type=audit_type,
                         report={**agent.audit(audit_type), "instance": self.instance},
                     )
-                    await bus.answer(message.reply_to, message.correlation_id, report, envelope)
+                    await self.bus.answer(
+                        message.reply_to, message.correlation_id, report, envelope
+                    )
                 case AllocationChanged() as change:
                     await agent.allocate(change)
                     log.info(
@@ -151,22 +148,21 @@ class AgentHost:
                 case _:
                     raise Unprocessable("unexpected_type", f"no handler here for {envelope.type!r}")
 
-        await subscriber.start()
-        return subscriber
+        await self.consumers.consume(command_queue(agent.info.agent_id), on_message)
 
     async def _command(
         self,
         agent: Agent,
         command: AgentCommand,
         envelope: Envelope[Any],
-        message: RabbitMessage,
+        message: AbstractIncomingMessage,
     ) -> None:
         """Run it; answer the requester first (it waits), then tell the observers; the
         delivery is acked once both are out."""
         try:
             result = await agent.run(command)
         except NotStarted as stopping:  # neither acked nor nacked: the broker keeps it
-            raise SkipMessage from stopping
+            raise LeaveQueued from stopping
         await self.bus.answer(message.reply_to, message.correlation_id, result, envelope)
         await self._publish_result(agent, result, envelope)
         self._count(agent, result)
@@ -199,27 +195,27 @@ class AgentHost:
         agent.terminated = True
         agent_id = agent.info.agent_id
         queue = command_queue(agent_id)
-        await unbind_agent(self.bus, agent_id)
-        subscriber = self.subscribers.pop(agent_id, None)
-        if subscriber is not None:
-            with contextlib.suppress(Exception):
-                await subscriber.stop()
+        await unbind_agent(self.bus, self.channels, agent_id)
+        await self.consumers.cancel(queue)
         await agent.behaviour.stop()
-        await self._drain(queue.name)
+        await self._drain(queue)
         await forget_agent(self.bus, agent_id)
         self.agents.pop(agent_id, None)
         log.info("agent_retired", agent_id=agent_id)
 
-    async def _drain(self, queue_name: str) -> None:
+    async def _drain(self, queue: Queue) -> None:
         """Dead-letter what is still queued for a terminated agent, answering its requesters."""
-        name = self.bus.namespace.name(queue_name)
+        name, key = (
+            self.bus.namespace.name(queue.name),
+            self.bus.namespace.name(queue.dead_letter_key),
+        )
         channel = await (await self.bus.broker.connect()).channel()
         async with channel:
             with contextlib.suppress(Exception):
                 source = await channel.get_queue(name, ensure=False)
                 while (message := await source.get(no_ack=False, fail=False)) is not None:
                     bad = Unprocessable("agent_terminated", "the agent was terminated")
-                    await self.bus.dead_letter(message, name, bad)
+                    await self.bus.dead_letter(message, name, bad, key)
                     await message.ack()
 
     async def _feel(self, agent: Agent, feeling: Feeling) -> None:
@@ -288,10 +284,7 @@ class AgentHost:
                 await self._reporter
         for agent in self.agents.values():
             agent.stop_admitting()
-        await asyncio.gather(
-            *(subscriber.stop() for subscriber in self.subscribers.values()),
-            return_exceptions=True,
-        )
-        for agent_id in self.subscribers:
-            await self.agents[agent_id].behaviour.stop()
-        self.subscribers.clear()
+        await self.consumers.stop()
+        for agent in self.agents.values():
+            await agent.behaviour.stop()
+        await self.channels.close()

@@ -1,35 +1,73 @@
-"""An agent's own piece of the broker: its command queue, its results exchange, and its
-binding into the agents' shared dead-letter queue."""
+"""An agent's own piece of the broker: its command queue and its results exchange; and the
+agents' shared dead-letter queue, declared once."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+from collections.abc import AsyncIterator
 
 import aio_pika
+from aio_pika.abc import AbstractChannel
 
 from vsm.contract import topology
-from vsm.contract.operations import command_queue, results_exchange
+from vsm.contract.operations import AGENT_DEAD_LETTERS, command_queue, results_exchange
 from vsm.kit.bus import Bus
 
 
-async def declare_agent(bus: Bus, agent_id: str) -> None:
-    """Declare (idempotently) the agent's queue, its dead-letter binding and results exchange.
+class Channels:
+    """Channels kept open for declaring agents: agents spawned at once are declared in
+    parallel (one channel's requests are answered one after another), without opening and
+    closing a channel per agent. A channel closed by a refusal is dropped, not reused."""
 
-    On a channel of its own, so that agents spawned at once are declared in parallel (one
-    channel's requests are answered one after another)."""
+    def __init__(self, bus: Bus) -> None:
+        self.bus = bus
+        self._idle: list[AbstractChannel] = []
+
+    @contextlib.asynccontextmanager
+    async def channel(self) -> AsyncIterator[AbstractChannel]:
+        while self._idle:
+            channel = self._idle.pop()
+            if not channel.is_closed:
+                break
+        else:
+            channel = await (await self.bus.broker.connect()).channel(publisher_confirms=False)
+        try:
+            yield channel
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await channel.close()
+            raise
+        if not channel.is_closed:
+            self._idle.append(channel)
+
+    async def close(self) -> None:
+        idle, self._idle = self._idle, []
+        await asyncio.gather(*(c.close() for c in idle), return_exceptions=True)
+
+
+async def declare_shared(bus: Bus) -> None:
+    """The agents' shared dead-letter queue, bound to the dead-letter exchange once."""
     ns = bus.namespace.name
-    queue = command_queue(agent_id)
     channel = await (await bus.broker.connect()).channel()
     async with channel:
+        dead_letters = await channel.declare_queue(
+            ns(AGENT_DEAD_LETTERS), durable=True, arguments={"x-queue-type": "quorum"}
+        )
+        await dead_letters.bind(ns(topology.DEAD_LETTER.name), routing_key=ns(AGENT_DEAD_LETTERS))
+
+
+async def declare_agent(bus: Bus, channels: Channels, agent_id: str) -> None:
+    """Declare (idempotently) the agent's queue with its bindings, and its results exchange
+    bound into `vsm.s1.results`."""
+    ns = bus.namespace.name
+    queue = command_queue(agent_id)
+    async with channels.channel() as channel:
         results = await channel.declare_exchange(
             ns(results_exchange(agent_id).name), aio_pika.ExchangeType.TOPIC, durable=True
         )
         aggregate = await channel.get_exchange(ns(topology.S1_RESULTS.name), ensure=False)
         await aggregate.bind(results, routing_key="#")
-        dead_letters = await channel.declare_queue(
-            ns(queue.dead_letter_queue), durable=True, arguments={"x-queue-type": "quorum"}
-        )
-        await dead_letters.bind(ns(topology.DEAD_LETTER.name), routing_key=ns(queue.name))
         declared = await channel.declare_queue(
             ns(queue.name), durable=True, arguments=bus.queue(queue).arguments
         )
@@ -38,26 +76,20 @@ async def declare_agent(bus: Bus, agent_id: str) -> None:
 
 
 async def forget_agent(bus: Bus, agent_id: str) -> None:
-    """Once a retired agent's queue is drained: delete it (if still empty) and stop routing
-    its dead letters into the shared dead-letter queue (whose parked messages stay)."""
+    """Once a retired agent's queue is drained: delete it if still empty (its dead letters
+    stay in the shared dead-letter queue)."""
+    connection = await bus.broker.connect()
+    await delete_if_empty(connection, [bus.namespace.name(command_queue(agent_id).name)])
+
+
+async def unbind_agent(bus: Bus, channels: Channels, agent_id: str) -> None:
+    """Stop new commands reaching the agent: a publish for it is then returned as unroutable."""
     ns = bus.namespace.name
     queue = command_queue(agent_id)
-    connection = await bus.broker.connect()
-    await delete_if_empty(connection, [ns(queue.name)])
-    with contextlib.suppress(aio_pika.exceptions.AMQPError):
-        channel = await connection.channel()
-        async with channel:
-            dead_letters = await channel.get_queue(ns(queue.dead_letter_queue), ensure=False)
-            await dead_letters.unbind(ns(topology.DEAD_LETTER.name), routing_key=ns(queue.name))
-
-
-async def unbind_agent(bus: Bus, agent_id: str) -> None:
-    """Stop new commands reaching the agent: a publish for it is then returned as unroutable."""
-    queue = command_queue(agent_id)
-    declared = await bus.broker.declare_queue(bus.queue(queue))
-    for binding in queue.bindings:
-        source = await bus.broker.declare_exchange(bus.exchange(binding.exchange))
-        await declared.unbind(source, routing_key=binding.routing_key)
+    async with channels.channel() as channel:
+        declared = await channel.get_queue(ns(queue.name), ensure=False)
+        for binding in queue.bindings:
+            await declared.unbind(ns(binding.exchange.name), routing_key=binding.routing_key)
 
 
 async def delete_if_empty(connection: aio_pika.abc.AbstractConnection, names: list[str]) -> None:
