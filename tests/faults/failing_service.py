@@ -1,23 +1,28 @@
 """A service whose one handler always fails: the kit's failure path, run as a real process.
 
 `python -m tests.faults.failing_service` (AMQP_URL, VSM_NAMESPACE, HTTP_PORT from the
-environment). Every `Ping` on `vsm.faults.failing` raises an unexpected error, so what
-happens next is the kit's and the broker's doing: the ack policy, the redelivery, the
-delivery limit and the dead-letter queue. The kit logs each failure (`handler_failed`, with
-the message id and its delivery count), which is what the test reads.
+environment). Every `Ping` on `vsm.faults.failing` (a FastStream subscriber) and on
+`vsm.faults.failing-direct` (consumed by the kit's `DirectConsumers`, as S1 agents' queues
+are) raises an unexpected error, so what happens next is the kit's and the broker's doing:
+the ack policy, the redelivery, the delivery limit and the dead-letter queue. The kit logs
+each failure (`handler_failed`, with the message id and its delivery count), which is what
+the test reads.
 """
 
 from __future__ import annotations
 
+from aio_pika.abc import AbstractIncomingMessage
 from litestar import Litestar
 
 from vsm.contract.envelope import Envelope
 from vsm.contract.health import Ping
+from vsm.contract.message import Message
 from vsm.contract.topology import Queue
 from vsm.kit.runtime import Runtime, serve
 from vsm.kit.settings import ServiceSettings
 
 FAILING = Queue("vsm.faults.failing", (), "Every message here fails its handler.")
+FAILING_DIRECT = Queue("vsm.faults.failing-direct", (), "The same, consumed directly.")
 
 
 class HandlerAlwaysFails(RuntimeError):
@@ -31,6 +36,14 @@ def create_app(settings: ServiceSettings) -> Litestar:
     async def always_fails(envelope: Envelope[Ping]) -> None:
         raise HandlerAlwaysFails(f"{envelope.id} cannot be handled, ever")
 
+    async def fails_too(envelope: Envelope[Message], _: AbstractIncomingMessage) -> None:
+        raise HandlerAlwaysFails(f"{envelope.id} cannot be handled, ever")
+
+    async def consume_directly() -> None:
+        await runtime.bus.declare(FAILING_DIRECT)
+        await runtime.direct.consume(FAILING_DIRECT, fails_too)
+
+    runtime.on_start(consume_directly)
     return runtime.http_app()
 
 

@@ -24,13 +24,14 @@ import httpx
 import pytest
 
 from tests.faults.conftest import Report
-from tests.faults.failing_service import FAILING
+from tests.faults.failing_service import FAILING, FAILING_DIRECT
 from tests.integration.conftest import free_port
 from tests.support.cleanup import delete_namespace
 from tests.support.probe import open_probe
 from vsm.contract import topology
 from vsm.contract.envelope import Envelope
 from vsm.contract.health import Ping
+from vsm.contract.topology import Queue
 from vsm.kit.names import Namespace
 
 pytestmark = [pytest.mark.integration, pytest.mark.fault]
@@ -76,8 +77,9 @@ async def broker_version(url: str) -> str:
 
 
 @pytest.mark.timeout(180)
+@pytest.mark.parametrize("queue", [FAILING, FAILING_DIRECT], ids=["subscriber", "direct"])
 async def test_a_message_that_always_fails_is_dead_lettered_after_bounded_paced_retries(
-    amqp_url: str, namespace: str, tmp_path: Path, report: Report
+    queue: Queue, amqp_url: str, namespace: str, tmp_path: Path, report: Report
 ) -> None:
     port, log = free_port(), tmp_path / "failing-service.log"
     env = {
@@ -108,17 +110,15 @@ async def test_a_message_that_always_fails_is_dead_lettered_after_bounded_paced_
                         message_id=envelope.id,
                         delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
                     ),
-                    routing_key=Namespace(namespace).name(FAILING.name),
+                    routing_key=Namespace(namespace).name(queue.name),
                     mandatory=True,
                 )
-            parked = [
-                await probe.get(FAILING.dead_letter_queue, timeout=90) for _ in range(MESSAGES)
-            ]
+            parked = [await probe.get(queue.dead_letter_queue, timeout=90) for _ in range(MESSAGES)]
         version = await broker_version(amqp_url)
     finally:
         process.terminate()
         await asyncio.wait_for(process.wait(), 30)
-        extra = [FAILING, topology.requests_queue("faults")]
+        extra = [FAILING, FAILING_DIRECT, topology.requests_queue("faults")]
         await delete_namespace(
             amqp_url, namespace, queues=[n for q in extra for n in (q.name, q.dead_letter_queue)]
         )
@@ -135,7 +135,7 @@ async def test_a_message_that_always_fails_is_dead_lettered_after_bounded_paced_
     }
     spans = [(t[-1][0] - t[0][0]).total_seconds() for mid, t in attempts.items() if mid in ids]
     report(
-        "handler_always_fails",
+        f"handler_always_fails ({queue.name})",
         broker=version,
         messages=MESSAGES,
         in_flight=MESSAGES,

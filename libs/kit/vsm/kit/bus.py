@@ -15,6 +15,7 @@ import structlog
 from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
 from aio_pika.exceptions import DeliveryError
 from faststream.middlewares import AckPolicy
+from faststream.prometheus.manager import MetricsManager
 from faststream.rabbit import (
     ExchangeType,
     QueueType,
@@ -25,7 +26,7 @@ from faststream.rabbit import (
 from faststream.rabbit.annotations import RabbitMessage
 from faststream.rabbit.publisher import RabbitPublisher
 from faststream.rabbit.response import RabbitResponse
-from opentelemetry import propagate
+from opentelemetry import propagate, trace
 from pydantic import TypeAdapter
 
 from vsm.contract import topology
@@ -34,6 +35,7 @@ from vsm.contract.errors import ErrorReply, Unprocessable
 from vsm.contract.message import Message
 from vsm.kit.deadletter import DETAIL_HEADER, REASON_HEADER, MessageGuard, of_type
 from vsm.kit.names import Namespace
+from vsm.kit.producer import Producer
 from vsm.kit.rpc import Requester
 from vsm.kit.telemetry import Telemetry
 
@@ -77,6 +79,8 @@ class Bus:
         telemetry: Telemetry,
         request_timeout_s: float,
         guard: MessageGuard | None = None,
+        metrics: MetricsManager | None = None,
+        tracer: trace.Tracer | None = None,
     ) -> None:
         self.broker = broker
         self.guard = guard  # signs and checks messages when signing keys are configured
@@ -87,6 +91,7 @@ class Bus:
         self.telemetry = telemetry
         self.request_timeout_s = request_timeout_s
         self.requester = Requester()
+        self.producer = Producer(self.source, guard, metrics, tracer)
         self._queues: dict[str, topology.Queue] = {q.name: q for q in topology.SHARED_QUEUES}
         self._subscribers: dict[str, Any] = {}
         self._exchanges: dict[str, RabbitExchange] = {}
@@ -163,6 +168,7 @@ class Bus:
         connection: AbstractRobustConnection = await self.broker.connect()
         await self.declare()
         await self.broker.start()
+        await self.producer.start(connection)
         await self.requester.start(connection)
         self.declared = True
         return connection
@@ -170,6 +176,7 @@ class Bus:
     async def stop(self) -> None:
         self.declared = False
         await self.requester.stop()
+        await self.producer.stop()
         await self.broker.stop()
 
     # Consuming ----------------------------------------------------------------------
@@ -223,16 +230,15 @@ class Bus:
             "x-vsm-original-routing-key": message.routing_key or "",
             "x-vsm-dead-lettered-by": self.service,
         }
-        await self.broker.publish(
+        await self.producer.publish(
+            self.namespace.name(topology.DEAD_LETTER.name),
+            routing_key or queue,
             message.body,
-            exchange=self.exchange(topology.DEAD_LETTER),
-            routing_key=routing_key or queue,
             mandatory=True,
-            persist=True,
             headers=headers,
             message_id=message.message_id,
             correlation_id=message.correlation_id,
-            message_type=message.type,
+            type=message.type,
             content_type=message.content_type,
         )
         self.telemetry.dead_lettered.labels(self.service, queue, bad.reason).inc()
@@ -324,12 +330,12 @@ class Bus:
     ) -> None:
         """Publish an envelope built beforehand (`envelope()`), e.g. one that others name as
         their cause while it is still on its way."""
-        await self.broker.publish(
+        await self.producer.publish(
+            self.namespace.name(exchange.name),
+            routing_key,
             envelope.model_dump_json().encode(),
-            exchange=self.exchange(exchange),
-            routing_key=routing_key,
-            **_properties(envelope),
             mandatory=mandatory,
+            **_properties(envelope),
         )
 
     async def request(
@@ -393,7 +399,7 @@ class Bus:
             delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
             message_id=props["message_id"],
             correlation_id=envelope.id,
-            type=props["message_type"],
+            type=props["type"],
             priority=props["priority"],
             headers=props["headers"],
             expiration=deadline,  # nobody waits for the answer after the deadline
@@ -427,14 +433,16 @@ class Bus:
         if not reply_to:
             return
         envelope = self.envelope(body, cause=cause)
-        await self.broker.publish(
+        await self.producer.publish(
+            "",
+            reply_to,
             envelope.model_dump_json().encode(),
-            routing_key=reply_to,
+            mandatory=False,
+            persist=False,
             correlation_id=correlation_id,
             message_id=envelope.id,
-            message_type=envelope.type,
+            type=envelope.type,
             content_type="application/json",
-            mandatory=False,
         )
 
     def reply(self, body: Message, *, cause: Envelope[Any]) -> RabbitResponse:
@@ -459,10 +467,9 @@ def _properties(envelope: Envelope[Any]) -> dict[str, Any]:
     return {
         "message_id": envelope.id,
         "correlation_id": envelope.correlation_id,
-        "message_type": envelope.type,
+        "type": envelope.type,
         "priority": envelope.priority,
         "headers": headers,
-        "persist": True,
         "content_type": "application/json",
     }
 

@@ -93,6 +93,12 @@ class Runtime:
             description=f"vsm {service}",
         )
         guard = MessageGuard.from_settings(service, settings, self.telemetry.registry)
+        prometheus = RabbitPrometheusMiddleware(
+            registry=self.telemetry.registry, app_name=service, metrics_prefix="vsm_amqp"
+        )
+        # FastStream's own counters, kept by its middleware: what the kit publishes and
+        # consumes without FastStream is measured (and shown on the dashboards) the same way.
+        amqp_metrics = prometheus._metrics_manager
         self.bus = Bus(
             self.broker,
             service=service,
@@ -101,14 +107,15 @@ class Runtime:
             telemetry=self.telemetry,
             request_timeout_s=settings.request_timeout_s,
             guard=guard,
+            metrics=amqp_metrics,
+            tracer=self.telemetry.tracer_provider.get_tracer("vsm.kit")
+            if settings.tracing
+            else None,
         )
         if settings.tracing:  # spans cost about half the kit's CPU per message: opt in
             self.broker.add_middleware(
                 RabbitTelemetryMiddleware(tracer_provider=self.telemetry.tracer_provider)
             )
-        prometheus = RabbitPrometheusMiddleware(
-            registry=self.telemetry.registry, app_name=service, metrics_prefix="vsm_amqp"
-        )
         self.broker.add_middleware(prometheus)
         self.broker.add_middleware(PacedRedelivery)  # outside the dead-lettering of bad input
         self.broker.add_middleware(
@@ -118,12 +125,8 @@ class Runtime:
             self.bus,
             prefetch_count=settings.prefetch_count,
             grace_s=settings.shutdown_grace_s,
-            # FastStream's own counters, so a directly consumed queue is measured (and shown
-            # on the dashboards) exactly as a subscriber's; the middleware keeps them.
-            metrics=prometheus._metrics_manager,
-            tracer=self.telemetry.tracer_provider.get_tracer("vsm.kit.consumer")
-            if settings.tracing
-            else None,
+            metrics=amqp_metrics,
+            tracer=self.bus.producer.tracer,
         )
         """Queues consumed without FastStream (e.g. S1 agents' own queues)."""
         self.health = HealthReporter(
