@@ -133,13 +133,18 @@ async def layers(ctx: Context, system: System, n: int) -> None:
     async with responder_and_requester(ctx) as ask:
         rows.append(("raw request/reply (bench <-> bench, quorum queue)", await timed(n, ask)))
 
+    async def get(path: str) -> None:
+        response = await system.rest.request("GET", path)
+        if response.status != 200:
+            raise RuntimeError(f"GET {path}: {response.status} {response.text[:200]}")
+
     async def healthz() -> None:
-        (await system.http.get("/healthz")).raise_for_status()
+        await get("/healthz")
 
     rows.append(("HTTP floor: GET /healthz on the gateway", await timed(n, healthz)))
 
     async def get_agent() -> None:
-        (await system.http.get(f"/api/vsm/agents/{system.rest_agent}")).raise_for_status()
+        await get(f"/api/vsm/agents/{system.rest_agent}")
 
     rows.append(("GET /api/vsm/agents/{id} (gateway -> operations)", await timed(n, get_agent)))
 

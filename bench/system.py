@@ -2,7 +2,8 @@
 
 One launch per run (`scripts.localrun.LocalSystem`, free ports, namespace `<run>-sys`) serves
 every `system.*` case; it is stopped, and everything it declared deleted, when the run ends.
-The bench process only drives and observes: REST through `httpx`, AMQP through bare aio-pika
+The bench process only drives and observes: REST through a lean keep-alive HTTP/1.1 client
+(`bench.http`; `httpx` for the untimed set-up), AMQP through bare aio-pika
 with envelopes built by the contract (`Envelope.wrap`) and the kit's AMQP properties, so the
 client's own cost stays near the raw baselines' and the figures are the system's.
 """
@@ -43,6 +44,7 @@ from bench import (
     latency,
     pipelined,
 )
+from bench.http import LeanHttp
 from scripts.localrun import SERVICES, LocalSystem
 from tests.support.cleanup import delete_namespace
 from vsm.contract import topology
@@ -191,6 +193,9 @@ class System:
     local: LocalSystem
     namespace: str
     http: httpx.AsyncClient
+    """Untimed requests (set-up, checks, metrics)."""
+    rest: LeanHttp
+    """The timed REST load, to the gateway."""
     connection: AbstractRobustConnection
     channel: AbstractChannel
     """Publisher confirms on, mandatory publishes raise: the kit's publishing channel."""
@@ -206,17 +211,17 @@ class System:
         return self.local.processes[service].pid
 
     async def spawn(self, agent_type: str = "worker") -> str:
-        response = await self.http.post("/api/vsm/agents", json={"type": agent_type, "config": {}})
-        if response.status_code != 201:
-            raise RuntimeError(f"spawn: {response.status_code} {response.text[:300]}")
+        response = await self.rest.post("/api/vsm/agents", {"type": agent_type, "config": {}})
+        if response.status != 201:
+            raise RuntimeError(f"spawn: {response.status} {response.text[:300]}")
         agent_id: str = response.json()["agent_id"]
         self.agents.add(agent_id)
         return agent_id
 
     async def terminate(self, agent_id: str) -> None:
-        response = await self.http.delete(f"/api/vsm/agents/{agent_id}")
-        if response.status_code != 200:
-            raise RuntimeError(f"terminate: {response.status_code} {response.text[:300]}")
+        response = await self.rest.delete(f"/api/vsm/agents/{agent_id}")
+        if response.status != 200:
+            raise RuntimeError(f"terminate: {response.status} {response.text[:300]}")
 
     async def observe(
         self,
@@ -274,13 +279,17 @@ async def launched(
             httpx.AsyncClient(base_url=local.url("mcp-gateway"), timeout=60) as http,
         ):
             channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
-            system = System(local, namespace, http, connection, channel)
+            rest = LeanHttp(local.url("mcp-gateway"))
+            system = System(local, namespace, http, rest, connection, channel)
             await check_worker_schema(http)
             if workers:
                 system.rest_agent = await system.spawn()
                 for _ in range(sizes(ctx).workers):
                     system.workers.append(await system.spawn())
-            yield system
+            try:
+                yield system
+            finally:
+                await rest.aclose()
         clean = True
     finally:
         codes = await asyncio.to_thread(local.stop)
@@ -344,9 +353,9 @@ def rest_command(system: System) -> Callable[[], Awaitable[None]]:
         nonlocal seq
         seq += 1
         body = {"type": "process_data", "data": {"data": {"seq": seq, "text": "bench"}}}
-        response = await system.http.post(path, json=body)
-        if response.status_code != 200 or response.json().get("status") != "ok":
-            raise RuntimeError(f"command: {response.status_code} {response.text[:300]}")
+        response = await system.rest.post(path, body)
+        if response.status != 200 or response.json().get("status") != "ok":
+            raise RuntimeError(f"command: {response.status} {response.text[:300]}")
 
     return post
 
