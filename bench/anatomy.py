@@ -300,7 +300,7 @@ async def declare_floor(ctx: Context, system: System, n: int) -> None:
     queue; the agents share one DLQ), on one channel and on 16 channels at once."""
     print(f"\nbroker floor for spawning: declaring {n} durable quorum queues (+ a binding each)")
     for channels in (1, 16):
-        took = await quorum_floor(ctx, system, n, channels)
+        took = (await quorum_floor(ctx, system, n, channels)).seconds
         print(
             f"  {channels:>2} channel(s): {n / took:7.1f} queues/s "
             f"({took / n * 1000:.1f} ms each) -> 1,000 queues (1,000 agents) in "

@@ -11,6 +11,7 @@ client's own cost stays near the raw baselines' and the figures are the system's
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import json
 import os
@@ -26,6 +27,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import aio_pika
 import httpx
@@ -118,18 +120,44 @@ def cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) * TICK_S
 
 
+def listening_pid(url: str) -> int | None:
+    """The local process listening on the broker URL's port (found through /proc), or None
+    when the broker is on another host or its process is not visible from here."""
+    parts = urlsplit(url)
+    if parts.hostname not in {"127.0.0.1", "localhost", "::1"}:
+        return None
+    port = parts.port or 5672
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError):
+            for line in Path(table).read_text().splitlines()[1:]:
+                fields = line.split()
+                if fields[3] == "0A" and int(fields[1].rpartition(":")[2], 16) == port:
+                    inodes.add(f"socket:[{fields[9]}]")
+    for proc in Path("/proc").iterdir():
+        if inodes and proc.name.isdigit():
+            with contextlib.suppress(OSError):
+                if any(os.readlink(fd) in inodes for fd in (proc / "fd").iterdir()):
+                    return int(proc.name)
+    return None
+
+
 class SystemClock:
     """A `Stopwatch` that also counts the CPU time of the seven service processes, so that
     `cpu_us_per_op` covers both ends as in the raw cases (the broker's excluded in both);
-    `cpu_us_per_op:<service>` (and `:bench`, this process) break it down."""
+    `cpu_us_per_op:<service>` (and `:bench`, this process) break it down. The broker's own
+    CPU per operation is reported apart (`broker_cpu_us_per_op`) when its process is local:
+    it tells whether the broker, not a service, is what a case waits for."""
 
     def __init__(self, system: System) -> None:
         self.pids = {name: process.pid for name, process in system.local.processes.items()}
+        self.broker = system.broker_pid
         self.start()
 
     def start(self) -> None:
         self.clock = Stopwatch()
         self.before = {name: cpu_s(pid) for name, pid in self.pids.items()}
+        self.broker_before = cpu_s(self.broker) if self.broker else 0.0
 
     def _cpu(self, n: int, figures: Figures) -> Figures:
         own = figures["cpu_us_per_op"]
@@ -138,6 +166,8 @@ class SystemClock:
             for name, pid in self.pids.items()
         }
         total = own + sum(parts.values())
+        if self.broker:
+            parts["broker_cpu_us_per_op"] = (cpu_s(self.broker) - self.broker_before) / n * 1e6
         return {**figures, "cpu_us_per_op": total, "cpu_us_per_op:bench": own, **parts}
 
     def rate(self, n: int, unit: str = "msgs") -> Figures:
@@ -199,6 +229,8 @@ class System:
     connection: AbstractRobustConnection
     channel: AbstractChannel
     """Publisher confirms on, mandatory publishes raise: the kit's publishing channel."""
+    broker_pid: int | None = None
+    """The broker's process, when it runs on this machine (`listening_pid`)."""
     rest_agent: str = ""
     workers: list[str] = field(default_factory=list)
     agents: set[str] = field(default_factory=set)
@@ -281,6 +313,7 @@ async def launched(
             channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
             rest = LeanHttp(local.url("mcp-gateway"))
             system = System(local, namespace, http, rest, connection, channel)
+            system.broker_pid = listening_pid(ctx.url)
             await check_worker_schema(http)
             if workers:
                 system.rest_agent = await system.spawn()
@@ -457,8 +490,15 @@ async def process_data(ctx: Context) -> Figures:
 
 
 # Spawning ---------------------------------------------------------------------------------
-async def quorum_floor(ctx: Context, system: System, n: int, channels: int) -> float:
-    """Seconds the broker alone takes to create `n` durable quorum queues with a binding each
+@dataclass(frozen=True)
+class Floor:
+    seconds: float
+    broker_cpu_s: float | None
+    """The broker's CPU time for it, when its process is local."""
+
+
+async def quorum_floor(ctx: Context, system: System, n: int, channels: int) -> Floor:
+    """How long the broker alone takes to create `n` durable quorum queues with a binding each
     (what a spawn cannot do without: the agent's command queue), over `channels` channels
     at once, with bare aio-pika; the queues are deleted afterwards (untimed)."""
     exchange = system.name(topology.S1_COMMANDS.name)
@@ -474,9 +514,10 @@ async def quorum_floor(ctx: Context, system: System, n: int, channels: int) -> f
             )
             await queue.bind(exchange, routing_key=f"*.{name}.*")
 
-    began = time.perf_counter()
+    broker = system.broker_pid
+    began, cpu = time.perf_counter(), cpu_s(broker) if broker else 0.0
     await asyncio.gather(*(worker(channel) for channel in opened))
-    took = time.perf_counter() - began
+    floor = Floor(time.perf_counter() - began, cpu_s(broker) - cpu if broker else None)
     deleting = iter(names)
 
     async def delete(channel: AbstractChannel) -> None:
@@ -486,7 +527,7 @@ async def quorum_floor(ctx: Context, system: System, n: int, channels: int) -> f
     await asyncio.gather(*(delete(channel) for channel in opened))
     for channel in opened:
         await channel.close()
-    return took
+    return floor
 
 
 @benchmark("system.spawn_1000", rounds=SPAWN_ROUNDS)
@@ -500,7 +541,8 @@ async def spawn_many(ctx: Context) -> Figures:
     beat it; `spawn_vs_floor` is the ratio."""
     system = await the_system(ctx)
     n = sizes(ctx).spawn
-    floor_s = await quorum_floor(ctx, system, n, SPAWN_WINDOW)
+    floor = await quorum_floor(ctx, system, n, SPAWN_WINDOW)
+    floor_s = floor.seconds
     pid = system.pid("operations")
     before = rss_mib(pid)
     spawned: list[str] = []
@@ -530,6 +572,11 @@ async def spawn_many(ctx: Context) -> Figures:
         "broker_floor_s": floor_s,
         "spawn_vs_floor": spawn_s / floor_s,
         **spawn,
+        **(
+            {"broker_floor_cpu_us_per_op": floor.broker_cpu_s / n * 1e6}
+            if floor.broker_cpu_s is not None
+            else {}
+        ),
         "rss_before_mib": before,
         "rss_after_mib": after,
         "rss_per_agent_kib": (after - before) * 1024 / n,
