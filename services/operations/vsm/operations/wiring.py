@@ -8,11 +8,14 @@ import contextlib
 from collections.abc import AsyncIterator
 
 import aio_pika
-from aio_pika.abc import AbstractChannel
+import structlog
+from aio_pika.abc import AbstractChannel, AbstractQueue
 
 from vsm.contract import topology
 from vsm.contract.operations import AGENT_DEAD_LETTERS, command_queue, results_exchange
 from vsm.kit.bus import Bus
+
+log = structlog.get_logger("vsm.operations.wiring")
 
 
 class Channels:
@@ -68,11 +71,33 @@ async def declare_agent(bus: Bus, channels: Channels, agent_id: str) -> None:
         )
         aggregate = await channel.get_exchange(ns(topology.S1_RESULTS.name), ensure=False)
         await aggregate.bind(results, routing_key="#")
-        declared = await channel.declare_queue(
-            ns(queue.name), durable=True, arguments=bus.queue(queue).arguments
-        )
-        for binding in queue.bindings:
-            await declared.bind(ns(binding.exchange.name), routing_key=binding.routing_key)
+    try:
+        async with channels.channel() as channel:
+            declared = await channel.declare_queue(
+                ns(queue.name), durable=True, arguments=bus.queue(queue).arguments
+            )
+            await bind(bus, declared, queue)
+    except aio_pika.exceptions.ChannelPreconditionFailed:
+        await keep_earlier_queue(bus, queue)
+
+
+async def bind(bus: Bus, declared: AbstractQueue, queue: topology.Queue) -> None:
+    for binding in queue.bindings:
+        await declared.bind(bus.namespace.name(binding.exchange.name), binding.routing_key)
+
+
+async def keep_earlier_queue(bus: Bus, queue: topology.Queue) -> None:
+    """An agent queue declared by an earlier version (its dead letters routed by the queue's
+    own name, not the shared DLQ's): keep it, with its messages, and bind the shared DLQ by
+    that name too, as that version did, so that nothing it dead-letters is dropped."""
+    ns = bus.namespace.name
+    channel = await (await bus.broker.connect()).channel()
+    async with channel:
+        declared = await channel.declare_queue(ns(queue.name), passive=True)
+        await bind(bus, declared, queue)
+        dead_letters = await channel.get_queue(ns(AGENT_DEAD_LETTERS), ensure=False)
+        await dead_letters.bind(ns(topology.DEAD_LETTER.name), routing_key=ns(queue.name))
+    log.warning("agent_queue_from_earlier_version", queue=queue.name)
 
 
 async def forget_agent(bus: Bus, agent_id: str) -> None:
