@@ -8,8 +8,9 @@ the kit's contract for what it consumes and drops the rest:
 
 - ack once the handler returns; bad input (malformed JSON, wrong schema, an `Unprocessable`
   from the handler) is dead-lettered with its reason, then acked; an unexpected error is
-  logged, counted and nacked for redelivery after a growing pause (`redelivery_pause`), up to
-  the queue's delivery limit; `LeaveQueued` neither acks nor nacks (the broker keeps it);
+  logged, counted and nacked for redelivery after a growing pause
+  (`pause_before_redelivery`), up to the queue's delivery limit; `LeaveQueued` neither acks
+  nor nacks (the broker keeps it);
 - with signing keys, the signature, freshness and id are checked before anything is read;
 - FastStream's own metrics (`vsm_amqp_received_*`, labelled as its subscribers label them),
   so dashboards see no difference, and with `TRACING` a consumer span in the sender's trace.
@@ -44,7 +45,7 @@ from vsm.contract import topology
 from vsm.contract.envelope import Envelope
 from vsm.contract.message import Message
 from vsm.kit.bus import AnyEnvelope, Bus
-from vsm.kit.deadletter import Refused, redelivery_pause, verdict
+from vsm.kit.deadletter import Refused, pause_before_redelivery, verdict
 
 log = structlog.get_logger("vsm.consumer")
 
@@ -212,13 +213,14 @@ class DirectConsumers:
         if guard is not None:
             admitted = guard.admit(message, queue)
             if isinstance(admitted, Refused):
-                guard.security_event(message, queue, admitted.bad)
                 try:
-                    await bus.dead_letter(message, queue, admitted.bad, consumer.dead_letter_key)
-                except Exception:
-                    log.exception("dead_letter_failed", queue=queue, reason=admitted.bad.reason)
-                    if admitted.bad.reason == "replayed" and admitted.stamp is not None:
-                        guard.replay.refusal_unsettled(admitted.stamp)
+                    await guard.refuse(
+                        message,
+                        queue,
+                        admitted,
+                        lambda bad: bus.dead_letter(message, queue, bad, consumer.dead_letter_key),
+                    )
+                except Exception:  # not parked: it comes back and is refused again
                     await message.nack(requeue=True)
                     return ProcessingStatus.nacked
                 await message.ack()
@@ -253,9 +255,6 @@ class DirectConsumers:
                 return ProcessingStatus.acked
         else:
             self.bus.handler_failed(message, queue, error)
-        count = (message.headers or {}).get("x-delivery-count") or 0
-        count = count if isinstance(count, int) else 0
-        if count < topology.DELIVERY_LIMIT:  # the last delivery's nack dead-letters it at once
-            await asyncio.sleep(redelivery_pause(count))
+        await pause_before_redelivery(message.headers)
         await message.nack(requeue=True)
         return ProcessingStatus.nacked

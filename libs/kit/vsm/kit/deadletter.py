@@ -9,6 +9,7 @@ signature and then its freshness and id (`bad_signature`, `stale`, `from_future`
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 from collections.abc import Awaitable, Callable, Mapping
@@ -27,6 +28,7 @@ from pydantic import ValidationError
 
 from vsm.contract.errors import Unprocessable
 from vsm.contract.message import model_for
+from vsm.contract.topology import DELIVERY_LIMIT
 from vsm.kit.replay import ReplayGuard, Stamp, stamp_of
 from vsm.kit.signing import KEY_ID_HEADER, BadSignature, Keyring
 
@@ -84,6 +86,15 @@ def redelivery_pause(delivery_count: int) -> float:
     first, most = REDELIVERY_PAUSE_S
     pause: float = min(most, first * 2.0**delivery_count)
     return pause * (0.5 + random.random() / 2)  # noqa: S311 - jitter, not cryptography
+
+
+async def pause_before_redelivery(headers: Mapping[str, Any] | None) -> None:
+    """Hold a message whose handler failed unexpectedly before its nack (the last delivery's
+    nack dead-letters it at once, so that one is not held)."""
+    count = (headers or {}).get("x-delivery-count") or 0
+    count = count if isinstance(count, int) else int(count)
+    if count < DELIVERY_LIMIT:
+        await asyncio.sleep(redelivery_pause(count))
 
 
 def verdict(error: BaseException, body: bytes = b"") -> Unprocessable | None:
@@ -185,6 +196,25 @@ class MessageGuard:
         detail = f"envelope {stamp.message_id!r} of {stamp.sent_at.isoformat()}"
         return Refused(Unprocessable(refusal, detail), stamp)
 
+    async def refuse(
+        self,
+        message: AbstractIncomingMessage,
+        queue: str,
+        refused: Refused,
+        park: Callable[[Unprocessable], Awaitable[None]],
+    ) -> None:
+        """Log a refused message as a security event and park it (`park`, a dead-lettering);
+        if parking fails, a replay refusal is forgotten (the redelivery is refused again)
+        and the error goes on, so that the message is nacked, not lost."""
+        self.security_event(message, queue, refused.bad)
+        try:
+            await park(refused.bad)
+        except Exception:
+            log.exception("dead_letter_failed", queue=queue, reason=refused.bad.reason)
+            if refused.bad.reason == "replayed" and refused.stamp is not None:
+                self.replay.refusal_unsettled(refused.stamp)
+            raise
+
     def security_event(
         self, message: AbstractIncomingMessage, queue: str, bad: Unprocessable
     ) -> None:
@@ -226,14 +256,10 @@ def dead_letter_middleware(
             if not isinstance(admitted, Refused):
                 self.stamp = admitted
                 return
-            guard.security_event(self.msg, queue, admitted.bad)
-            try:
-                await dead_letter(self.msg, queue, admitted.bad)
-            except Exception:
-                log.exception("dead_letter_failed", queue=queue, reason=admitted.bad.reason)
-                if admitted.bad.reason == "replayed" and admitted.stamp is not None:
-                    guard.replay.refusal_unsettled(admitted.stamp)
-                raise  # nacked: it comes back redelivered and is refused again
+            # A failed dead-lettering raises: nacked, it comes back and is refused again.
+            await guard.refuse(
+                self.msg, queue, admitted, lambda bad: dead_letter(self.msg, queue, bad)
+            )
             raise AckMessage
 
         async def publish_scope(self, call_next: Callable[[Any], Awaitable[Any]], cmd: Any) -> Any:

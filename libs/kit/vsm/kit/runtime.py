@@ -31,7 +31,7 @@ from vsm.kit.deadletter import (
     MessageGuard,
     dead_letter_middleware,
     decode_json,
-    redelivery_pause,
+    pause_before_redelivery,
 )
 from vsm.kit.health import HealthReporter
 from vsm.kit.http import create_http_app
@@ -60,9 +60,7 @@ class PacedRedelivery(BaseMiddleware[Any, Any]):
     ) -> bool | None:
         if exc_val is None or isinstance(exc_val, HandlerException | asyncio.CancelledError):
             return False
-        count = int((self.msg.headers or {}).get("x-delivery-count") or 0)
-        if count < topology.DELIVERY_LIMIT:  # the last delivery's nack dead-letters it at once
-            await asyncio.sleep(redelivery_pause(count))
+        await pause_before_redelivery(self.msg.headers)
         return False
 
 
@@ -99,6 +97,7 @@ class Runtime:
         # FastStream's own counters, kept by its middleware: what the kit publishes and
         # consumes without FastStream is measured (and shown on the dashboards) the same way.
         amqp_metrics = prometheus._metrics_manager
+        tracer = self.telemetry.tracer_provider.get_tracer("vsm.kit") if settings.tracing else None
         self.bus = Bus(
             self.broker,
             service=service,
@@ -108,9 +107,7 @@ class Runtime:
             request_timeout_s=settings.request_timeout_s,
             guard=guard,
             metrics=amqp_metrics,
-            tracer=self.telemetry.tracer_provider.get_tracer("vsm.kit")
-            if settings.tracing
-            else None,
+            tracer=tracer,
         )
         if settings.tracing:  # spans cost about half the kit's CPU per message: opt in
             self.broker.add_middleware(
@@ -126,7 +123,7 @@ class Runtime:
             prefetch_count=settings.prefetch_count,
             grace_s=settings.shutdown_grace_s,
             metrics=amqp_metrics,
-            tracer=self.bus.producer.tracer,
+            tracer=tracer,
         )
         """Queues consumed without FastStream (e.g. S1 agents' own queues)."""
         self.health = HealthReporter(

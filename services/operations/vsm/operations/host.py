@@ -205,13 +205,9 @@ class AgentHost:
 
     async def _drain(self, queue: Queue) -> None:
         """Dead-letter what is still queued for a terminated agent, answering its requesters."""
-        name, key = (
-            self.bus.namespace.name(queue.name),
-            self.bus.namespace.name(queue.dead_letter_key),
-        )
-        channel = await (await self.bus.broker.connect()).channel()
-        async with channel:
-            with contextlib.suppress(Exception):
+        name, key = map(self.bus.namespace.name, (queue.name, queue.dead_letter_key))
+        with contextlib.suppress(Exception):
+            async with self.channels.channel() as channel:
                 source = await channel.get_queue(name, ensure=False)
                 while (message := await source.get(no_ack=False, fail=False)) is not None:
                     bad = Unprocessable("agent_terminated", "the agent was terminated")

@@ -78,7 +78,7 @@ async def declare_agent(bus: Bus, channels: Channels, agent_id: str) -> None:
             )
             await bind(bus, declared, queue)
     except aio_pika.exceptions.ChannelPreconditionFailed:
-        await keep_earlier_queue(bus, queue)
+        await keep_earlier_queue(bus, channels, queue)
 
 
 async def bind(bus: Bus, declared: AbstractQueue, queue: topology.Queue) -> None:
@@ -86,13 +86,12 @@ async def bind(bus: Bus, declared: AbstractQueue, queue: topology.Queue) -> None
         await declared.bind(bus.namespace.name(binding.exchange.name), binding.routing_key)
 
 
-async def keep_earlier_queue(bus: Bus, queue: topology.Queue) -> None:
+async def keep_earlier_queue(bus: Bus, channels: Channels, queue: topology.Queue) -> None:
     """An agent queue declared by an earlier version (its dead letters routed by the queue's
     own name, not the shared DLQ's): keep it, with its messages, and bind the shared DLQ by
     that name too, as that version did, so that nothing it dead-letters is dropped."""
     ns = bus.namespace.name
-    channel = await (await bus.broker.connect()).channel()
-    async with channel:
+    async with channels.channel() as channel:
         declared = await channel.declare_queue(ns(queue.name), passive=True)
         await bind(bus, declared, queue)
         dead_letters = await channel.get_queue(ns(AGENT_DEAD_LETTERS), ensure=False)
