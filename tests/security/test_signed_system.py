@@ -20,6 +20,7 @@ from tests.integration.conftest import shut_down
 from tests.security.signed import KEYS, copy, flip, launch_system, publish
 from tests.support.polling import eventually
 from vsm.contract import topology
+from vsm.contract.operations import command_queue, results_exchange
 from vsm.kit.deadletter import REASON_HEADER
 from vsm.kit.names import Namespace
 from vsm.kit.signing import KEY_ID_HEADER, SIGNATURE_HEADER
@@ -194,6 +195,35 @@ async def test_a_tampered_request_is_parked_and_spawns_nothing(
     assert bad.headers[REASON_HEADER] == "bad_signature"
     await asyncio.sleep(1.0)
     assert len((await gateway.get("/api/vsm/agents")).json()) == agents
+
+
+async def test_a_tampered_command_to_an_agent_is_parked_and_the_agent_still_answers(
+    system: LocalSystem, gateway: httpx.AsyncClient, channel: AbstractChannel, namespace: Namespace
+) -> None:
+    """Agents' queues are consumed directly (not by FastStream): the same checks apply."""
+    spawned = await gateway.post("/api/vsm/agents", json={"type": "worker", "config": {}})
+    assert spawned.status_code == 201, spawned.text
+    agent = spawned.json()["agent_id"]
+    commands = await capture(channel, namespace, topology.S1_COMMANDS.name, f"*.{agent}.*")
+    results = await capture(channel, namespace, results_exchange(agent).name)
+    command = {"type": "process_data", "data": {"data": {"text": "signed"}}}
+    done = await gateway.post(f"/api/vsm/agents/{agent}/command", json=command)
+    assert done.status_code == 200, done.text
+    sent = await next_message(commands)
+    await next_message(results)
+    tampered = flip(copy(sent), b'"text":"signed"', offset=8)  # -> "Signed"
+    before = await refusals(system, "operations", "bad_signature")
+
+    await publish(channel, namespace, topology.S1_COMMANDS.name, tampered, sent.routing_key or "")
+
+    bad = await parked(channel, namespace, command_queue(agent), tampered.body)
+    assert bad.headers[REASON_HEADER] == "bad_signature"
+    assert await refusals(system, "operations", "bad_signature") == before + 1
+    await asyncio.sleep(1.0)
+    assert await results.get(no_ack=True, fail=False) is None  # it never ran
+    again = await gateway.post(f"/api/vsm/agents/{agent}/command", json=command)
+    assert again.status_code == 200, again.text
+    assert again.json()["status"] == "ok"
 
 
 def restart(system: LocalSystem, service: str) -> None:
