@@ -90,6 +90,11 @@ verdict, the resolution) settles before the next one starts, so the figure is th
 the algedonic path, not of a queen still digesting 30 episodes a second."""
 PAIN_BURST = (0.4, 0.4, 0.4)
 """Intensities of one burst: pain 0.4, 0.64, 0.784; the third crosses `PAIN_THRESHOLD` 0.7."""
+IDLE_SETTLE_S = 12.0
+"""After the spawns, before the idle window: one performance interval (10 s by default) and a
+margin, so every new agent's first report has gone upward."""
+IDLE_WINDOW_S = 20.0
+"""How long `system.spawn_1000` watches the system sit idle with its 1,000 agents."""
 SOURCE = "vsm/bench"
 
 
@@ -530,10 +535,30 @@ async def quorum_floor(ctx: Context, system: System, n: int, channels: int) -> F
     return floor
 
 
+async def idle_cpu(system: System, settle_s: float, window_s: float) -> Figures:
+    """CPU used by the idle system (nothing sent to it) over `window_s`, after `settle_s`:
+    `idle_cpu_pct` for the seven services and the broker together, in % of one core, and
+    `idle_cpu_pct:<process>` each."""
+    pids = {name: process.pid for name, process in system.local.processes.items()}
+    if system.broker_pid:
+        pids["broker"] = system.broker_pid
+    await asyncio.sleep(settle_s)
+    before = {name: cpu_s(pid) for name, pid in pids.items()}
+    began = time.perf_counter()
+    await asyncio.sleep(window_s)
+    elapsed = time.perf_counter() - began
+    each = {
+        f"idle_cpu_pct:{name}": (cpu_s(pid) - before[name]) / elapsed * 100
+        for name, pid in pids.items()
+    }
+    return {"idle_cpu_pct": sum(each.values()), **each}
+
+
 @benchmark("system.spawn_1000", rounds=SPAWN_ROUNDS)
 async def spawn_many(ctx: Context) -> Figures:
     """Spawn 1,000 worker agents over REST (`POST /api/vsm/agents`, 16 in flight): seconds,
-    and the operations process's VmRSS before and after; then terminate 100 of them over REST
+    and the operations process's VmRSS before and after; what the system's processes use
+    while it sits idle with them (`idle_cpu`); then terminate 100 of them over REST
     (16 in flight: `terminated_per_s`) and read VmRSS again. Runs once, after the rounds.
 
     First the broker's floor for as many agents (`quorum_floor`, 16 channels): each agent
@@ -556,6 +581,7 @@ async def spawn_many(ctx: Context) -> Figures:
     spawn = clock.rate(n, "agents")
     spawn_s = n / spawn["agents_per_s"]
     after = rss_mib(pid)
+    idle = await idle_cpu(system, IDLE_SETTLE_S if not ctx.quick else 2.0, IDLE_WINDOW_S)
     retiring = spawned[:TERMINATE]
     todo = iter(retiring)
 
@@ -579,6 +605,7 @@ async def spawn_many(ctx: Context) -> Figures:
         ),
         "rss_before_mib": before,
         "rss_after_mib": after,
+        **idle,
         "rss_per_agent_kib": (after - before) * 1024 / n,
         "terminated_per_s": terminated_per_s,
         "rss_after_terminate_mib": rss_mib(pid),

@@ -73,6 +73,7 @@ def s1_system(
         amqp_url,
         tmp_path_factory.mktemp("logs"),
         PERFORMANCE_INTERVAL="1",
+        PERFORMANCE_REFRESH="86400",  # an unchanged report is not sent again during a test
         LLM_RETRY_DEADLINE_S="10",
         **fake.env(API_KEY),
     )
@@ -307,6 +308,28 @@ async def test_each_agent_reports_beers_indices_upward(
     assert report.actuality == pytest.approx(report.capability)  # type: ignore[attr-defined]
     assert report.latency == pytest.approx(1.0)  # type: ignore[attr-defined]
     assert report.performance == pytest.approx(1.0)  # type: ignore[attr-defined]
+
+
+async def test_a_quiet_agent_stops_reporting_until_it_has_something_new_to_say(
+    rest: httpx.AsyncClient, s1_probe: Probe
+) -> None:
+    agent_id = await spawn(rest, "worker")
+    reports = await s1_probe.bind_queue(
+        f"quiet-{agent_id}", topology.CONTROL.name, f"s1.performance.{agent_id}"
+    )
+
+    async def next_report(timeout: float = 10.0) -> Any:
+        return AnyEnvelope.validate_json((await s1_probe.get(reports, timeout)).body).data
+
+    await command(rest, agent_id, "process_data", {"data": "x"})
+    while (await next_report()).succeeded == 0:  # the report of the command's window
+        pass
+    while (await next_report()).succeeded:  # the command has left the 1 s window: quiet
+        pass
+    with pytest.raises(TimeoutError):  # a quiet report once, not every interval
+        await next_report(timeout=3.5)
+    await command(rest, agent_id, "process_data", {"data": "y"})
+    assert (await next_report()).succeeded == 1
 
 
 # Bad input -------------------------------------------------------------------------------

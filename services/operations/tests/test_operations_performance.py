@@ -2,7 +2,7 @@
 
 import pytest
 
-from vsm.operations.performance import PerformanceMeter
+from vsm.operations.performance import PerformanceMeter, report_due
 
 
 def test_no_commands_yet_means_no_measured_capability() -> None:
@@ -60,3 +60,29 @@ def test_an_idle_window_has_nothing_to_judge() -> None:
     assert later.actuality == 0
     assert later.capability == 0
     assert later.performance is None
+
+
+def test_a_report_goes_upward_when_it_says_something_new() -> None:
+    meter = PerformanceMeter(window_s=10)
+    idle = meter.report("a", "worker", 1, 4, now=100.0)
+    assert report_due(idle, None, tick=1, every=6)  # the first one always goes
+    meter.arrived(101.0)
+    meter.record(ok=True, duration_s=0.1, now=101.0)
+    busy = meter.report("a", "worker", 1, 4, now=102.0)
+    assert report_due(busy, idle, tick=2, every=6)
+    later = meter.report("a", "worker", 1, 4, now=120.0)  # the work has left the window
+    assert report_due(later, busy, tick=3, every=6)
+
+
+def test_an_unchanged_report_goes_once_per_refresh_at_each_agents_own_phase() -> None:
+    def due_ticks(agent_id: str) -> list[int]:
+        report = PerformanceMeter(window_s=10).report(agent_id, "worker", 1, 4, now=100.0)
+        return [tick for tick in range(1, 19) if report_due(report, report, tick, every=6)]
+
+    phases = set()
+    for agent_id in (f"worker-{n}" for n in range(12)):
+        ticks = due_ticks(agent_id)
+        assert len(ticks) == 3, ticks  # once in every 6 ticks
+        assert ticks[1] - ticks[0] == ticks[2] - ticks[1] == 6
+        phases.add(ticks[0] % 6)
+    assert len(phases) > 1  # quiet agents do not all refresh in the same tick

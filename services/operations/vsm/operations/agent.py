@@ -63,6 +63,8 @@ class Agent:
         self.inbox: deque[dict[str, Any]] = deque(maxlen=INBOX)
         self.monitor = AlgedonicMonitor(info.agent_id, config.algedonic)
         self.meter = PerformanceMeter(window_s)
+        self.reported: UnitPerformance | None = None
+        """The last performance report sent upward (`report_due`)."""
         self.recent: OrderedDict[str, CommandResult] = OrderedDict()
         self.under_way: dict[str, asyncio.Future[CommandResult]] = {}
         self.in_flight = 0

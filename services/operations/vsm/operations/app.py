@@ -65,7 +65,12 @@ def create_app(settings: Settings) -> Litestar:
             await http.aclose()
 
     host = AgentHost(
-        bus, runtime.direct, None, settings.performance_interval_s, settings.instance_id
+        bus,
+        runtime.direct,
+        None,
+        settings.performance_interval_s,
+        settings.instance_id,
+        refresh_s=settings.performance_refresh_s,
     )
     s1 = System1(bus, host)
     host.metrics = create_metrics(runtime.telemetry.registry, s1.registry)

@@ -42,6 +42,7 @@ from vsm.operations.agents.base import Resources
 from vsm.operations.agents.catalog import AGENT_TYPES
 from vsm.operations.algedonics import Feeling
 from vsm.operations.metrics import Metrics
+from vsm.operations.performance import report_due
 from vsm.operations.wiring import Channels, declare_agent, forget_agent, unbind_agent
 
 log = structlog.get_logger("vsm.operations.host")
@@ -67,6 +68,8 @@ class AgentHost:
         resources: Resources | None,
         window_s: float,
         instance: str,
+        *,
+        refresh_s: float | None = None,
     ) -> None:
         self.bus = bus
         self.consumers = consumers
@@ -74,6 +77,8 @@ class AgentHost:
         self.instance = instance
         self.resources = resources
         self.window_s = window_s
+        self.refresh_every = max(1, round((refresh_s or window_s) / window_s))
+        """Reporting ticks between two reports of an agent that has nothing new to say."""
         self.agents: dict[str, Agent] = {}
         self.locks: dict[str, asyncio.Lock] = {}
         self.crash_reported: dict[str, float] = {}
@@ -252,21 +257,29 @@ class AgentHost:
         self._reporter = asyncio.create_task(self._report_forever(), name="s1-performance")
 
     async def _report_forever(self) -> None:
+        """Each interval, every agent's report that has something new to say (or is due for a
+        refresh: `report_due`) goes to `vsm.control`."""
+        tick = 0
         while True:
             await asyncio.sleep(self.window_s)
+            tick += 1
             for agent in list(self.agents.values()):
                 if agent.terminated:
                     continue
+                report = agent.performance()
+                if not report_due(report, agent.reported, tick, self.refresh_every):
+                    continue
                 try:
                     # Not mandatory: S3 binds to these reports when it wants them; a report
-                    # nobody reads is no error, and the next one follows in one interval.
+                    # nobody reads is no error; one that failed is tried again next interval.
                     await self.bus.publish(
                         topology.CONTROL,
-                        agent.performance(),
+                        report,
                         routing_key=performance_key(agent.info.agent_id),
                         vsm_id=agent.info.vsm_id,
                         mandatory=False,
                     )
+                    agent.reported = report
                 except Exception as error:
                     log.warning("performance_report_failed", error=repr(error))
 

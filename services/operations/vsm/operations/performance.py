@@ -13,6 +13,7 @@ empty; with no work offered in the window the indices are None (nothing to judge
 
 from __future__ import annotations
 
+import zlib
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -83,3 +84,20 @@ class PerformanceMeter:
             self.samples.popleft()
         while self.arrivals and self.arrivals[0] < now - self.window_s:
             self.arrivals.popleft()
+
+
+def report_due(
+    report: UnitPerformance, last_sent: UnitPerformance | None, tick: int, every: int
+) -> bool:
+    """Whether an agent's report goes upward at reporting tick `tick`.
+
+    It goes when it says something the last one sent did not (work done or failed, a measure
+    or an index moved); a report equal to the last one goes only once every `every` ticks,
+    at a phase of the agent's own (so that many quiet agents do not refresh in the same
+    tick). A quiet agent's report says the same thing each interval: sent every interval,
+    a thousand idle agents would cost S3, S4 and S5 a message each per interval, yet a
+    system that started later (or lost its memory) still learns of them within `every`.
+    """
+    if last_sent is None or report != last_sent:
+        return True
+    return (tick + zlib.crc32(report.agent_id.encode())) % max(every, 1) == 0

@@ -15,4 +15,11 @@ class Settings(ServiceSettings):
     )
     http_timeout_s: float = Field(default=10.0, gt=0, le=300)
     performance_interval_s: float = Field(default=10.0, gt=0, le=3600, alias="PERFORMANCE_INTERVAL")
+    performance_refresh_s: float = Field(
+        default=60.0,
+        gt=0,
+        le=86400,
+        alias="PERFORMANCE_REFRESH",
+        description="An agent whose report has not changed sends it again after this long.",
+    )
     registry_replay_timeout_s: float = Field(default=30.0, gt=0, le=600)
