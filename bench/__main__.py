@@ -29,6 +29,7 @@ from bench import (  # importing a module of cases registers them
     Case,
     Context,
     Figures,
+    floor,  # noqa: F401
     higher_is_better,
     kit,  # noqa: F401
     loop,  # noqa: F401

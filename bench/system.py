@@ -147,17 +147,23 @@ def listening_pid(url: str) -> int | None:
     return None
 
 
-class SystemClock:
-    """A `Stopwatch` that also counts the CPU time of the seven service processes, so that
-    `cpu_us_per_op` covers both ends as in the raw cases (the broker's excluded in both);
-    `cpu_us_per_op:<service>` (and `:bench`, this process) break it down. The broker's own
-    CPU per operation is reported apart (`broker_cpu_us_per_op`) when its process is local:
-    it tells whether the broker, not a service, is what a case waits for."""
+class ProcessClock:
+    """A `Stopwatch` that also counts the CPU time of the processes a case drives (the seven
+    services: `of(system)`), so that `cpu_us_per_op` covers both ends as in the raw cases
+    (the broker's excluded in both); `cpu_us_per_op:<process>` (and `:bench`, this process)
+    break it down. The broker's own CPU per operation is reported apart
+    (`broker_cpu_us_per_op`) when its process is local: it tells whether the broker, not a
+    service, is what a case waits for."""
 
-    def __init__(self, system: System) -> None:
-        self.pids = {name: process.pid for name, process in system.local.processes.items()}
-        self.broker = system.broker_pid
+    def __init__(self, pids: dict[str, int], broker: int | None) -> None:
+        self.pids = pids
+        self.broker = broker
         self.start()
+
+    @classmethod
+    def of(cls, system: System) -> ProcessClock:
+        pids = {name: process.pid for name, process in system.local.processes.items()}
+        return cls(pids, system.broker_pid)
 
     def start(self) -> None:
         self.clock = Stopwatch()
@@ -406,7 +412,7 @@ async def rest_command_latency(ctx: Context) -> Figures:
     post = rest_command(system)
     for _ in range(WARMUP):
         await post()
-    samples, clock = [], SystemClock(system)
+    samples, clock = [], ProcessClock.of(system)
     async with asyncio.timeout(DEADLINE_S):
         for _ in range(sizes(ctx).rest):
             started = time.perf_counter()
@@ -421,7 +427,7 @@ async def rest_command_throughput(ctx: Context) -> Figures:
     system = await the_system(ctx)
     post = rest_command(system)
     await pipelined(WARMUP, IN_FLIGHT, post)
-    n, clock = sizes(ctx).rest16, SystemClock(system)
+    n, clock = sizes(ctx).rest16, ProcessClock.of(system)
     async with asyncio.timeout(DEADLINE_S):
         await pipelined(n, IN_FLIGHT, post)
     return clock.rate(n, "requests")
@@ -484,7 +490,7 @@ async def process_data(ctx: Context) -> Figures:
 
         await run(build(len(system.workers) * 2))  # untimed: every agent has answered
         batch = build(n)
-        clock = SystemClock(system)
+        clock = ProcessClock.of(system)
         await run(batch)
         figures = clock.rate(n)
     finally:
@@ -575,7 +581,7 @@ async def spawn_many(ctx: Context) -> Figures:
     async def one() -> None:
         spawned.append(await system.spawn())
 
-    clock = SystemClock(system)
+    clock = ProcessClock.of(system)
     async with asyncio.timeout(DEADLINE_S):
         await pipelined(n, SPAWN_WINDOW, one)
     spawn = clock.rate(n, "agents")
@@ -656,7 +662,7 @@ async def pain_to_policy(ctx: Context) -> Figures:
 
         for index in range(3):  # untimed
             await burst(f"root/w{run_id}-{index}")
-        clock = SystemClock(system)
+        clock = ProcessClock.of(system)
         async with asyncio.timeout(DEADLINE_S):
             for index in range(sizes(ctx).pain):
                 await asyncio.sleep(PAIN_GAP_S)
