@@ -110,7 +110,7 @@ class AgentDirectory:
 def dependencies() -> dict[str, Provide]:
     directory = AgentDirectory()
 
-    async def provide_directory(bus: Bus) -> AgentDirectory:
+    async def provide_directory(bus: BusDep) -> AgentDirectory:
         # Taking `bus` (unused) makes Litestar resolve the command route's two dependencies
         # one after the other: independent ones it resolves in an anyio task group per
         # request, which cost more CPU than the rest of the route's own work.
