@@ -187,6 +187,16 @@ class ProcessClock:
     def latency(self, samples_s: list[float]) -> Figures:
         return self._cpu(len(samples_s), latency(samples_s, self.clock))
 
+    def busy_pct(self, figure: str) -> Figures:
+        """Each process's CPU since `start()` in % of one core (`<figure>:<process>`, the
+        broker's as `<figure>:broker`), and their sum (`<figure>`)."""
+        elapsed = time.perf_counter() - self.clock.wall
+        used = {name: cpu_s(pid) - self.before[name] for name, pid in self.pids.items()}
+        if self.broker:
+            used["broker"] = cpu_s(self.broker) - self.broker_before
+        each = {f"{figure}:{name}": cpu / elapsed * 100 for name, cpu in used.items()}
+        return {figure: sum(each.values()), **each}
+
 
 def amqp_message(envelope: Envelope[Any], **extra: Any) -> aio_pika.Message:
     """The envelope as the kit publishes it: persistent JSON with the kit's AMQP properties."""
@@ -545,19 +555,10 @@ async def idle_cpu(system: System, settle_s: float, window_s: float) -> Figures:
     """CPU used by the idle system (nothing sent to it) over `window_s`, after `settle_s`:
     `idle_cpu_pct` for the seven services and the broker together, in % of one core, and
     `idle_cpu_pct:<process>` each."""
-    pids = {name: process.pid for name, process in system.local.processes.items()}
-    if system.broker_pid:
-        pids["broker"] = system.broker_pid
     await asyncio.sleep(settle_s)
-    before = {name: cpu_s(pid) for name, pid in pids.items()}
-    began = time.perf_counter()
+    clock = ProcessClock.of(system)
     await asyncio.sleep(window_s)
-    elapsed = time.perf_counter() - began
-    each = {
-        f"idle_cpu_pct:{name}": (cpu_s(pid) - before[name]) / elapsed * 100
-        for name, pid in pids.items()
-    }
-    return {"idle_cpu_pct": sum(each.values()), **each}
+    return clock.busy_pct("idle_cpu_pct")
 
 
 @benchmark("system.spawn_1000", rounds=SPAWN_ROUNDS)
