@@ -1,4 +1,4 @@
-"""Wiring: Settings -> Runtime -> clients (httpx, Anthropic) -> S1 (registry, agents) -> app."""
+"""Wiring: Settings -> Runtime -> clients (egress, Anthropic) -> S1 (registry, agents) -> app."""
 
 from __future__ import annotations
 
