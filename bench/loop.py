@@ -20,6 +20,7 @@ from tests.support.closed_loop import (
     LOOP_ENV,
     Upstream,
     Watch,
+    loop_env,
     offer_work,
     spawn_api_agent,
     until_viable,
@@ -63,11 +64,12 @@ async def recovery(ctx: Context) -> Figures:
     Per episode: failure to intervention, healing to viability above its threshold
     (`recovery_s`, also in pain half-lives), and the policy changes carrying the
     intervention's id (damping: at most 2)."""
-    system = await ctx.fixture(
-        "loop-system", lambda: launched(ctx, suffix="loop", env=LOOP_ENV, workers=False)
-    )
     results: list[dict[str, float]] = []
-    with Upstream() as upstream:
+    with Upstream() as upstream:  # first: operations is told its endpoint when it starts
+        system = await ctx.fixture(
+            "loop-system",
+            lambda: launched(ctx, suffix="loop", env=loop_env(upstream), workers=False),
+        )
         agent_id = await spawn_api_agent(system.http, upstream)
         system.agents.add(agent_id)
         async with open_probe(ctx.url, system.namespace) as probe:

@@ -25,6 +25,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 try:  # imported as `scripts.localrun` (tests, bench)
     from scripts.flaky_endpoint import FlakyEndpoint, Schedule
@@ -48,6 +49,15 @@ ENDPOINT_PORT = 8007
 """Where default.yaml's api agents expect the flaky endpoint."""
 ORGANISATION_ENV = {"ALGEDONIC_HALF_LIFE_S": "15"}
 """Pain fades in the quiet 30 s between bursts: each burst is one intervention and one recovery."""
+
+
+def egress_allowance(*urls: str) -> dict[str, str]:
+    """Operations' environment letting api and sensor agents call these URLs (and nothing
+    else), their loopback endpoints included: as an operator names a local service."""
+    return {
+        "EGRESS_ALLOWED_URLS": json.dumps(list(urls)),
+        "EGRESS_ALLOWED_PRIVATE": json.dumps([urlsplit(url).netloc for url in urls]),
+    }
 
 
 def _die_with_parent() -> None:
@@ -239,6 +249,8 @@ def main() -> int:
     env = {"LOG_FORMAT": os.environ.get("LOG_FORMAT", "console")}
     if organisation is not None:
         env |= {k: v for k, v in ORGANISATION_ENV.items() if k not in os.environ}
+        if "EGRESS_ALLOWED_URLS" not in os.environ:  # the organisation's flaky endpoint
+            env |= egress_allowance(f"http://127.0.0.1:{ENDPOINT_PORT}/")
     system = LocalSystem(env=env, log_dir=args.log_dir)
     stopping = False
 

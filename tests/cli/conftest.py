@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from scripts.localrun import ORGANISATION_ENV, LocalSystem
+from scripts.flaky_endpoint import FlakyEndpoint, Schedule
+from scripts.localrun import ORGANISATION_ENV, LocalSystem, egress_allowance
 from tests.integration.conftest import launch as launch_system
 from tests.support.cleanup import delete_namespace
 from tests.support.probe import open_probe
@@ -72,9 +73,26 @@ def launch(amqp_url: str, log_dir: Path, **env: str) -> LocalSystem:
 
 
 @pytest.fixture(scope="package")
-def cli_system(amqp_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSystem]:
-    """All seven services with `make run`'s clocks, shared by the CLI tests (own names each)."""
-    running = launch(amqp_url, tmp_path_factory.mktemp("cli-logs"), **ORGANISATION_ENV)
+def flaky_endpoint() -> Iterator[FlakyEndpoint]:
+    """The default organisation's outside service on a free port, running before the system
+    so that operations is told its endpoint, as `make run` tells it port 8007's."""
+    endpoint = FlakyEndpoint(Schedule(lead_s=5), port=0).start()
+    yield endpoint
+    endpoint.stop()
+
+
+@pytest.fixture(scope="package")
+def cli_system(
+    amqp_url: str, tmp_path_factory: pytest.TempPathFactory, flaky_endpoint: FlakyEndpoint
+) -> Iterator[LocalSystem]:
+    """All seven services with `make run`'s clocks and egress allowance, shared by the CLI
+    tests (own names each)."""
+    running = launch(
+        amqp_url,
+        tmp_path_factory.mktemp("cli-logs"),
+        **ORGANISATION_ENV,
+        **egress_allowance(flaky_endpoint.url),
+    )
     yield running
     stop(running, amqp_url)
 

@@ -1,7 +1,8 @@
 """The default organisation brings the loop to life on its own: pain, intervention, recovery.
 
 As `make run` does it: the organisation applied through `vsm apply`, the flaky endpoint
-and the workload from the launcher, and the launcher's clocks (see `cli_system`).
+(which operations is allowed to call) and the workload from the launcher, and the
+launcher's clocks (see `cli_system`).
 """
 
 from __future__ import annotations
@@ -44,8 +45,10 @@ def test_the_switch_turns_the_default_organisation_off(monkeypatch: pytest.Monke
 
 
 @pytest.mark.integration
-def test_pain_intervention_and_recovery_happen_on_their_own(url: str, tmp_path: Path) -> None:
-    endpoint = FlakyEndpoint(Schedule(lead_s=5), port=0).start()
+def test_pain_intervention_and_recovery_happen_on_their_own(
+    url: str, tmp_path: Path, flaky_endpoint: FlakyEndpoint
+) -> None:
+    endpoint = flaky_endpoint
     workload = None
     try:
         text = DEFAULT.read_text().replace("http://127.0.0.1:8007/", endpoint.url)
@@ -84,4 +87,3 @@ def test_pain_intervention_and_recovery_happen_on_their_own(url: str, tmp_path: 
     finally:
         if workload is not None:
             workload.stop()
-        endpoint.stop()

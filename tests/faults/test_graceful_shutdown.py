@@ -24,7 +24,7 @@ import httpx
 import pytest
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
 
-from scripts.localrun import SERVICES, LocalSystem
+from scripts.localrun import SERVICES, LocalSystem, egress_allowance
 from tests.faults.conftest import (
     QUORUM_SETTLE_S,
     Report,
@@ -61,9 +61,15 @@ def ledger() -> Iterator[EffectLedger]:
 
 
 @pytest.fixture(scope="module")
-def system(amqp_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSystem]:
+def system(
+    amqp_url: str, tmp_path_factory: pytest.TempPathFactory, ledger: EffectLedger
+) -> Iterator[LocalSystem]:
     running = start_system(
-        amqp_url, Path(tmp_path_factory.mktemp("logs")), SERVICES, SHUTDOWN_GRACE_S=str(GRACE_S)
+        amqp_url,
+        Path(tmp_path_factory.mktemp("logs")),
+        SERVICES,
+        SHUTDOWN_GRACE_S=str(GRACE_S),
+        **egress_allowance(f"{ledger.url}/"),
     )
     yield running
     running.stop()

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from scripts.localrun import LocalSystem
+from scripts.localrun import LocalSystem, egress_allowance
 from tests.faults.conftest import (
     QUORUM_SETTLE_S,
     Report,
@@ -44,8 +44,15 @@ def ledger() -> Iterator[EffectLedger]:
 
 
 @pytest.fixture(scope="module")
-def system(amqp_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSystem]:
-    running = start_system(amqp_url, Path(tmp_path_factory.mktemp("logs")), ["operations"])
+def system(
+    amqp_url: str, tmp_path_factory: pytest.TempPathFactory, ledger: EffectLedger
+) -> Iterator[LocalSystem]:
+    running = start_system(
+        amqp_url,
+        Path(tmp_path_factory.mktemp("logs")),
+        ["operations"],
+        **egress_allowance(f"{ledger.url}/"),
+    )
     yield running
     running.stop()
     asyncio.run(clean_up(amqp_url, running.env["VSM_NAMESPACE"], AGENTS, ["faults.results"]))

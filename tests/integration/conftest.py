@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from pathlib import Path
 
 import httpx
@@ -29,10 +29,15 @@ READY_WITHIN_S = 180.0
 
 
 def launch(
-    amqp_url: str, log_dir: Path, *, ready_within_s: float = READY_WITHIN_S, **env: str
+    amqp_url: str,
+    log_dir: Path,
+    *,
+    ready_within_s: float = READY_WITHIN_S,
+    services: Iterable[str] = SERVICES,
+    **env: str,
 ) -> LocalSystem:
-    """The seven services as processes on `amqp_url`, under a namespace of their own, once
-    every one is ready (the other suites' systems start here too)."""
+    """The seven services (or those named) as processes on `amqp_url`, under a namespace of
+    their own, once every one is ready (the other suites' systems start here too)."""
     namespace = new_namespace()
     system = LocalSystem(
         env={
@@ -46,7 +51,7 @@ def launch(
         log_dir=log_dir,
         ports={name: free_port() for name in SERVICES},
     )
-    system.start()
+    system.start(services)
     try:
         system.wait_ready(timeout=ready_within_s)
     except Exception:

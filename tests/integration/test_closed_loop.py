@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Iterator
 
 import httpx
 import pytest
 
 from tests.support.closed_loop import (
-    LOOP_ENV,
     Seen,
     Upstream,
     Watch,
+    loop_env,
     offer_work,
     spawn_api_agent,
     until_viable,
@@ -36,8 +37,14 @@ pytestmark = pytest.mark.timeout(240)
 
 
 @pytest.fixture(scope="module")
-def system_env() -> dict[str, str]:
-    return LOOP_ENV
+def upstream() -> Iterator[Upstream]:
+    with Upstream() as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def system_env(upstream: Upstream) -> dict[str, str]:
+    return loop_env(upstream)
 
 
 def throttles(watch: Watch, agent_id: str, since: float) -> list[tuple[Seen, bool]]:
@@ -52,86 +59,85 @@ def throttles(watch: Watch, agent_id: str, since: float) -> list[tuple[Seen, boo
 
 
 async def test_pain_becomes_policy_becomes_allocation_and_viability_recovers(
-    gateway: httpx.AsyncClient, system_probe: Probe
+    gateway: httpx.AsyncClient, system_probe: Probe, upstream: Upstream
 ) -> None:
-    with Upstream() as upstream:
-        agent_id = await spawn_api_agent(gateway, upstream)
-        watch = Watch(system_probe)
-        await watch.start(agent_id)
-        driver = asyncio.create_task(offer_work(system_probe, agent_id))
-        try:
-            await watch.first(CommandResult.TYPE, timeout=30)  # work flows through S2
-            await until_viable(gateway, viable=True, timeout=60)
+    agent_id = await spawn_api_agent(gateway, upstream)
+    watch = Watch(system_probe)
+    await watch.start(agent_id)
+    driver = asyncio.create_task(offer_work(system_probe, agent_id))
+    try:
+        await watch.first(CommandResult.TYPE, timeout=30)  # work flows through S2
+        await until_viable(gateway, viable=True, timeout=60)
 
-            upstream.failing = True
-            failed_at = time.monotonic()
-            opened = await watch.first(InterventionOpened.TYPE, failed_at)
-            signals = {s.envelope["id"]: s for s in watch.of(AlgedonicSignal.TYPE, failed_at)}
-            pain = signals[opened.envelope["causation_id"]]  # the one that crossed the threshold
-            assert pain.data["kind"] == "pain"
-            assert pain.data["context"]["agent_id"] == agent_id
+        upstream.failing = True
+        failed_at = time.monotonic()
+        opened = await watch.first(InterventionOpened.TYPE, failed_at)
+        signals = {s.envelope["id"]: s for s in watch.of(AlgedonicSignal.TYPE, failed_at)}
+        pain = signals[opened.envelope["causation_id"]]  # the one that crossed the threshold
+        assert pain.data["kind"] == "pain"
+        assert pain.data["context"]["agent_id"] == agent_id
 
-            async def limiting() -> Seen | None:
-                found = throttles(watch, agent_id, failed_at)
-                return next((seen for seen, limits in found if limits), None)
+        async def limiting() -> Seen | None:
+            found = throttles(watch, agent_id, failed_at)
+            return next((seen for seen, limits in found if limits), None)
 
-            throttle = await eventually(limiting, timeout=30, what="a throttle on the agent")
-            assert throttle.envelope["causation_id"] == opened.envelope["id"]
-            allocation = await watch.first(AllocationChanged.TYPE, throttle.at)
-            rate = allocation.data["max_rate_per_s"]
-            assert rate is not None
-            assert allocation.envelope["causation_id"] == throttle.envelope["id"]
-            rescheduled = await watch.first(Rescheduled.TYPE, throttle.at)
-            assert rescheduled.envelope["causation_id"] == allocation.envelope["id"]
-            await until_viable(gateway, viable=False, timeout=30)
+        throttle = await eventually(limiting, timeout=30, what="a throttle on the agent")
+        assert throttle.envelope["causation_id"] == opened.envelope["id"]
+        allocation = await watch.first(AllocationChanged.TYPE, throttle.at)
+        rate = allocation.data["max_rate_per_s"]
+        assert rate is not None
+        assert allocation.envelope["causation_id"] == throttle.envelope["id"]
+        rescheduled = await watch.first(Rescheduled.TYPE, throttle.at)
+        assert rescheduled.envelope["causation_id"] == allocation.envelope["id"]
+        await until_viable(gateway, viable=False, timeout=30)
 
-            # The failing work stops hurting: errors now come at the throttled rate at most.
-            await asyncio.sleep(5)
-            window = (allocation.at + 2, allocation.at + 5)
-            failures = [
-                s
-                for s in watch.of(CommandResult.TYPE, window[0])
-                if s.at <= window[1] and s.data["status"] == "error"
-            ]
-            failures_per_s = len(failures) / (window[1] - window[0])
-            print(f"\nthrottled to {rate}/s: {failures_per_s:.1f} failures/s (offered 20/s)")
-            assert failures_per_s <= rate * 1.3 + 1
+        # The failing work stops hurting: errors now come at the throttled rate at most.
+        await asyncio.sleep(5)
+        window = (allocation.at + 2, allocation.at + 5)
+        failures = [
+            s
+            for s in watch.of(CommandResult.TYPE, window[0])
+            if s.at <= window[1] and s.data["status"] == "error"
+        ]
+        failures_per_s = len(failures) / (window[1] - window[0])
+        print(f"\nthrottled to {rate}/s: {failures_per_s:.1f} failures/s (offered 20/s)")
+        assert failures_per_s <= rate * 1.3 + 1
 
-            upstream.failing = False
-            healed_at = time.monotonic()
-            recovery_s = await until_viable(gateway, viable=True, timeout=90)
-            resolved = await watch.first(InterventionResolved.TYPE, healed_at)
-            assert resolved.data["intervention_id"] == opened.data["intervention_id"], watch.story(
-                failed_at
-            )
+        upstream.failing = False
+        healed_at = time.monotonic()
+        recovery_s = await until_viable(gateway, viable=True, timeout=90)
+        resolved = await watch.first(InterventionResolved.TYPE, healed_at)
+        assert resolved.data["intervention_id"] == opened.data["intervention_id"], watch.story(
+            failed_at
+        )
 
-            async def lifting() -> Seen | None:
-                found = throttles(watch, agent_id, resolved.at)
-                return next((seen for seen, limits in found if not limits), None)
+        async def lifting() -> Seen | None:
+            found = throttles(watch, agent_id, resolved.at)
+            return next((seen for seen, limits in found if not limits), None)
 
-            lifted = await eventually(lifting, timeout=30, what="the throttle lifted")
-            assert lifted.envelope["causation_id"] == resolved.envelope["id"]
-            restored = await watch.first(AllocationChanged.TYPE, lifted.at)
-            assert restored.data["max_rate_per_s"] is None
+        lifted = await eventually(lifting, timeout=30, what="the throttle lifted")
+        assert lifted.envelope["causation_id"] == resolved.envelope["id"]
+        restored = await watch.first(AllocationChanged.TYPE, lifted.at)
+        assert restored.data["max_rate_per_s"] is None
 
-            episode = opened.data["intervention_id"]
-            changes = [
-                s
-                for s in watch.of(PolicyChanged.TYPE)
-                if s.data["record"]["intervention_id"] == episode
-            ]
-            print(
-                f"recovered {recovery_s:.1f} s after the upstream healed; "
-                f"{len(changes)} policy change(s) in the episode"
-            )
-            assert len(changes) <= 2
+        episode = opened.data["intervention_id"]
+        changes = [
+            s
+            for s in watch.of(PolicyChanged.TYPE)
+            if s.data["record"]["intervention_id"] == episode
+        ]
+        print(
+            f"recovered {recovery_s:.1f} s after the upstream healed; "
+            f"{len(changes)} policy change(s) in the episode"
+        )
+        assert len(changes) <= 2
 
-            trace = (await gateway.get(f"/api/vsm/trace/{pain.envelope['id']}")).json()
-            order = [step["id"] for step in trace["chain"]]
-            expected = [pain, opened, throttle, allocation, rescheduled]
-            positions = [order.index(seen.envelope["id"]) for seen in expected]
-            assert positions == sorted(positions), trace["text"]
-            print(trace["text"])
-        finally:
-            driver.cancel()
-            await watch.stop()
+        trace = (await gateway.get(f"/api/vsm/trace/{pain.envelope['id']}")).json()
+        order = [step["id"] for step in trace["chain"]]
+        expected = [pain, opened, throttle, allocation, rescheduled]
+        positions = [order.index(seen.envelope["id"]) for seen in expected]
+        assert positions == sorted(positions), trace["text"]
+        print(trace["text"])
+    finally:
+        driver.cancel()
+        await watch.stop()

@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
 
+from scripts.localrun import egress_allowance
 from tests.support.loopback import Handler, LoopbackFake
 from tests.support.polling import eventually
 from tests.support.probe import Probe
@@ -61,6 +62,12 @@ class Upstream(LoopbackFake):
         handler.send_header("Content-Length", str(len(body)))
         handler.end_headers()
         handler.wfile.write(body)
+
+
+def loop_env(upstream: Upstream) -> dict[str, str]:
+    """`LOOP_ENV`, and operations allowed to call the running upstream (on loopback, so its
+    exact endpoint is named, as an operator names a local service)."""
+    return {**LOOP_ENV, **egress_allowance(f"{upstream.url}/")}
 
 
 @dataclass

@@ -11,6 +11,7 @@ import contextlib
 import logging
 import socket
 import socketserver
+import ssl
 import sys
 import threading
 from abc import ABC, abstractmethod
@@ -26,8 +27,11 @@ class LoopbackFake(ABC):
 
     label = "fake"
 
-    def __init__(self, host: str = "127.0.0.1") -> None:
+    def __init__(self, host: str = "127.0.0.1", tls: ssl.SSLContext | None = None) -> None:
         self._host = host
+        self._tls = tls
+        self.connections = 0
+        """Connections accepted: a test that must not reach the fake asserts none."""
         self._errors: list[BaseException] = []
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -48,6 +52,8 @@ class LoopbackFake(ABC):
             raise RuntimeError(f"{self.label} is already running")
         self._on_start()
         self._server = _Server((self._host, 0), self)
+        if self._tls is not None:
+            self._server.socket = self._tls.wrap_socket(self._server.socket, server_side=True)
         self._thread = threading.Thread(
             target=self._server.serve_forever,
             kwargs={"poll_interval": 0.05},
@@ -87,7 +93,9 @@ class LoopbackFake(ABC):
         """The base URL to give the client library."""
         if self._server is None:
             raise RuntimeError(f"{self.label} is not running")
-        return f"http://{self._host}:{self._server.server_port}"
+        host = f"[{self._host}]" if ":" in self._host else self._host
+        scheme = "http" if self._tls is None else "https"
+        return f"{scheme}://{host}:{self._server.server_port}"
 
 
 class _Server(ThreadingHTTPServer):
@@ -98,6 +106,7 @@ class _Server(ThreadingHTTPServer):
     request_queue_size = 128  # listen backlog; the default 5 refuses bursts of concurrent calls
 
     def __init__(self, address: tuple[str, int], fake: LoopbackFake) -> None:
+        self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
         self.fake = fake
         self._open: set[socket.socket] = set()
         self._open_lock = threading.Lock()
@@ -112,6 +121,7 @@ class _Server(ThreadingHTTPServer):
     def process_request(self, request: Any, client_address: Any) -> None:
         with self._open_lock:
             self._open.add(request)
+            self.fake.connections += 1
         super().process_request(request, client_address)
 
     def close_request(self, request: Any) -> None:

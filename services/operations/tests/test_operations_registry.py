@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 import pytest
 
 from vsm.contract.operations import AgentCrashed, AgentSpawned, AgentTerminated
+from vsm.kit.egress import EgressPolicy
 from vsm.operations.registry import Registry, Rejected, new_agent
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -58,3 +59,49 @@ def test_events_fold_into_the_registry_once_each() -> None:
     with pytest.raises(Rejected) as rejected:
         registry.find(agent.agent_id)
     assert rejected.value.code == "agent_not_found"
+
+
+EGRESS = EgressPolicy.parse(
+    ["https://api.example.com/v1/", "http://127.0.0.1:8007/", "http://127.0.0.1:8008/"],
+    ["127.0.0.1:8007"],
+)
+
+
+@pytest.mark.parametrize(
+    ("agent_type", "config", "field", "named"),
+    [
+        ("api", {"base_urls": ["https://api.example.com/v2/"]}, "config.base_urls.0", "LIST"),
+        (
+            "api",
+            {"base_urls": ["https://api.example.com/v1/", "http://169.254.169.254/"]},
+            "config.base_urls.1",
+            "LIST",
+        ),
+        ("api", {"base_urls": ["http://127.0.0.1:8008/"]}, "config.base_urls.0", "PRIVATE"),
+        ("api", {"base_urls": ["http://127.1:8008/"]}, "config.base_urls.0", "PRIVATE"),
+        ("sensor", {"source": "http", "url": "http://localhost:8007/m"}, "config.url", "LIST"),
+        ("sensor", {"source": "http", "url": "http://10.0.0.1/"}, "config.url", "LIST"),
+    ],
+)
+def test_a_spawn_that_would_call_outside_the_egress_policy_is_refused_naming_the_field(
+    agent_type: str, config: dict[str, object], field: str, named: str
+) -> None:
+    with pytest.raises(Rejected) as rejected:
+        new_agent(agent_type, config, NOW, egress=EGRESS)
+    assert rejected.value.code == "invalid_config"
+    [problem] = rejected.value.details["errors"]
+    assert (problem["field"], problem["code"]) == (field, "destination_not_allowed")
+    assert f"EGRESS_ALLOWED_{'URLS' if named == 'LIST' else 'PRIVATE'}" in problem["message"]
+    assert field in rejected.value.message
+
+
+def test_a_spawn_within_the_egress_policy_is_granted_and_without_one_nothing_calls_out() -> None:
+    api = {"base_urls": ["https://api.example.com/v1/things", "http://127.0.0.1:8007/"]}
+    assert new_agent("api", api, NOW, egress=EGRESS).config["base_urls"] == [
+        "https://api.example.com/v1/things",
+        "http://127.0.0.1:8007/",
+    ]
+    new_agent("sensor", {"source": "http", "url": "http://127.0.0.1:8007/m"}, NOW, egress=EGRESS)
+    new_agent("sensor", {"source": "host"}, NOW)
+    with pytest.raises(Rejected, match="EGRESS_ALLOWED_URLS"):
+        new_agent("api", {"base_urls": ["https://api.example.com/v1/"]}, NOW)

@@ -1,29 +1,50 @@
-"""The sensor: readings from this host or a local HTTP endpoint; pain once per breach."""
+"""The sensor: readings from this host or an HTTP endpoint the operator allows (listeners on
+loopback here); pain once per breach."""
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
-import httpx
 import pytest
 
+from tests.support.listener import Listener, Reply
+from vsm.kit.egress import EgressPolicy, destination, egress_client
+from vsm.operations.agents.base import CommandFailed
+from vsm.operations.agents.outbound import Outbound
 from vsm.operations.agents.sensor import Sensor, SensorConfig
 from vsm.operations.algedonics import Feeling
 
-from .local_http import serve
+
+@pytest.fixture
+def listener() -> Iterator[Listener]:
+    with Listener() as running:
+        yield running
+
+
+async def outbound_to(url: str | None, max_body_bytes: int = 64 * 1024) -> Outbound:
+    """The operator's word: `url` allowed, loopback included; None allows nothing."""
+    policy = (
+        EgressPolicy()
+        if url is None
+        else EgressPolicy.parse([url], [destination(url).endpoint], max_body_bytes)
+    )
+    return Outbound(egress_client(policy, 5.0), policy)
 
 
 @pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient() as client:
-        yield client
+async def outbound(listener: Listener) -> AsyncIterator[Outbound]:
+    made = await outbound_to(listener.url)
+    yield made
+    await made.http.aclose()
 
 
-async def test_host_readings_have_load_and_disk(http: httpx.AsyncClient) -> None:
-    reading = await Sensor(SensorConfig(), http).execute("read", {})
+async def test_host_readings_have_load_and_disk() -> None:
+    reading = await Sensor(SensorConfig(), await outbound_to(None)).execute("read", {})
     assert {"load1", "disk_used_fraction"} <= set(reading["values"])
 
 
-async def test_a_breached_threshold_hurts_once_per_episode(http: httpx.AsyncClient) -> None:
+async def test_a_breached_threshold_hurts_once_per_episode(
+    listener: Listener, outbound: Outbound
+) -> None:
     felt: list[Feeling] = []
 
     async def feel(feeling: Feeling) -> None:
@@ -32,19 +53,18 @@ async def test_a_breached_threshold_hurts_once_per_episode(http: httpx.AsyncClie
     async def crash(error: BaseException) -> None:
         raise AssertionError(error)
 
-    with serve() as (url, script):
-        config = SensorConfig(
-            source="http",
-            url=f"{url}/metrics",
-            interval_s=0.05,
-            rules=[{"metric": "queue.depth", "above": 10}],
-        )
-        sensor = Sensor(config, http)
-        script.replies.extend([(200, {"queue": {"depth": d}}) for d in (1, 50, 60, 70, 2, 80)])
-        script.default = (200, {"queue": {"depth": 80}})
-        await sensor.start(feel, crash)
-        await asyncio.sleep(0.6)
-        await sensor.stop()
+    config = SensorConfig(
+        source="http",
+        url=f"{listener.url}/metrics",
+        interval_s=0.05,
+        rules=[{"metric": "queue.depth", "above": 10}],
+    )
+    sensor = Sensor(config, outbound)
+    listener.replies.extend([Reply(body={"queue": {"depth": d}}) for d in (1, 50, 60, 70, 2, 80)])
+    listener.default = Reply(body={"queue": {"depth": 80}})
+    await sensor.start(feel, crash)
+    await asyncio.sleep(0.6)
+    await sensor.stop()
     assert [f.reason for f in felt] == ["threshold_breached", "threshold_breached"]
     assert felt[0].context == {"queue.depth": 50.0}
     history = await sensor.execute("history", {"last": 3})
@@ -54,3 +74,29 @@ async def test_a_breached_threshold_hurts_once_per_episode(http: httpx.AsyncClie
 def test_an_http_sensor_needs_a_url() -> None:
     with pytest.raises(ValueError, match="url"):
         SensorConfig(source="http")
+
+
+async def test_an_http_source_the_operator_did_not_name_is_never_reached(
+    listener: Listener,
+) -> None:
+    refused: list[tuple[str, str]] = []
+    policy = EgressPolicy.parse([listener.url])  # listed, but loopback is not named
+    outbound = Outbound(egress_client(policy, 5.0), policy, lambda *r: refused.append(r))
+    sensor = Sensor(SensorConfig(source="http", url=f"{listener.url}/metrics"), outbound)
+    with pytest.raises(CommandFailed) as failed:
+        await sensor.execute("read", {})
+    await outbound.http.aclose()
+    assert failed.value.code == "destination_not_allowed"
+    assert listener.connections == 0
+    assert refused == [("sensor", "private_address")]
+
+
+async def test_an_oversized_reading_is_refused_not_half_read(listener: Listener) -> None:
+    listener.default = Reply(body={"values": list(range(10_000))})
+    outbound = await outbound_to(listener.url, max_body_bytes=1024)
+    sensor = Sensor(SensorConfig(source="http", url=f"{listener.url}/metrics"), outbound)
+    with pytest.raises(CommandFailed) as failed:
+        await sensor.execute("read", {})
+    await outbound.http.aclose()
+    assert failed.value.code == "source_unavailable"
+    assert "cut" in failed.value.message

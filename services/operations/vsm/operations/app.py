@@ -1,4 +1,4 @@
-"""Wiring: Settings -> Runtime -> clients (httpx, Anthropic) -> S1 (registry, agents) -> app."""
+"""Wiring: Settings -> Runtime -> clients (egress, Anthropic) -> S1 (registry, agents) -> app."""
 
 from __future__ import annotations
 
@@ -6,9 +6,11 @@ import httpx
 from anthropic import AsyncAnthropic
 from litestar import Litestar
 
+from vsm.kit.egress import egress_client
 from vsm.kit.runtime import Runtime
 from vsm.operations import handlers
 from vsm.operations.agents.base import Resources
+from vsm.operations.agents.outbound import Outbound
 from vsm.operations.host import AgentHost
 from vsm.operations.journal import RegistryJournal
 from vsm.operations.metrics import create_metrics
@@ -39,11 +41,12 @@ def create_app(settings: Settings) -> Litestar:
     runtime = Runtime(SERVICE, settings)
     bus = runtime.bus
     state: dict[str, object] = {}
+    egress = settings.egress_policy()
 
     async def start() -> None:
-        http = httpx.AsyncClient(timeout=settings.http_timeout_s, follow_redirects=False)
+        http = egress_client(egress, settings.http_timeout_s)
         resources = Resources(
-            http=http,
+            outbound=Outbound(http, egress, metrics.refused),
             anthropic=anthropic_client(settings),
             llm_retry_deadline_s=settings.llm_retry_deadline_s,
         )
@@ -72,8 +75,8 @@ def create_app(settings: Settings) -> Litestar:
         settings.instance_id,
         refresh_s=settings.performance_refresh_s,
     )
-    s1 = System1(bus, host)
-    host.metrics = create_metrics(runtime.telemetry.registry, s1.registry)
+    s1 = System1(bus, host, egress)
+    host.metrics = metrics = create_metrics(runtime.telemetry.registry, s1.registry)
     journal = RegistryJournal(bus, settings.instance_id, s1.apply)
     handlers.register(bus, s1, settings.registry_replay_timeout_s)
     runtime.on_start(start)

@@ -1,5 +1,5 @@
 """What S1 counts: agents by type and state (read from the registry when scraped), command
-results by type and status, and how long commands take."""
+results by type and status, how long commands take, and refused outbound destinations."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from vsm.kit.egress import Reason
 from vsm.operations.registry import Registry
 
 DURATION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
@@ -38,6 +39,10 @@ class AgentCount(Collector):
 class Metrics:
     commands: Counter
     duration: Histogram
+    egress_refused: Counter
+
+    def refused(self, agent_type: str, reason: Reason) -> None:
+        self.egress_refused.labels(agent_type, reason).inc()
 
 
 def create_metrics(prometheus: CollectorRegistry, registry: Registry) -> Metrics:
@@ -54,6 +59,12 @@ def create_metrics(prometheus: CollectorRegistry, registry: Registry) -> Metrics
             "Time from a command's start (after waiting for a slot) to its result.",
             ["agent_type", "command"],
             buckets=DURATION_BUCKETS,
+            registry=prometheus,
+        ),
+        egress_refused=Counter(
+            "vsm_egress_refused",
+            "Outbound calls refused before any connection, by agent type and reason.",
+            ["agent_type", "reason"],
             registry=prometheus,
         ),
     )

@@ -15,8 +15,11 @@ from pydantic import ValidationError
 
 from vsm.contract.message import Message
 from vsm.contract.operations import AgentCrashed, AgentInfo, AgentSpawned, AgentTerminated
-from vsm.operations.agents.base import AgentConfig
+from vsm.kit.egress import EgressPolicy, Refused
+from vsm.operations.agents.base import AgentConfig, AgentType
 from vsm.operations.agents.catalog import AGENT_TYPES
+
+NO_EGRESS = EgressPolicy()
 
 
 class Rejected(Exception):
@@ -44,8 +47,27 @@ def validate_config(agent_type: str, config: dict[str, Any]) -> AgentConfig:
             {"field": ".".join(["config", *map(str, p["loc"])]), "message": p["msg"]}
             for p in error.errors(include_url=False, include_input=False)
         ]
-        summary = "; ".join(f"{p['field']}: {p['message']}" for p in problems[:5])
-        raise Rejected("invalid_config", summary, {"errors": problems}) from error
+        raise invalid(problems) from error
+
+
+def check_destinations(kind: AgentType, config: AgentConfig, egress: EgressPolicy) -> None:
+    """Every URL the config would call lies within the operator's egress policy; else
+    `invalid_config` naming each field, its code `destination_not_allowed`."""
+    problems = []
+    for name, url in kind.destinations(config):
+        try:
+            egress.permit(url)
+        except Refused as refused:
+            problems.append(
+                {"field": name, "message": refused.message, "code": "destination_not_allowed"}
+            )
+    if problems:
+        raise invalid(problems)
+
+
+def invalid(problems: list[dict[str, Any]]) -> Rejected:
+    summary = "; ".join(f"{p['field']}: {p['message']}" for p in problems[:5])
+    return Rejected("invalid_config", summary, {"errors": problems})
 
 
 def new_agent(
@@ -54,9 +76,13 @@ def new_agent(
     now: datetime,
     name: str | None = None,
     vsm_id: str = "root",
+    *,
+    egress: EgressPolicy = NO_EGRESS,
 ) -> AgentInfo:
-    """A fresh agent of `agent_type` with its config validated (and defaults filled in)."""
+    """A fresh agent of `agent_type` with its config validated (and defaults filled in),
+    calling only destinations within `egress`."""
     valid = validate_config(agent_type, config)
+    check_destinations(AGENT_TYPES[agent_type], valid, egress)
     return AgentInfo(
         agent_id=f"{agent_type.replace('_', '-')}-{secrets.token_hex(6)}",
         agent_type=agent_type,

@@ -1,7 +1,10 @@
 """operations settings: the shared ones (see vsm.kit.settings) with this service's own."""
 
-from pydantic import Field, SecretStr
+from typing import Self
 
+from pydantic import Field, SecretStr, model_validator
+
+from vsm.kit.egress import EgressPolicy
 from vsm.kit.settings import ServiceSettings
 
 
@@ -23,3 +26,19 @@ class Settings(ServiceSettings):
         description="An agent whose report has not changed sends it again after this long.",
     )
     registry_replay_timeout_s: float = Field(default=30.0, gt=0, le=600)
+    # Outbound HTTP of api and sensor agents (README, "Outbound HTTP"): JSON lists. Empty
+    # URLs: no agent calls outside. Private endpoints: exact `host:port`, e.g. `127.0.0.1:8007`.
+    egress_allowed_urls: list[str] = Field(default_factory=list, max_length=1000)
+    egress_allowed_private: list[str] = Field(default_factory=list, max_length=1000)
+    egress_max_body_bytes: int = Field(default=256 * 1024, ge=1024, le=768 * 1024)
+
+    @model_validator(mode="after")
+    def _egress_entries_are_valid(self) -> Self:
+        self.egress_policy()
+        return self
+
+    def egress_policy(self) -> EgressPolicy:
+        """The operator's egress policy (`ValueError` naming the setting and the bad entry)."""
+        return EgressPolicy.parse(
+            self.egress_allowed_urls, self.egress_allowed_private, self.egress_max_body_bytes
+        )

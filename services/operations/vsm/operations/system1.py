@@ -20,14 +20,16 @@ from vsm.contract.operations import (
     registry_key,
 )
 from vsm.kit.bus import Bus
+from vsm.kit.egress import EgressPolicy
 from vsm.operations.host import AgentHost
 from vsm.operations.registry import Registry, new_agent
 
 
 class System1:
-    def __init__(self, bus: Bus, host: AgentHost) -> None:
+    def __init__(self, bus: Bus, host: AgentHost, egress: EgressPolicy) -> None:
         self.bus = bus
         self.host = host
+        self.egress = egress
         self.registry = Registry()
         self.ready = asyncio.Event()
         host.report_crash = self.crashed
@@ -69,7 +71,8 @@ class System1:
     ) -> AgentInfo:
         if name is not None:
             self.registry.check_name_free(name, vsm_id)
-        agent = new_agent(agent_type, dict(config), datetime.now(UTC), name, vsm_id)
+        now = datetime.now(UTC)
+        agent = new_agent(agent_type, dict(config), now, name, vsm_id, egress=self.egress)
         await self._log(AgentSpawned(agent=agent), "spawned", agent_type)
         return self.registry.find(agent.agent_id)
 

@@ -1,4 +1,8 @@
-"""`api`: HTTP calls to allow-listed base URLs only, with timeouts, retries and mapping.
+"""`api`: HTTP calls under the agent's base URLs, with timeouts, retries and mapping.
+
+The base URLs are the caller's choice within the operator's egress policy (checked at spawn),
+and every call is checked again: the URL as the server will read it must lie under one of
+them, and the egress client refuses what the policy does not allow when it connects.
 
 Every call carries `Idempotency-Key: <command id>` (unless the command sets its own): the
 same on each retry, on a redelivery and on a sender's resend, so the service called can do
@@ -10,16 +14,18 @@ from __future__ import annotations
 
 import asyncio
 from typing import Any, Literal
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
+from vsm.kit.egress import Destination, Fetched, Refused, destination
 from vsm.operations.agent import current_command
 from vsm.operations.agents.base import AgentConfig, AgentType, CommandFailed, Passive, Resources
+from vsm.operations.agents.outbound import Outbound
 
+NAME = "api"
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
-MAX_BODY_CHARS = 64 * 1024
 IDEMPOTENCY_KEY = "Idempotency-Key"
 
 
@@ -45,16 +51,13 @@ class Call(BaseModel):
     headers: dict[str, str] = Field(default_factory=dict)
 
 
-def allowed(url: str, bases: list[str]) -> bool:
-    """`url` lies under one of `bases`: same scheme, host and port, and under its path."""
-    target = urlsplit(url)
-    for base in bases:
-        allowed_base = urlsplit(base)
-        prefix = allowed_base.path.rstrip("/")
-        same_origin = (target.scheme, target.netloc) == (allowed_base.scheme, allowed_base.netloc)
-        if same_origin and (target.path == prefix or target.path.startswith(prefix + "/")):
-            return True
-    return False
+def under_bases(url: str, bases: list[str]) -> Destination:
+    """`url` (relative to the first base) as the server will read it, when that lies under
+    one of `bases` by whole path segments; else `Refused`."""
+    target = destination(urljoin(bases[0], url))
+    if not any(target.within(destination(base)) for base in bases):
+        raise Refused("outside_agent", f"{target.url} is not under this agent's base_urls")
+    return target
 
 
 def idempotent(headers: dict[str, str]) -> dict[str, str]:
@@ -79,24 +82,26 @@ def dig(document: Any, path: str) -> Any:
 
 
 class ApiAgent(Passive):
-    def __init__(self, config: ApiConfig, http: httpx.AsyncClient) -> None:
+    def __init__(self, config: ApiConfig, outbound: Outbound) -> None:
         self.config = config
-        self.http = http
+        self.outbound = outbound
         self.bases = [str(url) for url in config.base_urls]
 
     async def execute(self, command: str, data: dict[str, Any]) -> dict[str, Any]:
         call = Call.model_validate(data)
-        url = urljoin(self.bases[0], call.url)
-        if not allowed(url, self.bases):
-            raise CommandFailed("url_not_allowed", f"{url} is not under an allowed base URL")
-        response = await self._send(call, url, idempotent(call.headers))
+        try:
+            target = under_bases(call.url, self.bases)
+        except Refused as refused:
+            raise self.outbound.refusal(NAME, refused) from refused
+        response = await self._send(call, target.url, idempotent(call.headers))
         return self._map(response)
 
-    async def _send(self, call: Call, url: str, headers: dict[str, str]) -> httpx.Response:
+    async def _send(self, call: Call, url: str, headers: dict[str, str]) -> Fetched:
         for attempt in range(self.config.retries + 1):
             last = attempt == self.config.retries
             try:
-                response = await self.http.request(
+                response = await self.outbound.fetch(
+                    NAME,
                     call.method,
                     url,
                     params=call.params,
@@ -116,12 +121,17 @@ class ApiAgent(Passive):
             await asyncio.sleep(self.config.backoff_s * 2**attempt)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _map(self, response: httpx.Response) -> dict[str, Any]:
+    def _map(self, response: Fetched) -> dict[str, Any]:
+        """JSON when the body is a whole JSON document; else its text (cut at the cap)."""
         try:
             body: Any = response.json()
         except ValueError:
-            body = response.text[:MAX_BODY_CHARS]
-        result: dict[str, Any] = {"status_code": response.status_code, "body": body}
+            body = response.text
+        result: dict[str, Any] = {
+            "status_code": response.status_code,
+            "body": body,
+            "truncated": response.truncated,
+        }
         if self.config.mapping:
             result["mapped"] = {name: dig(body, path) for name, path in self.config.mapping.items()}
         if response.status_code >= 400:
@@ -132,13 +142,21 @@ class ApiAgent(Passive):
 
 
 def build(config: ApiConfig, resources: Resources) -> ApiAgent:
-    return ApiAgent(config, resources.http)
+    return ApiAgent(config, resources.outbound)
+
+
+def destinations(config: ApiConfig) -> list[tuple[str, str]]:
+    return [(f"config.base_urls.{i}", str(url)) for i, url in enumerate(config.base_urls)]
 
 
 API = AgentType(
-    name="api",
-    description="Calls HTTP APIs under allow-listed base URLs, with retries and mapping.",
+    name=NAME,
+    description="Calls HTTP APIs under its base URLs (within the operator's egress policy), "
+    "with retries and mapping.",
     config_model=ApiConfig,
-    capabilities={"call": "`method` `url` (`params`, `json`, `headers`) -> status, body, mapped"},
+    capabilities={
+        "call": "`method` `url` (`params`, `json`, `headers`) -> status, body, truncated, mapped"
+    },
     build=build,
+    destinations=destinations,
 )

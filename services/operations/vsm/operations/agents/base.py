@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import httpx
 from anthropic import AsyncAnthropic
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from vsm.operations.algedonics import AlgedonicThresholds, Feeling
+
+if TYPE_CHECKING:
+    from vsm.operations.agents.outbound import Outbound
 
 
 class CommandFailed(Exception):
@@ -47,7 +49,7 @@ Crash = Callable[[BaseException], Awaitable[None]]
 class Resources:
     """Clients built once at start-up and shared by every agent of this replica."""
 
-    http: httpx.AsyncClient
+    outbound: Outbound
     anthropic: AsyncAnthropic | None
     llm_retry_deadline_s: float
 
@@ -77,6 +79,10 @@ class Passive:
         return {}
 
 
+def nowhere(config: Any) -> list[tuple[str, str]]:
+    return []
+
+
 @dataclass(frozen=True)
 class AgentType:
     name: str
@@ -84,3 +90,6 @@ class AgentType:
     config_model: type[AgentConfig]
     capabilities: Mapping[str, str]
     build: Callable[[Any, Resources], Behaviour]
+    destinations: Callable[[Any], list[tuple[str, str]]] = nowhere
+    """The URLs a config would call, each with its field (`config.base_urls.0`): checked
+    against the operator's egress policy before the agent is spawned."""

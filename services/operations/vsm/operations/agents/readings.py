@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-import httpx
+from vsm.operations.agents.outbound import Outbound
 
 MEMINFO = Path("/proc/meminfo")
 
@@ -59,7 +59,12 @@ def numbers(document: Any, prefix: str = "") -> dict[str, float]:
     return found
 
 
-async def http_metrics(http: httpx.AsyncClient, url: str, timeout_s: float) -> dict[str, float]:
-    response = await http.get(url, timeout=timeout_s)
-    response.raise_for_status()
+async def http_metrics(
+    outbound: Outbound, agent_type: str, url: str, timeout_s: float
+) -> dict[str, float]:
+    """The numbers of the JSON document at `url`; `ValueError` for an error status, or for a
+    body that is no JSON or longer than the operator's cap."""
+    response = await outbound.fetch(agent_type, "GET", url, timeout=timeout_s)
+    if response.status_code >= 400:
+        raise ValueError(f"the source answered {response.status_code}")
     return numbers(response.json())

@@ -19,9 +19,11 @@ from vsm.operations.agents.base import (
     Feel,
     Resources,
 )
+from vsm.operations.agents.outbound import Outbound
 from vsm.operations.agents.readings import host_metrics, http_metrics
 from vsm.operations.algedonics import Feeling
 
+NAME = "sensor"
 CRASH_BACKOFF_S = 1.0
 
 
@@ -70,9 +72,9 @@ class History(BaseModel):
 
 
 class Sensor:
-    def __init__(self, config: SensorConfig, http: httpx.AsyncClient) -> None:
+    def __init__(self, config: SensorConfig, outbound: Outbound) -> None:
         self.config = config
-        self.http = http
+        self.outbound = outbound
         self.readings: deque[dict[str, Any]] = deque(maxlen=config.history)
         self.breached: set[int] = set()
         self.episodes = 0
@@ -81,7 +83,7 @@ class Sensor:
     async def read(self) -> dict[str, float]:
         if self.config.source == "host":
             return host_metrics()
-        return await http_metrics(self.http, str(self.config.url), self.config.timeout_s)
+        return await http_metrics(self.outbound, NAME, str(self.config.url), self.config.timeout_s)
 
     def judge(self, reading: dict[str, float]) -> list[tuple[Rule, bool]]:
         """Which rules changed state: (rule, now breached); one entry per edge, not per sample."""
@@ -148,13 +150,19 @@ class Sensor:
 
 
 def build(config: SensorConfig, resources: Resources) -> Sensor:
-    return Sensor(config, resources.http)
+    return Sensor(config, resources.outbound)
+
+
+def destinations(config: SensorConfig) -> list[tuple[str, str]]:
+    return [("config.url", str(config.url))] if config.source == "http" else []
 
 
 SENSOR = AgentType(
-    name="sensor",
-    description="Samples host metrics or an HTTP JSON endpoint; threshold rules raise pain.",
+    name=NAME,
+    description="Samples host metrics or an HTTP JSON endpoint (within the operator's egress "
+    "policy); threshold rules raise pain.",
     config_model=SensorConfig,
     capabilities={"read": "take a reading now", "history": "the `last` N readings"},
     build=build,
+    destinations=destinations,
 )
