@@ -5,13 +5,14 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 
-.PHONY: help setup rabbitmq-package prometheus-package run test lint typecheck bench docs clean
+.PHONY: help setup rabbitmq-package prometheus-package run test lint typecheck bench docs release-check clean
 
 help:
 	@echo "make run    run the seven services locally (starts RabbitMQ if none answers at AMQP_URL)"
 	@echo "make test   lint, type-check and run the whole test suite against a real RabbitMQ"
 	@echo "make bench  benchmarks against raw aio-pika on the same broker (not part of make test)"
 	@echo "make docs   regenerate the AsyncAPI/OpenAPI documents, dashboards and organisation schema"
+	@echo "make release-check  build every wheel, sdist and the chart package into dist/ and validate them offline"
 
 # uv (the workspace's package manager) from PyPI when absent; then the locked environment.
 setup:
@@ -56,5 +57,10 @@ docs: setup
 	$(UV) run --frozen python scripts/gen_dashboards.py
 	$(UV) run --frozen vsm schema -o docs/organisation.schema.json
 
+# Offline: wheels and sdists (uv build), the chart package (Helm's engine), the Dockerfile
+# checked without Docker; the images themselves need a Docker engine (RELEASING.md).
+release-check: setup
+	$(UV) run --frozen python scripts/release.py check
+
 clean:
-	rm -rf .run .pytest_cache .mypy_cache .ruff_cache bench/results
+	rm -rf dist .run .pytest_cache .mypy_cache .ruff_cache bench/results
