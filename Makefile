@@ -55,6 +55,7 @@ bench: setup rabbitmq-package
 docs: setup
 	$(UV) run --frozen python scripts/gen_docs.py
 	$(UV) run --frozen python scripts/gen_dashboards.py
+	$(UV) run --frozen python scripts/gen_chart_readme.py
 	$(UV) run --frozen vsm schema -o docs/organisation.schema.json
 
 # Offline: wheels and sdists (uv build), the chart package (Helm's engine), the Dockerfile
