@@ -294,8 +294,8 @@ def chart_archive_problems(path: Path, version: str) -> list[str]:
     report = helm_python.lint(str(path), strict=True)
     problems += [m["error"] for m in report["messages"] if m["severity"] >= 2]
     problems += list(report["errors"])
-    with helm_python.Chart.load_archive(str(path)) as chart:
-        meta = chart.metadata()
+    with helm_python.Chart.load_archive(path.read_bytes()) as chart:
+        meta = chart.metadata
         rendered = chart.render(None, name="vsm", namespace="vsm", is_install=True)
     if (meta["version"], meta["appVersion"]) != (version, version):
         problems.append(f"Chart.yaml says {meta['version']}/{meta['appVersion']}")

@@ -105,8 +105,9 @@ def test_prometheus_scrapes_every_service_and_the_broker_plugin(compose: dict[st
     built = {name for name, service in services.items() if "build" in service}
     assert len(built) == 7
     for name in built:
-        port = services[name]["environment"]["HTTP_PORT"]
-        assert f"{name}:{port}" in targets, f"{name} is not scraped on its HTTP_PORT {port}"
+        port = services[name]["environment"]["METRICS_PORT"]
+        assert port != services[name]["environment"]["HTTP_PORT"]
+        assert f"{name}:{port}" in targets, f"{name} is not scraped on its METRICS_PORT {port}"
     assert "rabbitmq:15692" in targets
     plugins = (ROOT / mounts(services["rabbitmq"])["/etc/rabbitmq/enabled_plugins"]).read_text()
     assert "rabbitmq_prometheus" in re.findall(r"\w+", plugins)
