@@ -257,15 +257,25 @@ def clashing_files(wheels: Iterable[Path]) -> list[str]:
 
 
 def install_problems(wheels: list[Path], version: str) -> list[str]:
-    """Install the wheels into a new environment (offline) and run the CLI from it."""
+    """Install the wheels into a new environment, offline, beside their dependencies as the
+    lock pins them (not the workspace's own packages), and run the CLI from it."""
     with tempfile.TemporaryDirectory(prefix="vsm-release-") as scratch:
         venv = Path(scratch) / "venv"
-        run(["uv", "venv", "--quiet", str(venv)])
-        python = str(venv / "bin" / "python")
-        install = ["uv", "pip", "install", "--quiet", "--offline", "--python", python]
-        done = run([*install, *map(str, wheels)])
-        if done.returncode:
-            return [f"the wheels do not install offline: {done.stderr.strip()[-2000:]}"]
+        sync = ["uv", "sync", "--frozen", "--no-dev", "--all-packages", "--offline"]
+        steps = [
+            ([*sync, "--no-install-workspace"], uv_environment(UV_PROJECT_ENVIRONMENT=str(venv))),
+            (
+                ["uv", "pip", "install", "--offline", "--no-deps", "--python", str(venv)]
+                + [str(w) for w in wheels],
+                None,
+            ),
+            (["uv", "pip", "check", "--python", str(venv)], None),
+        ]
+        for command, env in steps:
+            done = run(command, cwd=ROOT, env=env)
+            if done.returncode:
+                output = (done.stdout + done.stderr).strip()[-2000:]
+                return [f"{' '.join(command[:3])} in a new environment failed: {output}"]
         answer = run([str(venv / "bin" / "vsm"), "--version"])
     if version not in answer.stdout:
         return [f"`vsm --version` from the wheels says {answer.stdout.strip()!r}"]
