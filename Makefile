@@ -5,7 +5,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 
-.PHONY: help setup rabbitmq-package prometheus-package run test lint typecheck bench docs release-check clean
+.PHONY: help setup rabbitmq-package prometheus-package shellcheck-package run test lint typecheck bench docs release-check clean
 
 help:
 	@echo "make run    run the seven services locally (starts RabbitMQ if none answers at AMQP_URL)"
@@ -33,6 +33,12 @@ prometheus-package:
 		echo "installing the Debian package prometheus (tests start a private server from it)"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
 
+# tests/deploy lints deploy/quickstart.sh with shellcheck (Debian package).
+shellcheck-package:
+	@command -v shellcheck >/dev/null 2>&1 || { \
+		echo "installing the Debian package shellcheck (tests/deploy lints the quickstart script)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq shellcheck >/dev/null; }
+
 # ORG: the organisation file `make run` applies once the services are ready (none: skip it).
 ORG ?= deploy/organisation/default.yaml
 run: setup
@@ -46,7 +52,7 @@ lint: setup
 typecheck: setup
 	$(UV) run --frozen mypy
 
-test: setup rabbitmq-package prometheus-package lint typecheck
+test: setup rabbitmq-package prometheus-package shellcheck-package lint typecheck
 	$(UV) run --frozen pytest
 
 bench: setup rabbitmq-package

@@ -164,8 +164,32 @@ UNIT_TESTS: list[dict[str, Any]] = [
     },
     {
         "interval": "1m",
+        "input_series": [  # a labelled counter is born at its first increment
+            series(
+                "vsm_messages_dead_lettered_total",
+                'service="queen", queue="q", reason="x"',
+                "_x5 1x30",
+            ),
+        ],
+        "alert_rule_test": [
+            expect(
+                "VsmDeadLettersGrowing",
+                "8m",
+                {
+                    "severity": "warning",
+                    "namespace": "vsm",
+                    "service": "queen",
+                    "queue": "q",
+                    "reason": "x",
+                },
+            ),
+        ],
+    },
+    {
+        "interval": "1m",
         "input_series": [
             series("vsm_escalations_total", 'vsm_id="root", target="operators"', "0x5 1x40"),
+            series("vsm_escalations_total", 'vsm_id="root/new", target="operators"', "_x5 1x40"),
             series("vsm_escalations_total", 'vsm_id="root/acked", target="operators"', "0x5 1x40"),
             series("vsm_alert_acknowledgements_total", 'vsm_id="root/acked"', "0x7 1x40"),
             series("vsm_escalations_total", 'vsm_id="root/up", target="parent"', "0x5 1x40"),
@@ -176,6 +200,7 @@ UNIT_TESTS: list[dict[str, Any]] = [
                 "VsmEscalationOpen",
                 "20m",
                 {"severity": "critical", "namespace": "vsm", "vsm_id": "root"},
+                {"severity": "critical", "namespace": "vsm", "vsm_id": "root/new"},
             ),
         ],
     },
