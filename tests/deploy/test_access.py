@@ -79,10 +79,12 @@ def test_the_gateway_answers_its_service_names_loopback_and_the_ingress_hosts(
 
 def test_operations_gets_the_egress_allow_list(default_render: Render, full_render: Render) -> None:
     env = env_of(container(full_render, "operations"))
-    assert env["EGRESS_ALLOWED_URLS"]["value"] == (
-        "https://api.example.com/v1/,https://status.example.org/"
-    )
-    assert env["EGRESS_ALLOWED_PRIVATE"]["value"] == "inventory.shop.svc:8080"
+    # JSON lists, as the operations settings (pydantic list[str]) read them.
+    assert json.loads(env["EGRESS_ALLOWED_URLS"]["value"]) == [
+        "https://api.example.com/v1/",
+        "https://status.example.org/",
+    ]
+    assert json.loads(env["EGRESS_ALLOWED_PRIVATE"]["value"]) == ["inventory.shop.svc:8080"]
     assert "EGRESS_ALLOWED_URLS" not in env_of(container(default_render, "operations"))
     for name in set(COMPONENTS) - {"operations"}:
         assert "EGRESS_ALLOWED_URLS" not in env_of(container(full_render, name))
