@@ -5,13 +5,14 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 
-.PHONY: help setup rabbitmq-package prometheus-package run test lint typecheck bench docs clean
+.PHONY: help setup rabbitmq-package prometheus-package shellcheck-package run test lint typecheck bench docs release-check clean
 
 help:
 	@echo "make run    run the seven services locally (starts RabbitMQ if none answers at AMQP_URL)"
 	@echo "make test   lint, type-check and run the whole test suite against a real RabbitMQ"
 	@echo "make bench  benchmarks against raw aio-pika on the same broker (not part of make test)"
 	@echo "make docs   regenerate the AsyncAPI/OpenAPI documents, dashboards and organisation schema"
+	@echo "make release-check  build every wheel, sdist and the chart package into dist/ and validate them offline"
 
 # uv (the workspace's package manager) from PyPI when absent; then the locked environment.
 setup:
@@ -32,6 +33,12 @@ prometheus-package:
 		echo "installing the Debian package prometheus (tests start a private server from it)"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
 
+# tests/deploy lints deploy/quickstart.sh with shellcheck (Debian package).
+shellcheck-package:
+	@command -v shellcheck >/dev/null 2>&1 || { \
+		echo "installing the Debian package shellcheck (tests/deploy lints the quickstart script)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq shellcheck >/dev/null; }
+
 # ORG: the organisation file `make run` applies once the services are ready (none: skip it).
 ORG ?= deploy/organisation/default.yaml
 run: setup
@@ -45,7 +52,7 @@ lint: setup
 typecheck: setup
 	$(UV) run --frozen mypy
 
-test: setup rabbitmq-package prometheus-package lint typecheck
+test: setup rabbitmq-package prometheus-package shellcheck-package lint typecheck
 	$(UV) run --frozen pytest
 
 bench: setup rabbitmq-package
@@ -54,7 +61,13 @@ bench: setup rabbitmq-package
 docs: setup
 	$(UV) run --frozen python scripts/gen_docs.py
 	$(UV) run --frozen python scripts/gen_dashboards.py
+	$(UV) run --frozen python scripts/gen_chart_readme.py
 	$(UV) run --frozen vsm schema -o docs/organisation.schema.json
 
+# Offline: wheels and sdists (uv build), the chart package (Helm's engine), the Dockerfile
+# checked without Docker; the images themselves need a Docker engine (RELEASING.md).
+release-check: setup
+	$(UV) run --frozen python scripts/release.py check
+
 clean:
-	rm -rf .run .pytest_cache .mypy_cache .ruff_cache bench/results
+	rm -rf dist .run .pytest_cache .mypy_cache .ruff_cache bench/results

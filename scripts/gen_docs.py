@@ -14,6 +14,8 @@ from typing import Any
 
 from faststream.specification import AsyncAPI
 
+from vsm.kit.version import VERSION
+
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 MODULES = {
@@ -46,7 +48,7 @@ def asyncapi(service: str) -> dict[str, Any]:
     spec = AsyncAPI(
         runtime.broker,
         title=f"vsm {service}",
-        version="0.1.0",
+        version=VERSION,
         description=f"AMQP interface of the vsm {service} service (generated from the code).",
     )
     document: dict[str, Any] = json.loads(spec.to_specification().to_json())

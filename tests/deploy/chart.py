@@ -41,7 +41,10 @@ FULL: dict[str, Any] = {
         "anthropicApiKey": "sk-ant-test",
         "telegramBotToken": "123:test",
         "mcpAuthToken": "mcp-test",
+        "operateTokens": ["operate-token-number-2"],
+        "readTokens": ["read-token-number-one", "read-token-number-two"],
         "signingKeys": "k1:c2lnbmluZy1rZXktb2YtdGhlLXRlc3Q=",
+        "logKeys": "k0:b2xkLXNpZ25pbmcta2V5LW9mLXRoZS10ZXN0",
     },
     "components": {
         "mcp-gateway": {
@@ -55,9 +58,20 @@ FULL: dict[str, Any] = {
                 "tls": [{"secretName": "vsm-tls", "hosts": ["vsm.example.com"]}],
             },
         },
-        "operations": {"enabled": True, "replicas": 2, "env": {"LOG_LEVEL": "DEBUG"}},
+        "operations": {
+            "enabled": True,
+            "replicas": 2,
+            "env": {"LOG_LEVEL": "DEBUG"},
+            "egress": {
+                "allowedUrls": ["https://api.example.com/v1/", "https://status.example.org/"],
+                "allowedPrivate": ["inventory.shop.svc:8080"],
+            },
+        },
     },
-    "monitoring": {"serviceMonitor": {"enabled": True, "labels": {"release": "prom"}}},
+    "monitoring": {
+        "serviceMonitor": {"enabled": True, "labels": {"release": "prom"}},
+        "prometheusRule": {"enabled": True, "labels": {"release": "prom"}},
+    },
     "keda": {"enabled": True},
 }
 # A child system: its own release, no broker of its own, the parent's broker from a Secret.
@@ -78,7 +92,18 @@ CHILD: dict[str, Any] = {
     },
     "secrets": {"existingSecret": "logistics-secrets"},
 }
-RENDERS: dict[str, dict[str, Any] | None] = {"default": None, "full": FULL, "child": CHILD}
+# The production broker: a RabbitmqCluster of the RabbitMQ Cluster Operator.
+CLUSTER: dict[str, Any] = {
+    "rabbitmq": {"mode": "cluster", "auth": {"password": "a-cluster-password"}},
+    "monitoring": {"serviceMonitor": {"enabled": True}},
+    "keda": {"enabled": True},
+}
+RENDERS: dict[str, dict[str, Any] | None] = {
+    "default": None,
+    "full": FULL,
+    "child": CHILD,
+    "cluster": CLUSTER,
+}
 
 
 @cache
@@ -105,6 +130,13 @@ def helm() -> Any:
 def render(values: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     helm()
     return [m.obj for m in renderer().render(values, release=RELEASE, namespace=NAMESPACE)]
+
+
+def notes(values: dict[str, Any] | None = None) -> str:
+    """The NOTES.txt `helm install` prints for `values`."""
+    with helm().Chart.load(str(CHART)) as chart:
+        files = chart.render(values, name=RELEASE, namespace=NAMESPACE, is_install=True)
+    return str(files["vsm/templates/NOTES.txt"])
 
 
 def render_error(values: dict[str, Any]) -> str:

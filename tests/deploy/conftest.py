@@ -1,4 +1,5 @@
-"""Renders of the chart, once per session: default values, every feature on, a child system."""
+"""Renders of the chart, once per session: default values, every feature on, a child system,
+the production broker."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.deploy.chart import CHILD, FULL, RENDERS, render
+from tests.deploy.chart import CHILD, CLUSTER, FULL, RENDERS, render
 
 
 @pytest.fixture(scope="session")
@@ -24,7 +25,12 @@ def child_render() -> list[dict[str, Any]]:
     return render(CHILD)
 
 
+@pytest.fixture(scope="session")
+def cluster_render() -> list[dict[str, Any]]:
+    return render(CLUSTER)
+
+
 @pytest.fixture(scope="session", params=list(RENDERS))
 def any_render(request: pytest.FixtureRequest) -> list[dict[str, Any]]:
-    """Each of the three renders in turn."""
+    """Each of the renders in turn."""
     return render(RENDERS[request.param])

@@ -36,6 +36,7 @@ STANDARD_LABELS = (
     "helm.sh/chart",
 )
 INTERNET = {"queen", "intelligence", "operations", "telegram-gateway"}
+TEST_POD = {"app.kubernetes.io/name": "vsm", "app.kubernetes.io/component": "test"}
 
 
 @pytest.mark.parametrize("name", list(RENDERS))
@@ -97,8 +98,24 @@ def test_schema_keeps_the_chart_owned_variables_out_of_env() -> None:
         ({"rabbitmq": {"enabled": False}}, "no broker"),
         ({"broker": {"external": {"url": "amqp://u:p@broker:5672/"}}}, "rabbitmq.enabled=false"),
         (
-            {"components": {"mcp-gateway": {"enabled": True, "ingress": {"enabled": True}}}},
+            {
+                "components": {"mcp-gateway": {"enabled": True, "ingress": {"enabled": True}}},
+                "secrets": {"generateMcpAuthToken": False},
+            },
             "secrets.mcpAuthToken",
+        ),
+        (
+            {"components": {"queen": {"enabled": True, "egress": {"allowedUrls": []}}}},
+            "only operations",
+        ),
+        (
+            {"components": {"control": {"enabled": True, "access": {"hosts": ["x"]}}}},
+            "only mcp-gateway",
+        ),
+        ({"rabbitmq": {"mode": "cluster"}}, "set rabbitmq.auth.password"),
+        (
+            {"monitoring": {"prometheusRule": {"enabled": True}}},
+            "monitoring.serviceMonitor.enabled=true",
         ),
     ],
 )
@@ -119,7 +136,8 @@ def test_one_deployment_and_service_per_component(default_render: Render) -> Non
         assert service["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
         assert pod["spec"]["containers"][0]["image"] == f"vsm-{name}:0.1.0"
         assert service["spec"]["ports"] == [
-            {"name": "http", "port": 8080, "targetPort": "http", "protocol": "TCP"}
+            {"name": "http", "port": 8080, "targetPort": "http", "protocol": "TCP"},
+            {"name": "metrics", "port": 9464, "targetPort": "metrics", "protocol": "TCP"},
         ]
 
 
@@ -168,7 +186,10 @@ def test_every_container_has_probes_resources_and_the_restricted_context(
 def test_components_probe_healthz_and_readyz(default_render: Render) -> None:
     for name, deployment in objects(default_render, "Deployment").items():
         container = deployment["spec"]["template"]["spec"]["containers"][0]
-        assert container["ports"] == [{"name": "http", "containerPort": 8080, "protocol": "TCP"}]
+        assert container["ports"] == [
+            {"name": "http", "containerPort": 8080, "protocol": "TCP"},
+            {"name": "metrics", "containerPort": 9464, "protocol": "TCP"},
+        ]
         for probe, path in (
             ("startupProbe", "/healthz"),
             ("livenessProbe", "/healthz"),
@@ -214,13 +235,17 @@ def test_secrets_reach_only_the_components_that_use_them(full_render: Render) ->
     secret = objects(full_render, "Secret")["vsm-secrets"]
     assert secret_value(secret, "ANTHROPIC_API_KEY") == "sk-ant-test"
     assert secret_value(secret, "VSM_SIGNING_KEYS") == "k1:c2lnbmluZy1rZXktb2YtdGhlLXRlc3Q="
-    signing = {"VSM_SIGNING_KEYS"}  # every component signs and verifies envelopes
+    assert secret_value(secret, "VSM_LOG_KEYS") == FULL["secrets"]["logKeys"]
+    assert secret_value(secret, "VSM_READ_TOKENS") == "read-token-number-one,read-token-number-two"
+    assert secret_value(secret, "VSM_OPERATE_TOKENS") == "operate-token-number-2"
+    signing = {"VSM_SIGNING_KEYS", "VSM_LOG_KEYS"}  # every component signs, verifies, replays
+    tokens = {"MCP_AUTH_TOKEN", "VSM_OPERATE_TOKENS", "VSM_READ_TOKENS"}
     expected = {
         "queen": {"ANTHROPIC_API_KEY"} | signing,
         "intelligence": {"ANTHROPIC_API_KEY"} | signing,
         "operations": {"ANTHROPIC_API_KEY"} | signing,
         "telegram-gateway": {"TELEGRAM_BOT_TOKEN"} | signing,
-        "mcp-gateway": {"MCP_AUTH_TOKEN"} | signing,
+        "mcp-gateway": tokens | signing,
         "control": signing,
         "coordinator": signing,
     }
@@ -236,7 +261,9 @@ def test_secrets_reach_only_the_components_that_use_them(full_render: Render) ->
 
 
 def test_unset_secrets_stay_out_of_the_secret(default_render: Render) -> None:
-    assert objects(default_render, "Secret")["vsm-secrets"]["data"] == {}
+    assert set(objects(default_render, "Secret")["vsm-secrets"]["data"]) == {"MCP_AUTH_TOKEN"}
+    quiet = render({"secrets": {"generateMcpAuthToken": False}})
+    assert objects(quiet, "Secret")["vsm-secrets"]["data"] == {}
 
 
 def test_existing_secrets_replace_the_charts(child_render: Render) -> None:
@@ -260,7 +287,7 @@ def test_bundled_rabbitmq_is_a_single_node_statefulset(default_render: Render) -
     pod = statefulset["spec"]["template"]["spec"]
     container = pod["containers"][0]
     assert statefulset["spec"]["replicas"] == 1
-    assert container["image"] == "rabbitmq:3.13-management"
+    assert container["image"] == "rabbitmq:4.3-management"
     assert "env" not in container  # credentials come as a file, not as variables
     claim = statefulset["spec"]["volumeClaimTemplates"][0]
     assert claim["spec"]["resources"]["requests"]["storage"] == "8Gi"
@@ -338,21 +365,24 @@ def test_components_reach_only_dns_the_broker_and_where_allowed_the_internet(
             assert internet == [], name
 
 
-def test_only_the_gateway_takes_ingress_besides_metrics_scrapes(
+def test_only_the_gateway_takes_ingress_besides_metrics_scrapes_and_helm_test(
     default_render: Render, full_render: Render
 ) -> None:
     monitoring = {"kubernetes.io/metadata.name": "monitoring"}
+    tester = {"podSelector": {"matchLabels": {**TEST_POD, "app.kubernetes.io/instance": "vsm"}}}
     for manifests in (default_render, full_render):
         for name in COMPONENTS:
             rules = policy_for(manifests, name)["ingress"]
             scrape = rules[0]
             assert scrape["from"] == [{"namespaceSelector": {"matchLabels": monitoring}}]
-            assert ports(scrape) == {"http"}
-            expected = 2 if name == "mcp-gateway" else 1
+            assert ports(scrape) == {"metrics"}  # the metrics port only, never the API's
+            assert rules[-1] == {"from": [tester], "ports": [{"port": "http", "protocol": "TCP"}]}
+            expected = 3 if name == "mcp-gateway" else 2
             assert len(rules) == expected, name
     gateway = policy_for(default_render, "mcp-gateway")["ingress"][1]
     ingress_nginx = {"kubernetes.io/metadata.name": "ingress-nginx"}
     assert gateway["from"] == [{"namespaceSelector": {"matchLabels": ingress_nginx}}]
+    assert ports(gateway) == {"http"}
 
 
 def test_rabbitmq_takes_amqp_only_from_the_components(
@@ -381,7 +411,8 @@ def test_the_child_reaches_its_parents_broker(child_render: Render) -> None:
 
 def test_optional_objects_are_off_by_default(default_render: Render) -> None:
     kinds = {m["kind"] for m in default_render}
-    assert kinds.isdisjoint({"Ingress", "ServiceMonitor", "ScaledObject", "TriggerAuthentication"})
+    optional = {"Ingress", "ServiceMonitor", "PrometheusRule", "ScaledObject", "RabbitmqCluster"}
+    assert kinds.isdisjoint(optional | {"TriggerAuthentication"})
 
 
 def test_mcp_gateway_ingress(full_render: Render) -> None:
@@ -396,8 +427,10 @@ def test_service_monitors_scrape_every_component_and_rabbitmq(full_render: Rende
     monitors = objects(full_render, "ServiceMonitor")
     components = monitors["vsm"]["spec"]
     assert monitors["vsm"]["metadata"]["labels"]["release"] == "prom"
-    assert components["endpoints"][0]["port"] == "http"
-    assert components["endpoints"][0]["path"] == "/metrics"
+    (endpoint,) = components["endpoints"]
+    assert endpoint["port"] == "metrics"  # the port without a token (the API's needs one)
+    assert endpoint["path"] == "/metrics"
+    assert endpoint["honorLabels"] is True  # the kit's `service` label is not renamed
     selected = components["selector"]["matchExpressions"][0]["values"]
     assert sorted(selected) == sorted(COMPONENTS)
     assert monitors["vsm-rabbitmq"]["spec"]["endpoints"][0]["port"] == "prometheus"
@@ -411,8 +444,10 @@ def test_keda_scales_operations_on_its_namespaced_queue(full_render: Render) -> 
     assert trigger["metadata"]["queueName"] == "logistics.vsm.operations.requests"
     auth = objects(full_render, "TriggerAuthentication")[trigger["authenticationRef"]["name"]]
     assert auth["spec"]["secretTargetRef"] == [
-        {"parameter": "host", "name": "vsm-broker", "key": "AMQP_URL"}
+        {"parameter": "host", "name": "vsm-broker", "key": "KEDA_HOST"}
     ]
+    broker = objects(full_render, "Secret")["vsm-broker"]
+    assert secret_value(broker, "KEDA_HOST") == "amqp://vsm:vsm@vsm-rabbitmq.vsm.svc:5672/"
     operations = objects(full_render, "Deployment")["vsm-operations"]["spec"]
     assert "replicas" not in operations  # KEDA owns the count; an upgrade must not reset it
 

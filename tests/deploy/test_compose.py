@@ -105,8 +105,9 @@ def test_prometheus_scrapes_every_service_and_the_broker_plugin(compose: dict[st
     built = {name for name, service in services.items() if "build" in service}
     assert len(built) == 7
     for name in built:
-        port = services[name]["environment"]["HTTP_PORT"]
-        assert f"{name}:{port}" in targets, f"{name} is not scraped on its HTTP_PORT {port}"
+        port = services[name]["environment"]["METRICS_PORT"]
+        assert port != services[name]["environment"]["HTTP_PORT"]
+        assert f"{name}:{port}" in targets, f"{name} is not scraped on its METRICS_PORT {port}"
     assert "rabbitmq:15692" in targets
     plugins = (ROOT / mounts(services["rabbitmq"])["/etc/rabbitmq/enabled_plugins"]).read_text()
     assert "rabbitmq_prometheus" in re.findall(r"\w+", plugins)
@@ -131,3 +132,18 @@ def test_grafana_gets_the_prometheus_source_and_the_generated_dashboards(
     home = grafana["environment"]["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
     assert home.startswith(path + "/")
     assert (DASHBOARDS / Path(home).name).exists()
+
+
+def test_the_quickstart_script_is_valid_bash_and_shellcheck_clean() -> None:
+    """deploy/quickstart.sh needs docker, kind or minikube and a cluster: it cannot run here,
+    so it is parsed by bash and linted by shellcheck."""
+    script = ROOT / "deploy" / "quickstart.sh"
+    parsed = subprocess.run(
+        ["bash", "-n", str(script)], capture_output=True, text=True, check=False
+    )
+    assert parsed.returncode == 0, parsed.stderr
+    shellcheck = shutil.which("shellcheck")
+    if shellcheck is None:
+        pytest.fail("shellcheck is missing: `make shellcheck-package` installs it (Debian package)")
+    linted = subprocess.run([shellcheck, str(script)], capture_output=True, text=True, check=False)
+    assert linted.returncode == 0, linted.stdout

@@ -38,18 +38,20 @@ class Query:
         return set(re.findall(r"\b((?:vsm|rabbitmq)_[a-z0-9_]+)\b", self.expr))
 
 
-def resolve(expr: str) -> str:
+def resolve(expr: str, variables: dict[str, str] = GRAFANA_VARIABLES) -> str:
     def value(match: re.Match[str]) -> str:
         name = match.group(2)
-        if name not in GRAFANA_VARIABLES:
+        if name not in variables:
             raise KeyError(f"unknown Grafana variable ${name} in {expr}")
-        return GRAFANA_VARIABLES[name]
+        return variables[name]
 
     return VARIABLE.sub(value, expr)
 
 
-def queries(directory: Path = OUTPUT) -> list[Query]:
-    """Every target of every panel of every dashboard in `directory`."""
+def queries(directory: Path = OUTPUT, **chosen: str) -> list[Query]:
+    """Every target of every panel of every dashboard in `directory`, with the variables
+    `chosen` (e.g. namespace="vsm") instead of their defaults."""
+    variables = {**GRAFANA_VARIABLES, **chosen}
     found = []
     for path in sorted(directory.glob("*.json")):
         dashboard = json.loads(path.read_text())
@@ -57,7 +59,10 @@ def queries(directory: Path = OUTPUT) -> list[Query]:
             for target in panel["targets"]:
                 found.append(
                     Query(
-                        dashboard["uid"], panel["title"], target["refId"], resolve(target["expr"])
+                        dashboard["uid"],
+                        panel["title"],
+                        target["refId"],
+                        resolve(target["expr"], variables),
                     )
                 )
     return found

@@ -61,8 +61,12 @@ class PrivatePrometheus:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    def configuration(self) -> str:
+        """The prometheus.yml to run with (a subclass may scrape otherwise)."""
+        return config(self.jobs)
+
     def start(self, timeout: float = 60) -> None:
-        (self.directory / "prometheus.yml").write_text(config(self.jobs))
+        (self.directory / "prometheus.yml").write_text(self.configuration())
         with (self.directory / "prometheus.out").open("ab") as out:
             self._process = subprocess.Popen(
                 [

@@ -89,14 +89,103 @@ AMQP_URL
 {{- include "vsm.componentFullname" (list . "rabbitmq") }}
 {{- end }}
 
-{{/* The AMQP URL of the bundled broker, or the external one given as a value. */}}
+{{/*
+The AMQP URL(s) of the chart's broker (single: its Service; cluster: every node, comma-
+separated, so a service moves to another node when it loses one), or the external one(s).
+*/}}
 {{- define "vsm.amqpUrl" -}}
+{{- if .Values.rabbitmq.enabled }}
+{{- $auth := .Values.rabbitmq.auth }}
+{{- $user := printf "%s:%s" (urlquery $auth.username) (urlquery $auth.password) }}
+{{- $name := include "vsm.rabbitmqFullname" . }}
+{{- if eq .Values.rabbitmq.mode "cluster" }}
+{{- $urls := list }}
+{{- range $i := until (int .Values.rabbitmq.cluster.replicas) }}
+{{- $urls = append $urls (printf "amqp://%s@%s-server-%d.%s-nodes.%s.svc:5672/" $user $name $i $name $.Release.Namespace) }}
+{{- end }}
+{{- join "," $urls }}
+{{- else }}
+{{- printf "amqp://%s@%s.%s.svc:5672/" $user $name .Release.Namespace }}
+{{- end }}
+{{- else }}
+{{- .Values.broker.external.url }}
+{{- end }}
+{{- end }}
+
+{{/* One AMQP URL, for KEDA's RabbitMQ scaler (it takes a single host): the broker's Service. */}}
+{{- define "vsm.amqpServiceUrl" -}}
 {{- if .Values.rabbitmq.enabled }}
 {{- $auth := .Values.rabbitmq.auth }}
 {{- printf "amqp://%s:%s@%s.%s.svc:5672/" (urlquery $auth.username) (urlquery $auth.password) (include "vsm.rabbitmqFullname" .) .Release.Namespace }}
 {{- else }}
-{{- .Values.broker.external.url }}
+{{- first (splitList "," .Values.broker.external.url) }}
 {{- end }}
+{{- end }}
+
+{{/* The labels of the chart's broker pods: its StatefulSet's, or those the cluster operator sets. */}}
+{{- define "vsm.brokerPodLabels" -}}
+{{- if eq .Values.rabbitmq.mode "cluster" -}}
+app.kubernetes.io/name: {{ include "vsm.rabbitmqFullname" . }}
+app.kubernetes.io/component: rabbitmq
+{{- else }}
+{{- include "vsm.selectorLabels" (list . "rabbitmq") }}
+{{- end }}
+{{- end }}
+
+{{/*
+MCP_AUTH_TOKEN: the value given; else the one the release's Secret holds already (`lookup`,
+so upgrades keep it); else a new random one. Empty when generation is off.
+*/}}
+{{- define "vsm.mcpAuthToken" -}}
+{{- $secrets := .Values.secrets }}
+{{- if $secrets.mcpAuthToken }}
+{{- $secrets.mcpAuthToken }}
+{{- else if $secrets.generateMcpAuthToken }}
+{{- $existing := lookup "v1" "Secret" .Release.Namespace (include "vsm.secretName" .) }}
+{{- $kept := dig "data" "MCP_AUTH_TOKEN" "" ($existing | default dict) }}
+{{- ternary ($kept | b64dec) (randAlphaNum 40) (ne $kept "") }}
+{{- end }}
+{{- end }}
+
+{{/*
+MCP_ALLOWED_HOSTS of the gateway (JSON list): its Service's names in the cluster (any port),
+loopback (kubectl port-forward), the Ingress hosts and access.hosts.
+*/}}
+{{- define "vsm.gatewayHosts" -}}
+{{- $gateway := index .Values.components "mcp-gateway" }}
+{{- $service := include "vsm.componentFullname" (list . "mcp-gateway") }}
+{{- $hosts := list "127.0.0.1:*" "localhost:*" "[::1]:*" }}
+{{- range $name := list $service (printf "%s.%s" $service .Release.Namespace) (printf "%s.%s.svc" $service .Release.Namespace) (printf "%s.%s.svc.cluster.local" $service .Release.Namespace) }}
+{{- $hosts = concat $hosts (list $name (printf "%s:*" $name)) }}
+{{- end }}
+{{- if and $gateway.ingress $gateway.ingress.enabled }}
+{{- range $gateway.ingress.hosts }}
+{{- $hosts = concat $hosts (list .host (printf "%s:*" .host)) }}
+{{- end }}
+{{- end }}
+{{- with $gateway.access }}
+{{- $hosts = concat $hosts (.hosts | default list) }}
+{{- end }}
+{{- $hosts | uniq | toJson }}
+{{- end }}
+
+{{/* MCP_ALLOWED_ORIGINS of the gateway (JSON list): loopback, the Ingress hosts, access.origins. */}}
+{{- define "vsm.gatewayOrigins" -}}
+{{- $gateway := index .Values.components "mcp-gateway" }}
+{{- $origins := list "http://127.0.0.1:*" "http://localhost:*" "http://[::1]:*" }}
+{{- if and $gateway.ingress $gateway.ingress.enabled }}
+{{- $tls := list }}
+{{- range $gateway.ingress.tls }}
+{{- $tls = concat $tls (.hosts | default list) }}
+{{- end }}
+{{- range $gateway.ingress.hosts }}
+{{- $origins = append $origins (printf "%s://%s" (ternary "https" "http" (has .host $tls)) .host) }}
+{{- end }}
+{{- end }}
+{{- with $gateway.access }}
+{{- $origins = concat $origins (.origins | default list) }}
+{{- end }}
+{{- $origins | uniq | toJson }}
 {{- end }}
 
 {{/* (dict "repository" "tag" "digest" "appVersion") -> repository:tag or repository@digest */}}
@@ -148,8 +237,23 @@ entry. Maps merge key by key, extraEnv is appended, lists and scalars given repl
 {{- fail "no broker: set broker.external.url or broker.external.existingSecret, or rabbitmq.enabled=true" }}
 {{- end }}
 {{- $mcp := index .Values.components "mcp-gateway" }}
-{{- if and $mcp.enabled $mcp.ingress $mcp.ingress.enabled (not (or .Values.secrets.mcpAuthToken .Values.secrets.existingSecret)) }}
-{{- fail "components.mcp-gateway.ingress.enabled exposes the MCP and REST API: set secrets.mcpAuthToken (or secrets.existingSecret with MCP_AUTH_TOKEN)" }}
+{{- $secrets := .Values.secrets }}
+{{- if and $mcp.enabled $mcp.ingress $mcp.ingress.enabled (not (or $secrets.mcpAuthToken $secrets.generateMcpAuthToken $secrets.operateTokens $secrets.existingSecret)) }}
+{{- fail "components.mcp-gateway.ingress.enabled publishes the API, whose routes need a token: set secrets.mcpAuthToken, secrets.operateTokens or secrets.existingSecret (or leave secrets.generateMcpAuthToken on)" }}
+{{- end }}
+{{- range $name, $component := .Values.components }}
+{{- if and $component.egress (ne $name "operations") }}
+{{- fail (printf "components.%s.egress: only operations runs agents that send HTTP requests" $name) }}
+{{- end }}
+{{- if and $component.access (ne $name "mcp-gateway") }}
+{{- fail (printf "components.%s.access: only mcp-gateway checks Host and Origin" $name) }}
+{{- end }}
+{{- end }}
+{{- if and .Values.rabbitmq.enabled (eq .Values.rabbitmq.mode "cluster") (eq .Values.rabbitmq.auth.password "vsm") }}
+{{- fail "rabbitmq.mode=cluster is the production broker: set rabbitmq.auth.password (not the trial default)" }}
+{{- end }}
+{{- if and .Values.monitoring.prometheusRule.enabled (not .Values.monitoring.serviceMonitor.enabled) }}
+{{- fail "monitoring.prometheusRule.enabled: its alerts select the labels the ServiceMonitor's scrape gives (namespace, service); set monitoring.serviceMonitor.enabled=true" }}
 {{- end }}
 {{- if and .Values.keda.enabled (not .Values.components.operations.enabled) }}
 {{- fail "keda.enabled scales operations, but components.operations.enabled is false" }}

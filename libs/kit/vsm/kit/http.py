@@ -16,6 +16,8 @@ from opentelemetry.trace import SpanKind, StatusCode, TracerProvider
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from vsm.kit.version import VERSION
+
 Readiness = Callable[[], Awaitable[dict[str, bool]]]
 UNTRACED = frozenset({"/healthz", "/readyz", "/metrics"})
 """Probes and scrapes: frequent, and about the process rather than the system's work."""
@@ -113,7 +115,7 @@ def create_http_app(
     return Litestar(
         route_handlers=[*health_routes(registry, readiness), *route_handlers],
         lifespan=list(lifespan),
-        openapi_config=OpenAPIConfig(title=title, version="0.1.0", path="/schema"),
+        openapi_config=OpenAPIConfig(title=title, version=VERSION, path="/schema"),
         logging_config=None,
         middleware=[*spans, *middleware],
         **options,

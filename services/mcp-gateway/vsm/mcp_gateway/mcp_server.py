@@ -19,6 +19,7 @@ from vsm.contract.health import StatusQuery, SystemStatus
 from vsm.contract.operations import AgentList, ListAgents
 from vsm.contract.policy import PolicyList, PolicyListQuery
 from vsm.kit.runtime import Runtime
+from vsm.kit.version import VERSION
 from vsm.mcp_gateway import mcp_tools
 from vsm.mcp_gateway.mcp_security import (
     McpGate,
@@ -36,7 +37,7 @@ INSTRUCTIONS = (
 
 
 def create_mcp_server(runtime: Runtime, max_chars: int) -> MCPServer[Any]:
-    server: MCPServer[Any] = MCPServer("vsm", instructions=INSTRUCTIONS, version="0.1.0")
+    server: MCPServer[Any] = MCPServer("vsm", instructions=INSTRUCTIONS, version=VERSION)
     mcp_tools.register(server, runtime.bus, max_chars)
     _register_resources(server, runtime)
     _register_prompts(server)
