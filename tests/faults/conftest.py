@@ -276,6 +276,11 @@ class ResultLog:
             await self.connection.close()
 
 
+def rest_client(system: LocalSystem, timeout: float = 30) -> httpx.AsyncClient:
+    """An operator's client of the system's REST API (paths relative to `/api/vsm`)."""
+    return httpx.AsyncClient(base_url=f"{system.url('mcp-gateway')}/api/vsm", timeout=timeout)
+
+
 async def readiness(system: LocalSystem, client: httpx.AsyncClient) -> dict[str, int]:
     """Each service's `/readyz` status code (0 when it does not answer at all)."""
 
