@@ -89,7 +89,8 @@ class BrokerAddresses:
         async def at(url: str) -> AbstractRobustConnection:
             # FastStream's broker takes one URL, at construction, and offers no public way to
             # change it; its connection (where `next_node` acts) exists only once connected.
-            # So the first connection's URL is set here, and a kit test fails if this breaks.
+            # So the first connection's URL is set here (tests/integration/
+            # test_broker_addresses.py fails if this stops working).
             broker._connection_kwargs["url"] = str(build_url(url))
             connection: AbstractRobustConnection = await broker.connect()
             return connection
