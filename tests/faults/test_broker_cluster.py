@@ -188,13 +188,12 @@ class ReadinessWatch:
         return round(down - since, 1), round(up - since, 1) if up is not None else float("inf")
 
 
-async def rest_answers(rest: httpx.AsyncClient, path: str, timeout: float) -> float:
-    """Seconds until `GET path` answers 200 (a request through the gateway to a service)."""
-    began = time.monotonic()
-    while time.monotonic() - began < timeout:
+async def rest_answers(rest: httpx.AsyncClient, path: str, since: float, timeout: float) -> float:
+    """Seconds after `since` until `GET path` answers 200 (through the gateway to a service)."""
+    while time.monotonic() - since < timeout:
         try:
             if (await rest.get(path, timeout=5)).status_code == 200:
-                return time.monotonic() - began
+                return time.monotonic() - since
         except httpx.HTTPError:
             pass
         await asyncio.sleep(0.25)
@@ -236,9 +235,10 @@ async def test_killing_the_node_that_leads_the_busiest_queues_loses_no_confirmed
 
         with ReadinessWatch(system, http) as watch:
             await load.start()
+            killed_at = time.monotonic()  # kill() returns once the node's ports are closed
             await asyncio.to_thread(target.kill)
-            killed_at = time.monotonic()
-            answered_s = await rest_answers(rest, f"/agents/{load.agent_id}", REST_BOUND_S * 2)
+            path = f"/agents/{load.agent_id}"
+            answered_s = await rest_answers(rest, path, killed_at, REST_BOUND_S * 2)
             _, after = await wait_readiness(system, http, 200, timeout=REST_BOUND_S * 2)
             ready_s = time.monotonic() - killed_at
             moved = {name: [n.nodename for n in cluster.used_by(pids[name])] for name in on_target}
@@ -295,8 +295,8 @@ async def test_a_node_paused_for_30_s_rejoins_without_loss(
 
         with ReadinessWatch(system, http) as watch:
             sender = await load.start()
-            await asyncio.to_thread(cluster.pause, target)
             paused_at = time.monotonic()
+            await asyncio.to_thread(cluster.pause, target)
             confirmed_at_pause = len(sender.confirmed)
             await asyncio.sleep(PAUSE_S)
             confirmed_while_paused = len(sender.confirmed) - confirmed_at_pause
