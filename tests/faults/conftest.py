@@ -2,8 +2,8 @@
 
 Every fault test prints one line of figures (`FAULT <name>: in_flight=.. processed=.. lost=..
 duplicates=..`) straight to the terminal, so `make test` shows them whether or not a test
-fails. A test that kills or restarts a broker uses a node of its own (`own_node`); the others
-use the session's broker.
+fails. A test that kills or restarts a broker uses a node of its own (`own_node`), or a
+cluster of its own (`PrivateCluster`); the others use the session's broker.
 """
 
 from __future__ import annotations

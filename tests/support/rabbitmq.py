@@ -4,7 +4,8 @@
 engine answers, else a `PrivateRabbitMQ`, a node of our own started from the installed
 `rabbitmq-server` package. The private node keeps everything (data, logs, config, Erlang
 cookie) in a temporary directory and listens on free ports, so it never meets a broker
-already running on the machine, and it can be killed and restarted for the fault tests.
+already running on the machine, and it can be killed, paused and restarted for the fault
+tests. A `PrivateCluster` joins three such nodes into one RabbitMQ cluster.
 """
 
 from __future__ import annotations
