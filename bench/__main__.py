@@ -15,7 +15,6 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import aio_pika
 import uvloop
@@ -36,6 +35,7 @@ from bench import (  # importing a module of cases registers them
     raw,  # noqa: F401
     system,  # noqa: F401
 )
+from vsm.kit.addresses import BrokerAddresses
 
 RESULTS = Path(__file__).parent / "results"
 FALLBACK_URL = "amqp://guest:guest@127.0.0.1:5672/"
@@ -91,11 +91,7 @@ async def broker_url() -> AsyncIterator[str]:
 
 
 def redact(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return urlunsplit(parts._replace(netloc=netloc))
+    return str(BrokerAddresses(url))
 
 
 async def run(cases: list[Case], ctx: Context, rounds: int) -> dict[str, list[Figures]]:
@@ -130,7 +126,7 @@ async def cleanup(ctx: Context) -> None:
     left = {"queues": sorted(ctx.queues), "exchanges": sorted(ctx.exchanges)}
     try:
         async with asyncio.timeout(60):
-            connection = await aio_pika.connect(ctx.url)
+            connection = await BrokerAddresses(ctx.url).connect()
             async with connection:
                 channel = await connection.channel()
                 for kind, names in left.items():

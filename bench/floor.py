@@ -34,6 +34,7 @@ from aio_pika.abc import AbstractIncomingMessage
 from bench import DEADLINE_S, IN_FLIGHT, WARMUP, Context, Figures, benchmark, pipelined
 from bench.http import LeanHttp
 from bench.system import ProcessClock, free_port, listening_pid, sizes
+from vsm.kit.addresses import BrokerAddresses
 
 REPLY_TO = "amq.rabbitmq.reply-to"
 COMMAND_KEY = "worker.floor-agent.process_data"
@@ -51,7 +52,7 @@ def names(namespace: str) -> dict[str, str]:
 # The agent ----------------------------------------------------------------------------------
 async def agent(url: str, namespace: str) -> None:
     named = names(namespace)
-    connection = await aio_pika.connect_robust(url)
+    connection = await BrokerAddresses(url).connect_robust()
     channel = await connection.channel(publisher_confirms=True)
     await channel.set_qos(prefetch_count=64)
     commands = await channel.declare_exchange(named["commands"], "topic", durable=True)
@@ -102,7 +103,7 @@ def gateway_app(url: str, namespace: str) -> Any:
     state: list[Gateway] = []
 
     async def start() -> None:
-        connection = await aio_pika.connect_robust(url)
+        connection = await BrokerAddresses(url).connect_robust()
         channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
         pending: dict[str, asyncio.Future[bytes]] = {}
 

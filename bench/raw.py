@@ -29,6 +29,7 @@ from bench import (
     latency,
     pipelined,
 )
+from vsm.kit.addresses import BrokerAddresses
 
 QUORUM = {"x-queue-type": "quorum"}
 REPLY_TO = "amq.rabbitmq.reply-to"
@@ -74,7 +75,7 @@ def _persistent(body: bytes, **properties: str) -> aio_pika.Message:
 async def _connect(ctx: Context) -> AbstractRobustConnection:
     # Robust like the kit's (FastStream's) connection; the timeout makes a first attempt that
     # fails end it, where a cancelled one would leave aio-pika reconnecting forever.
-    return await aio_pika.connect_robust(ctx.url, timeout=30)
+    return await BrokerAddresses(ctx.url).connect_robust(timeout=30)
 
 
 async def _quorum_queue(

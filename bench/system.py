@@ -55,6 +55,7 @@ from vsm.contract.envelope import Envelope
 from vsm.contract.message import Message
 from vsm.contract.operations import AgentCommand, command_key, command_queue, results_exchange
 from vsm.contract.policy import PolicyChanged
+from vsm.kit.addresses import BrokerAddresses
 
 
 @dataclass(frozen=True)
@@ -126,9 +127,10 @@ def cpu_s(pid: int) -> float:
 
 
 def listening_pid(url: str) -> int | None:
-    """The local process listening on the broker URL's port (found through /proc), or None
-    when the broker is on another host or its process is not visible from here."""
-    parts = urlsplit(url)
+    """The local process listening on the broker URL's port (the first node's, for a cluster),
+    found through /proc, or None when the broker is on another host or its process is not
+    visible from here."""
+    parts = urlsplit(BrokerAddresses(url).urls[0])
     if parts.hostname not in {"127.0.0.1", "localhost", "::1"}:
         return None
     port = parts.port or 5672
@@ -326,7 +328,7 @@ async def launched(
             f"(namespace {namespace}, logs {log_dir})",
             file=sys.stderr,
         )
-        connection = await aio_pika.connect_robust(ctx.url, timeout=30)
+        connection = await BrokerAddresses(ctx.url).connect_robust(timeout=30)
         async with (
             connection,
             httpx.AsyncClient(base_url=local.url("mcp-gateway"), timeout=60) as http,

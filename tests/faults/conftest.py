@@ -2,8 +2,8 @@
 
 Every fault test prints one line of figures (`FAULT <name>: in_flight=.. processed=.. lost=..
 duplicates=..`) straight to the terminal, so `make test` shows them whether or not a test
-fails. A test that kills or restarts a broker uses a node of its own (`own_node`); the others
-use the session's broker.
+fails. A test that kills or restarts a broker uses a node of its own (`own_node`), or a
+cluster of its own (`PrivateCluster`); the others use the session's broker.
 """
 
 from __future__ import annotations
@@ -19,11 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import aio_pika
 import httpx
 import pytest
 from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
-from faststream.rabbit import RabbitBroker
 from faststream.rabbit.schemas import Channel
 
 from conftest import new_namespace
@@ -47,6 +45,7 @@ from vsm.contract.operations import (
     command_queue,
     results_exchange,
 )
+from vsm.kit.addresses import BrokerAddresses
 from vsm.kit.bus import AnyEnvelope, Bus, expect
 from vsm.kit.names import Namespace
 from vsm.kit.runtime import RECONNECT_INTERVAL_S
@@ -120,8 +119,8 @@ def own_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateRabbit
 @asynccontextmanager
 async def sender_bus(url: str, namespace: str) -> AsyncIterator[Bus]:
     """A client on the bus configured as a service's (confirms, mandatory, quick reconnect)."""
-    broker = RabbitBroker(
-        url,
+    addresses = BrokerAddresses(url)
+    broker = addresses.rabbit_broker(
         default_channel=Channel(publisher_confirms=True, on_return_raises=True),
         reconnect_interval=RECONNECT_INTERVAL_S,
         logger=logging.getLogger("vsm.faults.sender"),
@@ -135,6 +134,7 @@ async def sender_bus(url: str, namespace: str) -> AsyncIterator[Bus]:
         telemetry=create_telemetry("faults"),
         request_timeout_s=10.0,
     )
+    await addresses.connect_broker(broker)
     await bus.start()
     try:
         yield bus
@@ -230,8 +230,8 @@ class ResultLog:
             await channel.close()
 
     async def start(self) -> None:
-        self.connection = await aio_pika.connect_robust(
-            self.url, reconnect_interval=RECONNECT_INTERVAL_S
+        self.connection = await BrokerAddresses(self.url).connect_robust(
+            reconnect_interval=RECONNECT_INTERVAL_S
         )
         channel = await self.connection.channel()
         await channel.set_qos(prefetch_count=256)
@@ -274,6 +274,11 @@ class ResultLog:
     async def stop(self) -> None:
         if self.connection is not None:
             await self.connection.close()
+
+
+def rest_client(system: LocalSystem, timeout: float = 30) -> httpx.AsyncClient:
+    """An operator's client of the system's REST API (paths relative to `/api/vsm`)."""
+    return httpx.AsyncClient(base_url=f"{system.url('mcp-gateway')}/api/vsm", timeout=timeout)
 
 
 async def readiness(system: LocalSystem, client: httpx.AsyncClient) -> dict[str, int]:

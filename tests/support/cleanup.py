@@ -8,6 +8,7 @@ from collections.abc import Iterable
 import aio_pika
 
 from vsm.contract import operations, telegram, topology
+from vsm.kit.addresses import BrokerAddresses
 from vsm.kit.names import Namespace
 
 FIXED_QUEUES = (*topology.SHARED_QUEUES, operations.REGISTRY_LOG, telegram.TELEGRAM_COMMANDS)
@@ -27,7 +28,7 @@ async def delete_namespace(
 ) -> None:
     """Delete the contract's queues and exchanges (and any extra names) under `prefix`."""
     ns = Namespace(prefix)
-    connection = await aio_pika.connect(url)
+    connection = await BrokerAddresses(url).connect()
     async with connection:
         channel = await connection.channel()
         for name in [*canonical_queue_names(), *queues]:

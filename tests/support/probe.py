@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
-from faststream.rabbit import RabbitBroker
 
+from vsm.kit.addresses import BrokerAddresses
 from vsm.kit.bus import Bus
 from vsm.kit.names import Namespace
 from vsm.kit.telemetry import create_telemetry
@@ -68,7 +68,8 @@ class Probe:
 
 @asynccontextmanager
 async def open_probe(url: str, prefix: str) -> AsyncIterator[Probe]:
-    broker = RabbitBroker(url, logger=logging.getLogger("vsm.probe"), log_level=logging.DEBUG)
+    addresses = BrokerAddresses(url)
+    broker = addresses.rabbit_broker(logger=logging.getLogger("vsm.probe"), log_level=logging.DEBUG)
     bus = Bus(
         broker,
         service="probe",
@@ -77,6 +78,7 @@ async def open_probe(url: str, prefix: str) -> AsyncIterator[Probe]:
         telemetry=create_telemetry("probe"),
         request_timeout_s=5.0,
     )
+    await addresses.connect_broker(broker)
     connection = await bus.start()
     channel = await connection.channel()
     try:

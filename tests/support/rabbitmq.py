@@ -4,13 +4,15 @@
 engine answers, else a `PrivateRabbitMQ`, a node of our own started from the installed
 `rabbitmq-server` package. The private node keeps everything (data, logs, config, Erlang
 cookie) in a temporary directory and listens on free ports, so it never meets a broker
-already running on the machine, and it can be killed and restarted for the fault tests.
+already running on the machine, and it can be killed, paused and restarted for the fault
+tests. A `PrivateCluster` joins three such nodes into one RabbitMQ cluster.
 """
 
 from __future__ import annotations
 
 import asyncio
 import atexit
+import json
 import os
 import secrets
 import shutil
@@ -24,7 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 from urllib.parse import urlsplit
 
 import aio_pika
@@ -115,6 +117,23 @@ def process_tree(root: int) -> list[int]:
         tree.append(pid)
         todo.extend(children.get(pid, []))
     return tree
+
+
+def peer_ports(pid: int) -> set[int]:
+    """The remote ports of `pid`'s established TCP connections on the loopback (from /proc)."""
+    try:
+        links = [os.readlink(fd) for fd in Path(f"/proc/{pid}/fd").iterdir()]
+    except OSError:  # the process has gone
+        return set()
+    inodes = {link[len("socket:[") : -1] for link in links if link.startswith("socket:[")}
+    ports = set()
+    for table in ("tcp", "tcp6"):
+        with suppress(OSError):
+            for line in Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]:
+                fields = line.split()
+                if fields[3] == "01" and fields[9] in inodes:  # 01: established
+                    ports.add(int(fields[2].rpartition(":")[2], 16))
+    return ports
 
 
 def alive(pid: int) -> bool:
@@ -208,13 +227,8 @@ class PrivateRabbitMQ:
         if self._process is None:
             return
         # Freeze the tree first (a stopped process forks no new helper that could inherit the
-        # listening socket), until no new member appears; then kill every frozen one.
-        frozen: list[int] = []
-        while fresh := [pid for pid in self.pids() if pid not in frozen]:
-            for pid in fresh:
-                with suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGSTOP)
-            frozen += fresh
+        # listening socket); then kill every frozen one.
+        frozen = self.pause()
         for pid in frozen:
             with suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
@@ -225,6 +239,24 @@ class PrivateRabbitMQ:
             any(alive(pid) for pid in frozen) or port_open(self.port)
         ):
             time.sleep(0.05)
+
+    def pause(self) -> list[int]:
+        """SIGSTOP the node's processes, as a VM that stops being scheduled would; the pids.
+
+        Repeated until no new member appears: a process forked meanwhile is frozen too."""
+        frozen: list[int] = []
+        while fresh := [pid for pid in self.pids() if pid not in frozen]:
+            for pid in fresh:
+                with suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGSTOP)
+            frozen += fresh
+        return frozen
+
+    def resume(self) -> None:
+        """SIGCONT every process of the node (after `pause()`)."""
+        for pid in self.pids():
+            with suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
 
     def restart(self, timeout: float = 60) -> None:
         """Start the node again on the same ports and data (after `kill()`, or stopping it)."""
@@ -242,6 +274,7 @@ class PrivateRabbitMQ:
     def _terminate(self, timeout: float = 30) -> None:
         if self._process is None:
             return
+        self.resume()  # a paused VM would take SIGTERM only once woken
         # The script passes SIGTERM on to the VM, which then shuts RabbitMQ down cleanly.
         self._process.terminate()
         with suppress(subprocess.TimeoutExpired):
@@ -273,6 +306,140 @@ class PrivateRabbitMQ:
             "RABBITMQ_LOG_BASE": str(directory / "log"),
             "RABBITMQ_PID_FILE": str(directory / "rabbitmq.pid"),
         }
+
+    def __enter__(self) -> Self:
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+class ClusterNode(PrivateRabbitMQ):
+    """A private node that shares its Erlang cookie with the other members of its cluster."""
+
+    def __init__(self, cookie: str) -> None:
+        super().__init__()
+        self.cookie = cookie
+
+    def _prepare(self) -> Path:
+        directory = super()._prepare()
+        cookie = directory / ".erlang.cookie"  # $HOME is the directory: the VM and the CLI
+        cookie.write_text(self.cookie)  # read the cookie from here
+        cookie.chmod(0o400)
+        with (directory / "rabbitmq.conf").open("a") as conf:
+            # What RabbitMQ advises for three nodes: a node cut off from the majority pauses
+            # (and closes its clients' connections) until it sees the majority again.
+            conf.write("cluster_partition_handling = pause_minority\n")
+        return directory
+
+
+class PrivateCluster:
+    """Three private nodes joined into one RabbitMQ cluster, to kill, pause and restart.
+
+    `url` lists every node's URL, comma-separated, as `AMQP_URL` takes them. The nodes start
+    side by side; the second and third then join the first (`rabbitmqctl join_cluster`).
+    `kill(i)`, `pause(i)`, `resume(i)`, `restart(i)` act on one node; `stop()` stops them all
+    and removes their directories, so that nothing is left running.
+    """
+
+    def __init__(self, size: int = 3) -> None:
+        cookie = secrets.token_hex(16)
+        self.nodes = [ClusterNode(cookie) for _ in range(size)]
+        self.paused: set[str] = set()
+        """Nodes paused now: `ctl` does not wait for their answer."""
+
+    @property
+    def url(self) -> str:
+        return ",".join(node.url for node in self.nodes)
+
+    def start(self, timeout: float = 120) -> None:
+        with ThreadPoolExecutor(max_workers=len(self.nodes)) as pool:
+            for started in [pool.submit(node.start, timeout) for node in self.nodes]:
+                started.result()
+        first, *others = self.nodes
+        for node in others:
+            node.ctl("stop_app")
+            node.ctl("join_cluster", first.nodename)
+            node.ctl("start_app")
+        self.wait_running(self.nodes, timeout)
+
+    def pause(self, node: ClusterNode) -> None:
+        """SIGSTOP `node` (see `PrivateRabbitMQ.pause`) until `resume(node)`."""
+        self.paused.add(node.nodename)
+        node.pause()
+
+    def resume(self, node: ClusterNode) -> None:
+        node.resume()
+        self.paused.discard(node.nodename)
+
+    def running(self) -> list[ClusterNode]:
+        """The nodes whose VM runs and is not paused."""
+        return [node for node in self.nodes if node.running and node.nodename not in self.paused]
+
+    def ctl(self, *args: str, timeout: float = 60) -> str:
+        """`rabbitmqctl <args>` against the first running node that answers."""
+        errors = []
+        for node in self.running():
+            try:
+                return node.ctl(*args, timeout=timeout)
+            except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as error:
+                errors.append(error)
+        raise RuntimeError(f"no node of the cluster answered rabbitmqctl {args}: {errors}")
+
+    def wait_running(self, nodes: list[ClusterNode], timeout: float = 60) -> None:
+        """Wait until the cluster counts every one of `nodes` as running."""
+        wanted = {node.nodename for node in nodes}
+        deadline = time.monotonic() + timeout
+        while not wanted <= self.running_nodes():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{sorted(wanted)} not all running after {timeout} s")
+            time.sleep(0.5)
+
+    def running_nodes(self) -> set[str]:
+        status = json.loads(self.ctl("cluster_status", "--formatter", "json"))
+        return set(status["running_nodes"])
+
+    def used_by(self, pid: int) -> list[ClusterNode]:
+        """The nodes process `pid` has AMQP connections to."""
+        ports = peer_ports(pid)
+        return [node for node in self.nodes if node.port in ports]
+
+    def node_of(self, nodename: str) -> ClusterNode:
+        return next(node for node in self.nodes if node.nodename == nodename)
+
+    def queues(self, namespace: str) -> list[dict[str, Any]]:
+        """Name, type, leader, members and members online of every queue whose name starts
+        with `namespace.`."""
+        listed = json.loads(
+            self.ctl(
+                "list_queues", "name", "type", "leader", "members", "online", "--formatter", "json"
+            )
+        )
+        return [queue for queue in listed if queue["name"].startswith(f"{namespace}.")]
+
+    def leader(self, queue: str) -> ClusterNode:
+        """The node that leads the quorum queue (or stream) named `queue`."""
+        for listed in json.loads(self.ctl("list_queues", "name", "leader", "--formatter", "json")):
+            if listed["name"] == queue:
+                return self.node_of(listed["leader"])
+        raise LookupError(f"no queue {queue!r} in the cluster")
+
+    def stop(self) -> None:
+        """Stop every node (side by side) and remove their directories."""
+        self.paused.clear()  # a paused node is woken by its own stop
+        with ThreadPoolExecutor(max_workers=len(self.nodes)) as pool:
+            for stopped in [pool.submit(node.stop) for node in self.nodes]:
+                stopped.result()
 
     def __enter__(self) -> Self:
         try:

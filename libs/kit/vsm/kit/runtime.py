@@ -13,7 +13,6 @@ import structlog
 import uvicorn
 from faststream import BaseMiddleware
 from faststream.exceptions import HandlerException
-from faststream.rabbit import RabbitBroker
 from faststream.rabbit.opentelemetry import RabbitTelemetryMiddleware
 from faststream.rabbit.prometheus import RabbitPrometheusMiddleware
 from faststream.rabbit.response import RabbitResponse
@@ -25,6 +24,7 @@ from litestar.types import ControllerRouterHandler
 from vsm.contract import topology
 from vsm.contract.envelope import Envelope
 from vsm.contract.health import Ping, Pong
+from vsm.kit.addresses import BrokerAddresses
 from vsm.kit.bus import Bus
 from vsm.kit.consumer import DirectConsumers
 from vsm.kit.deadletter import (
@@ -72,8 +72,8 @@ class Runtime:
         self.settings = settings
         configure_logging(service, settings.log_level, settings.log_format)
         self.telemetry = create_telemetry(service)
-        self.broker = RabbitBroker(
-            settings.amqp_url,
+        self.addresses = BrokerAddresses(settings.amqp_url)
+        self.broker = self.addresses.rabbit_broker(
             default_channel=Channel(
                 prefetch_count=settings.prefetch_count,
                 publisher_confirms=True,
@@ -168,6 +168,7 @@ class Runtime:
 
     @asynccontextmanager
     async def lifespan(self, _: Litestar) -> AsyncIterator[None]:
+        await self.addresses.connect_broker(self.broker)
         await self.bus.start()
         self.connected = True
         for hook in self._on_start:

@@ -6,10 +6,11 @@ import os
 import socket
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from vsm.contract.envelope import VsmId
+from vsm.kit.addresses import broker_urls
 from vsm.kit.signing import Keyring, parse_keyring
 
 
@@ -20,9 +21,10 @@ def _instance_id() -> str:
 class ServiceSettings(BaseSettings):
     """Read from the environment (names in upper case, e.g. `AMQP_URL`); see the README table."""
 
-    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+    # Errors name the setting, never its value: AMQP_URL holds the broker password.
+    model_config = SettingsConfigDict(extra="ignore", frozen=True, hide_input_in_errors=True)
 
-    amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
+    amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"  # or a cluster's, comma-separated
     vsm_namespace: str = Field(default="", pattern=r"^([a-z0-9][a-z0-9-]{0,30})?$")
     vsm_id: VsmId = "root"
     http_host: str = "127.0.0.1"
@@ -41,6 +43,12 @@ class ServiceSettings(BaseSettings):
     vsm_signing_keys: SecretStr = SecretStr("")
     vsm_replay_window_s: float = Field(default=300.0, gt=0, le=86_400)
     vsm_max_clock_skew_s: float = Field(default=30.0, ge=0, le=600)
+
+    @field_validator("amqp_url")
+    @classmethod
+    def _broker_urls(cls, value: str) -> str:
+        broker_urls(value)
+        return value
 
     def keyring(self) -> Keyring | None:
         """The signing keys (`ValueError` naming the bad one by position, never its text)."""
