@@ -15,10 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from scripts.localrun import ORGANISATION_ENV, LocalSystem
+from scripts.localrun import ORGANISATION_ENV, TOKEN_FILE, LocalSystem, local_token
 from tests.integration.conftest import launch as launch_system
 from tests.support.cleanup import delete_namespace
 from tests.support.probe import open_probe
+from tests.support.tokens import OPERATE_TOKEN
 from vsm.contract.operations import AgentList, ListAgents, command_queue, results_exchange
 from vsm.contract.recursion import meta_queue
 
@@ -30,14 +31,21 @@ CHILDREN = ("root/logistics", "root/logistics/fleet", "root/billing")
 
 
 def vsm(
-    *args: str, url: str | None = None, env: dict[str, str] | None = None, timeout: float = 60
+    *args: str,
+    url: str | None = None,
+    env: dict[str, str] | None = None,
+    timeout: float = 60,
+    cwd: Path | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Run the console script; the gateway from `url` unless the test sets it up otherwise."""
+    """Run the console script; the gateway from `url` (with the operate token of the systems
+    tests launch, in `VSM_TOKEN`) unless the test sets it up otherwise."""
     environ = {k: v for k, v in os.environ.items() if not k.startswith("VSM_")}
-    environ |= {"NO_COLOR": "1", "COLUMNS": "200", **(env or {})}
+    environ |= {"NO_COLOR": "1", "COLUMNS": "200"}
+    environ |= {"VSM_TOKEN": OPERATE_TOKEN} if url else {}
+    environ |= env or {}
     command = [VSM, *(["--url", url] if url else []), *args]
     return subprocess.run(
-        command, capture_output=True, text=True, env=environ, timeout=timeout, check=False
+        command, capture_output=True, text=True, env=environ, timeout=timeout, check=False, cwd=cwd
     )
 
 
@@ -72,9 +80,23 @@ def launch(amqp_url: str, log_dir: Path, **env: str) -> LocalSystem:
 
 
 @pytest.fixture(scope="package")
-def cli_system(amqp_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSystem]:
-    """All seven services with `make run`'s clocks, shared by the CLI tests (own names each)."""
-    running = launch(amqp_url, tmp_path_factory.mktemp("cli-logs"), **ORGANISATION_ENV)
+def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A directory where `make run` has been: its `.run/token` made by the launcher's own
+    function, as on a first run (no `MCP_AUTH_TOKEN` in the environment)."""
+    directory = tmp_path_factory.mktemp("make-run")
+    local_token(directory / TOKEN_FILE, environ={})
+    return directory
+
+
+@pytest.fixture(scope="package")
+def cli_system(
+    amqp_url: str, tmp_path_factory: pytest.TempPathFactory, run_dir: Path
+) -> Iterator[LocalSystem]:
+    """All seven services with `make run`'s clocks and, besides the tests' tokens, the token
+    `make run` generated (as `make run` passes it), shared by the CLI tests (own names each)."""
+    made = (run_dir / TOKEN_FILE).read_text().strip()
+    logs = tmp_path_factory.mktemp("cli-logs")
+    running = launch(amqp_url, logs, MCP_AUTH_TOKEN=made, **ORGANISATION_ENV)
     yield running
     stop(running, amqp_url)
 

@@ -13,6 +13,7 @@ import pexpect
 import pytest
 
 from tests.cli.conftest import VSM, vsm
+from tests.support.tokens import bearer
 
 pytestmark = pytest.mark.integration
 
@@ -48,6 +49,7 @@ def test_watch_shows_pain_rising_after_a_signal(url: str) -> None:
         sent = httpx.post(
             f"{url}/api/vsm/algedonic/pain",
             json={"intensity": 1.0, "reason": "watch_test"},
+            headers=bearer(),
             timeout=30,
         )
         assert sent.status_code == 202, sent.text
