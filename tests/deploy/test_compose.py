@@ -105,8 +105,10 @@ def test_prometheus_scrapes_every_service_and_the_broker_plugin(compose: dict[st
     built = {name for name, service in services.items() if "build" in service}
     assert len(built) == 7
     for name in built:
-        port = services[name]["environment"]["HTTP_PORT"]
-        assert f"{name}:{port}" in targets, f"{name} is not scraped on its HTTP_PORT {port}"
+        environment = services[name]["environment"]
+        port = environment.get("METRICS_PORT", environment["HTTP_PORT"])
+        assert f"{name}:{port}" in targets, f"{name} is not scraped where it serves /metrics"
+    assert services["mcp-gateway"]["environment"]["METRICS_PORT"] == "9464"
     assert "rabbitmq:15692" in targets
     plugins = (ROOT / mounts(services["rabbitmq"])["/etc/rabbitmq/enabled_plugins"]).read_text()
     assert "rabbitmq_prometheus" in re.findall(r"\w+", plugins)
