@@ -13,8 +13,9 @@ import hmac
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
+from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Receive, Send
 from litestar.types import Scope as AsgiScope
 
@@ -67,8 +68,9 @@ class Tokens:
 
     @classmethod
     def of(cls, operate: Iterable[str] = (), read: Iterable[str] = ()) -> Tokens:
-        pairs = [(digest(t), "operate") for t in operate] + [(digest(t), "read") for t in read]
-        return cls(tuple(pairs))  # type: ignore[arg-type]
+        operates: list[tuple[bytes, Scope]] = [(digest(t), "operate") for t in operate]
+        reads: list[tuple[bytes, Scope]] = [(digest(t), "read") for t in read]
+        return cls(tuple(operates + reads))
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Tokens:
@@ -103,8 +105,8 @@ def bearer_token(authorization: str | None) -> str | None:
 def required_scope(method: str, route_opt: Mapping[str, Any]) -> Scope:
     """A route's own `opt={"scope": ...}`, else `read` for reads and `operate` for the rest."""
     declared = route_opt.get("scope")
-    if declared in ("read", "operate"):
-        return declared  # type: ignore[no-any-return]
+    if declared in {"read", "operate"}:
+        return cast("Scope", declared)
     return "read" if method in READS else "operate"
 
 
@@ -148,7 +150,7 @@ def gate(site: SameSite, tokens: Tokens) -> Callable[[ASGIApp], ASGIApp]:
             if scope["path"] in OPEN_PATHS:
                 await app(scope, receive, send)
                 return
-            if scope["type"] != "http":  # nothing here speaks WebSocket: refuse, never bypass
+            if scope["type"] != ScopeType.HTTP:  # no WebSocket here: refuse, never bypass
                 await send({"type": "websocket.close", "code": 1008, "reason": "not served"})
                 return
             headers, method = headers_of(scope), scope["method"]

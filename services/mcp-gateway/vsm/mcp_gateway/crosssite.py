@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from litestar.config.cors import CORSConfig
-from litestar.types import Send
+from litestar.types import HTTPResponseStartEvent, Send
 from mcp.server.transport_security import TransportSecuritySettings
 
 from vsm.mcp_gateway.settings import Settings
@@ -36,8 +36,13 @@ class Refusal:
         body = json.dumps({"error": self.code, "message": self.message}).encode()
         raw = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
         raw += [(k.lower().encode(), v.encode()) for k, v in self.headers.items()]
-        await send({"type": "http.response.start", "status": self.status, "headers": raw})
-        await send({"type": "http.response.body", "body": body})
+        start: HTTPResponseStartEvent = {
+            "type": "http.response.start",
+            "status": self.status,
+            "headers": raw,
+        }
+        await send(start)
+        await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
 def allowed(settings: Settings) -> tuple[list[str], list[str]]:

@@ -14,10 +14,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from litestar.enums import ScopeType
+from litestar.types import ASGIApp, Receive, Scope, Send
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.server.mcpserver import MCPServer
 from mcp_types import CallToolResult, TextContent
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from vsm.mcp_gateway.access import Tokens, bearer_token, headers_of
 from vsm.mcp_gateway.crosssite import Refusal
@@ -67,7 +68,7 @@ class McpGate:
     clock: Callable[[], float] = time.monotonic
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != ScopeType.HTTP:
             await self.app(scope, receive, send)
             return
         token = bearer_token(headers_of(scope).get("authorization")) or ""

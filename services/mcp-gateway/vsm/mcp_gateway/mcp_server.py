@@ -90,7 +90,8 @@ def mount(runtime: Runtime, settings: Settings, tokens: Tokens) -> Any:
         transport_security=transport_security(settings),
     )
     manager = server.session_manager
-    gate = McpGate(manager.handle_request, RateLimiter(settings.mcp_rate_limit))
+    handle: Any = manager.handle_request  # Starlette's ASGI types, the same protocol
+    gate = McpGate(handle, RateLimiter(settings.mcp_rate_limit))
     running = contextlib.AsyncExitStack()
 
     async def start() -> None:
@@ -104,6 +105,6 @@ def mount(runtime: Runtime, settings: Settings, tokens: Tokens) -> Any:
 
     @asgi("/mcp", is_mount=True, include_in_schema=False, copy_scope=True, opt={"scope": "read"})
     async def mcp_endpoint(scope: Scope, receive: Receive, send: Send) -> None:
-        await gate(scope, receive, send)  # type: ignore[arg-type]
+        await gate(scope, receive, send)
 
     return mcp_endpoint
