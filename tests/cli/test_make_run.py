@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from scripts.localrun import TOKEN_FILE, LocalSystem, local_token
+from scripts.localrun import METRICS_PORTS, TOKEN_FILE, LocalSystem, connecting, local_token
 from tests.cli.conftest import vsm
 from tests.support.tokens import bearer, mcp_session
 from vsm.mcp_gateway.access import parse_tokens
@@ -44,6 +44,33 @@ def test_mcp_auth_token_wins_and_nothing_is_written(tmp_path: Path) -> None:
     environ = {"MCP_AUTH_TOKEN": "from-the-environment-1234"}
     assert local_token(path, environ=environ) == "from-the-environment-1234"
     assert not path.exists()
+
+
+def test_the_printout_holds_paste_ready_client_configurations(tmp_path: Path) -> None:
+    system = LocalSystem(env={}, log_dir=tmp_path, metrics_ports=METRICS_PORTS)
+    token = local_token(tmp_path / ".run" / "token", environ={})
+    lines = connecting(system, token, from_environment=False).splitlines()
+    mcp = "http://127.0.0.1:8000/mcp"
+    claude = next(line for line in lines if "claude mcp add" in line)
+    assert claude.split(None, 2)[2] == (
+        f'claude mcp add --transport http vsm {mcp} --header "Authorization: Bearer {token}"'
+    )
+    start = next(i for i, line in enumerate(lines) if line.endswith(".mcp.json:")) + 1
+    end = next(i for i, line in enumerate(lines) if "gateway metrics" in line)
+    servers = json.loads("\n".join(lines[start:end]))
+    assert servers == {
+        "mcpServers": {
+            "vsm": {"type": "http", "url": mcp, "headers": {"Authorization": f"Bearer {token}"}}
+        }
+    }
+    assert any('curl -H "Authorization: Bearer $(cat .run/token)"' in line for line in lines)
+    assert lines[-1].split() == [
+        "gateway",
+        "metrics",
+        "http://127.0.0.1:9464/metrics",
+        "(no",
+        "token)",
+    ]
 
 
 @pytest.mark.integration
