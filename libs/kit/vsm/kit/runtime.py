@@ -218,8 +218,10 @@ def serve(app: Litestar, settings: ServiceSettings) -> None:
         timeout_graceful_shutdown=int(settings.shutdown_grace_s) or None,
     )
     sockets = [config.bind_socket()]
-    if settings.metrics_port is not None:
-        scrape = uvicorn.Config(served, host=settings.http_host, port=settings.metrics_port)
+    if settings.metrics_port is not None:  # bound as uvicorn binds; logging left as it is
+        scrape = uvicorn.Config(
+            served, host=settings.http_host, port=settings.metrics_port, log_config=None
+        )
         sockets.append(scrape.bind_socket())
     server = uvicorn.Server(config)
     with suppress(KeyboardInterrupt):
