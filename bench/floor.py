@@ -2,7 +2,8 @@
 
 What `system.rest_command16` does, minus everything the services add on top of the libraries
 (Litestar, the envelope's validation, the kit's middlewares, metrics, guards, the agent's
-slots and windows): a bare ASGI app on uvicorn (httptools, uvloop) takes the POST, publishes
+slots and windows): a bare ASGI app on uvicorn (httptools, uvloop) takes the POST, checks its
+bearer token (a digest compared in constant time, as every route must), publishes
 the command (persistent, confirmed, mandatory, direct reply-to) to a topic exchange and
 waits for the reply; a bare aio-pika agent, on a quorum queue bound to that exchange,
 checksums the data, answers the requester, publishes the result to its results exchange
@@ -11,15 +12,17 @@ as the gateway and operations are two. No service can beat this with these libra
 tells how much of `system.rest_command16`'s distance from `raw.rpc16` is the services' own.
 
 `python -m bench.floor gateway|agent URL NAMESPACE [PORT]` runs one side (the case starts
-both).
+both; the gateway's token comes in `FLOOR_TOKEN`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import hmac
 import json
 import os
+import secrets
 import sys
 import time
 import uuid
@@ -99,8 +102,9 @@ class Gateway:
     pending: dict[str, asyncio.Future[bytes]]
 
 
-def gateway_app(url: str, namespace: str) -> Any:
+def gateway_app(url: str, namespace: str, token: str) -> Any:
     state: list[Gateway] = []
+    expected = hashlib.sha256(f"Bearer {token}".encode()).digest()
 
     async def start() -> None:
         connection = await BrokerAddresses(url).connect_robust()
@@ -123,6 +127,11 @@ def gateway_app(url: str, namespace: str) -> Any:
                 await start()
                 await send({"type": "lifespan.startup.complete"})
             await send({"type": "lifespan.shutdown.complete"})
+            return
+        authorization = dict(scope["headers"]).get(b"authorization", b"")
+        if not hmac.compare_digest(hashlib.sha256(authorization).digest(), expected):
+            await send({"type": "http.response.start", "status": 401, "headers": []})
+            await send({"type": "http.response.body", "body": b""})
             return
         body = b""
         while True:
@@ -173,9 +182,10 @@ async def started(ctx: Context) -> AsyncIterator[Floor]:
     )
     port = free_port()
     run = (sys.executable, "-m", "bench.floor")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    token = secrets.token_urlsafe(32)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "FLOOR_TOKEN": token}
     processes: list[asyncio.subprocess.Process] = []
-    rest = LeanHttp(f"http://127.0.0.1:{port}")
+    rest = LeanHttp(f"http://127.0.0.1:{port}", {"Authorization": f"Bearer {token}"})
     try:
         agent_process = await asyncio.create_subprocess_exec(
             *run, "agent", ctx.url, ctx.namespace, stdout=asyncio.subprocess.PIPE, env=env
@@ -238,7 +248,7 @@ def main(argv: list[str]) -> None:
     if side == "agent":
         uvloop.run(agent(url, namespace))
     else:
-        app = gateway_app(url, namespace)
+        app = gateway_app(url, namespace, os.environ["FLOOR_TOKEN"])
         uvicorn.run(app, host="127.0.0.1", port=int(argv[3]), log_config=None, access_log=False)
 
 

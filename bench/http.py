@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -70,17 +71,19 @@ class _Connection:
 
 
 class LeanHttp:
-    """A pool of keep-alive connections to one server: as many as requests in flight."""
+    """A pool of keep-alive connections to one server: as many as requests in flight, each
+    request with `headers` (e.g. the gateway's bearer token)."""
 
-    def __init__(self, base_url: str) -> None:
+    def __init__(self, base_url: str, headers: Mapping[str, str] | None = None) -> None:
         parts = urlsplit(base_url)
         self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 80
+        self.extra = "".join(f"{name}: {value}\r\n" for name, value in (headers or {}).items())
         self._idle: list[_Connection] = []
 
     async def request(self, method: str, path: str, payload: Any = None) -> Response:
         body = b"" if payload is None else json.dumps(payload).encode()
         head = (
-            f"{method} {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
+            f"{method} {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n{self.extra}"
             f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
         )
         request = head.encode() + body

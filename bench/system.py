@@ -306,12 +306,15 @@ async def launched(
     """The seven services on the run's broker under a namespace of their own."""
     namespace = f"{ctx.namespace}-{suffix}"
     log_dir = Path(tempfile.mkdtemp(prefix="vsm-bench-system-"))
+    token = secrets.token_urlsafe(32)  # the gateway's operate token, sent with every request
+    bearer = {"Authorization": f"Bearer {token}"}
     local = LocalSystem(
         env={
             "AMQP_URL": ctx.url,
             "VSM_NAMESPACE": namespace,
             "LOG_FORMAT": "json",
             "TELEGRAM_BOT_TOKEN": "",
+            "VSM_OPERATE_TOKENS": token,
             **(env or {}),
         },
         log_dir=log_dir,
@@ -331,10 +334,12 @@ async def launched(
         connection = await BrokerAddresses(ctx.url).connect_robust(timeout=30)
         async with (
             connection,
-            httpx.AsyncClient(base_url=local.url("mcp-gateway"), timeout=60) as http,
+            httpx.AsyncClient(
+                base_url=local.url("mcp-gateway"), headers=bearer, timeout=60
+            ) as http,
         ):
             channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
-            rest = LeanHttp(local.url("mcp-gateway"))
+            rest = LeanHttp(local.url("mcp-gateway"), bearer)
             system = System(local, namespace, http, rest, connection, channel)
             system.broker_pid = listening_pid(ctx.url)
             await check_worker_schema(http)

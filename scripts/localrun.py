@@ -6,6 +6,8 @@ period), and each child is told by the kernel to stop should the launcher itself
 `make run` then applies the default organisation (`--org`, off with `--org none` or
 `VSM_DEFAULT_ORG=0`) and gives it an environment: a steady workload and an outside
 service that fails in bursts (scripts/flaky_endpoint.py), so the loop runs on its own.
+The gateway's bearer token is `MCP_AUTH_TOKEN` when set, else `.run/token` (generated once,
+mode 0600), which the `vsm` CLI run from the same directory picks up by itself.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import ctypes
 import json
 import math
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -49,6 +52,27 @@ ENDPOINT_PORT = 8007
 """Where default.yaml's api agents expect the flaky endpoint."""
 ORGANISATION_ENV = {"ALGEDONIC_HALF_LIFE_S": "15"}
 """Pain fades in the quiet 30 s between bursts: each burst is one intervention and one recovery."""
+TOKEN_FILE = Path(".run/token")
+"""The gateway's operate token for `make run` (the CLI reads it from here too)."""
+METRICS_PORTS = {"mcp-gateway": 9464}
+"""The gateway's /metrics without a token (its own port wants one), as the chart has it."""
+
+
+def local_token(path: Path = TOKEN_FILE, environ: Mapping[str, str] = os.environ) -> str:
+    """`MCP_AUTH_TOKEN` when set; else the token stored at `path`, generated (mode 0600) on
+    the first run and kept, so clients configured once go on working."""
+    if token := environ.get("MCP_AUTH_TOKEN", "").strip():
+        return token
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    token = secrets.token_urlsafe(32)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as file:
+        file.write(token + "\n")
+    return token
 
 
 def egress_allowance(*urls: str) -> dict[str, str]:
@@ -71,16 +95,24 @@ class LocalSystem:
     env: Mapping[str, str]
     log_dir: Path
     ports: dict[str, int] = field(default_factory=lambda: {n: p for n, (_, p) in SERVICES.items()})
+    metrics_ports: dict[str, int] = field(default_factory=dict)
+    """Services that also serve `GET /metrics` alone on a port of its own (`METRICS_PORT`)."""
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     def url(self, service: str) -> str:
         return f"http://127.0.0.1:{self.ports[service]}"
+
+    def scrape_address(self, service: str) -> str:
+        """Where Prometheus reads the service's metrics without a token."""
+        return f"127.0.0.1:{self.metrics_ports.get(service, self.ports[service])}"
 
     def start(self, services: Iterable[str] = SERVICES) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         for name in services:
             module, _ = SERVICES[name]
             env = {**os.environ, **self.env, "HTTP_PORT": str(self.ports[name])}
+            if name in self.metrics_ports:
+                env["METRICS_PORT"] = str(self.metrics_ports[name])
             log = (self.log_dir / f"{name}.log").open("ab")
             self.processes[name] = subprocess.Popen(  # noqa: S603 - our own interpreter and module
                 [sys.executable, "-m", module],
@@ -136,15 +168,17 @@ class LocalSystem:
 
 
 class Workload:
-    """Steady synthetic work for the default organisation, sent through the REST API.
+    """Steady synthetic work for the default organisation, sent through the REST API with
+    `token`.
 
     Every `interval_s`: a `process_data` and an `analyze` to the root's workers in turn, and
     a `call` through each api agent allowed to reach `endpoint`. Sequential on purpose: a
     throttled or slow system slows the workload instead of piling requests up.
     """
 
-    def __init__(self, gateway: str, endpoint: str, interval_s: float = 1.0) -> None:
+    def __init__(self, gateway: str, endpoint: str, token: str, interval_s: float = 1.0) -> None:
         self.gateway, self.endpoint, self.interval_s = gateway, endpoint, interval_s
+        self.headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
         self.stopped = threading.Event()
         self.sent = 0
         self._thread = threading.Thread(target=self._run, name="workload", daemon=True)
@@ -160,7 +194,7 @@ class Workload:
     def _request(self, path: str, body: object = None) -> Any:
         data = None if body is None else json.dumps(body).encode()
         request = urllib.request.Request(  # noqa: S310 - our own gateway on loopback
-            f"{self.gateway}/api/vsm{path}", data, {"Content-Type": "application/json"}
+            f"{self.gateway}/api/vsm{path}", data, self.headers
         )
         try:
             with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310
@@ -199,34 +233,58 @@ def organisation_file(choice: str) -> Path | None:
     return None if choice.lower() in ("", "none", "0") else Path(choice)
 
 
-def apply_organisation(path: Path, gateway: str, attempts: int = 5) -> bool:
+def apply_organisation(path: Path, gateway: str, token: str, attempts: int = 5) -> bool:
     """`vsm apply` once the services answer; retried while the system is still settling."""
     command = [sys.executable, "-m", "vsm.cli", "--url", gateway, "apply", "-f", str(path)]
+    env = {**os.environ, "VSM_TOKEN": token}  # in the environment, not on a command line
     for _ in range(attempts):
-        done = subprocess.run(command, check=False)  # noqa: S603 - our own CLI
+        done = subprocess.run(command, check=False, env=env)  # noqa: S603 - our own CLI
         if done.returncode in (0, 2):  # applied, or a file that retrying cannot fix
             return done.returncode == 0
         time.sleep(2)
     return False
 
 
-def bring_to_life(system: LocalSystem, path: Path) -> list[Workload | FlakyEndpoint]:
+def bring_to_life(system: LocalSystem, path: Path, token: str) -> list[Workload | FlakyEndpoint]:
     """Apply the organisation, start its environment; what to stop at the end."""
     try:
         endpoint = FlakyEndpoint(Schedule(), port=ENDPOINT_PORT).start()
     except OSError as error:
         print(f"vsm: no flaky endpoint on port {ENDPOINT_PORT} ({error}); api agents will fail")
         endpoint = None
-    if not apply_organisation(path, system.url("mcp-gateway")):
+    if not apply_organisation(path, system.url("mcp-gateway"), token):
         print(f"vsm: {path} was not applied; the services run without an organisation")
         return [endpoint] if endpoint else []
-    workload = Workload(system.url("mcp-gateway"), f"http://127.0.0.1:{ENDPOINT_PORT}/").start()
+    endpoint_url = f"http://127.0.0.1:{ENDPOINT_PORT}/"
+    workload = Workload(system.url("mcp-gateway"), endpoint_url, token).start()
     if endpoint:
         endpoint.schedule.restart()
         print(f"  environment      {endpoint.url} fails 10s of every 40s (first in 10s)")
     print("  workload         process_data + analyze to the workers, api calls, every second")
     print("  try              uv run vsm status   uv run vsm watch")
     return [workload, *([endpoint] if endpoint else [])]
+
+
+def connecting(system: LocalSystem, token: str, from_environment: bool) -> str:
+    """How to reach the gateway with its token: curl, the CLI, and MCP clients."""
+    gateway, mcp = system.url("mcp-gateway"), f"{system.url('mcp-gateway')}/mcp"
+    if from_environment:
+        shell, cli = "$MCP_AUTH_TOKEN", 'VSM_TOKEN="$MCP_AUTH_TOKEN" uv run vsm status'
+    else:
+        shell, cli = f"$(cat {TOKEN_FILE})", f"uv run vsm status  (reads {TOKEN_FILE} itself)"
+    header = {"Authorization": f"Bearer {token}"}
+    servers = {"mcpServers": {"vsm": {"type": "http", "url": mcp, "headers": header}}}
+    lines = [
+        f"  token            {token}  ({'MCP_AUTH_TOKEN' if from_environment else TOKEN_FILE})",
+        f'  REST             curl -H "Authorization: Bearer {shell}" {gateway}/api/vsm/status',
+        f"  CLI              {cli}",
+        f"  Claude Code      claude mcp add --transport http vsm {mcp} "
+        f'--header "Authorization: Bearer {token}"',
+        "  MCP clients      .mcp.json:",
+        *(f"    {line}" for line in json.dumps(servers, indent=2).splitlines()),
+        f"  gateway metrics  http://{system.scrape_address('mcp-gateway')}/metrics (no token)",
+    ]
+    return "\n".join(lines)
 
 
 def describe(code: int | None) -> str:
@@ -246,12 +304,13 @@ def main() -> int:
     )
     args = parser.parse_args()
     organisation = organisation_file(args.org)
-    env = {"LOG_FORMAT": os.environ.get("LOG_FORMAT", "console")}
+    token = local_token()
+    env = {"LOG_FORMAT": os.environ.get("LOG_FORMAT", "console"), "MCP_AUTH_TOKEN": token}
     if organisation is not None:
         env |= {k: v for k, v in ORGANISATION_ENV.items() if k not in os.environ}
         if "EGRESS_ALLOWED_URLS" not in os.environ:  # the organisation's flaky endpoint
             env |= egress_allowance(f"http://127.0.0.1:{ENDPOINT_PORT}/")
-    system = LocalSystem(env=env, log_dir=args.log_dir)
+    system = LocalSystem(env=env, log_dir=args.log_dir, metrics_ports=METRICS_PORTS)
     stopping = False
 
     def stop(signum: int, _: object) -> None:
@@ -270,9 +329,9 @@ def main() -> int:
     print("vsm is running:")
     for name in SERVICES:
         print(f"  {name:<17} {system.url(name)}  (/healthz /readyz /metrics)")
-    print(f"  status           {system.url('mcp-gateway')}/api/vsm/status")
     print(f"  logs             {args.log_dir}/<service>.log")
-    running = bring_to_life(system, organisation) if organisation else []
+    print(connecting(system, token, from_environment=bool(os.environ.get("MCP_AUTH_TOKEN"))))
+    running = bring_to_life(system, organisation, token) if organisation else []
     print("Ctrl-C stops everything.")
     reported: set[str] = set()
     while not stopping:

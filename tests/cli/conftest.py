@@ -16,10 +16,17 @@ from pathlib import Path
 import pytest
 
 from scripts.flaky_endpoint import FlakyEndpoint, Schedule
-from scripts.localrun import ORGANISATION_ENV, LocalSystem, egress_allowance
+from scripts.localrun import (
+    ORGANISATION_ENV,
+    TOKEN_FILE,
+    LocalSystem,
+    egress_allowance,
+    local_token,
+)
 from tests.integration.conftest import launch as launch_system
 from tests.support.cleanup import delete_namespace
 from tests.support.probe import open_probe
+from tests.support.tokens import OPERATE_TOKEN
 from vsm.contract.operations import AgentList, ListAgents, command_queue, results_exchange
 from vsm.contract.recursion import meta_queue
 
@@ -31,14 +38,21 @@ CHILDREN = ("root/logistics", "root/logistics/fleet", "root/billing")
 
 
 def vsm(
-    *args: str, url: str | None = None, env: dict[str, str] | None = None, timeout: float = 60
+    *args: str,
+    url: str | None = None,
+    env: dict[str, str] | None = None,
+    timeout: float = 60,
+    cwd: Path | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Run the console script; the gateway from `url` unless the test sets it up otherwise."""
+    """Run the console script; the gateway from `url` (with the operate token of the systems
+    tests launch, in `VSM_TOKEN`) unless the test sets it up otherwise."""
     environ = {k: v for k, v in os.environ.items() if not k.startswith("VSM_")}
-    environ |= {"NO_COLOR": "1", "COLUMNS": "200", **(env or {})}
+    environ |= {"NO_COLOR": "1", "COLUMNS": "200"}
+    environ |= {"VSM_TOKEN": OPERATE_TOKEN} if url else {}
+    environ |= env or {}
     command = [VSM, *(["--url", url] if url else []), *args]
     return subprocess.run(
-        command, capture_output=True, text=True, env=environ, timeout=timeout, check=False
+        command, capture_output=True, text=True, env=environ, timeout=timeout, check=False, cwd=cwd
     )
 
 
@@ -82,14 +96,29 @@ def flaky_endpoint() -> Iterator[FlakyEndpoint]:
 
 
 @pytest.fixture(scope="package")
+def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A directory where `make run` has been: its `.run/token` made by the launcher's own
+    function, as on a first run (no `MCP_AUTH_TOKEN` in the environment)."""
+    directory = tmp_path_factory.mktemp("make-run")
+    local_token(directory / TOKEN_FILE, environ={})
+    return directory
+
+
+@pytest.fixture(scope="package")
 def cli_system(
-    amqp_url: str, tmp_path_factory: pytest.TempPathFactory, flaky_endpoint: FlakyEndpoint
+    amqp_url: str,
+    tmp_path_factory: pytest.TempPathFactory,
+    flaky_endpoint: FlakyEndpoint,
+    run_dir: Path,
 ) -> Iterator[LocalSystem]:
-    """All seven services with `make run`'s clocks and egress allowance, shared by the CLI
-    tests (own names each)."""
+    """All seven services with `make run`'s clocks and egress allowance and, besides the
+    tests' tokens, the token `make run` generated (as `make run` passes it), shared by the
+    CLI tests (own names each)."""
+    made = (run_dir / TOKEN_FILE).read_text().strip()
     running = launch(
         amqp_url,
         tmp_path_factory.mktemp("cli-logs"),
+        MCP_AUTH_TOKEN=made,
         **ORGANISATION_ENV,
         **egress_allowance(flaky_endpoint.url),
     )

@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from tests.cli.conftest import vsm
+from tests.support.tokens import OPERATE_TOKEN, bearer
 
 pytestmark = pytest.mark.integration
 
@@ -88,7 +89,12 @@ def test_policy_list_show_and_diff(url: str) -> None:
             "policy_type": "throttle",
             "limits": [{"target": "cli-t", "max_rate_per_s": rate}],
         }
-        stored = httpx.put(f"{url}/api/vsm/policies/throttle", json={"policy": policy}, timeout=30)
+        stored = httpx.put(
+            f"{url}/api/vsm/policies/throttle",
+            json={"policy": policy},
+            headers=bearer(),
+            timeout=30,
+        )
         assert stored.status_code == 200, stored.text
         versions.append(stored.json()["version"])
     a, b = versions
@@ -152,7 +158,7 @@ def test_errors_are_one_line_with_distinct_exit_codes(url: str, tmp_path: Path) 
 
 def test_gateway_and_token_come_from_the_config_file(url: str, tmp_path: Path) -> None:
     (tmp_path / "vsm").mkdir()
-    (tmp_path / "vsm" / "config.toml").write_text(f'url = "{url}"\ntoken = "secret"\n')
+    (tmp_path / "vsm" / "config.toml").write_text(f'url = "{url}"\ntoken = "{OPERATE_TOKEN}"\n')
     shown = vsm("status", "--json", env={"XDG_CONFIG_HOME": str(tmp_path)})
     assert shown.returncode == 0, shown.stderr
     assert json.loads(shown.stdout)["status"]["vsm_id"] == "root"

@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from tests.cli.conftest import vsm
+from tests.support.tokens import bearer
 
 pytestmark = pytest.mark.integration
 
@@ -77,7 +78,7 @@ def test_apply_creates_the_declared_agents_and_identity(url: str, tmp_path: Path
     assert set(running) == {"org-w-1", "org-w-2", "org-sensor", "org-spare"}
     assert running["org-w-1"]["config"]["allocation"] == 2
     assert running["org-sensor"]["agent_type"] == "sensor"
-    identity = httpx.get(f"{url}/api/vsm/identity", timeout=30).json()
+    identity = httpx.get(f"{url}/api/vsm/identity", headers=bearer(), timeout=30).json()
     assert identity["policy"]["purpose"] == "Check that organisation files work."
 
 
@@ -149,10 +150,10 @@ def test_meta_systems_and_budgets_are_applied_and_retired(url: str, tmp_path: Pa
     assert "created meta-system root/logistics" in applied.stdout
     assert "created meta-system root/logistics/fleet" in applied.stdout
     children = httpx.get(
-        f"{url}/api/vsm/meta-systems", params={"vsm_id": "root"}, timeout=30
+        f"{url}/api/vsm/meta-systems", params={"vsm_id": "root"}, headers=bearer(), timeout=30
     ).json()
     assert [c["vsm_id"] for c in children["children"]] == ["root/logistics"]
-    budget = httpx.get(f"{url}/api/vsm/system/3", timeout=30).json()["budget"]
+    budget = httpx.get(f"{url}/api/vsm/system/3", headers=bearer(), timeout=30).json()["budget"]
     assert budget == {"concurrency_slots": 64, "llm_tokens_per_min": 1000, "memory_mb": 4096}
     [mover] = agents(url, prefix="mover").values()
     assert mover["vsm_id"] == "root/logistics"
@@ -174,6 +175,6 @@ def test_meta_systems_and_budgets_are_applied_and_retired(url: str, tmp_path: Pa
         "removed meta-system root/logistics",
     ]
     children = httpx.get(
-        f"{url}/api/vsm/meta-systems", params={"vsm_id": "root"}, timeout=30
+        f"{url}/api/vsm/meta-systems", params={"vsm_id": "root"}, headers=bearer(), timeout=30
     ).json()
     assert children["children"] == []

@@ -72,6 +72,23 @@ def test_flag_beats_environment_beats_file_beats_default(tmp_path: Path) -> None
     assert config_path({"XDG_CONFIG_HOME": "/x"}) == Path("/x/vsm/config.toml")
 
 
+def test_make_runs_token_comes_last_and_only_for_a_gateway_on_this_machine(
+    tmp_path: Path,
+) -> None:
+    local = tmp_path / ".run" / "token"
+    local.parent.mkdir()
+    local.write_text("made-by-make-run-1234\n")
+    absent = tmp_path / "absent.toml"
+    for url in ("http://127.0.0.1:8000", "http://localhost:1", "http://[::1]:8000", None):
+        assert resolve(url, None, absent, local).token == "made-by-make-run-1234"
+    assert resolve("https://vsm.example.org", None, absent, local).token is None
+    assert resolve(None, "flag", absent, local).token == "flag"
+    path = tmp_path / "config.toml"
+    path.write_text('token = "from-file"\n')
+    assert resolve(None, None, path, local).token == "from-file"
+    assert resolve(None, None, absent, tmp_path / "none").token is None
+
+
 def test_a_wrong_config_file_is_a_usage_error(tmp_path: Path) -> None:
     path = tmp_path / "config.toml"
     path.write_text('gateway = "http://x"\n')

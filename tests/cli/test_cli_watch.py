@@ -13,6 +13,7 @@ import pexpect
 import pytest
 
 from tests.cli.conftest import VSM, vsm
+from tests.support.tokens import OPERATE_TOKEN, bearer
 
 pytestmark = pytest.mark.integration
 
@@ -27,7 +28,7 @@ def next_pain(child: pexpect.spawn, until: float) -> float:
 
 
 def test_watch_shows_pain_rising_after_a_signal(url: str) -> None:
-    env = {**os.environ, "NO_COLOR": "1", "TERM": "xterm-256color"}
+    env = {**os.environ, "NO_COLOR": "1", "TERM": "xterm-256color", "VSM_TOKEN": OPERATE_TOKEN}
     child = pexpect.spawn(
         VSM,
         ["--url", url, "watch", "--interval", "0.5"],
@@ -48,6 +49,7 @@ def test_watch_shows_pain_rising_after_a_signal(url: str) -> None:
         sent = httpx.post(
             f"{url}/api/vsm/algedonic/pain",
             json={"intensity": 1.0, "reason": "watch_test"},
+            headers=bearer(),
             timeout=30,
         )
         assert sent.status_code == 202, sent.text

@@ -17,6 +17,7 @@ import pytest
 from scripts.flaky_endpoint import FlakyEndpoint, Schedule
 from scripts.localrun import Workload, apply_organisation, organisation_file
 from tests.cli.conftest import vsm
+from tests.support.tokens import OPERATE_TOKEN, bearer
 
 DEFAULT = Path(__file__).resolve().parents[2] / "deploy" / "organisation" / "default.yaml"
 DEADLINE_S = 120.0
@@ -24,7 +25,7 @@ DEADLINE_S = 120.0
 
 
 def system5(url: str) -> dict[str, Any]:
-    answer = httpx.get(f"{url}/api/vsm/system/5", timeout=30)
+    answer = httpx.get(f"{url}/api/vsm/system/5", headers=bearer(), timeout=30)
     assert answer.status_code == 200, answer.text
     return dict(answer.json())
 
@@ -59,9 +60,9 @@ def test_pain_intervention_and_recovery_happen_on_their_own(
             time.sleep(1)  # an earlier test's episode is still closing
         known = {i["intervention_id"] for i in system5(url)["interventions"]}
 
-        assert apply_organisation(tmp_path / "default.yaml", url)
+        assert apply_organisation(tmp_path / "default.yaml", url, OPERATE_TOKEN)
         endpoint.schedule.restart()
-        workload = Workload(url, endpoint.url).start()
+        workload = Workload(url, endpoint.url, OPERATE_TOKEN).start()
         started = time.monotonic()
         recovered = None
         while recovered is None and time.monotonic() - started < DEADLINE_S:

@@ -29,6 +29,7 @@ from scripts.localrun import SERVICES, LocalSystem
 from tests.integration.conftest import free_port
 from tests.support.cleanup import delete_namespace
 from tests.support.rabbitmq import PrivateRabbitMQ
+from tests.support.tokens import TOKEN_ENV
 from vsm.contract import topology
 from vsm.contract.envelope import Envelope
 from vsm.contract.operations import (
@@ -92,6 +93,7 @@ def start_system(
             "HEALTH_INTERVAL": "0.5",
             "LOG_FORMAT": "json",
             "TELEGRAM_BOT_TOKEN": "",
+            **TOKEN_ENV,
             **env,
         },
         log_dir=log_dir,

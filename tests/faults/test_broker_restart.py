@@ -31,6 +31,7 @@ from tests.faults.conftest import (
     wait_readiness,
 )
 from tests.support.rabbitmq import PrivateRabbitMQ
+from tests.support.tokens import bearer
 from vsm.contract.operations import AgentCommand
 
 pytestmark = [pytest.mark.integration, pytest.mark.fault]
@@ -55,7 +56,10 @@ async def test_a_broker_crash_mid_stream_loses_no_confirmed_command(
 ) -> None:
     namespace = system.env["VSM_NAMESPACE"]
     results = ResultLog(own_node.url, namespace)
-    async with sender_bus(own_node.url, namespace) as bus, httpx.AsyncClient() as http:
+    async with (
+        sender_bus(own_node.url, namespace) as bus,
+        httpx.AsyncClient(headers=bearer()) as http,
+    ):
         agent_id = await spawn(bus, "worker", allocation=8)
         await results.start()
         await asyncio.sleep(QUORUM_SETTLE_S)

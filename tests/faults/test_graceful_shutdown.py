@@ -37,6 +37,7 @@ from tests.faults.conftest import (
 )
 from tests.faults.effects import EffectLedger
 from tests.support.polling import eventually
+from tests.support.tokens import bearer
 from vsm.contract import topology
 from vsm.contract.envelope import Envelope
 from vsm.contract.health import Ping
@@ -153,7 +154,10 @@ async def test_sigterm_under_load_loses_nothing_and_exits_within_the_grace_perio
     results = ResultLog(amqp_url, namespace)
     await results.start()
     exits: dict[str, tuple[float, bool]] = {}
-    async with sender_bus(amqp_url, namespace) as bus, httpx.AsyncClient(timeout=60) as http:
+    async with (
+        sender_bus(amqp_url, namespace) as bus,
+        httpx.AsyncClient(timeout=60, headers=bearer()) as http,
+    ):
         agent_id = await spawn(bus, "api", base_urls=[f"{ledger.url}/"], retries=0)
         AGENTS.append(agent_id)
         await asyncio.sleep(QUORUM_SETTLE_S)

@@ -22,6 +22,7 @@ from tests.integration.conftest import shut_down
 from tests.security.signed import launch_system, secret
 from tests.support.fake_anthropic import FakeAnthropic, RecordedRequest
 from tests.support.fake_telegram import FakeTelegram
+from tests.support.tokens import OPERATE_TOKEN, READ_TOKEN, gateway_client
 
 PERSON = 4242
 """The one chat the bot serves."""
@@ -38,6 +39,8 @@ SECRETS = {
     "signing key": SIGNING_SECRET,
     "signing key (unpadded)": SIGNING_SECRET.rstrip("="),
     "MCP token": MCP_TOKEN,
+    "operate token": OPERATE_TOKEN,
+    "read token": READ_TOKEN,
 }
 
 
@@ -88,7 +91,7 @@ def hostile_system(
 
 @pytest.fixture
 async def gateway(hostile_system: LocalSystem) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=hostile_system.url("mcp-gateway"), timeout=30) as c:
+    async with gateway_client(hostile_system, timeout=30) as c:
         yield c
 
 

@@ -225,7 +225,8 @@ EDGE_CASES: list[tuple[str, str, dict[str, Any], Any, set[int]]] = [
         INITIALIZE,
         {400, 415},
     ),
-    ("no Accept", "POST", {"Authorization": f"Bearer {MCP_TOKEN}"}, INITIALIZE, {400, 406}),
+    # Neither Accept nor Content-Type: the gateway's 415 (not declared JSON) comes first.
+    ("no Accept", "POST", {"Authorization": f"Bearer {MCP_TOKEN}"}, INITIALIZE, {400, 406, 415}),
     ("PUT", "PUT", BEARER, INITIALIZE, {405}),
     ("DELETE without a session", "DELETE", BEARER, None, {400, 404, 405}),
     ("GET without a session", "GET", BEARER, None, {200, 400, 404, 405, 406}),  # stateless

@@ -1,8 +1,9 @@
 """REST: schemathesis fuzzes every operation of the running gateway's OpenAPI document.
 
-Generated requests, valid (positive) and invalid (negative), go to the real gateway and
-through it, over AMQP, to the services. No answer may be a 5xx, and every answer must conform
-to the document: a documented status code, its content type, a body that matches its schema.
+Generated requests, valid (positive) and invalid (negative), go to the real gateway with the
+operate token and through it, over AMQP, to the services. No answer may be a 5xx, and every
+answer must conform to the document: a documented status code, its content type, a body that
+matches its schema.
 Every generated request is tried (a finding does not stop the exploration) and the findings
 are reported together: the test fails on any of them.
 
@@ -31,6 +32,7 @@ from schemathesis.specs.openapi.checks import (
 
 from scripts.localrun import LocalSystem
 from tests.hostile.conftest import assert_all_alive
+from tests.support.tokens import bearer
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(480)]
 
@@ -85,7 +87,7 @@ def fuzz(operation: Any, mode: GenerationMode, url: str, log: dict[str, Counter[
     @given(case=operation.as_strategy(generation_mode=mode))
     def one(case: Case) -> None:
         log["tried"][label] += 1
-        response = case.call(base_url=url, timeout=30)
+        response = case.call(base_url=url, headers=bearer(), timeout=30)
         log["statuses"][response.status_code] += 1
         for finding in judge(case, response):
             log["findings"][finding] += 1
@@ -101,7 +103,9 @@ def test_every_operation_answers_within_its_schema_and_never_5xx(
     hostile_system: LocalSystem,
 ) -> None:
     url = hostile_system.url("mcp-gateway")
-    schema = schemathesis.openapi.from_url(f"{url}/schema/openapi.json", timeout=30)
+    schema = schemathesis.openapi.from_url(
+        f"{url}/schema/openapi.json", headers=bearer(), timeout=30
+    )
     operations = [result.ok() for result in schema.get_all_operations()]
     log: dict[str, Counter[Any]] = {
         name: Counter() for name in ("tried", "statuses", "findings", "where", "unsatisfiable")

@@ -14,6 +14,7 @@ from conftest import new_namespace
 from scripts.localrun import SERVICES, LocalSystem
 from tests.support.cleanup import delete_namespace
 from tests.support.probe import Probe, open_probe
+from tests.support.tokens import TOKEN_ENV, gateway_client
 
 HEALTH_INTERVAL_S = 0.5
 
@@ -37,7 +38,9 @@ def launch(
     **env: str,
 ) -> LocalSystem:
     """The seven services (or those named) as processes on `amqp_url`, under a namespace of
-    their own, once every one is ready (the other suites' systems start here too)."""
+    their own, once every one is ready (the other suites' systems start here too). The gateway
+    takes the tokens of tests.support.tokens and serves its metrics without one on a port of
+    its own."""
     namespace = new_namespace()
     system = LocalSystem(
         env={
@@ -46,10 +49,12 @@ def launch(
             "HEALTH_INTERVAL": str(HEALTH_INTERVAL_S),
             "LOG_FORMAT": "json",
             "TELEGRAM_BOT_TOKEN": "",
+            **TOKEN_ENV,
             **env,
         },
         log_dir=log_dir,
         ports={name: free_port() for name in SERVICES},
+        metrics_ports={"mcp-gateway": free_port()},
     )
     system.start(services)
     try:
@@ -89,5 +94,5 @@ async def system_probe(amqp_url: str, system: LocalSystem) -> AsyncIterator[Prob
 
 @pytest.fixture
 async def gateway(system: LocalSystem) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=system.url("mcp-gateway"), timeout=10) as client:
+    async with gateway_client(system, timeout=10) as client:
         yield client

@@ -47,8 +47,8 @@ CASES = {
 
 
 async def dead_letter_count(system: LocalSystem, service: str, queue: str, reason: str) -> float:
-    async with httpx.AsyncClient(base_url=system.url(service)) as http:
-        text = (await http.get("/metrics")).text
+    async with httpx.AsyncClient() as http:
+        text = (await http.get(f"http://{system.scrape_address(service)}/metrics")).text
     for line in text.splitlines():
         if (
             line.startswith("vsm_messages_dead_lettered_total{")

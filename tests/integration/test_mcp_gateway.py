@@ -10,14 +10,12 @@ import asyncio
 import json
 import secrets
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import httpx
-import httpx2
 import pytest
 from mcp.client.session import ClientSession
-from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 from mcp_types import CallToolResult, TextContent
 
@@ -25,6 +23,8 @@ from scripts.localrun import LocalSystem
 from tests.integration.conftest import launch, shut_down
 from tests.support.polling import eventually
 from tests.support.probe import Probe, open_probe
+from tests.support.tokens import OPERATE_TOKEN, READ_TOKEN, bearer
+from tests.support.tokens import mcp_session as sdk_session
 from vsm.contract import topology
 from vsm.contract.adaptation import AdaptationProposal, AdaptationRequest
 from vsm.contract.algedonic import AlgedonicSignal
@@ -82,17 +82,10 @@ async def mcp_probe(amqp_url: str, mcp_system: LocalSystem) -> AsyncIterator[Pro
         yield client
 
 
-@asynccontextmanager
-async def mcp_session(url: str, token: str = TOKEN) -> AsyncIterator[ClientSession]:
-    """An initialized session of the official SDK client, with the bearer token."""
-    headers = {"Authorization": f"Bearer {token}"}
-    async with (
-        httpx2.AsyncClient(headers=headers, timeout=httpx2.Timeout(30, read=120)) as http,
-        streamable_http_client(url, http_client=http) as (read, write),
-        ClientSession(read, write) as session,
-    ):
-        await session.initialize()
-        yield session
+def mcp_session(url: str, token: str = TOKEN) -> AbstractAsyncContextManager[ClientSession]:
+    """An initialized session of the official SDK client, with this module's token (given to
+    the gateway as `MCP_AUTH_TOKEN`, which stays an operate token)."""
+    return sdk_session(url, token)
 
 
 async def call(url: str, tool: str, arguments: dict[str, Any] | None = None) -> CallToolResult:
@@ -459,7 +452,52 @@ async def test_cors_preflight_from_an_allowed_browser_origin(raw: httpx.AsyncCli
 
 
 async def test_rest_and_openapi_stay_on_the_same_port_without_mcp(raw: httpx.AsyncClient) -> None:
-    schema = (await raw.get("/schema/openapi.json")).json()
+    read = bearer(READ_TOKEN)
+    schema = (await raw.get("/schema/openapi.json", headers=read)).json()
     assert "/api/vsm/status" in schema["paths"]
     assert not any(path.startswith("/mcp") for path in schema["paths"])
-    assert (await raw.get("/api/vsm/status")).status_code == 200
+    assert (await raw.get("/api/vsm/status", headers=read)).status_code == 200
+
+
+# Scopes: a read token reads, an operate token (MCP_AUTH_TOKEN here) also changes state -----
+
+
+async def tools_by_scope(url: str) -> tuple[set[str], set[str]]:
+    """(read-only tools, tools that change state), by the tools' own annotations."""
+    async with mcp_session(url, READ_TOKEN) as session:
+        tools = (await session.list_tools()).tools
+    reads = {t.name for t in tools if t.annotations and t.annotations.read_only_hint}
+    return reads, {t.name for t in tools} - reads
+
+
+async def test_a_read_token_reads_resources_and_read_only_tools(mcp_url: str) -> None:
+    reads, _ = await tools_by_scope(mcp_url)
+    assert {"vsm_status", "list_agents", "explain"} <= reads
+    async with mcp_session(mcp_url, READ_TOKEN) as session:
+        status = await session.read_resource("vsm://status")
+        assert json.loads(status.contents[0].text)["vsm_id"] == "root"  # type: ignore[union-attr]
+        assert data(await session.call_tool("vsm_status", {}))["vsm_id"] == "root"
+        for tool in sorted(reads):  # whatever the arguments, never refused for its scope
+            assert not text(await session.call_tool(tool, {})).startswith("forbidden")
+
+
+async def test_a_read_token_is_refused_every_tool_that_changes_state(mcp_url: str) -> None:
+    _, changes = await tools_by_scope(mcp_url)
+    assert {
+        "spawn_agent",
+        "terminate_agent",
+        "algedonic_signal",
+        "vsm_synthesize_policy",
+    } <= changes
+    async with mcp_session(mcp_url, READ_TOKEN) as session:
+        for tool in sorted(changes):
+            refused = await session.call_tool(tool, {"agent_type": "worker"})
+            assert refused.is_error, tool
+            assert text(refused) == (
+                f"forbidden: {tool} changes state and needs an operate token; "
+                "this token may only read"
+            )
+    async with mcp_session(mcp_url, OPERATE_TOKEN) as session:  # the tests' operate token
+        allowed = await session.call_tool("terminate_agent", {"agent_id": "worker-00000000"})
+    assert allowed.is_error
+    assert "agent_not_found" in text(allowed)  # past the scope check, refused by S1

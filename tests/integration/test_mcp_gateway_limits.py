@@ -1,4 +1,5 @@
-"""The MCP gate on a lone mcp-gateway: rate limit per client, and closed without a token.
+"""The gate on a lone mcp-gateway: MCP's rate limit per client, everything closed without a
+token configured, and no start-up with a token too short.
 
 Only the gateway runs here (the gate answers before any system is asked), each with its own
 settings, so these limits never disturb the shared system of the other MCP tests.
@@ -77,14 +78,29 @@ async def test_past_the_rate_limit_a_client_gets_429_and_rest_is_unaffected(
     assert 1 <= int(limited.headers["retry-after"]) <= 60
     assert limited.json()["error"] == "rate_limited"
     assert (await client.get("/healthz")).status_code == 200
-    schema = await client.get("/schema/openapi.json")
+    schema = await client.get("/schema/openapi.json", headers=auth)
     assert schema.status_code == 200
 
 
-async def test_without_a_configured_token_mcp_is_closed_with_503(tokenless: LocalSystem) -> None:
+async def test_without_a_configured_token_mcp_and_rest_are_closed_with_503(
+    tokenless: LocalSystem,
+) -> None:
     async with httpx.AsyncClient(base_url=tokenless.url("mcp-gateway"), timeout=10) as http:
-        for headers in ({}, {"Authorization": "Bearer anything"}):
-            response = await http.post("/mcp", json=PING, headers={**HEADERS, **headers})
-            assert response.status_code == 503
-            assert response.json()["error"] == "mcp_disabled"
+        for headers in ({}, {"Authorization": "Bearer anything-at-all-1234"}):
+            for method, path in (("POST", "/mcp"), ("GET", "/api/vsm/status"), ("GET", "/metrics")):
+                response = await http.request(
+                    method, path, json=PING, headers={**HEADERS, **headers}
+                )
+                assert response.status_code == 503, (method, path)
+                assert response.json()["error"] == "no_token_configured"
+                assert "MCP_AUTH_TOKEN" in response.json()["message"]
+        assert (await http.get("/healthz")).status_code == 200
         assert (await http.get("/readyz")).status_code == 200
+
+
+def test_a_token_shorter_than_16_characters_stops_start_up(amqp_url: str, tmp_path: Path) -> None:
+    with pytest.raises(RuntimeError, match="mcp-gateway exited with 1"):
+        lone_gateway(amqp_url, tmp_path, VSM_READ_TOKENS=f"{TOKEN},short-token")
+    log = (tmp_path / "mcp-gateway.log").read_text()
+    assert "VSM_READ_TOKENS: token 2 is shorter than 16 characters" in log
+    assert "short-token" not in log

@@ -23,6 +23,7 @@ from tests.integration.conftest import launch
 from tests.support.cleanup import delete_namespace
 from tests.support.fake_anthropic import FakeAnthropic
 from tests.support.probe import Probe, open_probe
+from tests.support.tokens import gateway_client
 from vsm.contract import topology
 from vsm.contract.algedonic import AlgedonicSignal
 from vsm.contract.envelope import Envelope
@@ -84,7 +85,7 @@ def s1_system(
 
 @pytest.fixture
 async def rest(s1_system: LocalSystem) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=s1_system.url("mcp-gateway"), timeout=40) as client:
+    async with gateway_client(s1_system, timeout=40) as client:
         yield client
 
 

@@ -12,13 +12,13 @@ import signal
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from scripts.localrun import LocalSystem
 from tests.integration.conftest import free_port, launch
 from tests.integration.test_operations_agents import delete_s1, raw_envelope
 from tests.support.probe import Probe, open_probe
+from tests.support.tokens import gateway_client
 from vsm.contract import topology
 from vsm.contract.operations import AgentCommand, CommandResult, command_key, results_exchange
 from vsm.kit.bus import AnyEnvelope
@@ -59,7 +59,7 @@ async def test_killing_the_serving_replica_loses_no_command(
     replicas: tuple[LocalSystem, LocalSystem], probe_of: Probe
 ) -> None:
     first, second = replicas
-    async with httpx.AsyncClient(base_url=first.url("mcp-gateway"), timeout=30) as rest:
+    async with gateway_client(first, timeout=30) as rest:
         spawned = await rest.post("/api/vsm/agents", json={"type": "worker", "config": {}})
         agent_id = spawned.json()["agent_id"]
         AGENTS.append(agent_id)

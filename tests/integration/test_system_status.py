@@ -15,6 +15,7 @@ import pytest
 from scripts.localrun import SERVICES
 from tests.integration.conftest import HEALTH_INTERVAL_S, launch, shut_down
 from tests.support.probe import open_probe
+from tests.support.tokens import gateway_client
 from vsm.contract.health import Ping, Pong
 
 pytestmark = pytest.mark.integration
@@ -78,7 +79,7 @@ async def test_a_killed_service_shows_down_and_the_rest_stay_up(
 ) -> None:
     system = launch(amqp_url, tmp_path / "logs")
     try:
-        async with httpx.AsyncClient(base_url=system.url("mcp-gateway"), timeout=10) as gateway:
+        async with gateway_client(system, timeout=10) as gateway:
             await wait_for_status(gateway, lambda s: set(states(s).values()) == {"up"})
             system.kill("control")
             killed_at = time.monotonic()

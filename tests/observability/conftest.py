@@ -39,7 +39,7 @@ def monitored_system(
 def prometheus(
     broker: MonitoredRabbitMQ, monitored_system: LocalSystem
 ) -> Iterator[PrivatePrometheus]:
-    jobs = {name: [f"127.0.0.1:{port}"] for name, port in monitored_system.ports.items()}
+    jobs = {name: [monitored_system.scrape_address(name)] for name in monitored_system.ports}
     jobs["rabbitmq"] = [broker.metrics_address]
     with PrivatePrometheus(jobs) as server:
         server.wait_scraping()

@@ -18,7 +18,6 @@ import math
 import time
 from collections import defaultdict
 
-import httpx
 import pytest
 
 from scripts.localrun import LocalSystem
@@ -27,6 +26,7 @@ from tests.observability.load import episode, steady
 from tests.observability.panels import Query, queries
 from tests.observability.prometheus import PrivatePrometheus, PromQLError
 from tests.support.probe import open_probe
+from tests.support.tokens import gateway_client
 
 pytestmark = pytest.mark.integration
 
@@ -84,9 +84,8 @@ async def test_every_panel_query_returns_data(
     assert {(q.dashboard, q.panel, q.ref) for q in quiet} == set(QUIET), "stale QUIET entry"
 
     namespace = monitored_system.env["VSM_NAMESPACE"]
-    base = monitored_system.url("mcp-gateway")
     async with (
-        httpx.AsyncClient(base_url=base, timeout=30) as gateway,
+        gateway_client(monitored_system, timeout=30) as gateway,
         open_probe(broker.url, namespace) as probe,
     ):
         agents = await episode(gateway, probe)

@@ -12,13 +12,13 @@ import asyncio
 import time
 from collections.abc import Iterator
 
-import httpx
 import pytest
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from scripts.localrun import LocalSystem
 from tests.observability.otlp import OtlpReceiver, ReceivedSpan
 from tests.observability.system import running_system
+from tests.support.tokens import gateway_client
 
 # Generous: the fixture waits up to 180 s for seven services to start on a busy machine.
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
@@ -91,7 +91,7 @@ def assert_server_span(span: ReceivedSpan, path: str, status: int) -> None:
 async def test_pain_through_rest_is_one_trace_across_the_services_it_reaches(
     traced_system: LocalSystem, receiver: OtlpReceiver, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    async with httpx.AsyncClient(base_url=traced_system.url("mcp-gateway")) as gateway:
+    async with gateway_client(traced_system) as gateway:
         response = await gateway.post("/api/vsm/algedonic/pain", json={"intensity": 0.9})
     assert response.status_code == 202, response.text
 
@@ -113,7 +113,7 @@ async def test_an_agent_command_through_rest_is_one_trace_from_mcp_gateway(
     # A sensor: S4 reads the results of sensors (a worker's reach it only as performance
     # reports), so the command's trace crosses mcp-gateway, operations and intelligence.
     sensor = {"type": "sensor", "config": {"interval_s": 3600}}
-    async with httpx.AsyncClient(base_url=traced_system.url("mcp-gateway"), timeout=30) as gateway:
+    async with gateway_client(traced_system, timeout=30) as gateway:
         spawned = await gateway.post("/api/vsm/agents", json=sensor)
         assert spawned.status_code == 201, spawned.text
         agent_id = spawned.json()["agent_id"]

@@ -19,6 +19,7 @@ from scripts.localrun import SERVICES, LocalSystem
 from tests.integration.conftest import shut_down
 from tests.security.signed import KEYS, copy, flip, launch_system, publish
 from tests.support.polling import eventually
+from tests.support.tokens import gateway_client
 from vsm.contract import topology
 from vsm.contract.operations import command_queue, results_exchange
 from vsm.kit.deadletter import REASON_HEADER
@@ -49,7 +50,7 @@ async def channel(amqp_url: str) -> AsyncIterator[AbstractChannel]:
 
 @pytest.fixture
 async def gateway(system: LocalSystem) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=system.url("mcp-gateway"), timeout=10) as client:
+    async with gateway_client(system, timeout=10) as client:
         yield client
 
 
@@ -89,8 +90,8 @@ async def parked(
 
 
 async def refusals(system: LocalSystem, service: str, reason: str) -> float:
-    async with httpx.AsyncClient(base_url=system.url(service)) as http:
-        text = (await http.get("/metrics")).text
+    async with httpx.AsyncClient() as http:
+        text = (await http.get(f"http://{system.scrape_address(service)}/metrics")).text
     return sum(
         float(line.rsplit(" ", 1)[1])
         for line in text.splitlines()

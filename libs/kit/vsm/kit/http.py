@@ -10,7 +10,16 @@ from typing import Any
 
 from litestar import Litestar, MediaType, Response, get
 from litestar.enums import ScopeType
-from litestar.types import ASGIApp, ControllerRouterHandler, Message, Receive, Scope, Send
+from litestar.openapi.spec import Components
+from litestar.types import (
+    ASGIApp,
+    ControllerRouterHandler,
+    HTTPResponseStartEvent,
+    Message,
+    Receive,
+    Scope,
+    Send,
+)
 from opentelemetry import propagate
 from opentelemetry.trace import SpanKind, StatusCode, TracerProvider
 from prometheus_client import CollectorRegistry, generate_latest
@@ -45,6 +54,31 @@ def health_routes(registry: CollectorRegistry, readiness: Readiness) -> list[Any
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     return [healthz, readyz, metrics]
+
+
+def metrics_port(app: ASGIApp, registry: CollectorRegistry, port: int) -> ASGIApp:
+    """`app`, except that a request arriving on `port` can only `GET /metrics`: no other
+    route and none of the app's middleware (a scraper inside the cluster reads it there, while
+    the app's own port may want a token)."""
+
+    async def by_port(scope: Scope, receive: Receive, send: Send) -> None:
+        server = scope.get("server")
+        if scope["type"] != ScopeType.HTTP or server is None or server[1] != port:
+            await app(scope, receive, send)
+            return
+        wanted = scope["path"] == "/metrics" and scope["method"] in ("GET", "HEAD")
+        body = generate_latest(registry) if wanted else b"this port serves GET /metrics only\n"
+        media = CONTENT_TYPE_LATEST if wanted else "text/plain; charset=utf-8"
+        start: HTTPResponseStartEvent = {
+            "type": "http.response.start",
+            "status": 200 if wanted else 404,
+            "headers": [(b"content-type", media.encode()), (b"content-length", b"%d" % len(body))],
+        }
+        await send(start)
+        sent = b"" if scope["method"] == "HEAD" else body
+        await send({"type": "http.response.body", "body": sent, "more_body": False})
+
+    return by_port
 
 
 @lru_cache(maxsize=1024)
@@ -105,17 +139,24 @@ def create_http_app(
     title: str = "vsm",
     tracer_provider: TracerProvider | None = None,
     middleware: Sequence[Any] = (),
+    openapi_components: Components | None = None,
     **options: Any,
 ) -> Litestar:
     """The service's HTTP app; with a `tracer_provider` (tracing on), each request but the
-    probes and scrapes gets a server span."""
+    probes and scrapes gets a server span. `openapi_components` (e.g. security schemes) go
+    into its OpenAPI document."""
     from litestar.openapi import OpenAPIConfig
 
     spans = [server_spans(tracer_provider)] if tracer_provider is not None else []
     return Litestar(
         route_handlers=[*health_routes(registry, readiness), *route_handlers],
         lifespan=list(lifespan),
-        openapi_config=OpenAPIConfig(title=title, version=VERSION, path="/schema"),
+        openapi_config=OpenAPIConfig(
+            title=title,
+            version=VERSION,
+            path="/schema",
+            components=openapi_components or Components(),
+        ),
         logging_config=None,
         middleware=[*spans, *middleware],
         **options,

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from types import TracebackType
 from typing import Any
 
@@ -19,7 +20,8 @@ from faststream.rabbit.response import RabbitResponse
 from faststream.rabbit.schemas import Channel
 from litestar import Litestar
 from litestar.datastructures import State
-from litestar.types import ControllerRouterHandler
+from litestar.types import ASGIApp, ControllerRouterHandler
+from uvicorn.config import STARTUP_FAILURE
 
 from vsm.contract import topology
 from vsm.contract.envelope import Envelope
@@ -34,7 +36,7 @@ from vsm.kit.deadletter import (
     pause_before_redelivery,
 )
 from vsm.kit.health import HealthReporter
-from vsm.kit.http import create_http_app
+from vsm.kit.http import create_http_app, metrics_port
 from vsm.kit.logs import configure_logging
 from vsm.kit.names import Namespace
 from vsm.kit.settings import ServiceSettings
@@ -202,12 +204,28 @@ class Runtime:
 
 
 def serve(app: Litestar, settings: ServiceSettings) -> None:
-    """Run `app` until SIGTERM/SIGINT; uvicorn then runs the lifespan's graceful shutdown."""
-    uvicorn.run(
-        app,
+    """Run `app` until SIGTERM/SIGINT; uvicorn then runs the lifespan's graceful shutdown.
+    With `METRICS_PORT`, the same server also listens there, for `GET /metrics` only."""
+    served: ASGIApp = app
+    if settings.metrics_port is not None:
+        runtime: Runtime = app.state.runtime
+        served = metrics_port(app, runtime.telemetry.registry, settings.metrics_port)
+    config = uvicorn.Config(
+        served,
         host=settings.http_host,
         port=settings.http_port,
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=int(settings.shutdown_grace_s) or None,
     )
+    sockets = [config.bind_socket()]
+    if settings.metrics_port is not None:  # bound as uvicorn binds; logging left as it is
+        scrape = uvicorn.Config(
+            served, host=settings.http_host, port=settings.metrics_port, log_config=None
+        )
+        sockets.append(scrape.bind_socket())
+    server = uvicorn.Server(config)
+    with suppress(KeyboardInterrupt):
+        server.run(sockets=sockets)
+    if not server.started:
+        sys.exit(STARTUP_FAILURE)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 import socket
-from typing import Literal
+from typing import Literal, Self
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from vsm.contract.envelope import VsmId
@@ -29,6 +29,8 @@ class ServiceSettings(BaseSettings):
     vsm_id: VsmId = "root"
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8080, ge=0, le=65535)
+    # A second port serving only `GET /metrics`, for a scraper inside the cluster (unset: none).
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
     health_interval: float = Field(default=2.0, gt=0, le=60)  # seconds between heartbeats
     prefetch_count: int = Field(default=64, ge=1, le=10_000)
     request_timeout_s: float = Field(default=5.0, gt=0, le=300)
@@ -49,6 +51,12 @@ class ServiceSettings(BaseSettings):
     def _broker_urls(cls, value: str) -> str:
         broker_urls(value)
         return value
+
+    @model_validator(mode="after")
+    def _metrics_port_of_its_own(self) -> Self:
+        if self.metrics_port is not None and self.metrics_port == self.http_port:
+            raise ValueError("METRICS_PORT must differ from HTTP_PORT")
+        return self
 
     def keyring(self) -> Keyring | None:
         """The signing keys (`ValueError` naming the bad one by position, never its text)."""

@@ -44,6 +44,8 @@ from vsm.mcp_gateway.api import (
     ASKS,
     BODY,
     CONFLICT,
+    EDGE,
+    MUTATION,
     NOT_FOUND,
     PARAMS,
     BusDep,
@@ -140,7 +142,7 @@ class AgentsController(Controller):
         )
         return reply.agent
 
-    @get("/agents", responses=PARAMS | ASKS, operation_class=RestOperation)
+    @get("/agents", responses=EDGE | PARAMS | ASKS, operation_class=RestOperation)
     async def list_agents(
         self,
         bus: BusDep,
@@ -152,12 +154,12 @@ class AgentsController(Controller):
         request = ListAgents(agent_type=agent_type)
         return (await bus.query("operations", "list", request, AgentList)).agents
 
-    @get("/agent-types", responses=ASKS)
+    @get("/agent-types", responses=EDGE | ASKS)
     async def agent_types(self, bus: BusDep) -> list[AgentTypeInfo]:
         """Every agent type with its capabilities and config schema."""
         return (await bus.query("operations", "types", DescribeAgentTypes(), AgentTypes)).types
 
-    @get("/agents/{agent_id:str}", responses=NOT_FOUND | ASKS, operation_class=RestOperation)
+    @get("/agents/{agent_id:str}", responses=EDGE | NOT_FOUND | ASKS, operation_class=RestOperation)
     async def get_agent(self, bus: BusDep, agent_id: FromPath[str]) -> AgentInfo:
         return (
             await bus.query("operations", "get", GetAgent(agent_id=agent_id), AgentDescription)
@@ -166,7 +168,7 @@ class AgentsController(Controller):
     @delete(
         "/agents/{agent_id:str}",
         status_code=200,
-        responses=NOT_FOUND | ASKS,
+        responses=MUTATION | NOT_FOUND | ASKS,
         operation_class=RestOperation,
     )
     async def terminate(self, bus: BusDep, agent_id: FromPath[str]) -> AgentInfo:

@@ -10,7 +10,7 @@ from litestar import Controller, Request, Response, get
 from litestar.di import NamedDependency, Provide
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.openapi.spec import Operation
+from litestar.openapi.spec import Components, Operation, SecurityScheme
 from litestar.params import QueryParameter
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
@@ -37,16 +37,32 @@ class ErrorBody(BaseModel):
 
 ANSWERS = {
     400: "Malformed request: the body is not JSON.",
+    401: "No valid bearer token (`Authorization: Bearer <token>`); `WWW-Authenticate` says so.",
+    403: "A read token on a route that changes state, or a browser `Origin` that is not allowed.",
     404: "No such agent, policy, message or viable system.",
     409: "Conflict: the name is taken, the meta-system exists or has children, the agent is "
     "damped.",
     413: "The body is too large.",
+    415: "The body is not declared JSON (`Content-Type: application/json`).",
+    421: "The `Host` is not one this gateway serves (DNS rebinding).",
     422: "Invalid input (`fields` names each bad field), or refused by the system that owns it "
     "(`details` says why).",
     429: "Too many notes between one pair of agents.",
     502: "The system that owns the answer failed or answered something unexpected.",
+    503: "No token is configured on the gateway: it serves nothing but its probes.",
     504: "No answer within the timeout.",
 }
+BEARER = "bearer"
+"""The security scheme every route requires (see vsm.mcp_gateway.access)."""
+OPENAPI_COMPONENTS = Components(
+    security_schemes={
+        BEARER: SecurityScheme(
+            type="http",
+            scheme="bearer",
+            description="A read token (GET routes) or an operate token (every route).",
+        )
+    }
+)
 
 
 def errors(*statuses: int) -> dict[int, ResponseSpec]:
@@ -57,10 +73,14 @@ def errors(*statuses: int) -> dict[int, ResponseSpec]:
     }
 
 
+EDGE = errors(401, 403, 421, 503)
+"""What the edge's gate answers on any route, before the route runs."""
+MUTATION = EDGE | errors(415)
+"""A route that changes state: it needs an operate token, and JSON for any body."""
 PARAMS = errors(422)
 """A route with query or path parameters that can be invalid."""
-BODY = errors(400, 413, 422)
-"""A route with a JSON body."""
+BODY = MUTATION | errors(400, 413, 422)
+"""A route with a JSON body (every one changes state)."""
 ASKS = errors(502, 504)
 """A route that waits for a system's answer."""
 NOT_FOUND = errors(404)
@@ -183,7 +203,7 @@ class SystemController(Controller):
     path = "/api/vsm"
     tags = ["system"]
 
-    @get("/status", responses=ASKS)
+    @get("/status", responses=EDGE | ASKS)
     async def status(self, bus: BusDep) -> SystemStatus:
         """Every system and gateway with its state (up/degraded/down) and last-seen time."""
         return await bus.query("queen", "status", StatusQuery(), SystemStatus)

@@ -1,23 +1,27 @@
-"""The MCP endpoint's gate: bearer token, per-client rate limit, allowed hosts and origins.
+"""The MCP endpoint's own limits: a per-client rate, and each tool's scope.
 
-Host/Origin checks and the body-size cap are the SDK's own (`TransportSecuritySettings`,
-`max_request_body_size`); the token and the rate limit are checked here, before the SDK
-sees the request, so a stranger costs nothing but a 401.
+The edge's gate (vsm.mcp_gateway.access) has already checked Host, Origin and the token
+before a request gets here; a read token reaches MCP, so each tool call is checked against
+the tool's annotations: a tool without `readOnlyHint` changes state and needs `operate`.
 """
 
 from __future__ import annotations
 
 import hashlib
-import hmac
-import json
-import re
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
-from mcp.server.transport_security import TransportSecuritySettings
-from starlette.types import ASGIApp, Receive, Scope, Send
+from litestar.enums import ScopeType
+from litestar.types import ASGIApp, Receive, Scope, Send
+from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
+from mcp.server.mcpserver import MCPServer
+from mcp_types import CallToolResult, TextContent
+
+from vsm.mcp_gateway.access import Tokens, bearer_token, headers_of
+from vsm.mcp_gateway.crosssite import Refusal
 
 WINDOW_S = 60.0
 
@@ -49,86 +53,73 @@ class RateLimiter:
             del self._seen[client]
 
 
-def transport_security(
-    allowed_hosts: list[str], allowed_origins: list[str], public_host: str
-) -> TransportSecuritySettings:
-    """The SDK's DNS-rebinding protection, widened by the public host (served over https)."""
-    hosts, origins = list(allowed_hosts), list(allowed_origins)
-    if public_host:
-        hosts += [public_host, f"{public_host}:*"]
-        origins += [f"https://{public_host}", f"https://{public_host}:*"]
-    return TransportSecuritySettings(
-        enable_dns_rebinding_protection=True, allowed_hosts=hosts, allowed_origins=origins
-    )
-
-
-def bearer_token(headers: list[tuple[bytes, bytes]]) -> str | None:
-    for name, value in headers:
-        if name == b"authorization":
-            scheme, _, token = value.decode("latin-1").partition(" ")
-            return token.strip() if scheme.lower() == "bearer" and token.strip() else None
-    return None
-
-
 def client_ip(scope: Scope) -> str:
     client = scope.get("client")
     return str(client[0]) if client else "unknown"
 
 
-async def refuse(
-    send: Send, status: int, code: str, message: str, headers: dict[str, str] | None = None
-) -> None:
-    body = json.dumps({"error": code, "message": message}).encode()
-    raw = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    raw += [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
-    await send({"type": "http.response.start", "status": status, "headers": raw})
-    await send({"type": "http.response.body", "body": body})
-
-
 @dataclass
 class McpGate:
-    """ASGI middleware: 503 without a configured token, 401 without the right one, 429 past
-    the client's rate. CORS preflights never get here: the app's CORS layer answers them."""
+    """ASGI middleware: 429 past the client's rate (a client: its token and its address).
+    CORS preflights never get here: the app's CORS layer answers them."""
 
     app: ASGIApp
-    token: str | None
     limiter: RateLimiter
     clock: Callable[[], float] = time.monotonic
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != ScopeType.HTTP:
             await self.app(scope, receive, send)
             return
-        if self.token is None:
-            await refuse(send, 503, "mcp_disabled", "MCP is disabled: MCP_AUTH_TOKEN is not set")
-            return
-        presented = bearer_token(scope.get("headers", []))
-        if presented is None or not hmac.compare_digest(
-            presented.encode(errors="surrogateescape"), self.token.encode()
-        ):
-            await refuse(
-                send,
-                401,
-                "unauthorized",
-                "a valid bearer token is required (Authorization: Bearer <token>)",
-                {"WWW-Authenticate": 'Bearer realm="vsm-mcp", error="invalid_token"'},
-            )
-            return
-        client = hashlib.sha256(presented.encode()).hexdigest()[:16] + "@" + client_ip(scope)
+        token = bearer_token(headers_of(scope).get("authorization")) or ""
+        client = hashlib.sha256(token.encode()).hexdigest()[:16] + "@" + client_ip(scope)
         wait = self.limiter.retry_after(client, self.clock())
         if wait is not None:
-            await refuse(
-                send,
+            refusal = Refusal(
                 429,
                 "rate_limited",
                 f"more than {self.limiter.per_minute} MCP requests a minute; retry later",
                 {"Retry-After": str(max(1, int(wait + 0.999)))},
             )
+            await refusal.send(send)
             return
         await self.app(scope, receive, send)
 
 
-def origin_pattern(origins: list[str]) -> str:
-    """One regex for browser CORS matching the same origins the SDK allows (`:*` = any port)."""
-    parts = [re.escape(o[:-2]) + r":\d{1,5}" if o.endswith(":*") else re.escape(o) for o in origins]
-    return "^(" + "|".join(parts) + ")$" if parts else "^$"
+@dataclass
+class ToolScopes:
+    """MCP server middleware: a call of a tool that changes state (no `readOnlyHint`) needs an
+    operate token, judged from the request's own `Authorization` header; else a tool error
+    `forbidden`. Resources, prompts and read-only tools need only what the gate let in."""
+
+    server: MCPServer[Any]
+    tokens: Tokens
+    _mutating: frozenset[str] | None = None
+
+    async def __call__(
+        self, ctx: ServerRequestContext[Any, Any], call_next: CallNext
+    ) -> HandlerResult:
+        name = (ctx.params or {}).get("name") if ctx.method == "tools/call" else None
+        if isinstance(name, str) and name in await self.mutating() and not self.operates(ctx):
+            return CallToolResult(
+                content=[TextContent(type="text", text=forbidden(name))], is_error=True
+            )
+        return await call_next(ctx)
+
+    async def mutating(self) -> frozenset[str]:
+        if self._mutating is None:
+            tools = await self.server.list_tools()
+            self._mutating = frozenset(
+                t.name for t in tools if not (t.annotations and t.annotations.read_only_hint)
+            )
+        return self._mutating
+
+    def operates(self, ctx: ServerRequestContext[Any, Any]) -> bool:
+        """Whether the request carrying this message presents an operate token."""
+        headers = getattr(ctx.request, "headers", None)
+        token = bearer_token(headers.get("authorization") if headers is not None else None)
+        return token is not None and self.tokens.scope_of(token) == "operate"
+
+
+def forbidden(tool: str) -> str:
+    return f"forbidden: {tool} changes state and needs an operate token; this token may only read"

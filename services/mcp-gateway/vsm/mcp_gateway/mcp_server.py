@@ -10,7 +10,6 @@ import contextlib
 import json
 from typing import Any
 
-from litestar.config.cors import CORSConfig
 from litestar.handlers import asgi
 from litestar.types import Receive, Scope, Send
 from mcp.server.mcpserver import MCPServer
@@ -21,15 +20,11 @@ from vsm.contract.policy import PolicyList, PolicyListQuery
 from vsm.kit.runtime import Runtime
 from vsm.kit.version import VERSION
 from vsm.mcp_gateway import mcp_tools
-from vsm.mcp_gateway.mcp_security import (
-    McpGate,
-    RateLimiter,
-    origin_pattern,
-    transport_security,
-)
+from vsm.mcp_gateway.access import Tokens
+from vsm.mcp_gateway.crosssite import transport_security
+from vsm.mcp_gateway.mcp_security import McpGate, RateLimiter, ToolScopes
 from vsm.mcp_gateway.settings import Settings
 
-CORS_HEADERS = ["mcp-session-id", "mcp-protocol-version"]
 INSTRUCTIONS = (
     "vsm runs a Viable System Model: S1 agents, S4 intelligence, S5 policy and identity. "
     "Read vsm://status first; every tool is one message to the system that owns it."
@@ -84,34 +79,20 @@ def _register_prompts(server: MCPServer[Any]) -> None:
         )
 
 
-def cors(settings: Settings) -> CORSConfig:
-    """CORS for browser MCP clients: the allowed origins, the MCP headers both ways."""
-    origins = transport_security(
-        settings.mcp_allowed_hosts, settings.mcp_allowed_origins, settings.mcp_public_host
-    ).allowed_origins
-    return CORSConfig(
-        allow_origins=[],
-        allow_origin_regex=origin_pattern(origins),
-        allow_methods=["GET", "POST", "PUT", "DELETE", "OPTIONS"],
-        allow_headers=[*CORS_HEADERS, "content-type", "authorization", "last-event-id"],
-        expose_headers=[*CORS_HEADERS, "www-authenticate"],
-    )
-
-
-def mount(runtime: Runtime, settings: Settings) -> Any:
-    """The `/mcp` route (outside the OpenAPI schema), started and stopped with the service."""
+def mount(runtime: Runtime, settings: Settings, tokens: Tokens) -> Any:
+    """The `/mcp` route (outside the OpenAPI schema), started and stopped with the service.
+    The edge's gate lets a read token in (`opt`); each tool call then needs its own scope."""
     server = create_mcp_server(runtime, settings.mcp_max_result_chars)
+    server.middleware.append(ToolScopes(server, tokens))
     server.streamable_http_app(
         stateless_http=True,
         json_response=True,
         max_request_body_size=settings.mcp_max_request_bytes,
-        transport_security=transport_security(
-            settings.mcp_allowed_hosts, settings.mcp_allowed_origins, settings.mcp_public_host
-        ),
+        transport_security=transport_security(settings),
     )
     manager = server.session_manager
-    token = settings.mcp_auth_token.get_secret_value() if settings.mcp_auth_token else None
-    gate = McpGate(manager.handle_request, token or None, RateLimiter(settings.mcp_rate_limit))
+    handle: Any = manager.handle_request  # Starlette's ASGI types, the same protocol
+    gate = McpGate(handle, RateLimiter(settings.mcp_rate_limit))
     running = contextlib.AsyncExitStack()
 
     async def start() -> None:
@@ -122,12 +103,9 @@ def mount(runtime: Runtime, settings: Settings) -> Any:
 
     runtime.on_start(start)
     runtime.on_stop(stop)
-    runtime.health.add_details(
-        lambda: {"mcp": "enabled" if token else "disabled (MCP_AUTH_TOKEN not set)"}
-    )
 
-    @asgi("/mcp", is_mount=True, include_in_schema=False, copy_scope=True)
+    @asgi("/mcp", is_mount=True, include_in_schema=False, copy_scope=True, opt={"scope": "read"})
     async def mcp_endpoint(scope: Scope, receive: Receive, send: Send) -> None:
-        await gate(scope, receive, send)  # type: ignore[arg-type]
+        await gate(scope, receive, send)
 
     return mcp_endpoint

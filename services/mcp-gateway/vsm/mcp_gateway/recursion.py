@@ -30,7 +30,9 @@ from vsm.mcp_gateway.api import (
     ASKS,
     BODY,
     CONFLICT,
+    EDGE,
     LOOKUP,
+    MUTATION,
     NOT_FOUND,
     BusDep,
     RestOperation,
@@ -66,7 +68,7 @@ class RecursionController(Controller):
         )
         return reply.meta_system
 
-    @get("/meta-systems", responses=LOOKUP, operation_class=RestOperation)
+    @get("/meta-systems", responses=EDGE | LOOKUP, operation_class=RestOperation)
     async def children(self, bus: BusDep, vsm_id: VsmIdParam = None) -> MetaSystemTree:
         """The children of `vsm_id`, each with its budget, children and reported viability."""
         return await bus.query(
@@ -76,7 +78,7 @@ class RecursionController(Controller):
     @delete(
         "/meta-systems",
         status_code=200,
-        responses=LOOKUP | CONFLICT,
+        responses=MUTATION | LOOKUP | CONFLICT,
         operation_class=RestOperation,
     )
     async def retire(self, bus: BusDep, vsm_id: ChildParam) -> MetaSystemInfo:
@@ -88,7 +90,11 @@ class RecursionController(Controller):
         )
         return reply.meta_system
 
-    @get("/trace/{message_id:str}", responses=NOT_FOUND | ASKS, operation_class=RestOperation)
+    @get(
+        "/trace/{message_id:str}",
+        responses=EDGE | NOT_FOUND | ASKS,
+        operation_class=RestOperation,
+    )
     async def trace(self, bus: BusDep, message_id: FromPath[str]) -> Trace:
         """The causal chain `message_id` belongs to (signal -> intervention -> policy ->
         allocation change ...), root first, with an indented human-readable `text`."""

@@ -1,6 +1,6 @@
 """mcp-gateway settings: the shared ones (see vsm.kit.settings) with this service's defaults."""
 
-from pydantic import Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr
 
 from vsm.kit.settings import ServiceSettings
 
@@ -16,17 +16,34 @@ DEFAULT_HOSTS = (
     *(f"{host}:*" for host in LOCAL_HOSTS),
     *(name for host in CLUSTER_HOSTS for name in (host, f"{host}:*")),
 )
-"""Hosts MCP answers by default: loopback and the in-cluster names of the chart (`vsm`)."""
+"""Hosts the gateway answers by default: loopback and the in-cluster names of the chart (`vsm`)."""
+DEFAULT_ORIGINS = ("http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*")
+
+
+def renamed(name: str, old: str) -> AliasChoices:
+    """The setting `name`, still read under its older name `old` (`name` wins when both are set)."""
+    return AliasChoices(name, old)
 
 
 class Settings(ServiceSettings):
     http_port: int = Field(default=8000, ge=0, le=65535)
-    # MCP at /mcp. Without a token the MCP endpoint answers 503: never open by accident.
+    # Bearer tokens (see vsm.mcp_gateway.access): comma-separated lists, so one can rotate.
+    # `MCP_AUTH_TOKEN` is one more operate token. With none at all, every route but the
+    # probes answers 503: never open by accident.
     mcp_auth_token: SecretStr | None = None
-    mcp_public_host: str = Field(default="", max_length=253)
-    mcp_allowed_hosts: list[str] = Field(default_factory=lambda: list(DEFAULT_HOSTS))
-    mcp_allowed_origins: list[str] = Field(
-        default_factory=lambda: ["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"]
+    vsm_operate_tokens: SecretStr = SecretStr("")
+    vsm_read_tokens: SecretStr = SecretStr("")
+    # Which Host and Origin headers REST and MCP accept (DNS rebinding, cross-site requests).
+    public_host: str = Field(
+        default="", max_length=253, validation_alias=renamed("vsm_public_host", "mcp_public_host")
+    )
+    allowed_hosts: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_HOSTS),
+        validation_alias=renamed("vsm_allowed_hosts", "mcp_allowed_hosts"),
+    )
+    allowed_origins: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_ORIGINS),
+        validation_alias=renamed("vsm_allowed_origins", "mcp_allowed_origins"),
     )
     mcp_max_request_bytes: int = Field(default=1024 * 1024, ge=1024, le=64 * 1024 * 1024)
     mcp_rate_limit: int = Field(default=120, ge=1, le=100_000)  # requests/minute per client

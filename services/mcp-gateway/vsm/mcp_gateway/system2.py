@@ -30,6 +30,7 @@ from vsm.kit.bus import RequestFailed
 from vsm.mcp_gateway.api import (
     ASKS,
     BODY,
+    EDGE,
     NOT_FOUND,
     PARAMS,
     BusDep,
@@ -85,7 +86,7 @@ class System2Controller(Controller):
     request_max_body_size = MAX_PAYLOAD_BYTES
     exception_handlers = {RequestFailed: on_refused}
 
-    @get("/system/2", responses=PARAMS | ASKS, operation_class=RestOperation)
+    @get("/system/2", responses=EDGE | PARAMS | ASKS, operation_class=RestOperation)
     async def state(self, bus: BusDep, vsm_id: VsmIdParam = None) -> System2State:
         """S2: lanes, each agent's capacity and commands in flight, oscillation, damping."""
         query = System2Query()

@@ -31,6 +31,7 @@ from vsm.mcp_gateway.api import (
     ASKS,
     BODY,
     CONFLICT,
+    EDGE,
     NOT_FOUND,
     PARAMS,
     BusDep,
@@ -64,7 +65,7 @@ class System3Controller(Controller):
     path = "/api/vsm"
     tags = ["system 3"]
 
-    @get("/system/3", responses=PARAMS | ASKS, operation_class=RestOperation)
+    @get("/system/3", responses=EDGE | PARAMS | ASKS, operation_class=RestOperation)
     async def state(self, bus: BusDep, vsm_id: VsmIdParam = None) -> System3State:
         """S3: the budget, what each agent holds, children's carves, damping, the last audit."""
         query = System3Query()

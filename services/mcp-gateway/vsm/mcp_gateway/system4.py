@@ -25,7 +25,7 @@ from vsm.contract.intelligence import (
 )
 from vsm.contract.message import Message
 from vsm.kit.bus import Bus
-from vsm.mcp_gateway.api import ASKS, BODY, BusDep
+from vsm.mcp_gateway.api import ASKS, BODY, EDGE, MUTATION, BusDep
 
 ReplyT = TypeVar("ReplyT", bound=Message)
 ORIGIN = "mcp-gateway/rest"
@@ -71,17 +71,17 @@ class System4Controller(Controller):
     path = "/api/vsm"
     tags = ["system 4", "algedonic"]
 
-    @get("/system/4", responses=ASKS)
+    @get("/system/4", responses=EDGE | ASKS)
     async def status(self, bus: BusDep) -> System4Status:
         """S4: series watched, open anomalies, variety, readiness, proposals, LLM on or off."""
         return await bus.query("intelligence", "status", System4StatusQuery(), System4Status)
 
-    @post("/system/4/scan", status_code=200, responses=ASKS)
+    @post("/system/4/scan", status_code=200, responses=MUTATION | ASKS)
     async def scan(self, bus: BusDep) -> ScanResult:
         """Scan the environment now (also published on `vsm.intelligence` as `scan.result`)."""
         return await bus.query("intelligence", "scan", ScanRequest(reason="rest"), ScanResult)
 
-    @get("/system/4/meta-system-need", responses=ASKS)
+    @get("/system/4/meta-system-need", responses=EDGE | ASKS)
     async def meta_system_need(self, bus: BusDep) -> MetaSystemNeed:
         """Whether the environment's variety calls for a meta-system, with its factors."""
         query = MetaSystemNeedQuery()

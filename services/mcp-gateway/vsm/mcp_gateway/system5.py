@@ -40,6 +40,7 @@ from vsm.kit.bus import Bus
 from vsm.mcp_gateway.api import (
     ASKS,
     BODY,
+    EDGE,
     LOOKUP,
     NOT_FOUND,
     PARAMS,
@@ -113,7 +114,7 @@ class System5Controller(Controller):
     path = "/api/vsm"
     tags = ["system 5", "policy"]
 
-    @get("/system/5", responses=PARAMS | ASKS, operation_class=RestOperation)
+    @get("/system/5", responses=EDGE | PARAMS | ASKS, operation_class=RestOperation)
     async def state(self, bus: BusDep, vsm_id: VsmIdParam = None) -> System5State:
         """S5: viability (score, coverage, terms), algedonic levels, interventions, policies."""
         return await ask(bus, "state", System5Query(), System5State, vsm_id)
@@ -138,12 +139,12 @@ class System5Controller(Controller):
             bus, "synthesis", request, SynthesisResult, vsm_id, timeout=SYNTHESIS_TIMEOUT_S
         )
 
-    @get("/policies", responses=PARAMS | ASKS, operation_class=RestOperation)
+    @get("/policies", responses=EDGE | PARAMS | ASKS, operation_class=RestOperation)
     async def policies(self, bus: BusDep, vsm_id: VsmIdParam = None) -> PolicyList:
         """The latest version of every policy type."""
         return await ask(bus, "policy.list", PolicyListQuery(), PolicyList, vsm_id)
 
-    @get("/policies/{policy_type:str}", responses=LOOKUP, operation_class=RestOperation)
+    @get("/policies/{policy_type:str}", responses=EDGE | LOOKUP, operation_class=RestOperation)
     async def latest(
         self, bus: BusDep, policy_type: FromPath[str], vsm_id: VsmIdParam = None
     ) -> PolicyRecord:
@@ -153,7 +154,7 @@ class System5Controller(Controller):
 
     @get(
         "/policies/{policy_type:str}/{version:int}",
-        responses=LOOKUP,
+        responses=EDGE | LOOKUP,
         operation_class=RestOperation,
     )
     async def version(
@@ -169,7 +170,7 @@ class System5Controller(Controller):
         query = PolicyQuery(policy_type=known_type(policy_type), version=version)  # type: ignore[arg-type]
         return (await ask(bus, "policy.get", query, PolicyReply, vsm_id)).record
 
-    @get("/policies/{policy_type:str}/diff", responses=LOOKUP, operation_class=RestOperation)
+    @get("/policies/{policy_type:str}/diff", responses=EDGE | LOOKUP, operation_class=RestOperation)
     async def diff(
         self,
         bus: BusDep,
@@ -197,7 +198,7 @@ class System5Controller(Controller):
         """Store a new version (422 with reasons if it breaks the schema or the identity)."""
         return await store(bus, known_type(policy_type), data, vsm_id)
 
-    @get("/identity", responses=LOOKUP, operation_class=RestOperation)
+    @get("/identity", responses=EDGE | LOOKUP, operation_class=RestOperation)
     async def identity(self, bus: BusDep, vsm_id: VsmIdParam = None) -> PolicyRecord:
         """Purpose, values and constraints of the viable system (its latest identity policy)."""
         return (await ask(bus, "identity.get", IdentityQuery(), PolicyReply, vsm_id)).record

@@ -19,7 +19,11 @@ from vsm.cli.session import Session, json_option
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--url", envvar="VSM_URL", help="Gateway URL [env VSM_URL; default from config].")
-@click.option("--token", envvar="VSM_TOKEN", help="Bearer token [env VSM_TOKEN].")
+@click.option(
+    "--token",
+    envvar="VSM_TOKEN",
+    help="Bearer token [env VSM_TOKEN; default from config, else ./.run/token].",
+)
 @json_option
 @click.version_option(package_name="vsm-cli", prog_name="vsm")
 @click.pass_context
@@ -27,7 +31,8 @@ def cli(ctx: click.Context, url: str | None, token: str | None) -> None:
     """Operate a viable system: status, agents, signals, policies, traces, organisation files.
 
     The gateway is found from --url, VSM_URL, or `url` in $XDG_CONFIG_HOME/vsm/config.toml
-    (default http://127.0.0.1:8000).
+    (default http://127.0.0.1:8000); its token from --token, VSM_TOKEN, `token` in that file,
+    or, for a gateway on this machine, the .run/token that `make run` wrote here.
     """
     session = ctx.ensure_object(Session)
     session.url, session.token = url, token
