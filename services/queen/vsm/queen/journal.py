@@ -5,6 +5,8 @@ once the stream (and every other bound queue) has it, so broadcast and persisten
 act. At start-up S5 writes a `PolicyStoreOpened` marker straight to the stream and reads
 the stream from its first offset up to that marker: everything before it is the store.
 The meta-system tree is kept in the same log (its events are bound into the stream too).
+An entry whose signature does not verify stops the start-up (`vsm.kit.eventlog`): S5 never
+runs on a store rebuilt without it.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from vsm.contract.envelope import Envelope
 from vsm.contract.policy import PolicyChanged, PolicyRecord, PolicyStoreOpened
 from vsm.contract.recursion import MetaSystemRetired, MetaSystemSpawned
 from vsm.kit.bus import AnyEnvelope, Bus
+from vsm.kit.eventlog import RefusedEntry
 from vsm.queen.meta import MetaTree
 from vsm.queen.metrics import Metrics
 from vsm.queen.policies import PolicyRejected, PolicyStore
@@ -68,14 +71,23 @@ class PolicyJournal:
             content_type="application/json",
         )
         reached = asyncio.Event()
+        reading = self.bus.log_reading(stream)
+        refused: list[RefusedEntry] = []
         applied = 0
 
         async def on_entry(message: AbstractIncomingMessage) -> None:
             nonlocal applied
+            if refused:  # start-up stops: nothing after the refused entry is read
+                return
             try:
-                if not self.bus.authentic(message, stream.name):  # a forged policy is no policy
-                    raise ValueError("the entry's signature does not verify")
+                if not reading.check(message):  # disowned by the operator
+                    await message.ack()
+                    return
                 entry = AnyEnvelope.validate_json(message.body)
+            except RefusedEntry as error:  # a state without it would be wrong: stop here
+                refused.append(error)
+                reached.set()
+                return
             except ValueError as error:  # ValidationError is one
                 log.warning("policy_log_entry_skipped", error=str(error)[:300])
             else:
@@ -92,6 +104,8 @@ class PolicyJournal:
             await asyncio.wait_for(reached.wait(), REPLAY_TIMEOUT_S)
         finally:
             await queue.cancel(tag)
+        if refused:
+            raise refused[0]
         self.opened.set()
         log.info("policy_store_replayed", versions=applied)
         return applied
