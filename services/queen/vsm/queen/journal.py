@@ -27,7 +27,7 @@ from vsm.kit.bus import AnyEnvelope, Bus
 from vsm.kit.eventlog import RefusedEntry
 from vsm.queen.meta import MetaTree
 from vsm.queen.metrics import Metrics
-from vsm.queen.policies import PolicyRejected, PolicyStore
+from vsm.queen.policies import PolicyRejected, PolicyStore, check_author
 
 log = structlog.get_logger("vsm.queen.journal")
 REPLAY_TIMEOUT_S = 120.0
@@ -122,7 +122,8 @@ class PolicyJournal:
         intervention_id: str | None = None,
         causation: list[str] | None = None,
     ) -> PolicyRecord:
-        """Validate, version, broadcast (and so persist) a policy; raise `PolicyRejected`.
+        """Check who wrote it (`check_author`), validate, version, broadcast (and so persist)
+        a policy; raise `PolicyRejected`.
 
         A document equal to the latest version changes nothing and returns that version, so
         storing the same policy twice (an operator's retry, an organisation file applied
@@ -130,6 +131,7 @@ class PolicyJournal:
         await self.opened.wait()
         async with self._lock:
             try:
+                check_author(source, policy_type, vsm_id)
                 policy = self.store.admit(vsm_id, policy_type, document)
             except PolicyRejected as rejected:
                 self.metrics.policy_rejections.labels(policy_type, rejected.code).inc()
