@@ -26,6 +26,7 @@ from tests.support.polling import eventually
 from vsm.contract import topology
 from vsm.contract.envelope import Envelope
 from vsm.contract.health import Ping
+from vsm.contract.policy import PolicyChanged
 from vsm.kit.deadletter import DETAIL_HEADER, REASON_HEADER
 from vsm.kit.names import Namespace
 from vsm.kit.signing import KEY_ID_HEADER
@@ -135,12 +136,14 @@ async def state_is_intact(rotation: Rotation) -> None:
 
 
 def refused_entry(log: str) -> dict[str, Any]:
-    """The `log_entry_refused` event queen logged before it stopped."""
+    """The `log_entry_refused` event of the policy log queen logged before it stopped (the
+    trail, which also holds `vsm.policy`, logs its own and reads on)."""
     for line in log.splitlines():
         if '"log_entry_refused"' in line:
             event: dict[str, Any] = json.loads(line)
-            return event
-    raise AssertionError(f"no log_entry_refused in queen's log:\n{log[-3000:]}")
+            if event["stream"] == POLICY_LOG:
+                return event
+    raise AssertionError(f"no log_entry_refused of the policy log:\n{log[-3000:]}")
 
 
 async def test_sign_with_k1(rotation: Rotation) -> None:
@@ -237,6 +240,31 @@ async def test_a_tampered_log_entry_stops_start_up_until_the_operator_disowns_it
     assert f"VSM_LOG_SKIP={skip}" in event["detail"]
 
     rotation.restart(("queen",), VSM_LOG_SKIP=skip)
+    await state_is_intact(rotation)
+
+
+async def test_a_retired_key_cannot_add_to_a_log(
+    rotation: Rotation, channel: AbstractChannel
+) -> None:
+    """Kept for the logs, k1 still verifies what it signed while live; an entry it signs
+    now (a leaked key) is refused: the marker queen wrote with k2 when k1 was retired from
+    live traffic names k2 alone."""
+    async with gateway(rotation) as api:
+        latest = (await api.get("/api/vsm/policies/governance")).json()
+    forged = {**latest, "version": latest["version"] + 1, "source": "operator"}
+    forged["policy"] = {**latest["policy"], "principles": ["written with a leaked key"]}
+    envelope = Envelope.wrap(PolicyChanged.model_validate({"record": forged}), source="vsm/queen")
+    route = (rotation.namespace.name(topology.POLICY.name), "")
+    exchange = await channel.get_exchange(route[0])
+    await exchange.publish(signed(envelope, ring(K1), *route), routing_key="")
+
+    log = rotation.start_fails()
+
+    event = refused_entry(log)
+    assert (event["message_id"], event["key_id"]) == (envelope.id, "k1")
+    assert "after its retirement" in event["detail"]
+    skips = f"{rotation.system.env['VSM_LOG_SKIP']},{POLICY_LOG}@{event['offset']}"
+    rotation.restart(("queen",), VSM_LOG_SKIP=skips)
     await state_is_intact(rotation)
 
 

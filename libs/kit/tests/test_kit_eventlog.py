@@ -115,6 +115,40 @@ def test_an_entry_moved_to_another_log_does_not_verify() -> None:
         reading().check(cast(AbstractIncomingMessage, moved))
 
 
+def marker(log: LogReading, n: int, keys: Keyring, live: list[str]) -> None:
+    """A service opened the log at offset `n`, signing with `keys`, `live` keys verifying."""
+    message = cast(AbstractIncomingMessage, Entry(body(n), signed(n, keys)))
+    assert log.check(message)
+    log.opened(message, live)
+
+
+def test_a_retired_key_vouches_only_for_what_it_signed_before_its_retirement() -> None:
+    """A leaked retired key cannot add to a log: a marker signed with a newer key that
+    leaves it out retires it there; an older replica's marker retires nothing newer."""
+    log = reading(f"k2:{K2}", f"k1:{K1}")
+    k1, k2 = ring(f"k1:{K1}"), ring(f"k2:{K2}")
+
+    marker(log, 0, k1, ["k1"])
+    assert check(log, 1, signed(1, k1))
+    marker(log, 2, k1, ["k1", "k2"])  # rotation, step 1: k2 verifies too
+    marker(log, 3, k2, ["k2", "k1"])  # step 2: k2 signs
+    assert check(log, 4, signed(4, k2))
+    assert check(log, 5, signed(5, k1))  # a replica not restarted yet: k1 still live
+    marker(log, 6, k1, ["k1"])  # an older replica restarting: retires nothing newer
+    assert check(log, 7, signed(7, k2))
+    marker(log, 8, k2, ["k2"])  # step 3: k1 retired from live traffic
+    assert check(log, 9, signed(9, k2))
+    with pytest.raises(RefusedEntry, match="the marker at offset 8 leaves it out") as late:
+        check(log, 10, signed(10, k1))
+    assert "VSM_LOG_KEYS" not in str(late.value)  # k1 is known: adding it would not help
+    with pytest.raises(RefusedEntry, match="after its retirement"):
+        marker(log, 11, k1, ["k1"])  # nor can it bring itself back
+    assert check(log, 5, signed(5, k1))  # read again from the start: judged the same
+    log.opened(cast(AbstractIncomingMessage, Entry(body(12), unsigned(12))), [])  # says nothing
+    with pytest.raises(RefusedEntry, match="after its retirement"):
+        check(log, 13, signed(13, k1))
+
+
 def test_unsigned_history_is_read_only_when_the_operator_says_so() -> None:
     with pytest.raises(RefusedEntry, match="VSM_LOG_UNSIGNED_HISTORY=accept"):
         check(reading(), 0, unsigned(0))

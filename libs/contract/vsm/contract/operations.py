@@ -214,6 +214,13 @@ class RegistryMark(Message):
 
     instance: str = Field(max_length=128)
     nonce: str = Field(max_length=64)
+    live_keys: list[str] = Field(
+        default_factory=list,
+        max_length=64,
+        description="The ids of the keys that verified live traffic when this was written "
+        "(none: unsigned, or an earlier release). An older key left out is retired from "
+        "here on: a log entry it signs later is refused.",
+    )
 
 
 # Commands ---------------------------------------------------------------------------------

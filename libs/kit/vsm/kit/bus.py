@@ -138,6 +138,11 @@ class Bus:
         it reads every entry without signing keys."""
         return LogReading(self.guard, stream.name)
 
+    def live_key_ids(self) -> list[str]:
+        """The ids of the keys that verify live traffic (none without signing keys): what a
+        log's marker records, so that a key retired later signs no later entry."""
+        return [] if self.guard is None else [kid for kid, _ in self.guard.keyring.keys]
+
     def signature_headers(self, body: bytes, exchange: str, routing_key: str) -> dict[str, str]:
         """The headers that sign `body` for a publish made outside the producer, to `exchange`
         with `routing_key` as the broker names them (none without keys)."""

@@ -85,6 +85,11 @@ def signature_format(headers: Mapping[str, Any]) -> int:
     return FORMAT if given.startswith(PREFIX) else 1
 
 
+def key_id_of(headers: Mapping[str, Any]) -> str | None:
+    """The key id a message names, if any."""
+    return _text(headers.get(KEY_ID_HEADER))
+
+
 def _text(value: Any) -> str | None:
     if isinstance(value, bytes):
         try:

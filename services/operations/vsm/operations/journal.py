@@ -60,7 +60,10 @@ class RegistryJournal:
         stream = await self._channel.declare_queue(name, passive=True)
         self._worker = asyncio.create_task(self._work(), name="registry-replay")
         await stream.consume(self._inbox.put, arguments={"x-stream-offset": "first"})
-        mark = self.bus.envelope(RegistryMark(instance=self.instance, nonce=self.nonce))
+        live = self.bus.live_key_ids()
+        mark = self.bus.envelope(
+            RegistryMark(instance=self.instance, nonce=self.nonce, live_keys=live)
+        )
         await self._channel.default_exchange.publish(
             aio_pika.Message(
                 body := mark.model_dump_json().encode(),
@@ -95,7 +98,8 @@ class RegistryJournal:
                 self.skipped += 1
                 log.error("registry_entry_unreadable", error=str(error)[:500])
             else:
-                if isinstance(envelope.data, RegistryMark):
+                if isinstance(envelope.data, RegistryMark):  # the keys live from here on
+                    self.reading.opened(message, envelope.data.live_keys)
                     if envelope.data.nonce == self.nonce:
                         self.caught_up.set()
                 else:

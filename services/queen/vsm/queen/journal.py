@@ -60,7 +60,8 @@ class PolicyJournal:
         """Rebuild the store from the stream; the number of versions read."""
         stream = topology.SYSTEM5_POLICIES
         queue = await self.bus.broker.declare_queue(self.bus.queue(stream))
-        marker = self.bus.envelope(PolicyStoreOpened(instance=self.instance))
+        opened = PolicyStoreOpened(instance=self.instance, live_keys=self.bus.live_key_ids())
+        marker = self.bus.envelope(opened)
         await self.bus.broker.publish(
             marker.model_dump_json().encode(),
             routing_key=self.bus.namespace.name(stream.name),
@@ -95,8 +96,10 @@ class PolicyJournal:
                     applied += self.store.apply(entry.data.record)
                 elif isinstance(entry.data, MetaSystemSpawned | MetaSystemRetired):
                     self.tree.apply(entry.data)
-                elif entry.id == marker.id:
-                    reached.set()
+                elif isinstance(entry.data, PolicyStoreOpened):  # the keys live from here on
+                    reading.opened(message, entry.data.live_keys)
+                    if entry.id == marker.id:
+                        reached.set()
             await message.ack()
 
         tag = await queue.consume(on_entry, arguments={"x-stream-offset": "first"})
