@@ -49,12 +49,6 @@ QUEUES = [
     for q in (*topology.SHARED_QUEUES, telegram.TELEGRAM_COMMANDS)
     if q.kind == "quorum" and q.bindings
 ]
-UNVERIFIED = {
-    topology.SYSTEM2_WORK.name: "read by a plain aio-pika consumer (coordinator/holding.py), "
-    "outside the kit's middleware: no signature or replay check"
-}
-"""Queues whose consumer skips the kit's checks (reported): an unsigned but well-formed
-message is processed there instead of being parked."""
 EXHAUSTS: dict[tuple[str, bytes], str] = {}
 """Known (reported) inputs that exhaust their deliveries: (queue, body prefix) -> why."""
 MODELS = sorted(message_types().items())
@@ -256,11 +250,12 @@ def contract_refuses(body: bytes) -> bool:
     return False
 
 
-def headers_for(case: Case, body: bytes) -> dict[str, Any]:
+def headers_for(case: Case, body: bytes, queue: str) -> dict[str, Any]:
+    """Signed for where it is published: straight to `queue` through the default exchange."""
     if not case.signed:
         return {}
     try:
-        return dict(KEYRING.sign(body))
+        return dict(KEYRING.sign(body, "", queue))
     except ValueError:  # not strict JSON (a duplicate key): it goes unsigned
         return {}
 
@@ -305,10 +300,8 @@ async def test_generated_bad_input_on_every_queue_is_parked_with_a_reason(
         await park_all(channel, namespace)  # start from empty dead-letter queues
         for number, case in enumerate(generated):
             body = case.body(number)
-            headers = headers_for(case, body)
+            headers = headers_for(case, body, namespace.name(case.queue.name))
             refused = contract_refuses(body) or not headers
-            if case.queue.name in UNVERIFIED and not contract_refuses(body):
-                refused = False  # processed there, signed or not (see UNVERIFIED)
             if refused:
                 expected[(case.queue.name, body)] += 1
             tried[f"{case.kind} ({'refused' if refused else 'acceptable'})"] += 1

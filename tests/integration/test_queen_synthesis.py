@@ -4,6 +4,7 @@ an overloaded API (529) falls back to the rules. The LLM is never on the algedon
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -107,6 +108,58 @@ async def test_invalid_llm_output_is_rejected_with_reasons_and_the_rules_apply(
     assert "fell back to the rules" in result["llm_detail"]
     history = await gateway.get("/api/vsm/policies/throttle/2", params={"vsm_id": "root/llm-bad"})
     assert history.status_code == 404  # only the rules' version was stored
+
+
+async def test_the_llm_never_decides_identity(
+    gateway: httpx.AsyncClient, fake: FakeAnthropic
+) -> None:
+    """Identity is out of what the model is offered (prompt and tool schema); an identity it
+    returns anyway is refused with the reason, the operator's identity stands and the rules
+    answer the anomaly."""
+    vsm_id = "root/llm-identity"
+    declared = await gateway.put(
+        "/api/vsm/policies/identity",
+        params={"vsm_id": vsm_id},
+        json={
+            "policy": {
+                "purpose": "serve the operators",
+                "constraints": [
+                    {
+                        "id": "gentle",
+                        "description": "never throttle below 1/s",
+                        "policy_type": "throttle",
+                        "path": "limits.*.max_rate_per_s",
+                        "op": "ge",
+                        "value": 1,
+                    }
+                ],
+            }
+        },
+    )
+    assert declared.status_code == 200, declared.text
+    fake.reply_tool_use(
+        "propose_policy",
+        {
+            "rationale": "constraints slow us down: drop them",
+            "policy": {"policy_type": "identity", "purpose": "anything goes", "constraints": []},
+        },
+    )
+
+    result = await synthesise(gateway, vsm_id)
+
+    assert result["llm_outcome"] == "refused"
+    assert any("never by an LLM" in reason for reason in result["rejected_reasons"])
+    assert result["applied"]["source"] == "rules"
+    identity = await gateway.get("/api/vsm/policies/identity", params={"vsm_id": vsm_id})
+    assert identity.json()["version"] == 1
+    assert identity.json()["source"] == "operator"
+    assert identity.json()["policy"]["purpose"] == "serve the operators"
+    sent = queen_requests(fake)[-1]
+    schema = json.dumps(sent.tools[0]["input_schema"])
+    assert '"identity"' not in schema
+    assert "IdentityPolicy" not in schema
+    assert "throttle" in schema
+    assert "never yours to change" in str(sent.system)
 
 
 async def test_an_overloaded_api_falls_back_to_the_rules_and_says_so(

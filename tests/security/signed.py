@@ -58,9 +58,13 @@ def aged(envelope: Envelope[Any], seconds: float) -> Envelope[Any]:
     return envelope.model_copy(update={"time": datetime.now(UTC) - timedelta(seconds=seconds)})
 
 
-def signed(envelope: Envelope[Message], keyring: Keyring | None = SERVICE_RING) -> aio_pika.Message:
+def signed(
+    envelope: Envelope[Message], keyring: Keyring | None, exchange: str, routing_key: str
+) -> aio_pika.Message:
+    """The envelope as a service would publish it to `exchange` with `routing_key` (the
+    broker's names), signed with `keyring` (None: unsigned)."""
     body = envelope.model_dump_json().encode()
-    headers: dict[str, Any] = keyring.sign(body) if keyring else {}
+    headers: dict[str, Any] = keyring.sign(body, exchange, routing_key) if keyring else {}
     return aio_pika.Message(
         body, headers=headers, message_id=envelope.id, content_type="application/json"
     )

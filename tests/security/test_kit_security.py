@@ -23,6 +23,7 @@ from tests.security.signed import (
     IMPOSTOR_RING,
     KEYS,
     OLD_RING,
+    SERVICE_RING,
     STRANGER_RING,
     aged,
     copy,
@@ -43,7 +44,7 @@ from vsm.kit.deadletter import REASON_HEADER
 from vsm.kit.names import Namespace
 from vsm.kit.runtime import Runtime
 from vsm.kit.settings import ServiceSettings
-from vsm.kit.signing import SIGNATURE_HEADER
+from vsm.kit.signing import SIGNATURE_HEADER, Keyring
 
 pytestmark = pytest.mark.integration
 
@@ -162,6 +163,11 @@ def events() -> Iterator[Events]:
     logger.removeHandler(handler)
 
 
+def work(envelope: Envelope[Any], keyring: Keyring | None = SERVICE_RING) -> aio_pika.Message:
+    """Signed for the work queue's route (`KEY` on `vsm.control`)."""
+    return signed(envelope, keyring, name(topology.CONTROL.name), KEY)
+
+
 async def send(channel: AbstractChannel, message: aio_pika.Message) -> None:
     await publish(channel, Namespace(NAMESPACE), topology.CONTROL.name, message, KEY)
 
@@ -181,7 +187,7 @@ async def test_a_signed_message_is_handled_once_and_its_replay_is_parked(
     service: Service, channel: AbstractChannel, events: Events
 ) -> None:
     envelope = report()
-    original = signed(envelope)
+    original = work(envelope)
     before = service.refusals("replayed")
 
     await send(channel, original)
@@ -202,7 +208,7 @@ async def test_a_flipped_byte_is_parked_as_bad_signature_with_its_original_signa
     service: Service, channel: AbstractChannel, events: Events
 ) -> None:
     envelope = report(instance="tamper-me")
-    original = signed(envelope)
+    original = work(envelope)
     tampered = flip(original, b"tamper-me")  # -> "Tamper-me": a valid envelope, but not signed
 
     await send(channel, tampered)
@@ -232,7 +238,7 @@ async def test_unsigned_and_wrongly_signed_messages_are_parked(
 ) -> None:
     envelope = report()
 
-    await send(channel, signed(envelope, keyring))
+    await send(channel, work(envelope, keyring))
     [bad] = await parked(channel)
 
     assert bad.headers[REASON_HEADER] == "bad_signature"
@@ -240,10 +246,30 @@ async def test_unsigned_and_wrongly_signed_messages_are_parked(
     assert envelope.id not in service.handled
 
 
+async def test_a_message_signed_for_another_route_is_parked(
+    service: Service, channel: AbstractChannel
+) -> None:
+    """The signature binds the exchange and routing key: a copy published elsewhere (here
+    straight to the work queue, or under another key bound to it) is refused."""
+    elsewhere = report()
+    other_key = report()
+    direct = signed(elsewhere, SERVICE_RING, name(topology.CONTROL.name), KEY)
+    rebound = signed(other_key, SERVICE_RING, name(topology.CONTROL.name), "sectest.other")
+
+    await channel.default_exchange.publish(direct, routing_key=name(WORK.name))
+    await send(channel, rebound)
+    parked_now = await parked(channel, 2)
+
+    assert {m.headers[REASON_HEADER] for m in parked_now} == {"bad_signature"}
+    assert all("another destination" in m.headers["x-vsm-dead-letter-detail"] for m in parked_now)
+    assert elsewhere.id not in service.handled
+    assert other_key.id not in service.handled
+
+
 async def test_the_previous_key_still_verifies(service: Service, channel: AbstractChannel) -> None:
     envelope = report()
 
-    await send(channel, signed(envelope, OLD_RING))
+    await send(channel, work(envelope, OLD_RING))
 
     await handled(service, envelope.id)
 
@@ -257,7 +283,7 @@ async def test_messages_outside_the_window_are_parked(
 ) -> None:
     envelope = aged(report(), age_s)
 
-    await send(channel, signed(envelope))
+    await send(channel, work(envelope))
     [bad] = await parked(channel)
 
     assert bad.headers[REASON_HEADER] == reason
@@ -269,8 +295,8 @@ async def test_inside_the_window_and_the_skew_a_message_is_handled(
 ) -> None:
     late, early = aged(report(), 250.0), aged(report(), -20.0)
 
-    await send(channel, signed(late))
-    await send(channel, signed(early))
+    await send(channel, work(late))
+    await send(channel, work(early))
 
     await handled(service, late.id, early.id)
 
@@ -279,7 +305,7 @@ async def test_a_retry_after_a_failure_is_not_a_replay(
     service: Service, channel: AbstractChannel
 ) -> None:
     envelope = report(subject="fail-once")
-    original = signed(envelope)
+    original = work(envelope)
 
     await send(channel, original)
     await handled(service, envelope.id)  # nacked once, redelivered
@@ -298,7 +324,7 @@ async def test_a_redelivery_after_a_lost_ack_is_not_a_replay(
     """The id was recorded (the handler returned) but the ack never reached the broker."""
     envelope = report(subject="lose-the-ack")
 
-    await send(channel, signed(envelope))
+    await send(channel, work(envelope))
 
     async def twice() -> bool:
         return service.handled.count(envelope.id) == 2
@@ -312,7 +338,7 @@ async def test_a_forged_delivery_count_does_not_make_a_replay_a_retry(
 ) -> None:
     """Only the broker sets `redelivered`; a header is the publisher's to write."""
     envelope = report()
-    original = signed(envelope)
+    original = work(envelope)
     await send(channel, original)
     await handled(service, envelope.id)
 

@@ -22,7 +22,7 @@ from tests.support.polling import eventually
 from tests.support.tokens import gateway_client
 from vsm.contract import topology
 from vsm.contract.operations import command_queue, results_exchange
-from vsm.kit.deadletter import REASON_HEADER
+from vsm.kit.deadletter import DETAIL_HEADER, REASON_HEADER
 from vsm.kit.names import Namespace
 from vsm.kit.signing import KEY_ID_HEADER, SIGNATURE_HEADER
 
@@ -235,31 +235,71 @@ def restart(system: LocalSystem, service: str) -> None:
     system.wait_ready(timeout=180, services=[service])
 
 
-async def test_the_logs_replayed_at_start_up_keep_signed_entries_and_drop_forged_ones(
+async def test_a_command_replayed_to_another_agent_is_refused_and_never_runs(
     system: LocalSystem, gateway: httpx.AsyncClient, channel: AbstractChannel, namespace: Namespace
 ) -> None:
-    """Streams cannot dead-letter, so their readers check signatures themselves: an unsigned
-    `PolicyChanged` on `vsm.policy` (which the policy log is bound to) is not adopted when
-    queen replays the log, while signed policies and the agent registry survive restarts."""
+    """A captured signed command for agent A, published again on agent B's routing key or
+    straight to B's queue, does not verify there (the signature binds exchange, routing key
+    and, in the body, the agent): parked as bad_signature, B never runs it."""
+    first, second = [
+        (await gateway.post("/api/vsm/agents", json={"type": "worker", "config": {}})).json()
+        for _ in range(2)
+    ]
+    a, b = first["agent_id"], second["agent_id"]
+    commands = await capture(channel, namespace, topology.S1_COMMANDS.name, f"*.{a}.*")
+    results_b = await capture(channel, namespace, results_exchange(b).name)
+    command = {"type": "process_data", "data": {"data": {"text": "for a"}}}
+    done = await gateway.post(f"/api/vsm/agents/{a}/command", json=command)
+    assert done.status_code == 200, done.text
+    sent = await next_message(commands)
+    assert json.loads(sent.body)["data"]["agent_id"] == a
+    before = await refusals(system, "operations", "bad_signature")
+
+    on_b_key = copy(sent)
+    to_b_queue = copy(sent)
+    await publish(
+        channel, namespace, topology.S1_COMMANDS.name, on_b_key, f"worker.{b}.process_data"
+    )
+    await channel.default_exchange.publish(
+        to_b_queue, routing_key=namespace.name(command_queue(b).name)
+    )
+
+    for replay in (on_b_key, to_b_queue):
+        bad = await parked(channel, namespace, command_queue(b), replay.body)
+        assert bad.headers[REASON_HEADER] == "bad_signature"
+        assert "another destination" in bad.headers[DETAIL_HEADER]
+    assert await refusals(system, "operations", "bad_signature") == before + 2
+    await asyncio.sleep(1.0)
+    assert await results_b.get(no_ack=True, fail=False) is None  # B ran nothing
+
+
+async def test_a_request_replayed_to_another_services_route_is_refused(
+    system: LocalSystem, gateway: httpx.AsyncClient, channel: AbstractChannel, namespace: Namespace
+) -> None:
+    requests = await capture(channel, namespace, topology.REQUESTS.name, "operations.spawn")
+    spawned = await gateway.post("/api/vsm/agents", json={"type": "worker", "config": {}})
+    assert spawned.status_code == 201, spawned.text
+    request = await next_message(requests)
+    replay = copy(request)
+
+    await publish(channel, namespace, topology.REQUESTS.name, replay, "control.spawn")
+
+    bad = await parked(channel, namespace, topology.requests_queue("control"), replay.body)
+    assert bad.headers[REASON_HEADER] == "bad_signature"
+    assert "another destination" in bad.headers[DETAIL_HEADER]
+    assert security_events(system, "control")[-1]["reason"] == "bad_signature"
+
+
+async def test_the_logs_replayed_at_start_up_keep_their_signed_entries(
+    system: LocalSystem, gateway: httpx.AsyncClient
+) -> None:
+    """Streams cannot dead-letter, so their readers check signatures themselves; signed
+    policies and the agent registry survive restarts (refused entries: test_key_rotation)."""
     signed = await gateway.put(
         "/api/vsm/policies/governance", json={"policy": {"principles": ["signed"]}}
     )
     assert signed.status_code == 200, signed.text
     version = signed.json()["version"]
-    forged = json.loads(json.dumps(signed.json()))  # the same record, one version later
-    forged |= {"version": version + 1, "policy": {**forged["policy"], "principles": ["forged"]}}
-    envelope = {
-        "specversion": "1.0",
-        "id": "forged-policy-1",
-        "source": "vsm/queen",
-        "type": "vsm.s5.policy.changed.v1",
-        "time": forged["created_at"],
-        "datacontenttype": "application/json",
-        "vsm_id": "root",
-        "data": {"record": forged},
-    }
-    exchange = await channel.get_exchange(namespace.name(topology.POLICY.name))
-    await exchange.publish(aio_pika.Message(json.dumps(envelope).encode()), routing_key="")
     spawned = await gateway.post("/api/vsm/agents", json={"type": "worker", "config": {}})
     assert spawned.status_code == 201, spawned.text
 

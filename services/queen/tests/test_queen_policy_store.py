@@ -8,7 +8,15 @@ from typing import Any
 import pytest
 
 from vsm.contract.policy import PolicyRecord
-from vsm.queen.policies import PolicyRejected, PolicyStore, diff, flatten, validate_policy
+from vsm.queen.llm import TOOL
+from vsm.queen.policies import (
+    PolicyRejected,
+    PolicyStore,
+    check_author,
+    diff,
+    flatten,
+    validate_policy,
+)
 
 IDENTITY = {
     "purpose": "serve",
@@ -82,6 +90,19 @@ def test_identity_constraints_refuse_contradicting_policies_and_allow_the_rest()
             {"mode": "defensive", "actions": ["shutdown"], "rationale": "panic"},
         )
     store.admit("root/child", "throttle", {"limits": [{"target": "a", "max_rate_per_s": 0.5}]})
+
+
+def test_an_llm_never_decides_identity() -> None:
+    with pytest.raises(PolicyRejected) as refused:
+        check_author("llm:claude-x", "identity", "root/a")
+
+    assert refused.value.code == "identity_reserved"
+    assert "never by an LLM (llm:claude-x)" in refused.value.message
+    check_author("operator", "identity", "root/a")
+    check_author("parent", "identity", "root/a")
+    check_author("llm:claude-x", "throttle", "root/a")
+    offered = TOOL["input_schema"]["properties"]["policy"]["discriminator"]["mapping"]
+    assert sorted(offered) == ["adaptation", "governance", "resource_allocation", "throttle"]
 
 
 def test_versions_count_per_system_and_type_and_a_missing_one_is_a_clear_error() -> None:

@@ -214,14 +214,28 @@ class RegistryMark(Message):
 
     instance: str = Field(max_length=128)
     nonce: str = Field(max_length=64)
+    live_keys: list[str] = Field(
+        default_factory=list,
+        max_length=64,
+        description="The ids of the keys that verified live traffic when this was written "
+        "(none: unsigned, or an earlier release). An older key left out is retired from "
+        "here on: a log entry it signs later is refused.",
+    )
 
 
 # Commands ---------------------------------------------------------------------------------
 class AgentCommand(Message):
-    """A command for one agent; `command_id` lets a redelivered duplicate be recognised."""
+    """A command for one agent, which it names; `command_id` lets a redelivered duplicate be
+    recognised."""
 
     TYPE: ClassVar[str] = "vsm.s1.command.v1"
 
+    agent_id: str | None = Field(
+        default=None,
+        pattern=AGENT_ID_PATTERN,
+        description="The agent the command is for: an agent refuses (`misaddressed`) a command "
+        "that names another. Senders of earlier releases leave it out.",
+    )
     command_id: str = Field(default_factory=lambda: str(uuid.uuid4()), min_length=1, max_length=128)
     command_type: str = Field(pattern=COMMAND_PATTERN)
     data: dict[str, Any] = Field(default_factory=dict)

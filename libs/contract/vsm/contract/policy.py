@@ -163,6 +163,13 @@ class PolicyStoreOpened(Message):
     TYPE: ClassVar[str] = "vsm.s5.policy-store.opened.v1"
 
     instance: str
+    live_keys: list[str] = Field(
+        default_factory=list,
+        max_length=64,
+        description="The ids of the keys that verified live traffic when this was written "
+        "(none: unsigned, or an earlier release). An older key left out is retired from "
+        "here on: a log entry it signs later is refused.",
+    )
 
 
 # Requests to `queen` and their replies ------------------------------------------------------

@@ -34,6 +34,7 @@ from vsm.contract.envelope import Envelope
 from vsm.contract.errors import ErrorReply, Unprocessable
 from vsm.contract.message import Message
 from vsm.kit.deadletter import DETAIL_HEADER, REASON_HEADER, MessageGuard, of_type
+from vsm.kit.eventlog import LogReading
 from vsm.kit.names import Namespace
 from vsm.kit.producer import Producer
 from vsm.kit.rpc import Requester
@@ -132,16 +133,22 @@ class Bus:
         )
         return rabbit_queue
 
-    def authentic(self, message: AbstractIncomingMessage, queue: str) -> bool:
-        """Whether a message read outside the subscribers (a stream's entries) carries a valid
-        signature; always True without signing keys. A false one is logged as a security
-        event by the guard."""
-        return self.guard is None or self.guard.verify(message, queue) is None
+    def log_reading(self, stream: topology.Queue) -> LogReading:
+        """The check of a stream's entries as one reader reads them back (`vsm.kit.eventlog`);
+        it reads every entry without signing keys."""
+        return LogReading(self.guard, stream.name)
 
-    def signature_headers(self, body: bytes) -> dict[str, str]:
-        """The headers that sign `body` for a publish made outside the broker (none without
-        keys)."""
-        return {} if self.guard is None else self.guard.signature_headers(body)
+    def live_key_ids(self) -> list[str]:
+        """The ids of the keys that verify live traffic (none without signing keys): what a
+        log's marker records, so that a key retired later signs no later entry."""
+        return [] if self.guard is None else [kid for kid, _ in self.guard.keyring.keys]
+
+    def signature_headers(self, body: bytes, exchange: str, routing_key: str) -> dict[str, str]:
+        """The headers that sign `body` for a publish made outside the producer, to `exchange`
+        with `routing_key` as the broker names them (none without keys)."""
+        return (
+            {} if self.guard is None else self.guard.signature_headers(body, exchange, routing_key)
+        )
 
     async def declare(self, *queues: topology.Queue) -> None:
         """Declare exchanges, queues, dead-letter queues and bindings (idempotent)."""
@@ -391,8 +398,14 @@ class Bus:
         props = _properties(envelope)
         deadline = timeout or self.request_timeout_s
         data = envelope.model_dump_json().encode()
+        if queue is not None:
+            target, key = "", self.namespace.name(queue)
+        elif exchange is not None:
+            target, key = self.namespace.name(exchange.name), routing_key
+        else:
+            raise ValueError("ask needs an exchange or a queue")
         if self.guard is not None:  # requests bypass the broker's middlewares: sign here
-            props["headers"] |= self.guard.signature_headers(data)
+            props["headers"] |= self.guard.signature_headers(data, target, key)
         message = aio_pika.Message(
             data,
             content_type="application/json",
@@ -404,12 +417,6 @@ class Bus:
             headers=props["headers"],
             expiration=deadline,  # nobody waits for the answer after the deadline
         )
-        if queue is not None:
-            target, key = "", self.namespace.name(queue)
-        elif exchange is not None:
-            target, key = self.namespace.name(exchange.name), routing_key
-        else:
-            raise ValueError("ask needs an exchange or a queue")
         try:
             raw = await self.requester.request(target, key, message, deadline)
         except DeliveryError as error:

@@ -11,7 +11,8 @@ the kit's contract for what it consumes and drops the rest:
   logged, counted and nacked for redelivery after a growing pause
   (`pause_before_redelivery`), up to the queue's delivery limit; `LeaveQueued` neither acks
   nor nacks (the broker keeps it);
-- with signing keys, the signature, freshness and id are checked before anything is read;
+- with signing keys, the signature, freshness and id are checked before anything is read
+  (`admit`, which the queues a service consumes with a loop of its own go through too);
 - FastStream's own metrics (`vsm_amqp_received_*`, labelled as its subscribers label them),
   so dashboards see no difference, and with `TRACING` a consumer span in the sender's trace.
 
@@ -45,11 +46,56 @@ from vsm.contract import topology
 from vsm.contract.envelope import Envelope
 from vsm.contract.message import Message
 from vsm.kit.bus import AnyEnvelope, Bus
-from vsm.kit.deadletter import Refused, pause_before_redelivery, verdict
+from vsm.kit.deadletter import MessageGuard, Refused, pause_before_redelivery, verdict
+from vsm.kit.replay import Stamp
 
 log = structlog.get_logger("vsm.consumer")
 
 Handler = Callable[[Envelope[Message], AbstractIncomingMessage], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Admission:
+    """A consumed message the guard let through (or that no guard checked): `settle` it once,
+    when it is acked (`handled`: its id is then recorded against replays) or given back."""
+
+    guard: MessageGuard | None = None
+    stamp: Stamp | None = None
+
+    def settle(self, *, handled: bool) -> None:
+        if self.guard is not None and self.stamp is not None:
+            self.guard.replay.settle(self.stamp, handled=handled)
+
+
+UNCHECKED = Admission()
+
+
+async def admit(
+    bus: Bus, message: AbstractIncomingMessage, queue: str, dead_letter_key: str | None = None
+) -> Admission | ProcessingStatus:
+    """The kit's message guard for a queue consumed outside its subscribers, before anything
+    reads the message: its admission, or, refused (bad signature, stale, replayed), the
+    status it was settled with: parked with its reason (on the dead letters of `queue`, or
+    routed by `dead_letter_key`), logged as a security event, and acked; nacked when it
+    could not be parked (it comes back and is refused again)."""
+    guard = bus.guard
+    if guard is None:
+        return UNCHECKED
+    admitted = guard.admit(message, queue)
+    if not isinstance(admitted, Refused):
+        return Admission(guard, admitted)
+    try:
+        await guard.refuse(
+            message,
+            queue,
+            admitted,
+            lambda bad: bus.dead_letter(message, queue, bad, dead_letter_key),
+        )
+    except Exception:
+        await message.nack(requeue=True)
+        return ProcessingStatus.nacked
+    await message.ack()
+    return ProcessingStatus.acked
 
 
 class LeaveQueued(Exception):
@@ -208,24 +254,13 @@ class DirectConsumers:
         self, consumer: _Consumer, message: AbstractIncomingMessage
     ) -> ProcessingStatus:
         """Check, decode, handle, then ack, dead-letter or nack: the outcome's status."""
-        bus, guard, queue = self.bus, self.bus.guard, consumer.queue
-        stamp = None
-        if guard is not None:
-            admitted = guard.admit(message, queue)
-            if isinstance(admitted, Refused):
-                try:
-                    await guard.refuse(
-                        message,
-                        queue,
-                        admitted,
-                        lambda bad: bus.dead_letter(message, queue, bad, consumer.dead_letter_key),
-                    )
-                except Exception:  # not parked: it comes back and is refused again
-                    await message.nack(requeue=True)
-                    return ProcessingStatus.nacked
-                await message.ack()
-                return ProcessingStatus.acked
-            stamp = admitted
+        admission = (
+            UNCHECKED
+            if self.bus.guard is None
+            else await admit(self.bus, message, consumer.queue, consumer.dead_letter_key)
+        )
+        if not isinstance(admission, Admission):
+            return admission
         handled = False
         try:
             envelope = AnyEnvelope.validate_json(message.body)
@@ -236,8 +271,7 @@ class DirectConsumers:
         except Exception as error:
             return await self._failed(consumer, message, error)
         finally:
-            if guard is not None and stamp is not None:  # recorded only when acked
-                guard.replay.settle(stamp, handled=handled)
+            admission.settle(handled=handled)  # its id is recorded only when acked
         await message.ack()
         return ProcessingStatus.acked
 

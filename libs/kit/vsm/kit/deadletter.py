@@ -3,8 +3,10 @@
 The broker's own dead-lettering (delivery limit on quorum queues) catches handlers that keep
 failing; this module catches input that is wrong, says why, and acks only once the dead
 letter is confirmed by the broker. With signing keys, the same middleware signs every
-envelope the broker publishes and, before anything else reads a consumed message, checks its
-signature and then its freshness and id (`bad_signature`, `stale`, `from_future`, `replayed`).
+envelope the broker publishes (for the exchange and routing key it is published to) and,
+before anything else reads a consumed message, checks its signature (for the exchange and
+routing key it was delivered from) and then its freshness and id (`bad_signature`, `stale`,
+`from_future`, `replayed`).
 """
 
 from __future__ import annotations
@@ -23,12 +25,14 @@ from aio_pika.abc import AbstractIncomingMessage
 from faststream import BaseMiddleware
 from faststream.exceptions import AckMessage, HandlerException, SubscriberNotFound
 from faststream.message import StreamMessage
+from faststream.rabbit.response import RabbitPublishCommand
 from prometheus_client import CollectorRegistry, Counter
 from pydantic import ValidationError
 
 from vsm.contract.errors import Unprocessable
 from vsm.contract.message import model_for
 from vsm.contract.topology import DELIVERY_LIMIT
+from vsm.kit.eventlog import LogKeys
 from vsm.kit.replay import ReplayGuard, Stamp, stamp_of
 from vsm.kit.signing import KEY_ID_HEADER, BadSignature, Keyring
 
@@ -127,11 +131,18 @@ class MessageGuard:
     """Message security at the kit's edge: signs what goes out, checks what comes in."""
 
     def __init__(
-        self, service: str, keyring: Keyring, replay: ReplayGuard, registry: CollectorRegistry
+        self,
+        service: str,
+        keyring: Keyring,
+        replay: ReplayGuard,
+        registry: CollectorRegistry,
+        logs: LogKeys | None = None,
     ) -> None:
         self.service = service
         self.keyring = keyring
         self.replay = replay
+        self.logs = logs or LogKeys(keyring)
+        """How the event logs are read back: the signing keys and those kept for the logs."""
         self.refusals = Counter(
             "vsm_security_refusals",
             "Consumed messages (and replies) refused by the signature or replay checks.",
@@ -144,36 +155,50 @@ class MessageGuard:
         cls, service: str, settings: ServiceSettings, registry: CollectorRegistry
     ) -> MessageGuard | None:
         """None without keys: nothing is signed or checked (the local default)."""
-        keyring = settings.keyring()
-        if keyring is None:
-            log.info("message_signing", enabled=False)
+        keyring, log_keys = settings.keyring(), settings.log_keyring()
+        if keyring is None or log_keys is None:
+            log.info("message_signing", enabled=False, log_keys_ignored=log_keys is not None)
             return None
         window, skew = settings.vsm_replay_window_s, settings.vsm_max_clock_skew_s
+        logs = LogKeys(
+            log_keys,
+            unsigned_history=settings.vsm_log_unsigned_history == "accept",
+            skip=settings.log_skip(),
+        )
         log.info(
             "message_signing",
             enabled=True,
             signing_key_id=keyring.key_id,
             key_ids=[kid for kid, _ in keyring.keys],
+            log_key_ids=[kid for kid, _ in log_keys.keys[len(keyring.keys) :]],
+            log_unsigned_history=settings.vsm_log_unsigned_history,
+            log_skip=sorted(logs.skip),
             replay_window_s=window,
             max_clock_skew_s=skew,
         )
-        return cls(service, keyring, ReplayGuard(window, skew), registry)
+        return cls(service, keyring, ReplayGuard(window, skew), registry, logs)
 
-    def signature_headers(self, body: Any) -> dict[str, str]:
-        """The headers that sign `body`; none when it is not JSON (receivers refuse it)."""
+    def signature_headers(self, body: Any, exchange: str, routing_key: str) -> dict[str, str]:
+        """The headers that sign `body` for its destination (the broker's names); none when it
+        is not JSON (receivers refuse it)."""
         raw = body.encode() if isinstance(body, str) else body
         if not isinstance(raw, bytes):
             return {}
         try:
-            return self.keyring.sign(raw)
+            return self.keyring.sign(raw, exchange, routing_key)
         except ValueError:
             log.warning("unsigned_publish", reason="the body is not a JSON document")
             return {}
 
+    def _verified(self, message: AbstractIncomingMessage) -> Any:
+        return self.keyring.verify(
+            message.body, message.headers or {}, message.exchange or "", message.routing_key or ""
+        )
+
     def verify(self, message: AbstractIncomingMessage, queue: str) -> Unprocessable | None:
         """The signature check alone (replies: a correlation id is never answered twice)."""
         try:
-            self.keyring.verify(message.body, message.headers or {})
+            self._verified(message)
         except BadSignature as error:
             bad = Unprocessable("bad_signature", str(error))
             self.security_event(message, queue, bad)
@@ -184,7 +209,7 @@ class MessageGuard:
         """Signature, then freshness and id: a stamp to settle, a refusal, or None (no
         readable id or time: the schema check that follows refuses it)."""
         try:
-            value = self.keyring.verify(message.body, message.headers or {})
+            value = self._verified(message)
         except BadSignature as error:
             return Refused(Unprocessable("bad_signature", str(error)))
         stamp = stamp_of(queue, value)
@@ -265,7 +290,9 @@ def dead_letter_middleware(
         async def publish_scope(self, call_next: Callable[[Any], Awaitable[Any]], cmd: Any) -> Any:
             # Dead letters keep the headers (and signature) they arrived with.
             if guard is not None and REASON_HEADER not in cmd.headers:
-                cmd.headers = {**cmd.headers, **guard.signature_headers(cmd.body)}
+                exchange = cmd.exchange.name if isinstance(cmd, RabbitPublishCommand) else ""
+                signature = guard.signature_headers(cmd.body, exchange, cmd.destination)
+                cmd.headers = {**cmd.headers, **signature}
             return await call_next(cmd)
 
         async def after_processed(

@@ -3,8 +3,8 @@
 FastStream's publish pipeline (publish command, middlewares, encoding) cost as much CPU per
 message as the aio-pika publish under it. The kit keeps what that pipeline did for it:
 
-- with signing keys, the signature headers of every body (not of a dead letter, which keeps
-  the headers it arrived with);
+- with signing keys, the signature headers of every body, for the exchange and routing key
+  it is published to (not of a dead letter, which keeps the headers it arrived with);
 - FastStream's own published-message metrics (`vsm_amqp_published_messages_*`, labelled
   `<exchange>.<routing key>` as FastStream labels them), so dashboards see no difference;
 - the broker's `app_id` (`vsm/<service>`) and a timestamp on every message;
@@ -80,7 +80,7 @@ class Producer:
         it (`mandatory`), or when the broker is away."""
         headers = dict(headers or {})
         if self.guard is not None and REASON_HEADER not in headers:
-            headers |= self.guard.signature_headers(body)
+            headers |= self.guard.signature_headers(body, exchange, routing_key)
         destination = f"{exchange or 'default'}.{routing_key}"
         if self.tracer is None:
             message = self._message(body, headers, persist, properties)

@@ -13,6 +13,9 @@ from vsm.contract.envelope import VsmId
 from vsm.kit.addresses import broker_urls
 from vsm.kit.signing import Keyring, parse_keyring
 
+LOG_SKIP = r"^\s*([a-z0-9][a-z0-9.-]*@\d+\s*(,\s*[a-z0-9][a-z0-9.-]*@\d+\s*)*)?$"
+"""`vsm.system5.policies@17, vsm.operations.registry@4`: a log's canonical name, an offset."""
+
 
 def _instance_id() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
@@ -45,6 +48,12 @@ class ServiceSettings(BaseSettings):
     vsm_signing_keys: SecretStr = SecretStr("")
     vsm_replay_window_s: float = Field(default=300.0, gt=0, le=86_400)
     vsm_max_clock_skew_s: float = Field(default=30.0, ge=0, le=600)
+    # The event logs: keys retired from live traffic that still verify the logs' entries;
+    # whether unsigned entries older than the log's first signed one are read; entries the
+    # operator disowns (`<stream>@<offset>,...`). See `vsm.kit.eventlog`.
+    vsm_log_keys: SecretStr = SecretStr("")
+    vsm_log_unsigned_history: Literal["refuse", "accept"] = "refuse"
+    vsm_log_skip: str = Field(default="", pattern=LOG_SKIP)
 
     @field_validator("amqp_url")
     @classmethod
@@ -61,3 +70,15 @@ class ServiceSettings(BaseSettings):
     def keyring(self) -> Keyring | None:
         """The signing keys (`ValueError` naming the bad one by position, never its text)."""
         return parse_keyring(self.vsm_signing_keys.get_secret_value())
+
+    def log_keyring(self) -> Keyring | None:
+        """What verifies the event logs: the signing keys, then the log-only keys."""
+        log_keys = parse_keyring(self.vsm_log_keys.get_secret_value(), "log key")
+        keyring = self.keyring()
+        if keyring is None or log_keys is None:
+            return keyring or log_keys
+        return keyring.joined(log_keys)
+
+    def log_skip(self) -> frozenset[str]:
+        """The disowned log entries, `<stream>@<offset>` each."""
+        return frozenset(entry.strip() for entry in self.vsm_log_skip.split(",") if entry.strip())

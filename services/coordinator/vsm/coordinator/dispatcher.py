@@ -27,6 +27,7 @@ from vsm.coordinator.lanes import Ticket
 from vsm.coordinator.metrics import Metrics
 from vsm.coordinator.system2 import System2
 from vsm.kit.bus import Bus, NotRoutable, RequestFailed
+from vsm.kit.consumer import Admission, admit
 from vsm.kit.rpc import RequestTimeout
 
 log = structlog.get_logger("vsm.coordinator.dispatcher")
@@ -82,21 +83,25 @@ class Dispatcher:
             self.wake.clear()
 
     async def on_delivery(self, message: AbstractIncomingMessage) -> None:
+        admission = await admit(self.bus, message, self.holding.queue_name)
+        if not isinstance(admission, Admission):  # refused and parked, before any reading
+            return
         try:
             envelope = intake.work_item(message.body)
             agent_id = envelope.data.agent_id
             if not await self.directory.known(agent_id):
                 raise Unprocessable("unknown_agent", f"no running agent {agent_id!r}")
         except Unprocessable as bad:
-            await self.holding.reject(message, bad)
+            await self.holding.reject(message, bad, admission)
             return
         except Exception as error:  # the registry did not answer: try the item again later
+            admission.settle(handled=False)
             self.bus.handler_failed(message, self.holding.queue_name, error)
             await asyncio.sleep(self.directory.retry_s)
             with contextlib.suppress(Exception):
                 await message.nack(requeue=True)
             return
-        if await self.holding.hold(Held(envelope, message)):
+        if await self.holding.hold(Held(envelope, message, admission)):
             item = envelope.data
             self.s2.lanes.add(item.lane, item.weight, item.agent_id, item.command_id, self.clock())
             self._gauge(item.lane)
@@ -120,7 +125,10 @@ class Dispatcher:
             return
         item, settle = held.envelope.data, self.holding.settle
         command = AgentCommand(
-            command_id=item.command_id, command_type=item.command_type, data=item.data
+            agent_id=item.agent_id,
+            command_id=item.command_id,
+            command_type=item.command_type,
+            data=item.data,
         )
         try:
             answer = await self.bus.ask(

@@ -4,7 +4,9 @@ Work comes off `vsm.system2.work` through a plain aio-pika consumer (FastStream 
 return), with a prefetch as large as the most items S2 may hold. A delivery is acked only
 once its command has been answered (or timed out, or the item was dead-lettered), so nothing
 acknowledged is lost if S2 dies; a redelivered item keeps its `command_id`, which the agent
-recognises and answers from memory instead of working twice.
+recognises and answers from memory instead of working twice. With signing keys, a delivery
+passes the kit's message guard (`vsm.kit.consumer.admit`) before it is read, and its id is
+recorded against replays when its item is settled.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from vsm.contract.coordination import WorkItem
 from vsm.contract.envelope import Envelope
 from vsm.contract.errors import Unprocessable
 from vsm.kit.bus import Bus
+from vsm.kit.consumer import Admission
 
 log = structlog.get_logger("vsm.coordinator.holding")
 
@@ -29,6 +32,7 @@ log = structlog.get_logger("vsm.coordinator.holding")
 class Held:
     envelope: Envelope[WorkItem]
     message: AbstractIncomingMessage
+    admission: Admission
 
 
 class Holding:
@@ -70,12 +74,16 @@ class Holding:
         older = self.items.get(command_id)
         self.items[command_id] = held
         if older is not None:
+            older.admission.settle(handled=True)
             with contextlib.suppress(Exception):  # its channel may be gone: nothing to ack
                 await older.message.ack()
         return older is None
 
-    async def reject(self, message: AbstractIncomingMessage, bad: Unprocessable) -> None:
+    async def reject(
+        self, message: AbstractIncomingMessage, bad: Unprocessable, admission: Admission
+    ) -> None:
         """Dead-letter with the reason (answering a waiting requester), then ack."""
+        admission.settle(handled=False)
         try:
             await self.bus.dead_letter(message, self.queue_name, bad)
             await message.ack()
@@ -95,8 +103,9 @@ class Holding:
             return
         message = held.message
         if bad is not None:
-            await self.reject(message, bad)
+            await self.reject(message, bad, held.admission)
             return
+        held.admission.settle(handled=True)
         try:
             if answer is not None and message.reply_to:
                 await self.bus.broker.publish(
@@ -116,6 +125,7 @@ class Holding:
     async def requeue(self, command_id: str) -> None:
         held = self.items.pop(command_id, None)
         if held is not None:
+            held.admission.settle(handled=False)
             await _nack(held.message)
 
 

@@ -187,7 +187,7 @@ class AgentsController(Controller):
         """Send a command on `vsm.s1.commands` and wait for its result (504 past the timeout)."""
         agent_type = await directory.type_of(bus, agent_id)
         reply = await bus.ask(
-            AgentCommand(command_type=data.type, data=data.data),
+            AgentCommand(agent_id=agent_id, command_type=data.type, data=data.data),
             exchange=topology.S1_COMMANDS,
             routing_key=command_key(agent_type, agent_id, data.type),
             timeout=data.timeout_s,

@@ -66,7 +66,7 @@ def register(server: MCPServer[Any], bus: Bus, max_chars: int, directory: AgentD
         """Send a command on `vsm.s1.commands` and wait for the agent's result."""
         agent_type = await directory.type_of(bus, agent_id)
         reply = await bus.ask(
-            AgentCommand(command_type=command_type, data=data),
+            AgentCommand(agent_id=agent_id, command_type=command_type, data=data),
             exchange=topology.S1_COMMANDS,
             routing_key=command_key(agent_type, agent_id, command_type),
             timeout=timeout_s,

@@ -60,6 +60,14 @@ def check_size(body: bytes) -> None:
         )
 
 
+def check_addressee(command: AgentCommand, agent_id: str) -> None:
+    """A command that names an agent runs only on that agent (the name is signed with it)."""
+    if command.agent_id is not None and command.agent_id != agent_id:
+        raise Unprocessable(
+            "misaddressed", f"the command is for agent {command.agent_id!r}, not {agent_id!r}"
+        )
+
+
 class AgentHost:
     def __init__(
         self,
@@ -128,6 +136,7 @@ class AgentHost:
             check_size(message.body)
             match envelope.data:
                 case AgentCommand() as command:
+                    check_addressee(command, agent.info.agent_id)
                     await self._command(agent, command, envelope, message)
                 case AuditRequest(audit_type=audit_type):
                     report = AuditReport(

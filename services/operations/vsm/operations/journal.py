@@ -3,7 +3,9 @@
 A replica knows its replay has caught up when it reads back a mark it wrote itself after
 subscribing: everything before the mark is the registry as it stood. Events are applied one
 at a time, in stream order. A stream cannot dead-letter, so an unreadable entry is logged,
-counted and skipped (it stays in the log for inspection).
+counted and skipped (it stays in the log for inspection). An entry whose signature does not
+verify (`vsm.kit.eventlog`) stops the start-up, since a registry rebuilt without it would be
+wrong; one that arrives once caught up is logged as a security event and not applied.
 
 The consumer is on a robust channel: after a lost connection it resumes from the first entry
 again, which is harmless (events apply once, by id); an ack for a delivery of the lost
@@ -24,6 +26,7 @@ from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractRobus
 from vsm.contract.message import Message
 from vsm.contract.operations import REGISTRY_LOG, RegistryMark
 from vsm.kit.bus import AnyEnvelope, Bus
+from vsm.kit.eventlog import RefusedEntry
 from vsm.kit.rpc import CONNECTION_LOST
 
 log = structlog.get_logger("vsm.operations.journal")
@@ -39,6 +42,9 @@ class RegistryJournal:
         self.apply = apply
         self.nonce = secrets.token_hex(8)
         self.caught_up = asyncio.Event()
+        self.reading = bus.log_reading(REGISTRY_LOG)
+        self.refused: RefusedEntry | None = None
+        """The entry that stopped the replay, if one did."""
         self.skipped = 0
         self._inbox: asyncio.Queue[AbstractIncomingMessage] = asyncio.Queue()
         self._channel: AbstractChannel | None = None
@@ -54,11 +60,14 @@ class RegistryJournal:
         stream = await self._channel.declare_queue(name, passive=True)
         self._worker = asyncio.create_task(self._work(), name="registry-replay")
         await stream.consume(self._inbox.put, arguments={"x-stream-offset": "first"})
-        mark = self.bus.envelope(RegistryMark(instance=self.instance, nonce=self.nonce))
+        live = self.bus.live_key_ids()
+        mark = self.bus.envelope(
+            RegistryMark(instance=self.instance, nonce=self.nonce, live_keys=live)
+        )
         await self._channel.default_exchange.publish(
             aio_pika.Message(
                 body := mark.model_dump_json().encode(),
-                headers=self.bus.signature_headers(body),
+                headers=self.bus.signature_headers(body, "", name),
                 content_type="application/json",
                 delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
                 message_id=mark.id,
@@ -68,20 +77,29 @@ class RegistryJournal:
         )
         async with asyncio.timeout(timeout_s):
             await self.caught_up.wait()
+        if self.refused is not None:
+            raise self.refused
         log.info("registry_replayed", skipped=self.skipped)
 
     async def _work(self) -> None:
         while True:
             message = await self._inbox.get()
             try:
-                if not self.bus.authentic(message, REGISTRY_LOG.name):
-                    raise ValueError("the entry's signature does not verify")
+                if not self.reading.check(message):  # disowned by the operator
+                    await self._ack(message)
+                    continue
                 envelope = AnyEnvelope.validate_json(message.body)
+            except RefusedEntry as refused:
+                if not self.caught_up.is_set():  # start-up stops here
+                    self.refused = refused
+                    self.caught_up.set()
+                    return
             except ValueError as error:  # ValidationError is one
                 self.skipped += 1
                 log.error("registry_entry_unreadable", error=str(error)[:500])
             else:
-                if isinstance(envelope.data, RegistryMark):
+                if isinstance(envelope.data, RegistryMark):  # the keys live from here on
+                    self.reading.opened(message, envelope.data.live_keys)
                     if envelope.data.nonce == self.nonce:
                         self.caught_up.set()
                 else:
@@ -89,8 +107,12 @@ class RegistryJournal:
                         await self.apply(envelope.id, envelope.data, self.caught_up.is_set())
                     except Exception as error:
                         log.error("registry_apply_failed", error=repr(error), exc_info=error)
-            with contextlib.suppress(*CONNECTION_LOST):  # a delivery of a channel since lost
-                await message.ack()
+            await self._ack(message)
+
+    @staticmethod
+    async def _ack(message: AbstractIncomingMessage) -> None:
+        with contextlib.suppress(*CONNECTION_LOST):  # a delivery of a channel since lost
+            await message.ack()
 
     async def stop(self) -> None:
         if self._worker is not None:

@@ -2,8 +2,9 @@
 
 Children come and go (and a name may come back), so their queues are not part of the
 service's fixed topology: the broker client's declaration cache would remember a deleted
-queue as still there. Bad input is dead-lettered with its reason (the kit's verdicts); a
-failure of the handler is redelivered up to the queue's delivery limit.
+queue as still there. Every delivery passes the kit's message guard first
+(`vsm.kit.consumer.admit`); bad input is dead-lettered with its reason (the kit's verdicts);
+a failure of the handler is redelivered up to the queue's delivery limit.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pydantic import ValidationError
 from vsm.contract.errors import Unprocessable
 from vsm.contract.recursion import PolicyDirective, meta_queue
 from vsm.kit.bus import AnyEnvelope, Bus
+from vsm.kit.consumer import Admission, admit
 from vsm.kit.deadletter import verdict
 
 log = structlog.get_logger("vsm.queen.inbox")
@@ -49,11 +51,16 @@ class Inbox:
         await queue.consume(self._take)
 
     async def _take(self, message: AbstractIncomingMessage) -> None:
+        admission = await admit(self.bus, message, self.name)
+        if not isinstance(admission, Admission):  # refused and parked, before any reading
+            return
+        handled = False
         try:
             envelope = AnyEnvelope.validate_json(message.body)
             if not isinstance(envelope.data, PolicyDirective):
                 raise Unprocessable("unexpected_type", f"{envelope.type} is not a directive")
             await self.on_directive(envelope)
+            handled = True
         except (Unprocessable, ValidationError) as error:
             bad = verdict(error, message.body) or Unprocessable("invalid_schema", str(error))
             await self.bus.dead_letter(message, self.name, bad)
@@ -63,6 +70,8 @@ class Inbox:
             await message.nack(requeue=True)
         else:
             await message.ack()
+        finally:
+            admission.settle(handled=handled)
 
     async def close(self, delete: bool) -> None:
         """Stop reading; with `delete`, remove the inbox and its DLQ (missing ones are fine)."""

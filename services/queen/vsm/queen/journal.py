@@ -5,6 +5,8 @@ once the stream (and every other bound queue) has it, so broadcast and persisten
 act. At start-up S5 writes a `PolicyStoreOpened` marker straight to the stream and reads
 the stream from its first offset up to that marker: everything before it is the store.
 The meta-system tree is kept in the same log (its events are bound into the stream too).
+An entry whose signature does not verify stops the start-up (`vsm.kit.eventlog`): S5 never
+runs on a store rebuilt without it.
 """
 
 from __future__ import annotations
@@ -22,9 +24,10 @@ from vsm.contract.envelope import Envelope
 from vsm.contract.policy import PolicyChanged, PolicyRecord, PolicyStoreOpened
 from vsm.contract.recursion import MetaSystemRetired, MetaSystemSpawned
 from vsm.kit.bus import AnyEnvelope, Bus
+from vsm.kit.eventlog import RefusedEntry
 from vsm.queen.meta import MetaTree
 from vsm.queen.metrics import Metrics
-from vsm.queen.policies import PolicyRejected, PolicyStore
+from vsm.queen.policies import PolicyRejected, PolicyStore, check_author
 
 log = structlog.get_logger("vsm.queen.journal")
 REPLAY_TIMEOUT_S = 120.0
@@ -57,7 +60,8 @@ class PolicyJournal:
         """Rebuild the store from the stream; the number of versions read."""
         stream = topology.SYSTEM5_POLICIES
         queue = await self.bus.broker.declare_queue(self.bus.queue(stream))
-        marker = self.bus.envelope(PolicyStoreOpened(instance=self.instance))
+        opened = PolicyStoreOpened(instance=self.instance, live_keys=self.bus.live_key_ids())
+        marker = self.bus.envelope(opened)
         await self.bus.broker.publish(
             marker.model_dump_json().encode(),
             routing_key=self.bus.namespace.name(stream.name),
@@ -68,14 +72,23 @@ class PolicyJournal:
             content_type="application/json",
         )
         reached = asyncio.Event()
+        reading = self.bus.log_reading(stream)
+        refused: list[RefusedEntry] = []
         applied = 0
 
         async def on_entry(message: AbstractIncomingMessage) -> None:
             nonlocal applied
+            if refused:  # start-up stops: nothing after the refused entry is read
+                return
             try:
-                if not self.bus.authentic(message, stream.name):  # a forged policy is no policy
-                    raise ValueError("the entry's signature does not verify")
+                if not reading.check(message):  # disowned by the operator
+                    await message.ack()
+                    return
                 entry = AnyEnvelope.validate_json(message.body)
+            except RefusedEntry as error:  # a state without it would be wrong: stop here
+                refused.append(error)
+                reached.set()
+                return
             except ValueError as error:  # ValidationError is one
                 log.warning("policy_log_entry_skipped", error=str(error)[:300])
             else:
@@ -83,8 +96,10 @@ class PolicyJournal:
                     applied += self.store.apply(entry.data.record)
                 elif isinstance(entry.data, MetaSystemSpawned | MetaSystemRetired):
                     self.tree.apply(entry.data)
-                elif entry.id == marker.id:
-                    reached.set()
+                elif isinstance(entry.data, PolicyStoreOpened):  # the keys live from here on
+                    reading.opened(message, entry.data.live_keys)
+                    if entry.id == marker.id:
+                        reached.set()
             await message.ack()
 
         tag = await queue.consume(on_entry, arguments={"x-stream-offset": "first"})
@@ -92,6 +107,8 @@ class PolicyJournal:
             await asyncio.wait_for(reached.wait(), REPLAY_TIMEOUT_S)
         finally:
             await queue.cancel(tag)
+        if refused:
+            raise refused[0]
         self.opened.set()
         log.info("policy_store_replayed", versions=applied)
         return applied
@@ -108,7 +125,8 @@ class PolicyJournal:
         intervention_id: str | None = None,
         causation: list[str] | None = None,
     ) -> PolicyRecord:
-        """Validate, version, broadcast (and so persist) a policy; raise `PolicyRejected`.
+        """Check who wrote it (`check_author`), validate, version, broadcast (and so persist)
+        a policy; raise `PolicyRejected`.
 
         A document equal to the latest version changes nothing and returns that version, so
         storing the same policy twice (an operator's retry, an organisation file applied
@@ -116,6 +134,7 @@ class PolicyJournal:
         await self.opened.wait()
         async with self._lock:
             try:
+                check_author(source, policy_type, vsm_id)
                 policy = self.store.admit(vsm_id, policy_type, document)
             except PolicyRejected as rejected:
                 self.metrics.policy_rejections.labels(policy_type, rejected.code).inc()

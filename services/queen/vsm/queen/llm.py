@@ -16,12 +16,18 @@ import json
 import random
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 import anthropic
 from pydantic import BaseModel, ConfigDict, Field
 
-from vsm.contract.policy import Policy, PolicyRecord
+from vsm.contract.policy import (
+    AdaptationPolicy,
+    GovernancePolicy,
+    PolicyRecord,
+    ResourceAllocationPolicy,
+    ThrottlePolicy,
+)
 from vsm.queen.rules import Anomaly
 
 TOOL_NAME = "propose_policy"
@@ -35,8 +41,14 @@ SYSTEM = (
     "You are System 5 (policy and identity) of a Viable System Model runtime. Given an "
     "anomaly, the current policies and the identity, propose exactly one policy by calling "
     f"the {TOOL_NAME} tool. Respect every identity constraint; prefer the least drastic "
-    "policy that restores viability."
+    "policy that restores viability. The identity is given, never yours to change: propose "
+    "any policy type but identity."
 )
+ProposedPolicy = Annotated[
+    GovernancePolicy | AdaptationPolicy | ResourceAllocationPolicy | ThrottlePolicy,
+    Field(discriminator="policy_type"),
+]
+"""What the model may propose: every policy type but identity, which people decide."""
 
 
 class PolicyProposal(BaseModel):
@@ -45,12 +57,12 @@ class PolicyProposal(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     rationale: str = Field(min_length=1, max_length=2048)
-    policy: Policy
+    policy: ProposedPolicy
 
 
 TOOL: dict[str, Any] = {
     "name": TOOL_NAME,
-    "description": "Propose one policy (any policy type) answering the anomaly.",
+    "description": "Propose one policy (any policy type but identity) answering the anomaly.",
     "input_schema": PolicyProposal.model_json_schema(),
 }
 

@@ -51,6 +51,16 @@ def validate_policy(policy_type: str, document: dict[str, Any]) -> Policy:
         ) from error
 
 
+def check_author(source: str, policy_type: str, vsm_id: str) -> None:
+    """An LLM never decides identity: a model may propose any other policy, but who the viable
+    system is stays with people (and what a child inherits from its parent)."""
+    if policy_type == "identity" and source.startswith("llm:"):
+        raise PolicyRejected(
+            "identity_reserved",
+            f"the identity of {vsm_id} is decided by operators, never by an LLM ({source})",
+        )
+
+
 _OPS: dict[str, Callable[[Any, Any], bool]] = {
     "eq": operator.eq,
     "ne": operator.ne,

@@ -1,8 +1,9 @@
 """Policy synthesis from an anomaly: the LLM when configured, the rules always.
 
-The LLM's proposal is admitted exactly like any other policy (schema, then identity);
-whenever it fails (API error, timeout, 429/529, output that is invalid or contradicts the
-identity) the rules' answer is applied instead and the result says why.
+The LLM's proposal is admitted exactly like any other policy (schema, then identity), and
+never as the identity itself (`check_author`); whenever it fails (API error, timeout,
+429/529, output that is invalid, contradicts the identity or would replace it) the rules'
+answer is applied instead and the result says why.
 """
 
 from __future__ import annotations
@@ -77,7 +78,8 @@ async def llm_policy(
             cause=cause,
         )
     except PolicyRejected as rejected:
-        outcome = "refused" if rejected.code == "invalid_against_identity" else "invalid_output"
+        refusals = ("invalid_against_identity", "identity_reserved")
+        outcome = "refused" if rejected.code in refusals else "invalid_output"
         raise LlmFailed(outcome, rejected.message, rejected.reasons) from rejected
 
 

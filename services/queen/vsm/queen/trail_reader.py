@@ -1,20 +1,22 @@
 """Reads the `vsm.trail` stream into the in-memory `Trail`, from a day back, for good.
 
 Each queen replica reads the stream on its own (streams are read, not consumed), so any
-replica can answer `trace`. An entry it cannot parse is skipped and logged: the trail is a
-record of what happened, and one odd entry must not hide the rest.
+replica can answer `trace`. An entry it cannot parse is skipped and logged, and so is one
+whose signature does not verify (as a security event, `vsm.kit.eventlog`): the trail is a
+record of what happened, kept for a day, not state, and one odd entry must not hide the
+rest.
 """
 
 from __future__ import annotations
 
 import contextlib
-from typing import Any
 
 import structlog
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
 
 from vsm.contract import topology
 from vsm.kit.bus import AnyEnvelope, Bus
+from vsm.kit.eventlog import RefusedEntry
 from vsm.queen.trail import Trail
 
 log = structlog.get_logger("vsm.queen.trail")
@@ -25,6 +27,7 @@ class TrailReader:
     def __init__(self, bus: Bus, trail: Trail) -> None:
         self.bus = bus
         self.trail = trail
+        self.reading = bus.log_reading(topology.TRAIL)
         self._channel: AbstractChannel | None = None
 
     async def start(self) -> None:
@@ -40,13 +43,12 @@ class TrailReader:
 
     async def _entry(self, message: AbstractIncomingMessage) -> None:
         try:
-            if not self.bus.authentic(message, topology.TRAIL.name):
-                raise ValueError("the entry's signature does not verify")
-            envelope: Any = AnyEnvelope.validate_json(message.body)
+            if self.reading.check(message):
+                self.trail.record(AnyEnvelope.validate_json(message.body))
+        except RefusedEntry:
+            pass  # logged as a security event by the check
         except ValueError as error:  # ValidationError is one
             log.warning("trail_entry_skipped", error=str(error)[:300])
-        else:
-            self.trail.record(envelope)
         await message.ack()
 
     async def stop(self) -> None:

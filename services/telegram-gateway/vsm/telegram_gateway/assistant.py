@@ -84,6 +84,7 @@ class Assistant:
     async def _ask(self, chat_id: int, text: str) -> CommandResult:
         agent_id = await self.agent()
         command = AgentCommand(
+            agent_id=agent_id,
             command_type="chat",
             data={"message": text, "conversation_id": conversation_id(chat_id)},
         )
