@@ -5,7 +5,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 
-.PHONY: help setup rabbitmq-package prometheus-package run test lint typecheck bench docs clean
+.PHONY: help setup rabbitmq-package prometheus-package chromium-package run test lint typecheck bench docs screenshots clean
 
 help:
 	@echo "make run    run the seven services locally (starts RabbitMQ if none answers at AMQP_URL)"
@@ -32,6 +32,13 @@ prometheus-package:
 		echo "installing the Debian package prometheus (tests start a private server from it)"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
 
+# The console's browser tests drive the system's Chromium through Playwright (never a browser
+# downloaded at test time).
+chromium-package:
+	@command -v chromium >/dev/null 2>&1 || { \
+		echo "installing the Debian package chromium (the console's browser tests drive it)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
 # ORG: the organisation file `make run` applies once the services are ready (none: skip it).
 ORG ?= deploy/organisation/default.yaml
 run: setup
@@ -45,7 +52,7 @@ lint: setup
 typecheck: setup
 	$(UV) run --frozen mypy
 
-test: setup rabbitmq-package prometheus-package lint typecheck
+test: setup rabbitmq-package prometheus-package chromium-package lint typecheck
 	$(UV) run --frozen pytest
 
 bench: setup rabbitmq-package
@@ -55,6 +62,10 @@ docs: setup
 	$(UV) run --frozen python scripts/gen_docs.py
 	$(UV) run --frozen python scripts/gen_dashboards.py
 	$(UV) run --frozen vsm schema -o docs/organisation.schema.json
+
+# Screenshots of every console page (light and dark, desktop and phone) into docs/console/.
+screenshots: setup chromium-package
+	$(UV) run --frozen python scripts/screenshots.py
 
 clean:
 	rm -rf .run .pytest_cache .mypy_cache .ruff_cache bench/results

@@ -194,6 +194,9 @@ class InterventionState(BaseModel):
         default_factory=list, description="Operator alerts raised for it, oldest first."
     )
     resolved_at: datetime | None = None
+    opened_by: str | None = Field(
+        default=None, description="The signal that opened it: where its causal chain starts."
+    )
 
 
 class System5Query(Message):

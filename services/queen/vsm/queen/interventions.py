@@ -73,6 +73,7 @@ class Intervention:
             causation=list(self.episode.causes),
             alert_ids=list(self.alert_ids),
             resolved_at=self.resolved.time if self.resolved is not None else None,
+            opened_by=self.cause.id if self.cause is not None else None,
         )
 
 

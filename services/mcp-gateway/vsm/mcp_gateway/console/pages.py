@@ -47,6 +47,8 @@ from vsm.mcp_gateway.dead_letters import QUEUES, DeadLetterQueue, QueueCount, vi
 from vsm.mcp_gateway.operators import alerts_of
 
 FRESH_S = 0.4
+WHOLE = "_whole"
+"""Set in a page's parameters when the page itself is rendered, not its live part."""
 ReplyT = TypeVar("ReplyT", bound=Message)
 Params = dict[str, str]
 
@@ -173,16 +175,16 @@ async def build_agents(systems: Systems, params: Params) -> dict[str, Any]:
     )
     kind = params.get("type", "")
     listed = [a for a in agents if not kind or a.agent_type == kind]
-    page = views.paginate(views.units(listed, s3, s2), number(params, "page"))
+    listing = views.paginate(views.units(listed, s3, s2), number(params, "page"))
     known = types.types if types else []
     spawn = next((t for t in known if t.agent_type == params.get("spawn")), None)
     return {
-        "page": page,
+        "listing": listing,
         "type": kind,
         "types": known,
         "spawn": spawn,
         "spawn_fields": views.form_fields(spawn.config_schema, "config.") if spawn else [],
-        "reports": {u.agent_id: systems.hub.performance(u.agent_id) for u in page.items},
+        "reports": {u.agent_id: systems.hub.performance(u.agent_id) for u in listing.items},
     }
 
 
@@ -209,9 +211,11 @@ async def build_agent(systems: Systems, params: Params) -> dict[str, Any]:
 async def build_interventions(systems: Systems, params: Params) -> dict[str, Any]:
     vsm_id = vsm_id_of(params)
     s5 = await systems.ask("queen", "state", System5Query(), System5State, vsm_id)
+    by_id = {i.intervention_id: i for i in s5.interventions} if s5 else {}
     return {
         "vsm_id": vsm_id,
         "s5": s5,
+        "traced": {k: views.trace_id(i) for k, i in by_id.items()},
         "interventions": sorted(
             s5.interventions if s5 else [], key=lambda i: i.opened_at, reverse=True
         ),
@@ -264,6 +268,11 @@ async def build_systems(systems: Systems, params: Params) -> dict[str, Any]:
 async def build_trace(systems: Systems, params: Params) -> dict[str, Any]:
     message_id = params.get("id", "").strip()[:128]
     trace = None
+    if message_id.startswith("iv-"):  # an intervention: traced from the signal that opened it
+        s5 = await systems.ask("queen", "state", System5Query(), System5State, vsm_id_of(params))
+        known = s5.interventions if s5 else []
+        opened = next((i for i in known if i.intervention_id == message_id), None)
+        message_id = views.trace_id(opened) if opened else message_id
     if message_id:
         trace = await systems.ask("queen", "trace", TraceQuery(message_id=message_id), Trace)
     graph = views.trace_graph(trace.chain) if trace else None
@@ -273,11 +282,13 @@ async def build_trace(systems: Systems, params: Params) -> dict[str, Any]:
 
 
 async def build_dead_letters(systems: Systems, params: Params) -> dict[str, Any]:
+    """Counts for the live part; the chosen queue's latest only for the page itself (the
+    `WHOLE` page), since every read returns the messages to their queue once more."""
     counts = await systems.dead_letters.counts(list(QUEUES))
     queues = [QueueCount(queue=q, count=c) for q, c in counts.items()]
     chosen = params.get("queue", "")
     opened = None
-    if chosen in QUEUES:
+    if chosen in QUEUES and WHOLE in params:
         count = next(q.count for q in queues if q.queue == chosen)
         try:
             letters = await systems.dead_letters.peek(chosen, 20) if count else []

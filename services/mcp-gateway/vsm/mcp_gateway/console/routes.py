@@ -30,7 +30,7 @@ from litestar.static_files import create_static_files_router
 from vsm.mcp_gateway.console import views
 from vsm.mcp_gateway.console.guard import Peers
 from vsm.mcp_gateway.console.live import Hub, Listening
-from vsm.mcp_gateway.console.pages import NAV, PAGES, Answers, PageSpec, Systems
+from vsm.mcp_gateway.console.pages import NAV, PAGES, WHOLE, Answers, PageSpec, Systems
 from vsm.mcp_gateway.console.session import (
     COOKIE,
     MAX_TOKEN,
@@ -63,6 +63,7 @@ def environment() -> Environment:
         "percent": views.percent,
         "gauge": views.gauge,
         "recovery": views.recovery,
+        "trace_id": views.trace_id,
         "when": lambda t: t.strftime("%H:%M:%S") if t else "—",
         "pretty": lambda v: json.dumps(v, indent=2, sort_keys=True, ensure_ascii=False),
     }
@@ -73,8 +74,9 @@ def environment() -> Environment:
 
 
 def params_of(request: AnyRequest) -> dict[str, str]:
-    """The page's query, bounded: a few short strings."""
-    return {k: v[:256] for k, v in list(request.query_params.items())[:MAX_PARAMS]}
+    """The page's query, bounded: a few short strings (none of the console's own)."""
+    listed = list(request.query_params.items())[:MAX_PARAMS]
+    return {k: v[:256] for k, v in listed if not k.startswith("_")}
 
 
 @dataclass
@@ -107,10 +109,13 @@ class Console:
     def session(self, request: AnyRequest) -> Session | None:
         return session_of(request.cookies.get(COOKIE), self.scope_of)
 
-    async def context(self, name: str, params: dict[str, str], session: Session) -> dict[str, Any]:
+    async def context(
+        self, name: str, params: dict[str, str], session: Session, *, whole: bool = False
+    ) -> dict[str, Any]:
+        """What the page's template shows (`whole`: the page itself, not its live part)."""
         spec = PAGES[name]
         systems = Systems(self.answers)
-        context = await spec.build(systems, params)
+        context = await spec.build(systems, params | {WHOLE: "1"} if whole else params)
         return context | {
             "page": name,
             "title": spec.title,
@@ -147,7 +152,7 @@ class Console:
             target = quote(str(request.url.path) + ("?" + query if query else ""))
             return Redirect(f"/console/sign-in?next={target}", status_code=303)
         params = params_of(request)
-        context = await self.context(name, params, session)
+        context = await self.context(name, params, session, whole=True)
         html = self.env.get_template(PAGES[name].template).render(context)
         return Response(html, media_type="text/html", headers=NO_STORE)
 

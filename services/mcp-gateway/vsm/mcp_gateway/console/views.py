@@ -67,8 +67,8 @@ class Unit:
 
 
 def units(agents: list[AgentInfo], s3: System3State | None, s2: System2State | None) -> list[Unit]:
-    """Every agent with its state in VSM terms: running, throttled (S3 allows it less than
-    its full concurrency or a rate), damped (S2 holds its oscillation) or terminated."""
+    """Every agent with its state in VSM terms: running, throttled (S3 holds it to a rate),
+    damped (S2 holds its oscillation) or terminated."""
     rates = {a.agent_id: a.max_rate_per_s for a in s3.allocations} if s3 else {}
     damped = set(s2.damped) if s2 else set()
     shown = []
@@ -78,7 +78,7 @@ def units(agents: list[AgentInfo], s3: System3State | None, s2: System2State | N
             state = agent.state
         elif agent.agent_id in damped:
             state = "damped"
-        elif agent.allocation < agent.max_allocation or rate is not None:
+        elif rate is not None:
             state = "throttled"
         else:
             state = "running"
@@ -119,6 +119,11 @@ def open_interventions(s5: System5State | None) -> list[Any]:
     if s5 is None:
         return []
     return [i for i in s5.interventions if i.status != "resolved"]
+
+
+def trace_id(intervention: Any) -> str:
+    """The message to trace an intervention from: the signal that opened it."""
+    return str(intervention.opened_by or intervention.intervention_id)
 
 
 def recovery(intervention: Any) -> str:
@@ -174,7 +179,7 @@ def form_fields(schema: dict[str, Any], prefix: str = "") -> list[FormField]:
         fields.append(
             FormField(
                 name=f"{prefix}{name}",
-                label=str(spec.get("title") or name).replace("_", " "),
+                label=str(raw.get("title") or name).replace("_", " "),
                 kind=kind,
                 required=name in required,
                 default="" if default is None else json.dumps(default) if kind == "json"
