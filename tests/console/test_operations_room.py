@@ -257,3 +257,22 @@ async def test_a_lost_live_connection_shows_and_reconnects(
     await expect(operator.locator("#units")).to_contain_text("after-reconnect", timeout=10_000)
     assert await operator.locator("#unit-total").inner_text() != before
     await still_loaded(operator, marker)
+
+
+async def test_dead_letters_are_listed_and_one_is_discarded(
+    operator: Page, gateway: httpx.AsyncClient
+) -> None:
+    dlq = "vsm.operators.alerts.dlq"  # the bot is off here: it parks every alert
+    queues = {q["queue"]: q["count"] for q in (await gateway.get("/api/vsm/dead-letters/")).json()}
+    assert queues[dlq] >= 1
+    latest = (await gateway.get(f"/api/vsm/dead-letters/{dlq}", params={"latest": 2})).json()
+    assert latest["latest"][0]["reason"] == "bot_disabled"
+    assert (await gateway.get("/api/vsm/dead-letters/vsm.anything.else")).status_code == 404
+
+    await operator.goto(f"/console/dead-letters?queue={dlq}")
+    count = operator.locator(f"#dlq-{dlq.replace('.', '-')} td.num")
+    before = int(await count.inner_text())
+    operator.on("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))
+    await operator.locator("#h-opened ~ article button", has_text="Discard").first.click()
+    await expect(operator.locator("#flash")).to_contain_text("Discarded")
+    await expect(count).not_to_have_text(str(before))

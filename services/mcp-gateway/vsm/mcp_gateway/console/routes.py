@@ -24,6 +24,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from litestar import Request, Response, get, post
 from litestar.datastructures import Cookie
 from litestar.exceptions import NotFoundException
+from litestar.params import FromPath
 from litestar.response import Redirect, ServerSentEvent, ServerSentEventMessage
 from litestar.static_files import create_static_files_router
 
@@ -264,13 +265,13 @@ def routes(console: Console) -> list[Any]:
         return await console.page("map", request)
 
     @get("/console/{name:str}", include_in_schema=False)
-    async def other_page(request: AnyRequest, name: str) -> Response[Any]:
+    async def other_page(request: AnyRequest, name: FromPath[str]) -> Response[Any]:
         if name not in PAGES:
             raise NotFoundException(f"no console page {name!r}")
         return await console.page(name, request)
 
     @get("/console/events/{name:str}", include_in_schema=False)
-    async def events(request: AnyRequest, name: str) -> Response[Any]:
+    async def events(request: AnyRequest, name: FromPath[str]) -> Response[Any]:
         """The page's live stream; a session that has ended gets a `signed-out` event."""
         if name not in PAGES:
             raise NotFoundException(f"no console page {name!r}")

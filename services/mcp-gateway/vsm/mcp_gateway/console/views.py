@@ -245,6 +245,8 @@ class Graph:
 
 NODE_W, NODE_H, GAP_X, GAP_Y = 220, 56, 40, 16
 KIND_OF_TYPE = {
+    "adaptation": "adaptation",
+    "escalation": "alert",
     "algedonic": "signal",
     "intervention": "intervention",
     "policy": "policy",
