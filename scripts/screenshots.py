@@ -24,8 +24,8 @@ from playwright.async_api import Browser, async_playwright
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from scripts.localrun import SERVICES, LocalSystem  # noqa: E402
-from tests.support.cleanup import delete_namespace  # noqa: E402
+from scripts.localrun import SERVICES, LocalSystem
+from tests.support.cleanup import delete_namespace
 
 TOKEN = secrets.token_urlsafe(24)
 CHROMIUM = "/usr/bin/chromium"
@@ -50,10 +50,8 @@ def stage(gateway: str) -> dict[str, str]:
             http.post("/api/vsm/agents", json={"type": "worker", "name": n}).json() for n in names
         ]
         http.post("/api/vsm/agents", json={"type": "sensor", "name": "host-load"})
-        http.post(
-            "/api/vsm/meta-systems",
-            json={"name": "logistics", "purpose": "Deliver on time", "budget": {"concurrency_slots": 8}},
-        )  # fmt: skip
+        child = {"name": "logistics", "purpose": "Deliver on time"}
+        http.post("/api/vsm/meta-systems", json=child | {"budget": {"concurrency_slots": 8}})
         for i, agent in enumerate(agents[:4]):
             for _ in range(3):
                 work = {"command_type": "process_data", "data": {"data": i}}
@@ -121,7 +119,7 @@ async def main(out: Path) -> None:
         try:
             system.wait_ready(timeout=180)
             ids = await asyncio.to_thread(stage, system.url("mcp-gateway"))
-            out.mkdir(parents=True, exist_ok=True)
+            await asyncio.to_thread(out.mkdir, parents=True, exist_ok=True)
             async with async_playwright() as playwright:
                 browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
                 await shoot(browser, system.url("mcp-gateway"), ids, out)

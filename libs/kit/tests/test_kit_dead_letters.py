@@ -141,7 +141,7 @@ async def test_an_observer_hears_its_exchanges_while_it_runs(probe: Probe) -> No
         await asyncio.sleep(0.05)
     assert heard == [(topology.OPERATORS.name, "alert.warning")]
     await observer.stop()
+    connection = await probe.bus.broker.connect()
+    check = await connection.channel()
     with pytest.raises(aio_pika.exceptions.ChannelClosed):  # the broker deleted its queue
-        channel = await probe.bus.broker.connect()
-        check = await channel.channel()
         await check.declare_queue(observer.queue, passive=True)
