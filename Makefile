@@ -5,7 +5,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 
-.PHONY: help setup rabbitmq-package prometheus-package shellcheck-package run test lint typecheck bench docs release-check clean
+.PHONY: help setup rabbitmq-package prometheus-package shellcheck-package chromium-package run test lint typecheck bench docs screenshots release-check clean
 
 help:
 	@echo "make run    run the seven services locally (starts RabbitMQ if none answers at AMQP_URL)"
@@ -39,6 +39,13 @@ shellcheck-package:
 		echo "installing the Debian package shellcheck (tests/deploy lints the quickstart script)"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq shellcheck >/dev/null; }
 
+# The console's browser tests drive the system's Chromium through Playwright (never a browser
+# downloaded at test time).
+chromium-package:
+	@command -v chromium >/dev/null 2>&1 || { \
+		echo "installing the Debian package chromium (the console's browser tests drive it)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
 # ORG: the organisation file `make run` applies once the services are ready (none: skip it).
 ORG ?= deploy/organisation/default.yaml
 run: setup
@@ -52,7 +59,7 @@ lint: setup
 typecheck: setup
 	$(UV) run --frozen mypy
 
-test: setup rabbitmq-package prometheus-package shellcheck-package lint typecheck
+test: setup rabbitmq-package prometheus-package shellcheck-package chromium-package lint typecheck
 	$(UV) run --frozen pytest
 
 bench: setup rabbitmq-package
@@ -68,6 +75,10 @@ docs: setup
 # checked without Docker; the images themselves need a Docker engine (RELEASING.md).
 release-check: setup
 	$(UV) run --frozen python scripts/release.py check
+
+# Screenshots of every console page (light and dark, desktop and phone) into docs/console/.
+screenshots: setup chromium-package
+	$(UV) run --frozen python scripts/screenshots.py
 
 clean:
 	rm -rf dist .run .pytest_cache .mypy_cache .ruff_cache bench/results

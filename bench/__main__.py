@@ -28,6 +28,7 @@ from bench import (  # importing a module of cases registers them
     Case,
     Context,
     Figures,
+    console,  # noqa: F401
     floor,  # noqa: F401
     higher_is_better,
     kit,  # noqa: F401

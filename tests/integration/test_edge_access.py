@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import httpx
 import pytest
 
 from scripts.localrun import LocalSystem
 from tests.support.tokens import OPERATE_TOKEN, READ_TOKEN, bearer
-from vsm.mcp_gateway.access import OPEN_PATHS
+from vsm.mcp_gateway.access import OPEN_PATHS, SESSION_ROUTE
 from vsm.mcp_gateway.app import create_app
 from vsm.mcp_gateway.settings import Settings
 
@@ -29,21 +30,37 @@ ATTACK = {"Origin": "https://evil.example", "Content-Type": "text/plain"}
 SPAWN = b'{"type": "worker", "config": {}}'
 
 
-def every_route() -> list[tuple[str, str]]:
+def by_session(route: Any) -> bool:
+    """A route that admits its callers by the console's session instead of a bearer token."""
+    handlers = [  # the OPTIONS handler Litestar adds to every path is the CORS layer's
+        h for h in getattr(route, "route_handlers", None) or [] if h.http_methods != {"OPTIONS"}
+    ]
+    return bool(handlers) and all(h.opt.get("access") == SESSION_ROUTE["access"] for h in handlers)
+
+
+def every_route(*, session: bool = False) -> list[tuple[str, str]]:
     """(method, path with its parameters filled in) of every route of the gateway app (the
-    OpenAPI document's, those kept out of it, MCP, the metrics, the schema), probes aside."""
+    OpenAPI document's, those kept out of it, MCP, the metrics, the schema), probes aside;
+    with `session`, those the console's session admits instead (tests/console checks them)."""
     app = create_app(Settings(vsm_operate_tokens="enumerating-routes-only"))
     found = []
     for route in app.routes:
+        if route.path in OPEN_PATHS or by_session(route) != session:
+            continue
         path = PARAMETER.sub(lambda m: "1" if m.group(2) == "int" else "x", route.path)
         # /mcp is a mount (every method); its GET would open an event stream, its POST says all.
         for method in sorted(route.methods or {"POST"}):
-            if route.path not in OPEN_PATHS:
-                found.append((method, path))
+            found.append((method, path))
     return found
 
 
 ROUTES = every_route()
+
+
+def test_only_the_console_is_admitted_by_a_session_instead_of_a_token() -> None:
+    paths = {path for _, path in every_route(session=True)}
+    assert "/console" in paths
+    assert all(path == "/" or path.startswith("/console") for path in paths), paths
 
 
 def test_the_enumeration_sees_every_kind_of_route() -> None:

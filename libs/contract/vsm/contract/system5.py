@@ -170,6 +170,12 @@ class AlgedonicState(BaseModel):
     pleasure: float
     signals: int
     episode_open: bool
+    intervene_at: float | None = Field(
+        default=None, description="Pain at which S5 opens an intervention."
+    )
+    resolve_below: float | None = Field(
+        default=None, description="Pain below which the episode closes (hysteresis)."
+    )
 
 
 class InterventionState(BaseModel):
@@ -184,6 +190,13 @@ class InterventionState(BaseModel):
     policy_type: str | None
     policy_version: int | None
     causation: list[str]
+    alert_ids: list[str] = Field(
+        default_factory=list, description="Operator alerts raised for it, oldest first."
+    )
+    resolved_at: datetime | None = None
+    opened_by: str | None = Field(
+        default=None, description="The signal that opened it: where its causal chain starts."
+    )
 
 
 class System5Query(Message):

@@ -31,6 +31,9 @@ OPEN_PATHS = frozenset({"/healthz", "/readyz"})
 """Probes answer anyone (a kubelet sends the pod's IP as Host); nothing else does."""
 READS = frozenset({"GET", "HEAD", "OPTIONS"})
 CHALLENGE = 'Bearer realm="vsm"'
+SESSION_ROUTE: dict[str, Any] = {"access": "session"}
+"""The `opt` of a route that admits its callers itself, by the console's session cookie (the
+console's pages, events and assets): the gate checks its Host and Origin, not a bearer token."""
 SETTINGS_HINT = (
     "set MCP_AUTH_TOKEN or VSM_OPERATE_TOKENS (operate) or VSM_READ_TOKENS (read), "
     f"each token at least {MIN_TOKEN_CHARS} characters"
@@ -156,11 +159,16 @@ def gate(site: SameSite, tokens: Tokens) -> Callable[[ASGIApp], ASGIApp]:
             headers, method = headers_of(scope), scope["method"]
             handler = scope["route_handler"]
             needed = required_scope(method, handler.opt)
-            refusal = (
-                site.refusal(headers)
-                or access_refusal(tokens, headers.get("authorization"), needed)
-                or crosssite.media_refusal(method, headers, handler.parsed_data_field is not None)
-            )
+            if handler.opt.get("access") == SESSION_ROUTE["access"]:
+                refusal = site.refusal(headers)
+            else:
+                refusal = (
+                    site.refusal(headers)
+                    or access_refusal(tokens, headers.get("authorization"), needed)
+                    or crosssite.media_refusal(
+                        method, headers, handler.parsed_data_field is not None
+                    )
+                )
             if refusal is None:
                 await app(scope, receive, send)
             else:

@@ -1,15 +1,19 @@
-"""Wiring: Settings -> Runtime (broker, bus, heartbeat) -> the edge's gate -> REST routes and
-MCP -> HTTP app."""
+"""Wiring: Settings -> Runtime (broker, bus, heartbeat) -> the edge's gate -> REST routes,
+MCP and the console -> HTTP app."""
 
 from litestar import Litestar
 
+from vsm.kit.dead_letters import DeadLetters
 from vsm.kit.runtime import Runtime
 from vsm.mcp_gateway import (
     access,
     agents,
     api,
+    console,
     crosssite,
+    dead_letters,
     mcp_server,
+    operators,
     recursion,
     system2,
     system3,
@@ -26,6 +30,9 @@ def create_app(settings: Settings) -> Litestar:
     runtime = Runtime(SERVICE, settings)
     state = "enabled" if tokens.configured else "disabled (no token configured)"
     runtime.health.add_details(lambda: {"mcp": state, "rest": state})
+    letters = DeadLetters(runtime.bus)
+    room = console.mount(runtime, settings, tokens.scope_of, letters)
+    gate = access.gate(crosssite.SameSite.from_settings(settings), tokens)
     return runtime.http_app(
         [
             api.SystemController,
@@ -35,12 +42,19 @@ def create_app(settings: Settings) -> Litestar:
             system5.System5Controller,
             agents.AgentsController,
             recursion.RecursionController,
+            operators.OperatorsController,
+            dead_letters.DeadLettersController,
             mcp_server.mount(runtime, settings, tokens),
+            *room.routes,
         ],
-        dependencies=api.dependencies(runtime.bus) | agents.dependencies(),
+        dependencies=api.dependencies(runtime.bus)
+        | agents.dependencies()
+        | dead_letters.dependencies(letters),
         exception_handlers=api.EXCEPTION_HANDLERS,
         cors_config=crosssite.cors(settings),
-        middleware=[access.gate(crosssite.SameSite.from_settings(settings), tokens)],
+        # The console's bridge first: it turns a console session into the bearer header the
+        # gate then checks like any other.
+        middleware=[room.middleware, gate],
         security=[{api.BEARER: []}],
         openapi_components=api.OPENAPI_COMPONENTS,
     )

@@ -48,3 +48,5 @@ class Settings(ServiceSettings):
     mcp_max_request_bytes: int = Field(default=1024 * 1024, ge=1024, le=64 * 1024 * 1024)
     mcp_rate_limit: int = Field(default=120, ge=1, le=100_000)  # requests/minute per client
     mcp_max_result_chars: int = Field(default=100_000, ge=256, le=10_000_000)
+    # The console's sign-in lasts this long, then the token is asked for again.
+    console_session_s: int = Field(default=8 * 3600, ge=60, le=30 * 86_400)

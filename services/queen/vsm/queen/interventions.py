@@ -71,6 +71,9 @@ class Intervention:
             policy_type=self.policy_type,
             policy_version=self.policy_version,
             causation=list(self.episode.causes),
+            alert_ids=list(self.alert_ids),
+            resolved_at=self.resolved.time if self.resolved is not None else None,
+            opened_by=self.cause.id if self.cause is not None else None,
         )
 
 

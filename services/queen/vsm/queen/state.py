@@ -107,6 +107,8 @@ class System5:
             pleasure=round(feeling.pleasure, 6),
             signals=feeling.signals,
             episode_open=feeling.episode is not None,
+            intervene_at=self.thresholds.intervene_at,
+            resolve_below=self.thresholds.resolve_below,
         )
 
     def situation(self, vsm_id: str, now: datetime) -> Situation:
