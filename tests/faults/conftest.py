@@ -29,7 +29,7 @@ from scripts.localrun import SERVICES, LocalSystem
 from tests.integration.conftest import free_port
 from tests.support.cleanup import delete_namespace
 from tests.support.rabbitmq import PrivateRabbitMQ
-from tests.support.tokens import TOKEN_ENV
+from tests.support.tokens import TOKEN_ENV, bearer
 from vsm.contract import topology
 from vsm.contract.envelope import Envelope
 from vsm.contract.operations import (
@@ -280,7 +280,9 @@ class ResultLog:
 
 def rest_client(system: LocalSystem, timeout: float = 30) -> httpx.AsyncClient:
     """An operator's client of the system's REST API (paths relative to `/api/vsm`)."""
-    return httpx.AsyncClient(base_url=f"{system.url('mcp-gateway')}/api/vsm", timeout=timeout)
+    return httpx.AsyncClient(
+        base_url=f"{system.url('mcp-gateway')}/api/vsm", headers=bearer(), timeout=timeout
+    )
 
 
 async def readiness(system: LocalSystem, client: httpx.AsyncClient) -> dict[str, int]:

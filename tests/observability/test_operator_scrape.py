@@ -26,7 +26,6 @@ import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -40,6 +39,7 @@ from tests.observability.panels import Query, queries
 from tests.observability.prometheus import PrivatePrometheus
 from tests.observability.test_prometheus import QUIET, has_data
 from tests.support.probe import open_probe
+from tests.support.tokens import gateway_client
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(420)]
 
@@ -101,7 +101,7 @@ async def under_load(
     """The rare events once, then steady commands and signals for the rest of the module."""
     namespace = monitored_system.env["VSM_NAMESPACE"]
     async with (
-        httpx.AsyncClient(base_url=monitored_system.url("mcp-gateway"), timeout=30) as gateway,
+        gateway_client(monitored_system, timeout=30) as gateway,
         open_probe(broker.url, namespace) as probe,
     ):
         agents = await episode(gateway, probe)

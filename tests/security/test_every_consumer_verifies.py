@@ -26,6 +26,7 @@ from scripts.localrun import SERVICES, LocalSystem
 from tests.security.signed import KEYS, SERVICE_RING, launch_system, signed
 from tests.support.polling import eventually
 from tests.support.rabbitmq import PrivateRabbitMQ
+from tests.support.tokens import bearer, gateway_client
 from vsm.contract import topology
 from vsm.contract.coordination import WorkItem, work_key
 from vsm.contract.envelope import Envelope
@@ -132,7 +133,7 @@ def system(
 @pytest.fixture(scope="module")
 def world(system: LocalSystem) -> dict[str, str]:
     """What makes the queues that come and go: an agent and a child viable system."""
-    with httpx.Client(base_url=system.url("mcp-gateway"), timeout=30) as gateway:
+    with httpx.Client(base_url=system.url("mcp-gateway"), headers=bearer(), timeout=30) as gateway:
         agent = gateway.post("/api/vsm/agents", json={"type": "worker", "config": {}})
         assert agent.status_code == 201, agent.text
         child = gateway.post(
@@ -334,7 +335,7 @@ async def test_an_unsigned_directive_is_parked_and_the_child_adopts_nothing(
         lambda: parked.get(no_ack=True, fail=False), timeout=15.0, what="the directive parked"
     )
     assert letter.headers[REASON_HEADER] == "bad_signature"
-    async with httpx.AsyncClient(base_url=system.url("mcp-gateway"), timeout=10) as gateway:
+    async with gateway_client(system, timeout=10) as gateway:
 
         async def governance() -> dict[str, Any] | None:
             reply = await gateway.get("/api/vsm/policies/governance", params={"vsm_id": child})

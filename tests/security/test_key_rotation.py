@@ -23,6 +23,7 @@ from scripts.localrun import SERVICES, LocalSystem
 from tests.integration.conftest import shut_down
 from tests.security.signed import flip, launch_system, ring, secret, signed
 from tests.support.polling import eventually
+from tests.support.tokens import gateway_client
 from vsm.contract import topology
 from vsm.contract.envelope import Envelope
 from vsm.contract.health import Ping
@@ -96,7 +97,7 @@ async def channel(amqp_url: str) -> AsyncIterator[AbstractChannel]:
 
 
 def gateway(rotation: Rotation) -> httpx.AsyncClient:
-    return httpx.AsyncClient(base_url=rotation.system.url("mcp-gateway"), timeout=30)
+    return gateway_client(rotation.system, timeout=30)
 
 
 async def make_state(rotation: Rotation, principle: str) -> None:
