@@ -119,6 +119,10 @@ class RuleBook:
         state.groups[key] = made = Group(started=now, windows=windows)
         return made
 
+    def firing(self) -> list[str]:
+        """The rules that have fired and still hold (in some group)."""
+        return [s.rule.name for s in self.states if any(g.fired for g in s.groups.values())]
+
     def groups(self) -> int:
         return sum(len(state.groups) for state in self.states)
 

@@ -46,6 +46,7 @@ class Limits:
     max_window_s: float = 3600.0
     """The longest sliding window, and the longest `for`."""
     min_window_s: float = 1.0
+    """The shortest sliding window (a `for` may be shorter)."""
     max_windows: int = 8
     """Aggregates in one rule (each keeps at most `buckets` buckets per group)."""
     max_terms: int = 64
@@ -295,7 +296,7 @@ class Parser:
                 f"a {what} of {token.text} is longer than the maximum "
                 f"({self.limits.max_window_s:g} s): windows are bounded"
             )
-        if seconds < self.limits.min_window_s:
+        if what == "window" and seconds < self.limits.min_window_s:
             raise token.fail(
                 f"a {what} of {token.text} is shorter than {self.limits.min_window_s:g} s"
             )
