@@ -224,7 +224,7 @@ def test_an_outcome_a_place_does_not_offer_is_refused() -> None:
 def test_compile_rules_names_each_refused_field_like_pydantic() -> None:
     declared = [
         RuleDeclaration(name="ok", when="a > 1", then="pain 0.5"),
-        RuleDeclaration(name="bad-when", when="a >\n  ", then="pain 0.5"),
+        RuleDeclaration(name="bad-when", when="a >\n  and b", then="pain 0.5"),
         RuleDeclaration(name="bad-then", when="a > 1", then="pain 2"),
         RuleDeclaration(name="ok", when="b > 1", then="pain 0.5"),
     ]

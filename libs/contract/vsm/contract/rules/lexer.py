@@ -77,8 +77,15 @@ def tokens(text: str) -> list[Token]:
         elif kind != "space":
             found.append(_token(match, line, column, at))
         at = match.end()
-    found.append(Token("end", "", "", line, len(text) - line_start + 1, len(text)))
+    found.append(end_after(found[-1] if found else None, len(text)))
     return found
+
+
+def end_after(last: Token | None, length: int) -> Token:
+    """The end of the rule, placed right after its last token (where something is missing)."""
+    if last is None:
+        return Token("end", "", "", 1, 1, length)
+    return Token("end", "", "", last.line, last.column + len(last.text), length)
 
 
 def _token(match: re.Match[str], line: int, column: int, at: int) -> Token:
