@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import socket
 import time
 from collections.abc import Iterator
@@ -295,3 +296,24 @@ async def test_bad_rules_for_a_system_are_refused_whole_with_field_line_and_colu
     assert (await gateway.get("/api/vsm/system/4")).json()["rules"] == []
     malformed = await gateway.put("/api/vsm/system/4/rules", json={"rules": [{"name": "x"}]})
     assert malformed.status_code == 422
+
+
+async def test_a_restarted_s4_reads_the_tree_and_keeps_a_state_for_each_child(
+    gateway: httpx.AsyncClient, system: LocalSystem
+) -> None:
+    """Last in the module: it restarts intelligence (every S4 memory starts afresh)."""
+    body = {"name": "survivors", "purpose": "outlive a restart", "budget": BUDGET}
+    created = await gateway.post("/api/vsm/meta-systems", json=body)
+    assert created.status_code == 201, created.text
+    system.kill("intelligence", signal.SIGTERM)
+    await asyncio.to_thread(system.processes["intelligence"].wait, 30)
+    system.start(["intelligence"])
+    await asyncio.to_thread(system.wait_ready, 120, ["intelligence"])
+
+    async def known_again() -> dict[str, Any] | None:
+        reply = await gateway.get("/api/vsm/system/4", params={"vsm_id": "root/survivors"})
+        return reply.json() if reply.status_code == 200 else None
+
+    status = await eventually(known_again, timeout=30, what="the child's S4 after a restart")
+    assert status["vsm_id"] == "root/survivors"
+    assert s4_systems(system) == 2

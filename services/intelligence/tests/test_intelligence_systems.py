@@ -27,6 +27,7 @@ from vsm.contract.recursion import (
     MetaSystemInfo,
     MetaSystemRetired,
     MetaSystemSpawned,
+    MetaSystemTree,
     tree_key,
 )
 from vsm.intelligence import app, handlers
@@ -35,6 +36,7 @@ from vsm.intelligence.metrics import create_metrics
 from vsm.intelligence.outlets import Outlets
 from vsm.intelligence.settings import Settings
 from vsm.intelligence.systems import ViableSystems
+from vsm.intelligence.tree import TreeSync
 from vsm.kit.runtime import Runtime
 
 ANY = TypeAdapter(Envelope[Message])
@@ -64,12 +66,12 @@ def test_a_system_exists_only_once_announced_and_goes_with_its_retirement() -> N
 
 def test_announcements_heard_while_the_tree_is_read_are_applied_after_it() -> None:
     known = systems()
-    known.spawned("root/stale")  # S5's tree will not have it
+    known.spawned("root/early")  # heard before the reading began
     known.begin_sync()
     known.spawned("root/new")
     known.retired("root/old")
-    known.end_sync({"root/a", "root/old"})  # read before "old" retired, "new" spawned
-    assert sorted(s.vsm_id for s in known) == ["root", "root/a", "root/new"]
+    known.end_sync({"root/a", "root/old"})  # read before "old" retired and "new" spawned
+    assert sorted(s.vsm_id for s in known) == ["root", "root/a", "root/early", "root/new"]
     assert known.synced
 
 
@@ -171,3 +173,35 @@ async def test_messages_and_queries_about_an_unknown_system_create_nothing(
     )
     assert skipped == 50
     assert registry.get_sample_value("vsm_s4_systems") == 1
+
+
+class Queen:
+    """S5's side of `queen.meta.list` over a tree given as data (the walk is what is tested)."""
+
+    def __init__(self, tree: dict[str, list[str]]) -> None:
+        self.tree = tree
+        self.asked: list[str] = []
+
+    async def query(
+        self, service: str, operation: str, body: Any, expected: Any, *, vsm_id: str
+    ) -> Any:
+        assert (service, operation) == ("queen", "meta.list")
+        self.asked.append(vsm_id)
+        children = [
+            MetaSystemInfo(
+                vsm_id=c, parent=vsm_id, purpose="p", budget=BUDGET, depth=c.count("/"),
+                spawned_at=datetime.now(UTC),
+            )
+            for c in self.tree.get(vsm_id, [])
+        ]  # fmt: skip
+        return MetaSystemTree(vsm_id=vsm_id, children=children)
+
+
+async def test_start_up_walks_s5s_tree_from_the_root_once() -> None:
+    queen = Queen({"root": ["root/a", "root/b"], "root/a": ["root/a/x"]})
+    known = systems()
+    sync = TreeSync(queen, known)  # type: ignore[arg-type]
+    await sync.once()
+    await sync.once()
+    assert sorted(s.vsm_id for s in known) == ["root", "root/a", "root/a/x", "root/b"]
+    assert sorted(queen.asked) == ["root", "root/a", "root/a/x", "root/b"]

@@ -48,9 +48,9 @@ class Outside:
         ]
 
     async def poll(self, source: SourceConfig) -> None:
+        found = await self.read(source)
         state = self.states[source.name]
         state.polls += 1
-        found = await self.read(source)
         if isinstance(found, str):
             state.failures += 1
             state.last_failure = found

@@ -61,11 +61,10 @@ class ViableSystems:
         self.pending = []
 
     def end_sync(self, found: Iterable[str]) -> None:
-        """S5's tree as read: exactly these children exist, then what was heard meanwhile."""
+        """S5's tree as read: these children exist, then what was heard meanwhile (a child
+        retired after S5 answered goes again). A child heard of before the reading began is
+        kept: only its retirement, also heard, removes it."""
         heard, self.pending = self.pending or [], None
-        found = {s for s in found if self.below_root(s)}
-        for gone in [s for s in self.systems if s != self.root and s not in found]:
-            del self.systems[gone]
         for vsm_id in found:
             self.spawned(vsm_id)
         for change, vsm_id in heard:
