@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
+from vsm.contract.adaptation import AdaptationRequest
 from vsm.contract.algedonic import AlgedonicSignal
 from vsm.contract.errors import ErrorReply
 from vsm.contract.intelligence import IntelligenceAlert, Observation
@@ -158,3 +159,41 @@ def test_standing_rules_are_refused_at_start_up(monkeypatch: pytest.MonkeyPatch)
     with pytest.raises(ValidationError, match="windows are bounded"):
         settings(monkeypatch, S4_RULES=tight, RULE_MAX_WINDOW="3600")
     assert settings(monkeypatch, S4_RULES=tight, RULE_MAX_WINDOW="7200").standing_rules()
+
+
+def overload(system: System4, start: float, seconds: int) -> None:
+    """Ten events a second of 40 kinds from 15 sources, one of them (`radar-0`) the busiest."""
+    for i in range(seconds * 10):
+        source = "radar-0" if i % 3 == 0 else f"radar-{i % 15}"
+        seen = Observation(source=source, event_type=f"blip-{i % 40}")
+        env.record_observation(system.env, seen, start + i / 10)
+
+
+def test_a_sustained_need_for_a_meta_system_is_a_rule_over_scans() -> None:
+    systems, child = world()
+    adopt(
+        systems,
+        child,
+        rule("overloaded", "min(need.score) over 30s >= need.threshold for 30s", "observe"),
+    )
+    said = []
+    for second in range(0, 120, 5):
+        overload(child, second, 5)
+        result, _ = child.scan(second + 5, "scheduled", "scheduled")
+        said += child.judge_scan(result, second + 5)
+    [seen] = said
+    assert isinstance(seen, Observation)
+    assert seen.event_type == "rule.overloaded"
+    assert seen.attributes["min(need.score) over 30s"] >= 0.6
+
+
+def test_a_transformational_proposal_names_the_work_that_overloads() -> None:
+    _, child = world()
+    overload(child, 0, 60)
+    request = AdaptationRequest(intervention_id="iv", trigger="variety", pain_level=0.2)
+    proposal = child.propose(request, 60.0)
+    assert proposal.kind == "transformational"
+    named = proposal.evidence["overloading"]
+    assert named["sources"][0] == "radar-0"
+    assert len(named["event_types"]) == 5
+    assert named["score"] >= named["threshold"]

@@ -72,6 +72,9 @@ class VarietyReport(BaseModel):
     event_rate: float = Field(ge=0, description="events per second over the window")
     anomalies: int = Field(ge=0, description="anomaly episodes begun within the window")
     top_types: dict[str, int] = Field(default_factory=dict)
+    top_sources: dict[str, int] = Field(
+        default_factory=dict, description="the sources of the most events: where variety comes from"
+    )
 
 
 class MetaSystemNeedQuery(Message):

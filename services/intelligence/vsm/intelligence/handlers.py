@@ -106,10 +106,12 @@ def register(bus: Bus, s4: S4, clock: Clock = time.time) -> Periodic:
     async def scan(
         system: System4, trigger: Trigger, reason: str, cause: Envelope[Any] | None
     ) -> Any:
-        result, alerts = system.scan(clock(), trigger, reason)
+        now = clock()
+        result, alerts = system.scan(now, trigger, reason)
         sent = await out.scan(result, cause, system.vsm_id)
         for alert in alerts:
             await out.alert(alert, sent)
+        await speak(s4, system, system.judge_scan(result, now), sent)
         return result
 
     @bus.handle(INTAKE, MetaSystemSpawned)

@@ -126,6 +126,20 @@ class System4:
         """The rules' verdict on one fact: what their firings say."""
         return self.said(self.judgement.observe(fact))
 
+    def judge_scan(self, result: ScanResult, now: float) -> list[Said]:
+        """A scan is a fact too (`s4.scan`), so rules can ask whether the need for a
+        meta-system is sustained (`min(need.score) over 10m >= 0.6`)."""
+        readings = {
+            "need.score": result.meta_system_need.score,
+            "need.threshold": result.meta_system_need.threshold,
+            "variety.entropy_bits": result.variety.entropy_bits,
+            "variety.event_rate": result.variety.event_rate,
+            "variety.sources": float(result.variety.distinct_sources),
+            "anomalies.open": float(len(result.open_anomalies)),
+            "readiness": result.readiness,
+        }
+        return self.judge(Fact(now, "s4.scan", readings, {"source": "s4"}))
+
     def judge_time(self, now: float) -> list[Said]:
         return self.said(self.judgement.tick(now))
 
