@@ -13,7 +13,7 @@ from typing import Any
 from vsm.cli.organisation.model import Declared, MetaSystem, Organisation
 from vsm.cli.organisation.roster import roster
 from vsm.cli.organisation.state import RunningSystem, State
-from vsm.cli.organisation.steps import Plan, Step
+from vsm.cli.organisation.steps import Action, Plan, Step
 
 
 def plan(organisation: Organisation, state: State, *, prune: bool = False) -> Plan:
@@ -76,7 +76,7 @@ def _rules(declared: Declared, now: RunningSystem | None, vsm_id: str) -> list[S
     if wanted == have:
         return []
     names = ", ".join(r["name"] for r in wanted) or "none"
-    action = "create" if not have else "update"
+    action: Action = "create" if not have else "update"
     return [Step(action, "rules", vsm_id, "rules", f"S4 rules: {names}", {"rules": wanted})]
 
 
