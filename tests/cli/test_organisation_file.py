@@ -137,3 +137,50 @@ def test_the_published_schema_is_what_the_models_generate() -> None:
         f"{SCHEMA} is stale: run `uv run vsm schema -o docs/organisation.schema.json`"
     )
     assert json.loads(committed)["properties"]["agents"]["type"] == "array"
+
+
+RULES = """\
+agents:
+  - name: s
+    type: sensor
+    config:
+      rules:
+        - {name: hot, when: "load1 > 4 for 2x", then: pain 0.5}
+rules:
+  - name: quiet
+    when: count(heartbeat) over 2m == 0
+    then: alert warning
+  - name: error-rate
+    when: |
+      count('*.error') over 5m
+        / count(*) over 5m > 0.05 and
+    then: pain 0.6
+meta_systems:
+  - name: logistics
+    identity: {purpose: move things}
+    budget: {concurrency_slots: 4, llm_tokens_per_min: 0, memory_mb: 64}
+    rules:
+      - {name: slow, when: "p95(latency) over 2h > 500", then: pain 0.5}
+      - {name: loud, when: "x > 1", then: shout}
+"""
+
+
+def test_bad_rules_are_refused_at_the_line_of_the_file_and_the_column_of_the_rule() -> None:
+    assert problems(RULES) == [
+        (6, "agents[0].config.rules[0].when", "column 15: malformed number '2x': a duration "
+         "is a number and ms, s, m or h"),
+        (14, "rules[1].when", "column 32: expected a value, a reading or an aggregate, found "
+         "the end of the rule"),
+        (21, "meta_systems[0].rules[0].when", "column 19: a window of 2h is longer than the "
+         "maximum (3600 s): windows are bounded"),
+        (22, "meta_systems[0].rules[1].then", "column 1: expected `pain`, `pleasure`, "
+         "`observe` or `alert`, found `shout`"),
+    ]  # fmt: skip
+
+
+def test_good_rules_are_read_into_the_models() -> None:
+    text = RULES.replace("2x", "2s").replace(" and\n", "\n").replace("2h", "2m")
+    organisation = parse(text.replace("then: shout", "then: observe"), Path("org.yaml"))
+    declared = organisation.organisation.rules
+    assert declared is not None
+    assert [r.name for r in declared] == ["quiet", "error-rate"]

@@ -175,3 +175,34 @@ def test_a_meta_system_the_file_omits_is_retired_leaves_first_only_when_pruning(
         ("remove", "meta_system", "root/a/b"),
         ("remove", "meta_system", "root/a"),
     ]
+
+
+RULE = {"name": "hot", "when": "cpu > 0.8 for 30s", "then": "pain 0.7"}
+
+
+def test_s4_rules_are_set_where_they_differ_and_left_alone_when_not_declared() -> None:
+    declared = organisation(rules=[RULE])
+    assert actions(plan(declared, state())) == [("create", "rules", "rules")]
+    step = plan(declared, state()).steps[0]
+    assert step.body == {"rules": [RULE]}
+    assert step.detail == "S4 rules: hot"
+    same = State(systems={"root": RunningSystem("root", rules=[RULE])}, agent_types=TYPES)
+    assert plan(declared, same).steps == ()
+    changed = {**RULE, "then": "pain 0.9"}
+    assert actions(plan(organisation(rules=[changed]), same)) == [("update", "rules", "rules")]
+    assert actions(plan(organisation(rules=[]), same)) == [("update", "rules", "rules")]
+    assert plan(organisation(), same).steps == ()  # no `rules:` in the file: none touched
+
+
+def test_a_new_meta_systems_rules_follow_its_creation() -> None:
+    child = {
+        "name": "logistics",
+        "identity": {"purpose": "move things"},
+        "budget": {"concurrency_slots": 1, "llm_tokens_per_min": 0, "memory_mb": 1},
+        "rules": [RULE],
+    }
+    found = plan(organisation(meta_systems=[child]), state())
+    assert [(s.action, s.kind, s.vsm_id) for s in found.steps] == [
+        ("create", "meta_system", "root/logistics"),
+        ("create", "rules", "root/logistics"),
+    ]

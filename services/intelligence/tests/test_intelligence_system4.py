@@ -44,11 +44,19 @@ def performance(actuality: float, productivity: float | None = None) -> UnitPerf
     )
 
 
+def heartbeat(s4: System4, report: HealthReport, at: float) -> bool:
+    """What the handler does: remember the sighting, an event when the state changed."""
+    changed = environment.record_health(s4.sightings, report, at)
+    if changed is not None:
+        environment.record_fact(s4.env, changed, {})
+    return changed is not None
+
+
 def test_heartbeats_are_variety_only_when_the_state_changes() -> None:
     s4 = System4()
-    assert environment.record_health(s4.env, health("control"), 1.0)
-    assert not environment.record_health(s4.env, health("control"), 2.0)
-    assert environment.record_health(s4.env, health("control", "degraded"), 3.0)
+    assert heartbeat(s4, health("control"), 1.0)
+    assert not heartbeat(s4, health("control"), 2.0)
+    assert heartbeat(s4, health("control", "degraded"), 3.0)
     assert [e.event_type for e in s4.env.window.events] == [
         "health.control.up",
         "health.control.degraded",
@@ -116,8 +124,8 @@ def test_observations_and_algedonic_signals_count_towards_variety() -> None:
 
 def test_readiness_comes_from_measured_factors() -> None:
     s4 = System4()
-    environment.record_health(s4.env, health("control"), 9.0)
-    environment.record_health(s4.env, health("queen", "degraded"), 9.0)
+    heartbeat(s4, health("control"), 9.0)
+    heartbeat(s4, health("queen", "degraded"), 9.0)
     environment.record_algedonic(
         s4.env, AlgedonicSignal(kind="pain", intensity=0.6, origin="o", reason="r"), 9.0
     )
@@ -148,7 +156,7 @@ def request(pain: float) -> AdaptationRequest:
 def ready_system() -> System4:
     s4 = System4()
     for service in ("queen", "control"):
-        environment.record_health(s4.env, health(service), 0.0)
+        heartbeat(s4, health(service), 0.0)
     return s4
 
 

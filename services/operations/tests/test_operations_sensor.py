@@ -5,10 +5,11 @@ import asyncio
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
+from pydantic import ValidationError
 
 from tests.support.listener import Listener, Reply
 from vsm.kit.egress import EgressPolicy, destination, egress_client
-from vsm.operations.agents.base import CommandFailed
+from vsm.operations.agents.base import CommandFailed, Feel
 from vsm.operations.agents.outbound import Outbound
 from vsm.operations.agents.sensor import Sensor, SensorConfig
 from vsm.operations.algedonics import Feeling
@@ -100,3 +101,108 @@ async def test_an_oversized_reading_is_refused_not_half_read(listener: Listener)
     await outbound.http.aclose()
     assert failed.value.code == "source_unavailable"
     assert "cut" in failed.value.message
+
+
+def felt_by(felt: list[Feeling]) -> Feel:
+    async def feel(feeling: Feeling) -> None:
+        felt.append(feeling)
+
+    return feel
+
+
+async def test_a_compound_rule_hurts_once_when_both_readings_hold_for_its_duration(
+    listener: Listener, outbound: Outbound
+) -> None:
+    felt: list[Feeling] = []
+    config = SensorConfig(
+        source="http",
+        url=f"{listener.url}/metrics",
+        interval_s=0.05,
+        rules=[
+            {
+                "name": "hot-and-full",
+                "when": "cpu > 0.8 and memory > 0.9 for 200ms",
+                "then": "pain 0.8",
+            }
+        ],
+    )
+    sensor = Sensor(config, outbound)
+    listener.default = Reply(body={"cpu": 0.95, "memory": 0.5})  # only one condition holds
+    await sensor.start(felt_by(felt), crash_loudly)
+    await asyncio.sleep(0.6)
+    assert felt == []
+    listener.default = Reply(body={"cpu": 0.95, "memory": 0.97})
+    await asyncio.sleep(0.8)
+    await sensor.stop()
+    [pain] = felt
+    assert (pain.kind, pain.intensity, pain.reason) == ("pain", 0.8, "hot-and-full")
+    assert pain.context == {"cpu": 0.95, "memory": 0.97}
+    assert pain.episode == "sensor:hot-and-full:1"
+
+
+async def test_a_silent_source_is_a_rule_too(listener: Listener, outbound: Outbound) -> None:
+    felt: list[Feeling] = []
+    config = SensorConfig(
+        source="http",
+        url=f"{listener.url}/metrics",
+        interval_s=0.05,
+        rules=[{"name": "silent", "when": "count(reading) over 1s == 0", "then": "pain 0.4"}],
+    )
+    listener.default = Reply(status=503)
+    crashes: list[BaseException] = []
+
+    async def crash(error: BaseException) -> None:
+        crashes.append(error)
+
+    sensor = Sensor(config, outbound)
+    await sensor.start(felt_by(felt), crash)
+    await asyncio.sleep(2.5)
+    await sensor.stop()
+    assert [f.reason for f in felt] == ["silent"]
+    assert crashes
+
+
+async def crash_loudly(error: BaseException) -> None:
+    raise AssertionError(error)
+
+
+@pytest.mark.parametrize(
+    ("config", "field", "says"),
+    [
+        (
+            {"rules": [{"name": "r", "when": "load1 > 4 and cpu > 1", "then": "pain 0.5"}]},
+            ("rules", 0, "when"),
+            "line 1, column 15: unknown reading: a host sensor reads no 'cpu'",
+        ),
+        (
+            {"rules": [{"name": "r", "when": "load1 >", "then": "pain 0.5"}]},
+            ("rules", 0, "when"),
+            "line 1, column 8: expected a value",
+        ),
+        (
+            {"rules": [{"name": "r", "when": "avg(load1) over 2h > 4", "then": "pain 0.5"}]},
+            ("rules", 0, "when"),
+            "windows are bounded",
+        ),
+        (
+            {"rules": [{"name": "r", "when": "load1 > 4", "then": "alert warning"}]},
+            ("rules", 0, "then"),
+            "here a rule can only pain or pleasure",
+        ),
+        ({"rules": [{"metric": "cpu", "above": 1}]}, ("rules", 0, "metric"), "reads no 'cpu'"),
+    ],
+)
+def test_a_bad_rule_is_refused_at_its_field_line_and_column(
+    config: dict[str, object], field: tuple[object, ...], says: str
+) -> None:
+    with pytest.raises(ValidationError) as refused:
+        SensorConfig.model_validate(config)
+    [problem] = refused.value.errors()
+    assert problem["loc"] == field
+    assert says in problem["msg"]
+
+
+def test_an_http_sensors_readings_are_not_known_in_advance() -> None:
+    rule = {"name": "deep", "when": "`queue.0.depth` > 10", "then": "pain 0.5"}
+    config = SensorConfig(source="http", url="http://example.com/", rules=[rule])
+    assert [r.readings for r in config.compiled()] == [("queue.0.depth",)]

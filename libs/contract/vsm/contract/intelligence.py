@@ -1,9 +1,12 @@
 """S4 intelligence: observations in, scans, alerts, variety and meta-system need out.
 
-Routing keys on `vsm.intelligence` (topic): `observation.<source>` (readings anyone reports
-to S4), `scan.request` / `scan.result`, `alert.<severity>` (see `adaptation.alert_key`),
-`alert.explained` (the LLM's follow-up to an alert). Request/reply on `vsm.requests`:
-`intelligence.scan`, `intelligence.check_meta_system_need`, `intelligence.status`.
+S4 keeps one state per viable system (the root and every child S5 spawned), named by the
+envelope's `vsm_id`; a request about a system S4 does not know is refused with
+`meta_system_not_found`. Routing keys on `vsm.intelligence` (topic): `observation.<source>`
+(readings anyone reports to S4), `scan.request` / `scan.result`, `alert.<severity>` (see
+`adaptation.alert_key`), `alert.explained` (the LLM's follow-up to an alert). Request/reply
+on `vsm.requests`: `intelligence.scan`, `intelligence.check_meta_system_need`,
+`intelligence.status`, `intelligence.rules`.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, FiniteFloat
 
 from vsm.contract.message import Message
+from vsm.contract.rules import MAX_RULES, RuleDeclaration
 
 SCAN_REQUEST_KEY = "scan.request"
 SCAN_RESULT_KEY = "scan.result"
@@ -68,6 +72,9 @@ class VarietyReport(BaseModel):
     event_rate: float = Field(ge=0, description="events per second over the window")
     anomalies: int = Field(ge=0, description="anomaly episodes begun within the window")
     top_types: dict[str, int] = Field(default_factory=dict)
+    top_sources: dict[str, int] = Field(
+        default_factory=dict, description="the sources of the most events: where variety comes from"
+    )
 
 
 class MetaSystemNeedQuery(Message):
@@ -125,7 +132,7 @@ class IntelligenceAlert(Message):
 
     alert_id: str = Field(min_length=1, max_length=128)
     severity: Severity
-    kind: Literal["anomaly", "variety"]
+    kind: Literal["anomaly", "variety", "rule"]
     summary: str = Field(min_length=1, max_length=1024)
     series: str | None = Field(default=None, max_length=256)
     source: str | None = Field(default=None, max_length=256)
@@ -150,11 +157,36 @@ class System4StatusQuery(Message):
     TYPE: ClassVar[str] = "vsm.s4.status.query.v1"
 
 
+class SourceStatus(BaseModel):
+    """An outside source S4 polls for a system: how its polls went."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    url: str
+    polls: int = Field(ge=0)
+    failures: int = Field(ge=0)
+    last_failure: str | None = Field(default=None, description="why the last failed poll failed")
+    last_readings: dict[str, float] = Field(default_factory=dict)
+
+
+class System4Rules(Message):
+    """Declare a viable system's own rules (the organisation file's `rules`), replacing the
+    ones it had; refused whole (`invalid_rules`, each problem with its field, line and
+    column) when any rule does not compile. The reply is the system's `System4Status`."""
+
+    TYPE: ClassVar[str] = "vsm.s4.rules.v1"
+
+    rules: list[RuleDeclaration] = Field(default_factory=list, max_length=MAX_RULES)
+
+
 class System4Status(Message):
-    """S4's state: what it watches, what it sees now, and whether its LLM amplifier is on."""
+    """One viable system's S4: what it watches, what it sees now, its rules and sources,
+    and whether the LLM amplifier is on."""
 
     TYPE: ClassVar[str] = "vsm.s4.status.v1"
 
+    vsm_id: str = Field(default="root", max_length=256)
     series: int = Field(ge=0)
     open_anomalies: list[SeriesAnomaly] = Field(default_factory=list)
     alerts_raised: int = Field(ge=0)
@@ -167,3 +199,9 @@ class System4Status(Message):
     proposals_accepted: int = Field(ge=0, description="S5's verdicts S4 has heard")
     proposals_rejected: int = Field(ge=0)
     llm: Literal["enabled", "disabled"]
+    rules: list[RuleDeclaration] = Field(
+        default_factory=list, description="the system's own rules (its organisation file's)"
+    )
+    standing_rules: int = Field(default=0, ge=0, description="the operator's S4_RULES")
+    rule_firings: int = Field(default=0, ge=0)
+    sources: list[SourceStatus] = Field(default_factory=list)

@@ -201,9 +201,13 @@ SYSTEM4_INTELLIGENCE = Queue(
         # and window), not as one message per command.
         Binding(S1_RESULTS, "sensor.#"),
         Binding(S1_RESULTS, "api.#"),
+        # The tree of viable systems: S4 keeps a state for each system S5 spawned.
+        Binding(RECURSIVE, "spawned.#"),
+        Binding(RECURSIVE, "retired.#"),
     ),
     "S4's intake: scan and adaptation requests, S5's verdicts, observations, algedonic "
-    "signals, S1 performance and the results of sensor and api agents.",
+    "signals, S1 performance, the results of sensor and api agents, and the spawns and "
+    "retirements of viable systems.",
 )
 SYSTEM4_HEALTH = Queue(
     "vsm.system4.health",

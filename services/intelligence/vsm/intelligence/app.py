@@ -1,32 +1,69 @@
-"""Wiring: Settings -> Runtime (broker, bus, heartbeat) -> System 4, amplifier -> HTTP app."""
+"""Wiring: Settings -> Runtime (broker, bus, heartbeat) -> every viable system's S4, the
+rules, the outside sources, the amplifier -> HTTP app."""
+
+from __future__ import annotations
+
+import time
 
 from litestar import Litestar
 
 from vsm.intelligence import handlers
 from vsm.intelligence.amplifier import Amplifier, create_client
 from vsm.intelligence.anomaly import DetectorParams
-from vsm.intelligence.environment import Environment
+from vsm.intelligence.environment import Environment, Sightings
 from vsm.intelligence.meta_system import NeedParams
+from vsm.intelligence.metrics import create_metrics
 from vsm.intelligence.outlets import Outlets
+from vsm.intelligence.polling import Outside
+from vsm.intelligence.rulesets import RuleSets
 from vsm.intelligence.settings import Settings
+from vsm.intelligence.sources import vocabulary
 from vsm.intelligence.system4 import System4
+from vsm.intelligence.systems import ViableSystems
+from vsm.intelligence.tree import TreeSync
 from vsm.intelligence.variety import EventWindow
+from vsm.kit.egress import egress_client
 from vsm.kit.runtime import Runtime
 from vsm.kit.schedule import Every
 
 SERVICE = "intelligence"
+OUTSIDE_TIMEOUT_S = 10.0
+"""The egress client's own bound; each source's `timeout_s` is its request's."""
+TREE_SYNC_S = 2.0
+"""How often S4 asks S5 for the tree of viable systems until it has read it once."""
 
 
-def build_system4(settings: Settings) -> System4:
+def build_rulesets(settings: Settings) -> RuleSets:
+    return RuleSets(
+        limits=settings.rule_limits(),
+        vocabulary=vocabulary(list(settings.s4_sources)),
+        standing=settings.standing_rules(),
+        sources=list(settings.s4_sources),
+        root=settings.vsm_id,
+    )
+
+
+def build_systems(settings: Settings, rulesets: RuleSets) -> ViableSystems:
     detector = DetectorParams(
         alpha=settings.anomaly_alpha,
         threshold=settings.anomaly_threshold,
         warmup=settings.anomaly_warmup,
     )
-    return System4(
-        env=Environment(detector=detector, window=EventWindow(window_s=settings.variety_window_s)),
-        need_params=NeedParams(threshold=settings.meta_system_threshold),
-    )
+
+    def make(vsm_id: str, sightings: Sightings) -> System4:
+        return System4(
+            vsm_id=vsm_id,
+            env=Environment(
+                detector=detector,
+                window=EventWindow(window_s=settings.variety_window_s),
+                max_series=settings.series_per_system,
+            ),
+            sightings=sightings,
+            need_params=NeedParams(threshold=settings.meta_system_threshold),
+            judgement=rulesets.judgement(),
+        )
+
+    return ViableSystems(root=settings.vsm_id, make=make)
 
 
 def create_app(settings: Settings) -> Litestar:
@@ -45,16 +82,32 @@ def create_app(settings: Settings) -> Litestar:
                 settings.llm_max_retries,
             )
 
-    s4 = build_system4(settings)
-    periodic = handlers.register(runtime.bus, s4, Outlets(runtime.bus, amplifier))
+    rulesets = build_rulesets(settings)
+    systems = build_systems(settings, rulesets)
+    metrics = create_metrics(runtime.telemetry.registry, systems.__len__)
+    s4 = handlers.S4(systems, Outlets(runtime.bus, amplifier), metrics, rulesets)
+    periodic = handlers.register(runtime.bus, s4)
+    policy = settings.egress_policy()
+    outside = Outside(
+        list(settings.s4_sources),
+        policy,
+        egress_client(policy, OUTSIDE_TIMEOUT_S),
+        lambda source, readings: handlers.outside(s4, source, readings, time.time()),
+        metrics.polled,
+    )
+    rulesets.polls = outside.states
     schedules = (
         Every("scheduled-scan", settings.scan_interval_s, periodic.scan),
         Every("readiness-report", settings.readiness_interval_s, periodic.readiness),
+        Every("rules", settings.rule_tick_s, periodic.judge),
+        Every("tree-sync", TREE_SYNC_S, TreeSync(runtime.bus, systems).once),
+        *outside.schedules(),
     )
     runtime.on_start(open_llm)
     for schedule in schedules:
         runtime.on_start(schedule.start)
         runtime.on_stop(schedule.stop)
     runtime.on_stop(amplifier.close)
+    runtime.on_stop(outside.close)
     runtime.health.add_details(amplifier.details)
     return runtime.http_app()

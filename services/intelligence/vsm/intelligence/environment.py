@@ -1,8 +1,11 @@
-"""S4's model of its environment: what each source said, turned into events and series.
+"""S4's model of one viable system's environment: what each source said, turned into events
+(for variety), series samples (for anomaly detection) and facts (for the rules).
 
-Every input becomes an event (for variety) and zero or more series samples (for anomaly
-detection). Health heartbeats count as an event only when a service's state changes: a
-repeated "still up" carries no new variety.
+Health heartbeats are the services', shared by every system they host (`Sightings`); they
+count as an event only when a service's state changes: a repeated "still up" carries no new
+variety. Memory is bounded per system: at most `max_series` series and `max_sources`
+productivity reports, the least recently fed evicted first; the event window and the felt
+signals are bounded by `EventWindow.capacity` and `MAX_FELT`.
 """
 
 from __future__ import annotations
@@ -16,11 +19,15 @@ from vsm.contract.health import HealthReport
 from vsm.contract.intelligence import Observation
 from vsm.contract.operations import CommandResult
 from vsm.contract.performance import UnitPerformance
+from vsm.contract.rules import Fact
 from vsm.intelligence.anomaly import Anomaly, DetectorParams, SeriesState, observe
 from vsm.intelligence.variety import Event, EventWindow
 
 MAX_READINGS = 16
 """Numeric entries of one S1 result taken as sensor readings (series); the rest are ignored."""
+MAX_FIELDS = 16
+"""Text attributes of an observation a rule may group or filter by."""
+MAX_FELT = 10_000
 FORGET_AFTER_S = 3600.0
 """Health sightings and productivity reports older than this are forgotten (gone instances)."""
 
@@ -32,6 +39,10 @@ class Sighting:
     interval_s: float
 
 
+Sightings = dict[tuple[str, str], Sighting]
+"""The latest heartbeat of each (service, instance)."""
+
+
 @dataclass(frozen=True)
 class Felt:
     at: float
@@ -41,31 +52,40 @@ class Felt:
 
 @dataclass
 class Environment:
-    """Everything S4 has learned, as plain data; the handlers own one and feed it."""
+    """Everything S4 has learned about one viable system, as plain data."""
 
     detector: DetectorParams = field(default_factory=DetectorParams)
     window: EventWindow = field(default_factory=EventWindow)
-    max_series: int = 5_000
+    max_series: int = 2_000
+    max_sources: int = 1_000
     series: dict[str, SeriesState] = field(default_factory=dict)
     series_source: dict[str, str] = field(default_factory=dict)
-    health: dict[tuple[str, str], Sighting] = field(default_factory=dict)
-    felt: deque[Felt] = field(default_factory=deque)
+    felt: deque[Felt] = field(default_factory=lambda: deque(maxlen=MAX_FELT))
     productivity: dict[str, tuple[float, float]] = field(default_factory=dict)
-    dropped_series: int = 0
+    evicted_series: int = 0
 
     def sample(self, source: str, name: str, value: float, at: float) -> Anomaly | None:
-        """Feed one sample of series `name`; new series beyond `max_series` are not tracked."""
-        state = self.series.get(name)
+        """Feed one sample of series `name`; beyond `max_series` the stalest series goes."""
+        state = self.series.pop(name, None)
         if state is None:
             if len(self.series) >= self.max_series:
-                self.dropped_series += 1
-                return None
-            state = self.series[name] = SeriesState()
+                stalest = next(iter(self.series))
+                del self.series[stalest]
+                self.series_source.pop(stalest, None)
+                self.evicted_series += 1
+            state = SeriesState()
             self.series_source[name] = source
+        self.series[name] = state  # the most recently fed series last
         anomaly = observe(state, name, value, at, self.detector)
         if anomaly is not None:
             self.window.add_anomaly(at)
         return anomaly
+
+    def productive(self, agent_id: str, at: float, productivity: float) -> None:
+        self.productivity.pop(agent_id, None)
+        if len(self.productivity) >= self.max_sources:
+            del self.productivity[next(iter(self.productivity))]
+        self.productivity[agent_id] = (at, productivity)
 
     def expire(self, now: float) -> None:
         self.window.expire(now)
@@ -73,8 +93,6 @@ class Environment:
         while self.felt and self.felt[0].at < horizon:
             self.felt.popleft()
         forget = now - FORGET_AFTER_S
-        for key in [k for k, s in self.health.items() if s.at < forget]:
-            del self.health[key]
         for agent in [a for a, (at, _) in self.productivity.items() if at < forget]:
             del self.productivity[agent]
 
@@ -84,23 +102,44 @@ def _samples(env: Environment, source: str, values: dict[str, float], at: float)
     return [a for a in found if a is not None]
 
 
+def record_fact(env: Environment, fact: Fact, series: dict[str, float]) -> list[Anomaly]:
+    """One fact: an event of its name from its source; `series` are sampled under the source."""
+    source = fact.fields.get("source", "unknown")
+    env.window.add(Event(fact.at, fact.event, source))
+    return _samples(env, source, series, fact.at)
+
+
+def observation_fact(seen: Observation, at: float) -> Fact:
+    texts = {k: v for k, v in seen.attributes.items() if isinstance(v, str) and len(v) <= 256}
+    fields = dict(list(texts.items())[:MAX_FIELDS]) | {"source": seen.source}
+    return Fact(at, seen.event_type, dict(seen.values), fields)
+
+
 def record_observation(env: Environment, seen: Observation, at: float) -> list[Anomaly]:
-    env.window.add(Event(at, seen.event_type, seen.source))
-    return _samples(env, seen.source, seen.values, at)
+    return record_fact(env, observation_fact(seen, at), dict(seen.values))
 
 
-def record_performance(env: Environment, report: UnitPerformance, at: float) -> list[Anomaly]:
-    """An S1 unit's report: actuality, productivity and failure ratio are its series."""
-    source = f"operations/{report.agent_id}"
-    env.window.add(Event(at, f"s1.performance.{report.agent_type}", source))
+def performance_fact(report: UnitPerformance, at: float) -> Fact:
+    """An S1 unit's report: actuality, productivity and failure ratio are its readings."""
     values = {"actuality": report.actuality}
     if report.productivity is not None:
         values["productivity"] = report.productivity
-        env.productivity[report.agent_id] = (at, report.productivity)
     done = report.succeeded + report.failed
     if done:
         values["failure_ratio"] = report.failed / done
-    return _samples(env, source, values, at)
+    fields = {
+        "source": f"operations/{report.agent_id}",
+        "agent_id": report.agent_id,
+        "agent_type": report.agent_type,
+    }
+    return Fact(at, f"s1.performance.{report.agent_type}", values, fields)
+
+
+def record_performance(env: Environment, report: UnitPerformance, at: float) -> list[Anomaly]:
+    fact = performance_fact(report, at)
+    if report.productivity is not None:
+        env.productive(report.agent_id, at, report.productivity)
+    return record_fact(env, fact, dict(fact.readings))
 
 
 def readings(result: dict[str, object] | None) -> dict[str, float]:
@@ -113,30 +152,49 @@ def readings(result: dict[str, object] | None) -> dict[str, float]:
     return {k: v for k, v in list(found.items())[:MAX_READINGS] if math.isfinite(v)}
 
 
-def record_result(env: Environment, result: CommandResult, at: float) -> list[Anomaly]:
-    """An S1 command result: an event (command, outcome); its time and readings are series."""
-    source = f"operations/{result.agent_id}"
-    env.window.add(Event(at, f"s1.result.{result.command_type}.{result.status}", source))
-    values = {f"{result.command_type}.processing_time_ms": result.processing_time_ms}
+def result_fact(result: CommandResult, at: float) -> Fact:
+    """An S1 command result: an event (command, outcome), its time and readings."""
+    values = {"processing_time_ms": result.processing_time_ms}
     if result.status == "ok":
-        for name, value in readings(result.result).items():
-            values[f"{result.command_type}.{name}"] = value
-    return _samples(env, source, values, at)
+        values |= readings(result.result)
+    fields = {
+        "source": f"operations/{result.agent_id}",
+        "agent_id": result.agent_id,
+        "command": result.command_type,
+        "status": result.status,
+    }
+    return Fact(at, f"s1.result.{result.command_type}.{result.status}", values, fields)
+
+
+def record_result(env: Environment, result: CommandResult, at: float) -> list[Anomaly]:
+    fact = result_fact(result, at)
+    series = {f"{result.command_type}.{name}": v for name, v in fact.readings.items()}
+    return record_fact(env, fact, series)
+
+
+def algedonic_fact(signal: AlgedonicSignal, at: float) -> Fact:
+    fields = {"source": signal.origin, "kind": signal.kind, "reason": signal.reason}
+    return Fact(
+        at, f"algedonic.{signal.kind}.{signal.reason}", {"intensity": signal.intensity}, fields
+    )
 
 
 def record_algedonic(env: Environment, signal: AlgedonicSignal, at: float) -> list[Anomaly]:
     """Pain and pleasure are events of their own reason, and an intensity series per origin."""
-    env.window.add(Event(at, f"algedonic.{signal.kind}.{signal.reason}", signal.origin))
     env.felt.append(Felt(at, signal.kind, signal.intensity))
-    return _samples(env, signal.origin, {f"{signal.kind}.intensity": signal.intensity}, at)
+    fact = algedonic_fact(signal, at)
+    return record_fact(env, fact, {f"{signal.kind}.intensity": signal.intensity})
 
 
-def record_health(env: Environment, report: HealthReport, at: float) -> bool:
-    """Remember the report; True (and an event) when the instance is new or changed state."""
+def record_health(sightings: Sightings, report: HealthReport, at: float) -> Fact | None:
+    """Remember the report; a fact (an event) when the instance is new or changed state."""
     key = (report.service, report.instance)
-    before = env.health.get(key)
-    env.health[key] = Sighting(report.state, at, report.interval_s)
+    before = sightings.get(key)
+    sightings[key] = Sighting(report.state, at, report.interval_s)
+    forget = at - FORGET_AFTER_S
+    for stale in [k for k, s in sightings.items() if s.at < forget]:
+        del sightings[stale]
     if before is not None and before.state == report.state:
-        return False
-    env.window.add(Event(at, f"health.{report.service}.{report.state}", f"vsm/{report.service}"))
-    return True
+        return None
+    fields = {"source": f"vsm/{report.service}", "service": report.service, "state": report.state}
+    return Fact(at, f"health.{report.service}.{report.state}", {}, fields)

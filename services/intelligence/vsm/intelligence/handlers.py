@@ -1,7 +1,10 @@
-"""S4's AMQP handlers: decode, feed System 4, publish or reply. Nothing else.
+"""S4's AMQP handlers: decode, find the viable system the envelope names, feed its S4,
+publish or reply. Nothing else.
 
 Ack policy (the kit's): ack once a handler returns; bad input is dead-lettered with its
-reason; an unexpected error is redelivered up to the delivery limit, then dead-lettered.
+reason; an unexpected error is redelivered up to the delivery limit, then dead-lettered. A
+broadcast about a system S4 does not know (nobody spawned it) is counted and skipped; a
+request about one is refused `meta_system_not_found`; neither creates anything.
 """
 
 from __future__ import annotations
@@ -16,20 +19,29 @@ from vsm.contract import topology
 from vsm.contract.adaptation import AdaptationRequest
 from vsm.contract.algedonic import AlgedonicSignal
 from vsm.contract.envelope import Envelope
+from vsm.contract.errors import ErrorReply, Unprocessable
 from vsm.contract.health import HealthReport
 from vsm.contract.intelligence import (
     MetaSystemNeedQuery,
     Observation,
     ScanRequest,
+    System4Rules,
     System4StatusQuery,
 )
 from vsm.contract.operations import CommandResult
 from vsm.contract.performance import UnitPerformance
+from vsm.contract.recursion import MetaSystemRetired, MetaSystemSpawned
+from vsm.contract.rules import Fact
 from vsm.contract.system5 import ProposalVerdict
-from vsm.intelligence import environment
+from vsm.intelligence import environment as env
 from vsm.intelligence.anomaly import Anomaly
+from vsm.intelligence.judgement import Said
+from vsm.intelligence.metrics import Metrics
 from vsm.intelligence.outlets import Outlets
+from vsm.intelligence.rulesets import RuleSets
+from vsm.intelligence.sources import SourceConfig, fact_of
 from vsm.intelligence.system4 import System4, Trigger
+from vsm.intelligence.systems import ViableSystems
 from vsm.kit.bus import Bus
 
 Clock = Callable[[], float]
@@ -38,73 +50,206 @@ REQUESTS = topology.requests_queue("intelligence")
 
 
 class Periodic(NamedTuple):
-    """The jobs the app schedules: a scan and a readiness report, each on its interval."""
+    """The jobs the app schedules: scans, readiness reports and rules judged as time passes."""
 
     scan: Callable[[], Awaitable[None]]
     readiness: Callable[[], Awaitable[None]]
+    judge: Callable[[], Awaitable[None]]
 
 
-def register(bus: Bus, s4: System4, out: Outlets, clock: Clock = time.time) -> Periodic:
-    async def alert_on(found: list[Anomaly], cause: Envelope[Any]) -> None:
-        for anomaly in found:
-            await out.alert(s4.anomaly_alert(anomaly), cause)
+class S4(NamedTuple):
+    """What the handlers work with: every system's S4, how to speak, what to count."""
 
-    async def scan(trigger: Trigger, reason: str, cause: Envelope[Any] | None) -> Any:
-        result, alerts = s4.scan(clock(), trigger, reason)
-        sent = await out.scan(result, cause)
+    systems: ViableSystems
+    out: Outlets
+    metrics: Metrics
+    rulesets: RuleSets
+
+
+def outcome_of(message: Said) -> str:
+    if isinstance(message, AlgedonicSignal):
+        return message.kind
+    return "observe" if isinstance(message, Observation) else "alert"
+
+
+async def speak(s4: S4, system: System4, said: list[Said], cause: Envelope[Any] | None) -> None:
+    """Publish what the system's rules said, each counted by its outcome."""
+    for message in said:
+        s4.metrics.rule_firings.labels(outcome_of(message)).inc()
+        await s4.out.said(message, system.vsm_id, cause)
+
+
+async def take(
+    s4: S4, system: System4, found: list[Anomaly], fact: Fact, cause: Envelope[Any] | None
+) -> None:
+    """Alert on the anomalies a fact revealed, then let the rules judge it."""
+    for anomaly in found:
+        await s4.out.alert(system.anomaly_alert(anomaly), cause, system.vsm_id)
+    await speak(s4, system, system.judge(fact), cause)
+
+
+async def outside(s4: S4, source: SourceConfig, readings: dict[str, float], now: float) -> None:
+    """A source's readings, into the environment of the system it serves (if that exists)."""
+    system = s4.systems.get(source.vsm_id or s4.systems.root)
+    if system is None:
+        s4.metrics.unknown_system.labels("source").inc()
+        return
+    fact = fact_of(source, readings, now)
+    series = {name.removeprefix(f"{source.name}."): v for name, v in readings.items()}
+    await take(s4, system, env.record_fact(system.env, fact, series), fact, None)
+
+
+def register(bus: Bus, s4: S4, clock: Clock = time.time) -> Periodic:
+    systems, out = s4.systems, s4.out
+    register_environment(bus, s4, clock)
+
+    async def scan(
+        system: System4, trigger: Trigger, reason: str, cause: Envelope[Any] | None
+    ) -> Any:
+        now = clock()
+        result, alerts = system.scan(now, trigger, reason)
+        sent = await out.scan(result, cause, system.vsm_id)
         for alert in alerts:
             await out.alert(alert, sent)
+        await speak(s4, system, system.judge_scan(result, now), sent)
         return result
 
-    @bus.handle(INTAKE, Observation)
-    async def on_observation(envelope: Envelope[Observation]) -> None:
-        await alert_on(environment.record_observation(s4.env, envelope.data, clock()), envelope)
+    @bus.handle(INTAKE, MetaSystemSpawned)
+    async def on_spawned(envelope: Envelope[MetaSystemSpawned]) -> None:
+        systems.spawned(envelope.data.meta_system.vsm_id)
 
-    @bus.handle(INTAKE, UnitPerformance)
-    async def on_performance(envelope: Envelope[UnitPerformance]) -> None:
-        await alert_on(environment.record_performance(s4.env, envelope.data, clock()), envelope)
-
-    @bus.handle(INTAKE, AlgedonicSignal)
-    async def on_algedonic(envelope: Envelope[AlgedonicSignal]) -> None:
-        await alert_on(environment.record_algedonic(s4.env, envelope.data, clock()), envelope)
-
-    @bus.handle(INTAKE, CommandResult)
-    async def on_result(envelope: Envelope[CommandResult]) -> None:
-        await alert_on(environment.record_result(s4.env, envelope.data, clock()), envelope)
-
-    @bus.handle(INTAKE, ProposalVerdict)
-    async def on_verdict(envelope: Envelope[ProposalVerdict]) -> None:
-        s4.record_verdict(envelope.data.accepted)
-
-    @bus.handle(topology.SYSTEM4_HEALTH, HealthReport)
-    async def on_health(envelope: Envelope[HealthReport]) -> None:
-        environment.record_health(s4.env, envelope.data, clock())
+    @bus.handle(INTAKE, MetaSystemRetired)
+    async def on_retired(envelope: Envelope[MetaSystemRetired]) -> None:
+        systems.retired(envelope.data.vsm_id)
 
     @bus.handle(INTAKE, ScanRequest)
     async def on_scan_request(envelope: Envelope[ScanRequest]) -> None:
-        await scan("requested", envelope.data.reason, envelope)
+        await scan(required(systems, envelope), "requested", envelope.data.reason, envelope)
 
     @bus.handle(INTAKE, AdaptationRequest)
     async def on_adaptation_request(envelope: Envelope[AdaptationRequest]) -> None:
-        await out.proposal(s4.propose(envelope.data, clock()), envelope)
+        proposal = required(systems, envelope).propose(envelope.data, clock())
+        await out.proposal(proposal, envelope)
+
+    register_requests(bus, s4, scan, clock)
+
+    async def scheduled_scan() -> None:
+        for system in systems:
+            await scan(system, "scheduled", "scheduled", None)
+
+    async def readiness_report() -> None:
+        for system in systems:
+            await out.readiness_report(system.readiness(clock()), system.vsm_id)
+
+    async def judge_time() -> None:
+        now = clock()
+        for system in systems:
+            await speak(s4, system, system.judge_time(now), None)
+
+    return Periodic(scan=scheduled_scan, readiness=readiness_report, judge=judge_time)
+
+
+def register_environment(bus: Bus, s4: S4, clock: Clock) -> None:
+    """What S4 sees: each message, into the environment of the system its envelope names."""
+    systems, metrics = s4.systems, s4.metrics
+
+    def known(envelope: Envelope[Any]) -> System4 | None:
+        found = systems.get(envelope.vsm_id)
+        if found is None:
+            metrics.unknown_system.labels(envelope.type).inc()
+        return found
+
+    @bus.handle(INTAKE, Observation)
+    async def on_observation(envelope: Envelope[Observation]) -> None:
+        if (system := known(envelope)) is not None:
+            seen, now = envelope.data, clock()
+            found = env.record_observation(system.env, seen, now)
+            await take(s4, system, found, env.observation_fact(seen, now), envelope)
+
+    @bus.handle(INTAKE, UnitPerformance)
+    async def on_performance(envelope: Envelope[UnitPerformance]) -> None:
+        if (system := known(envelope)) is not None:
+            report, now = envelope.data, clock()
+            found = env.record_performance(system.env, report, now)
+            await take(s4, system, found, env.performance_fact(report, now), envelope)
+
+    @bus.handle(INTAKE, AlgedonicSignal)
+    async def on_algedonic(envelope: Envelope[AlgedonicSignal]) -> None:
+        if (system := known(envelope)) is not None:
+            signal, now = envelope.data, clock()
+            found = env.record_algedonic(system.env, signal, now)
+            await take(s4, system, found, env.algedonic_fact(signal, now), envelope)
+
+    @bus.handle(INTAKE, CommandResult)
+    async def on_result(envelope: Envelope[CommandResult]) -> None:
+        if (system := known(envelope)) is not None:
+            result, now = envelope.data, clock()
+            found = env.record_result(system.env, result, now)
+            await take(s4, system, found, env.result_fact(result, now), envelope)
+
+    @bus.handle(INTAKE, ProposalVerdict)
+    async def on_verdict(envelope: Envelope[ProposalVerdict]) -> None:
+        if (system := known(envelope)) is not None:
+            system.record_verdict(envelope.data.accepted)
+
+    @bus.handle(topology.SYSTEM4_HEALTH, HealthReport)
+    async def on_health(envelope: Envelope[HealthReport]) -> None:
+        changed = env.record_health(systems.sightings, envelope.data, clock())
+        if changed is not None and (system := known(envelope)) is not None:
+            await take(s4, system, env.record_fact(system.env, changed, {}), changed, envelope)
+
+
+def required(systems: ViableSystems, envelope: Envelope[Any]) -> System4:
+    """The system a message to S4 is for; a message for no known system is dead-lettered."""
+    found = systems.get(envelope.vsm_id)
+    if found is None:
+        raise Unprocessable("meta_system_not_found", f"no viable system {envelope.vsm_id!r}")
+    return found
+
+
+def unknown(vsm_id: str) -> ErrorReply:
+    return ErrorReply(
+        code="meta_system_not_found",
+        message=f"no viable system {vsm_id!r}: S4 keeps one for the root and each child S5 spawned",
+    )
+
+
+Scan = Callable[[System4, Trigger, str, Envelope[Any] | None], Awaitable[Any]]
+
+
+def register_requests(bus: Bus, s4: S4, scan: Scan, clock: Clock) -> None:
+    """Questions about one viable system, answered from its S4 (or refused: unknown)."""
+    systems, out, rulesets = s4.systems, s4.out, s4.rulesets
 
     @bus.handle(REQUESTS, ScanRequest)
     async def on_scan(envelope: Envelope[ScanRequest]) -> RabbitResponse:
-        return bus.reply(await scan("requested", envelope.data.reason, envelope), cause=envelope)
+        if (system := systems.get(envelope.vsm_id)) is None:
+            return bus.reply(unknown(envelope.vsm_id), cause=envelope)
+        return bus.reply(
+            await scan(system, "requested", envelope.data.reason, envelope), cause=envelope
+        )
 
     @bus.handle(REQUESTS, MetaSystemNeedQuery)
     async def on_meta_system_need(envelope: Envelope[MetaSystemNeedQuery]) -> RabbitResponse:
-        return bus.reply(s4.need(clock()), cause=envelope)
+        system = systems.get(envelope.vsm_id)
+        answer = unknown(envelope.vsm_id) if system is None else system.need(clock())
+        return bus.reply(answer, cause=envelope)
 
     @bus.handle(REQUESTS, System4StatusQuery)
     async def on_status(envelope: Envelope[System4StatusQuery]) -> RabbitResponse:
-        status = s4.status(clock(), llm_enabled=out.amplifier.enabled)
+        system = systems.get(envelope.vsm_id)
+        if system is None:
+            return bus.reply(unknown(envelope.vsm_id), cause=envelope)
+        status = rulesets.status(system, clock(), llm_enabled=out.amplifier.enabled)
         return bus.reply(status, cause=envelope)
 
-    async def scheduled_scan() -> None:
-        await scan("scheduled", "scheduled", None)
-
-    async def readiness_report() -> None:
-        await out.readiness_report(s4.readiness(clock()))
-
-    return Periodic(scan=scheduled_scan, readiness=readiness_report)
+    @bus.handle(REQUESTS, System4Rules)
+    async def on_rules(envelope: Envelope[System4Rules]) -> RabbitResponse:
+        system = systems.get(envelope.vsm_id)
+        if system is None:
+            return bus.reply(unknown(envelope.vsm_id), cause=envelope)
+        refusal = rulesets.adopt(system, envelope.data.rules)
+        if refusal is not None:
+            return bus.reply(refusal, cause=envelope)
+        status = rulesets.status(system, clock(), llm_enabled=out.amplifier.enabled)
+        return bus.reply(status, cause=envelope)

@@ -89,6 +89,18 @@ def rationale(
     return f"{kind} adaptation to {request.trigger!r}: {head}. " + " ".join(need.reasons)
 
 
+def overloading(need: MetaSystemNeed) -> dict[str, object]:
+    """The part of the work whose variety weighs most: its busiest event types (whose names
+    carry the agent type or command: `s1.performance.<type>`, `s1.result.<command>.<status>`)
+    and sources (`operations/<agent>`), for a structural change to name what it moves."""
+    return {
+        "event_types": list(need.variety.top_types)[:5],
+        "sources": list(need.variety.top_sources)[:5],
+        "score": need.score,
+        "threshold": need.threshold,
+    }
+
+
 def propose(
     request: AdaptationRequest,
     readiness: float,
@@ -112,5 +124,6 @@ def propose(
             "readiness_factors": readiness_factors,
             "meta_system_need": {"score": need.score, "factors": need.factors},
             "variety": need.variety.model_dump(),
+            "overloading": overloading(need),
         },
     )

@@ -1,7 +1,8 @@
 """Adaptation readiness: can the organisation afford to change now? Measured, not assumed.
 
 Factors (each 0..1, present only when S4 has the measurement):
-  health     - share of services whose latest heartbeat is fresh and "up";
+  health     - share of services whose latest heartbeat is fresh and "up" (the services
+               are shared: a child system runs in the services of its release);
   stability  - 1 - anomaly episodes in the window / `reference_anomalies` (floored at 0);
   balance    - algedonic balance: (pleasure - pain) / (pleasure + pain) intensities in the
                window, mapped from -1..1 onto 0..1;
@@ -11,18 +12,18 @@ Readiness is the mean of the factors present (stability always is).
 
 from __future__ import annotations
 
-from vsm.intelligence.environment import Environment
+from vsm.intelligence.environment import Environment, Sightings
 
 FRESH_INTERVALS = 2.5
 """A heartbeat older than this many of its own intervals no longer counts as "up"."""
 REFERENCE_ANOMALIES = 5
 
 
-def factors(env: Environment, now: float) -> dict[str, float]:
+def factors(env: Environment, sightings: Sightings, now: float) -> dict[str, float]:
     env.expire(now)
     measured: dict[str, float] = {}
     latest: dict[str, bool] = {}
-    for (service, _), seen in env.health.items():
+    for (service, _), seen in sightings.items():
         fresh = now - seen.at <= seen.interval_s * FRESH_INTERVALS
         latest[service] = latest.get(service, False) or (fresh and seen.state == "up")
     if latest:

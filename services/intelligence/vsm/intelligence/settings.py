@@ -1,8 +1,15 @@
 """intelligence settings: the shared ones (see vsm.kit.settings) plus S4's own."""
 
-from pydantic import Field, SecretStr
+from typing import Self
 
+from pydantic import Field, SecretStr, model_validator
+
+from vsm.contract.rules import MAX_RULES, Limits, Rule, RuleDeclaration, compile_rules
+from vsm.intelligence.sources import SourceConfig, vocabulary
+from vsm.kit.egress import EgressPolicy, Refused
 from vsm.kit.settings import ServiceSettings
+
+MAX_SOURCES = 32
 
 
 class Settings(ServiceSettings):
@@ -15,6 +22,22 @@ class Settings(ServiceSettings):
     anomaly_threshold: float = Field(default=4.0, gt=0)
     anomaly_warmup: int = Field(default=10, ge=2, le=10_000)
     meta_system_threshold: float = Field(default=0.6, ge=0, le=1)
+    series_per_system: int = Field(default=2_000, ge=10, le=100_000)
+    """Series watched per viable system; the least recently fed is evicted beyond."""
+
+    # Rules (docs/rules.md): the standing rules every viable system's S4 judges, as a JSON
+    # list of {name, when, then}, and the bounds on what any rule may cost.
+    s4_rules: list[RuleDeclaration] = Field(default_factory=list, max_length=MAX_RULES)
+    rule_max_window_s: float = Field(default=3600.0, ge=1, le=86_400, alias="RULE_MAX_WINDOW")
+    rule_max_groups: int = Field(default=100, ge=1, le=10_000)
+    rule_tick_s: float = Field(default=1.0, gt=0, le=60, alias="RULE_TICK")
+
+    # Outside sources (S4_SOURCES, a JSON list) and where S4 may reach: the same names and
+    # meaning as operations' (README, "Outbound HTTP"). Empty URLs: S4 calls nothing outside.
+    s4_sources: list[SourceConfig] = Field(default_factory=list, max_length=MAX_SOURCES)
+    egress_allowed_urls: list[str] = Field(default_factory=list, max_length=1000)
+    egress_allowed_private: list[str] = Field(default_factory=list, max_length=1000)
+    egress_max_body_bytes: int = Field(default=256 * 1024, ge=1024, le=768 * 1024)
 
     anthropic_api_key: SecretStr | None = None
     anthropic_base_url: str | None = None
@@ -24,8 +47,42 @@ class Settings(ServiceSettings):
     llm_max_pending: int = Field(default=8, ge=1, le=1000)
     """Explanations in flight at once; alerts beyond this go unexplained rather than queue up."""
 
+    @model_validator(mode="after")
+    def _sources_are_allowed_and_rules_compile(self) -> Self:
+        policy = self.egress_policy()
+        names: set[str] = set()
+        for source in self.s4_sources:
+            if source.name in names:
+                raise ValueError(f"S4_SOURCES: the source name {source.name!r} is given twice")
+            names.add(source.name)
+            try:
+                policy.permit(str(source.url))
+            except Refused as refused:
+                raise ValueError(f"S4_SOURCES: {source.name}: {refused.message}") from refused
+        self.standing_rules()
+        return self
+
     @property
     def llm_configured(self) -> bool:
         return self.anthropic_api_key is not None and bool(
             self.anthropic_api_key.get_secret_value()
+        )
+
+    def egress_policy(self) -> EgressPolicy:
+        """The operator's egress policy (`ValueError` naming the setting and the bad entry)."""
+        return EgressPolicy.parse(
+            self.egress_allowed_urls, self.egress_allowed_private, self.egress_max_body_bytes
+        )
+
+    def rule_limits(self) -> Limits:
+        return Limits(max_window_s=self.rule_max_window_s, max_groups=self.rule_max_groups)
+
+    def standing_rules(self) -> list[Rule]:
+        """S4_RULES compiled; `ValidationError` at `S4_RULES.<i>.<when|then>` with the line
+        and column of the first problem in each refused rule."""
+        return compile_rules(
+            self.s4_rules,
+            self.rule_limits(),
+            vocabulary(list(self.s4_sources)),
+            at=("S4_RULES",),
         )

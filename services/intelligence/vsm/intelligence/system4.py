@@ -1,4 +1,5 @@
-"""System 4 as one object over plain data: the environment, the tallies, and what S4 says.
+"""One viable system's S4 as one object over plain data: its environment, its rules, the
+tallies, and what S4 says about it.
 
 Handlers feed it and publish what it returns; it does no I/O and takes `now` explicitly.
 """
@@ -18,9 +19,11 @@ from vsm.contract.intelligence import (
     SeriesAnomaly,
     System4Status,
 )
+from vsm.contract.rules import Fact, Firing
 from vsm.intelligence import readiness
 from vsm.intelligence.anomaly import Anomaly, severity
-from vsm.intelligence.environment import Environment
+from vsm.intelligence.environment import Environment, Sightings
+from vsm.intelligence.judgement import Judgement, Said, said
 from vsm.intelligence.meta_system import NeedParams, meta_system_need
 from vsm.intelligence.proposals import propose
 from vsm.intelligence.variety import variety_report
@@ -34,8 +37,12 @@ def moment(at: float) -> datetime:
 
 @dataclass
 class System4:
+    vsm_id: str = "root"
     env: Environment = field(default_factory=Environment)
+    sightings: Sightings = field(default_factory=dict)
+    """The services' heartbeats, shared with every system of this S4."""
     need_params: NeedParams = field(default_factory=NeedParams)
+    judgement: Judgement = field(default_factory=Judgement)
     alerts_raised: int = 0
     scans: int = 0
     proposals: int = 0
@@ -48,7 +55,7 @@ class System4:
         return meta_system_need(variety_report(self.env.window, now), self.need_params)
 
     def readiness(self, now: float) -> AdaptationReadiness:
-        measured = readiness.factors(self.env, now)
+        measured = readiness.factors(self.env, self.sightings, now)
         return AdaptationReadiness(readiness=readiness.readiness(measured), factors=measured)
 
     def open_anomalies(self) -> list[SeriesAnomaly]:
@@ -115,6 +122,35 @@ class System4:
             detected_at=moment(now),
         )
 
+    def judge(self, fact: Fact) -> list[Said]:
+        """The rules' verdict on one fact: what their firings say."""
+        return self.said(self.judgement.observe(fact))
+
+    def judge_scan(self, result: ScanResult, now: float) -> list[Said]:
+        """A scan is a fact too (`s4.scan`), so rules can ask whether the need for a
+        meta-system is sustained (`min(need.score) over 10m >= 0.6`)."""
+        readings = {
+            "need.score": result.meta_system_need.score,
+            "need.threshold": result.meta_system_need.threshold,
+            "variety.entropy_bits": result.variety.entropy_bits,
+            "variety.event_rate": result.variety.event_rate,
+            "variety.sources": float(result.variety.distinct_sources),
+            "anomalies.open": float(len(result.open_anomalies)),
+            "readiness": result.readiness,
+        }
+        return self.judge(Fact(now, "s4.scan", readings, {"source": "s4"}))
+
+    def judge_time(self, now: float) -> list[Said]:
+        return self.said(self.judgement.tick(now))
+
+    def said(self, firings: list[Firing]) -> list[Said]:
+        messages = []
+        for firing in firings:
+            self.judgement.firings += 1
+            messages.append(said(firing, self.vsm_id, self.judgement.firings))
+        self.alerts_raised += sum(isinstance(m, IntelligenceAlert) for m in messages)
+        return messages
+
     def propose(self, request: AdaptationRequest, now: float) -> AdaptationProposal:
         ready = self.readiness(now)
         self.proposals += 1
@@ -126,6 +162,7 @@ class System4:
     def status(self, now: float, *, llm_enabled: bool) -> System4Status:
         ready = self.readiness(now)
         return System4Status(
+            vsm_id=self.vsm_id,
             series=len(self.env.series),
             open_anomalies=self.open_anomalies(),
             alerts_raised=self.alerts_raised,
@@ -138,4 +175,7 @@ class System4:
             proposals_accepted=self.verdicts["accepted"],
             proposals_rejected=self.verdicts["rejected"],
             llm="enabled" if llm_enabled else "disabled",
+            rules=self.judgement.declared,
+            standing_rules=len(self.judgement.standing.rules),
+            rule_firings=self.judgement.firings,
         )

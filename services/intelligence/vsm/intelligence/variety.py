@@ -67,7 +67,7 @@ def variety_report(window: EventWindow, now: float) -> VarietyReport:
     """The variety of what is in `window` at `now` (expiring what has left it)."""
     window.expire(now)
     types = Counter(e.event_type for e in window.events)
-    sources = {e.source for e in window.events}
+    sources = Counter(e.source for e in window.events)
     span = window.window_s
     if window.events:
         # A young window (S4 just started) has seen less than window_s of time.
@@ -82,4 +82,5 @@ def variety_report(window: EventWindow, now: float) -> VarietyReport:
         event_rate=round(len(window.events) / span, 6),
         anomalies=len(window.anomalies),
         top_types=dict(types.most_common(TOP_TYPES)),
+        top_sources=dict(sources.most_common(TOP_TYPES)),
     )

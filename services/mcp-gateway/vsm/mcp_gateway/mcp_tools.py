@@ -98,9 +98,11 @@ def _register_systems(server: MCPServer[Any], bus: Bus, max_chars: int) -> None:
     @answered
     async def vsm_scan_environment(
         reason: Annotated[str, Field(min_length=1, max_length=256)] = "mcp",
+        vsm_id: VsmIdArg = None,
     ) -> Annotated[CallToolResult, ScanResult]:
-        """S4 scans now: variety, open anomalies, meta-system need, readiness."""
-        reply = await bus.query("intelligence", "scan", ScanRequest(reason=reason), ScanResult)
+        """S4 of `vsm_id` scans now: variety, open anomalies, meta-system need, readiness."""
+        request = ScanRequest(reason=reason)
+        reply = await bus.query("intelligence", "scan", request, ScanResult, vsm_id=vsm_id)
         return tool_result(reply, max_chars)
 
     async def synthesise(
@@ -136,6 +138,7 @@ def _register_systems(server: MCPServer[Any], bus: Bus, max_chars: int) -> None:
         trigger: Annotated[str, Field(min_length=1, max_length=64)],
         pain_level: Level,
         context: Context,
+        vsm_id: VsmIdArg = None,
     ) -> Annotated[CallToolResult, AdaptationTriggered]:
         """Ask S4 for an adaptation proposal (on `vsm.intelligence`); S5 then rules on it."""
         request = AdaptationRequest(
@@ -144,7 +147,7 @@ def _register_systems(server: MCPServer[Any], bus: Bus, max_chars: int) -> None:
             pain_level=pain_level,
             context=context,
         )
-        sent = await adaptations.publish(request)
+        sent = await adaptations.publish(request, vsm_id=vsm_id)
         triggered = AdaptationTriggered(
             message_id=sent.id,
             intervention_id=request.intervention_id,
@@ -154,17 +157,24 @@ def _register_systems(server: MCPServer[Any], bus: Bus, max_chars: int) -> None:
 
     @server.tool(annotations=READ_ONLY)
     @answered
-    async def analyze_variety() -> Annotated[CallToolResult, VarietyReport]:
-        """The variety S4 sees over its window (Ashby): kinds, sources, entropy, rate."""
-        reply = await bus.query("intelligence", "status", System4StatusQuery(), System4Status)
+    async def analyze_variety(vsm_id: VsmIdArg = None) -> Annotated[CallToolResult, VarietyReport]:
+        """The variety S4 of `vsm_id` sees over its window (Ashby): kinds, sources, entropy,
+        rate."""
+        query = System4StatusQuery()
+        reply = await bus.query("intelligence", "status", query, System4Status, vsm_id=vsm_id)
         return tool_result(reply.variety, max_chars)
 
     @server.tool(annotations=READ_ONLY)
     @answered
-    async def check_meta_system_need() -> Annotated[CallToolResult, MetaSystemNeed]:
-        """Whether the environment's variety calls for a meta-system, with every factor."""
+    async def check_meta_system_need(
+        vsm_id: VsmIdArg = None,
+    ) -> Annotated[CallToolResult, MetaSystemNeed]:
+        """Whether the variety of `vsm_id`'s environment calls for a meta-system, with every
+        factor."""
         query = MetaSystemNeedQuery()
-        reply = await bus.query("intelligence", "check_meta_system_need", query, MetaSystemNeed)
+        reply = await bus.query(
+            "intelligence", "check_meta_system_need", query, MetaSystemNeed, vsm_id=vsm_id
+        )
         return tool_result(reply, max_chars)
 
     @server.tool()

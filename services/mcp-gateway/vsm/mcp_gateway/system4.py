@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Literal, TypeVar
 
-from litestar import Controller, Response, get, post
+from litestar import Controller, Response, get, post, put
 from litestar.params import FromPath, JSONBody
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -20,12 +20,25 @@ from vsm.contract.intelligence import (
     MetaSystemNeedQuery,
     ScanRequest,
     ScanResult,
+    System4Rules,
     System4Status,
     System4StatusQuery,
 )
 from vsm.contract.message import Message
+from vsm.contract.rules import MAX_RULES, RuleDeclaration
 from vsm.kit.bus import Bus
-from vsm.mcp_gateway.api import ASKS, BODY, EDGE, MUTATION, BusDep
+from vsm.mcp_gateway.api import (
+    ASKS,
+    BODY,
+    EDGE,
+    LOOKUP,
+    MUTATION,
+    NOT_FOUND,
+    BusDep,
+    RestOperation,
+    VsmIdParam,
+    system,
+)
 
 ReplyT = TypeVar("ReplyT", bound=Message)
 ORIGIN = "mcp-gateway/rest"
@@ -43,6 +56,14 @@ class AlgedonicInput(BaseModel):
         default="operator_report", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$"
     )
     episode: str | None = Field(default=None, max_length=128)
+
+
+class RulesInput(BaseModel):
+    """A viable system's own rules, as its organisation file declares them."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rules: list[RuleDeclaration] = Field(max_length=MAX_RULES)
 
 
 class AlgedonicAccepted(BaseModel):
@@ -71,21 +92,43 @@ class System4Controller(Controller):
     path = "/api/vsm"
     tags = ["system 4", "algedonic"]
 
-    @get("/system/4", responses=EDGE | ASKS)
-    async def status(self, bus: BusDep) -> System4Status:
-        """S4: series watched, open anomalies, variety, readiness, proposals, LLM on or off."""
-        return await bus.query("intelligence", "status", System4StatusQuery(), System4Status)
+    @get("/system/4", responses=EDGE | LOOKUP, operation_class=RestOperation)
+    async def status(self, bus: BusDep, vsm_id: VsmIdParam = None) -> System4Status:
+        """S4 of `vsm_id` (the root when absent): series watched, open anomalies, variety,
+        readiness, proposals, rules, outside sources, LLM on or off; 404 for no such system."""
+        return await bus.query(
+            "intelligence", "status", System4StatusQuery(), System4Status, vsm_id=system(vsm_id)
+        )
 
-    @post("/system/4/scan", status_code=200, responses=MUTATION | ASKS)
-    async def scan(self, bus: BusDep) -> ScanResult:
+    @post(
+        "/system/4/scan",
+        status_code=200,
+        responses=MUTATION | LOOKUP,
+        operation_class=RestOperation,
+    )
+    async def scan(self, bus: BusDep, vsm_id: VsmIdParam = None) -> ScanResult:
         """Scan the environment now (also published on `vsm.intelligence` as `scan.result`)."""
-        return await bus.query("intelligence", "scan", ScanRequest(reason="rest"), ScanResult)
+        request = ScanRequest(reason="rest")
+        return await bus.query("intelligence", "scan", request, ScanResult, vsm_id=system(vsm_id))
 
-    @get("/system/4/meta-system-need", responses=EDGE | ASKS)
-    async def meta_system_need(self, bus: BusDep) -> MetaSystemNeed:
+    @get("/system/4/meta-system-need", responses=EDGE | LOOKUP, operation_class=RestOperation)
+    async def meta_system_need(self, bus: BusDep, vsm_id: VsmIdParam = None) -> MetaSystemNeed:
         """Whether the environment's variety calls for a meta-system, with its factors."""
         query = MetaSystemNeedQuery()
-        return await bus.query("intelligence", "check_meta_system_need", query, MetaSystemNeed)
+        return await bus.query(
+            "intelligence", "check_meta_system_need", query, MetaSystemNeed, vsm_id=system(vsm_id)
+        )
+
+    @put("/system/4/rules", responses=BODY | NOT_FOUND | ASKS)
+    async def rules(
+        self, bus: BusDep, data: JSONBody[RulesInput], vsm_id: VsmIdParam = None
+    ) -> System4Status:
+        """Replace the system's own S4 rules (docs/rules.md); 422 naming each bad rule's
+        field, line and column, and nothing changed."""
+        request = System4Rules(rules=data.rules)
+        return await bus.query(
+            "intelligence", "rules", request, System4Status, vsm_id=system(vsm_id)
+        )
 
     @post("/algedonic/pain", status_code=202, responses=BODY)
     async def pain(self, bus: BusDep, data: JSONBody[AlgedonicInput]) -> AlgedonicAccepted:

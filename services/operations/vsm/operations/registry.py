@@ -44,7 +44,11 @@ def validate_config(agent_type: str, config: dict[str, Any]) -> AgentConfig:
         return kind.config_model.model_validate(config)
     except ValidationError as error:
         problems = [
-            {"field": ".".join(["config", *map(str, p["loc"])]), "message": p["msg"]}
+            {
+                "field": ".".join(["config", *map(str, p["loc"])]),
+                "message": p["msg"],
+                **{k: v for k, v in p.get("ctx", {}).items() if k in ("line", "column")},
+            }
             for p in error.errors(include_url=False, include_input=False)
         ]
         raise invalid(problems) from error

@@ -63,7 +63,10 @@ def register(actions: Actions, meta: MetaSystems) -> None:
 
     @bus.handle(topology.SYSTEM5_INTELLIGENCE, AdaptationReadiness)
     async def on_readiness(envelope: Envelope[AdaptationReadiness]) -> None:
-        s5.inputs(envelope.vsm_id).readiness = Reading(envelope.data.readiness, envelope.time)
+        """Each system's own S4 readiness is a term of its viability; a report about a
+        system no longer (or not yet) in the tree measures nothing and is let go."""
+        if meta.tree.exists(envelope.vsm_id):
+            s5.inputs(envelope.vsm_id).readiness = Reading(envelope.data.readiness, envelope.time)
 
     @bus.handle(topology.SYSTEM5_PERFORMANCE, UnitPerformance)
     async def on_performance(envelope: Envelope[UnitPerformance]) -> None:

@@ -10,6 +10,10 @@ from typing import Any
 from vsm.operations.agents.outbound import Outbound
 
 MEMINFO = Path("/proc/meminfo")
+HOST_READINGS = frozenset(
+    {"load1", "load5", "load_per_cpu", "disk_used_fraction", "memory_used_fraction"}
+)
+"""What `host_metrics` reads: the only names a host sensor's rules may use."""
 
 
 def host_metrics() -> dict[str, float]:

@@ -1,4 +1,13 @@
-"""`sensor`: periodic readings from a source, threshold rules that raise algedonic pain."""
+"""`sensor`: periodic readings from a source; rules over them raise algedonic signals.
+
+Rules are the rule language's (docs/rules.md), or the earlier threshold form (`metric`,
+`above`/`below`, `intensity`), which is the rule `metric > above or metric < below` raising
+pain with the reason `threshold_breached`. Each sample is a `reading` event carrying the
+values; a sample that fails is an `error` event (so `count(error) over 1m > 3` and the
+silence of `count(reading) over 2m == 0` are rules too). Rules are compiled when the config
+is validated: a rule that does not parse, names a reading the source does not have, or asks
+for an unbounded window is refused at spawn, naming its field, line and column.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +15,36 @@ import asyncio
 import contextlib
 import time
 from collections import deque
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, Self
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    HttpUrl,
+    Tag,
+    ValidationError,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from vsm.contract.rules import (
+    MAX_RULES,
+    Fact,
+    Firing,
+    Limits,
+    Outcome,
+    Rule,
+    RuleBook,
+    RuleDeclaration,
+    RuleError,
+    any_reading,
+    closed,
+    compile_rules,
+    parse_when,
+)
 from vsm.operations.agents.base import (
     AgentConfig,
     AgentType,
@@ -20,34 +54,50 @@ from vsm.operations.agents.base import (
     Resources,
 )
 from vsm.operations.agents.outbound import Outbound
-from vsm.operations.agents.readings import host_metrics, http_metrics
+from vsm.operations.agents.readings import HOST_READINGS, host_metrics, http_metrics
 from vsm.operations.algedonics import Feeling
 
 NAME = "sensor"
 CRASH_BACKOFF_S = 1.0
+THRESHOLD_REASON = "threshold_breached"
+SIGNALS = frozenset({"pain", "pleasure"})
+"""What a sensor's rule may do: alerts and observations are S4's."""
 
 
-class Rule(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class Threshold(BaseModel):
+    """The earlier form of a rule: one reading above or below a bound hurts."""
 
-    metric: str = Field(min_length=1, max_length=256)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    metric: str = Field(min_length=1, max_length=256, pattern=r"^[^`\n]+$")
     above: float | None = None
     below: float | None = None
     intensity: float = Field(default=0.7, ge=0, le=1)
 
     @model_validator(mode="after")
-    def _has_a_bound(self) -> Rule:
+    def _has_a_bound(self) -> Threshold:
         if self.above is None and self.below is None:
             raise ValueError("a rule needs `above` or `below`")
         return self
 
-    def breached(self, reading: dict[str, float]) -> bool:
-        value = reading.get(self.metric)
-        if value is None:
-            return False
-        return (self.above is not None and value > self.above) or (
-            self.below is not None and value < self.below
-        )
+    def rule(self, limits: Limits) -> Rule:
+        """The same rule in the rule language."""
+        bounds = [(">", self.above), ("<", self.below)]
+        when = " or ".join(f"`{self.metric}` {op} {v!r}" for op, v in bounds if v is not None)
+        return parse_when(self.metric, when, Outcome("pain", self.intensity), limits, any_reading)
+
+
+def _form(value: Any) -> str:
+    """Which form a declared rule is written in: a `metric` makes it a threshold."""
+    if isinstance(value, Threshold) or (isinstance(value, dict) and "metric" in value):
+        return "threshold"
+    return "rule"
+
+
+SensorRule = Annotated[
+    Annotated[Threshold, Tag("threshold")] | Annotated[RuleDeclaration, Tag("rule")],
+    Discriminator(_form),
+]
 
 
 class SensorConfig(AgentConfig):
@@ -55,7 +105,7 @@ class SensorConfig(AgentConfig):
     url: HttpUrl | None = None
     interval_s: float = Field(default=5.0, ge=0.05, le=3600)
     timeout_s: float = Field(default=2.0, gt=0, le=60)
-    rules: list[Rule] = Field(default_factory=list, max_length=64)
+    rules: list[SensorRule] = Field(default_factory=list, max_length=MAX_RULES)
     history: int = Field(default=100, ge=1, le=10_000)
 
     @model_validator(mode="after")
@@ -63,6 +113,46 @@ class SensorConfig(AgentConfig):
         if self.source == "http" and self.url is None:
             raise ValueError("an http sensor needs `url`")
         return self
+
+    @model_validator(mode="after")
+    def _rules_compile(self) -> Self:
+        self.compiled()
+        return self
+
+    def compiled(self, limits: Limits | None = None) -> list[Rule]:
+        """Every rule in the rule language; `ValidationError` at the field of a refused one."""
+        limits = limits or Limits()
+        vocabulary = (
+            closed(HOST_READINGS, "a host sensor") if self.source == "host" else any_reading
+        )
+        declared = {i: r for i, r in enumerate(self.rules) if isinstance(r, RuleDeclaration)}
+        compiled = dict(
+            zip(
+                declared,
+                compile_rules(list(declared.values()), limits, vocabulary, SIGNALS),
+                strict=True,
+            )
+        )
+        for index, rule in enumerate(self.rules):
+            if isinstance(rule, Threshold):
+                compiled[index] = threshold_rule(rule, index, limits, self.source)
+        return [compiled[i] for i in range(len(self.rules))]
+
+
+def threshold_rule(rule: Threshold, index: int, limits: Limits, source: str) -> Rule:
+    if source == "host" and rule.metric not in HOST_READINGS:
+        raise refused(index, "metric", rule.metric, f"a host sensor reads no {rule.metric!r}")
+    try:
+        return rule.rule(limits)
+    except RuleError as error:
+        raise refused(index, "metric", rule.metric, error.message) from error
+
+
+def refused(index: int, field: str, text: str, message: str) -> ValidationError:
+    detail = PydanticCustomError("rule_invalid", "{message}", {"message": message})
+    return ValidationError.from_exception_data(
+        "rules", [InitErrorDetails(type=detail, loc=("rules", index, field), input=text)]
+    )
 
 
 class History(BaseModel):
@@ -76,7 +166,8 @@ class Sensor:
         self.config = config
         self.outbound = outbound
         self.readings: deque[dict[str, Any]] = deque(maxlen=config.history)
-        self.breached: set[int] = set()
+        self.book = RuleBook(config.compiled())
+        self.thresholds = {r.metric for r in config.rules if isinstance(r, Threshold)}
         self.episodes = 0
         self._task: asyncio.Task[None] | None = None
 
@@ -85,33 +176,28 @@ class Sensor:
             return host_metrics()
         return await http_metrics(self.outbound, NAME, str(self.config.url), self.config.timeout_s)
 
-    def judge(self, reading: dict[str, float]) -> list[tuple[Rule, bool]]:
-        """Which rules changed state: (rule, now breached); one entry per edge, not per sample."""
-        edges = []
-        for index, rule in enumerate(self.config.rules):
-            breached = rule.breached(reading)
-            if breached != (index in self.breached):
-                (self.breached.add if breached else self.breached.discard)(index)
-                edges.append((rule, breached))
-        return edges
-
     async def sample(self, feel: Feel | None) -> dict[str, Any]:
         values = await self.read()
         entry = {"at": time.time(), "values": values}
         self.readings.append(entry)
-        for rule, breached in self.judge(values):
-            if breached and feel is not None:
-                self.episodes += 1
-                await feel(
-                    Feeling(
-                        kind="pain",
-                        intensity=rule.intensity,
-                        reason="threshold_breached",
-                        episode=f"sensor:{rule.metric}:{self.episodes}",
-                        context={rule.metric: values[rule.metric]},
-                    )
+        if feel is not None:
+            await self.signal(self.book.observe(Fact(time.monotonic(), "reading", values)), feel)
+        return {**entry, "breached": self.book.firing()}
+
+    async def signal(self, firings: list[Firing], feel: Feel) -> None:
+        for firing in firings:
+            rule, outcome = firing.rule, firing.rule.outcome
+            self.episodes += 1
+            legacy = rule.name in self.thresholds
+            await feel(
+                Feeling(
+                    kind="pleasure" if outcome.kind == "pleasure" else "pain",
+                    intensity=outcome.intensity,
+                    reason=THRESHOLD_REASON if legacy else rule.name,
+                    episode=f"sensor:{rule.name}:{self.episodes}",
+                    context={k: v for k, v in firing.evidence.items() if v is not None},
                 )
-        return {**entry, "breached": [self.config.rules[i].metric for i in sorted(self.breached)]}
+            )
 
     async def execute(self, command: str, data: dict[str, Any]) -> dict[str, Any]:
         if command == "read":
@@ -126,7 +212,7 @@ class Sensor:
         return {
             "source": self.config.source,
             "readings": len(self.readings),
-            "breached": [self.config.rules[i].metric for i in sorted(self.breached)],
+            "breached": self.book.firing(),
             "last": self.readings[-1] if self.readings else None,
         }
 
@@ -144,8 +230,10 @@ class Sensor:
             try:
                 await self.sample(feel)
             except Exception as error:  # a failing source is reported, the loop goes on
+                await self.signal(self.book.observe(Fact(time.monotonic(), "error")), feel)
                 await crash(error)
                 await asyncio.sleep(CRASH_BACKOFF_S)
+            await self.signal(self.book.tick(time.monotonic()), feel)
             await asyncio.sleep(self.config.interval_s)
 
 
@@ -160,7 +248,7 @@ def destinations(config: SensorConfig) -> list[tuple[str, str]]:
 SENSOR = AgentType(
     name=NAME,
     description="Samples host metrics or an HTTP JSON endpoint (within the operator's egress "
-    "policy); threshold rules raise pain.",
+    "policy); rules over its readings (docs/rules.md) raise pain or pleasure.",
     config_model=SensorConfig,
     capabilities={"read": "take a reading now", "history": "the `last` N readings"},
     build=build,

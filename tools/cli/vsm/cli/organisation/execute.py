@@ -12,6 +12,9 @@ from typing import Any
 from vsm.cli.gateway import Gateway
 from vsm.cli.organisation.steps import Step
 
+PUT = {"budget": "/system/3/budget", "rules": "/system/4/rules"}
+"""Steps that replace a system's whole object, by kind."""
+
 
 def parent(vsm_id: str) -> str:
     return vsm_id.rsplit("/", 1)[0]
@@ -26,8 +29,8 @@ def carry_out(gateway: Gateway, step: Step, reason: str) -> Any:
     if step.kind == "identity":
         policy = {"policy_type": "identity", **step.body}
         return gateway.put("/identity", {"policy": policy, "reason": reason}, vsm_id=step.vsm_id)
-    if step.kind == "budget":
-        return gateway.put("/system/3/budget", step.body, vsm_id=step.vsm_id)
+    if step.kind in PUT:
+        return gateway.put(PUT[step.kind], step.body, vsm_id=step.vsm_id)
     if step.action in ("remove", "replace"):
         gone = gateway.delete(f"/agents/{step.agent_id}")
         if step.action == "remove":

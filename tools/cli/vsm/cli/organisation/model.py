@@ -13,11 +13,20 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from vsm.contract.envelope import VsmId
 from vsm.contract.policy import IdentityConstraint
+from vsm.contract.rules import MAX_RULES, RuleDeclaration
 
 AgentName = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,59}$")]
 """Agent names of the registry, leaving room for the `-<n>` a count adds."""
 SystemName = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,39}$")]
 """One segment of a `vsm_id` path."""
+Rules = Annotated[
+    list[RuleDeclaration] | None,
+    Field(
+        default=None,
+        max_length=MAX_RULES,
+        description="The system's own S4 rules (docs/rules.md); absent: left as they are.",
+    ),
+]
 
 
 class _Declaration(BaseModel):
@@ -65,6 +74,7 @@ class MetaSystem(_Declaration):
     identity: Identity
     budget: Budget
     agents: list[Agent] = Field(default_factory=list, max_length=1000)
+    rules: Rules
     meta_systems: list[MetaSystem] = Field(default_factory=list, max_length=64)
 
 
@@ -76,8 +86,9 @@ class Organisation(_Declaration):
     identity: Identity | None = None
     budget: Budget | None = None
     agents: list[Agent] = Field(default_factory=list, max_length=1000)
+    rules: Rules
     meta_systems: list[MetaSystem] = Field(default_factory=list, max_length=64)
 
 
 Declared = Organisation | MetaSystem
-"""Either level of the tree: both have identity, budget, agents and meta-systems."""
+"""Either level of the tree: both have identity, budget, agents, rules and meta-systems."""

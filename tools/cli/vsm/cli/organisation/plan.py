@@ -1,9 +1,9 @@
 """The plan: what `vsm apply` would change, as a pure function of the file and the state.
 
 Per system: removals first (they free budget), then identity and budget where they
-differ, then replaced and new agents; then each child the same way, a new child created
-with its identity and budget before its agents. What the file does not name is only
-reported unless pruning (see roster.py for the agents).
+differ, then replaced and new agents, then its S4 rules; then each child the same way, a
+new child created with its identity and budget before its agents. What the file does not
+name is only reported unless pruning (see roster.py for the agents).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 from vsm.cli.organisation.model import Declared, MetaSystem, Organisation
 from vsm.cli.organisation.roster import roster
 from vsm.cli.organisation.state import RunningSystem, State
-from vsm.cli.organisation.steps import Plan, Step
+from vsm.cli.organisation.steps import Action, Plan, Step
 
 
 def plan(organisation: Organisation, state: State, *, prune: bool = False) -> Plan:
@@ -36,6 +36,7 @@ def _system(declared: Declared, vsm_id: str, state: State, prune: bool, steps: l
     if now is not None:
         steps += _identity_and_budget(declared, now)
     steps += changed
+    steps += _rules(declared, now, vsm_id)
     for child_id, child in wanted.items():
         _system(child, child_id, state, prune, steps)
 
@@ -64,6 +65,19 @@ def _identity_and_budget(declared: Declared, now: RunningSystem) -> list[Step]:
             detail = ", ".join(changed)
             steps.append(Step("update", "budget", now.vsm_id, "budget", detail, wanted))
     return steps
+
+
+def _rules(declared: Declared, now: RunningSystem | None, vsm_id: str) -> list[Step]:
+    """The system's own S4 rules, replaced as a whole when they differ from the running ones."""
+    if declared.rules is None:
+        return []
+    wanted = [r.model_dump(mode="json") for r in declared.rules]
+    have = (now.rules if now is not None else None) or []
+    if wanted == have:
+        return []
+    names = ", ".join(r["name"] for r in wanted) or "none"
+    action: Action = "create" if not have else "update"
+    return [Step(action, "rules", vsm_id, "rules", f"S4 rules: {names}", {"rules": wanted})]
 
 
 def unlisted(vsm_id: str) -> Step:

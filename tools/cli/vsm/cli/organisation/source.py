@@ -42,8 +42,15 @@ def dotted(loc: Location) -> str:
     return text or "(document)"
 
 
-def line_of(root: yaml.Node, loc: Location) -> int:
-    """The line (1-based) of the deepest node `loc` reaches: a key's own line when it exists."""
+def line_of(root: yaml.Node, loc: Location, text_line: int | None = None) -> int:
+    """The line (1-based) of the deepest node `loc` reaches: a key's own line when it exists;
+    with `text_line`, that line of the text the node holds (a block scalar's text starts on
+    the line after its key)."""
+    if text_line is not None:
+        node = node_at(root, loc)
+        if isinstance(node, yaml.ScalarNode):
+            first = node.start_mark.line + (1 if node.style in ("|", ">") else 0)
+            return first + text_line
     node, line = root, root.start_mark.line
     for part in loc:
         if isinstance(node, yaml.MappingNode):
@@ -59,6 +66,18 @@ def line_of(root: yaml.Node, loc: Location) -> int:
         else:
             break
     return line + 1
+
+
+def node_at(root: yaml.Node, loc: Location) -> yaml.Node | None:
+    node: yaml.Node | None = root
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            node = next((v for k, v in node.value if k.value == str(part)), None)
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
+            node = node.value[part] if part < len(node.value) else None
+        else:
+            return None
+    return node
 
 
 def duplicate_keys(node: yaml.Node, at: Location = ()) -> Iterator[Problem]:
@@ -86,7 +105,10 @@ class OrganisationFile:
 
     def refuse(self, findings: Iterable[Finding]) -> None:
         """Raise OrganisationInvalid for the findings, if there are any."""
-        problems = [Problem(line_of(self.root, f.loc), dotted(f.loc), f.message) for f in findings]
+        problems = [
+            Problem(line_of(self.root, f.loc, f.text_line), dotted(f.loc), f.message)
+            for f in findings
+        ]
         if problems:
             raise OrganisationInvalid(self.path, sorted(problems, key=lambda p: p.line))
 

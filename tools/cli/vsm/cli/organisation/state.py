@@ -1,7 +1,7 @@
 """What the running system holds now, read through the REST API for the plan to compare.
 
-Only what a plan needs is read: each declared system that exists (identity, budget when
-the file declares one, agents, children), and every existing child below it, so that
+Only what a plan needs is read: each declared system that exists (identity, budget and S4
+rules when the file declares them, agents, children), and every existing child below it, so that
 `--prune` can retire what the file no longer names.
 """
 
@@ -30,6 +30,8 @@ class RunningSystem:
     budget: dict[str, Any] | None = None
     agents: tuple[RunningAgent, ...] = ()
     children: tuple[str, ...] = ()
+    rules: list[dict[str, Any]] | None = None
+    """S4's own rules for the system, when the file declares some."""
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,9 @@ def _read(
     if declared is not None and declared.budget is not None:
         budget = gateway.get("/system/3", vsm_id=vsm_id)["budget"]
     children = children_of(gateway, vsm_id)
+    rules = None
+    if declared is not None and declared.rules is not None:
+        rules = gateway.get("/system/4", vsm_id=vsm_id)["rules"]
     state.systems[vsm_id] = RunningSystem(
         vsm_id=vsm_id,
         identity=identity,
@@ -86,6 +91,7 @@ def _read(
             if a.get("vsm_id", "root") == vsm_id
         ),
         children=children,
+        rules=rules,
     )
     declared_children = {c.name: c for c in declared.meta_systems} if declared else {}
     for child in children:

@@ -1,4 +1,4 @@
-"""A plan's steps: one change to one object (meta-system, identity, budget, agent)."""
+"""A plan's steps: one change to one object (meta-system, identity, budget, agent, rules)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from vsm.cli.organisation.state import RunningAgent
 
 Action = Literal["create", "update", "replace", "remove", "unlisted"]
 """`unlisted`: not in the file and kept (reported only; `--prune` makes it `remove`)."""
-Kind = Literal["meta_system", "identity", "budget", "agent"]
+Kind = Literal["meta_system", "identity", "budget", "agent", "rules"]
 
 
 @dataclass(frozen=True)
