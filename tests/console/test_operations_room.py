@@ -208,7 +208,7 @@ async def test_a_request_from_a_foreign_origin_is_refused(
     }
     spawn = await gateway.post("/api/vsm/agents", json={"type": "worker"}, headers=headers)
     assert spawn.status_code == 403
-    assert spawn.json()["error"] == "forbidden_origin"
+    assert spawn.json()["error"] == "origin_not_allowed"
     sign_in = await gateway.post("/console/sign-in", json={"token": OPERATE}, headers=headers)
     assert sign_in.status_code == 403
     assert "set-cookie" not in sign_in.headers

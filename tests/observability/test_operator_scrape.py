@@ -39,7 +39,7 @@ from tests.observability.panels import Query, queries
 from tests.observability.prometheus import PrivatePrometheus
 from tests.observability.test_prometheus import QUIET, has_data
 from tests.support.probe import open_probe
-from tests.support.tokens import gateway_client
+from tests.support.tokens import OPERATE_TOKEN, gateway_client
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(420)]
 
@@ -201,12 +201,11 @@ def test_the_helm_test_script_passes_against_the_running_system(
     pod = objects(render(VALUES), "Pod")["vsm-test"]["spec"]["containers"][0]
     script = pod["command"][2]
     readyz = {name: f"{monitored_system.url(name)}/readyz" for name in monitored_system.ports}
-    token = monitored_system.env.get("MCP_AUTH_TOKEN", "observability-test-token")
     env = {
         "PATH": os.environ["PATH"],
         "READYZ": json.dumps(readyz),
         "STATUS_URL": f"{monitored_system.url('mcp-gateway')}/api/vsm/status",
-        "MCP_AUTH_TOKEN": token,
+        "MCP_AUTH_TOKEN": OPERATE_TOKEN,  # the operate token every launched system takes
     }
     done = subprocess.run(
         [sys.executable, "-c", script],

@@ -49,6 +49,8 @@ CONSUMERS = {
     "`admit` (swept below: an agent's queue)",
     "services/operations/vsm/operations/host.py:AgentHost._consume": "an agent's queue, "
     "through the kit's direct consumers",
+    "libs/kit/vsm/kit/observer.py:Observer.start": "a live view (the console): a message "
+    "whose signature does not hold is dropped and counted (test_kit_dead_letters)",
     "libs/kit/vsm/kit/rpc.py:Requester.start": "replies to `Bus.ask`, each verified there "
     "(test_kit_security: a keyless reply is refused)",
     "services/coordinator/vsm/coordinator/holding.py:Holding.consume": "S2's work intake: "

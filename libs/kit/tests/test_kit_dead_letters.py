@@ -145,3 +145,28 @@ async def test_an_observer_hears_its_exchanges_while_it_runs(probe: Probe) -> No
     check = await connection.channel()
     with pytest.raises(aio_pika.exceptions.ChannelClosed):  # the broker deleted its queue
         await check.declare_queue(observer.queue, passive=True)
+
+
+async def test_an_observer_shows_no_message_whose_signature_does_not_hold(
+    signing_bus: Bus, probe: Probe
+) -> None:
+    heard: list[bytes] = []
+    observer = Observer(
+        signing_bus,
+        [topology.Binding(topology.OPERATORS, "alert.#")],
+        lambda exchange, key, body: heard.append(body),
+    )
+    await observer.start()
+    try:
+        forged = b'{"forged": true}'
+        await probe.publish_raw(topology.OPERATORS.name, forged, "alert.warning")
+        signed = await signing_bus.publish(topology.OPERATORS, Ping(), routing_key="alert.warning")
+        for _ in range(50):
+            if heard:
+                break
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.2)  # the forgery was published first: it had its chance
+        assert [body for body in heard if signed.id.encode() in body] == heard
+        assert len(heard) == 1
+    finally:
+        await observer.stop()

@@ -5,6 +5,8 @@ consumed without acks: an observer wants the present, not a backlog, so the queu
 most `max_length` messages (the oldest dropped first), each for at most `ttl_ms`. It lives
 from `start()` to `stop()` (or the connection's end) and comes back with a lost connection.
 Nothing here is durable, nothing is acknowledged, and a slow observer slows no one else.
+With signing keys, a message whose signature does not hold is dropped before anyone sees it
+(a security event, counted), as every other consumer refuses it.
 """
 
 from __future__ import annotations
@@ -76,5 +78,8 @@ class Observer:
                 await channel.close()
 
     async def _deliver(self, message: AbstractIncomingMessage) -> None:
+        guard = self.bus.guard
+        if guard is not None and guard.verify(message, self.queue) is not None:
+            return  # logged and counted by the guard; never shown
         exchange = self.bus.namespace.canonical(message.exchange or "")
         self.on_message(exchange, message.routing_key or "", message.body)

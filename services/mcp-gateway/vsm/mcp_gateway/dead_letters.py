@@ -26,7 +26,7 @@ from vsm.kit.dead_letters import (
     NotRequeueable,
     requeueable,
 )
-from vsm.mcp_gateway.api import CONFLICT, NOT_FOUND, PARAMS, RestOperation, errors
+from vsm.mcp_gateway.api import CONFLICT, EDGE, NOT_FOUND, PARAMS, RestOperation, errors
 
 QUEUES: tuple[str, ...] = tuple(
     dict.fromkeys(
@@ -92,13 +92,13 @@ class DeadLettersController(Controller):
     path = "/api/vsm/dead-letters"
     tags = ["dead letters"]
 
-    @get("/", responses=errors(502))
+    @get("/", responses=EDGE | errors(502))
     async def queues(self, dead_letters: DeadLettersDep) -> list[QueueCount]:
         """Every dead-letter queue of the system with the messages it holds."""
         counts = await dead_letters.counts(list(QUEUES))
         return [QueueCount(queue=q, count=c) for q, c in counts.items()]
 
-    @get("/{queue:str}", responses=PARAMS | NOT_FOUND, operation_class=RestOperation)
+    @get("/{queue:str}", responses=EDGE | PARAMS | NOT_FOUND, operation_class=RestOperation)
     async def queue(
         self, dead_letters: DeadLettersDep, queue: FromPath[str], latest: LatestParam = 10
     ) -> DeadLetterQueue:
@@ -111,7 +111,7 @@ class DeadLettersController(Controller):
     @post(
         "/{queue:str}/{message_id:str}/requeue",
         status_code=200,
-        responses=NOT_FOUND | CONFLICT,
+        responses=EDGE | NOT_FOUND | CONFLICT,
         operation_class=RestOperation,
     )
     async def requeue(
@@ -129,7 +129,7 @@ class DeadLettersController(Controller):
     @delete(
         "/{queue:str}/{message_id:str}",
         status_code=200,
-        responses=NOT_FOUND,
+        responses=EDGE | NOT_FOUND,
         operation_class=RestOperation,
     )
     async def discard(

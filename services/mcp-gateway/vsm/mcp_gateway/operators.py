@@ -30,6 +30,7 @@ from vsm.mcp_gateway.api import (
     ASKS,
     BODY,
     CONFLICT,
+    EDGE,
     NOT_FOUND,
     PARAMS,
     BusDep,
@@ -122,7 +123,7 @@ class OperatorsController(Controller):
     path = "/api/vsm"
     tags = ["operators"]
 
-    @get("/alerts", responses=PARAMS | ASKS, operation_class=RestOperation)
+    @get("/alerts", responses=EDGE | PARAMS | ASKS, operation_class=RestOperation)
     async def alerts(self, bus: BusDep, vsm_id: VsmIdParam = None) -> list[OperatorAlertView]:
         """Operator alerts S5 raised for the viable system's interventions, newest first."""
         query = System5Query()

@@ -50,7 +50,7 @@ class Peers:
         if method in SAFE_METHODS:
             return None
         if origin is None or not _matches(origin, self.origins):
-            return 403, "forbidden_origin", f"origin {origin!r} may not act here"
+            return 403, "origin_not_allowed", f"origin {origin!r} may not act here"
         if content_type.split(";", maxsplit=1)[0].strip().lower() != "application/json":
             return 415, "unsupported_media_type", "actions take application/json bodies only"
         return None
