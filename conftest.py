@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.support.cleanup import delete_namespace
+from tests.support.cleanup import delete_namespace, new_namespace
 from tests.support.probe import Probe, open_probe
 from tests.support.rabbitmq import rabbitmq_url
 
@@ -18,10 +17,6 @@ def amqp_url() -> Iterator[str]:
     """`AMQP_URL` when given, else a testcontainers broker, else a private node started here."""
     with rabbitmq_url() as url:
         yield url
-
-
-def new_namespace() -> str:
-    return f"t{secrets.token_hex(4)}"
 
 
 @pytest.fixture

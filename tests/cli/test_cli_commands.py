@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.cli.conftest import vsm
+from tests.support.cli import vsm
 from tests.support.tokens import OPERATE_TOKEN, bearer
 
 pytestmark = pytest.mark.integration

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.cli.conftest import vsm
+from tests.support.cli import vsm
 from tests.support.tokens import bearer
 
 pytestmark = pytest.mark.integration

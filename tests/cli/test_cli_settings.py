@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.cli.conftest import vsm
+from tests.support.cli import vsm
 from tests.support.loopback import Handler, LoopbackFake
 from vsm.cli.errors import UsageProblem
 from vsm.cli.settings import DEFAULT_URL, config_path, resolve

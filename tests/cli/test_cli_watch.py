@@ -12,7 +12,7 @@ import httpx
 import pexpect
 import pytest
 
-from tests.cli.conftest import VSM, vsm
+from tests.support.cli import VSM, vsm
 from tests.support.tokens import OPERATE_TOKEN, bearer
 
 pytestmark = pytest.mark.integration

@@ -16,7 +16,7 @@ import pytest
 
 from scripts.flaky_endpoint import FlakyEndpoint, Schedule
 from scripts.localrun import Workload, apply_organisation, organisation_file
-from tests.cli.conftest import vsm
+from tests.support.cli import vsm
 from tests.support.tokens import OPERATE_TOKEN, bearer
 
 DEFAULT = Path(__file__).resolve().parents[2] / "deploy" / "organisation" / "default.yaml"

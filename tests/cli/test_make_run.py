@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from scripts.localrun import METRICS_PORTS, TOKEN_FILE, LocalSystem, connecting, local_token
-from tests.cli.conftest import vsm
+from tests.support.cli import vsm
 from tests.support.tokens import bearer, mcp_session
 from vsm.mcp_gateway.access import parse_tokens
 

@@ -16,7 +16,7 @@ import pytest
 from playwright.async_api import Browser, Page, expect
 
 from scripts.localrun import LocalSystem
-from tests.console.conftest import OPERATE, READ, open_page, session_cookie
+from tests.support.console import OPERATE, READ, open_page, session_cookie
 from tests.support.probe import Probe
 from vsm.contract import topology
 from vsm.contract.algedonic import AlgedonicSignal

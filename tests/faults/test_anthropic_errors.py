@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 
 from scripts.localrun import LocalSystem
-from tests.faults.conftest import QUORUM_SETTLE_S, Report, clean_up, sender_bus, spawn, start_system
 from tests.support.fake_anthropic import FakeAnthropic, RecordedRequest
+from tests.support.faults import QUORUM_SETTLE_S, Report, clean_up, sender_bus, spawn, start_system
 from vsm.contract import topology
 from vsm.contract.operations import AgentCommand, CommandResult, command_key
 from vsm.contract.system5 import SynthesisRequest, SynthesisResult

@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from scripts.localrun import LocalSystem
-from tests.faults.conftest import (
+from tests.support.faults import (
     QUORUM_SETTLE_S,
     Report,
     ResultLog,

@@ -23,11 +23,11 @@ import aio_pika
 import httpx
 import pytest
 
-from tests.faults.conftest import Report
 from tests.faults.failing_service import FAILING, FAILING_DIRECT
-from tests.integration.conftest import free_port
 from tests.support.cleanup import delete_namespace
+from tests.support.faults import Report
 from tests.support.probe import open_probe
+from tests.support.system import free_port
 from vsm.contract import topology
 from vsm.contract.envelope import Envelope
 from vsm.contract.health import Ping

@@ -25,7 +25,8 @@ import pytest
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
 
 from scripts.localrun import SERVICES, LocalSystem, egress_allowance
-from tests.faults.conftest import (
+from tests.faults.effects import EffectLedger
+from tests.support.faults import (
     QUORUM_SETTLE_S,
     Report,
     ResultLog,
@@ -35,7 +36,6 @@ from tests.faults.conftest import (
     spawn,
     start_system,
 )
-from tests.faults.effects import EffectLedger
 from tests.support.polling import eventually
 from tests.support.tokens import bearer
 from vsm.contract import topology

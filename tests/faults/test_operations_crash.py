@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from scripts.localrun import LocalSystem, egress_allowance
-from tests.faults.conftest import (
+from tests.faults.effects import EffectLedger
+from tests.support.faults import (
     QUORUM_SETTLE_S,
     Report,
     ResultLog,
@@ -27,7 +28,6 @@ from tests.faults.conftest import (
     spawn,
     start_system,
 )
-from tests.faults.effects import EffectLedger
 from vsm.contract.operations import AgentCommand
 
 pytestmark = [pytest.mark.integration, pytest.mark.fault]

@@ -32,8 +32,8 @@ from hypothesis_jsonschema import from_schema
 from pydantic import TypeAdapter
 
 from scripts.localrun import SERVICES, LocalSystem
-from tests.hostile.conftest import SIGNING_KEYS, assert_all_alive
 from tests.security.signed import ring
+from tests.support.hostile import SIGNING_KEYS, assert_all_alive
 from vsm.contract import message_types, telegram, topology
 from vsm.contract.envelope import Envelope
 from vsm.contract.message import Message

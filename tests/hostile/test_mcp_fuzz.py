@@ -28,7 +28,7 @@ from mcp.shared.exceptions import MCPError
 from mcp_types import CallToolResult, TextContent
 
 from scripts.localrun import LocalSystem
-from tests.hostile.conftest import MCP_TOKEN, assert_all_alive
+from tests.support.hostile import MCP_TOKEN, assert_all_alive
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(480)]
 

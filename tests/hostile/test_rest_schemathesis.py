@@ -31,7 +31,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from scripts.localrun import LocalSystem
-from tests.hostile.conftest import assert_all_alive
+from tests.support.hostile import assert_all_alive
 from tests.support.tokens import bearer
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(480)]

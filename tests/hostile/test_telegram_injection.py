@@ -24,9 +24,9 @@ import pytest
 from aio_pika.abc import AbstractChannel, AbstractQueue
 
 from scripts.localrun import LocalSystem
-from tests.hostile.conftest import PERSON, SECRETS, STRANGER, assert_all_alive
 from tests.support.fake_anthropic import FakeAnthropic
 from tests.support.fake_telegram import FakeTelegram
+from tests.support.hostile import PERSON, SECRETS, STRANGER, assert_all_alive
 from vsm.contract import topology
 from vsm.kit.names import Namespace
 

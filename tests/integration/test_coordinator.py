@@ -18,9 +18,9 @@ import httpx
 import pytest
 
 from scripts.localrun import LocalSystem
-from tests.integration.conftest import launch
 from tests.support.cleanup import delete_namespace
 from tests.support.probe import Probe
+from tests.support.system import launch
 from vsm.contract import topology
 from vsm.contract.control import AllocationChanged, Resources, allocation_key
 from vsm.contract.coordination import (

@@ -19,9 +19,9 @@ import httpx
 import pytest
 
 from scripts.localrun import LocalSystem
-from tests.integration.conftest import launch
 from tests.support.cleanup import delete_namespace
 from tests.support.listener import Listener, Reply
+from tests.support.system import launch
 from vsm.contract.operations import command_queue, results_exchange
 
 pytestmark = pytest.mark.integration

@@ -20,9 +20,9 @@ from mcp.shared.exceptions import MCPError
 from mcp_types import CallToolResult, TextContent
 
 from scripts.localrun import LocalSystem
-from tests.integration.conftest import launch, shut_down
 from tests.support.polling import eventually
 from tests.support.probe import Probe, open_probe
+from tests.support.system import launch, shut_down
 from tests.support.tokens import OPERATE_TOKEN, READ_TOKEN, bearer
 from tests.support.tokens import mcp_session as sdk_session
 from vsm.contract import topology

@@ -14,9 +14,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import new_namespace
 from scripts.localrun import LocalSystem
-from tests.integration.conftest import free_port, shut_down
+from tests.support.cleanup import new_namespace
+from tests.support.system import free_port, shut_down
 
 pytestmark = pytest.mark.integration
 

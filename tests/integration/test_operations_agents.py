@@ -19,10 +19,10 @@ import httpx
 import pytest
 
 from scripts.localrun import LocalSystem
-from tests.integration.conftest import launch
 from tests.support.cleanup import delete_namespace
 from tests.support.fake_anthropic import FakeAnthropic
 from tests.support.probe import Probe, open_probe
+from tests.support.system import launch
 from tests.support.tokens import gateway_client
 from vsm.contract import topology
 from vsm.contract.algedonic import AlgedonicSignal

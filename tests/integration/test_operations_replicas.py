@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from scripts.localrun import LocalSystem
-from tests.integration.conftest import free_port, launch
 from tests.integration.test_operations_agents import delete_s1, raw_envelope
 from tests.support.probe import Probe, open_probe
+from tests.support.system import free_port, launch
 from tests.support.tokens import gateway_client
 from vsm.contract import topology
 from vsm.contract.operations import AgentCommand, CommandResult, command_key, results_exchange

@@ -24,11 +24,11 @@ from prometheus_client.parser import text_string_to_metric_families
 from pydantic import TypeAdapter
 
 from scripts.localrun import LocalSystem
-from tests.integration.conftest import launch
 from tests.support.cleanup import delete_namespace
 from tests.support.listener import Listener, Reply
 from tests.support.polling import eventually
 from tests.support.probe import Probe
+from tests.support.system import launch
 from vsm.contract import topology
 from vsm.contract.algedonic import AlgedonicSignal
 from vsm.contract.envelope import Envelope

@@ -13,8 +13,8 @@ import httpx
 import pytest
 
 from scripts.localrun import SERVICES
-from tests.integration.conftest import HEALTH_INTERVAL_S, launch, shut_down
 from tests.support.probe import open_probe
+from tests.support.system import HEALTH_INTERVAL_S, launch, shut_down
 from tests.support.tokens import gateway_client
 from vsm.contract.health import Ping, Pong
 

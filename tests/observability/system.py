@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from scripts.localrun import LocalSystem
-from tests.integration.conftest import launch, shut_down
+from tests.support.system import launch, shut_down
 
 READY_DEADLINE_S = 180
 

@@ -12,7 +12,7 @@ import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
 
 from scripts.localrun import LocalSystem
-from tests.integration.conftest import launch
+from tests.support.system import launch
 from vsm.contract.envelope import Envelope
 from vsm.contract.health import HealthReport
 from vsm.contract.message import Message

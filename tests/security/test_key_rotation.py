@@ -20,9 +20,9 @@ import pytest
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
 
 from scripts.localrun import SERVICES, LocalSystem
-from tests.integration.conftest import shut_down
 from tests.security.signed import flip, launch_system, ring, secret, signed
 from tests.support.polling import eventually
+from tests.support.system import shut_down
 from tests.support.tokens import gateway_client
 from vsm.contract import topology
 from vsm.contract.envelope import Envelope

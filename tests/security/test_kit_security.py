@@ -18,7 +18,6 @@ import pytest
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
 from faststream.rabbit.annotations import RabbitMessage
 
-from conftest import new_namespace
 from tests.security.signed import (
     IMPOSTOR_RING,
     KEYS,
@@ -34,7 +33,7 @@ from tests.security.signed import (
     report,
     signed,
 )
-from tests.support.cleanup import delete_namespace
+from tests.support.cleanup import delete_namespace, new_namespace
 from tests.support.polling import eventually
 from vsm.contract import topology
 from vsm.contract.envelope import Envelope

@@ -16,9 +16,9 @@ import pytest
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
 
 from scripts.localrun import SERVICES, LocalSystem
-from tests.integration.conftest import shut_down
 from tests.security.signed import KEYS, copy, flip, launch_system, publish
 from tests.support.polling import eventually
+from tests.support.system import shut_down
 from tests.support.tokens import gateway_client
 from vsm.contract import topology
 from vsm.contract.operations import command_queue, results_exchange

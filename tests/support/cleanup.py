@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import secrets
 from collections.abc import Iterable
 
 import aio_pika
@@ -13,6 +14,11 @@ from vsm.kit.names import Namespace
 
 FIXED_QUEUES = (*topology.SHARED_QUEUES, operations.REGISTRY_LOG, telegram.TELEGRAM_COMMANDS)
 FIXED_EXCHANGES = (*topology.EXCHANGES, operations.S1_REGISTRY, telegram.TELEGRAM)
+
+
+def new_namespace() -> str:
+    """A namespace no other test uses: everything a test declares goes under it."""
+    return f"t{secrets.token_hex(4)}"
 
 
 def canonical_queue_names(extra: Iterable[topology.Queue] = ()) -> list[str]:

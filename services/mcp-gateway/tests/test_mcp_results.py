@@ -16,8 +16,8 @@ from vsm.kit.bus import Bus, NotRoutable, RequestFailed
 from vsm.kit.names import Namespace
 from vsm.kit.rpc import RequestTimeout
 from vsm.kit.telemetry import create_telemetry
-from vsm.mcp_gateway import mcp_tools
-from vsm.mcp_gateway.mcp_results import capped, describe_failure, tool_result
+from vsm.mcp_gateway.mcp import tools as mcp_tools
+from vsm.mcp_gateway.mcp.results import capped, describe_failure, tool_result
 
 
 class Blob(BaseModel):

@@ -6,7 +6,7 @@ import httpx
 import pytest
 from starlette.types import Receive, Scope, Send
 
-from vsm.mcp_gateway.mcp_security import McpGate, RateLimiter
+from vsm.mcp_gateway.mcp.security import McpGate, RateLimiter
 
 
 def test_the_rate_limiter_allows_n_a_minute_per_client_then_says_how_long_to_wait() -> None:

@@ -1,5 +1,6 @@
-"""S2's AMQP handlers for its intake (registry, allocations, algedonic signals): decode,
-update System 2, publish. Nothing else. Requests are in `requests`.
+"""S2's AMQP handlers: its intake (registry, allocations, algedonic signals) and its
+requests (`coordinator.*` on `vsm.requests`: coordinated notes and state): decode, update
+System 2, publish or reply. Nothing else.
 
 Ack policy (the kit's): ack once a handler returns; bad input is dead-lettered with its
 reason; an unexpected error is redelivered up to the delivery limit, then dead-lettered.
@@ -10,28 +11,37 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 
 import structlog
+from aio_pika.exceptions import DeliveryError
+from faststream.rabbit.response import RabbitResponse
 
 from vsm.contract import topology
 from vsm.contract.algedonic import AlgedonicSignal
 from vsm.contract.control import AllocationChanged
 from vsm.contract.coordination import (
+    CoordinateMessage,
+    CoordinationNote,
+    CoordinationReceipt,
     OscillationIndex,
     Rescheduled,
+    System2Query,
 )
 from vsm.contract.envelope import Envelope
+from vsm.contract.errors import ErrorReply
 from vsm.contract.operations import AgentCrashed, AgentSpawned, AgentTerminated
-from vsm.coordinator import requests
+from vsm.coordinator import notes
 from vsm.coordinator.directory import Directory
 from vsm.coordinator.dispatcher import Dispatcher
 from vsm.coordinator.oscillation import algedonic_subject
 from vsm.coordinator.outlets import Outlets
 from vsm.coordinator.system2 import System2
-from vsm.kit.bus import Bus
+from vsm.kit.bus import Bus, NotRoutable
 
 Clock = Callable[[], float]
 INTAKE = topology.SYSTEM2_COORDINATION
+REQUESTS = topology.requests_queue("coordinator")
 LANE_IDLE_S = 3600.0
 log = structlog.get_logger("vsm.coordinator.handlers")
 
@@ -49,7 +59,7 @@ def register(
     """Register the handlers; the periodic oscillation report, for the app to schedule."""
     _registry(bus, s2, dispatcher)
     _oscillation(bus, s2, dispatcher, directory, out, clock=clock, wall=wall)
-    requests.register(bus, s2, directory, out, clock=clock, wall=wall)
+    _requests(bus, s2, directory, out, clock=clock, wall=wall)
 
     async def report_oscillation() -> None:
         now = wall()
@@ -125,3 +135,44 @@ def _oscillation(
         flap = s2.detector.observe(subject, vsm_id, "algedonic", move, wall())
         if flap is not None:
             await out.flap(flap, vsm_id, envelope)
+
+
+def _requests(
+    bus: Bus, s2: System2, directory: Directory, out: Outlets, *, clock: Clock, wall: Clock
+) -> None:
+    @bus.handle(REQUESTS, CoordinateMessage)
+    async def on_coordinate(envelope: Envelope[CoordinateMessage]) -> RabbitResponse:
+        request = envelope.data
+        try:
+            for agent_id in (request.from_agent, request.to_agent):
+                await directory.known(agent_id)
+        except Exception as error:  # the registry did not answer: say so, do not guess
+            unknown = ErrorReply(code="registry_unavailable", message=f"S1 registry: {error!r}")
+            return bus.reply(unknown, cause=envelope)
+        refused = notes.refusal(s2.fleet, request.from_agent, request.to_agent)
+        if refused is None and not s2.notes.allow(request.from_agent, request.to_agent, clock()):
+            refused = notes.rate_limited(request.from_agent, request.to_agent, s2.notes.rate_per_s)
+        if refused is not None:
+            return bus.reply(refused, cause=envelope)
+        note = CoordinationNote(**request.model_dump())
+        try:
+            sent = await out.note(note, envelope)
+        except (DeliveryError, NotRoutable) as error:
+            undelivered = ErrorReply(
+                code="not_delivered",
+                message=f"nothing takes notes for {request.to_agent!r}: {error}",
+                details={"to_agent": request.to_agent},
+            )
+            return bus.reply(undelivered, cause=envelope)
+        s2.notes.delivered += 1
+        receipt = CoordinationReceipt(
+            note_id=sent.id,
+            from_agent=request.from_agent,
+            to_agent=request.to_agent,
+            delivered_at=datetime.now(UTC),
+        )
+        return bus.reply(receipt, cause=envelope)
+
+    @bus.handle(REQUESTS, System2Query)
+    async def on_state(envelope: Envelope[System2Query]) -> RabbitResponse:
+        return bus.reply(s2.state(envelope.vsm_id, clock(), wall()), cause=envelope)

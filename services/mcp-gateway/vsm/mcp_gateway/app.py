@@ -5,21 +5,9 @@ from litestar import Litestar
 
 from vsm.kit.dead_letters import DeadLetters
 from vsm.kit.runtime import Runtime
-from vsm.mcp_gateway import (
-    access,
-    agents,
-    api,
-    console,
-    crosssite,
-    dead_letters,
-    mcp_server,
-    operators,
-    recursion,
-    system2,
-    system3,
-    system4,
-    system5,
-)
+from vsm.mcp_gateway import access, console, crosssite, rest
+from vsm.mcp_gateway.mcp import server as mcp_server
+from vsm.mcp_gateway.rest.common import BEARER, EXCEPTION_HANDLERS, OPENAPI_COMPONENTS
 from vsm.mcp_gateway.settings import Settings
 
 SERVICE = "mcp-gateway"
@@ -35,26 +23,16 @@ def create_app(settings: Settings) -> Litestar:
     gate = access.gate(crosssite.SameSite.from_settings(settings), tokens)
     return runtime.http_app(
         [
-            api.SystemController,
-            system2.System2Controller,
-            system3.System3Controller,
-            system4.System4Controller,
-            system5.System5Controller,
-            agents.AgentsController,
-            recursion.RecursionController,
-            operators.OperatorsController,
-            dead_letters.DeadLettersController,
+            *rest.CONTROLLERS,
             mcp_server.mount(runtime, settings, tokens),
             *room.routes,
         ],
-        dependencies=api.dependencies(runtime.bus)
-        | agents.dependencies()
-        | dead_letters.dependencies(letters),
-        exception_handlers=api.EXCEPTION_HANDLERS,
+        dependencies=rest.dependencies(runtime.bus, letters),
+        exception_handlers=EXCEPTION_HANDLERS,
         cors_config=crosssite.cors(settings),
         # The console's bridge first: it turns a console session into the bearer header the
         # gate then checks like any other.
         middleware=[room.middleware, gate],
-        security=[{api.BEARER: []}],
-        openapi_components=api.OPENAPI_COMPONENTS,
+        security=[{BEARER: []}],
+        openapi_components=OPENAPI_COMPONENTS,
     )

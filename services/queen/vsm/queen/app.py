@@ -5,8 +5,7 @@ from __future__ import annotations
 from litestar import Litestar
 
 from vsm.kit.runtime import Runtime
-from vsm.queen import handlers, requests
-from vsm.queen.actions import Actions
+from vsm.queen import handlers
 from vsm.queen.algedonic import Thresholds
 from vsm.queen.interventions import EscalationRules
 from vsm.queen.journal import PolicyJournal
@@ -14,9 +13,10 @@ from vsm.queen.llm import create_proposer
 from vsm.queen.meta import MetaTree
 from vsm.queen.metrics import create_metrics
 from vsm.queen.monitor import Monitor
+from vsm.queen.outlets import Outlets
 from vsm.queen.recursion import MetaSystems
 from vsm.queen.settings import Settings
-from vsm.queen.state import System5
+from vsm.queen.system5 import System5
 from vsm.queen.trail import Trail
 from vsm.queen.trail_reader import TrailReader
 
@@ -54,11 +54,9 @@ def create_app(settings: Settings) -> Litestar:
         settings.llm_max_retries,
     )
     llm = proposer.source if proposer else "not configured (rules only)"
-    actions = Actions(runtime.bus, s5, journal, metrics, proposer)
-    handlers.register(actions, meta)
-    requests.register(actions, llm)
-    requests.register_recursion(runtime.bus, meta, trail)
-    monitor = Monitor(actions, meta, settings.monitor_interval_s, settings.meta_report_interval_s)
+    outlets = Outlets(runtime.bus, s5, journal, metrics, proposer)
+    handlers.register(outlets, meta, trail, llm)
+    monitor = Monitor(outlets, meta, settings.monitor_interval_s, settings.meta_report_interval_s)
 
     async def open_store() -> None:
         await journal.replay()

@@ -13,22 +13,22 @@ from datetime import UTC, datetime
 
 import structlog
 
-from vsm.queen.actions import Actions
+from vsm.queen.outlets import Outlets
 from vsm.queen.recursion import MetaSystems
 
 log = structlog.get_logger("vsm.queen.monitor")
 
 
-async def tick(actions: Actions, now: datetime) -> None:
+async def tick(outlets: Outlets, now: datetime) -> None:
     """One round of S5's own clock (see the module docstring)."""
-    s5, metrics = actions.s5, actions.metrics
+    s5, metrics = outlets.s5, outlets.metrics
     for resolved in s5.settle(now):
-        await actions.resolve(resolved, now)
+        await outlets.resolve(resolved, now)
     for intervention in list(s5.interventions.values()):
         if intervention.throttled is not None:
-            await actions.lift_throttle(intervention, now)
+            await outlets.lift_throttle(intervention, now)
     for overdue in s5.due(now):
-        await actions.escalate(overdue, now)
+        await outlets.escalate(overdue, now)
     for vsm_id, feeling in s5.feelings.items():
         metrics.pain.labels(vsm_id).set(feeling.pain)
         metrics.pleasure.labels(vsm_id).set(feeling.pleasure)
@@ -41,21 +41,21 @@ async def tick(actions: Actions, now: datetime) -> None:
 
 class Monitor:
     def __init__(
-        self, actions: Actions, meta: MetaSystems, interval_s: float, report_interval_s: float
+        self, outlets: Outlets, meta: MetaSystems, interval_s: float, report_interval_s: float
     ) -> None:
-        self.actions = actions
+        self.outlets = outlets
         self.meta = meta
         self.interval_s = interval_s
         self.report_interval_s = report_interval_s
         self._task: asyncio.Task[None] | None = None
 
     async def _run(self) -> None:
-        await self.actions.journal.opened.wait()
+        await self.outlets.journal.opened.wait()
         last_report = 0.0
         while True:
             now = datetime.now(UTC)
             try:
-                await tick(self.actions, now)
+                await tick(self.outlets, now)
                 if time.monotonic() - last_report >= self.report_interval_s:
                     last_report = time.monotonic()
                     await self.meta.report_up(now)
@@ -65,7 +65,7 @@ class Monitor:
             await asyncio.sleep(self.interval_s)
 
     def count_children(self) -> None:
-        tree, gauge = self.meta.tree, self.actions.metrics.meta_systems
+        tree, gauge = self.meta.tree, self.outlets.metrics.meta_systems
         for vsm_id in {tree.root, *tree.systems}:
             gauge.labels(vsm_id).set(len(tree.children_of(vsm_id)))
 

@@ -37,7 +37,7 @@ from vsm.queen.inbox import Inbox
 from vsm.queen.journal import PolicyJournal
 from vsm.queen.meta import MetaTree, Refused, depth_of, parent_of
 from vsm.queen.policies import PolicyRejected
-from vsm.queen.state import System5
+from vsm.queen.system5 import System5
 from vsm.queen.viability import Reading
 
 log = structlog.get_logger("vsm.queen.recursion")

@@ -31,14 +31,14 @@ from telegram.ext import (
 from vsm.contract.envelope import Envelope
 from vsm.contract.system5 import AlertAcknowledgement, OperatorAlert
 from vsm.kit.bus import Bus
-from vsm.telegram_gateway import commands, reports, system
-from vsm.telegram_gateway.application import (
+from vsm.telegram_gateway import answers, commands, reports
+from vsm.telegram_gateway.assistant import Assistant
+from vsm.telegram_gateway.bot_api import (
     App,
     build_application,
     start_application,
     stop_application,
 )
-from vsm.telegram_gateway.assistant import Assistant
 from vsm.telegram_gateway.delivery import send_text
 from vsm.telegram_gateway.gate import REFUSAL, ChatGate, UpdateLog
 from vsm.telegram_gateway.operators import AlertButtons, acknowledged_by
@@ -77,7 +77,7 @@ class TelegramBot:
     def mode(self) -> str:
         return "webhook" if self.settings.webhook else "polling"
 
-    # Lifecycle (see `application.py`) ------------------------------------------------------
+    # Lifecycle (see `bot_api.py`) ----------------------------------------------------------
     async def start(self) -> None:
         self.app = build_application(self.settings, self.handlers(), self.admit, self.on_error)
         await start_application(self.app, self.settings)
@@ -134,20 +134,20 @@ class TelegramBot:
         await self.reply(update, commands.help_text())
 
     async def on_status(self, update: Update, context: Context) -> None:
-        await self.reply_with(update, system.status(self.bus))
+        await self.reply_with(update, answers.status(self.bus))
 
     async def on_viability(self, update: Update, context: Context) -> None:
-        await self.reply_with(update, system.viability(self.bus))
+        await self.reply_with(update, answers.viability(self.bus))
 
     async def on_agents(self, update: Update, context: Context) -> None:
-        await self.reply_with(update, system.agents(self.bus))
+        await self.reply_with(update, answers.agents(self.bus))
 
     async def on_spawn(self, update: Update, context: Context) -> None:
         intent = commands.parse_spawn(context.args or [])
         if isinstance(intent, commands.Usage):
             await self.reply(update, intent.text)
         else:
-            await self.reply_with(update, system.spawn(self.bus, intent))
+            await self.reply_with(update, answers.spawn(self.bus, intent))
 
     async def on_signal(self, update: Update, context: Context) -> None:
         intent = commands.parse_signal(context.args or [])
@@ -155,7 +155,7 @@ class TelegramBot:
             await self.reply(update, intent.text)
         else:
             await self.reply_with(
-                update, system.signal(self.outlets.algedonic, intent, _chat_id(update))
+                update, answers.signal(self.outlets.algedonic, intent, _chat_id(update))
             )
 
     async def on_policy(self, update: Update, context: Context) -> None:
@@ -163,7 +163,7 @@ class TelegramBot:
         if isinstance(intent, commands.Usage):
             await self.reply(update, intent.text)
         else:
-            await self.reply_with(update, system.policy(self.bus, intent))
+            await self.reply_with(update, answers.policy(self.bus, intent))
 
     async def on_ask(self, update: Update, context: Context) -> None:
         await self.converse(update, " ".join(context.args or []))
@@ -224,7 +224,7 @@ class TelegramBot:
     async def reply_with(self, update: Update, work: Awaitable[str]) -> None:
         """Answer with `work`'s text, showing "typing…" until it is there."""
         chat_id = _chat_id(update)
-        task = asyncio.ensure_future(system.answer(work))
+        task = asyncio.ensure_future(answers.answer(work))
         while not task.done():
             await self._typing(chat_id)
             await asyncio.wait({task}, timeout=TYPING_EVERY_S)

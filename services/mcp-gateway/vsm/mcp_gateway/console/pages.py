@@ -43,8 +43,8 @@ from vsm.kit.dead_letters import DeadLetters, NoSuchDeadLetter
 from vsm.kit.rpc import RequestTimeout
 from vsm.mcp_gateway.console import views
 from vsm.mcp_gateway.console.live import Hub
-from vsm.mcp_gateway.dead_letters import QUEUES, DeadLetterQueue, QueueCount, view
-from vsm.mcp_gateway.operators import alerts_of
+from vsm.mcp_gateway.rest.dead_letters import QUEUES, DeadLetterQueue, QueueCount, view
+from vsm.mcp_gateway.rest.operators import alerts_of
 
 FRESH_S = 0.4
 WHOLE = "_whole"

@@ -37,7 +37,7 @@ from vsm.contract.system5 import (
     System5State,
 )
 from vsm.kit.bus import Bus
-from vsm.mcp_gateway.api import (
+from vsm.mcp_gateway.rest.common import (
     ASKS,
     BODY,
     EDGE,

@@ -27,7 +27,7 @@ from vsm.contract.intelligence import (
 from vsm.contract.message import Message
 from vsm.contract.rules import MAX_RULES, RuleDeclaration
 from vsm.kit.bus import Bus
-from vsm.mcp_gateway.api import (
+from vsm.mcp_gateway.rest.common import (
     ASKS,
     BODY,
     EDGE,

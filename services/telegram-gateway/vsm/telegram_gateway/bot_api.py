@@ -1,4 +1,5 @@
-"""python-telegram-bot's Application, driven by hand: the kit owns the event loop.
+"""The bot's link to Telegram's Bot API: python-telegram-bot's Application, driven by hand
+(the kit owns the event loop).
 
 Built at start-up against `TELEGRAM_API_BASE_URL`; long polling by default, or registered as
 a webhook with its secret token (updates then arrive through `webhook.py` and the broker).

@@ -34,11 +34,11 @@ from vsm.contract.system5 import (
     System5State,
 )
 from vsm.kit.bus import Bus
-from vsm.mcp_gateway import mcp_agents, mcp_loop
-from vsm.mcp_gateway.agents import AgentDirectory
-from vsm.mcp_gateway.mcp_arguments import READ_ONLY, AnomalyType, Context, Level, VsmIdArg
-from vsm.mcp_gateway.mcp_results import answered, tool_result
-from vsm.mcp_gateway.system5 import SYNTHESIS_TIMEOUT_S
+from vsm.mcp_gateway.mcp import agents, loop
+from vsm.mcp_gateway.mcp.arguments import READ_ONLY, AnomalyType, Context, Level, VsmIdArg
+from vsm.mcp_gateway.mcp.results import answered, tool_result
+from vsm.mcp_gateway.rest.agents import AgentDirectory
+from vsm.mcp_gateway.rest.policy import SYNTHESIS_TIMEOUT_S
 
 ORIGIN = "mcp-gateway/mcp"
 
@@ -61,8 +61,8 @@ class SignalSent(BaseModel):
 def register(server: MCPServer[Any], bus: Bus, max_chars: int) -> None:
     """Register every tool on `server`, each answering from `bus` within `max_chars`."""
     _register_systems(server, bus, max_chars)
-    mcp_agents.register(server, bus, max_chars, AgentDirectory())
-    mcp_loop.register(server, bus, max_chars)
+    agents.register(server, bus, max_chars, AgentDirectory())
+    loop.register(server, bus, max_chars)
 
 
 def _register_systems(server: MCPServer[Any], bus: Bus, max_chars: int) -> None:

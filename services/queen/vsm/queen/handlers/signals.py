@@ -1,15 +1,12 @@
-"""Queen's AMQP subscribers: decode, call the domain, publish. Nothing else.
-
-Ack policy (the kit's): ack when the handler returns; bad input is dead-lettered with its
-reason; an unexpected error is redelivered up to the delivery limit, then dead-lettered.
-"""
+"""What S5 hears: health reports, algedonic signals, the measures of viability (S1
+performance, S2 oscillation, S3 headroom, S4 readiness) and operators' acknowledgements."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
 from vsm.contract import topology
-from vsm.contract.adaptation import AdaptationProposal, AdaptationReadiness
+from vsm.contract.adaptation import AdaptationReadiness
 from vsm.contract.algedonic import AlgedonicSignal
 from vsm.contract.control import ResourceHeadroom
 from vsm.contract.coordination import OscillationIndex
@@ -17,10 +14,9 @@ from vsm.contract.envelope import Envelope
 from vsm.contract.errors import Unprocessable
 from vsm.contract.health import HealthReport
 from vsm.contract.performance import UnitPerformance
-from vsm.contract.recursion import ViabilityReport
-from vsm.contract.system5 import AlertAcknowledgement, Escalation
+from vsm.contract.system5 import AlertAcknowledgement
 from vsm.queen import interventions
-from vsm.queen.actions import Actions
+from vsm.queen.outlets import Outlets
 from vsm.queen.recursion import MetaSystems
 from vsm.queen.viability import Reading
 
@@ -34,8 +30,8 @@ def performance_index(report: UnitPerformance) -> float | None:
     return report.actuality / report.potentiality if report.potentiality > 0 else None
 
 
-def register(actions: Actions, meta: MetaSystems) -> None:
-    bus, s5 = actions.bus, actions.s5
+def register(outlets: Outlets, meta: MetaSystems) -> None:
+    bus, s5 = outlets.bus, outlets.s5
 
     @bus.handle(topology.SYSTEM5_HEALTH, HealthReport)
     async def on_health_report(envelope: Envelope[HealthReport]) -> None:
@@ -45,21 +41,17 @@ def register(actions: Actions, meta: MetaSystems) -> None:
 
     @bus.handle(topology.SYSTEM5_ALGEDONIC, AlgedonicSignal)
     async def on_signal(envelope: Envelope[AlgedonicSignal]) -> None:
-        await actions.journal.opened.wait()
+        await outlets.journal.opened.wait()
         signal = envelope.data
-        actions.metrics.signals.labels(envelope.vsm_id, signal.kind, signal.reason).inc()
+        outlets.metrics.signals.labels(envelope.vsm_id, signal.kind, signal.reason).inc()
         opened = s5.feel(envelope, datetime.now(UTC))
         if opened is None:
             return
         try:
-            await actions.intervene(opened)
+            await outlets.intervene(opened)
         except Exception:
             s5.withdraw(opened)  # the redelivered signal opens it again
             raise
-
-    @bus.handle(topology.SYSTEM5_INTELLIGENCE, AdaptationProposal)
-    async def on_proposal(envelope: Envelope[AdaptationProposal]) -> None:
-        await actions.consider(envelope)
 
     @bus.handle(topology.SYSTEM5_INTELLIGENCE, AdaptationReadiness)
     async def on_readiness(envelope: Envelope[AdaptationReadiness]) -> None:
@@ -86,17 +78,9 @@ def register(actions: Actions, meta: MetaSystems) -> None:
     async def on_oscillation(envelope: Envelope[OscillationIndex]) -> None:
         s5.inputs(envelope.vsm_id).oscillation = Reading(envelope.data.index, envelope.time)
 
-    @bus.handle(topology.SYSTEM5_RECURSIVE, Escalation)
-    async def on_child_escalation(envelope: Envelope[Escalation]) -> None:
-        await meta.escalated(envelope)
-
-    @bus.handle(topology.SYSTEM5_RECURSIVE, ViabilityReport)
-    async def on_child_report(envelope: Envelope[ViabilityReport]) -> None:
-        meta.reported_viability(envelope)
-
     @bus.handle(topology.SYSTEM5_OPERATORS, AlertAcknowledgement)
     async def on_acknowledgement(envelope: Envelope[AlertAcknowledgement]) -> None:
         acknowledged = interventions.acknowledge(s5.interventions, envelope.data.alert_id)
         if acknowledged is None:
             raise Unprocessable("unknown_alert", f"no alert {envelope.data.alert_id!r} is open")
-        actions.metrics.acknowledgements.labels(acknowledged.vsm_id).inc()
+        outlets.metrics.acknowledgements.labels(acknowledged.vsm_id).inc()

@@ -26,8 +26,8 @@ from vsm.contract.recursion import (
 )
 from vsm.contract.system5 import Trace, TraceQuery
 from vsm.kit.bus import Bus, expect
-from vsm.mcp_gateway.mcp_arguments import READ_ONLY, AgentId, VsmIdArg
-from vsm.mcp_gateway.mcp_results import answered, tool_result
+from vsm.mcp_gateway.mcp.arguments import READ_ONLY, AgentId, VsmIdArg
+from vsm.mcp_gateway.mcp.results import answered, tool_result
 
 Topic = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
 

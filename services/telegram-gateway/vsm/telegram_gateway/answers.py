@@ -1,4 +1,5 @@
-"""What each command asks of the system: one AMQP message to the system that owns it.
+"""The bot's answers: what each command asks of the system (one AMQP message to the system
+that owns it), as the text for the chat.
 
 Every function returns the text for the chat; failures of the system (timeouts, refusals)
 become a sentence too, so a person always gets an answer and the bot keeps running.
@@ -20,7 +21,7 @@ from vsm.kit.rpc import RequestTimeout
 from vsm.telegram_gateway import reports
 from vsm.telegram_gateway.commands import PolicyLookup, Signal, Spawn
 
-log = structlog.get_logger("vsm.telegram.system")
+log = structlog.get_logger("vsm.telegram.answers")
 
 
 async def answer(work: Awaitable[str]) -> str:

@@ -27,9 +27,9 @@ from vsm.contract.operations import (
     command_queue,
 )
 from vsm.kit.bus import Bus, expect
-from vsm.mcp_gateway.agents import AgentDirectory
-from vsm.mcp_gateway.mcp_arguments import READ_ONLY, AgentId
-from vsm.mcp_gateway.mcp_results import answered, tool_result
+from vsm.mcp_gateway.mcp.arguments import READ_ONLY, AgentId
+from vsm.mcp_gateway.mcp.results import answered, tool_result
+from vsm.mcp_gateway.rest.agents import AgentDirectory
 
 
 def register(server: MCPServer[Any], bus: Bus, max_chars: int, directory: AgentDirectory) -> None:

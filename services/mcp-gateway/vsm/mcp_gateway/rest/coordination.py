@@ -27,7 +27,7 @@ from vsm.contract.coordination import (
 )
 from vsm.contract.operations import AGENT_ID_PATTERN, COMMAND_PATTERN, MAX_PAYLOAD_BYTES
 from vsm.kit.bus import RequestFailed
-from vsm.mcp_gateway.api import (
+from vsm.mcp_gateway.rest.common import (
     ASKS,
     BODY,
     EDGE,

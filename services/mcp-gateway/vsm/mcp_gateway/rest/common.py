@@ -1,4 +1,5 @@
-"""The REST API: each route is one AMQP request to the system that owns the answer."""
+"""What every REST controller shares: the error body and the documented answers, the
+exception handlers, the bus dependency and the `vsm_id` parameter."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Annotated, Any
 
-from litestar import Controller, Request, Response, get
+from litestar import Request, Response
 from litestar.di import NamedDependency, Provide
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi.datastructures import ResponseSpec
@@ -15,7 +16,6 @@ from litestar.params import QueryParameter
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
 from vsm.contract.envelope import VsmId
-from vsm.contract.health import StatusQuery, SystemStatus
 from vsm.kit.bus import Bus, RequestFailed, UnexpectedReply
 from vsm.kit.rpc import RequestTimeout
 
@@ -197,16 +197,6 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
     ValidationException: on_invalid,
     HTTPException: on_http_error,
 }
-
-
-class SystemController(Controller):
-    path = "/api/vsm"
-    tags = ["system"]
-
-    @get("/status", responses=EDGE | ASKS)
-    async def status(self, bus: BusDep) -> SystemStatus:
-        """Every system and gateway with its state (up/degraded/down) and last-seen time."""
-        return await bus.query("queen", "status", StatusQuery(), SystemStatus)
 
 
 def dependencies(bus: Bus) -> dict[str, Provide]:

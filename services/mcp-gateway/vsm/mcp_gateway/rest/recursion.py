@@ -26,7 +26,7 @@ from vsm.contract.recursion import (
     SpawnMetaSystem,
 )
 from vsm.contract.system5 import Trace, TraceQuery
-from vsm.mcp_gateway.api import (
+from vsm.mcp_gateway.rest.common import (
     ASKS,
     BODY,
     CONFLICT,

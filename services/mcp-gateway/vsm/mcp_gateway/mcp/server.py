@@ -19,10 +19,10 @@ from vsm.contract.operations import AgentList, ListAgents
 from vsm.contract.policy import PolicyList, PolicyListQuery
 from vsm.kit.runtime import Runtime
 from vsm.kit.version import VERSION
-from vsm.mcp_gateway import mcp_tools
 from vsm.mcp_gateway.access import Tokens
 from vsm.mcp_gateway.crosssite import transport_security
-from vsm.mcp_gateway.mcp_security import McpGate, RateLimiter, ToolScopes
+from vsm.mcp_gateway.mcp import tools
+from vsm.mcp_gateway.mcp.security import McpGate, RateLimiter, ToolScopes
 from vsm.mcp_gateway.settings import Settings
 
 INSTRUCTIONS = (
@@ -33,7 +33,7 @@ INSTRUCTIONS = (
 
 def create_mcp_server(runtime: Runtime, max_chars: int) -> MCPServer[Any]:
     server: MCPServer[Any] = MCPServer("vsm", instructions=INSTRUCTIONS, version=VERSION)
-    mcp_tools.register(server, runtime.bus, max_chars)
+    tools.register(server, runtime.bus, max_chars)
     _register_resources(server, runtime)
     _register_prompts(server)
     return server

@@ -36,11 +36,11 @@ from vsm.queen.llm import LlmProposer
 from vsm.queen.metrics import Metrics
 from vsm.queen.policies import PolicyRejected
 from vsm.queen.rules import Anomaly, lift
-from vsm.queen.state import System5
 from vsm.queen.synthesis import apply_rules
+from vsm.queen.system5 import System5
 from vsm.queen.viability import fresh
 
-log = structlog.get_logger("vsm.queen.actions")
+log = structlog.get_logger("vsm.queen.outlets")
 HEALTHY_FAILURE_SHARE = 0.1
 """A throttled unit is healthy again (its limit is lifted) when at most this share fails."""
 
@@ -54,7 +54,7 @@ def anomaly_of(intervention: Intervention) -> Anomaly:
 
 
 @dataclass
-class Actions:
+class Outlets:
     bus: Bus
     s5: System5
     journal: PolicyJournal

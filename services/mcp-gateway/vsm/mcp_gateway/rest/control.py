@@ -27,7 +27,7 @@ from vsm.contract.control import (
 )
 from vsm.contract.operations import AGENT_ID_PATTERN, AuditType
 from vsm.kit.bus import expect
-from vsm.mcp_gateway.api import (
+from vsm.mcp_gateway.rest.common import (
     ASKS,
     BODY,
     CONFLICT,

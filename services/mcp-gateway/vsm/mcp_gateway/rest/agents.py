@@ -40,7 +40,7 @@ from vsm.contract.operations import (
     command_queue,
 )
 from vsm.kit.bus import Bus, NotRoutable, expect
-from vsm.mcp_gateway.api import (
+from vsm.mcp_gateway.rest.common import (
     ASKS,
     BODY,
     CONFLICT,

@@ -26,7 +26,7 @@ from vsm.kit.dead_letters import (
     NotRequeueable,
     requeueable,
 )
-from vsm.mcp_gateway.api import CONFLICT, EDGE, NOT_FOUND, PARAMS, RestOperation, errors
+from vsm.mcp_gateway.rest.common import CONFLICT, EDGE, NOT_FOUND, PARAMS, RestOperation, errors
 
 QUEUES: tuple[str, ...] = tuple(
     dict.fromkeys(

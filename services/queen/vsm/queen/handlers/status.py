@@ -1,0 +1,53 @@
+"""S5's answers about the viable system: the status board, S5's state, decisions, and the
+causal trail."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from vsm.contract.envelope import Envelope
+from vsm.contract.health import StatusQuery
+from vsm.contract.message import Message
+from vsm.contract.system5 import DecisionRequest, System5Query, Trace, TraceQuery
+from vsm.queen.decisions import decide
+from vsm.queen.handlers.answering import answering
+from vsm.queen.health import system_status
+from vsm.queen.meta import Refused
+from vsm.queen.outlets import Outlets
+from vsm.queen.trail import Trail, render
+
+
+def register(outlets: Outlets, trail: Trail, llm: str) -> None:
+    bus, s5, journal = outlets.bus, outlets.s5, outlets.journal
+
+    @answering(bus, StatusQuery)
+    async def status(envelope: Envelope[StatusQuery]) -> Message:
+        now = datetime.now(UTC)
+        viability = s5.viability(envelope.vsm_id, now)
+        board = system_status(s5.board, now, envelope.vsm_id)
+        return board.model_copy(
+            update={"viability": viability.score, "viability_coverage": viability.coverage}
+        )
+
+    @answering(bus, DecisionRequest)
+    async def decision(envelope: Envelope[DecisionRequest]) -> Message:
+        request = envelope.data
+        situation = s5.situation(envelope.vsm_id, datetime.now(UTC))
+        decision_id = f"dec-{uuid.uuid4().hex[:12]}"
+        return decide(decision_id, request.decision_type, request.context, situation)
+
+    @answering(bus, System5Query)
+    async def state(envelope: Envelope[System5Query]) -> Message:
+        await journal.opened.wait()
+        return s5.state(envelope.vsm_id, datetime.now(UTC), llm)
+
+    @answering(bus, TraceQuery)
+    async def trace(envelope: Envelope[TraceQuery]) -> Message:
+        message_id = envelope.data.message_id
+        chain = trail.chain(message_id)
+        if chain is None:
+            raise Refused(
+                "message_not_found", f"no message {message_id!r} on the trail (kept for a day)"
+            )
+        return Trace(message_id=message_id, chain=chain, text=render(chain))
