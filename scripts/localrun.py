@@ -265,6 +265,14 @@ def bring_to_life(system: LocalSystem, path: Path, token: str) -> list[Workload 
     return [workload, *([endpoint] if endpoint else [])]
 
 
+def desktop_config(gateway: str, token: str) -> str:
+    """A stdio server for clients that start one (Claude Desktop): this checkout's `vsm mcp`,
+    by its absolute path since such clients do not run in this directory."""
+    vsm = str(Path(sys.executable).with_name("vsm"))
+    server = {"command": vsm, "args": ["mcp"], "env": {"VSM_URL": gateway, "VSM_TOKEN": token}}
+    return json.dumps({"mcpServers": {"vsm": server}}, indent=2)
+
+
 def connecting(system: LocalSystem, token: str, from_environment: bool) -> str:
     """How to reach the gateway with its token: curl, the CLI, and MCP clients."""
     gateway, mcp = system.url("mcp-gateway"), f"{system.url('mcp-gateway')}/mcp"
@@ -278,6 +286,8 @@ def connecting(system: LocalSystem, token: str, from_environment: bool) -> str:
         f"  token            {token}  ({'MCP_AUTH_TOKEN' if from_environment else TOKEN_FILE})",
         f'  REST             curl -H "Authorization: Bearer {shell}" {gateway}/api/vsm/status',
         f"  CLI              {cli}",
+        "  Claude Desktop   claude_desktop_config.json (stdio, through `vsm mcp`):",
+        *(f"    {line}" for line in desktop_config(gateway, token).splitlines()),
         f"  Claude Code      claude mcp add --transport http vsm {mcp} "
         f'--header "Authorization: Bearer {token}"',
         "  MCP clients      .mcp.json:",

@@ -12,7 +12,16 @@ from collections.abc import Sequence
 import click
 from click.exceptions import NoArgsIsHelpError
 
-from vsm.cli.commands import agents, organisation, policy, signal, status, trace, watch
+from vsm.cli.commands import (
+    agents,
+    mcp,
+    organisation,
+    policy,
+    signal,
+    status,
+    trace,
+    watch,
+)
 from vsm.cli.errors import CliError
 from vsm.cli.session import Session, json_option
 
@@ -49,6 +58,7 @@ for command in (
     organisation.diff,
     organisation.schema,
     watch.watch,
+    mcp.mcp,
 ):
     cli.add_command(command)
 
