@@ -173,9 +173,9 @@ class Setting:
         text = self.meaning or "(no meaning given)"
         if 1 < len(self.defaults) < services:
             text += f" Read by {', '.join(self.defaults)}."
-        others = [f"{s} {d or '(unset)'}" for s, d in self.defaults.items() if d != self.default]
+        others = [f"{s}: {d or '(unset)'}" for s, d in self.defaults.items() if d != self.default]
         if others:
-            text += f" Default of {', '.join(others)}."
+            text += f" Its default in {', '.join(others)}."
         wrapped = textwrap.wrap(text, WIDTH - 2, break_on_hyphens=False)
         return [*(f"# {line}" for line in wrapped), f"# {self.name}={self.default}"]
 
