@@ -8,10 +8,10 @@ UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 .PHONY: help setup rabbitmq-package prometheus-package shellcheck-package chromium-package run test lint typecheck bench docs screenshots release-check clean
 
 help:
-	@echo "make run    run the seven services locally (starts RabbitMQ if none answers at AMQP_URL)"
+	@echo "make run    run the seven services locally (settings from .env; starts RabbitMQ if none answers)"
 	@echo "make test   lint, type-check and run the whole test suite against a real RabbitMQ"
 	@echo "make bench  benchmarks against raw aio-pika on the same broker (not part of make test)"
-	@echo "make docs   regenerate the AsyncAPI/OpenAPI documents, dashboards and organisation schema"
+	@echo "make docs   regenerate the AsyncAPI/OpenAPI documents, dashboards, organisation schema, .env.example"
 	@echo "make release-check  build every wheel, sdist and the chart package into dist/ and validate them offline"
 
 # uv (the workspace's package manager) from PyPI when absent; then the locked environment.
@@ -47,9 +47,10 @@ chromium-package:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
 # ORG: the organisation file `make run` applies once the services are ready (none: skip it).
+# Settings come from the environment, then from .env (see .env.example); localrun.py finds or
+# starts the broker with them (scripts/ensure-rabbitmq: a node, else a Docker container).
 ORG ?= deploy/organisation/default.yaml
 run: setup
-	@scripts/ensure-rabbitmq
 	@$(UV) run --frozen python scripts/localrun.py --org "$(ORG)"
 
 lint: setup
@@ -69,6 +70,7 @@ docs: setup
 	$(UV) run --frozen python scripts/gen_docs.py
 	$(UV) run --frozen python scripts/gen_dashboards.py
 	$(UV) run --frozen python scripts/gen_chart_readme.py
+	$(UV) run --frozen python scripts/gen_env_example.py
 	$(UV) run --frozen vsm schema -o docs/organisation.schema.json
 
 # Offline: wheels and sdists (uv build), the chart package (Helm's engine), the Dockerfile

@@ -7,7 +7,9 @@ period), and each child is told by the kernel to stop should the launcher itself
 `VSM_DEFAULT_ORG=0`) and gives it an environment: a steady workload and an outside
 service that fails in bursts (scripts/flaky_endpoint.py), so the loop runs on its own.
 The gateway's bearer token is `MCP_AUTH_TOKEN` when set, else `.run/token` (generated once,
-mode 0600), which the `vsm` CLI run from the same directory picks up by itself.
+mode 0600), which the `vsm` CLI run from the same directory picks up by itself. Settings the
+environment leaves unset are read from `.env` (as every service reads them), and the broker
+is found or started (scripts/ensure-rabbitmq) with them.
 """
 
 from __future__ import annotations
@@ -24,11 +26,13 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+
+from dotenv import dotenv_values
 
 try:  # imported as `scripts.localrun` (tests, bench)
     from scripts.flaky_endpoint import FlakyEndpoint, Schedule
@@ -56,6 +60,19 @@ TOKEN_FILE = Path(".run/token")
 """The gateway's operate token for `make run` (the CLI reads it from here too)."""
 METRICS_PORTS = {"mcp-gateway": 9464}
 """The gateway's /metrics without a token (its own port wants one), as the chart has it."""
+ENV_FILE = Path(".env")
+"""Settings below the environment, for make run and every service (.env.example lists them)."""
+ENSURE_RABBITMQ = Path(__file__).resolve().parent / "ensure-rabbitmq"
+
+
+def read_env_file(
+    path: Path = ENV_FILE, environ: MutableMapping[str, str] = os.environ
+) -> list[str]:
+    """Put the settings of `path` into `environ` where it has none (the environment wins, as
+    for the services); the names taken from the file."""
+    taken = {k: v for k, v in dotenv_values(path).items() if v is not None and k not in environ}
+    environ.update(taken)
+    return sorted(taken)
 
 
 def local_token(path: Path = TOKEN_FILE, environ: Mapping[str, str] = os.environ) -> str:
@@ -265,6 +282,14 @@ def bring_to_life(system: LocalSystem, path: Path, token: str) -> list[Workload 
     return [workload, *([endpoint] if endpoint else [])]
 
 
+def desktop_config(gateway: str, token: str) -> str:
+    """A stdio server for clients that start one (Claude Desktop): this checkout's `vsm mcp`,
+    by its absolute path since such clients do not run in this directory."""
+    vsm = str(Path(sys.executable).with_name("vsm"))
+    server = {"command": vsm, "args": ["mcp"], "env": {"VSM_URL": gateway, "VSM_TOKEN": token}}
+    return json.dumps({"mcpServers": {"vsm": server}}, indent=2)
+
+
 def connecting(system: LocalSystem, token: str, from_environment: bool) -> str:
     """How to reach the gateway with its token: curl, the CLI, and MCP clients."""
     gateway, mcp = system.url("mcp-gateway"), f"{system.url('mcp-gateway')}/mcp"
@@ -278,6 +303,8 @@ def connecting(system: LocalSystem, token: str, from_environment: bool) -> str:
         f"  token            {token}  ({'MCP_AUTH_TOKEN' if from_environment else TOKEN_FILE})",
         f'  REST             curl -H "Authorization: Bearer {shell}" {gateway}/api/vsm/status',
         f"  CLI              {cli}",
+        "  Claude Desktop   claude_desktop_config.json (stdio, through `vsm mcp`):",
+        *(f"    {line}" for line in desktop_config(gateway, token).splitlines()),
         f"  Claude Code      claude mcp add --transport http vsm {mcp} "
         f'--header "Authorization: Bearer {token}"',
         "  MCP clients      .mcp.json:",
@@ -303,6 +330,10 @@ def main() -> int:
         "--org", default=DEFAULT_ORGANISATION, help="organisation file to apply, or `none`"
     )
     args = parser.parse_args()
+    if taken := read_env_file():
+        print(f"vsm: from {ENV_FILE}: {', '.join(taken)}")
+    if code := subprocess.run([ENSURE_RABBITMQ], check=False).returncode:  # noqa: S603
+        return code
     organisation = organisation_file(args.org)
     token = local_token()
     env = {"LOG_FORMAT": os.environ.get("LOG_FORMAT", "console"), "MCP_AUTH_TOKEN": token}

@@ -5,7 +5,9 @@ for the CLI run without flags from the directory that holds it."""
 from __future__ import annotations
 
 import json
+import os
 import stat
+import sys
 from pathlib import Path
 
 import httpx
@@ -64,6 +66,20 @@ def test_the_printout_holds_paste_ready_client_configurations(tmp_path: Path) ->
         }
     }
     assert any('curl -H "Authorization: Bearer $(cat .run/token)"' in line for line in lines)
+    start = next(i for i, line in enumerate(lines) if "claude_desktop_config.json" in line) + 1
+    end = next(i for i, line in enumerate(lines) if "Claude Code" in line)
+    desktop = json.loads("\n".join(lines[start:end]))
+    vsm_script = Path(sys.executable).with_name("vsm")
+    assert desktop == {
+        "mcpServers": {
+            "vsm": {
+                "command": str(vsm_script),
+                "args": ["mcp"],
+                "env": {"VSM_URL": "http://127.0.0.1:8000", "VSM_TOKEN": token},
+            }
+        }
+    }
+    assert os.access(vsm_script, os.X_OK)
     assert lines[-1].split() == [
         "gateway",
         "metrics",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterable
@@ -37,17 +38,30 @@ def vsm(
     env: dict[str, str] | None = None,
     timeout: float = 60,
     cwd: Path | None = None,
+    stdin: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Run the console script; the gateway from `url` (with the operate token of the systems
-    tests launch, in `VSM_TOKEN`) unless the test sets it up otherwise."""
+    """Run the console script (`stdin` its input); the gateway from `url` (with the operate
+    token of the systems tests launch, in `VSM_TOKEN`) unless the test sets it up otherwise."""
     environ = {k: v for k, v in os.environ.items() if not k.startswith("VSM_")}
     environ |= {"NO_COLOR": "1", "COLUMNS": "200"}
     environ |= {"VSM_TOKEN": OPERATE_TOKEN} if url else {}
     environ |= env or {}
     command = [VSM, *(["--url", url] if url else []), *args]
     return subprocess.run(
-        command, capture_output=True, text=True, env=environ, timeout=timeout, check=False, cwd=cwd
+        command,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=environ,
+        timeout=timeout,
+        check=False,
+        cwd=cwd,
     )
+
+
+def row_matches(pattern: str, output: str) -> bool:
+    """Whether a line of a table, without the spaces around it, matches `pattern` whole."""
+    return any(re.fullmatch(pattern, line.strip()) for line in output.splitlines())
 
 
 async def delete_everything(amqp_url: str, namespace: str, children: Iterable[str]) -> None:

@@ -22,10 +22,13 @@ def _instance_id() -> str:
 
 
 class ServiceSettings(BaseSettings):
-    """Read from the environment (names in upper case, e.g. `AMQP_URL`); see the README table."""
+    """Read from the environment (names in upper case, e.g. `AMQP_URL`), then from `.env` in
+    the working directory for what the environment does not set; see the README table."""
 
     # Errors name the setting, never its value: AMQP_URL holds the broker password.
-    model_config = SettingsConfigDict(extra="ignore", frozen=True, hide_input_in_errors=True)
+    model_config = SettingsConfigDict(
+        extra="ignore", frozen=True, hide_input_in_errors=True, env_file=".env"
+    )
 
     amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"  # or a cluster's, comma-separated
     vsm_namespace: str = Field(default="", pattern=r"^([a-z0-9][a-z0-9-]{0,30})?$")

@@ -12,7 +12,18 @@ from collections.abc import Sequence
 import click
 from click.exceptions import NoArgsIsHelpError
 
-from vsm.cli.commands import agents, organisation, policy, signal, status, trace, watch
+from vsm.cli.commands import (
+    agents,
+    completion,
+    dlq,
+    mcp,
+    organisation,
+    policy,
+    signal,
+    status,
+    trace,
+    watch,
+)
 from vsm.cli.errors import CliError
 from vsm.cli.session import Session, json_option
 
@@ -28,7 +39,7 @@ from vsm.cli.session import Session, json_option
 @click.version_option(package_name="vsm-cli", prog_name="vsm")
 @click.pass_context
 def cli(ctx: click.Context, url: str | None, token: str | None) -> None:
-    """Operate a viable system: status, agents, signals, policies, traces, organisation files.
+    """Operate a viable system: status, agents, signals, policies, traces, dead letters, files.
 
     The gateway is found from --url, VSM_URL, or `url` in $XDG_CONFIG_HOME/vsm/config.toml
     (default http://127.0.0.1:8000); its token from --token, VSM_TOKEN, `token` in that file,
@@ -49,6 +60,9 @@ for command in (
     organisation.diff,
     organisation.schema,
     watch.watch,
+    dlq.dlq,
+    mcp.mcp,
+    completion.completion,
 ):
     cli.add_command(command)
 

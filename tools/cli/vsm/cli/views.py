@@ -6,6 +6,7 @@ decimals so that a changing figure (pain decaying, viability recovering) is easy
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -91,11 +92,16 @@ def interventions(s5: dict[str, Any], limit: int = 5) -> Table:
     return table
 
 
-def agents(items: list[dict[str, Any]]) -> Table:
-    table = new_table("agent", "name", "type", "system", "state", "slots", "age", title="Agents")
+def agents(items: list[dict[str, Any]], wide: bool = False) -> Table:
+    """The agents, by system and name; `wide` adds crashes, capabilities, the spawn time and
+    the config."""
+    columns = ["agent", "name", "type", "system", "state", "slots", "age"]
+    if wide:
+        columns += ["crashes", "capabilities", "spawned at", "config"]
     ordered = sorted(items, key=lambda a: (a.get("vsm_id", ""), a.get("name") or "", a["agent_id"]))
+    rows: list[list[str | Text]] = []
     for a in ordered:
-        table.add_row(
+        row: list[str | Text] = [
             a["agent_id"],
             a.get("name") or "",
             a["agent_type"],
@@ -103,9 +109,21 @@ def agents(items: list[dict[str, Any]]) -> Table:
             Text(a["state"], STATE_STYLE.get(a["state"], "")),
             f"{a['allocation']}/{a['max_allocation']}",
             age(a.get("spawned_at")),
-        )
+        ]
+        if wide:
+            config = json.dumps(a.get("config", {}), separators=(",", ":"), sort_keys=True)
+            capabilities = ",".join(a.get("capabilities", []))
+            row += [str(a.get("crashes", 0)), capabilities, a.get("spawned_at") or "", config]
+        rows.append(row)
+    table = filled(new_table(*columns, title="Agents"), rows)
     whole(table, 0, [a["agent_id"] for a in items])
     whole(table, 1, [a.get("name") or "" for a in items])
+    return table
+
+
+def filled(table: Table, rows: list[list[str | Text]]) -> Table:
+    for row in rows:
+        table.add_row(*row)
     return table
 
 

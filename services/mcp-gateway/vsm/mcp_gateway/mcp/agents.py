@@ -27,13 +27,16 @@ from vsm.contract.operations import (
     command_queue,
 )
 from vsm.kit.bus import Bus, expect
-from vsm.mcp_gateway.mcp.arguments import READ_ONLY, AgentId
+from vsm.mcp_gateway.mcp.arguments import ADDITIVE, DESTRUCTIVE, READ_ONLY, AgentId
 from vsm.mcp_gateway.mcp.results import answered, tool_result
 from vsm.mcp_gateway.rest.agents import AgentDirectory
 
+TERMINATES = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=True)
+"""Ends an agent for good; ending it again changes nothing more."""
+
 
 def register(server: MCPServer[Any], bus: Bus, max_chars: int, directory: AgentDirectory) -> None:
-    @server.tool()
+    @server.tool(annotations=ADDITIVE)
     @answered
     async def spawn_agent(
         agent_type: Annotated[str, Field(min_length=1, max_length=32)],
@@ -55,7 +58,7 @@ def register(server: MCPServer[Any], bus: Bus, max_chars: int, directory: AgentD
         reply = await bus.query("operations", "list", request, AgentList)
         return tool_result(reply, max_chars)
 
-    @server.tool()
+    @server.tool(annotations=DESTRUCTIVE)
     @answered
     async def agent_command(
         agent_id: AgentId,
@@ -73,7 +76,7 @@ def register(server: MCPServer[Any], bus: Bus, max_chars: int, directory: AgentD
         )
         return tool_result(expect(reply, CommandResult), max_chars)
 
-    @server.tool(annotations=ToolAnnotations(destructive_hint=True))
+    @server.tool(annotations=TERMINATES)
     @answered
     async def terminate_agent(
         agent_id: AgentId,

@@ -22,3 +22,7 @@ AnomalyType = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za
 Level = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
 AgentId = Annotated[str, Field(pattern=AGENT_ID_PATTERN, description="The agent's id.")]
 READ_ONLY = ToolAnnotations(read_only_hint=True, open_world_hint=False)
+ADDITIVE = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False)
+"""Adds to the system (a signal, an agent, a request): nothing in force is replaced."""
+DESTRUCTIVE = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=False)
+"""May replace or take away what is in force (a policy, others' allocations, an agent's work)."""

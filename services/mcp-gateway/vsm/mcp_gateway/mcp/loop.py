@@ -26,14 +26,14 @@ from vsm.contract.recursion import (
 )
 from vsm.contract.system5 import Trace, TraceQuery
 from vsm.kit.bus import Bus, expect
-from vsm.mcp_gateway.mcp.arguments import READ_ONLY, AgentId, VsmIdArg
+from vsm.mcp_gateway.mcp.arguments import ADDITIVE, DESTRUCTIVE, READ_ONLY, AgentId, VsmIdArg
 from vsm.mcp_gateway.mcp.results import answered, tool_result
 
 Topic = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
 
 
 def register(server: MCPServer[Any], bus: Bus, max_chars: int) -> None:
-    @server.tool()
+    @server.tool(annotations=ADDITIVE)
     @answered
     async def vsm_spawn_meta_system(
         *,
@@ -54,7 +54,7 @@ def register(server: MCPServer[Any], bus: Bus, max_chars: int) -> None:
         )
         return tool_result(reply.meta_system, max_chars)
 
-    @server.tool()
+    @server.tool(annotations=DESTRUCTIVE)
     @answered
     async def vsm_allocate_resources(
         agent_id: AgentId,
@@ -72,7 +72,7 @@ def register(server: MCPServer[Any], bus: Bus, max_chars: int) -> None:
         )
         return tool_result(expect(reply, AllocationGrant), max_chars)
 
-    @server.tool()
+    @server.tool(annotations=ADDITIVE)
     @answered
     async def vsm_coordinate_message(
         from_agent: AgentId,

@@ -35,7 +35,15 @@ from vsm.contract.system5 import (
 )
 from vsm.kit.bus import Bus
 from vsm.mcp_gateway.mcp import agents, loop
-from vsm.mcp_gateway.mcp.arguments import READ_ONLY, AnomalyType, Context, Level, VsmIdArg
+from vsm.mcp_gateway.mcp.arguments import (
+    ADDITIVE,
+    DESTRUCTIVE,
+    READ_ONLY,
+    AnomalyType,
+    Context,
+    Level,
+    VsmIdArg,
+)
 from vsm.mcp_gateway.mcp.results import answered, tool_result
 from vsm.mcp_gateway.rest.agents import AgentDirectory
 from vsm.mcp_gateway.rest.policy import SYNTHESIS_TIMEOUT_S
@@ -94,7 +102,7 @@ def _register_systems(server: MCPServer[Any], bus: Bus, max_chars: int) -> None:
         reply = await bus.query("queen", "state", System5Query(), System5State, vsm_id=vsm_id)
         return tool_result(reply, max_chars)
 
-    @server.tool()
+    @server.tool(annotations=ADDITIVE)
     @answered
     async def vsm_scan_environment(
         reason: Annotated[str, Field(min_length=1, max_length=256)] = "mcp",
@@ -115,7 +123,7 @@ def _register_systems(server: MCPServer[Any], bus: Bus, max_chars: int) -> None:
         )  # fmt: skip
         return tool_result(reply, max_chars)
 
-    @server.tool()
+    @server.tool(annotations=DESTRUCTIVE)
     @answered
     async def vsm_synthesize_policy(
         anomaly_type: AnomalyType, severity: Level, context: Context, vsm_id: VsmIdArg = None
@@ -124,7 +132,7 @@ def _register_systems(server: MCPServer[Any], bus: Bus, max_chars: int) -> None:
         rules); the policy is validated like any other before it is stored."""
         return await synthesise(anomaly_type, severity, context, vsm_id)
 
-    @server.tool()
+    @server.tool(annotations=DESTRUCTIVE)
     @answered
     async def synthesize_policy(
         anomaly_type: AnomalyType, severity: Level, context: Context, vsm_id: VsmIdArg = None
@@ -132,7 +140,7 @@ def _register_systems(server: MCPServer[Any], bus: Bus, max_chars: int) -> None:
         """Same as `vsm_synthesize_policy` (the name the original system's clients use)."""
         return await synthesise(anomaly_type, severity, context, vsm_id)
 
-    @server.tool()
+    @server.tool(annotations=ADDITIVE)
     @answered
     async def vsm_trigger_adaptation(
         trigger: Annotated[str, Field(min_length=1, max_length=64)],
@@ -177,7 +185,7 @@ def _register_systems(server: MCPServer[Any], bus: Bus, max_chars: int) -> None:
         )
         return tool_result(reply, max_chars)
 
-    @server.tool()
+    @server.tool(annotations=ADDITIVE)
     @answered
     async def algedonic_signal(
         kind: Literal["pain", "pleasure"],

@@ -11,7 +11,7 @@ from vsm.cli import views
 from vsm.cli.commands.parsing import json_object
 from vsm.cli.errors import Refused, UsageProblem
 from vsm.cli.gateway import Gateway
-from vsm.cli.session import Session, json_option, pass_session, vsm_id_option
+from vsm.cli.session import Session, json_option, output_option, pass_session, vsm_id_option
 
 
 def find(gateway: Gateway, key: str) -> dict[str, Any]:
@@ -37,13 +37,14 @@ def agents() -> None:
 @click.option("--type", "agent_type", default=None, help="Only agents of this type.")
 @vsm_id_option
 @json_option
+@output_option
 @pass_session
 def list_agents(session: Session, agent_type: str | None, vsm_id: str | None) -> None:
     """The running agents (of one viable system with --vsm-id)."""
     found = session.gateway.get("/agents", type=agent_type)
     if vsm_id:
         found = [a for a in found if a.get("vsm_id", "root") == vsm_id]
-    session.show(found, views.agents(found), f"{len(found)} running")
+    session.show(found, views.agents(found, session.wide), f"{len(found)} running")
 
 
 @agents.command()

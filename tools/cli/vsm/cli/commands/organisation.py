@@ -12,7 +12,7 @@ from vsm.cli.organisation.checks import check_configs
 from vsm.cli.organisation.execute import execute
 from vsm.cli.organisation.plan import plan
 from vsm.cli.organisation.schema import schema_text
-from vsm.cli.organisation.source import load
+from vsm.cli.organisation.source import load, named
 from vsm.cli.organisation.state import observe
 from vsm.cli.organisation.steps import Plan, Step
 from vsm.cli.session import Session, json_option, pass_session
@@ -22,8 +22,8 @@ file_option = click.option(
     "--file",
     "path",
     required=True,
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="The organisation file (YAML).",
+    type=click.Path(exists=True, dir_okay=False, allow_dash=True, path_type=Path),
+    help="The organisation file (YAML); - reads it from stdin.",
 )
 prune_option = click.option(
     "--prune", is_flag=True, help="Also remove named agents and meta-systems the file omits."
@@ -64,7 +64,7 @@ def apply(session: Session, path: Path, prune: bool) -> None:
         if not session.as_json:
             session.console.print(report.done(step))
 
-    execute(session.gateway, found.changes, f"organisation file {path.name}", done)
+    execute(session.gateway, found.changes, f"organisation file {named(path).name}", done)
     session.show(
         {"steps": [s.as_dict() for s in found.steps], "applied": applied},
         report.summary(found, applied=True),

@@ -9,7 +9,7 @@ import yaml
 from rich.text import Text
 
 from vsm.cli import views
-from vsm.cli.session import Session, json_option, pass_session, vsm_id_option
+from vsm.cli.session import Session, json_option, output_option, pass_session, vsm_id_option
 
 POLICY_TYPES = ("governance", "adaptation", "resource_allocation", "identity", "throttle")
 policy_type = click.argument("policy_type", metavar="TYPE", type=click.Choice(POLICY_TYPES))
@@ -23,17 +23,24 @@ def policy() -> None:
 @policy.command("list")
 @vsm_id_option
 @json_option
+@output_option
 @pass_session
 def list_policies(session: Session, vsm_id: str | None) -> None:
     """The latest version of every policy type."""
     found = session.gateway.get("/policies", vsm_id=vsm_id)
-    table = views.new_table(
-        "type", "version", "source", "created", title=f"Policies of {found['vsm_id']}"
-    )
-    for item in found["policies"]:
-        version = str(item["latest_version"])
-        table.add_row(item["policy_type"], version, item["source"], views.ago(item["created_at"]))
-    session.show(found, table)
+    columns = ["type", "version", "source", "created", *(["created at"] if session.wide else [])]
+    rows: list[list[str | Text]] = [
+        [
+            item["policy_type"],
+            str(item["latest_version"]),
+            item["source"],
+            views.ago(item["created_at"]),
+            *([item["created_at"]] if session.wide else []),
+        ]
+        for item in found["policies"]
+    ]
+    table = views.new_table(*columns, title=f"Policies of {found['vsm_id']}")
+    session.show(found, views.filled(table, rows))
 
 
 @policy.command()

@@ -6,6 +6,7 @@ PyYAML's node tree keeps where each key and value started, so a pydantic error l
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -137,7 +138,19 @@ def parse(text: str, path: Path) -> OrganisationFile:
     return file
 
 
+STDIN = Path("<stdin>")
+"""How problems of a file read from standard input (`-f -`) name it."""
+
+
+def named(path: Path) -> Path:
+    """The name problems and reasons give the file: `<stdin>` for `-`."""
+    return STDIN if str(path) == "-" else path
+
+
 def load(path: Path) -> OrganisationFile:
+    """The file at `path`, or standard input for `-`."""
+    if named(path) == STDIN:
+        return parse(sys.stdin.read(), STDIN)
     try:
         text = path.read_text()
     except OSError as error:
