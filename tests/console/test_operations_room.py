@@ -18,6 +18,7 @@ from playwright.async_api import Browser, Page, expect
 from scripts.localrun import LocalSystem
 from tests.support.console import OPERATE, READ, open_page, session_cookie
 from tests.support.probe import Probe
+from tests.support.tokens import bearer
 from vsm.contract import topology
 from vsm.contract.algedonic import AlgedonicSignal
 from vsm.contract.system5 import OperatorAlert
@@ -252,6 +253,7 @@ async def test_a_lost_live_connection_shows_and_reconnects(
         httpx.post,
         f"{system.url('mcp-gateway')}/api/vsm/agents",
         json={"type": "worker", "name": "after-reconnect"},
+        headers=bearer(OPERATE),
     )
     assert answer.status_code == 201
     await expect(operator.locator("#units")).to_contain_text("after-reconnect", timeout=10_000)
