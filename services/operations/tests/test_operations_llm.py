@@ -4,8 +4,11 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 from anthropic import AsyncAnthropic
+from prometheus_client import CollectorRegistry
 
 from tests.support.fake_anthropic import FakeAnthropic
+from vsm.kit.llm import Caller, LlmMeter, MeteredLlm
+from vsm.kit.pricing import PriceTable
 from vsm.operations.agents.base import CommandFailed
 from vsm.operations.agents.llm_worker import LlmConfig, LlmWorker, trimmed
 
@@ -17,9 +20,10 @@ def fake() -> Iterator[FakeAnthropic]:
 
 
 @pytest.fixture
-async def client(fake: FakeAnthropic) -> AsyncIterator[AsyncAnthropic]:
+async def client(fake: FakeAnthropic) -> AsyncIterator[MeteredLlm]:
     sdk = AsyncAnthropic(api_key="k", base_url=fake.url, max_retries=0)
-    yield sdk
+    meter = LlmMeter(PriceTable.with_defaults({}), CollectorRegistry())
+    yield MeteredLlm(sdk, meter, Caller("llm-1", "llm_worker", "root"))
     await sdk.close()
 
 
@@ -31,7 +35,7 @@ async def test_without_a_key_it_answers_llm_not_configured() -> None:
 
 
 async def test_model_and_max_tokens_come_from_the_config(
-    fake: FakeAnthropic, client: AsyncAnthropic
+    fake: FakeAnthropic, client: MeteredLlm
 ) -> None:
     worker = LlmWorker(LlmConfig(model="claude-test", max_tokens=7), client, deadline_s=5)
     result = await worker.execute("chat", {"message": "echo me", "conversation_id": "c1"})
@@ -41,7 +45,7 @@ async def test_model_and_max_tokens_come_from_the_config(
 
 
 async def test_429_is_retried_until_the_deadline_then_given_up(
-    fake: FakeAnthropic, client: AsyncAnthropic
+    fake: FakeAnthropic, client: MeteredLlm
 ) -> None:
     fake.fail_times(50, 429, retry_after=0.2)
     worker = LlmWorker(LlmConfig(), client, deadline_s=0.5)
@@ -51,7 +55,7 @@ async def test_429_is_retried_until_the_deadline_then_given_up(
     assert 2 <= len(fake.requests) <= 4
 
 
-async def test_a_bad_request_is_not_retried(fake: FakeAnthropic, client: AsyncAnthropic) -> None:
+async def test_a_bad_request_is_not_retried(fake: FakeAnthropic, client: MeteredLlm) -> None:
     fake.fail(400)
     worker = LlmWorker(LlmConfig(), client, deadline_s=5)
     with pytest.raises(CommandFailed) as failed:

@@ -110,7 +110,8 @@ class AgentHost:
             raise RuntimeError("agents need the clients built at start-up")
         kind = AGENT_TYPES[info.agent_type]
         config = kind.config_model.model_validate(info.config)
-        behaviour = kind.build(config, self.resources)
+        resources = self.resources.charged_to(info.agent_id, info.agent_type, info.vsm_id)
+        behaviour = kind.build(config, resources)
         agent: Agent
         agent = Agent(
             info,

@@ -7,10 +7,10 @@ import uuid
 from collections import OrderedDict
 from typing import Any
 
-from anthropic import AsyncAnthropic
 from anthropic.types import Message
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from vsm.kit.llm import MeteredLlm
 from vsm.operations.agents.base import AgentConfig, AgentType, CommandFailed, Passive, Resources
 from vsm.operations.agents.llm_calls import create_message
 from vsm.operations.agents.llm_tools import TOOLS
@@ -72,7 +72,7 @@ def trimmed(history: list[Turn], limit: int) -> list[Turn]:
 
 
 class LlmWorker(Passive):
-    def __init__(self, config: LlmConfig, client: AsyncAnthropic | None, deadline_s: float) -> None:
+    def __init__(self, config: LlmConfig, client: MeteredLlm | None, deadline_s: float) -> None:
         self.config = config
         self.client = client
         self.deadline_s = deadline_s
@@ -94,7 +94,7 @@ class LlmWorker(Passive):
         async with lock:
             return await self._chat(self.client, chat)
 
-    async def _chat(self, client: AsyncAnthropic, chat: Chat) -> dict[str, Any]:
+    async def _chat(self, client: MeteredLlm, chat: Chat) -> dict[str, Any]:
         history = [*self.conversations.get(chat.conversation_id, []), _user(chat.message)]
         tool_calls: list[dict[str, Any]] = []
         attempts = 0
@@ -179,7 +179,7 @@ def _user(text: str) -> Turn:
 
 
 def build(config: LlmConfig, resources: Resources) -> LlmWorker:
-    return LlmWorker(config, resources.anthropic, resources.llm_retry_deadline_s)
+    return LlmWorker(config, resources.llm, resources.llm_retry_deadline_s)
 
 
 LLM_WORKER = AgentType(
