@@ -30,6 +30,7 @@ from pydantic import Field
 from vsm.contract import topology
 from vsm.contract.llm import LlmUsage, llm_usage_key
 from vsm.kit.bus import Bus
+from vsm.kit.llm_allowance import LlmAllowance, worst_case
 from vsm.kit.pricing import MAX_MODELS, OTHER, ModelName, ModelPrice, PriceTable, Tokens
 from vsm.kit.settings import ServiceSettings
 
@@ -167,28 +168,38 @@ class MeteredLlm:
     client: AsyncAnthropic
     meter: LlmMeter
     caller: Caller
+    allowance: LlmAllowance | None = None
+    """The caller's tokens per minute and daily cap (None: no limits)."""
 
-    def on_behalf_of(self, caller: Caller) -> MeteredLlm:
-        """The same client and meter, charging `caller`."""
-        return replace(self, caller=caller)
+    def on_behalf_of(self, caller: Caller, allowance: LlmAllowance | None = None) -> MeteredLlm:
+        """The same client and meter, charging `caller`, within `allowance` if given."""
+        return replace(self, caller=caller, allowance=allowance)
 
     def for_system(self, vsm_id: str) -> MeteredLlm:
         """The same caller, charging its calls to the viable system `vsm_id`."""
         return replace(self, caller=replace(self.caller, vsm_id=vsm_id))
 
     async def create(self, **request: Any) -> Message:
-        """One Messages API call (no retries here: the callers decide what to retry)."""
+        """One Messages API call (no retries here: the callers decide what to retry), within
+        the allowance: it waits for tokens, or fails with `LlmBudgetExhausted` unsent."""
+        asked = str(request.get("model", ""))
+        worst = worst_case(request, self.meter.prices.price(self.meter.prices.entry(asked)))
+        if self.allowance is not None:
+            await self.allowance.admit(worst)
         started = time.monotonic()
         try:
             reply: Message = await self.client.messages.create(**request)
         except Exception:
-            self.meter.failed(
-                self.caller, str(request.get("model", "")), time.monotonic() - started
-            )
+            self.meter.failed(self.caller, asked, time.monotonic() - started)
+            if self.allowance is not None:
+                self.allowance.settle(worst)
             raise
         elapsed = time.monotonic() - started
-        model = reply.model or str(request.get("model", ""))
-        usage = self.meter.record(self.caller, model, tokens_of(reply.usage), elapsed)
+        tokens = tokens_of(reply.usage)
+        usage = self.meter.record(self.caller, reply.model or asked, tokens, elapsed)
+        if self.allowance is not None:
+            total = tokens.input + tokens.output + tokens.cache_write + tokens.cache_read
+            self.allowance.settle(worst, total, usage.cost_usd)
         await self.meter.told(usage, self.caller)
         return reply
 

@@ -89,9 +89,12 @@ class PriceTable:
                 return candidate
         return OTHER
 
+    def price(self, entry: str) -> ModelPrice:
+        return self.prices.get(entry) or self.prices.get(OTHER) or DEFAULT_PRICES[OTHER]
+
     def cost(self, entry: str, tokens: Tokens) -> float:
         """USD, for `tokens` of the model the table calls `entry`."""
-        price = self.prices.get(entry) or self.prices.get(OTHER) or DEFAULT_PRICES[OTHER]
+        price = self.price(entry)
         return (
             tokens.input * price.input
             + tokens.output * price.output

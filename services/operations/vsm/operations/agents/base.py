@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from vsm.kit.llm import Caller, MeteredLlm
+from vsm.kit.llm_allowance import LlmAllowance
 from vsm.operations.algedonics import AlgedonicThresholds, Feeling
 
 if TYPE_CHECKING:
@@ -54,11 +55,14 @@ class Resources:
     """Claude, metered; None without an API key."""
     llm_retry_deadline_s: float
 
-    def charged_to(self, agent_id: str, agent_type: str, vsm_id: str) -> Resources:
-        """The same clients, with LLM calls charged to this agent."""
+    def charged_to(
+        self, agent_id: str, agent_type: str, vsm_id: str, allowance: LlmAllowance
+    ) -> Resources:
+        """The same clients, with LLM calls charged to this agent, within its allowance."""
         if self.llm is None:
             return self
-        return replace(self, llm=self.llm.on_behalf_of(Caller(agent_id, agent_type, vsm_id)))
+        caller = Caller(agent_id, agent_type, vsm_id)
+        return replace(self, llm=self.llm.on_behalf_of(caller, allowance))
 
 
 class Behaviour(Protocol):

@@ -21,6 +21,7 @@ import anthropic
 from anthropic.types import Message
 
 from vsm.kit.llm import MeteredLlm
+from vsm.kit.llm_allowance import LlmBudgetExhausted
 from vsm.operations.agents.base import CommandFailed
 
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504, 529})
@@ -94,6 +95,12 @@ async def create_message(llm: MeteredLlm, deadline_s: float, **request: Any) -> 
         attempt += 1
         try:
             return await llm.create(**request), attempt
+        except LlmBudgetExhausted as exhausted:
+            raise CommandFailed(
+                "llm_budget_exhausted",
+                str(exhausted),
+                {"cap_usd": exhausted.cap_usd, "spent_usd": exhausted.spent_usd},
+            ) from exhausted
         except anthropic.APIStatusError as error:
             if (refused := refusal(error)) is not None:
                 raise refused from error

@@ -26,6 +26,13 @@ class LlmConfig(AgentConfig):
     max_tool_rounds: int = Field(default=4, ge=0, le=32)
     max_conversations: int = Field(default=100, ge=1, le=10_000)
     max_history: int = Field(default=50, ge=2, le=1_000)
+    daily_cap_usd: float | None = Field(
+        default=None,
+        gt=0,
+        le=1_000_000,
+        description="Hard cap on the agent's LLM spend per UTC day: a call whose worst case "
+        "would cross it fails with `llm_budget_exhausted`, unsent.",
+    )
 
     @field_validator("tools")
     @classmethod
@@ -179,6 +186,8 @@ def _user(text: str) -> Turn:
 
 
 def build(config: LlmConfig, resources: Resources) -> LlmWorker:
+    if resources.llm is not None and resources.llm.allowance is not None:
+        resources.llm.allowance.daily_cap_usd = config.daily_cap_usd
     return LlmWorker(config, resources.llm, resources.llm_retry_deadline_s)
 
 
