@@ -2,7 +2,9 @@
 against the fake Messages API: an llm_worker's chat, S5's synthesis and S4's explanation of
 an alert each show their tokens and cost on their service's /metrics, under the caller's
 viable system and agent type, and each leaves an `LlmUsage` record on `vsm.control`. A price
-table with a negative price stops a service before it starts, naming the field."""
+table with a negative price stops a service before it starts, naming the field. An
+llm_worker's calls wait for the tokens per minute S3 allocates it, and past its daily cap
+fail with `llm_budget_exhausted` without reaching the API."""
 
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ from tests.support.probe import Probe, open_probe
 from tests.support.system import launch, shut_down
 from tests.support.tokens import gateway_client
 from vsm.contract import topology
+from vsm.contract.control import AllocationChanged, Resources, allocation_key
 from vsm.contract.llm import LlmUsage
 from vsm.contract.performance import UnitPerformance, performance_key
 from vsm.kit.bus import AnyEnvelope
@@ -223,3 +226,71 @@ def test_a_negative_price_stops_start_up_naming_the_field(tmp_path: Any) -> None
     assert started.returncode != 0
     assert f"llm_prices.{HAIKU}.input" in started.stderr
     assert "greater than or equal to 0" in started.stderr
+
+
+# Tokens per minute and the daily cap of an llm_worker ---------------------------------------
+async def spawn_llm_worker(rest: httpx.AsyncClient, vsm_id: str, **config: Any) -> str:
+    body = {"type": "llm_worker", "config": {"model": HAIKU, **config}}
+    spawned = await rest.post("/api/vsm/agents", json=body, params={"vsm_id": vsm_id})
+    assert spawned.status_code == 201, spawned.text
+    return str(spawned.json()["agent_id"])
+
+
+async def chat(rest: httpx.AsyncClient, agent_id: str, message: str) -> dict[str, Any]:
+    body = {"type": "chat", "data": {"message": message, "conversation_id": "c"}}
+    response = await rest.post(f"/api/vsm/agents/{agent_id}/command", json=body)
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+async def test_past_its_daily_cap_an_llm_worker_fails_and_sends_nothing_more(
+    cost_system: LocalSystem, rest: httpx.AsyncClient, fake: FakeAnthropic
+) -> None:
+    """Each chat costs 0.0015 USD, its worst case about 0.0005 USD: a cap of 0.003 USD lets
+    two through and refuses the third unsent."""
+    vsm_id = f"root/cost-cap-{secrets.token_hex(3)}"
+    agent_id = await spawn_llm_worker(rest, vsm_id, max_tokens=100, daily_cap_usd=0.003)
+    for _ in range(4):
+        fake.reply_text("ok", usage={"input_tokens": 1000, "output_tokens": 100})
+
+    results = [await chat(rest, agent_id, f"hello {n}") for n in range(4)]
+
+    assert [r["status"] for r in results] == ["ok", "ok", "error", "error"], results
+    assert results[2]["error"]["code"] == "llm_budget_exhausted"
+    assert len([r for r in fake.requests if r.path == "/v1/messages"]) == 2
+    samples = await scrape(cost_system, "operations")
+    labels = {"vsm_id": vsm_id, "agent_type": "llm_worker", "model": HAIKU}
+    spent = value(samples, "vsm_llm_cost_usd_total", **labels)
+    assert spent == pytest.approx(0.003)
+    assert spent <= 0.003
+
+
+async def test_an_allocation_of_tokens_per_minute_makes_the_next_call_wait(
+    rest: httpx.AsyncClient, probe: Probe, fake: FakeAnthropic
+) -> None:
+    """S3 allocates 6000 tokens a minute (100 a second); a call of 6300 tokens leaves the
+    agent 300 short, so its next call waits about 3 s, and then succeeds."""
+    agent_id = await spawn_llm_worker(rest, f"root/cost-rate-{secrets.token_hex(3)}")
+    allocation = AllocationChanged(
+        agent_id=agent_id,
+        agent_type="llm_worker",
+        resources=Resources(concurrency_slots=4, llm_tokens_per_min=6000),
+        reason="test",
+    )
+    await probe.bus.publish(topology.CONTROL, allocation, routing_key=allocation_key(agent_id))
+
+    async def allocated() -> bool:
+        audit = {"agent_id": agent_id, "audit_type": "resource_audit"}
+        report = (await rest.post("/api/vsm/audit/bypass", json=audit)).json()["report"]
+        return bool(report["llm_tokens_per_min"] == 6000)
+
+    await eventually(allocated, what="the allocation taken by the agent")
+    fake.reply_text("big", usage={"input_tokens": 6000, "output_tokens": 300})
+    fake.reply_text("small", usage={"input_tokens": 10, "output_tokens": 10})
+
+    first = await chat(rest, agent_id, "first")
+    second = await chat(rest, agent_id, "second")
+
+    assert (first["status"], second["status"]) == ("ok", "ok"), (first, second)
+    first_at, second_at = (r.at for r in fake.requests if r.path == "/v1/messages")
+    assert 2.5 <= second_at - first_at <= 8
