@@ -183,8 +183,11 @@ class MeteredLlm:
         """One Messages API call (no retries here: the callers decide what to retry), within
         the allowance: it waits for tokens, or fails with `LlmBudgetExhausted` unsent."""
         asked = str(request.get("model", ""))
-        worst = worst_case(request, self.meter.prices.price(self.meter.prices.entry(asked)))
+        worst = 0.0
         if self.allowance is not None:
+            if self.allowance.daily_cap_usd is not None:
+                price = self.meter.prices.price(self.meter.prices.entry(asked))
+                worst = worst_case(request, price)
             await self.allowance.admit(worst)
         started = time.monotonic()
         try:
