@@ -116,6 +116,7 @@ async def test_a_call_beyond_the_daily_cap_fails_unsent_and_nothing_is_spent_bey
     assert allowance.spent_usd == pytest.approx(2 * 0.0015)
     assert allowance.spent_usd <= 0.003
     assert allowance.reserved_usd == 0
+    assert worker.state()["spent_today_usd"] == pytest.approx(0.003)
 
 
 async def test_a_call_beyond_the_tokens_per_minute_waits_for_them(

@@ -172,12 +172,15 @@ class LlmWorker(Passive):
             self.locks.pop(forgotten, None)
 
     def state(self) -> dict[str, Any]:
+        allowance = self.client.allowance if self.client is not None else None
         return {
             "model": self.config.model,
             "configured": self.client is not None,
             "conversations": len(self.conversations),
             "calls": self.calls,
             "tools": self.config.tools,
+            "daily_cap_usd": self.config.daily_cap_usd,
+            "spent_today_usd": allowance.spent_today() if allowance is not None else None,
         }
 
 
