@@ -620,6 +620,60 @@ def coordination() -> Dashboard:
                 (t(sum_by("", rate(processed, OPERATIONS, AUDITS)), "audits"),),
                 unit="ops",
             ),
+            *llm_cost(),
+        ),
+    )
+
+
+def llm_cost() -> tuple[Panel, ...]:
+    """What the LLM costs: the tokens of every call (the API's usage) and their price."""
+    duration = "vsm_llm_call_duration_seconds_bucket"
+    spend = sum_by("vsm_id, agent_type, model", rate("vsm_llm_cost_usd_total", VSM_ID))
+    return (
+        Panel(
+            "LLM spend, USD per hour, by system, agent type and model",
+            (
+                t(
+                    f"3600 * {spend}",
+                    "{{vsm_id}} {{agent_type}} {{model}}",
+                ),
+            ),
+            "Tokens priced from LLM_PRICES (cache reads and writes included), at the current "
+            "rate; `other`: a model not in the price table, or a system beyond the label bound.",
+            unit="currencyUSD",
+        ),
+        Panel(
+            "LLM tokens per second, by system, agent type and direction",
+            (
+                t(
+                    sum_by("vsm_id, agent_type, direction", rate("vsm_llm_tokens_total", VSM_ID)),
+                    "{{vsm_id}} {{agent_type}} {{direction}}",
+                ),
+            ),
+            "From each call's usage: input, output, and prompt-cache writes and reads.",
+        ),
+        Panel(
+            "LLM spend over the time range, by system",
+            (
+                t(
+                    sum_by("vsm_id", over_range("vsm_llm_cost_usd_total", VSM_ID)),
+                    "{{vsm_id}}",
+                    instant=True,
+                ),
+            ),
+            kind="stat",
+            unit="currencyUSD",
+        ),
+        Panel(
+            "LLM call duration (p95), by agent type",
+            (
+                t(
+                    quantile(0.95, "le, agent_type", rate(duration, 'outcome="ok"')),
+                    "{{agent_type}}",
+                ),
+            ),
+            "One Messages API call, answered; failed calls are counted with outcome `error`.",
+            unit="s",
         ),
     )
 

@@ -1,7 +1,8 @@
 """docs/metrics.md read as data: each metric's type, labels and the services that export it.
 
-Each `## ` section names who exports its tables' metrics: `Every service` or one service
-by its name (the first word of the heading); rows are `| `metric` | type | labels | ... |`.
+Each `## ` section names who exports its tables' metrics: `Every service`, or the services
+named in the heading before its first parenthesis (`## queen (S5)`, `## LLM calls: queen,
+intelligence, operations (...)`); rows are `| `metric` | type | labels | ... |`.
 A metric whose meaning says "only with `SETTING`" is exported only when that is set.
 """
 
@@ -32,11 +33,11 @@ def documented(path: Path = CATALOGUE) -> dict[str, Entry]:
     services: frozenset[str] = frozenset()
     for line in path.read_text().splitlines():
         if line.startswith("## "):
-            first = line[3:].split()[0]
+            named = re.findall(r"[a-z0-9-]+", line[3:].split("(", 1)[0])
             services = (
                 frozenset(SERVICES)
                 if line.startswith("## Every service")
-                else (frozenset({first}) if first in SERVICES else frozenset())
+                else frozenset(SERVICES) & frozenset(named)
             )
         elif (row := ROW.match(line)) and services:
             labels = frozenset(re.findall(r"`([a-z_]+)`", row["labels"]))

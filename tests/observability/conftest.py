@@ -11,6 +11,7 @@ from scripts.localrun import LocalSystem
 from tests.observability.broker import MonitoredRabbitMQ
 from tests.observability.prometheus import PrivatePrometheus
 from tests.observability.system import running_system
+from tests.support.fake_anthropic import FakeAnthropic
 
 # S5 fast enough that a pain burst opens, escalates and resolves an episode within the test.
 QUICK_S5 = {
@@ -28,10 +29,18 @@ def broker() -> Iterator[MonitoredRabbitMQ]:
 
 
 @pytest.fixture(scope="module")
+def fake_llm() -> Iterator[FakeAnthropic]:
+    """The Messages API the LLM features call, so that their tokens and cost are charted."""
+    with FakeAnthropic(default_reply="All agents are well.") as fake:
+        yield fake
+
+
+@pytest.fixture(scope="module")
 def monitored_system(
-    broker: MonitoredRabbitMQ, tmp_path_factory: pytest.TempPathFactory
+    broker: MonitoredRabbitMQ, tmp_path_factory: pytest.TempPathFactory, fake_llm: FakeAnthropic
 ) -> Iterator[LocalSystem]:
-    with running_system(broker.url, tmp_path_factory.mktemp("logs"), **QUICK_S5) as running:
+    logs = tmp_path_factory.mktemp("logs")
+    with running_system(broker.url, logs, **QUICK_S5, **fake_llm.env()) as running:
         yield running
 
 

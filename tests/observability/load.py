@@ -1,7 +1,8 @@
 """Some load on a running system, through its REST API (and bad input on the bus), so that
 every metric a dashboard charts has something to say.
 
-`episode()` makes the rare events happen once: agents spawned and one terminated, a pain
+`episode()` makes the rare events happen once: agents spawned (workers, and an llm_worker
+talking to the fake Messages API when the system has one) and one terminated, a pain
 burst that S5 turns into an intervention, escalates to operators, has acknowledged and
 resolves, a refused policy, a synthesis, an audit, an unsupported command, and malformed
 messages that are dead-lettered. `steady()` then keeps commands and signals flowing until
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from dataclasses import dataclass
 
 import httpx
 
@@ -25,13 +27,21 @@ from vsm.kit.bus import AnyEnvelope
 WORKERS = 2
 
 
+@dataclass(frozen=True)
+class Agents:
+    """What the load talks to: workers, and an llm_worker (its calls are metered)."""
+
+    workers: list[str]
+    assistant: str
+
+
 def ok(response: httpx.Response, *expected: int) -> httpx.Response:
     assert response.status_code in (expected or (200,)), response.text
     return response
 
 
-async def spawn(gateway: httpx.AsyncClient) -> str:
-    response = ok(await gateway.post("/api/vsm/agents", json={"type": "worker"}), 201)
+async def spawn(gateway: httpx.AsyncClient, agent_type: str = "worker") -> str:
+    response = ok(await gateway.post("/api/vsm/agents", json={"type": agent_type}), 201)
     return str(response.json()["agent_id"])
 
 
@@ -61,9 +71,16 @@ async def bad_input(probe: Probe, agent_id: str) -> None:
     await probe.publish_raw(topology.S1_COMMANDS.name, b"{not json", key)
 
 
-async def episode(gateway: httpx.AsyncClient, probe: Probe) -> list[str]:
-    """The rare events, once; the ids of the agents left running."""
+async def chat(gateway: httpx.AsyncClient, assistant: str) -> None:
+    """One llm_worker chat: its tokens and cost are metered (an error without an API key)."""
+    await command(gateway, assistant, "chat", {"message": "How are the agents doing?"})
+
+
+async def episode(gateway: httpx.AsyncClient, probe: Probe) -> Agents:
+    """The rare events, once; the agents left running."""
     agents = [await spawn(gateway) for _ in range(WORKERS + 1)]
+    assistant = await spawn(gateway, "llm_worker")
+    await chat(gateway, assistant)
     ok(await gateway.delete(f"/api/vsm/agents/{agents.pop()}"))
     alerts = await probe.bind_queue("observability.alerts", topology.OPERATORS.name, "alert.#")
     for _ in range(4):
@@ -77,7 +94,7 @@ async def episode(gateway: httpx.AsyncClient, probe: Probe) -> list[str]:
     await command(gateway, agents[0], "no_such_capability", {})
     await bad_input(probe, agents[0])
     await control_and_coordination(gateway, agents)
-    return agents
+    return Agents(agents, assistant)
 
 
 async def control_and_coordination(gateway: httpx.AsyncClient, agents: list[str]) -> None:
@@ -92,8 +109,9 @@ async def control_and_coordination(gateway: httpx.AsyncClient, agents: list[str]
     ok(await gateway.post("/api/vsm/coordination/messages", json=note))
 
 
-async def steady(gateway: httpx.AsyncClient, agents: list[str]) -> None:
-    """Commands to every agent, an audit, status and a signal, round after round."""
+async def steady(gateway: httpx.AsyncClient, everyone: Agents) -> None:
+    """Commands to every agent, a chat, an audit, status and a signal, round after round."""
+    agents = everyone.workers
     for round_number in itertools.count():
         for agent_id in agents:
             await command(gateway, agent_id, "process_data", {"data": [round_number, agent_id]})
@@ -102,6 +120,8 @@ async def steady(gateway: httpx.AsyncClient, agents: list[str]) -> None:
         audit = {"agent_id": agents[-1], "audit_type": "metrics_only"}
         ok(await gateway.post("/api/vsm/audit/bypass", json=audit))
         ok(await gateway.get("/api/vsm/status"))
+        if round_number % 5 == 0:
+            await chat(gateway, everyone.assistant)
         if round_number % 10 == 0:
             await feel(gateway, "pleasure", 0.3)
         await asyncio.sleep(0.05)

@@ -33,7 +33,7 @@ from scripts.localrun import LocalSystem
 from tests.deploy.chart import objects, render
 from tests.observability.broker import MonitoredRabbitMQ
 from tests.observability.catalogue import documented
-from tests.observability.load import episode, steady
+from tests.observability.load import Agents, episode, steady
 from tests.observability.operator import OperatorPrometheus, scrape_configs
 from tests.observability.panels import Query, queries
 from tests.observability.prometheus import PrivatePrometheus
@@ -97,7 +97,7 @@ def operator_prometheus(
 @pytest.fixture(scope="module")
 async def under_load(
     broker: MonitoredRabbitMQ, monitored_system: LocalSystem
-) -> AsyncIterator[list[str]]:
+) -> AsyncIterator[Agents]:
     """The rare events once, then steady commands and signals for the rest of the module."""
     namespace = monitored_system.env["VSM_NAMESPACE"]
     async with (
@@ -140,7 +140,7 @@ def test_targets_carry_the_labels_the_operator_gives(
 
 
 async def test_every_dashboard_query_has_data_in_the_releases_namespace(
-    operator_prometheus: OperatorPrometheus, under_load: list[str]
+    operator_prometheus: OperatorPrometheus, under_load: Agents
 ) -> None:
     everything = queries(namespace=NAMESPACE)
     live = [q for q in everything if (q.dashboard, q.panel, q.ref) not in QUIET]
@@ -163,7 +163,7 @@ async def test_every_dashboard_query_has_data_in_the_releases_namespace(
 
 
 def test_every_alert_rule_evaluates_and_selects_real_series(
-    operator_prometheus: OperatorPrometheus, under_load: list[str]
+    operator_prometheus: OperatorPrometheus, under_load: Agents
 ) -> None:
     deadline = time.monotonic() + DEADLINE_S
     while True:
@@ -196,7 +196,7 @@ def selectors(expr: str) -> set[str]:
 
 
 def test_the_helm_test_script_passes_against_the_running_system(
-    chart: list[dict[str, Any]], monitored_system: LocalSystem, under_load: list[str]
+    chart: list[dict[str, Any]], monitored_system: LocalSystem, under_load: Agents
 ) -> None:
     pod = objects(render(VALUES), "Pod")["vsm-test"]["spec"]["containers"][0]
     script = pod["command"][2]
@@ -231,7 +231,7 @@ def test_the_helm_test_script_passes_against_the_running_system(
 
 
 def test_the_metrics_catalogue_is_what_the_services_export(
-    prometheus: PrivatePrometheus, under_load: list[str]
+    prometheus: PrivatePrometheus, under_load: Agents
 ) -> None:
     """docs/metrics.md lists every vsm_* metric each service exports, with its type and
     labels, and nothing that no service exports."""
@@ -268,7 +268,7 @@ def wire_name(name: str, kind: str) -> str:
 
 
 def test_every_value_is_finite_in_the_operators_scrape(
-    operator_prometheus: OperatorPrometheus, under_load: list[str]
+    operator_prometheus: OperatorPrometheus, under_load: Agents
 ) -> None:
     samples = operator_prometheus.query(f'vsm_viability{{namespace="{NAMESPACE}"}}')
     assert samples

@@ -116,6 +116,7 @@ class RecordedRequest:
 class _Reply:
     content: tuple[dict[str, Any], ...]
     stop_reason: str
+    usage: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -208,9 +209,17 @@ class FakeAnthropic(LoopbackFake):
 
     # --- the script ------------------------------------------------------------------------
 
-    def reply_text(self, text: str, *, stop_reason: str = "end_turn") -> Self:
-        """Queue an assistant message with one text block."""
-        return self._push(_Reply(({"type": "text", "text": text},), stop_reason))
+    def reply_text(
+        self, text: str, *, stop_reason: str = "end_turn", usage: Mapping[str, int] | None = None
+    ) -> Self:
+        """Queue an assistant message with one text block.
+
+        `usage` replaces counts of the reply's `usage` (`input_tokens`, `output_tokens`,
+        `cache_creation_input_tokens`, `cache_read_input_tokens`); by default input and
+        output are estimated from the text (about 4 characters a token) and the cache's are 0.
+        """
+        usage_items = tuple((usage or {}).items())
+        return self._push(_Reply(({"type": "text", "text": text},), stop_reason, usage_items))
 
     def reply_tool_use(
         self,
@@ -219,10 +228,12 @@ class FakeAnthropic(LoopbackFake):
         text: str | None = None,
         *,
         tool_id: str | None = None,
+        usage: Mapping[str, int] | None = None,
     ) -> Self:
         """Queue a `tool_use` turn (`stop_reason: "tool_use"`), after an optional text block.
 
-        The block's id is generated (`toolu_...`) unless `tool_id` is given.
+        The block's id is generated (`toolu_...`) unless `tool_id` is given; `usage` as for
+        `reply_text`.
         """
         block = {
             "type": "tool_use",
@@ -231,7 +242,7 @@ class FakeAnthropic(LoopbackFake):
             "input": dict(input),
         }
         content = ({"type": "text", "text": text}, block) if text is not None else (block,)
-        return self._push(_Reply(content, "tool_use"))
+        return self._push(_Reply(content, "tool_use", tuple((usage or {}).items())))
 
     def fail(
         self,
@@ -354,7 +365,7 @@ class FakeAnthropic(LoopbackFake):
                 handler, step.status, step.error_type, step.message, step.headers, step.details
             )
         elif isinstance(step, _Reply):
-            message = _message(request, step.content, step.stop_reason)
+            message = _message(request, step.content, step.stop_reason, dict(step.usage))
             if request.stream:
                 _send_sse(handler, _stream_events(message), complete=True)
             else:
@@ -477,7 +488,10 @@ def _send_break(handler: Handler, request: RecordedRequest, step: _Break) -> Non
 
 
 def _message(
-    request: RecordedRequest, content: tuple[dict[str, Any], ...], stop_reason: str
+    request: RecordedRequest,
+    content: tuple[dict[str, Any], ...],
+    stop_reason: str,
+    usage: Mapping[str, int] | None = None,
 ) -> dict[str, Any]:
     output = sum(_estimate_tokens(json.dumps(block)) for block in content)
     return {
@@ -494,6 +508,7 @@ def _message(
             "cache_creation_input_tokens": 0,
             "cache_read_input_tokens": 0,
             "service_tier": "standard",
+            **(usage or {}),
         },
     }
 

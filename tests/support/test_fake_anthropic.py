@@ -62,6 +62,19 @@ def test_text_reply_is_parsed_and_the_request_recorded(fake: FakeAnthropic) -> N
     assert "anthropic-version" in request.headers
 
 
+def test_a_scripted_usage_is_what_the_reply_counts(fake: FakeAnthropic) -> None:
+    fake.reply_text("cached", usage={"input_tokens": 12, "cache_read_input_tokens": 3000})
+    fake.reply_tool_use("t", {}, usage={"output_tokens": 40, "cache_creation_input_tokens": 9})
+    with client(fake) as sdk:
+        first = sdk.messages.create(model=MODEL, max_tokens=64, messages=HELLO).usage
+        second = sdk.messages.create(model=MODEL, max_tokens=64, messages=HELLO).usage
+
+    assert (first.input_tokens, first.cache_read_input_tokens) == (12, 3000)
+    assert first.output_tokens > 0
+    assert first.cache_creation_input_tokens == 0
+    assert (second.output_tokens, second.cache_creation_input_tokens) == (40, 9)
+
+
 def test_empty_script_echoes_the_last_user_message(fake: FakeAnthropic) -> None:
     messages: list[Any] = [
         {"role": "user", "content": "first"},

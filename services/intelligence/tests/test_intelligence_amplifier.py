@@ -7,10 +7,15 @@ from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 
 import pytest
+from prometheus_client import CollectorRegistry
 
 from tests.support.fake_anthropic import FakeAnthropic
 from vsm.contract.intelligence import AlertExplanation, IntelligenceAlert
 from vsm.intelligence.amplifier import TOOL, Amplifier, create_client
+from vsm.kit.llm import Caller, LlmMeter
+from vsm.kit.pricing import PriceTable
+
+VSM_ID = "root/ops"
 
 ALERT = IntelligenceAlert(
     alert_id="a-1",
@@ -31,8 +36,17 @@ def fake() -> Iterator[FakeAnthropic]:
 
 
 @pytest.fixture
-async def amplifier(fake: FakeAnthropic) -> AsyncIterator[Amplifier]:
-    client = create_client("test-key", fake.url, timeout_s=5, max_retries=1)
+def registry() -> CollectorRegistry:
+    return CollectorRegistry()
+
+
+@pytest.fixture
+async def amplifier(fake: FakeAnthropic, registry: CollectorRegistry) -> AsyncIterator[Amplifier]:
+    meter = LlmMeter(PriceTable.with_defaults({}), registry)
+    caller = Caller("intelligence-1", "intelligence", "root")
+    client = create_client(
+        "test-key", fake.url, timeout_s=5, max_retries=1, meter=meter, caller=caller
+    )
     amp = Amplifier(client, model="claude-test", max_pending=2)
     yield amp
     await amp.close()
@@ -44,7 +58,7 @@ async def explained_by(amplifier: Amplifier) -> list[AlertExplanation]:
     async def publish(explanation: AlertExplanation) -> None:
         published.append(explanation)
 
-    amplifier.explain_later(ALERT, publish)
+    amplifier.explain_later(ALERT, publish, VSM_ID)
     await asyncio.gather(*amplifier.tasks)
     return published
 
@@ -90,7 +104,7 @@ async def test_a_failing_llm_publishes_nothing_and_is_counted(
 async def test_without_a_client_nothing_is_asked(fake: FakeAnthropic) -> None:
     amplifier = Amplifier(None, model="m", max_pending=2)
     assert not amplifier.enabled
-    amplifier.explain_later(ALERT, lambda e: asyncio.sleep(0))
+    amplifier.explain_later(ALERT, lambda e: asyncio.sleep(0), VSM_ID)
     assert amplifier.tasks == set()
     assert fake.requests == []
     assert amplifier.details()["llm"] == "disabled"
@@ -103,7 +117,21 @@ async def test_explanations_in_flight_are_bounded(
         return None
 
     for _ in range(5):
-        amplifier.explain_later(ALERT, publish)
+        amplifier.explain_later(ALERT, publish, VSM_ID)
     assert len(amplifier.tasks) == 2
     assert amplifier.skipped == 3
     await asyncio.gather(*amplifier.tasks)
+
+
+async def test_an_explanation_is_charged_to_the_system_of_its_alert(
+    fake: FakeAnthropic, amplifier: Amplifier, registry: CollectorRegistry
+) -> None:
+    fake.reply_tool_use(TOOL, {"explanation": "Load."}, usage={"output_tokens": 30})
+    await explained_by(amplifier)
+    labels = {"vsm_id": VSM_ID, "agent_type": "intelligence", "model": "other"}
+    output = registry.get_sample_value("vsm_llm_tokens_total", {**labels, "direction": "output"})
+    read = registry.get_sample_value("vsm_llm_tokens_total", {**labels, "direction": "input"})
+    assert output == 30
+    assert read
+    cost = registry.get_sample_value("vsm_llm_cost_usd_total", labels)
+    assert cost == pytest.approx((read * 15 + 30 * 75) / 1e6)  # an unknown model: `other`

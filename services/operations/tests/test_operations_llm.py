@@ -4,8 +4,12 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 from anthropic import AsyncAnthropic
+from prometheus_client import CollectorRegistry
 
 from tests.support.fake_anthropic import FakeAnthropic
+from vsm.kit.llm import Caller, LlmMeter, MeteredLlm
+from vsm.kit.llm_allowance import LlmAllowance
+from vsm.kit.pricing import PriceTable
 from vsm.operations.agents.base import CommandFailed
 from vsm.operations.agents.llm_worker import LlmConfig, LlmWorker, trimmed
 
@@ -17,9 +21,10 @@ def fake() -> Iterator[FakeAnthropic]:
 
 
 @pytest.fixture
-async def client(fake: FakeAnthropic) -> AsyncIterator[AsyncAnthropic]:
+async def client(fake: FakeAnthropic) -> AsyncIterator[MeteredLlm]:
     sdk = AsyncAnthropic(api_key="k", base_url=fake.url, max_retries=0)
-    yield sdk
+    meter = LlmMeter(PriceTable.with_defaults({}), CollectorRegistry())
+    yield MeteredLlm(sdk, meter, Caller("llm-1", "llm_worker", "root"))
     await sdk.close()
 
 
@@ -31,7 +36,7 @@ async def test_without_a_key_it_answers_llm_not_configured() -> None:
 
 
 async def test_model_and_max_tokens_come_from_the_config(
-    fake: FakeAnthropic, client: AsyncAnthropic
+    fake: FakeAnthropic, client: MeteredLlm
 ) -> None:
     worker = LlmWorker(LlmConfig(model="claude-test", max_tokens=7), client, deadline_s=5)
     result = await worker.execute("chat", {"message": "echo me", "conversation_id": "c1"})
@@ -41,7 +46,7 @@ async def test_model_and_max_tokens_come_from_the_config(
 
 
 async def test_429_is_retried_until_the_deadline_then_given_up(
-    fake: FakeAnthropic, client: AsyncAnthropic
+    fake: FakeAnthropic, client: MeteredLlm
 ) -> None:
     fake.fail_times(50, 429, retry_after=0.2)
     worker = LlmWorker(LlmConfig(), client, deadline_s=0.5)
@@ -51,7 +56,7 @@ async def test_429_is_retried_until_the_deadline_then_given_up(
     assert 2 <= len(fake.requests) <= 4
 
 
-async def test_a_bad_request_is_not_retried(fake: FakeAnthropic, client: AsyncAnthropic) -> None:
+async def test_a_bad_request_is_not_retried(fake: FakeAnthropic, client: MeteredLlm) -> None:
     fake.fail(400)
     worker = LlmWorker(LlmConfig(), client, deadline_s=5)
     with pytest.raises(CommandFailed) as failed:
@@ -71,3 +76,62 @@ def test_history_is_trimmed_at_a_plain_user_turn() -> None:
     ]
     assert trimmed(history, 4) == history[4:]
     assert trimmed(history, 10) == history
+
+
+# Tokens per minute and the daily cap ----------------------------------------------------
+HAIKU = "claude-haiku-4-5"
+
+
+def within(client: MeteredLlm, allowance: LlmAllowance) -> MeteredLlm:
+    return client.on_behalf_of(client.caller, allowance)
+
+
+async def test_a_call_beyond_the_daily_cap_fails_unsent_and_nothing_is_spent_beyond_it(
+    fake: FakeAnthropic, client: MeteredLlm
+) -> None:
+    """Each chat costs (1000 x 1 + 100 x 5) / 10^6 = 0.0015 USD; its worst case (the prompt's
+    characters / 2 at 1.25 USD, 100 x 5 USD, per million) is about 0.0005 USD, so a cap of
+    0.003 USD lets two chats through and refuses the third before sending it."""
+    config = LlmConfig(model=HAIKU, max_tokens=100, daily_cap_usd=0.003)
+    allowance = LlmAllowance(daily_cap_usd=config.daily_cap_usd)
+    worker = LlmWorker(config, within(client, allowance), deadline_s=5)
+    for _ in range(5):
+        fake.reply_text("ok", usage={"input_tokens": 1000, "output_tokens": 100})
+    answered = 0
+    failure: CommandFailed | None = None
+    for number in range(5):
+        try:
+            await worker.execute("chat", {"message": f"hi {number}", "conversation_id": "c1"})
+        except CommandFailed as failed:
+            failure = failed
+            break
+        answered += 1
+
+    assert failure is not None
+    exhausted = failure
+    assert exhausted.code == "llm_budget_exhausted"
+    assert exhausted.details["cap_usd"] == 0.003
+    assert answered == 2
+    assert len(fake.requests) == 2  # the third was never sent
+    assert allowance.spent_usd == pytest.approx(2 * 0.0015)
+    assert allowance.spent_usd <= 0.003
+    assert allowance.reserved_usd == 0
+    assert worker.state()["spent_today_usd"] == pytest.approx(0.003)
+
+
+async def test_a_call_beyond_the_tokens_per_minute_waits_for_them(
+    fake: FakeAnthropic, client: MeteredLlm
+) -> None:
+    """6000 tokens a minute refill 100 a second: after a call of 6300 the bucket is 300
+    short, so the next call waits about 3 s; it is not refused."""
+    allowance = LlmAllowance(tokens_per_min=6000)
+    worker = LlmWorker(LlmConfig(model=HAIKU), within(client, allowance), deadline_s=5)
+    fake.reply_text("big", usage={"input_tokens": 6000, "output_tokens": 300})
+    fake.reply_text("small", usage={"input_tokens": 10, "output_tokens": 10})
+
+    await worker.execute("chat", {"message": "first"})
+    second = await worker.execute("chat", {"message": "second"})
+
+    assert second["text"] == "small"
+    first_at, second_at = (request.at for request in fake.requests)
+    assert 2.5 <= second_at - first_at <= 6

@@ -17,6 +17,7 @@ from anthropic import AsyncAnthropic
 from anthropic.types import MessageParam, ToolChoiceToolParam, ToolParam
 
 from vsm.contract.intelligence import AlertExplanation, IntelligenceAlert
+from vsm.kit.llm import Caller, LlmMeter, MeteredLlm
 
 log = structlog.get_logger("vsm.intelligence.amplifier")
 
@@ -74,7 +75,7 @@ class Amplifier:
     """Explains alerts with Claude when a client is configured; otherwise does nothing."""
 
     def __init__(
-        self, client: AsyncAnthropic | None, *, model: str, max_pending: int, max_tokens: int = 1024
+        self, client: MeteredLlm | None, *, model: str, max_pending: int, max_tokens: int = 1024
     ) -> None:
         self.client = client
         self.model = model
@@ -89,23 +90,25 @@ class Amplifier:
     def enabled(self) -> bool:
         return self.client is not None
 
-    def explain_later(self, alert: IntelligenceAlert, publish: Publish) -> None:
-        """Start explaining `alert` in the background; skipped when too many are in flight."""
+    def explain_later(self, alert: IntelligenceAlert, publish: Publish, vsm_id: str) -> None:
+        """Start explaining `alert` (about the viable system `vsm_id`, charged for it) in the
+        background; skipped when too many are in flight."""
         if self.client is None:
             return
         if len(self.tasks) >= self.max_pending:
             self.skipped += 1
             log.warning("explanation_skipped", alert_id=alert.alert_id, pending=len(self.tasks))
             return
-        task = asyncio.create_task(self._explain(alert, publish), name=f"explain-{alert.alert_id}")
+        explaining = self._explain(alert, publish, vsm_id)
+        task = asyncio.create_task(explaining, name=f"explain-{alert.alert_id}")
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
-    async def explain(self, alert: IntelligenceAlert) -> AlertExplanation | None:
+    async def explain(self, alert: IntelligenceAlert, vsm_id: str) -> AlertExplanation | None:
         if self.client is None:
             return None
         ask: list[MessageParam] = [{"role": "user", "content": prompt(alert)}]
-        reply = await self.client.messages.create(
+        reply = await self.client.for_system(vsm_id).create(
             model=self.model,
             max_tokens=self.max_tokens,
             system=SYSTEM_PROMPT,
@@ -115,9 +118,9 @@ class Amplifier:
         )
         return parse(alert.alert_id, reply.model, list(reply.content))
 
-    async def _explain(self, alert: IntelligenceAlert, publish: Publish) -> None:
+    async def _explain(self, alert: IntelligenceAlert, publish: Publish, vsm_id: str) -> None:
         try:
-            explanation = await self.explain(alert)
+            explanation = await self.explain(alert, vsm_id)
             if explanation is None:
                 raise ValueError("the model returned no explanation")
             await publish(explanation)
@@ -144,8 +147,16 @@ class Amplifier:
 
 
 def create_client(
-    api_key: str, base_url: str | None, timeout_s: float, max_retries: int
-) -> AsyncAnthropic:
-    return AsyncAnthropic(
+    api_key: str,
+    base_url: str | None,
+    timeout_s: float,
+    max_retries: int,
+    *,
+    meter: LlmMeter,
+    caller: Caller,
+) -> MeteredLlm:
+    """The metered client; the SDK's retries happen within one metered call."""
+    client = AsyncAnthropic(
         api_key=api_key, base_url=base_url, timeout=timeout_s, max_retries=max_retries
     )
+    return MeteredLlm(client, meter, caller)

@@ -23,6 +23,7 @@ from vsm.intelligence.systems import ViableSystems
 from vsm.intelligence.tree import TreeSync
 from vsm.intelligence.variety import EventWindow
 from vsm.kit.egress import egress_client
+from vsm.kit.llm import Caller, service_meter
 from vsm.kit.runtime import Runtime
 from vsm.kit.schedule import Every
 
@@ -68,6 +69,7 @@ def build_systems(settings: Settings, rulesets: RuleSets) -> ViableSystems:
 
 def create_app(settings: Settings) -> Litestar:
     runtime = Runtime(SERVICE, settings)
+    meter = service_meter(settings, runtime.telemetry.registry, runtime.bus)
     amplifier = Amplifier(
         None, model=settings.anthropic_model, max_pending=settings.llm_max_pending
     )
@@ -80,6 +82,8 @@ def create_app(settings: Settings) -> Litestar:
                 settings.anthropic_base_url,
                 settings.llm_timeout_s,
                 settings.llm_max_retries,
+                meter=meter,
+                caller=Caller(settings.instance_id, SERVICE, settings.vsm_id),
             )
 
     rulesets = build_rulesets(settings)

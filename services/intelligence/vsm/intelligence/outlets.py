@@ -76,7 +76,7 @@ class Outlets:
         async def explained(explanation: AlertExplanation) -> None:
             await self.explanations.publish(explanation, cause=sent, mandatory=False)
 
-        self.amplifier.explain_later(alert, explained)
+        self.amplifier.explain_later(alert, explained, sent.vsm_id)
 
     async def said(self, message: Said, vsm_id: str, cause: AnyEnvelope | None) -> None:
         """What a rule's firing says, about the system `vsm_id`."""

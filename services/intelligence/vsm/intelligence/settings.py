@@ -7,12 +7,12 @@ from pydantic import Field, SecretStr, model_validator
 from vsm.contract.rules import MAX_RULES, Limits, Rule, RuleDeclaration, compile_rules
 from vsm.intelligence.sources import SourceConfig, vocabulary
 from vsm.kit.egress import EgressPolicy, Refused
-from vsm.kit.settings import ServiceSettings
+from vsm.kit.llm import LlmSettings
 
 MAX_SOURCES = 32
 
 
-class Settings(ServiceSettings):
+class Settings(LlmSettings):
     http_port: int = Field(default=8004, ge=0, le=65535)
 
     scan_interval_s: float = Field(default=30.0, gt=0, le=86_400, alias="SCAN_INTERVAL")

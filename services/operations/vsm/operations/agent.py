@@ -23,6 +23,7 @@ from vsm.contract.control import AllocationChanged
 from vsm.contract.coordination import CoordinationNote
 from vsm.contract.operations import AgentCommand, AgentInfo, AuditType, CommandError, CommandResult
 from vsm.contract.performance import UnitPerformance
+from vsm.kit.llm_allowance import LlmAllowance
 from vsm.operations.agents.base import AgentConfig, Behaviour, CommandFailed
 from vsm.operations.algedonics import AlgedonicMonitor, Feeling
 from vsm.operations.allocation import Rate, Slots
@@ -54,8 +55,11 @@ class Agent:
         window_s: float,
         feel: Feel,
         crash: Crash,
+        llm_allowance: LlmAllowance | None = None,
     ) -> None:
         self.info = info
+        self.llm_allowance = llm_allowance
+        """Its LLM calls' tokens per minute (from S3's allocation) and daily cap."""
         self.behaviour = behaviour
         self.slots = Slots(info.allocation)
         self.rate = Rate()
@@ -217,6 +221,8 @@ class Agent:
         await self.slots.resize(change.resources.concurrency_slots)
         self.rate.change(change.max_rate_per_s)
         self.llm_tokens_per_min = change.resources.llm_tokens_per_min or None
+        if self.llm_allowance is not None:
+            self.llm_allowance.tokens_per_min = self.llm_tokens_per_min
 
     def receive(self, note: CoordinationNote, note_id: str) -> None:
         """Keep a note from another S1 unit (delivered by S2) where audits and work can see it."""

@@ -1,4 +1,5 @@
-"""Wiring: Settings -> Runtime -> clients (egress, Anthropic) -> S1 (registry, agents) -> app."""
+"""Wiring: Settings -> Runtime -> clients (egress, metered Anthropic) -> S1 (registry, agents)
+-> app."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from anthropic import AsyncAnthropic
 from litestar import Litestar
 
 from vsm.kit.egress import egress_client
+from vsm.kit.llm import Caller, LlmMeter, MeteredLlm, service_meter
 from vsm.kit.runtime import Runtime
 from vsm.operations import handlers
 from vsm.operations.agents.base import Resources
@@ -21,20 +23,22 @@ from vsm.operations.wiring import declare_shared
 SERVICE = "operations"
 
 
-def anthropic_client(settings: Settings) -> AsyncAnthropic | None:
-    """The one Anthropic client, or None without a key (llm_workers then answer an error).
+def anthropic_client(settings: Settings, meter: LlmMeter) -> MeteredLlm | None:
+    """The one Anthropic client, metered, or None without a key (llm_workers then answer an
+    error). Each agent is charged for its own calls (`Resources.charged_to`).
 
     The SDK's own retries are off: `llm_calls` retries with an explicit deadline instead.
     """
     key = settings.anthropic_api_key.get_secret_value() if settings.anthropic_api_key else ""
     if not key:
         return None
-    return AsyncAnthropic(
+    client = AsyncAnthropic(
         api_key=key,
         base_url=settings.anthropic_base_url,
         max_retries=0,
         timeout=settings.llm_request_timeout_s,
     )
+    return MeteredLlm(client, meter, Caller(settings.instance_id, SERVICE, settings.vsm_id))
 
 
 def create_app(settings: Settings) -> Litestar:
@@ -42,16 +46,17 @@ def create_app(settings: Settings) -> Litestar:
     bus = runtime.bus
     state: dict[str, object] = {}
     egress = settings.egress_policy()
+    meter = service_meter(settings, runtime.telemetry.registry, bus)
 
     async def start() -> None:
         http = egress_client(egress, settings.http_timeout_s)
         resources = Resources(
             outbound=Outbound(http, egress, metrics.refused),
-            anthropic=anthropic_client(settings),
+            llm=anthropic_client(settings, meter),
             llm_retry_deadline_s=settings.llm_retry_deadline_s,
         )
         host.resources = resources
-        state["http"], state["anthropic"] = http, resources.anthropic
+        state["http"], state["llm"] = http, resources.llm
         await declare_shared(bus)
         await journal.start(await bus.broker.connect(), settings.registry_replay_timeout_s)
         await s1.caught_up()
@@ -60,9 +65,9 @@ def create_app(settings: Settings) -> Litestar:
     async def stop() -> None:
         await journal.stop()
         await host.stop()
-        anthropic = state.get("anthropic")
-        if isinstance(anthropic, AsyncAnthropic):
-            await anthropic.close()
+        llm = state.get("llm")
+        if isinstance(llm, MeteredLlm):
+            await llm.close()
         http = state.get("http")
         if isinstance(http, httpx.AsyncClient):
             await http.aclose()

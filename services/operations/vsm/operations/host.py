@@ -37,6 +37,7 @@ from vsm.contract.performance import performance_key
 from vsm.contract.topology import Queue
 from vsm.kit.bus import Bus
 from vsm.kit.consumer import DirectConsumers, LeaveQueued
+from vsm.kit.llm_allowance import LlmAllowance
 from vsm.operations.agent import Agent, NotStarted
 from vsm.operations.agents.base import Resources
 from vsm.operations.agents.catalog import AGENT_TYPES
@@ -110,7 +111,11 @@ class AgentHost:
             raise RuntimeError("agents need the clients built at start-up")
         kind = AGENT_TYPES[info.agent_type]
         config = kind.config_model.model_validate(info.config)
-        behaviour = kind.build(config, self.resources)
+        allowance = LlmAllowance()
+        resources = self.resources.charged_to(
+            info.agent_id, info.agent_type, info.vsm_id, allowance
+        )
+        behaviour = kind.build(config, resources)
         agent: Agent
         agent = Agent(
             info,
@@ -119,6 +124,7 @@ class AgentHost:
             window_s=self.window_s,
             feel=lambda feeling: self._feel(agent, feeling),
             crash=lambda error: self._crashed(agent, error),
+            llm_allowance=allowance,
         )
         await declare_agent(self.bus, self.channels, info.agent_id)
         self.agents[info.agent_id] = agent

@@ -5,10 +5,10 @@ from typing import Self
 from pydantic import Field, SecretStr, model_validator
 
 from vsm.kit.egress import EgressPolicy
-from vsm.kit.settings import ServiceSettings
+from vsm.kit.llm import LlmSettings
 
 
-class Settings(ServiceSettings):
+class Settings(LlmSettings):
     http_port: int = Field(default=8001, ge=0, le=65535)
     anthropic_api_key: SecretStr | None = None
     anthropic_base_url: str | None = None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from litestar import Litestar
 
+from vsm.kit.llm import Caller, service_meter
 from vsm.kit.runtime import Runtime
 from vsm.queen import handlers
 from vsm.queen.algedonic import Thresholds
@@ -52,6 +53,8 @@ def create_app(settings: Settings) -> Litestar:
         settings.anthropic_model,
         settings.llm_timeout_s,
         settings.llm_max_retries,
+        meter=service_meter(settings, runtime.telemetry.registry, runtime.bus),
+        caller=Caller(settings.instance_id, SERVICE, settings.vsm_id),
     )
     llm = proposer.source if proposer else "not configured (rules only)"
     outlets = Outlets(runtime.bus, s5, journal, metrics, proposer)
@@ -65,7 +68,7 @@ def create_app(settings: Settings) -> Litestar:
 
     async def close_llm() -> None:
         if proposer is not None:
-            await proposer.client.close()
+            await proposer.llm.close()
 
     runtime.on_start(open_store)
     runtime.on_start(monitor.start)

@@ -28,6 +28,7 @@ from vsm.contract.policy import (
     ResourceAllocationPolicy,
     ThrottlePolicy,
 )
+from vsm.kit.llm import Caller, LlmMeter, MeteredLlm
 from vsm.queen.rules import Anomaly
 
 TOOL_NAME = "propose_policy"
@@ -110,7 +111,7 @@ def explain(error: anthropic.APIStatusError) -> tuple[str, bool]:
 
 @dataclass
 class LlmProposer:
-    client: anthropic.AsyncAnthropic
+    llm: MeteredLlm
     model: str
     max_retries: int = 2
     deadline_s: float = 30.0
@@ -120,9 +121,14 @@ class LlmProposer:
         return f"llm:{self.model}"
 
     async def propose(
-        self, anomaly: Anomaly, current: list[PolicyRecord], identity: dict[str, Any] | None
+        self,
+        anomaly: Anomaly,
+        current: list[PolicyRecord],
+        identity: dict[str, Any] | None,
+        vsm_id: str,
     ) -> dict[str, Any]:
-        """The raw tool input (`{"rationale", "policy"}`), not yet validated; or `LlmFailed`."""
+        """The raw tool input (`{"rationale", "policy"}`), not yet validated; or `LlmFailed`.
+        The call is charged to the viable system `vsm_id`."""
         prompt = {
             "anomaly": {
                 "anomaly_type": anomaly.anomaly_type,
@@ -132,7 +138,7 @@ class LlmProposer:
             "identity": identity,
             "current_policies": [r.policy.model_dump(mode="json") for r in current],
         }
-        reply = await self._create(json.dumps(prompt, default=str))
+        reply = await self._create(self.llm.for_system(vsm_id), json.dumps(prompt, default=str))
         for block in reply.content:
             if block.type == "tool_use" and block.name == TOOL_NAME:
                 if not isinstance(block.input, dict):
@@ -140,14 +146,14 @@ class LlmProposer:
                 return block.input
         raise LlmFailed("invalid_output", f"the reply has no {TOOL_NAME} call")
 
-    async def _create(self, content: str) -> Any:
+    async def _create(self, llm: MeteredLlm, content: str) -> Any:
         """The reply, after bounded, jittered retries of what may pass; else `LlmFailed`."""
         started = time.monotonic()
         attempt = 0
         while True:
             attempt += 1
             try:
-                return await self.client.messages.create(
+                return await llm.create(
                     model=self.model,
                     max_tokens=MAX_TOKENS,
                     system=SYSTEM,
@@ -170,7 +176,14 @@ class LlmProposer:
 
 
 def create_proposer(
-    api_key: str | None, base_url: str | None, model: str, timeout_s: float, max_retries: int
+    api_key: str | None,
+    base_url: str | None,
+    model: str,
+    timeout_s: float,
+    max_retries: int,
+    *,
+    meter: LlmMeter,
+    caller: Caller,
 ) -> LlmProposer | None:
     """Built at start-up, and only when a key is configured (otherwise rules only)."""
     if not api_key:
@@ -178,4 +191,5 @@ def create_proposer(
     client = anthropic.AsyncAnthropic(
         api_key=api_key, base_url=base_url, timeout=timeout_s, max_retries=0
     )
-    return LlmProposer(client=client, model=model, max_retries=max_retries, deadline_s=timeout_s)
+    llm = MeteredLlm(client, meter, caller)
+    return LlmProposer(llm=llm, model=model, max_retries=max_retries, deadline_s=timeout_s)

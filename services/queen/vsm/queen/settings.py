@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from vsm.kit.settings import ServiceSettings
+from vsm.kit.llm import LlmSettings
 
 
-class Settings(ServiceSettings):
+class Settings(LlmSettings):
     http_port: int = Field(default=8005, ge=0, le=65535)
 
     algedonic_half_life_s: float = Field(default=60.0, gt=0, le=86_400)

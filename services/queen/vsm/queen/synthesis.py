@@ -63,6 +63,7 @@ async def llm_policy(
         anomaly,
         journal.store.latest_of(vsm_id),
         identity.model_dump(mode="json") if identity else None,
+        vsm_id,
     )
     policy = raw.get("policy")
     if not isinstance(policy, dict) or not isinstance(policy.get("policy_type"), str):

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
-from anthropic import AsyncAnthropic
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from vsm.kit.llm import Caller, MeteredLlm
+from vsm.kit.llm_allowance import LlmAllowance
 from vsm.operations.algedonics import AlgedonicThresholds, Feeling
 
 if TYPE_CHECKING:
@@ -50,8 +51,18 @@ class Resources:
     """Clients built once at start-up and shared by every agent of this replica."""
 
     outbound: Outbound
-    anthropic: AsyncAnthropic | None
+    llm: MeteredLlm | None
+    """Claude, metered; None without an API key."""
     llm_retry_deadline_s: float
+
+    def charged_to(
+        self, agent_id: str, agent_type: str, vsm_id: str, allowance: LlmAllowance
+    ) -> Resources:
+        """The same clients, with LLM calls charged to this agent, within its allowance."""
+        if self.llm is None:
+            return self
+        caller = Caller(agent_id, agent_type, vsm_id)
+        return replace(self, llm=self.llm.on_behalf_of(caller, allowance))
 
 
 class Behaviour(Protocol):

@@ -18,9 +18,10 @@ import time
 from typing import Any
 
 import anthropic
-from anthropic import AsyncAnthropic
 from anthropic.types import Message
 
+from vsm.kit.llm import MeteredLlm
+from vsm.kit.llm_allowance import LlmBudgetExhausted
 from vsm.operations.agents.base import CommandFailed
 
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504, 529})
@@ -86,16 +87,20 @@ def refusal(error: anthropic.APIStatusError) -> CommandFailed | None:
     return None
 
 
-async def create_message(
-    client: AsyncAnthropic, deadline_s: float, **request: Any
-) -> tuple[Message, int]:
+async def create_message(llm: MeteredLlm, deadline_s: float, **request: Any) -> tuple[Message, int]:
     """The model's reply and how many attempts it took; `CommandFailed` when it cannot be had."""
     started = time.monotonic()
     attempt = 0
     while True:
         attempt += 1
         try:
-            return await client.messages.create(**request), attempt
+            return await llm.create(**request), attempt
+        except LlmBudgetExhausted as exhausted:
+            raise CommandFailed(
+                "llm_budget_exhausted",
+                str(exhausted),
+                {"cap_usd": exhausted.cap_usd, "spent_usd": exhausted.spent_usd},
+            ) from exhausted
         except anthropic.APIStatusError as error:
             if (refused := refusal(error)) is not None:
                 raise refused from error

@@ -7,10 +7,10 @@ import uuid
 from collections import OrderedDict
 from typing import Any
 
-from anthropic import AsyncAnthropic
 from anthropic.types import Message
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from vsm.kit.llm import MeteredLlm
 from vsm.operations.agents.base import AgentConfig, AgentType, CommandFailed, Passive, Resources
 from vsm.operations.agents.llm_calls import create_message
 from vsm.operations.agents.llm_tools import TOOLS
@@ -26,6 +26,13 @@ class LlmConfig(AgentConfig):
     max_tool_rounds: int = Field(default=4, ge=0, le=32)
     max_conversations: int = Field(default=100, ge=1, le=10_000)
     max_history: int = Field(default=50, ge=2, le=1_000)
+    daily_cap_usd: float | None = Field(
+        default=None,
+        gt=0,
+        le=1_000_000,
+        description="Hard cap on the agent's LLM spend per UTC day: a call whose worst case "
+        "would cross it fails with `llm_budget_exhausted`, unsent.",
+    )
 
     @field_validator("tools")
     @classmethod
@@ -72,7 +79,7 @@ def trimmed(history: list[Turn], limit: int) -> list[Turn]:
 
 
 class LlmWorker(Passive):
-    def __init__(self, config: LlmConfig, client: AsyncAnthropic | None, deadline_s: float) -> None:
+    def __init__(self, config: LlmConfig, client: MeteredLlm | None, deadline_s: float) -> None:
         self.config = config
         self.client = client
         self.deadline_s = deadline_s
@@ -94,7 +101,7 @@ class LlmWorker(Passive):
         async with lock:
             return await self._chat(self.client, chat)
 
-    async def _chat(self, client: AsyncAnthropic, chat: Chat) -> dict[str, Any]:
+    async def _chat(self, client: MeteredLlm, chat: Chat) -> dict[str, Any]:
         history = [*self.conversations.get(chat.conversation_id, []), _user(chat.message)]
         tool_calls: list[dict[str, Any]] = []
         attempts = 0
@@ -165,12 +172,15 @@ class LlmWorker(Passive):
             self.locks.pop(forgotten, None)
 
     def state(self) -> dict[str, Any]:
+        allowance = self.client.allowance if self.client is not None else None
         return {
             "model": self.config.model,
             "configured": self.client is not None,
             "conversations": len(self.conversations),
             "calls": self.calls,
             "tools": self.config.tools,
+            "daily_cap_usd": self.config.daily_cap_usd,
+            "spent_today_usd": allowance.spent_today() if allowance is not None else None,
         }
 
 
@@ -179,7 +189,9 @@ def _user(text: str) -> Turn:
 
 
 def build(config: LlmConfig, resources: Resources) -> LlmWorker:
-    return LlmWorker(config, resources.anthropic, resources.llm_retry_deadline_s)
+    if resources.llm is not None and resources.llm.allowance is not None:
+        resources.llm.allowance.daily_cap_usd = config.daily_cap_usd
+    return LlmWorker(config, resources.llm, resources.llm_retry_deadline_s)
 
 
 LLM_WORKER = AgentType(
