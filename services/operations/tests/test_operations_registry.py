@@ -6,6 +6,7 @@ import pytest
 
 from vsm.contract.operations import AgentCrashed, AgentSpawned, AgentTerminated
 from vsm.kit.egress import EgressPolicy
+from vsm.operations.agents.catalog import describe_types
 from vsm.operations.registry import Registry, Rejected, new_agent
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -105,3 +106,18 @@ def test_a_spawn_within_the_egress_policy_is_granted_and_without_one_nothing_cal
     new_agent("sensor", {"source": "host"}, NOW)
     with pytest.raises(Rejected, match="EGRESS_ALLOWED_URLS"):
         new_agent("api", {"base_urls": ["https://api.example.com/v1/"]}, NOW)
+
+
+def test_every_command_of_every_type_declares_its_input_schema() -> None:
+    described = {t.agent_type: t for t in describe_types()}
+    assert set(described) == {"worker", "llm_worker", "sensor", "api"}
+    for kind in described.values():
+        assert set(kind.commands) == set(kind.capabilities)
+        for name, command in kind.commands.items():
+            assert command.description == kind.capabilities[name]
+            assert command.input_schema["type"] == "object"
+    analyze = described["worker"].commands["analyze"]
+    assert analyze.input_schema["required"] == ["values"]
+    assert analyze.output_schema is not None
+    assert "trend" in analyze.output_schema["properties"]
+    assert described["worker"].commands["transform"].output_schema is None

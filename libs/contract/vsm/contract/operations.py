@@ -148,13 +148,32 @@ class DescribeAgentTypes(Message):
     TYPE: ClassVar[str] = "vsm.s1.agent-types.query.v1"
 
 
+class CommandInfo(BaseModel):
+    """One command a type declares: what it does, the JSON schema of its `data` and, where
+    the type declares one, of its result. The schemas are what forms and tools are built from."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    description: str
+    input_schema: dict[str, Any]
+    output_schema: dict[str, Any] | None = None
+
+
 class AgentTypeInfo(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     agent_type: str
     description: str
-    capabilities: dict[str, str]
+    capabilities: dict[str, str] = Field(
+        description="Command name -> description (the same names as `commands`, kept for "
+        "readers of earlier releases)."
+    )
     config_schema: dict[str, Any]
+    commands: dict[str, CommandInfo] = Field(
+        default_factory=dict,
+        description="Each command with the schemas of its input and output (empty from a "
+        "host of an earlier release).",
+    )
 
 
 class AgentTypes(Message):

@@ -199,10 +199,18 @@ async def build_agent(systems: Systems, params: Params) -> dict[str, Any]:
     known = types.types if types else []
     kind = next((t for t in known if agent and t.agent_type == agent.agent_type), None)
     allocation = next((a for a in s3.allocations if a.agent_id == agent_id), None) if s3 else None
+    commands = kind.commands if kind else {}
+    command = params.get("command", "")
+    command = command if command in commands else next(iter(commands), "")
     return {
         "agent_id": agent_id,
         "agent": agent,
         "kind": kind,
+        "command": command,
+        "command_info": commands.get(command),
+        "command_fields": views.form_fields(commands[command].input_schema, "data.")
+        if command
+        else [],
         "allocation": allocation,
         "report": systems.hub.performance(agent_id),
     }

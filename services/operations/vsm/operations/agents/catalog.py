@@ -19,6 +19,7 @@ def describe_types() -> list[AgentTypeInfo]:
             description=t.description,
             capabilities=dict(t.capabilities),
             config_schema=t.config_model.model_json_schema(),
+            commands={name: command.info() for name, command in t.commands.items()},
         )
         for t in AGENT_TYPES.values()
     ]
