@@ -121,3 +121,18 @@ def test_every_command_of_every_type_declares_its_input_schema() -> None:
     assert analyze.output_schema is not None
     assert "trend" in analyze.output_schema["properties"]
     assert described["worker"].commands["transform"].output_schema is None
+
+
+def test_a_page_of_the_listing_comes_with_how_many_there_are() -> None:
+    registry = Registry()
+    spawned = [new_agent("worker", {}, NOW) for _ in range(7)] + [new_agent("sensor", {}, NOW)]
+    for index, agent in enumerate(spawned):
+        registry.apply(f"s{index}", AgentSpawned(agent=agent))
+    everyone = registry.listing(None, include_terminated=False)
+    assert registry.page(None, False, 0, 3) == (everyone[:3], 8)
+    assert registry.page(None, False, 6, 3) == (everyone[6:], 8)
+    assert registry.page(None, False, 9, 3) == ([], 8)
+    assert registry.page("worker", False, 5, None) == (
+        [a for a in everyone if a.agent_type == "worker"][5:],
+        7,
+    )

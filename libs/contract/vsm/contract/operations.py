@@ -127,6 +127,10 @@ class ListAgents(Message):
 
     agent_type: str | None = Field(default=None, max_length=32)
     include_terminated: bool = False
+    offset: int = Field(default=0, ge=0, description="Skip this many (in spawn order).")
+    limit: int | None = Field(
+        default=None, ge=1, le=1000, description="At most this many: a page (none: all)."
+    )
 
 
 class GetAgent(Message):
@@ -194,6 +198,9 @@ class AgentList(Message):
     TYPE: ClassVar[str] = "vsm.s1.agent.list-reply.v1"
 
     agents: list[AgentInfo]
+    total: int | None = Field(
+        default=None, ge=0, description="How many match, whatever the page (none: not told)."
+    )
 
 
 class AgentSpawned(Message):
