@@ -203,6 +203,13 @@ async def test_a_read_only_token_sees_everything_and_can_act_on_nothing(
         agent_id,
     )
     assert forged == 403
+    posted = await page.evaluate(
+        """async (id) => (await fetch('/api/vsm/agents/' + id + '/command', {method: 'POST',
+             headers: {'Content-Type': 'application/json', 'X-VSM-Console': '1'},
+             body: JSON.stringify({type: 'process_data', data: {data: 1}})})).status""",
+        agent_id,
+    )
+    assert posted == 403
     assert (await gateway.get(f"/api/vsm/agents/{agent_id}")).json()["state"] == "running"
     await context.close()
 
