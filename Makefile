@@ -63,7 +63,7 @@ typecheck: setup
 test: setup rabbitmq-package prometheus-package shellcheck-package chromium-package lint typecheck
 	$(UV) run --frozen pytest
 
-bench: setup rabbitmq-package
+bench: setup rabbitmq-package chromium-package
 	$(UV) run --frozen python -m bench
 
 docs: setup

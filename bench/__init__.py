@@ -80,13 +80,19 @@ class Case:
     rounds: int | None = None
     """None: once per round. Else this many times (at most `--rounds`) after all the rounds:
     for a costly case without a baseline that leaves the system changed."""
+    deadline_s: float = DEADLINE_S
+    """A round that takes longer has hung."""
 
 
 CASES: dict[str, Case] = {}
 
 
 def benchmark(
-    name: str, *, baseline: str | None = None, rounds: int | None = None
+    name: str,
+    *,
+    baseline: str | None = None,
+    rounds: int | None = None,
+    deadline_s: float = DEADLINE_S,
 ) -> Callable[[CaseFn], CaseFn]:
     """Register a case (its docstring, saying what it measures, goes into the JSON)."""
     if rounds is not None and baseline is not None:
@@ -96,7 +102,7 @@ def benchmark(
         if name in CASES:
             raise ValueError(f"benchmark {name!r} is registered twice")
         doc = " ".join((run.__doc__ or "").split())
-        CASES[name] = Case(name, run, baseline, doc, rounds)
+        CASES[name] = Case(name, run, baseline, doc, rounds, deadline_s)
         return run
 
     return register

@@ -21,7 +21,6 @@ import uvloop
 
 from bench import (  # importing a module of cases registers them
     CASES,
-    DEADLINE_S,
     IN_FLIGHT,
     PREFETCH,
     WINDOW,
@@ -113,7 +112,7 @@ async def run(cases: list[Case], ctx: Context, rounds: int) -> dict[str, list[Fi
 
 
 async def run_one(case: Case, ctx: Context, results: dict[str, list[Figures]], label: str) -> None:
-    async with asyncio.timeout(DEADLINE_S):
+    async with asyncio.timeout(case.deadline_s):
         figures = await case.run(ctx)
     results[case.name].append(figures)
     shown = "  ".join(f"{key}={value:,.2f}" for key, value in figures.items())

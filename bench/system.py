@@ -258,6 +258,8 @@ class System:
     workers: list[str] = field(default_factory=list)
     agents: set[str] = field(default_factory=set)
     """Every agent spawned in this run, so their queues and exchanges get deleted."""
+    token: str = ""
+    """The gateway's operate token (the console's sign-in takes it too)."""
 
     def name(self, canonical: str) -> str:
         return f"{self.namespace}.{canonical}"
@@ -340,7 +342,7 @@ async def launched(
         ):
             channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
             rest = LeanHttp(local.url("mcp-gateway"), bearer)
-            system = System(local, namespace, http, rest, connection, channel)
+            system = System(local, namespace, http, rest, connection, channel, token=token)
             system.broker_pid = listening_pid(ctx.url)
             await check_worker_schema(http)
             if workers:

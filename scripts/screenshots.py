@@ -28,6 +28,8 @@ from scripts.localrun import SERVICES, LocalSystem
 from tests.support.cleanup import delete_namespace
 
 TOKEN = secrets.token_urlsafe(24)
+BEARER = {"Authorization": f"Bearer {TOKEN}"}
+"""Every REST route wants the token, the script's staging too."""
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -44,7 +46,7 @@ def free_port() -> int:
 
 def stage(gateway: str) -> dict[str, str]:
     """Give the system something to show; the ids the pages need."""
-    with httpx.Client(base_url=gateway, timeout=30) as http:
+    with httpx.Client(base_url=gateway, headers=BEARER, timeout=30) as http:
         names = ["ingest", "billing", "reports", "search", "mailer", "resize", "archive"]
         agents = [
             http.post("/api/vsm/agents", json={"type": "worker", "name": n}).json() for n in names
@@ -101,7 +103,7 @@ async def shoot(browser: Browser, gateway: str, ids: dict[str, str], out: Path) 
 
 
 async def trace_node(gateway: str, signal: str) -> str:
-    async with httpx.AsyncClient(base_url=gateway) as http:
+    async with httpx.AsyncClient(base_url=gateway, headers=BEARER) as http:
         chain: list[dict[str, Any]] = (await http.get(f"/api/vsm/trace/{signal}")).json()["chain"]
         return next((s["id"] for s in chain if "policy" in s["type"]), signal)
 

@@ -31,6 +31,7 @@ READS = {
     "check_meta_system_need",
     "queen_decision",  # advice: nothing is applied
     "list_agents",
+    "list_agent_types",
     "audit_agent",  # S3* reads the agent's state through its queue
     "explain",
 }

@@ -98,12 +98,21 @@ async def test_a_spawned_agent_appears_and_a_typed_command_returns_its_result(
     await expect(operator.locator("#units")).to_contain_text("room-worker")  # the map, live
     await still_loaded(operator, marker)
 
-    await page.select_option("#f-type", "analyze")
-    await page.fill("#f-data", '{"values": [2, 4, 6, 8]}')
+    await page.click('a.chip[href*="command=analyze"]')
+    await expect(page.locator("#command-form input[name=type]")).to_have_value("analyze")
+    await page.fill("#f-data\\.values", "[2, 4, 6, 8]")  # a field of analyze's input schema
     await page.click("#command-form button[type=submit]")
     result = page.locator("#command-result")
-    await expect(result).to_contain_text('"status": "ok"')
+    await expect(result).to_contain_text(re.compile(r"^ok in "))
     await expect(result).to_contain_text('"mean": 5')
+    await expect(result).to_contain_text('"trend": "increasing"')
+
+    await page.fill("#f-data\\.values", '[2, "four"]')
+    await page.click("#command-form button[type=submit]")
+    slot = page.locator('#command-form [data-error-for="data.values"]')
+    await expect(slot).to_contain_text("valid number")  # the agent's answer, by its field
+    await expect(page.locator("#f-data\\.values")).to_have_attribute("aria-invalid", "true")
+    await expect(result).to_contain_text("data.values.1")
     await page.goto("/console/agents")
     await expect(page.locator("#agents")).to_contain_text("room-worker")
     await context.close()
@@ -194,6 +203,13 @@ async def test_a_read_only_token_sees_everything_and_can_act_on_nothing(
         agent_id,
     )
     assert forged == 403
+    posted = await page.evaluate(
+        """async (id) => (await fetch('/api/vsm/agents/' + id + '/command', {method: 'POST',
+             headers: {'Content-Type': 'application/json', 'X-VSM-Console': '1'},
+             body: JSON.stringify({type: 'process_data', data: {data: 1}})})).status""",
+        agent_id,
+    )
+    assert posted == 403
     assert (await gateway.get(f"/api/vsm/agents/{agent_id}")).json()["state"] == "running"
     await context.close()
 

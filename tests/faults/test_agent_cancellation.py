@@ -14,10 +14,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from pydantic import BaseModel, ConfigDict
 
 from vsm.contract.operations import AgentCommand
 from vsm.operations.agent import Agent, NotStarted
-from vsm.operations.agents.base import AgentConfig, Passive
+from vsm.operations.agents.base import AgentConfig, Command, Passive
 from vsm.operations.algedonics import Feeling
 from vsm.operations.registry import new_agent
 
@@ -26,10 +27,14 @@ class Sleepy(Passive):
     def __init__(self) -> None:
         self.started = 0
 
-    async def execute(self, command: str, data: dict[str, Any]) -> dict[str, Any]:
+    async def work(self, request: Anything) -> dict[str, Any]:
         self.started += 1
         await asyncio.sleep(random.uniform(0, 0.01))
-        return {"done": data}
+        return {"done": request.model_dump()}
+
+
+class Anything(BaseModel):
+    model_config = ConfigDict(extra="allow")
 
 
 def agent_of(allocation: int) -> tuple[Agent, Sleepy]:
@@ -42,7 +47,13 @@ def agent_of(allocation: int) -> tuple[Agent, Sleepy]:
     info = new_agent("worker", {"allocation": allocation}, datetime.now(UTC))
     behaviour = Sleepy()
     agent = Agent(
-        info, AgentConfig(allocation=allocation), behaviour, window_s=10, feel=feel, crash=crash
+        info,
+        AgentConfig(allocation=allocation),
+        behaviour,
+        commands={"process_data": Command("sleeps", Anything, Sleepy.work)},
+        window_s=10,
+        feel=feel,
+        crash=crash,
     )
     return agent, behaviour
 

@@ -50,6 +50,7 @@ TOOLS = {
     "queen_decision",
     "spawn_agent",
     "list_agents",
+    "list_agent_types",
     "agent_command",
     "terminate_agent",
     "audit_agent",
@@ -258,6 +259,14 @@ async def test_agent_lifecycle_spawn_list_command_audit_terminate(mcp_url: str) 
     assert gone["state"] == "terminated"
     listed = data(await call(mcp_url, "list_agents"))
     assert agent_id not in {a["agent_id"] for a in listed["agents"]}
+
+
+async def test_agent_types_list_each_commands_input_schema(mcp_url: str) -> None:
+    types = {t["agent_type"]: t for t in data(await call(mcp_url, "list_agent_types"))["types"]}
+    assert set(types) == {"worker", "llm_worker", "sensor", "api"}
+    call_schema = types["api"]["commands"]["call"]["input_schema"]
+    assert call_schema["required"] == ["url"]
+    assert "status_code" in types["api"]["commands"]["call"]["output_schema"]["properties"]
 
 
 async def test_commanding_an_unknown_agent_is_a_tool_error(mcp_url: str) -> None:

@@ -141,6 +141,26 @@ async def test_agent_types_are_declared_with_their_capabilities(rest: httpx.Asyn
     assert set(types) == {"worker", "llm_worker", "sensor", "api"}
     assert "chat" in types["llm_worker"]["capabilities"]
     assert "base_urls" in types["api"]["config_schema"]["properties"]
+    for kind in types.values():
+        assert set(kind["commands"]) == set(kind["capabilities"])
+    analyze = types["worker"]["commands"]["analyze"]
+    assert analyze["input_schema"]["required"] == ["values"]
+    assert "median" in analyze["output_schema"]["properties"]
+    assert "message" in types["llm_worker"]["commands"]["chat"]["input_schema"]["properties"]
+
+
+async def test_a_command_whose_input_does_not_fit_names_each_field(
+    rest: httpx.AsyncClient,
+) -> None:
+    agent_id = await spawn(rest, "worker")
+    response = await command(rest, agent_id, "analyze", {"values": ["x", 2], "mean": 1})
+    assert response.status_code == 200
+    error = response.json()["error"]
+    assert error["code"] == "invalid_command"
+    fields = {e["field"] for e in error["details"]["errors"]}
+    assert fields == {"data.values.0", "data.mean"}
+    answered = await command(rest, agent_id, "analyze", {"values": [1, 2, 3]})
+    assert answered.json()["result"]["median"] == 2
 
 
 # Commands --------------------------------------------------------------------------------

@@ -4,11 +4,17 @@ import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from vsm.contract.operations import AgentCommand
 from vsm.operations.agent import Agent
-from vsm.operations.agents.base import AgentConfig, Passive
+from vsm.operations.agents.base import AgentConfig, Command, Commands, Passive
 from vsm.operations.algedonics import Feeling
 from vsm.operations.registry import new_agent
+
+
+class Anything(BaseModel):
+    model_config = ConfigDict(extra="allow")
 
 
 class Slow(Passive):
@@ -17,15 +23,38 @@ class Slow(Passive):
         self.peak = 0
         self.calls = 0
 
-    async def execute(self, command: str, data: dict[str, Any]) -> dict[str, Any]:
-        if command == "analyze":
-            raise RuntimeError("bug")
+    async def echo(self, request: Anything) -> dict[str, Any]:
         self.calls += 1
         self.running += 1
         self.peak = max(self.peak, self.running)
         await asyncio.sleep(0.02)
         self.running -= 1
-        return {"echo": data}
+        return {"echo": request.model_dump()}
+
+    async def broken(self, request: Anything) -> dict[str, Any]:
+        raise RuntimeError("bug")
+
+    async def promise_breaker(self, request: Anything) -> dict[str, Any]:
+        return {"echo": "not a count"}
+
+
+class Counted(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    count: int = Field(ge=1)
+
+
+class Echoed(BaseModel):
+    echo: dict[str, Any]
+
+
+COMMANDS: Commands = {
+    "process_data": Command("echo", Anything, Slow.echo, Echoed),
+    "transform": Command("echo", Anything, Slow.echo),
+    "analyze": Command("fails", Anything, Slow.broken),
+    "chat": Command("counts", Counted, Slow.promise_breaker, Echoed),
+}
+"""Declared here; `chat` is not a worker's capability in the registry."""
 
 
 def make(allocation: int = 2) -> tuple[Agent, Slow, list[Feeling], list[BaseException]]:
@@ -44,6 +73,7 @@ def make(allocation: int = 2) -> tuple[Agent, Slow, list[Feeling], list[BaseExce
         info,
         AgentConfig(allocation=allocation),
         behaviour,
+        commands=COMMANDS,
         window_s=10,
         feel=feel,
         crash=crash,
@@ -93,3 +123,27 @@ async def test_audits_show_resources_metrics_and_state() -> None:
     assert agent.audit("resource_audit")["allocation"] == 2
     assert agent.audit("metrics_only")["succeeded"] == 1
     assert agent.audit("state_dump")["agent"]["agent_id"] == agent.info.agent_id
+
+
+async def test_input_that_does_not_fit_the_command_is_refused_naming_each_field() -> None:
+    agent, behaviour, _, crashes = make()
+    agent.info = agent.info.model_copy(update={"capabilities": [*agent.info.capabilities, "chat"]})
+    result = await agent.run(AgentCommand(command_type="chat", data={"count": 0, "extra": 1}))
+    assert result.status == "error"
+    assert result.error is not None
+    assert result.error.code == "invalid_command"
+    fields = {e["field"]: e["message"] for e in result.error.details["errors"]}
+    assert set(fields) == {"data.count", "data.extra"}
+    assert "greater than or equal to 1" in fields["data.count"]
+    assert "data.count: " in result.error.message
+    assert (behaviour.calls, crashes) == (0, [])
+
+
+async def test_an_answer_outside_the_declared_output_is_the_agents_fault() -> None:
+    agent, _, _, crashes = make()
+    agent.info = agent.info.model_copy(update={"capabilities": [*agent.info.capabilities, "chat"]})
+    result = await agent.run(AgentCommand(command_type="chat", data={"count": 2}))
+    assert result.error is not None
+    assert result.error.code == "agent_error"
+    assert "Echoed" in result.error.message
+    assert len(crashes) == 1

@@ -11,9 +11,15 @@ import pytest
 
 from tests.support.listener import Listener, Reply
 from vsm.kit.egress import EgressPolicy, destination, egress_client
-from vsm.operations.agents.api import ApiAgent, ApiConfig
+from vsm.operations.agents.api import API, ApiAgent, ApiConfig
 from vsm.operations.agents.base import CommandFailed
 from vsm.operations.agents.outbound import Outbound
+
+
+async def execute(behaviour: Any, command: str, data: dict[str, Any]) -> dict[str, Any]:
+    """The command as an agent does it: input validated, then the behaviour's method."""
+    return await API.commands[command].perform(behaviour, data)
+
 
 Refusals = list[tuple[str, str]]
 
@@ -73,7 +79,7 @@ async def test_a_call_retries_transient_failures_and_maps_the_response(
     agent = operator.agent(
         base, private=(endpoint_of(base),), backoff_s=0, mapping={"first": "items.0.name"}
     )
-    result = await agent.execute("call", {"url": "things", "params": {"q": "x"}})
+    result = await execute(agent, "call", {"url": "things", "params": {"q": "x"}})
     assert result["status_code"] == 200
     assert result["mapped"] == {"first": "a"}
     assert result["truncated"] is False
@@ -89,14 +95,14 @@ async def test_loopback_is_never_reached_unless_the_operator_names_its_endpoint(
 ) -> None:
     base = f"http://{host}:{listener.url.rsplit(':', 1)[1]}/v1/"
     with pytest.raises(CommandFailed) as refused:
-        await operator.agent(base).execute("call", {"url": "x"})
+        await execute(operator.agent(base), "call", {"url": "x"})
     assert refused.value.code == "destination_not_allowed"
     assert refused.value.details == {"reason": "private_address"}
     assert listener.connections == 0
     assert refusals == [("api", "private_address")]
 
     named = operator.agent(base, private=(endpoint_of(base),))
-    assert (await named.execute("call", {"url": "x"}))["status_code"] == 200
+    assert (await execute(named, "call", {"url": "x"}))["status_code"] == 200
     assert listener.connections == 1
 
 
@@ -104,10 +110,10 @@ async def test_ipv6_loopback_is_never_reached_unless_named(operator: Operator) -
     with Listener("::1") as listener:
         base = f"{listener.url}/"
         with pytest.raises(CommandFailed, match="destination_not_allowed"):
-            await operator.agent(base).execute("call", {"url": "x"})
+            await execute(operator.agent(base), "call", {"url": "x"})
         assert listener.connections == 0
         named = operator.agent(base, private=(endpoint_of(base),))
-        assert (await named.execute("call", {"url": "x"}))["status_code"] == 200
+        assert (await execute(named, "call", {"url": "x"}))["status_code"] == 200
 
 
 async def test_a_name_that_resolves_to_loopback_is_never_reached_unless_named(
@@ -122,10 +128,10 @@ async def test_a_name_that_resolves_to_loopback_is_never_reached_unless_named(
 
     base = f"http://upstream.test:{port}/"
     with pytest.raises(CommandFailed, match=r"upstream\.test is 127\.0\.0\.1, loopback"):
-        await operator.agent(base, resolver=resolver).execute("call", {"url": "x"})
+        await execute(operator.agent(base, resolver=resolver), "call", {"url": "x"})
     assert listener.connections == 0
     named = operator.agent(base, private=(f"upstream.test:{port}",), resolver=resolver)
-    assert (await named.execute("call", {"url": "x"}))["status_code"] == 200
+    assert (await execute(named, "call", {"url": "x"}))["status_code"] == 200
     assert listener.hosts == [f"upstream.test:{port}"]
 
 
@@ -153,11 +159,11 @@ async def test_no_call_leaves_the_base_path(
     # The operator allows the whole origin: the agent's own base path is what holds.
     agent = operator.agent(base, allowed=[listener.url], private=(endpoint_of(base),))
     with pytest.raises(CommandFailed) as refused:
-        await agent.execute("call", {"url": escape.format(url=listener.url)})
+        await execute(agent, "call", {"url": escape.format(url=listener.url)})
     assert refused.value.code == "destination_not_allowed"
     assert listener.paths == []
     assert refusals == [("api", "outside_agent")]
-    await agent.execute("call", {"url": "a/./b/%2e/c"})
+    await execute(agent, "call", {"url": "a/./b/%2e/c"})
     assert listener.paths == ["/v1/a/b/c"]
 
 
@@ -167,7 +173,7 @@ async def test_a_call_outside_the_operators_list_is_refused(
     base = f"{listener.url}/v1/"
     agent = operator.agent(base, allowed=[f"{listener.url}/v2/"], private=(endpoint_of(base),))
     with pytest.raises(CommandFailed, match="EGRESS_ALLOWED_URLS"):
-        await agent.execute("call", {"url": "x"})
+        await execute(agent, "call", {"url": "x"})
     assert listener.connections == 0
     assert refusals == [("api", "not_allowed")]
 
@@ -175,7 +181,9 @@ async def test_a_call_outside_the_operators_list_is_refused(
 async def test_a_redirect_is_answered_not_followed(listener: Listener, operator: Operator) -> None:
     listener.default = Reply(302, {}, {"Location": f"{listener.url}/v1/elsewhere"})
     base = f"{listener.url}/v1/"
-    result = await operator.agent(base, private=(endpoint_of(base),)).execute("call", {"url": "go"})
+    result = await execute(
+        operator.agent(base, private=(endpoint_of(base),)), "call", {"url": "go"}
+    )
     assert result["status_code"] == 302
     assert listener.paths == ["/v1/go"]
 
@@ -188,7 +196,7 @@ async def test_an_oversized_body_is_cut_flagged_and_not_parsed(
     agent = operator.agent(
         base, private=(endpoint_of(base),), max_body_bytes=4096, mapping={"first": "items.0"}
     )
-    result = await agent.execute("call", {"url": "big"})
+    result = await execute(agent, "call", {"url": "big"})
     assert result["truncated"] is True
     assert isinstance(result["body"], str)
     assert len(result["body"].encode()) <= 4096
@@ -201,7 +209,7 @@ async def test_an_upstream_error_is_an_error_with_the_body(
     listener.default = Reply(404, {"detail": "nope"})
     agent = operator.agent(listener.url, private=(endpoint_of(listener.url),), retries=0)
     with pytest.raises(CommandFailed) as failed:
-        await agent.execute("call", {"url": "/x"})
+        await execute(agent, "call", {"url": "/x"})
     assert failed.value.code == "upstream_error"
     assert failed.value.details["body"] == {"detail": "nope"}
 
@@ -211,5 +219,5 @@ async def test_an_unreachable_upstream_is_reported(operator: Operator) -> None:
         url = gone.url  # the port is free again once it stops
     agent = operator.agent(url, private=(endpoint_of(url),), retries=1, backoff_s=0)
     with pytest.raises(CommandFailed) as failed:
-        await agent.execute("call", {"url": "/x"})
+        await execute(agent, "call", {"url": "/x"})
     assert failed.value.code == "upstream_unreachable"

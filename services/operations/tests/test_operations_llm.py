@@ -1,6 +1,7 @@
 """The llm_worker with the real SDK against the fake Messages API: config, deadline, errors."""
 
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import pytest
 from anthropic import AsyncAnthropic
@@ -11,7 +12,12 @@ from vsm.kit.llm import Caller, LlmMeter, MeteredLlm
 from vsm.kit.llm_allowance import LlmAllowance
 from vsm.kit.pricing import PriceTable
 from vsm.operations.agents.base import CommandFailed
-from vsm.operations.agents.llm_worker import LlmConfig, LlmWorker, trimmed
+from vsm.operations.agents.llm_worker import LLM_WORKER, LlmConfig, LlmWorker, trimmed
+
+
+async def execute(behaviour: Any, command: str, data: dict[str, Any]) -> dict[str, Any]:
+    """The command as an agent does it: input validated, then the behaviour's method."""
+    return await LLM_WORKER.commands[command].perform(behaviour, data)
 
 
 @pytest.fixture
@@ -31,7 +37,7 @@ async def client(fake: FakeAnthropic) -> AsyncIterator[MeteredLlm]:
 async def test_without_a_key_it_answers_llm_not_configured() -> None:
     worker = LlmWorker(LlmConfig(), None, deadline_s=1)
     with pytest.raises(CommandFailed) as failed:
-        await worker.execute("chat", {"message": "hi"})
+        await execute(worker, "chat", {"message": "hi"})
     assert failed.value.code == "llm_not_configured"
 
 
@@ -39,7 +45,7 @@ async def test_model_and_max_tokens_come_from_the_config(
     fake: FakeAnthropic, client: MeteredLlm
 ) -> None:
     worker = LlmWorker(LlmConfig(model="claude-test", max_tokens=7), client, deadline_s=5)
-    result = await worker.execute("chat", {"message": "echo me", "conversation_id": "c1"})
+    result = await execute(worker, "chat", {"message": "echo me", "conversation_id": "c1"})
     assert result["text"] == "echo me"
     assert (fake.requests[0].model, fake.requests[0].max_tokens) == ("claude-test", 7)
     assert fake.requests[0].tools is None
@@ -51,7 +57,7 @@ async def test_429_is_retried_until_the_deadline_then_given_up(
     fake.fail_times(50, 429, retry_after=0.2)
     worker = LlmWorker(LlmConfig(), client, deadline_s=0.5)
     with pytest.raises(CommandFailed) as failed:
-        await worker.execute("chat", {"message": "hi"})
+        await execute(worker, "chat", {"message": "hi"})
     assert failed.value.code == "llm_unavailable"
     assert 2 <= len(fake.requests) <= 4
 
@@ -60,7 +66,7 @@ async def test_a_bad_request_is_not_retried(fake: FakeAnthropic, client: Metered
     fake.fail(400)
     worker = LlmWorker(LlmConfig(), client, deadline_s=5)
     with pytest.raises(CommandFailed) as failed:
-        await worker.execute("chat", {"message": "hi"})
+        await execute(worker, "chat", {"message": "hi"})
     assert failed.value.code == "llm_error"
     assert len(fake.requests) == 1
 
@@ -101,7 +107,7 @@ async def test_a_call_beyond_the_daily_cap_fails_unsent_and_nothing_is_spent_bey
     failure: CommandFailed | None = None
     for number in range(5):
         try:
-            await worker.execute("chat", {"message": f"hi {number}", "conversation_id": "c1"})
+            await execute(worker, "chat", {"message": f"hi {number}", "conversation_id": "c1"})
         except CommandFailed as failed:
             failure = failed
             break
@@ -129,8 +135,8 @@ async def test_a_call_beyond_the_tokens_per_minute_waits_for_them(
     fake.reply_text("big", usage={"input_tokens": 6000, "output_tokens": 300})
     fake.reply_text("small", usage={"input_tokens": 10, "output_tokens": 10})
 
-    await worker.execute("chat", {"message": "first"})
-    second = await worker.execute("chat", {"message": "second"})
+    await execute(worker, "chat", {"message": "first"})
+    second = await execute(worker, "chat", {"message": "second"})
 
     assert second["text"] == "small"
     first_at, second_at = (request.at for request in fake.requests)

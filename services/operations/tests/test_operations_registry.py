@@ -6,6 +6,7 @@ import pytest
 
 from vsm.contract.operations import AgentCrashed, AgentSpawned, AgentTerminated
 from vsm.kit.egress import EgressPolicy
+from vsm.operations.agents.catalog import describe_types
 from vsm.operations.registry import Registry, Rejected, new_agent
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -105,3 +106,33 @@ def test_a_spawn_within_the_egress_policy_is_granted_and_without_one_nothing_cal
     new_agent("sensor", {"source": "host"}, NOW)
     with pytest.raises(Rejected, match="EGRESS_ALLOWED_URLS"):
         new_agent("api", {"base_urls": ["https://api.example.com/v1/"]}, NOW)
+
+
+def test_every_command_of_every_type_declares_its_input_schema() -> None:
+    described = {t.agent_type: t for t in describe_types()}
+    assert set(described) == {"worker", "llm_worker", "sensor", "api"}
+    for kind in described.values():
+        assert set(kind.commands) == set(kind.capabilities)
+        for name, command in kind.commands.items():
+            assert command.description == kind.capabilities[name]
+            assert command.input_schema["type"] == "object"
+    analyze = described["worker"].commands["analyze"]
+    assert analyze.input_schema["required"] == ["values"]
+    assert analyze.output_schema is not None
+    assert "trend" in analyze.output_schema["properties"]
+    assert described["worker"].commands["transform"].output_schema is None
+
+
+def test_a_page_of_the_listing_comes_with_how_many_there_are() -> None:
+    registry = Registry()
+    spawned = [new_agent("worker", {}, NOW) for _ in range(7)] + [new_agent("sensor", {}, NOW)]
+    for index, agent in enumerate(spawned):
+        registry.apply(f"s{index}", AgentSpawned(agent=agent))
+    everyone = registry.listing(None, include_terminated=False)
+    assert registry.page(None, False, 0, 3) == (everyone[:3], 8)
+    assert registry.page(None, False, 6, 3) == (everyone[6:], 8)
+    assert registry.page(None, False, 9, 3) == ([], 8)
+    assert registry.page("worker", False, 5, None) == (
+        [a for a in everyone if a.agent_type == "worker"][5:],
+        7,
+    )

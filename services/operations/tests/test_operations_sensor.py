@@ -3,6 +3,7 @@ loopback here); pain once per breach."""
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import pytest
 from pydantic import ValidationError
@@ -11,8 +12,13 @@ from tests.support.listener import Listener, Reply
 from vsm.kit.egress import EgressPolicy, destination, egress_client
 from vsm.operations.agents.base import CommandFailed, Feel
 from vsm.operations.agents.outbound import Outbound
-from vsm.operations.agents.sensor import Sensor, SensorConfig
+from vsm.operations.agents.sensor import SENSOR, Sensor, SensorConfig
 from vsm.operations.algedonics import Feeling
+
+
+async def execute(behaviour: Any, command: str, data: dict[str, Any]) -> dict[str, Any]:
+    """The command as an agent does it: input validated, then the behaviour's method."""
+    return await SENSOR.commands[command].perform(behaviour, data)
 
 
 @pytest.fixture
@@ -39,7 +45,7 @@ async def outbound(listener: Listener) -> AsyncIterator[Outbound]:
 
 
 async def test_host_readings_have_load_and_disk() -> None:
-    reading = await Sensor(SensorConfig(), await outbound_to(None)).execute("read", {})
+    reading = await execute(Sensor(SensorConfig(), await outbound_to(None)), "read", {})
     assert {"load1", "disk_used_fraction"} <= set(reading["values"])
 
 
@@ -68,7 +74,7 @@ async def test_a_breached_threshold_hurts_once_per_episode(
     await sensor.stop()
     assert [f.reason for f in felt] == ["threshold_breached", "threshold_breached"]
     assert felt[0].context == {"queue.depth": 50.0}
-    history = await sensor.execute("history", {"last": 3})
+    history = await execute(sensor, "history", {"last": 3})
     assert len(history["readings"]) == 3
 
 
@@ -85,7 +91,7 @@ async def test_an_http_source_the_operator_did_not_name_is_never_reached(
     outbound = Outbound(egress_client(policy, 5.0), policy, lambda *r: refused.append(r))
     sensor = Sensor(SensorConfig(source="http", url=f"{listener.url}/metrics"), outbound)
     with pytest.raises(CommandFailed) as failed:
-        await sensor.execute("read", {})
+        await execute(sensor, "read", {})
     await outbound.http.aclose()
     assert failed.value.code == "destination_not_allowed"
     assert listener.connections == 0
@@ -97,7 +103,7 @@ async def test_an_oversized_reading_is_refused_not_half_read(listener: Listener)
     outbound = await outbound_to(listener.url, max_body_bytes=1024)
     sensor = Sensor(SensorConfig(source="http", url=f"{listener.url}/metrics"), outbound)
     with pytest.raises(CommandFailed) as failed:
-        await sensor.execute("read", {})
+        await execute(sensor, "read", {})
     await outbound.http.aclose()
     assert failed.value.code == "source_unavailable"
     assert "cut" in failed.value.message

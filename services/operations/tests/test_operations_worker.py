@@ -1,13 +1,19 @@
 """The worker's deterministic commands and how it refuses bad data."""
 
 import hashlib
+from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
 from vsm.operations.agents.analysis import describe
 from vsm.operations.agents.base import CommandFailed
-from vsm.operations.agents.worker import Worker, checksum
+from vsm.operations.agents.worker import WORKER, Worker, checksum
+
+
+async def execute(behaviour: Any, command: str, data: dict[str, Any]) -> dict[str, Any]:
+    """The command as an agent does it: input validated, then the behaviour's method."""
+    return await WORKER.commands[command].perform(behaviour, data)
 
 
 def test_checksum_is_of_the_canonical_form_whatever_the_key_order() -> None:
@@ -17,19 +23,19 @@ def test_checksum_is_of_the_canonical_form_whatever_the_key_order() -> None:
 
 
 async def test_process_data_returns_checksum_and_size() -> None:
-    result = await Worker().execute("process_data", {"data": [1, 2]})
+    result = await execute(Worker(), "process_data", {"data": [1, 2]})
     assert result == {"checksum": checksum([1, 2]), "size_bytes": 5}
 
 
 async def test_transform_uppercases_nested_strings_and_aggregates() -> None:
     worker = Worker()
-    upper = await worker.execute("transform", {"operation": "uppercase", "data": {"k": ["a", 1]}})
+    upper = await execute(worker, "transform", {"operation": "uppercase", "data": {"k": ["a", 1]}})
     assert upper == {"data": {"k": ["A", 1]}}
-    totals = await worker.execute("transform", {"operation": "aggregate", "data": [1, 2, 3]})
+    totals = await execute(worker, "transform", {"operation": "aggregate", "data": [1, 2, 3]})
     assert totals == {"count": 3, "sum": 6, "mean": 2}
     rows = [{"g": "x", "v": 1}, {"g": "y", "v": 2}, {"g": "x", "v": 3}]
-    grouped = await worker.execute(
-        "transform", {"operation": "aggregate", "data": rows, "group_by": "g", "field": "v"}
+    grouped = await execute(
+        worker, "transform", {"operation": "aggregate", "data": rows, "group_by": "g", "field": "v"}
     )
     assert grouped["groups"]["x"] == {"count": 2, "sum": 4, "mean": 2}
 
@@ -37,12 +43,12 @@ async def test_transform_uppercases_nested_strings_and_aggregates() -> None:
 async def test_bad_data_is_refused() -> None:
     worker = Worker()
     with pytest.raises(CommandFailed) as failed:
-        await worker.execute("transform", {"operation": "aggregate", "data": ["a"]})
+        await execute(worker, "transform", {"operation": "aggregate", "data": ["a"]})
     assert failed.value.code == "invalid_command"
     with pytest.raises(ValidationError):
-        await worker.execute("transform", {"operation": "shout", "data": "a"})
+        await execute(worker, "transform", {"operation": "shout", "data": "a"})
     with pytest.raises(ValidationError):
-        await worker.execute("analyze", {"values": []})
+        await execute(worker, "analyze", {"values": []})
 
 
 def test_analysis_gives_statistics_and_verdicts() -> None:

@@ -127,6 +127,10 @@ class ListAgents(Message):
 
     agent_type: str | None = Field(default=None, max_length=32)
     include_terminated: bool = False
+    offset: int = Field(default=0, ge=0, description="Skip this many (in spawn order).")
+    limit: int | None = Field(
+        default=None, ge=1, le=1000, description="At most this many: a page (none: all)."
+    )
 
 
 class GetAgent(Message):
@@ -148,13 +152,32 @@ class DescribeAgentTypes(Message):
     TYPE: ClassVar[str] = "vsm.s1.agent-types.query.v1"
 
 
+class CommandInfo(BaseModel):
+    """One command a type declares: what it does, the JSON schema of its `data` and, where
+    the type declares one, of its result. The schemas are what forms and tools are built from."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    description: str
+    input_schema: dict[str, Any]
+    output_schema: dict[str, Any] | None = None
+
+
 class AgentTypeInfo(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     agent_type: str
     description: str
-    capabilities: dict[str, str]
+    capabilities: dict[str, str] = Field(
+        description="Command name -> description (the same names as `commands`, kept for "
+        "readers of earlier releases)."
+    )
     config_schema: dict[str, Any]
+    commands: dict[str, CommandInfo] = Field(
+        default_factory=dict,
+        description="Each command with the schemas of its input and output (empty from a "
+        "host of an earlier release).",
+    )
 
 
 class AgentTypes(Message):
@@ -175,6 +198,9 @@ class AgentList(Message):
     TYPE: ClassVar[str] = "vsm.s1.agent.list-reply.v1"
 
     agents: list[AgentInfo]
+    total: int | None = Field(
+        default=None, ge=0, description="How many match, whatever the page (none: not told)."
+    )
 
 
 class AgentSpawned(Message):

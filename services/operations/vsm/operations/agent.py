@@ -24,7 +24,7 @@ from vsm.contract.coordination import CoordinationNote
 from vsm.contract.operations import AgentCommand, AgentInfo, AuditType, CommandError, CommandResult
 from vsm.contract.performance import UnitPerformance
 from vsm.kit.llm_allowance import LlmAllowance
-from vsm.operations.agents.base import AgentConfig, Behaviour, CommandFailed
+from vsm.operations.agents.base import AgentConfig, Behaviour, CommandFailed, Commands
 from vsm.operations.algedonics import AlgedonicMonitor, Feeling
 from vsm.operations.allocation import Rate, Slots
 from vsm.operations.performance import PerformanceMeter
@@ -52,6 +52,7 @@ class Agent:
         config: AgentConfig,
         behaviour: Behaviour,
         *,
+        commands: Commands,
         window_s: float,
         feel: Feel,
         crash: Crash,
@@ -61,6 +62,7 @@ class Agent:
         self.llm_allowance = llm_allowance
         """Its LLM calls' tokens per minute (from S3's allocation) and daily cap."""
         self.behaviour = behaviour
+        self.commands = commands
         self.slots = Slots(info.allocation)
         self.rate = Rate()
         self.llm_tokens_per_min: int | None = None
@@ -165,7 +167,8 @@ class Agent:
     async def _outcome(self, command: AgentCommand) -> dict[str, Any] | CommandError:
         if self.terminated:
             return CommandError(code="agent_terminated", message="the agent was terminated")
-        if command.command_type not in self.info.capabilities:
+        declared = self.commands.get(command.command_type)
+        if declared is None or command.command_type not in self.info.capabilities:
             return CommandError(
                 code="capability_not_supported",
                 message=f"{self.info.agent_type} does not support {command.command_type!r}",
@@ -173,17 +176,11 @@ class Agent:
             )
         token = current_command.set(command.command_id)
         try:
-            return await self.behaviour.execute(command.command_type, command.data)
+            return await declared.perform(self.behaviour, command.data)
         except CommandFailed as failed:
             return CommandError(code=failed.code, message=failed.message, details=failed.details)
         except ValidationError as error:
-            problems = error.errors(include_url=False, include_input=False)
-            return CommandError(
-                code="invalid_command",
-                message="; ".join(
-                    f"data.{'.'.join(map(str, p['loc']))}: {p['msg']}" for p in problems[:5]
-                ),
-            )
+            return invalid(error)
         except Exception as error:  # the agent's own fault: reported as a crash, agent lives on
             await self.crash(error)
             return CommandError(code="agent_error", message=repr(error)[:4096])
@@ -271,3 +268,17 @@ class Agent:
             "repeats": self.repeats,
             "inbox": list(self.inbox),
         }
+
+
+def invalid(error: ValidationError) -> CommandError:
+    """Input that does not fit the command's model: each problem named by its field
+    (`data.<path>`), in the message and as `details.errors` for a form to place."""
+    problems = [
+        {"field": ".".join(["data", *map(str, p["loc"])]), "message": p["msg"]}
+        for p in error.errors(include_url=False, include_input=False)[:20]
+    ]
+    return CommandError(
+        code="invalid_command",
+        message="; ".join(f"{p['field']}: {p['message']}" for p in problems[:5]),
+        details={"errors": problems},
+    )

@@ -59,8 +59,10 @@ def register(bus: Bus, s1: System1, ready_timeout_s: float) -> None:
     async def on_list(envelope: Envelope[ListAgents]) -> RabbitResponse:
         await s1.wait_ready(ready_timeout_s)
         query = envelope.data
-        agents = s1.registry.listing(query.agent_type, query.include_terminated)
-        return bus.reply(AgentList(agents=agents), cause=envelope)
+        page, total = s1.registry.page(
+            query.agent_type, query.include_terminated, query.offset, query.limit
+        )
+        return bus.reply(AgentList(agents=page, total=total), cause=envelope)
 
     @bus.handle(requests, TerminateAgent)
     async def on_terminate(envelope: Envelope[TerminateAgent]) -> RabbitResponse:

@@ -121,6 +121,7 @@ class AgentHost:
             info,
             config,
             behaviour,
+            commands=kind.commands,
             window_s=self.window_s,
             feel=lambda feeling: self._feel(agent, feeling),
             crash=lambda error: self._crashed(agent, error),

@@ -162,5 +162,13 @@ class Registry:
             key=lambda a: (a.spawned_at, a.agent_id),
         )
 
+    def page(
+        self, agent_type: str | None, include_terminated: bool, offset: int, limit: int | None
+    ) -> tuple[list[AgentInfo], int]:
+        """The agents `offset` to `offset + limit` of the listing, and how many it holds."""
+        listed = self.listing(agent_type, include_terminated)
+        end = None if limit is None else offset + limit
+        return listed[offset:end], len(listed)
+
     def running(self) -> list[AgentInfo]:
         return self.listing(None, include_terminated=False)

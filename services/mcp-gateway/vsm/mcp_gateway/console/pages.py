@@ -120,6 +120,15 @@ class Systems:
         reply = await self.ask("operations", "list", ListAgents(), AgentList)
         return reply.agents if reply else []
 
+    async def page_of_agents(self, agent_type: str, number: int) -> tuple[list[Any], int]:
+        """One page of the running agents (of one type): only what the page shows is sent."""
+        start = (max(1, number) - 1) * views.PER_PAGE
+        ask = ListAgents(agent_type=agent_type or None, offset=start, limit=views.PER_PAGE)
+        reply = await self.ask("operations", "list", ask, AgentList)
+        if reply is None:
+            return [], 0
+        return reply.agents, reply.total if reply.total is not None else len(reply.agents)
+
 
 @dataclass(frozen=True)
 class PageSpec:
@@ -167,15 +176,19 @@ async def build_map(systems: Systems, params: Params) -> dict[str, Any]:
 
 
 async def build_agents(systems: Systems, params: Params) -> dict[str, Any]:
-    agents, s3, s2, types = await asyncio.gather(
-        systems.agents(),
+    kind = params.get("type", "")[:32]
+    wanted = number(params, "page")
+    listed, s3, s2, types = await asyncio.gather(
+        systems.page_of_agents(kind, wanted),
         systems.ask("control", "state", System3Query(), System3State),
         systems.ask("coordinator", "state", System2Query(), System2State),
         systems.ask("operations", "types", DescribeAgentTypes(), AgentTypes),
     )
-    kind = params.get("type", "")
-    listed = [a for a in agents if not kind or a.agent_type == kind]
-    listing = views.paginate(views.units(listed, s3, s2), number(params, "page"))
+    agents, total = listed
+    pages = views.page_count(total)
+    if wanted > pages:  # past the end: the last page
+        agents, total = await systems.page_of_agents(kind, pages)
+    listing = views.Page(views.units(agents, s3, s2), min(wanted, pages), pages, total)
     known = types.types if types else []
     spawn = next((t for t in known if t.agent_type == params.get("spawn")), None)
     return {
@@ -199,10 +212,18 @@ async def build_agent(systems: Systems, params: Params) -> dict[str, Any]:
     known = types.types if types else []
     kind = next((t for t in known if agent and t.agent_type == agent.agent_type), None)
     allocation = next((a for a in s3.allocations if a.agent_id == agent_id), None) if s3 else None
+    commands = kind.commands if kind else {}
+    command = params.get("command", "")
+    command = command if command in commands else next(iter(commands), "")
     return {
         "agent_id": agent_id,
         "agent": agent,
         "kind": kind,
+        "command": command,
+        "command_info": commands.get(command),
+        "command_fields": views.form_fields(commands[command].input_schema, "data.")
+        if command
+        else [],
         "allocation": allocation,
         "report": systems.hub.performance(agent_id),
     }

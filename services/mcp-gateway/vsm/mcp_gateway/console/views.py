@@ -39,10 +39,14 @@ class Page:
 
 
 def paginate(items: list[Any], number: int, per_page: int = PER_PAGE) -> Page:
-    pages = max(1, math.ceil(len(items) / per_page))
+    pages = page_count(len(items), per_page)
     number = min(max(1, number), pages)
     start = (number - 1) * per_page
     return Page(items[start : start + per_page], number, pages, len(items))
+
+
+def page_count(total: int, per_page: int = PER_PAGE) -> int:
+    return max(1, math.ceil(total / per_page))
 
 
 def service_states(status: SystemStatus | None) -> dict[str, str]:

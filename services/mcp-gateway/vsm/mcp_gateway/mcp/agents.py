@@ -16,10 +16,12 @@ from vsm.contract.operations import (
     AgentDescription,
     AgentInfo,
     AgentList,
+    AgentTypes,
     AuditReport,
     AuditRequest,
     AuditType,
     CommandResult,
+    DescribeAgentTypes,
     ListAgents,
     SpawnAgent,
     TerminateAgent,
@@ -58,6 +60,14 @@ def register(server: MCPServer[Any], bus: Bus, max_chars: int, directory: AgentD
         reply = await bus.query("operations", "list", request, AgentList)
         return tool_result(reply, max_chars)
 
+    @server.tool(annotations=READ_ONLY)
+    @answered
+    async def list_agent_types() -> Annotated[CallToolResult, AgentTypes]:
+        """Every S1 agent type: its config schema and its commands, each with the JSON schema
+        of its `data` (`agent_command`'s argument) and of its result."""
+        reply = await bus.query("operations", "types", DescribeAgentTypes(), AgentTypes)
+        return tool_result(reply, max_chars)
+
     @server.tool(annotations=DESTRUCTIVE)
     @answered
     async def agent_command(
@@ -66,7 +76,8 @@ def register(server: MCPServer[Any], bus: Bus, max_chars: int, directory: AgentD
         data: Annotated[dict[str, Any], Field(default_factory=dict)],
         timeout_s: Annotated[float, Field(ge=0.1, le=300)] = 30.0,
     ) -> Annotated[CallToolResult, CommandResult]:
-        """Send a command on `vsm.s1.commands` and wait for the agent's result."""
+        """Send a command on `vsm.s1.commands` and wait for the agent's result; `data` follows
+        the command's input schema (`list_agent_types`)."""
         agent_type = await directory.type_of(bus, agent_id)
         reply = await bus.ask(
             AgentCommand(agent_id=agent_id, command_type=command_type, data=data),

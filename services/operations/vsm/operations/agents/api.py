@@ -21,7 +21,14 @@ from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
 from vsm.kit.egress import Destination, Fetched, Refused, destination
 from vsm.operations.agent import current_command
-from vsm.operations.agents.base import AgentConfig, AgentType, CommandFailed, Passive, Resources
+from vsm.operations.agents.base import (
+    AgentConfig,
+    AgentType,
+    Command,
+    CommandFailed,
+    Passive,
+    Resources,
+)
 from vsm.operations.agents.outbound import Outbound
 
 NAME = "api"
@@ -46,9 +53,20 @@ class Call(BaseModel):
     url: str = Field(
         min_length=1, max_length=2048, description="Absolute, or relative to the first base URL."
     )
-    params: dict[str, str] = Field(default_factory=dict)
-    json_body: Any = Field(default=None, alias="json")
+    params: dict[str, str] = Field(default_factory=dict, description="Query parameters.")
+    json_body: Any = Field(default=None, alias="json", description="A JSON body to send.")
     headers: dict[str, str] = Field(default_factory=dict)
+
+
+class Called(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    status_code: int
+    body: Any = Field(description="The JSON document answered, or its text.")
+    truncated: bool = Field(description="The body was cut at the size the operator allows.")
+    mapped: dict[str, Any] | None = Field(
+        default=None, description="Each field of the agent's `mapping` (when it has one)."
+    )
 
 
 def under_bases(url: str, bases: list[str]) -> Destination:
@@ -87,8 +105,7 @@ class ApiAgent(Passive):
         self.outbound = outbound
         self.bases = [str(url) for url in config.base_urls]
 
-    async def execute(self, command: str, data: dict[str, Any]) -> dict[str, Any]:
-        call = Call.model_validate(data)
+    async def call(self, call: Call) -> dict[str, Any]:
         try:
             target = under_bases(call.url, self.bases)
         except Refused as refused:
@@ -154,8 +171,13 @@ API = AgentType(
     description="Calls HTTP APIs under its base URLs (within the operator's egress policy), "
     "with retries and mapping.",
     config_model=ApiConfig,
-    capabilities={
-        "call": "`method` `url` (`params`, `json`, `headers`) -> status, body, truncated, mapped"
+    commands={
+        "call": Command(
+            "`method` `url` (`params`, `json`, `headers`) -> status, body, truncated, mapped",
+            Call,
+            ApiAgent.call,
+            Called,
+        )
     },
     build=build,
     destinations=destinations,

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from vsm.contract.operations import CommandInfo
 from vsm.kit.llm import Caller, MeteredLlm
 from vsm.kit.llm_allowance import LlmAllowance
 from vsm.operations.algedonics import AlgedonicThresholds, Feeling
@@ -66,15 +67,62 @@ class Resources:
 
 
 class Behaviour(Protocol):
-    """What an agent type does with a command it declares, and what it shows an auditor."""
-
-    async def execute(self, command: str, data: dict[str, Any]) -> dict[str, Any]: ...
+    """What an agent of a type is between commands: started, stopped, shown to an auditor.
+    What it does with a command is declared by its type's `commands`."""
 
     def state(self) -> dict[str, Any]: ...
 
     async def start(self, feel: Feel, crash: Crash) -> None: ...
 
     async def stop(self) -> None: ...
+
+
+BehaviourT = TypeVar("BehaviourT")
+InputT = TypeVar("InputT", bound=BaseModel)
+Answer = dict[str, Any] | BaseModel
+
+
+class BrokenPromise(Exception):
+    """A command answered something its declared output model does not admit: the agent's
+    own fault, reported as a crash."""
+
+
+@dataclass(frozen=True)
+class Command(Generic[BehaviourT, InputT]):
+    """One command a type declares: what it does, the model its `data` must fit (checked
+    before `run`), what it answers (checked after) and the behaviour's method that does it."""
+
+    description: str
+    input: type[InputT]
+    run: Callable[[BehaviourT, InputT], Awaitable[Answer]]
+    output: type[BaseModel] | None = None
+
+    async def perform(self, behaviour: BehaviourT, data: dict[str, Any]) -> dict[str, Any]:
+        """`data` validated (`ValidationError` names the field), done, and its answer as
+        JSON data, checked against the output model when one is declared."""
+        request = self.input.model_validate(data)
+        answer = await self.run(behaviour, request)
+        if isinstance(answer, BaseModel):
+            return answer.model_dump(mode="json")
+        if self.output is not None:
+            try:
+                self.output.model_validate(answer)
+            except ValidationError as error:
+                message = f"the answer does not fit {self.output.__name__}: {error}"
+                raise BrokenPromise(message) from error
+        return answer
+
+    def info(self) -> CommandInfo:
+        return CommandInfo(
+            description=self.description,
+            input_schema=self.input.model_json_schema(),
+            output_schema=self.output.model_json_schema(mode="serialization")
+            if self.output
+            else None,
+        )
+
+
+Commands = Mapping[str, Command[Any, Any]]
 
 
 class Passive:
@@ -99,8 +147,13 @@ class AgentType:
     name: str
     description: str
     config_model: type[AgentConfig]
-    capabilities: Mapping[str, str]
+    commands: Commands
     build: Callable[[Any, Resources], Behaviour]
     destinations: Callable[[Any], list[tuple[str, str]]] = nowhere
     """The URLs a config would call, each with its field (`config.base_urls.0`): checked
     against the operator's egress policy before the agent is spawned."""
+
+    @property
+    def capabilities(self) -> dict[str, str]:
+        """Each command's name and description."""
+        return {name: command.description for name, command in self.commands.items()}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import cache
+
 from vsm.contract.operations import AgentTypeInfo
 from vsm.operations.agents.api import API
 from vsm.operations.agents.base import AgentType
@@ -12,6 +14,7 @@ from vsm.operations.agents.worker import WORKER
 AGENT_TYPES: dict[str, AgentType] = {t.name: t for t in (WORKER, LLM_WORKER, SENSOR, API)}
 
 
+@cache
 def describe_types() -> list[AgentTypeInfo]:
     return [
         AgentTypeInfo(
@@ -19,6 +22,7 @@ def describe_types() -> list[AgentTypeInfo]:
             description=t.description,
             capabilities=dict(t.capabilities),
             config_schema=t.config_model.model_json_schema(),
+            commands={name: command.info() for name, command in t.commands.items()},
         )
         for t in AGENT_TYPES.values()
     ]

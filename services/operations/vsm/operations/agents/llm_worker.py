@@ -5,13 +5,20 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections import OrderedDict
-from typing import Any
+from typing import Any, Literal
 
 from anthropic.types import Message
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from vsm.kit.llm import MeteredLlm
-from vsm.operations.agents.base import AgentConfig, AgentType, CommandFailed, Passive, Resources
+from vsm.operations.agents.base import (
+    AgentConfig,
+    AgentType,
+    Command,
+    CommandFailed,
+    Passive,
+    Resources,
+)
 from vsm.operations.agents.llm_calls import create_message
 from vsm.operations.agents.llm_tools import TOOLS
 
@@ -48,14 +55,50 @@ class Chat(BaseModel):
 
     message: str = Field(min_length=1, max_length=500_000)
     conversation_id: str = Field(
-        default_factory=lambda: str(uuid.uuid4()), min_length=1, max_length=128
+        default_factory=lambda: str(uuid.uuid4()),
+        min_length=1,
+        max_length=128,
+        description="The conversation to continue; a new one when left out.",
     )
+
+
+class ToolCall(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    input: Any
+    status: Literal["ok", "refused", "invalid_input"]
+
+
+class Usage(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    input_tokens: int
+    output_tokens: int
+
+
+class Chatted(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    conversation_id: str
+    text: str
+    stop_reason: str | None
+    tool_calls: list[ToolCall]
+    attempts: int = Field(description="Calls made to the Messages API, retries included.")
+    usage: Usage = Field(description="Tokens of the last call.")
 
 
 class Reset(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     conversation_id: str = Field(min_length=1, max_length=128)
+
+
+class Forgotten(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    conversation_id: str
+    reset: bool
 
 
 def assistant_turn(reply: Message) -> Turn:
@@ -87,12 +130,11 @@ class LlmWorker(Passive):
         self.locks: dict[str, asyncio.Lock] = {}
         self.calls = 0
 
-    async def execute(self, command: str, data: dict[str, Any]) -> dict[str, Any]:
-        if command == "reset":
-            conversation = Reset.model_validate(data).conversation_id
-            self.conversations.pop(conversation, None)
-            return {"conversation_id": conversation, "reset": True}
-        chat = Chat.model_validate(data)
+    async def reset(self, request: Reset) -> dict[str, Any]:
+        self.conversations.pop(request.conversation_id, None)
+        return {"conversation_id": request.conversation_id, "reset": True}
+
+    async def chat(self, chat: Chat) -> dict[str, Any]:
         if self.client is None:
             raise CommandFailed(
                 "llm_not_configured", "no Anthropic API key is configured (ANTHROPIC_API_KEY)"
@@ -198,9 +240,14 @@ LLM_WORKER = AgentType(
     name="llm_worker",
     description="Claude over the Messages API: conversations, allow-listed tools.",
     config_model=LlmConfig,
-    capabilities={
-        "chat": "`message` in `conversation_id` (new when omitted) -> text, tool calls",
-        "reset": "forget `conversation_id`",
+    commands={
+        "chat": Command(
+            "`message` in `conversation_id` (new when omitted) -> text, tool calls",
+            Chat,
+            LlmWorker.chat,
+            Chatted,
+        ),
+        "reset": Command("forget `conversation_id`", Reset, LlmWorker.reset, Forgotten),
     },
     build=build,
 )

@@ -48,6 +48,7 @@ from vsm.contract.rules import (
 from vsm.operations.agents.base import (
     AgentConfig,
     AgentType,
+    Command,
     CommandFailed,
     Crash,
     Feel,
@@ -155,10 +156,33 @@ def refused(index: int, field: str, text: str, message: str) -> ValidationError:
     )
 
 
+class Read(BaseModel):
+    """A reading now takes nothing."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
 class History(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    last: int = Field(default=10, ge=1, le=10_000)
+    last: int = Field(default=10, ge=1, le=10_000, description="How many readings, newest last.")
+
+
+class Reading(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    at: float = Field(description="Unix time of the sample.")
+    values: dict[str, float]
+
+
+class Sample(Reading):
+    breached: list[str] = Field(description="The rules that have fired and still hold.")
+
+
+class Readings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    readings: list[Reading]
 
 
 class Sensor:
@@ -199,14 +223,14 @@ class Sensor:
                 )
             )
 
-    async def execute(self, command: str, data: dict[str, Any]) -> dict[str, Any]:
-        if command == "read":
-            try:
-                return await self.sample(None)
-            except (httpx.HTTPError, ValueError) as error:
-                raise CommandFailed("source_unavailable", str(error) or repr(error)) from error
-        last = History.model_validate(data).last
-        return {"readings": list(self.readings)[-last:]}
+    async def read_now(self, request: Read) -> dict[str, Any]:
+        try:
+            return await self.sample(None)
+        except (httpx.HTTPError, ValueError) as error:
+            raise CommandFailed("source_unavailable", str(error) or repr(error)) from error
+
+    async def history(self, request: History) -> dict[str, Any]:
+        return {"readings": list(self.readings)[-request.last :]}
 
     def state(self) -> dict[str, Any]:
         return {
@@ -250,7 +274,10 @@ SENSOR = AgentType(
     description="Samples host metrics or an HTTP JSON endpoint (within the operator's egress "
     "policy); rules over its readings (docs/rules.md) raise pain or pleasure.",
     config_model=SensorConfig,
-    capabilities={"read": "take a reading now", "history": "the `last` N readings"},
+    commands={
+        "read": Command("take a reading now", Read, Sensor.read_now, Sample),
+        "history": Command("the `last` N readings", History, Sensor.history, Readings),
+    },
     build=build,
     destinations=destinations,
 )

@@ -10,7 +10,14 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from vsm.operations.agents.analysis import describe
-from vsm.operations.agents.base import AgentConfig, AgentType, CommandFailed, Passive, Resources
+from vsm.operations.agents.base import (
+    AgentConfig,
+    AgentType,
+    Command,
+    CommandFailed,
+    Passive,
+    Resources,
+)
 
 
 class WorkerConfig(AgentConfig):
@@ -20,22 +27,50 @@ class WorkerConfig(AgentConfig):
 class ProcessData(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    data: Any
+    data: Any = Field(description="Any JSON value.")
+
+
+class Checksum(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    checksum: str = Field(description="sha256 of the canonical JSON, hex.")
+    size_bytes: int = Field(ge=0, description="Length of the canonical JSON in bytes.")
 
 
 class Transform(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     operation: Literal["uppercase", "aggregate"]
-    data: Any
-    group_by: str | None = Field(default=None, max_length=128)
-    field: str | None = Field(default=None, max_length=128)
+    data: Any = Field(
+        description="Any JSON value; a list (of numbers, or of objects) to aggregate."
+    )
+    group_by: str | None = Field(
+        default=None, max_length=128, description="Aggregate per value of this key."
+    )
+    field: str | None = Field(
+        default=None, max_length=128, description="The number to aggregate, with `group_by`."
+    )
 
 
 class Analyze(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    values: list[float] = Field(min_length=1, max_length=1_000_000)
+    values: list[float] = Field(min_length=1, max_length=1_000_000, description="Numbers.")
+
+
+class Statistics(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    count: int
+    mean: float
+    median: float
+    stdev: float
+    min: float
+    max: float
+    trend: Literal["stable", "increasing", "decreasing"]
+    pattern: Literal[
+        "constant", "monotonic_increasing", "monotonic_decreasing", "alternating", "irregular"
+    ]
 
 
 def canonical(data: Any) -> bytes:
@@ -86,16 +121,16 @@ def _totals(numbers: list[float]) -> dict[str, Any]:
 
 
 class Worker(Passive):
-    async def execute(self, command: str, data: dict[str, Any]) -> dict[str, Any]:
-        if command == "process_data":
-            payload = ProcessData.model_validate(data).data
-            return {"checksum": checksum(payload), "size_bytes": len(canonical(payload))}
-        if command == "transform":
-            request = Transform.model_validate(data)
-            if request.operation == "uppercase":
-                return {"data": uppercase(request.data)}
-            return aggregate(request.data, request.group_by, request.field)
-        return describe(Analyze.model_validate(data).values)
+    async def process_data(self, request: ProcessData) -> dict[str, Any]:
+        return {"checksum": checksum(request.data), "size_bytes": len(canonical(request.data))}
+
+    async def transform(self, request: Transform) -> dict[str, Any]:
+        if request.operation == "uppercase":
+            return {"data": uppercase(request.data)}
+        return aggregate(request.data, request.group_by, request.field)
+
+    async def analyze(self, request: Analyze) -> dict[str, Any]:
+        return describe(request.values)
 
 
 def build(config: WorkerConfig, resources: Resources) -> Worker:
@@ -106,10 +141,24 @@ WORKER = AgentType(
     name="worker",
     description="Deterministic data work: checksums, transforms and statistics.",
     config_model=WorkerConfig,
-    capabilities={
-        "process_data": "sha256 `checksum` of the canonical JSON of `data`",
-        "transform": "`operation` uppercase or aggregate (optionally `group_by` + `field`)",
-        "analyze": "count, mean, median, stdev, min, max, trend and pattern of `values`",
+    commands={
+        "process_data": Command(
+            "sha256 `checksum` of the canonical JSON of `data`",
+            ProcessData,
+            Worker.process_data,
+            Checksum,
+        ),
+        "transform": Command(
+            "`operation` uppercase or aggregate (optionally `group_by` + `field`)",
+            Transform,
+            Worker.transform,
+        ),
+        "analyze": Command(
+            "count, mean, median, stdev, min, max, trend and pattern of `values`",
+            Analyze,
+            Worker.analyze,
+            Statistics,
+        ),
     },
     build=build,
 )

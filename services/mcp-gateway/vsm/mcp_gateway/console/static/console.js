@@ -60,13 +60,34 @@
     const unplaced = [];
     for (const p of problems) {
       const name = String(p.field || "").replace(/^body\./, "");
-      const slot = form.querySelector('[data-error-for="' + CSS.escape(name) + '"]');
+      const slot = slotFor(form, name);
       if (!slot) { unplaced.push((name ? name + ": " : "") + p.message); continue; }
       slot.textContent = (slot.textContent ? slot.textContent + "; " : "") + p.message;
       slot.closest(".field")?.classList.add("invalid");
-      form.querySelector('[name="' + CSS.escape(name) + '"]')?.setAttribute("aria-invalid", "true");
+      form.querySelector('[name="' + CSS.escape(slot.dataset.errorFor) + '"]')?.setAttribute("aria-invalid", "true");
     }
     return unplaced;
+  }
+
+  // The slot of the field itself, or of the nearest field that holds it (`data.values.0`
+  // goes next to `data.values`).
+  function slotFor(form, name) {
+    const parts = name.split(".");
+    for (let end = parts.length; end > 0; end--) {
+      const here = parts.slice(0, end).join(".");
+      const slot = form.querySelector('[data-error-for="' + CSS.escape(here) + '"]');
+      if (slot) return slot;
+    }
+    return null;
+  }
+
+  // An agent's answer: its result, or its error with each field it names.
+  function commandOutcome(answer) {
+    if (answer.status === "ok") {
+      return { ok: true, text: answer.status + " in " + answer.processing_time_ms + " ms\n" + JSON.stringify(answer.result, null, 2) };
+    }
+    const error = answer.error || {};
+    return { ok: false, error: { error: error.code, message: error.message, details: error.details || {} } };
   }
 
   function problemsOf(answer) {
@@ -97,7 +118,12 @@
     try { body = bodyOf(form); } catch (bad) { showErrors(form, [bad]); return; }
     if (button) button.disabled = true;
     try {
-      const { ok, answer } = await send(form.dataset.method || "POST", form.getAttribute("action"), body);
+      let { ok, answer } = await send(form.dataset.method || "POST", form.getAttribute("action"), body);
+      if (ok && form.dataset.command !== undefined) {
+        const outcome = commandOutcome(answer);
+        if (outcome.ok) { if (output) output.textContent = outcome.text; flash(form.dataset.done || "Done"); return; }
+        ok = false; answer = outcome.error;
+      }
       if (ok) {
         if (form.dataset.next) { location.assign(answer.next || form.dataset.next.replace("{id}", encodeURIComponent(answer.agent_id || ""))); return; }
         if (output) output.textContent = JSON.stringify(answer, null, 2);
