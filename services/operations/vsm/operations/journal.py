@@ -23,6 +23,7 @@ import aio_pika
 import structlog
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractRobustConnection
 
+from vsm.contract.envelope import CONTENT_TYPE
 from vsm.contract.message import Message
 from vsm.contract.operations import REGISTRY_LOG, RegistryMark
 from vsm.kit.bus import AnyEnvelope, Bus
@@ -68,7 +69,7 @@ class RegistryJournal:
             aio_pika.Message(
                 body := mark.model_dump_json().encode(),
                 headers=self.bus.signature_headers(body, "", name),
-                content_type="application/json",
+                content_type=CONTENT_TYPE,
                 delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
                 message_id=mark.id,
                 type=mark.type,

@@ -119,7 +119,7 @@ class Hub:
             envelope = json.loads(body)
             data = envelope["data"]
             kind, intensity = str(data["kind"]), float(data["intensity"])
-            vsm_id = str(envelope.get("vsm_id", "root"))
+            vsm_id = str(envelope.get("vsmid") or envelope.get("vsm_id") or "root")
         except (ValueError, KeyError, TypeError):
             return
         serial = self.signal.serial + 1 if self.signal else 1
