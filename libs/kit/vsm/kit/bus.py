@@ -35,6 +35,7 @@ from vsm.contract.errors import ErrorReply, Unprocessable
 from vsm.contract.message import Message
 from vsm.kit.deadletter import DETAIL_HEADER, REASON_HEADER, MessageGuard, of_type
 from vsm.kit.eventlog import LogReading
+from vsm.kit.interface import Interface
 from vsm.kit.names import Namespace
 from vsm.kit.producer import Producer
 from vsm.kit.rpc import Requester
@@ -92,6 +93,8 @@ class Bus:
         self.telemetry = telemetry
         self.request_timeout_s = request_timeout_s
         self.requester = Requester()
+        self.interface = Interface()
+        """What this service sends and receives: its AsyncAPI document."""
         self.producer = Producer(self.source, guard, metrics, tracer)
         self._queues: dict[str, topology.Queue] = {q.name: q for q in topology.SHARED_QUEUES}
         self._subscribers: dict[str, Any] = {}
@@ -197,6 +200,7 @@ class Bus:
         with its reason and then acked; an unexpected error nacks for redelivery, up to the
         delivery limit, after which the broker dead-letters it.
         """
+        self.interface.receives(queue, message)
         subscriber = self._subscribers.get(queue.name)
         if subscriber is None:
             self._queues[queue.name] = queue
@@ -306,6 +310,11 @@ class Bus:
         description: str | None = None,
     ) -> Publisher:
         """A documented (AsyncAPI) publisher of `schema` bodies on `exchange`."""
+        for body in getattr(schema, "__args__", (schema,)):  # a union: each of its types
+            if _is_message(body):
+                self.interface.sends(
+                    exchange, body, routing_key=routing_key, description=description or ""
+                )
         return Publisher(self, exchange, schema, routing_key=routing_key, description=description)
 
     async def publish(

@@ -136,6 +136,13 @@ class Runtime:
         self.connected = False
         """Up from start-up, down from a lost connection until its channels are restored."""
         self._answer_pings()
+        self.bus.interface.sends(
+            topology.DEAD_LETTER,
+            routing_key="{queue}",
+            description="What this service could not process (any type), with the reason in "
+            "the headers `x-vsm-dead-letter-reason` and `-detail`; routed by the name of the queue "
+            "it came from.",
+        )
 
     def _answer_pings(self) -> None:
         bus, instance = self.bus, self.settings.instance_id
@@ -143,6 +150,8 @@ class Runtime:
         @bus.handle(topology.requests_queue(self.service), Ping)
         async def on_ping(envelope: Envelope[Ping]) -> RabbitResponse:
             return bus.reply(Pong(service=bus.service, instance=instance), cause=envelope)
+
+        bus.interface.answers(topology.requests_queue(self.service), Pong)
 
     def on_start(self, hook: Hook) -> None:
         """Run `hook` once the bus is up (e.g. start a scheduler)."""

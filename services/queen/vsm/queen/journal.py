@@ -55,6 +55,9 @@ class PolicyJournal:
         self.opened = asyncio.Event()
         self._lock = asyncio.Lock()
         self.changes = bus.publisher(topology.POLICY, PolicyChanged)
+        log_entries = (PolicyChanged, MetaSystemSpawned, MetaSystemRetired, PolicyStoreOpened)
+        bus.interface.receives(topology.SYSTEM5_POLICIES, *log_entries)
+        bus.interface.sends_to_queue(topology.SYSTEM5_POLICIES, PolicyStoreOpened)
 
     async def replay(self) -> int:
         """Rebuild the store from the stream; the number of versions read."""
