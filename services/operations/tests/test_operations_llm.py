@@ -4,8 +4,11 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 from anthropic import AsyncAnthropic
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind, StatusCode
 
 from tests.support.fake_anthropic import FakeAnthropic
+from tests.support.spans import named, recorded_spans
 from vsm.operations.agents.base import CommandFailed
 from vsm.operations.agents.llm_worker import LlmConfig, LlmWorker, trimmed
 
@@ -71,3 +74,48 @@ def test_history_is_trimmed_at_a_plain_user_turn() -> None:
     ]
     assert trimmed(history, 4) == history[4:]
     assert trimmed(history, 10) == history
+
+
+@pytest.fixture
+def spans() -> Iterator[InMemorySpanExporter]:
+    yield from recorded_spans()
+
+
+async def test_each_messages_call_is_a_gen_ai_span_with_its_token_counts(
+    fake: FakeAnthropic, client: AsyncAnthropic, spans: InMemorySpanExporter
+) -> None:
+    worker = LlmWorker(LlmConfig(model="claude-test", max_tokens=64), client, deadline_s=5)
+    await worker.execute("chat", {"message": "count my tokens", "conversation_id": "c2"})
+
+    (span,) = named(spans, "chat claude-test")
+    attributes = span.attributes
+    assert attributes is not None
+    assert span.kind == SpanKind.CLIENT
+    assert attributes["gen_ai.operation.name"] == "chat"
+    assert attributes["gen_ai.system"] == "anthropic"
+    assert attributes["gen_ai.request.model"] == "claude-test"
+    assert attributes["gen_ai.request.max_tokens"] == 64
+    assert attributes["gen_ai.response.model"] == "claude-test"
+    assert str(attributes["gen_ai.response.id"]).startswith("msg")
+    assert attributes["gen_ai.response.finish_reasons"] == ("end_turn",)
+    input_tokens = attributes["gen_ai.usage.input_tokens"]
+    output_tokens = attributes["gen_ai.usage.output_tokens"]
+    assert isinstance(input_tokens, int)
+    assert isinstance(output_tokens, int)
+    assert input_tokens > 0
+    assert output_tokens > 0
+
+
+async def test_a_refused_call_leaves_its_error_on_the_span(
+    fake: FakeAnthropic, client: AsyncAnthropic, spans: InMemorySpanExporter
+) -> None:
+    fake.fail(400)
+    worker = LlmWorker(LlmConfig(model="claude-test"), client, deadline_s=5)
+    with pytest.raises(CommandFailed):
+        await worker.execute("chat", {"message": "hi"})
+
+    (span,) = named(spans, "chat claude-test")
+    assert span.attributes is not None
+    assert span.attributes["error.type"] == "BadRequestError"
+    assert span.status.status_code == StatusCode.ERROR
+    assert "gen_ai.usage.input_tokens" not in span.attributes

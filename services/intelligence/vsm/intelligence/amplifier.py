@@ -17,6 +17,7 @@ from anthropic import AsyncAnthropic
 from anthropic.types import MessageParam, ToolChoiceToolParam, ToolParam
 
 from vsm.contract.intelligence import AlertExplanation, IntelligenceAlert
+from vsm.kit.genai import llm_call
 
 log = structlog.get_logger("vsm.intelligence.amplifier")
 
@@ -105,14 +106,16 @@ class Amplifier:
         if self.client is None:
             return None
         ask: list[MessageParam] = [{"role": "user", "content": prompt(alert)}]
-        reply = await self.client.messages.create(
-            model=self.model,
-            max_tokens=self.max_tokens,
-            system=SYSTEM_PROMPT,
-            tools=TOOLS,
-            tool_choice=ToolChoiceToolParam(type="tool", name=TOOL),
-            messages=ask,
-        )
+        with llm_call(self.model, self.max_tokens) as answered:
+            reply = await self.client.messages.create(
+                model=self.model,
+                max_tokens=self.max_tokens,
+                system=SYSTEM_PROMPT,
+                tools=TOOLS,
+                tool_choice=ToolChoiceToolParam(type="tool", name=TOOL),
+                messages=ask,
+            )
+            answered(reply)
         return parse(alert.alert_id, reply.model, list(reply.content))
 
     async def _explain(self, alert: IntelligenceAlert, publish: Publish) -> None:

@@ -28,6 +28,7 @@ from vsm.contract.policy import (
     ResourceAllocationPolicy,
     ThrottlePolicy,
 )
+from vsm.kit.genai import llm_call
 from vsm.queen.rules import Anomaly
 
 TOOL_NAME = "propose_policy"
@@ -147,14 +148,17 @@ class LlmProposer:
         while True:
             attempt += 1
             try:
-                return await self.client.messages.create(
-                    model=self.model,
-                    max_tokens=MAX_TOKENS,
-                    system=SYSTEM,
-                    tools=[TOOL],  # type: ignore[list-item]
-                    tool_choice={"type": "tool", "name": TOOL_NAME},
-                    messages=[{"role": "user", "content": content}],
-                )
+                with llm_call(self.model, MAX_TOKENS) as answered:
+                    reply = await self.client.messages.create(
+                        model=self.model,
+                        max_tokens=MAX_TOKENS,
+                        system=SYSTEM,
+                        tools=[TOOL],  # type: ignore[list-item]
+                        tool_choice={"type": "tool", "name": TOOL_NAME},
+                        messages=[{"role": "user", "content": content}],
+                    )
+                    answered(reply)
+                return reply
             except anthropic.APIStatusError as error:
                 detail, retryable = explain(error)
                 wait = retry_after(error) or backoff(attempt - 1)

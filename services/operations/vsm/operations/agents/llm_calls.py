@@ -21,6 +21,7 @@ import anthropic
 from anthropic import AsyncAnthropic
 from anthropic.types import Message
 
+from vsm.kit.genai import llm_call
 from vsm.operations.agents.base import CommandFailed
 
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504, 529})
@@ -95,7 +96,10 @@ async def create_message(
     while True:
         attempt += 1
         try:
-            return await client.messages.create(**request), attempt
+            with llm_call(request["model"], request.get("max_tokens")) as answered:
+                reply = await client.messages.create(**request)
+                answered(reply)
+            return reply, attempt
         except anthropic.APIStatusError as error:
             if (refused := refusal(error)) is not None:
                 raise refused from error
