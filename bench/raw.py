@@ -29,6 +29,7 @@ from bench import (
     latency,
     pipelined,
 )
+from vsm.contract.envelope import CONTENT_TYPE
 from vsm.kit.addresses import BrokerAddresses
 
 QUORUM = {"x-queue-type": "quorum"}
@@ -44,14 +45,10 @@ def _envelope(message_type: str, data: dict[str, object]) -> bytes:
             "source": "vsm/bench",
             "type": message_type,
             "time": "2026-01-01T00:00:00.000000Z",
-            "subject": None,
             "datacontenttype": "application/json",
-            "vsm_id": "root",
-            "correlation_id": message_id,
-            "causation_id": None,
+            "vsmid": "root",
+            "correlationid": message_id,
             "priority": 4,
-            "traceparent": None,
-            "tracestate": None,
             "data": data,
         },
         separators=(",", ":"),
@@ -66,7 +63,7 @@ PONG = _envelope("vsm.pong.v1", {"service": "bench", "instance": "bench-host-123
 def _persistent(body: bytes, **properties: str) -> aio_pika.Message:
     return aio_pika.Message(
         body,
-        content_type="application/json",
+        content_type=CONTENT_TYPE,
         delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
         **properties,  # type: ignore[arg-type]
     )
@@ -166,7 +163,7 @@ async def responder_and_requester(ctx: Context) -> AsyncIterator[Ask]:
 
         async def answer(message: AbstractIncomingMessage) -> None:
             reply = aio_pika.Message(
-                PONG, content_type="application/json", correlation_id=message.correlation_id
+                PONG, content_type=CONTENT_TYPE, correlation_id=message.correlation_id
             )
             await serving.default_exchange.publish(reply, routing_key=message.reply_to or "")
             await message.ack()

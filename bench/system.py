@@ -56,6 +56,7 @@ from vsm.contract.message import Message
 from vsm.contract.operations import AgentCommand, command_key, command_queue, results_exchange
 from vsm.contract.policy import PolicyChanged
 from vsm.kit.addresses import BrokerAddresses
+from vsm.kit.bus import amqp_properties
 
 
 @dataclass(frozen=True)
@@ -202,17 +203,10 @@ class ProcessClock:
 
 def amqp_message(envelope: Envelope[Any], **extra: Any) -> aio_pika.Message:
     """The envelope as the kit publishes it: persistent JSON with the kit's AMQP properties."""
-    headers: dict[str, Any] = {"ce_type": envelope.type, "vsm_id": envelope.vsm_id}
     return aio_pika.Message(
         envelope.model_dump_json().encode(),
-        content_type="application/json",
         delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-        message_id=envelope.id,
-        correlation_id=envelope.correlation_id,
-        type=envelope.type,
-        priority=envelope.priority,
-        headers=headers,
-        **extra,
+        **(amqp_properties(envelope) | extra),
     )
 
 

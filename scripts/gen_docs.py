@@ -12,8 +12,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from faststream.specification import AsyncAPI
-
+from vsm.contract import topology
+from vsm.kit import asyncapi as spec
+from vsm.kit.interface import Interface
 from vsm.kit.version import VERSION
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,16 +44,27 @@ def build_app(service: str) -> Any:
     return importlib.import_module(f"{module}.app").create_app(settings)
 
 
-def asyncapi(service: str) -> dict[str, Any]:
-    runtime = build_app(service).state.runtime
-    spec = AsyncAPI(
-        runtime.broker,
+def interfaces() -> dict[str, Interface]:
+    """What each service sends and receives; a service's request queue is told the answers
+    that the services asking it wait for."""
+    found = {service: build_app(service).state.runtime.bus.interface for service in MODULES}
+    for asker in found.values():
+        for use in asker.uses:
+            if use.exchange == topology.REQUESTS and use.replies:
+                service = use.routing_key.split(".", 1)[0]
+                found[service].answers(topology.requests_queue(service), *use.replies.values())
+    return found
+
+
+def asyncapi(service: str, interface: Interface) -> dict[str, Any]:
+    return spec.document(
+        interface,
         title=f"vsm {service}",
         version=VERSION,
-        description=f"AMQP interface of the vsm {service} service (generated from the code).",
+        description=f"AMQP interface of the vsm {service} service (generated from the code): "
+        "every channel it sends to or receives from. Every message is a CloudEvents 1.0 "
+        "event in structured mode; `data` is the typed body.",
     )
-    document: dict[str, Any] = json.loads(spec.to_specification().to_json())
-    return document
 
 
 def openapi() -> dict[str, Any]:
@@ -67,7 +79,8 @@ def render(document: dict[str, Any]) -> str:
 def documents() -> dict[Path, str]:
     """Every generated document by its path under the repository root."""
     generated = {
-        DOCS / "asyncapi" / f"{service}.json": render(asyncapi(service)) for service in MODULES
+        DOCS / "asyncapi" / f"{service}.json": render(asyncapi(service, interface))
+        for service, interface in interfaces().items()
     }
     generated[DOCS / "openapi" / "mcp-gateway.json"] = render(openapi())
     return generated

@@ -62,7 +62,7 @@ MEANINGS = {
     "PREFETCH_COUNT": "Unacknowledged messages per consumer channel.",
     "REQUEST_TIMEOUT_S": "Default deadline of a request/reply, in seconds.",
     "SHUTDOWN_GRACE_S": "How long in-flight work may take after SIGTERM, in seconds.",
-    "TRACING": "OpenTelemetry spans for every AMQP hop (trace ids in the logs).",
+    "TRACING": "Deprecated: spans without an exporter; set OTEL_TRACES_EXPORTER instead.",
     "CONNECT_TIMEOUT_S": "How long to wait for each broker node at start-up and per reconnection.",
     "LOG_LEVEL": "DEBUG, INFO, WARNING or ERROR.",
     "LOG_FORMAT": "json (one object per line) or console (make run uses console).",

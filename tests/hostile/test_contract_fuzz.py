@@ -108,7 +108,8 @@ BAD_ENVELOPE_FIELDS = {
     "id": st.sampled_from(["", "x" * 129, 7, None]),
     "source": st.sampled_from(["", "s" * 257, None]),
     "time": st.sampled_from(["yesterday", "2024-01-01T00:00:00", "", [], "9999-99-99T00:00Z"]),
-    "vsm_id": st.sampled_from(["../../etc", "root/" + "a/" * 10, "ROOT", ""]),
+    "vsmid": st.sampled_from(["../../etc", "root/" + "a/" * 10, "ROOT", ""]),
+    "vsm_id": st.sampled_from(["../../etc", "ROOT"]),  # the name of 0.1, still read
     "priority": st.sampled_from([-1, 10, 99, "high", 4.5]),
     "traceparent": st.sampled_from(["zz", "00-" + "0" * 31, 5]),
     "datacontenttype": st.sampled_from(["text/xml", ""]),

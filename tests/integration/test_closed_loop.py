@@ -73,7 +73,7 @@ async def test_pain_becomes_policy_becomes_allocation_and_viability_recovers(
         failed_at = time.monotonic()
         opened = await watch.first(InterventionOpened.TYPE, failed_at)
         signals = {s.envelope["id"]: s for s in watch.of(AlgedonicSignal.TYPE, failed_at)}
-        pain = signals[opened.envelope["causation_id"]]  # the one that crossed the threshold
+        pain = signals[opened.envelope["causationid"]]  # the one that crossed the threshold
         assert pain.data["kind"] == "pain"
         assert pain.data["context"]["agent_id"] == agent_id
 
@@ -82,13 +82,13 @@ async def test_pain_becomes_policy_becomes_allocation_and_viability_recovers(
             return next((seen for seen, limits in found if limits), None)
 
         throttle = await eventually(limiting, timeout=30, what="a throttle on the agent")
-        assert throttle.envelope["causation_id"] == opened.envelope["id"]
+        assert throttle.envelope["causationid"] == opened.envelope["id"]
         allocation = await watch.first(AllocationChanged.TYPE, throttle.at)
         rate = allocation.data["max_rate_per_s"]
         assert rate is not None
-        assert allocation.envelope["causation_id"] == throttle.envelope["id"]
+        assert allocation.envelope["causationid"] == throttle.envelope["id"]
         rescheduled = await watch.first(Rescheduled.TYPE, throttle.at)
-        assert rescheduled.envelope["causation_id"] == allocation.envelope["id"]
+        assert rescheduled.envelope["causationid"] == allocation.envelope["id"]
         await until_viable(gateway, viable=False, timeout=30)
 
         # The failing work stops hurting: errors now come at the throttled rate at most.
@@ -116,7 +116,7 @@ async def test_pain_becomes_policy_becomes_allocation_and_viability_recovers(
             return next((seen for seen, limits in found if not limits), None)
 
         lifted = await eventually(lifting, timeout=30, what="the throttle lifted")
-        assert lifted.envelope["causation_id"] == resolved.envelope["id"]
+        assert lifted.envelope["causationid"] == resolved.envelope["id"]
         restored = await watch.first(AllocationChanged.TYPE, lifted.at)
         assert restored.data["max_rate_per_s"] is None
 

@@ -1,4 +1,5 @@
-"""With TRACING on and an OTLP endpoint set, a REST call becomes one trace across services.
+"""With an OTLP endpoint set (the standard variable alone), a REST call becomes one trace
+across services.
 
 The services export their spans over OTLP/HTTP to a loopback receiver that decodes the
 protobuf requests. Every span that belongs to the call's conversation (FastStream records
@@ -24,6 +25,7 @@ from tests.support.tokens import gateway_client
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
 CONVERSATION = "messaging.message.conversation_id"
+ROUTING_KEY = "messaging.rabbitmq.destination.routing_key"
 DEADLINE_S = 30
 
 
@@ -41,7 +43,6 @@ def traced_system(
     with running_system(
         amqp_url,
         tmp_path_factory.mktemp("logs"),
-        TRACING="true",
         OTEL_EXPORTER_OTLP_ENDPOINT=receiver.url,
         OTEL_BSP_SCHEDULE_DELAY="100",  # ms: export batches promptly
     ) as running:
@@ -120,12 +121,15 @@ async def test_an_agent_command_through_rest_is_one_trace_from_mcp_gateway(
         done = await gateway.post(f"/api/vsm/agents/{agent_id}/command", json={"type": "read"})
     assert done.status_code == 200, done.text
 
+    read = f".{agent_id}.read"
+
     def spans_of_command() -> list[ReceivedSpan]:
-        """The trace of the agent's handling (its span names the agent), once S4 has the result."""
+        """The trace of the agent's handling (its routing key names the agent), once S4 has
+        the result."""
         deadline = time.monotonic() + DEADLINE_S
         while time.monotonic() < deadline:
             spans = receiver.spans
-            handled = [s for s in spans if f".{agent_id}.read" in s.name]
+            handled = [s for s in spans if str(s.attributes.get(ROUTING_KEY)).endswith(read)]
             traces = {s.trace_id for s in handled if s.service == "operations"}
             found = [s for s in spans if s.trace_id in traces]
             if {"operations", "intelligence"} <= {s.service for s in found}:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from typing import ClassVar
 
 import pytest
@@ -41,6 +43,48 @@ def test_a_union_of_bodies_is_resolved_by_the_envelope_type() -> None:
     assert isinstance(received.data, Ping)
 
 
+def test_the_wire_names_are_cloudevents_attribute_names() -> None:
+    cause = Envelope.wrap(Ping(), source="vsm/test")
+    sent = Envelope.wrap(PAIN, source="vsm/test", cause=cause, vsm_id="root/logistics")
+    wire = json.loads(sent.model_dump_json())
+
+    assert all(re.fullmatch(r"[a-z0-9]{1,20}", name) for name in wire)
+    assert (wire["vsmid"], wire["causationid"], wire["correlationid"]) == (
+        "root/logistics",
+        cause.id,
+        cause.id,
+    )
+    assert "subject" not in wire  # no value: left out, not null
+    assert "traceparent" not in wire
+
+
+def test_an_envelope_written_with_the_names_of_0_1_is_still_read() -> None:
+    old = {
+        "specversion": "1.0",
+        "id": "m-2",
+        "source": "vsm/operations",
+        "type": PAIN.TYPE,
+        "time": "2026-01-01T00:00:00Z",
+        "subject": None,
+        "datacontenttype": "application/json",
+        "vsm_id": "root/logistics",
+        "correlation_id": "m-1",
+        "causation_id": "m-1",
+        "priority": 4,
+        "traceparent": None,
+        "tracestate": None,
+        "data": PAIN.model_dump(mode="json"),
+    }
+    received = TypeAdapter(Envelope[Message]).validate_json(json.dumps(old))
+
+    assert (received.vsm_id, received.correlation_id, received.causation_id) == (
+        "root/logistics",
+        "m-1",
+        "m-1",
+    )
+    assert "vsm_id" not in json.loads(received.model_dump_json())
+
+
 def raw(**overrides: object) -> dict[str, object]:
     envelope = Envelope.wrap(PAIN, source="vsm/test").model_dump(mode="json")
     return {**envelope, **overrides}
@@ -51,8 +95,8 @@ def raw(**overrides: object) -> dict[str, object]:
     [
         ({"type": "vsm.unheard-of.v1"}, "unknown_message_type"),
         ({"data": {**PAIN.model_dump(), "intensity": 1.5}}, "less_than_equal"),
-        ({"vsm_id": "root/../etc"}, "string_pattern_mismatch"),
-        ({"vsm_id": "/".join(["root"] + ["a"] * 6)}, "string_pattern_mismatch"),
+        ({"vsmid": "root/../etc"}, "string_pattern_mismatch"),
+        ({"vsmid": "/".join(["root"] + ["a"] * 6)}, "string_pattern_mismatch"),
         ({"priority": 10}, "less_than_equal"),
         ({"time": "2026-01-01T00:00:00"}, "timezone_aware"),
         ({"unexpected": 1}, "extra_forbidden"),

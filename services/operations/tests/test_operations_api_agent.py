@@ -8,8 +8,11 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind, StatusCode
 
 from tests.support.listener import Listener, Reply
+from tests.support.spans import named, recorded_spans
 from vsm.kit.egress import EgressPolicy, destination, egress_client
 from vsm.operations.agents.api import API, ApiAgent, ApiConfig
 from vsm.operations.agents.base import CommandFailed
@@ -221,3 +224,39 @@ async def test_an_unreachable_upstream_is_reported(operator: Operator) -> None:
     with pytest.raises(CommandFailed) as failed:
         await execute(agent, "call", {"url": "/x"})
     assert failed.value.code == "upstream_unreachable"
+
+
+@pytest.fixture
+def spans() -> Iterator[InMemorySpanExporter]:
+    yield from recorded_spans()
+
+
+async def test_each_call_through_the_egress_client_is_a_client_span(
+    listener: Listener, operator: Operator, spans: InMemorySpanExporter
+) -> None:
+    listener.replies.extend([Reply(503, {}), Reply(200, {"ok": True})])
+    base = f"{listener.url}/v1/"
+    agent = operator.agent(base, private=(endpoint_of(base),), backoff_s=0)
+    assert (await execute(agent, "call", {"url": "things", "params": {"token": "s3cret"}}))[
+        "status_code"
+    ] == 200
+
+    failed, answered = named(spans, "GET")
+    port = int(listener.url.rsplit(":", 1)[1])
+    for span in (failed, answered):
+        assert span.kind == SpanKind.CLIENT
+        assert span.attributes is not None
+        assert span.attributes["http.request.method"] == "GET"
+        assert span.attributes["url.full"] == f"http://127.0.0.1:{port}/v1/things"
+        assert (span.attributes["server.address"], span.attributes["server.port"]) == (
+            "127.0.0.1",
+            port,
+        )
+    assert failed.attributes is not None
+    assert answered.attributes is not None
+    assert failed.attributes["http.response.status_code"] == 503
+    assert failed.attributes["error.type"] == "503"
+    assert failed.status.status_code == StatusCode.ERROR
+    assert answered.attributes["http.response.status_code"] == 200
+    assert "error.type" not in answered.attributes
+    assert not any("s3cret" in str(value) for value in answered.attributes.values())

@@ -5,9 +5,12 @@ from typing import Any
 
 import pytest
 from anthropic import AsyncAnthropic
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind, StatusCode
 from prometheus_client import CollectorRegistry
 
 from tests.support.fake_anthropic import FakeAnthropic
+from tests.support.spans import named, recorded_spans
 from vsm.kit.llm import Caller, LlmMeter, MeteredLlm
 from vsm.kit.llm_allowance import LlmAllowance
 from vsm.kit.pricing import PriceTable
@@ -141,3 +144,48 @@ async def test_a_call_beyond_the_tokens_per_minute_waits_for_them(
     assert second["text"] == "small"
     first_at, second_at = (request.at for request in fake.requests)
     assert 2.5 <= second_at - first_at <= 6
+
+
+@pytest.fixture
+def spans() -> Iterator[InMemorySpanExporter]:
+    yield from recorded_spans()
+
+
+async def test_each_messages_call_is_a_gen_ai_span_with_its_token_counts(
+    fake: FakeAnthropic, client: MeteredLlm, spans: InMemorySpanExporter
+) -> None:
+    worker = LlmWorker(LlmConfig(model="claude-test", max_tokens=64), client, deadline_s=5)
+    await execute(worker, "chat", {"message": "count my tokens", "conversation_id": "c2"})
+
+    (span,) = named(spans, "chat claude-test")
+    attributes = span.attributes
+    assert attributes is not None
+    assert span.kind == SpanKind.CLIENT
+    assert attributes["gen_ai.operation.name"] == "chat"
+    assert attributes["gen_ai.system"] == "anthropic"
+    assert attributes["gen_ai.request.model"] == "claude-test"
+    assert attributes["gen_ai.request.max_tokens"] == 64
+    assert attributes["gen_ai.response.model"] == "claude-test"
+    assert str(attributes["gen_ai.response.id"]).startswith("msg")
+    assert attributes["gen_ai.response.finish_reasons"] == ("end_turn",)
+    input_tokens = attributes["gen_ai.usage.input_tokens"]
+    output_tokens = attributes["gen_ai.usage.output_tokens"]
+    assert isinstance(input_tokens, int)
+    assert isinstance(output_tokens, int)
+    assert input_tokens > 0
+    assert output_tokens > 0
+
+
+async def test_a_refused_call_leaves_its_error_on_the_span(
+    fake: FakeAnthropic, client: MeteredLlm, spans: InMemorySpanExporter
+) -> None:
+    fake.fail(400)
+    worker = LlmWorker(LlmConfig(model="claude-test"), client, deadline_s=5)
+    with pytest.raises(CommandFailed):
+        await execute(worker, "chat", {"message": "hi"})
+
+    (span,) = named(spans, "chat claude-test")
+    assert span.attributes is not None
+    assert span.attributes["error.type"] == "BadRequestError"
+    assert span.status.status_code == StatusCode.ERROR
+    assert "gen_ai.usage.input_tokens" not in span.attributes

@@ -1,4 +1,13 @@
-"""The one envelope every message travels in: CloudEvents attributes plus the VSM ones."""
+"""The one envelope every message travels in: CloudEvents attributes plus the VSM ones.
+
+On the wire it is a CloudEvents 1.0 event in structured mode (`CONTENT_TYPE`). Extension
+attributes are named as CloudEvents requires, lower-case letters and digits: `vsmid`,
+`correlationid`, `causationid`, `priority`, `traceparent`, `tracestate`; the model keeps
+Python names (`vsm_id`, ...) and reads the names of release 0.1 (`vsm_id`,
+`correlation_id`, `causation_id`) too, so that what that release published (a message
+still queued, an event log's history) is read after an upgrade. Attributes without a value
+are left out, as CloudEvents asks.
+"""
 
 from __future__ import annotations
 
@@ -31,25 +40,52 @@ TRACEPARENT = r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$"
 
 BodyT = TypeVar("BodyT", bound=Message)
 
+CONTENT_TYPE = "application/cloudevents+json"
+"""The AMQP content type of every envelope: the CloudEvents JSON format, structured mode."""
+
+
+def _absent(value: object) -> bool:
+    return value is None
+
 
 class Envelope(BaseModel, Generic[BodyT]):
     """CloudEvents 1.0 structured-mode event whose `data` is a typed, versioned body."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        validate_by_name=True,  # the names of 0.1, still read
+        validate_by_alias=True,
+        serialize_by_alias=True,
+    )
 
     specversion: Literal["1.0"] = "1.0"
     id: str = Field(min_length=1, max_length=128)
     source: str = Field(min_length=1, max_length=256)
     type: str = Field(min_length=1, max_length=128)
     time: AwareDatetime
-    subject: str | None = Field(default=None, max_length=256)
+    subject: str | None = Field(default=None, max_length=256, exclude_if=_absent)
     datacontenttype: Literal["application/json"] = "application/json"
-    vsm_id: VsmId = "root"
-    correlation_id: str | None = Field(default=None, max_length=128)
-    causation_id: str | None = Field(default=None, max_length=128)
+    vsm_id: VsmId = Field(default="root", alias="vsmid", title="Viable system")
+    correlation_id: str | None = Field(
+        default=None,
+        max_length=128,
+        alias="correlationid",
+        exclude_if=_absent,
+        title="Correlation id",
+        description="The conversation: inherited from the cause, else the message's own id.",
+    )
+    causation_id: str | None = Field(
+        default=None,
+        max_length=128,
+        alias="causationid",
+        exclude_if=_absent,
+        title="Causation id",
+        description="The id of the message that caused this one.",
+    )
     priority: int = Field(default=4, ge=0, le=9)
-    traceparent: str | None = Field(default=None, pattern=TRACEPARENT)
-    tracestate: str | None = Field(default=None, max_length=512)
+    traceparent: str | None = Field(default=None, pattern=TRACEPARENT, exclude_if=_absent)
+    tracestate: str | None = Field(default=None, max_length=512, exclude_if=_absent)
     data: BodyT
 
     @model_validator(mode="before")

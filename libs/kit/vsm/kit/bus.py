@@ -30,11 +30,12 @@ from opentelemetry import propagate, trace
 from pydantic import TypeAdapter
 
 from vsm.contract import topology
-from vsm.contract.envelope import Envelope
+from vsm.contract.envelope import CONTENT_TYPE, Envelope
 from vsm.contract.errors import ErrorReply, Unprocessable
 from vsm.contract.message import Message
 from vsm.kit.deadletter import DETAIL_HEADER, REASON_HEADER, MessageGuard, of_type
 from vsm.kit.eventlog import LogReading
+from vsm.kit.interface import Interface
 from vsm.kit.names import Namespace
 from vsm.kit.producer import Producer
 from vsm.kit.rpc import Requester
@@ -92,6 +93,8 @@ class Bus:
         self.telemetry = telemetry
         self.request_timeout_s = request_timeout_s
         self.requester = Requester()
+        self.interface = Interface()
+        """What this service sends and receives: its AsyncAPI document."""
         self.producer = Producer(self.source, guard, metrics, tracer)
         self._queues: dict[str, topology.Queue] = {q.name: q for q in topology.SHARED_QUEUES}
         self._subscribers: dict[str, Any] = {}
@@ -197,6 +200,7 @@ class Bus:
         with its reason and then acked; an unexpected error nacks for redelivery, up to the
         delivery limit, after which the broker dead-letters it.
         """
+        self.interface.receives(queue, message)
         subscriber = self._subscribers.get(queue.name)
         if subscriber is None:
             self._queues[queue.name] = queue
@@ -306,6 +310,11 @@ class Bus:
         description: str | None = None,
     ) -> Publisher:
         """A documented (AsyncAPI) publisher of `schema` bodies on `exchange`."""
+        for body in getattr(schema, "__args__", (schema,)):  # a union: each of its types
+            if _is_message(body):
+                self.interface.sends(
+                    exchange, body, routing_key=routing_key, description=description or ""
+                )
         return Publisher(self, exchange, schema, routing_key=routing_key, description=description)
 
     async def publish(
@@ -342,7 +351,7 @@ class Bus:
             routing_key,
             envelope.model_dump_json().encode(),
             mandatory=mandatory,
-            **_properties(envelope),
+            **amqp_properties(envelope),
         )
 
     async def request(
@@ -395,7 +404,7 @@ class Bus:
         `RequestFailed`, `NotRoutable` (nothing takes it) or `RequestTimeout`.
         """
         envelope = self.envelope(body, cause=cause, vsm_id=vsm_id)
-        props = _properties(envelope)
+        props = amqp_properties(envelope)
         deadline = timeout or self.request_timeout_s
         data = envelope.model_dump_json().encode()
         if queue is not None:
@@ -408,13 +417,14 @@ class Bus:
             props["headers"] |= self.guard.signature_headers(data, target, key)
         message = aio_pika.Message(
             data,
-            content_type="application/json",
+            content_type=CONTENT_TYPE,
             delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
             message_id=props["message_id"],
             correlation_id=envelope.id,
             type=props["type"],
             priority=props["priority"],
             headers=props["headers"],
+            app_id=self.source,
             expiration=deadline,  # nobody waits for the answer after the deadline
         )
         try:
@@ -449,7 +459,8 @@ class Bus:
             correlation_id=correlation_id,
             message_id=envelope.id,
             type=envelope.type,
-            content_type="application/json",
+            content_type=CONTENT_TYPE,
+            headers=amqp_headers(envelope),
         )
 
     def reply(self, body: Message, *, cause: Envelope[Any]) -> RabbitResponse:
@@ -459,26 +470,36 @@ class Bus:
         return RabbitResponse(
             envelope.model_dump_json().encode(),
             mandatory=False,
-            content_type="application/json",
+            content_type=CONTENT_TYPE,
             message_id=envelope.id,
             message_type=envelope.type,
+            headers=amqp_headers(envelope),
         )
 
 
-def _properties(envelope: Envelope[Any]) -> dict[str, Any]:
-    headers: dict[str, Any] = {"ce_type": envelope.type, "vsm_id": envelope.vsm_id}
-    if envelope.traceparent:
-        headers["traceparent"] = envelope.traceparent
-    if envelope.causation_id:
-        headers["causation_id"] = envelope.causation_id
+def amqp_properties(envelope: Envelope[Any]) -> dict[str, Any]:
+    """The AMQP properties an envelope is published with: structured-mode CloudEvents (the
+    whole event is the body, `CONTENT_TYPE`), its id, correlation, type and priority repeated
+    as AMQP properties and a few attributes as headers named as the CloudEvents RabbitMQ
+    binding names them (`ce-<attribute>`), so the broker's tools see them; the body is what
+    counts. `traceparent` is the W3C header the consumer's trace continues from."""
     return {
         "message_id": envelope.id,
         "correlation_id": envelope.correlation_id,
         "type": envelope.type,
         "priority": envelope.priority,
-        "headers": headers,
-        "content_type": "application/json",
+        "headers": amqp_headers(envelope),
+        "content_type": CONTENT_TYPE,
     }
+
+
+def amqp_headers(envelope: Envelope[Any]) -> dict[str, Any]:
+    headers: dict[str, Any] = {"ce-type": envelope.type, "ce-vsmid": envelope.vsm_id}
+    if envelope.traceparent:
+        headers["traceparent"] = envelope.traceparent
+    if envelope.causation_id:
+        headers["ce-causationid"] = envelope.causation_id
+    return headers
 
 
 class Publisher:

@@ -14,7 +14,7 @@ the kit's contract for what it consumes and drops the rest:
 - with signing keys, the signature, freshness and id are checked before anything is read
   (`admit`, which the queues a service consumes with a loop of its own go through too);
 - FastStream's own metrics (`vsm_amqp_received_*`, labelled as its subscribers label them),
-  so dashboards see no difference, and with `TRACING` a consumer span in the sender's trace.
+  so dashboards see no difference, and with tracing on a consumer span in the sender's trace.
 
 All queues share one robust channel; after a reconnection every queue is consumed again.
 """
@@ -40,7 +40,6 @@ from faststream.prometheus.manager import MetricsManager
 from faststream.prometheus.types import ProcessingStatus
 from opentelemetry import context, propagate, trace
 from opentelemetry.context import Context
-from opentelemetry.semconv.trace import SpanAttributes
 
 from vsm.contract import topology
 from vsm.contract.envelope import Envelope
@@ -207,7 +206,7 @@ class DirectConsumers:
             metrics.add_received_message_in_process(broker="rabbitmq", handler=handler)
         started = time.perf_counter()
         status = ProcessingStatus.error
-        traced = self._enter_span(handler, message)
+        traced = self._enter_span(consumer.queue, message)
         try:
             status = await self._settle(consumer, message)
         finally:
@@ -227,7 +226,7 @@ class DirectConsumers:
                 self._running.discard(task)
 
     def _enter_span(
-        self, handler: str, message: AbstractIncomingMessage
+        self, queue: str, message: AbstractIncomingMessage
     ) -> tuple[trace.Span, Token[Context]] | None:
         """A consumer span in the sender's trace, current while the handler runs (so what it
         publishes carries it on); None without tracing."""
@@ -235,17 +234,19 @@ class DirectConsumers:
             return None
         parent = propagate.extract(dict(message.headers or {}))
         span = self.tracer.start_span(
-            f"{handler} process",
+            f"process {queue}",
             context=parent,
             kind=trace.SpanKind.CONSUMER,
             attributes={
-                SpanAttributes.MESSAGING_SYSTEM: "rabbitmq",
-                SpanAttributes.MESSAGING_OPERATION: "process",
-                SpanAttributes.MESSAGING_MESSAGE_ID: message.message_id or "",
-                SpanAttributes.MESSAGING_MESSAGE_CONVERSATION_ID: message.correlation_id or "",
-                SpanAttributes.MESSAGING_MESSAGE_PAYLOAD_SIZE_BYTES: len(message.body),
-                SpanAttributes.MESSAGING_RABBITMQ_DESTINATION_ROUTING_KEY: message.routing_key
-                or "",
+                "messaging.system": "rabbitmq",
+                "messaging.operation.type": "process",
+                "messaging.operation.name": "process",
+                "messaging.destination.name": message.exchange or "amq.default",
+                "messaging.destination.subscription.name": queue,
+                "messaging.rabbitmq.destination.routing_key": message.routing_key or "",
+                "messaging.message.id": message.message_id or "",
+                "messaging.message.conversation_id": message.correlation_id or "",
+                "messaging.message.body.size": len(message.body),
             },
         )
         return span, context.attach(trace.set_span_in_context(span, parent))

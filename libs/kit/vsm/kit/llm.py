@@ -30,6 +30,7 @@ from pydantic import Field
 from vsm.contract import topology
 from vsm.contract.llm import LlmUsage, llm_usage_key
 from vsm.kit.bus import Bus
+from vsm.kit.genai import llm_call
 from vsm.kit.llm_allowance import LlmAllowance, worst_case
 from vsm.kit.pricing import MAX_MODELS, OTHER, ModelName, ModelPrice, PriceTable, Tokens
 from vsm.kit.settings import ServiceSettings
@@ -191,7 +192,9 @@ class MeteredLlm:
             await self.allowance.admit(worst)
         started = time.monotonic()
         try:
-            reply: Message = await self.client.messages.create(**request)
+            with llm_call(asked, request.get("max_tokens")) as answered:
+                reply: Message = await self.client.messages.create(**request)
+                answered(reply)
         except Exception:
             self.meter.failed(self.caller, asked, time.monotonic() - started)
             if self.allowance is not None:

@@ -8,7 +8,8 @@ message as the aio-pika publish under it. The kit keeps what that pipeline did f
 - FastStream's own published-message metrics (`vsm_amqp_published_messages_*`, labelled
   `<exchange>.<routing key>` as FastStream labels them), so dashboards see no difference;
 - the broker's `app_id` (`vsm/<service>`) and a timestamp on every message;
-- with `TRACING`, a producer span per publish, whose context the message carries on.
+- with tracing on, a producer span per publish (OpenTelemetry's messaging conventions),
+  whose context the message carries on.
 
 The channel is robust: it comes back with the connection; a publish while the broker is
 away raises (as it did through FastStream), it is never queued in the process.
@@ -25,7 +26,6 @@ from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractRobustConnec
 from faststream.prometheus.manager import MetricsManager
 from faststream.prometheus.types import PublishingStatus
 from opentelemetry import propagate, trace
-from opentelemetry.semconv.trace import SpanAttributes
 
 from vsm.kit.deadletter import REASON_HEADER, MessageGuard
 
@@ -87,17 +87,17 @@ class Producer:
             await self._send(exchange, routing_key, destination, message, mandatory=mandatory)
             return
         with self.tracer.start_as_current_span(
-            f"{destination} publish",
+            f"publish {exchange or 'amq.default'}",
             kind=trace.SpanKind.PRODUCER,
             attributes={
-                SpanAttributes.MESSAGING_SYSTEM: "rabbitmq",
-                SpanAttributes.MESSAGING_OPERATION: "publish",
-                SpanAttributes.MESSAGING_DESTINATION_NAME: exchange,
-                SpanAttributes.MESSAGING_RABBITMQ_DESTINATION_ROUTING_KEY: routing_key,
-                SpanAttributes.MESSAGING_MESSAGE_ID: str(properties.get("message_id") or ""),
-                SpanAttributes.MESSAGING_MESSAGE_CONVERSATION_ID: str(
-                    properties.get("correlation_id") or ""
-                ),
+                "messaging.system": "rabbitmq",
+                "messaging.operation.type": "send",
+                "messaging.operation.name": "publish",
+                "messaging.destination.name": exchange or "amq.default",
+                "messaging.rabbitmq.destination.routing_key": routing_key,
+                "messaging.message.id": str(properties.get("message_id") or ""),
+                "messaging.message.conversation_id": str(properties.get("correlation_id") or ""),
+                "messaging.message.body.size": len(body),
             },
         ):
             propagate.inject(headers)  # the consumer's span follows this one

@@ -14,13 +14,13 @@ import structlog
 import uvicorn
 from faststream import BaseMiddleware
 from faststream.exceptions import HandlerException
-from faststream.rabbit.opentelemetry import RabbitTelemetryMiddleware
 from faststream.rabbit.prometheus import RabbitPrometheusMiddleware
 from faststream.rabbit.response import RabbitResponse
 from faststream.rabbit.schemas import Channel
 from litestar import Litestar
 from litestar.datastructures import State
 from litestar.types import ASGIApp, ControllerRouterHandler
+from opentelemetry import trace
 from uvicorn.config import STARTUP_FAILURE
 
 from vsm.contract import topology
@@ -40,7 +40,7 @@ from vsm.kit.http import create_http_app, metrics_port
 from vsm.kit.logs import configure_logging
 from vsm.kit.names import Namespace
 from vsm.kit.settings import ServiceSettings
-from vsm.kit.telemetry import create_telemetry
+from vsm.kit.telemetry import create_telemetry, messaging_middleware
 
 Hook = Callable[[], Awaitable[None]]
 log = structlog.get_logger("vsm.runtime")
@@ -73,7 +73,16 @@ class Runtime:
         self.service = service
         self.settings = settings
         configure_logging(service, settings.log_level, settings.log_format)
-        self.telemetry = create_telemetry(service)
+        self.telemetry = create_telemetry(service, tracing=settings.tracing)
+        if settings.tracing:
+            log.warning(
+                "tracing_setting_deprecated",
+                hint="TRACING is deprecated: set OTEL_TRACES_EXPORTER=otlp (or console, or "
+                "none for trace ids in the logs only) and OTEL_EXPORTER_OTLP_ENDPOINT",
+            )
+        if self.telemetry.tracing:
+            # The global provider: what the kit's outbound HTTP and LLM spans are made with.
+            trace.set_tracer_provider(self.telemetry.tracer_provider)
         self.addresses = BrokerAddresses(settings.amqp_url)
         self.broker = self.addresses.rabbit_broker(
             default_channel=Channel(
@@ -99,7 +108,8 @@ class Runtime:
         # FastStream's own counters, kept by its middleware: what the kit publishes and
         # consumes without FastStream is measured (and shown on the dashboards) the same way.
         amqp_metrics = prometheus._metrics_manager
-        tracer = self.telemetry.tracer_provider.get_tracer("vsm.kit") if settings.tracing else None
+        traced = self.telemetry.tracing
+        tracer = self.telemetry.tracer_provider.get_tracer("vsm.kit") if traced else None
         self.bus = Bus(
             self.broker,
             service=service,
@@ -111,10 +121,8 @@ class Runtime:
             metrics=amqp_metrics,
             tracer=tracer,
         )
-        if settings.tracing:  # spans cost about half the kit's CPU per message: opt in
-            self.broker.add_middleware(
-                RabbitTelemetryMiddleware(tracer_provider=self.telemetry.tracer_provider)
-            )
+        if traced:  # spans cost about half the kit's CPU per message: opt in
+            self.broker.add_middleware(messaging_middleware(self.telemetry.tracer_provider))
         self.broker.add_middleware(prometheus)
         self.broker.add_middleware(PacedRedelivery)  # outside the dead-lettering of bad input
         self.broker.add_middleware(
@@ -136,6 +144,13 @@ class Runtime:
         self.connected = False
         """Up from start-up, down from a lost connection until its channels are restored."""
         self._answer_pings()
+        self.bus.interface.sends(
+            topology.DEAD_LETTER,
+            routing_key="{queue}",
+            description="What this service could not process (any type), with the reason in "
+            "the headers `x-vsm-dead-letter-reason` and `-detail`; routed by the name of the queue "
+            "it came from.",
+        )
 
     def _answer_pings(self) -> None:
         bus, instance = self.bus, self.settings.instance_id
@@ -143,6 +158,8 @@ class Runtime:
         @bus.handle(topology.requests_queue(self.service), Ping)
         async def on_ping(envelope: Envelope[Ping]) -> RabbitResponse:
             return bus.reply(Pong(service=bus.service, instance=instance), cause=envelope)
+
+        bus.interface.answers(topology.requests_queue(self.service), Pong)
 
     def on_start(self, hook: Hook) -> None:
         """Run `hook` once the bus is up (e.g. start a scheduler)."""
@@ -197,7 +214,7 @@ class Runtime:
             route_handlers=route_handlers,
             lifespan=[self.lifespan],
             title=f"vsm {self.service}",
-            tracer_provider=self.telemetry.tracer_provider if self.settings.tracing else None,
+            tracer_provider=self.telemetry.tracer_provider if self.telemetry.tracing else None,
             state=State({"runtime": self}),
             **options,
         )

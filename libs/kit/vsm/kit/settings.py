@@ -41,7 +41,8 @@ class ServiceSettings(BaseSettings):
     prefetch_count: int = Field(default=64, ge=1, le=10_000)
     request_timeout_s: float = Field(default=5.0, gt=0, le=300)
     shutdown_grace_s: float = Field(default=10.0, ge=0, le=300)
-    tracing: bool = False  # spans for every AMQP hop; off, the envelope still carries the trace
+    # Deprecated (OTEL_TRACES_EXPORTER instead): spans without an exporter, trace ids in logs.
+    tracing: bool = False
     connect_timeout_s: float = Field(default=10.0, gt=0, le=300)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "console"] = "json"

@@ -2,33 +2,82 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
-from opentelemetry.sdk.resources import Resource
+from aio_pika import IncomingMessage
+from faststream.message import StreamMessage
+from faststream.opentelemetry.middleware import TelemetryMiddleware
+from faststream.rabbit.opentelemetry.provider import RabbitTelemetrySettingsProvider
+from faststream.rabbit.response import RabbitPublishCommand
+from opentelemetry.sdk.resources import OTELResourceDetector, Resource
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
 from prometheus_client import CollectorRegistry, Counter, disable_created_metrics
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from vsm.kit.version import VERSION
 
 disable_created_metrics()  # type: ignore[no-untyped-call]
 
 
 class TraceExport(BaseSettings):
-    """Where spans go, from the standard OpenTelemetry variables.
+    """Whether spans exist and where they go, from OpenTelemetry's standard variables.
 
-    `TRACING` decides whether spans exist at all; an OTLP endpoint decides that they leave
-    the process, over OTLP/HTTP (protobuf). Without one they only put trace ids in the logs.
-    The exporter reads the other standard variables itself (headers, timeout, compression).
+    - `OTEL_SDK_DISABLED=true`: no spans, whatever else is set.
+    - `OTEL_TRACES_EXPORTER`: `otlp` (OTLP/HTTP, protobuf), `console`, or `none`
+      (comma-separated for several). Set to an exporter, spans exist and go there.
+    - `OTEL_EXPORTER_OTLP_ENDPOINT` (spans go to `<it>/v1/traces`) or
+      `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` (a full URL): with no exporter named, `otlp`.
+    - With none of them, no spans: unlike the SDK's default (`otlp` to localhost:4318), since
+      a span per AMQP hop costs about half the kit's CPU per message.
+
+    `TRACING=true` (deprecated) still turns spans on without an exporter: trace ids in the
+    logs only. The SDK reads the other standard variables itself: `OTEL_SERVICE_NAME`,
+    `OTEL_RESOURCE_ATTRIBUTES`, the exporter's headers, timeout and compression, `OTEL_BSP_*`.
     """
 
     model_config = SettingsConfigDict(extra="ignore", frozen=True)
 
+    otel_sdk_disabled: bool = False
+    otel_traces_exporter: str = ""
     otel_exporter_otlp_endpoint: str = ""  # base URL; spans go to <it>/v1/traces
     otel_exporter_otlp_traces_endpoint: str = ""  # full URL, for traces only
 
     @property
     def otlp(self) -> bool:
         return bool(self.otel_exporter_otlp_traces_endpoint or self.otel_exporter_otlp_endpoint)
+
+    @property
+    def exporters(self) -> tuple[str, ...]:
+        """The exporters spans go to (none: spans, if any, stay in the process)."""
+        if self.otel_sdk_disabled:
+            return ()
+        named = [name.strip().lower() for name in self.otel_traces_exporter.split(",")]
+        chosen = tuple(name for name in named if name and name != "none")
+        unknown = set(chosen) - set(EXPORTERS)
+        if unknown:
+            raise ValueError(
+                f"OTEL_TRACES_EXPORTER: unknown exporter {sorted(unknown)}; use "
+                f"{', '.join(EXPORTERS)} or none"
+            )
+        if any(named) or not self.otlp:
+            return chosen
+        return ("otlp",)
+
+    def spans(self, tracing: bool = False) -> bool:
+        """Whether the service makes spans; `tracing` is the deprecated `TRACING`."""
+        return not self.otel_sdk_disabled and (bool(self.exporters) or tracing)
+
+
+def _otlp() -> SpanExporter:
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+    return OTLPSpanExporter()
+
+
+EXPORTERS: dict[str, Callable[[], SpanExporter]] = {"otlp": _otlp, "console": ConsoleSpanExporter}
 
 
 @dataclass(frozen=True)
@@ -39,29 +88,34 @@ class Telemetry:
     tracer_provider: TracerProvider
     dead_lettered: Counter
     handler_failures: Counter
+    tracing: bool = False
+    """Whether spans are made (`TraceExport.spans`)."""
 
 
 def create_tracer_provider(service: str, export: TraceExport | None = None) -> TracerProvider:
-    """The service's spans, batched to the OTLP endpoint when one is configured.
+    """The service's spans, batched to the exporters configured.
 
-    The provider flushes its batch when the process exits (the SDK registers that), so a
-    service stopped by SIGTERM still delivers the spans of its last work.
+    `service.name` is the service's name and `service.namespace` `vsm`, unless
+    `OTEL_SERVICE_NAME` or `OTEL_RESOURCE_ATTRIBUTES` say otherwise. The provider flushes
+    its batch when the process exits (the SDK registers that), so a service stopped by
+    SIGTERM still delivers the spans of its last work.
     """
-    provider = TracerProvider(
-        resource=Resource.create({"service.name": service, "service.namespace": "vsm"})
-    )
-    if (export or TraceExport()).otlp:
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-
-        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    ours = {"service.name": service, "service.namespace": "vsm", "service.version": VERSION}
+    resource = Resource.create(ours).merge(OTELResourceDetector().detect())
+    provider = TracerProvider(resource=resource)
+    for name in (export or TraceExport()).exporters:
+        provider.add_span_processor(BatchSpanProcessor(EXPORTERS[name]()))
     return provider
 
 
-def create_telemetry(service: str) -> Telemetry:
+def create_telemetry(service: str, *, tracing: bool = False) -> Telemetry:
+    """The service's registry and tracer provider; `tracing`: the deprecated `TRACING`."""
     registry = CollectorRegistry(auto_describe=True)
+    export = TraceExport()
     return Telemetry(
         registry=registry,
-        tracer_provider=create_tracer_provider(service),
+        tracer_provider=create_tracer_provider(service, export),
+        tracing=export.spans(tracing),
         dead_lettered=Counter(
             "vsm_messages_dead_lettered",
             "Messages sent to the dead-letter exchange, by queue and reason.",
@@ -74,4 +128,31 @@ def create_telemetry(service: str) -> Telemetry:
             ["service", "queue", "error"],
             registry=registry,
         ),
+    )
+
+
+class MessagingSpans(RabbitTelemetrySettingsProvider):
+    """FastStream's spans (its OpenTelemetry middleware) with the current semantic-convention
+    names beside the older ones it writes itself (`messaging.operation`,
+    `messaging.message.payload_size_bytes`), as OpenTelemetry's own `dup` migration does:
+    one query finds the kit's spans and FastStream's alike."""
+
+    def get_consume_attrs_from_message(self, msg: StreamMessage[IncomingMessage]) -> dict[str, Any]:
+        found = super().get_consume_attrs_from_message(msg)
+        return found | {
+            "messaging.operation.type": "process",
+            "messaging.operation.name": "process",
+            "messaging.destination.name": msg.raw_message.exchange or "amq.default",
+            "messaging.message.body.size": len(msg.body),
+        }
+
+    def get_publish_attrs_from_cmd(self, cmd: RabbitPublishCommand) -> dict[str, Any]:
+        found = super().get_publish_attrs_from_cmd(cmd)
+        return found | {"messaging.operation.type": "send", "messaging.operation.name": "publish"}
+
+
+def messaging_middleware(provider: TracerProvider) -> Any:
+    """FastStream's OpenTelemetry middleware, naming its spans' attributes as `MessagingSpans`."""
+    return TelemetryMiddleware(
+        settings_provider_factory=lambda _: MessagingSpans(), tracer_provider=provider
     )

@@ -2,6 +2,7 @@
 
 from litestar import Litestar
 
+from vsm.contract.operations import AgentList, AuditReport, AuditRequest, ListAgents, command_queue
 from vsm.control import handlers
 from vsm.control.ledger import Ledger
 from vsm.control.metrics import create_metrics
@@ -24,6 +25,10 @@ def build_system3(settings: Settings) -> System3:
 
 def create_app(settings: Settings) -> Litestar:
     runtime = Runtime(SERVICE, settings)
+    runtime.bus.interface.asks("operations", ListAgents, AgentList)
+    runtime.bus.interface.sends_to_queue(
+        command_queue("{agent_id}"), AuditRequest, replies=(AuditReport,)
+    )
     s3 = build_system3(settings)
     out = Outlets(runtime.bus, create_metrics(runtime.telemetry.registry))
     handlers.register(runtime.bus, s3, out)

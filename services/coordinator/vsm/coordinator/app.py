@@ -2,6 +2,17 @@
 
 from litestar import Litestar
 
+from vsm.contract import topology
+from vsm.contract.coordination import WorkItem
+from vsm.contract.operations import (
+    AgentCommand,
+    AgentDescription,
+    AgentList,
+    CommandResult,
+    GetAgent,
+    ListAgents,
+    command_key,
+)
 from vsm.coordinator import handlers
 from vsm.coordinator.directory import Directory
 from vsm.coordinator.dispatcher import Dispatcher
@@ -30,6 +41,17 @@ def build_system2(settings: Settings) -> System2:
 
 def create_app(settings: Settings) -> Litestar:
     runtime = Runtime(SERVICE, settings)
+    interface = runtime.bus.interface
+    interface.receives(topology.SYSTEM2_WORK, WorkItem)
+    interface.answers(topology.SYSTEM2_WORK, CommandResult)
+    interface.sends(
+        topology.S1_COMMANDS,
+        AgentCommand,
+        routing_key=command_key("{agent_type}", "{agent_id}", "{command}"),
+        replies=(CommandResult,),
+    )
+    interface.asks("operations", ListAgents, AgentList)
+    interface.asks("operations", GetAgent, AgentDescription)
     bus = runtime.bus
     metrics = create_metrics(runtime.telemetry.registry)
     s2 = build_system2(settings)

@@ -20,9 +20,9 @@ from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue
 
 from vsm.contract import topology
 from vsm.contract.coordination import WorkItem
-from vsm.contract.envelope import Envelope
+from vsm.contract.envelope import CONTENT_TYPE, Envelope
 from vsm.contract.errors import Unprocessable
-from vsm.kit.bus import Bus
+from vsm.kit.bus import Bus, amqp_headers
 from vsm.kit.consumer import Admission
 
 log = structlog.get_logger("vsm.coordinator.holding")
@@ -114,7 +114,8 @@ class Holding:
                     correlation_id=message.correlation_id,
                     message_id=answer.id,
                     message_type=answer.type,
-                    content_type="application/json",
+                    content_type=CONTENT_TYPE,
+                    headers=amqp_headers(answer),
                     mandatory=False,  # a requester that gave up is no failure
                 )
             await message.ack()

@@ -7,6 +7,7 @@ import time
 
 from litestar import Litestar
 
+from vsm.contract.recursion import MetaSystemQuery, MetaSystemTree
 from vsm.intelligence import handlers
 from vsm.intelligence.amplifier import Amplifier, create_client
 from vsm.intelligence.anomaly import DetectorParams
@@ -70,6 +71,7 @@ def build_systems(settings: Settings, rulesets: RuleSets) -> ViableSystems:
 def create_app(settings: Settings) -> Litestar:
     runtime = Runtime(SERVICE, settings)
     meter = service_meter(settings, runtime.telemetry.registry, runtime.bus)
+    runtime.bus.interface.asks("queen", MetaSystemQuery, MetaSystemTree)
     amplifier = Amplifier(
         None, model=settings.anthropic_model, max_pending=settings.llm_max_pending
     )

@@ -5,7 +5,7 @@ from litestar import Litestar
 
 from vsm.kit.dead_letters import DeadLetters
 from vsm.kit.runtime import Runtime
-from vsm.mcp_gateway import access, console, crosssite, rest
+from vsm.mcp_gateway import access, asks, console, crosssite, rest
 from vsm.mcp_gateway.mcp import server as mcp_server
 from vsm.mcp_gateway.rest.common import BEARER, EXCEPTION_HANDLERS, OPENAPI_COMPONENTS
 from vsm.mcp_gateway.settings import Settings
@@ -16,6 +16,7 @@ SERVICE = "mcp-gateway"
 def create_app(settings: Settings) -> Litestar:
     tokens = access.Tokens.from_settings(settings)  # a bad token stops start-up here
     runtime = Runtime(SERVICE, settings)
+    asks.declare(runtime.bus.interface)
     state = "enabled" if tokens.configured else "disabled (no token configured)"
     runtime.health.add_details(lambda: {"mcp": state, "rest": state})
     letters = DeadLetters(runtime.bus)

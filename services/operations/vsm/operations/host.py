@@ -33,7 +33,7 @@ from vsm.contract.operations import (
     command_queue,
     results_exchange,
 )
-from vsm.contract.performance import performance_key
+from vsm.contract.performance import UnitPerformance, performance_key
 from vsm.contract.topology import Queue
 from vsm.kit.bus import Bus
 from vsm.kit.consumer import DirectConsumers, LeaveQueued
@@ -83,6 +83,21 @@ class AgentHost:
         self.bus = bus
         self.consumers = consumers
         self.channels = Channels(bus)
+        agents = command_queue("{agent_id}")
+        bus.interface.receives(
+            agents, AgentCommand, AuditRequest, AllocationChanged, CoordinationNote
+        )
+        bus.interface.answers(agents, CommandResult, AuditReport)
+        bus.interface.sends(
+            results_exchange("{agent_id}"),
+            CommandResult,
+            routing_key=command_key("{agent_type}", "{agent_id}", "{command}"),
+            into=topology.Binding(topology.S1_RESULTS, "#"),
+        )
+        bus.interface.sends(topology.ALGEDONIC, AlgedonicSignal)
+        bus.interface.sends(
+            topology.CONTROL, UnitPerformance, routing_key=performance_key("{agent_id}")
+        )
         self.instance = instance
         self.resources = resources
         self.window_s = window_s

@@ -23,8 +23,15 @@ import aio_pika
 import structlog
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractRobustConnection
 
+from vsm.contract.envelope import CONTENT_TYPE
 from vsm.contract.message import Message
-from vsm.contract.operations import REGISTRY_LOG, RegistryMark
+from vsm.contract.operations import (
+    REGISTRY_LOG,
+    AgentCrashed,
+    AgentSpawned,
+    AgentTerminated,
+    RegistryMark,
+)
 from vsm.kit.bus import AnyEnvelope, Bus
 from vsm.kit.eventlog import RefusedEntry
 from vsm.kit.rpc import CONNECTION_LOST
@@ -43,6 +50,9 @@ class RegistryJournal:
         self.nonce = secrets.token_hex(8)
         self.caught_up = asyncio.Event()
         self.reading = bus.log_reading(REGISTRY_LOG)
+        events = (AgentSpawned, AgentTerminated, AgentCrashed, RegistryMark)
+        bus.interface.receives(REGISTRY_LOG, *events)
+        bus.interface.sends_to_queue(REGISTRY_LOG, RegistryMark)
         self.refused: RefusedEntry | None = None
         """The entry that stopped the replay, if one did."""
         self.skipped = 0
@@ -68,7 +78,7 @@ class RegistryJournal:
             aio_pika.Message(
                 body := mark.model_dump_json().encode(),
                 headers=self.bus.signature_headers(body, "", name),
-                content_type="application/json",
+                content_type=CONTENT_TYPE,
                 delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
                 message_id=mark.id,
                 type=mark.type,

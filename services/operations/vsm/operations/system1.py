@@ -32,6 +32,13 @@ class System1:
         self.egress = egress
         self.registry = Registry()
         self.ready = asyncio.Event()
+        bus.interface.sends(
+            S1_REGISTRY,
+            AgentSpawned,
+            AgentTerminated,
+            AgentCrashed,
+            routing_key=registry_key("{event}", "{agent_type}"),  # type: ignore[arg-type]
+        )
         host.report_crash = self.crashed
 
     async def wait_ready(self, timeout_s: float) -> None:

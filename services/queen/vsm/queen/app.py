@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from litestar import Litestar
 
+from vsm.contract import topology
+from vsm.contract.control import CarveBudget, ReleaseBudget, System3State
+from vsm.contract.recursion import PolicyDirective, meta_queue
 from vsm.kit.llm import Caller, service_meter
 from vsm.kit.runtime import Runtime
 from vsm.queen import handlers
@@ -19,13 +22,18 @@ from vsm.queen.recursion import MetaSystems
 from vsm.queen.settings import Settings
 from vsm.queen.system5 import System5
 from vsm.queen.trail import Trail
-from vsm.queen.trail_reader import TrailReader
+from vsm.queen.trail_reader import TRAIL_ENTRIES, TrailReader
 
 SERVICE = "queen"
 
 
 def create_app(settings: Settings) -> Litestar:
     runtime = Runtime(SERVICE, settings)
+    interface = runtime.bus.interface
+    interface.receives(meta_queue("{vsm_id}"), PolicyDirective)
+    interface.receives(topology.TRAIL, *TRAIL_ENTRIES)
+    interface.asks("control", CarveBudget, System3State)
+    interface.asks("control", ReleaseBudget, System3State)
     s5 = System5(
         thresholds=Thresholds(
             half_life_s=settings.algedonic_half_life_s,

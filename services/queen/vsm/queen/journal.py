@@ -20,7 +20,7 @@ import structlog
 from aio_pika.abc import AbstractIncomingMessage
 
 from vsm.contract import topology
-from vsm.contract.envelope import Envelope
+from vsm.contract.envelope import CONTENT_TYPE, Envelope
 from vsm.contract.policy import PolicyChanged, PolicyRecord, PolicyStoreOpened
 from vsm.contract.recursion import MetaSystemRetired, MetaSystemSpawned
 from vsm.kit.bus import AnyEnvelope, Bus
@@ -55,6 +55,9 @@ class PolicyJournal:
         self.opened = asyncio.Event()
         self._lock = asyncio.Lock()
         self.changes = bus.publisher(topology.POLICY, PolicyChanged)
+        log_entries = (PolicyChanged, MetaSystemSpawned, MetaSystemRetired, PolicyStoreOpened)
+        bus.interface.receives(topology.SYSTEM5_POLICIES, *log_entries)
+        bus.interface.sends_to_queue(topology.SYSTEM5_POLICIES, PolicyStoreOpened)
 
     async def replay(self) -> int:
         """Rebuild the store from the stream; the number of versions read."""
@@ -69,7 +72,7 @@ class PolicyJournal:
             persist=True,
             message_id=marker.id,
             message_type=marker.type,
-            content_type="application/json",
+            content_type=CONTENT_TYPE,
         )
         reached = asyncio.Event()
         reading = self.bus.log_reading(stream)

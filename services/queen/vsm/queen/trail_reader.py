@@ -15,12 +15,48 @@ import structlog
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
 
 from vsm.contract import topology
+from vsm.contract.adaptation import AdaptationProposal, AdaptationRequest
+from vsm.contract.algedonic import AlgedonicSignal
+from vsm.contract.control import AllocationChanged, AuditFindings
+from vsm.contract.coordination import CoordinationNote, Damping, OscillationDetected, Rescheduled
+from vsm.contract.policy import PolicyChanged
+from vsm.contract.recursion import MetaSystemRetired, MetaSystemSpawned, PolicyDirective
+from vsm.contract.system5 import (
+    AlertAcknowledgement,
+    Escalation,
+    InterventionOpened,
+    InterventionResolved,
+    OperatorAlert,
+    ProposalVerdict,
+)
 from vsm.kit.bus import AnyEnvelope, Bus
 from vsm.kit.eventlog import RefusedEntry
 from vsm.queen.trail import Trail
 
 log = structlog.get_logger("vsm.queen.trail")
 PREFETCH = 500
+TRAIL_ENTRIES = (
+    AlgedonicSignal,
+    InterventionOpened,
+    InterventionResolved,
+    PolicyChanged,
+    AllocationChanged,
+    AuditFindings,
+    OscillationDetected,
+    Damping,
+    Rescheduled,
+    CoordinationNote,
+    MetaSystemSpawned,
+    MetaSystemRetired,
+    Escalation,
+    PolicyDirective,
+    AdaptationRequest,
+    AdaptationProposal,
+    ProposalVerdict,
+    OperatorAlert,
+    AlertAcknowledgement,
+)
+"""What the trail's bindings carry (the stream keeps whatever arrives on them)."""
 
 
 class TrailReader:

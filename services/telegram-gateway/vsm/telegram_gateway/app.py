@@ -6,6 +6,19 @@ Without `TELEGRAM_BOT_TOKEN` the service runs, healthy, with `{"bot": "disabled"
 from litestar import Litestar
 from litestar.di import Provide
 
+from vsm.contract import topology
+from vsm.contract.health import StatusQuery, SystemStatus
+from vsm.contract.operations import (
+    AgentCommand,
+    AgentDescription,
+    AgentList,
+    CommandResult,
+    ListAgents,
+    SpawnAgent,
+    command_key,
+)
+from vsm.contract.policy import PolicyList, PolicyListQuery, PolicyQuery, PolicyReply
+from vsm.contract.system5 import System5Query, System5State
 from vsm.kit.runtime import Runtime
 from vsm.telegram_gateway import handlers
 from vsm.telegram_gateway.assistant import Assistant
@@ -31,6 +44,22 @@ def create_bot(settings: Settings, runtime: Runtime, published: Outlets) -> Tele
 
 def create_app(settings: Settings) -> Litestar:
     runtime = Runtime(SERVICE, settings)
+    interface = runtime.bus.interface
+    for request, reply in (
+        (StatusQuery, SystemStatus),
+        (System5Query, System5State),
+        (PolicyListQuery, PolicyList),
+        (PolicyQuery, PolicyReply),
+    ):
+        interface.asks("queen", request, reply)
+    interface.asks("operations", ListAgents, AgentList)
+    interface.asks("operations", SpawnAgent, AgentDescription)
+    interface.sends(
+        topology.S1_COMMANDS,
+        AgentCommand,
+        routing_key=command_key("llm_worker", "{agent_id}", "chat"),
+        replies=(CommandResult,),
+    )
     bus = runtime.bus
     published = outlets(bus)
     bot = create_bot(settings, runtime, published)

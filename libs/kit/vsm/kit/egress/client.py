@@ -11,6 +11,7 @@ out of sight), and bodies are read raw up to a cap.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import socket
 import ssl
@@ -21,9 +22,13 @@ from typing import Any
 import anyio
 import httpcore
 import httpx
+from opentelemetry import trace
 
 from vsm.kit.egress.policy import EgressPolicy
-from vsm.kit.egress.urls import Refused, destination
+from vsm.kit.egress.urls import Destination, Refused, destination
+
+TRACER = trace.get_tracer("vsm.kit.egress")
+"""Spans of outbound calls, made by the provider the service sets when tracing is on."""
 
 Resolver = Callable[[str, int], Awaitable[list[str]]]
 """host, port -> the addresses to connect to, in order."""
@@ -158,8 +163,21 @@ class EgressTransport(httpx.AsyncBaseTransport):
             content=request.stream,
             extensions=request.extensions,
         )
-        with as_httpx_errors():
-            answer = await self.pool.handle_async_request(sent)
+        with TRACER.start_as_current_span(
+            request.method,
+            kind=trace.SpanKind.CLIENT,
+            attributes=_client_attributes(request.method, target),
+        ) as span:
+            try:
+                with as_httpx_errors():
+                    answer = await self.pool.handle_async_request(sent)
+            except Exception as error:
+                span.set_attribute("error.type", type(error).__qualname__)
+                raise
+            span.set_attribute("http.response.status_code", answer.status)
+            if answer.status >= 400:
+                span.set_attribute("error.type", str(answer.status))
+                span.set_status(trace.StatusCode.ERROR)
         assert isinstance(answer.stream, AsyncIterable)
         return httpx.Response(
             status_code=answer.status,
@@ -170,6 +188,18 @@ class EgressTransport(httpx.AsyncBaseTransport):
 
     async def aclose(self) -> None:
         await self.pool.aclose()
+
+
+def _client_attributes(method: str, target: Destination) -> dict[str, str | int]:
+    """OpenTelemetry's HTTP client attributes; the URL without its query, which may carry a
+    credential."""
+    return {
+        "http.request.method": method,
+        "url.full": dataclasses.replace(target, query="").url,
+        "url.scheme": target.scheme,
+        "server.address": target.host,
+        "server.port": target.port,
+    }
 
 
 def egress_client(

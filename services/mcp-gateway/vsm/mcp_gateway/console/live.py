@@ -17,8 +17,19 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from vsm.contract import topology
-from vsm.contract.operations import AGENT_DEAD_LETTERS
+from vsm.contract.algedonic import AlgedonicSignal
+from vsm.contract.control import AllocationChanged, AuditFindings, ResourceHeadroom
+from vsm.contract.coordination import Damping, OscillationDetected, OscillationIndex, Rescheduled
+from vsm.contract.operations import AGENT_DEAD_LETTERS, AgentCrashed, AgentSpawned, AgentTerminated
 from vsm.contract.performance import UnitPerformance
+from vsm.contract.policy import PolicyChanged
+from vsm.contract.recursion import MetaSystemRetired, MetaSystemSpawned, ViabilityReport
+from vsm.contract.system5 import (
+    AlertAcknowledgement,
+    InterventionOpened,
+    InterventionResolved,
+    OperatorAlert,
+)
 from vsm.kit.bus import Bus
 from vsm.kit.observer import Observer
 
@@ -57,6 +68,29 @@ WATCHED: dict[Topic, tuple[topology.Binding, ...]] = {
         )
     ),
 }
+SHOWN = (
+    AlgedonicSignal,
+    InterventionOpened,
+    InterventionResolved,
+    PolicyChanged,
+    OperatorAlert,
+    AlertAcknowledgement,
+    AllocationChanged,
+    AuditFindings,
+    ResourceHeadroom,
+    UnitPerformance,
+    OscillationDetected,
+    Damping,
+    Rescheduled,
+    OscillationIndex,
+    AgentSpawned,
+    AgentTerminated,
+    AgentCrashed,
+    MetaSystemSpawned,
+    MetaSystemRetired,
+    ViabilityReport,
+)
+"""The message types on the watched bindings (dead letters are of any type)."""
 PERFORMANCE_KEY = "s1.performance."
 KEEP_REPORTS = 20_000
 LINGER_S = 30.0
@@ -119,7 +153,7 @@ class Hub:
             envelope = json.loads(body)
             data = envelope["data"]
             kind, intensity = str(data["kind"]), float(data["intensity"])
-            vsm_id = str(envelope.get("vsm_id", "root"))
+            vsm_id = str(envelope.get("vsmid") or envelope.get("vsm_id") or "root")
         except (ValueError, KeyError, TypeError):
             return
         serial = self.signal.serial + 1 if self.signal else 1
@@ -160,6 +194,13 @@ class Listening:
     def __init__(self, bus: Bus, hub: Hub, linger_s: float = LINGER_S) -> None:
         bindings = [b for group in WATCHED.values() for b in group]
         self.observer = Observer(bus, bindings, hub.hear)
+        watched = topology.Queue(
+            f"vsm.observer.{bus.service}.{{id}}",
+            tuple(bindings),
+            "The console's live view (exclusive, while someone watches): what its pages show, "
+            "and the dead letters of every queue.",
+        )
+        bus.interface.receives(watched, *SHOWN)
         self.linger_s = linger_s
         self.viewers = 0
         self._stopping: asyncio.Task[None] | None = None
