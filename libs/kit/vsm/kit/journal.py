@@ -10,11 +10,14 @@ the state.
 
 At start-up the service writes a `JournalMark` straight to its journal, learns the mark's
 offset, and reads back from a little before it up to it, further back only when that span
-holds no snapshot; the last snapshot before the mark is the state. Every entry read is
-checked like the other logs' (`vsm.kit.eventlog`): one that does not verify, or cannot be
-read, stops the start-up with an error naming the log, the offset and what to do.
+holds no snapshot; the last snapshot before the mark is the state, and is written again
+(signed with the key live now). Every entry read is checked like the other logs'
+(`vsm.kit.eventlog`): one from the last snapshot on that does not verify, or cannot be read,
+stops the start-up with an error naming the log, the offset and what to do; one before it
+is logged as a security event and changes nothing.
 
-`read_log` is the one reader of a log up to a mark written by its reader; the journals use it.
+`append` writes an entry straight to a log and `read_log` reads a log up to a mark its
+reader wrote: the journals and S5's policy log use them.
 """
 
 from __future__ import annotations
@@ -39,11 +42,27 @@ from vsm.kit.eventlog import LogReading, RefusedEntry, offset_of
 log = structlog.get_logger("vsm.journal")
 StateT = TypeVar("StateT", bound=Message)
 OnEntry = Callable[[int | None, Envelope[Any]], None]
+OnRefused = Callable[[int | None, RefusedEntry], None]
 READ_PREFETCH = 500
 FIRST_SPAN = 32
 """Entries before the mark read first: the last snapshot is among them unless the service
 restarted that many times without a change."""
 MARKERS = (JournalMark, PolicyStoreOpened, RegistryMark)
+
+
+async def append(bus: Bus, stream: topology.Queue, body: Message) -> Envelope[Any]:
+    """Write `body` in a new envelope straight to `stream` (signed for it, confirmed)."""
+    envelope = bus.envelope(body)
+    await bus.producer.publish(
+        "",
+        bus.namespace.name(stream.name),
+        envelope.model_dump_json().encode(),
+        mandatory=True,
+        message_id=envelope.id,
+        type=envelope.type,
+        content_type="application/json",
+    )
+    return envelope
 
 
 async def read_log(
@@ -55,12 +74,15 @@ async def read_log(
     start: int | str = "first",
     timeout_s: float,
     reading: LogReading | None = None,
+    skip_unreadable: bool = False,
+    on_refused: OnRefused | None = None,
 ) -> None:
     """Read `stream` from `start` (an offset, `first` or `last`) up to the entry whose id is
     `until`, in order: each entry is checked (`LogReading`: a disowned one is passed over, a
     marker names the keys live from there on) and given to `on_entry` with its offset.
-    Raises `RefusedEntry` for an entry that does not verify or cannot be read, TimeoutError
-    when `until` is not reached in `timeout_s`."""
+    Raises `RefusedEntry` for an entry that does not verify, or cannot be read unless
+    `skip_unreadable` (then it is logged and passed over), or gives it to `on_refused` and
+    reads on; TimeoutError when `until` is not reached in `timeout_s`."""
     reading = reading or bus.log_reading(stream)
     connection = await bus.broker.connect()
     channel = await connection.channel()
@@ -75,15 +97,22 @@ async def read_log(
                 try:
                     envelope = AnyEnvelope.validate_json(message.body)
                 except ValueError as error:  # ValidationError is one
-                    raise reading.unreadable(message, error) from None
+                    if not skip_unreadable:
+                        raise reading.unreadable(message, error) from None
+                    log.warning("log_entry_skipped", stream=stream.name, error=str(error)[:300])
+                    await message.ack()
+                    return
                 if isinstance(envelope.data, MARKERS):
                     reading.opened(message, envelope.data.live_keys)
                 on_entry(offset_of(message), envelope)
                 if envelope.id == until:
                     reached.set()
-        except RefusedEntry as refused:  # nothing after it is read
-            failed.append(refused)
-            reached.set()
+        except RefusedEntry as refused:
+            if on_refused is not None:
+                on_refused(offset_of(message), refused)
+            else:  # nothing after it is read
+                failed.append(refused)
+                reached.set()
         with contextlib.suppress(Exception):  # a stream keeps its entries: no ack is needed
             await message.ack()
 
@@ -130,25 +159,14 @@ class StateJournal(Generic[StateT]):
             description=stream.description,
         )
 
-    async def _append(self, body: Message) -> Envelope[Any]:
-        envelope = self.bus.envelope(body)
-        await self.bus.producer.publish(
-            "",
-            self.bus.namespace.name(self.stream.name),
-            envelope.model_dump_json().encode(),
-            mandatory=True,
-            message_id=envelope.id,
-            type=envelope.type,
-            content_type="application/json",
-        )
-        return envelope
-
     async def open(self, restore: Callable[[StateT], None]) -> StateT | None:
         """Give the last snapshot written to `restore` (nothing for a new journal), then let
         changes be kept; the snapshot, or None."""
         await self.bus.declare(self.stream)
-        mark = await self._append(
-            JournalMark(instance=self.instance, live_keys=self.bus.live_key_ids())
+        mark = await append(
+            self.bus,
+            self.stream,
+            JournalMark(instance=self.instance, live_keys=self.bus.live_key_ids()),
         )
         tail = await self._offset_of(mark.id)
         span = FIRST_SPAN
@@ -166,6 +184,9 @@ class StateJournal(Generic[StateT]):
             )
         if found is not None:
             restore(found)
+            # Written again, signed with the key live now: a journal needs a retired key for
+            # no longer than its service's next start.
+            await append(self.bus, self.stream, found)
         self._last = found
         self.opened.set()
         log.info("journal_read", stream=self.stream.name, found=found is not None, tail=tail)
@@ -180,19 +201,29 @@ class StateJournal(Generic[StateT]):
             on_entry=lambda offset, envelope: offsets.__setitem__(envelope.id, offset),
             start="last",
             timeout_s=self.timeout_s,
+            on_refused=lambda *_: None,  # judged by the reading that follows
         )
         return offsets.get(mark)
 
     async def _last_snapshot(self, mark: str, start: int) -> tuple[StateT | None, int | None]:
-        """The last snapshot from `start` to the mark, and the first offset read."""
+        """The last snapshot from `start` to the mark, and the first offset read. An entry
+        refused before that snapshot is passed over (logged as a security event: it changes
+        nothing the snapshot says); one after it stops the start-up."""
         found: list[StateT] = []
         first: list[int | None] = []
+        refused: list[RefusedEntry] = []
 
         def on_entry(offset: int | None, envelope: Envelope[Any]) -> None:
             if not first:
                 first.append(offset)
             if (offset is None or offset >= start) and isinstance(envelope.data, self.state_type):
                 found[:] = [envelope.data]
+                refused.clear()
+
+        def on_refused(offset: int | None, entry: RefusedEntry) -> None:
+            if not first:
+                first.append(offset)
+            refused.append(entry)
 
         await read_log(
             self.bus,
@@ -201,7 +232,10 @@ class StateJournal(Generic[StateT]):
             on_entry=on_entry,
             start=start,
             timeout_s=self.timeout_s,
+            on_refused=on_refused,
         )
+        if refused:
+            raise refused[0]
         return (found[0] if found else None), (first[0] if first else None)
 
     async def keep(self) -> bool:
@@ -212,7 +246,7 @@ class StateJournal(Generic[StateT]):
             state = self.snapshot()
             if state == self._last:
                 return False
-            await self._append(state)
+            await append(self.bus, self.stream, state)
             self._last = state
             self.written += 1
             return True
