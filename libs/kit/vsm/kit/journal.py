@@ -44,9 +44,10 @@ StateT = TypeVar("StateT", bound=Message)
 OnEntry = Callable[[int | None, Envelope[Any]], None]
 OnRefused = Callable[[int | None, RefusedEntry], None]
 READ_PREFETCH = 500
-FIRST_SPAN = 32
-"""Entries before the mark read first: the last snapshot is among them unless the service
-restarted that many times without a change."""
+FIRST_SPAN = 8
+"""Entries before the mark read first. Each start writes its mark and then the snapshot it
+read, so the last snapshot is among them unless that many starts in a row failed between
+the two."""
 MARKERS = (JournalMark, PolicyStoreOpened, RegistryMark)
 
 
