@@ -8,6 +8,7 @@ start-up naming it, until the operator disowns it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 import signal
@@ -26,6 +27,7 @@ from tests.support.system import launch, shut_down
 from tests.support.tokens import gateway_client
 from vsm.contract import topology
 from vsm.contract.control import BudgetRecord, Resources, System3Snapshot
+from vsm.contract.coordination import System2Snapshot
 from vsm.contract.envelope import Envelope
 from vsm.kit.names import Namespace
 
@@ -209,13 +211,13 @@ def start_fails(system: LocalSystem, service: str) -> str:
     return log.read_text(errors="replace")[size:]
 
 
-def refused(log: str) -> dict[str, Any]:
+def refused(log: str, journal: str = JOURNAL) -> dict[str, Any]:
     for line in log.splitlines():
         if '"log_entry_refused"' in line:
             event: dict[str, Any] = json.loads(line)
-            if event["stream"] == JOURNAL:
+            if event["stream"] == journal:
                 return event
-    raise AssertionError(f"no log_entry_refused of {JOURNAL}:\n{log[-3000:]}")
+    raise AssertionError(f"no log_entry_refused of {journal}:\n{log[-3000:]}")
 
 
 async def test_an_unsigned_journal_entry_stops_start_up_until_the_operator_disowns_it(
@@ -248,3 +250,50 @@ async def test_an_unsigned_journal_entry_stops_start_up_until_the_operator_disow
     disowned.start(["control"])
     disowned.wait_ready(timeout=240, services=["control"])
     assert await decided(gateway) == before
+
+
+async def last_snapshot(channel: aio_pika.abc.AbstractChannel, stream: str) -> aio_pika.Message:
+    """The journal's last snapshot as the broker keeps it (body and signature headers)."""
+    await channel.set_qos(prefetch_count=100)
+    queue = await channel.declare_queue(stream, passive=True)
+    entries: asyncio.Queue[aio_pika.abc.AbstractIncomingMessage] = asyncio.Queue()
+    await queue.consume(entries.put, arguments={"x-stream-offset": "first"})
+    found = None
+    with contextlib.suppress(TimeoutError):
+        while True:
+            entry = await asyncio.wait_for(entries.get(), timeout=2.0)
+            await entry.ack()
+            if entry.type == System2Snapshot.TYPE:
+                found = entry
+    assert found is not None, f"no snapshot in {stream}"
+    return aio_pika.Message(found.body, headers=dict(found.headers), message_id="tampered-s2")
+
+
+async def test_a_tampered_journal_entry_stops_coordinator_until_the_operator_disowns_it(
+    amqp_url: str, system: LocalSystem, gateway: httpx.AsyncClient
+) -> None:
+    before = kept(await s2(gateway))
+    assert before["lanes"]["journal-heavy"][0] == 7
+    stream = Namespace(system.env["VSM_NAMESPACE"]).name(topology.SYSTEM2_JOURNAL.name)
+    connection = await aio_pika.connect(amqp_url)
+    async with connection:
+        genuine = await last_snapshot(await connection.channel(), stream)
+        weight = b'"weight":7'
+        tampered = genuine.body.replace(weight, b'"weight":9')  # the heavy lane heavier still
+        assert tampered != genuine.body
+        forged = aio_pika.Message(tampered, headers=genuine.headers, message_id="tampered-s2")
+        await (await connection.channel()).default_exchange.publish(forged, routing_key=stream)
+
+    log = start_fails(system, "coordinator")
+
+    journal = topology.SYSTEM2_JOURNAL.name
+    event = refused(log, journal)
+    assert event["message_id"] == "tampered-s2"
+    assert "does not match" in event["detail"]
+    skip = f"{journal}@{event['offset']}"
+    assert f"VSM_LOG_SKIP={skip}" in event["detail"]
+
+    disowned = dataclasses.replace(system, env={**system.env, "VSM_LOG_SKIP": skip})
+    disowned.start(["coordinator"])
+    disowned.wait_ready(timeout=240, services=["coordinator"])
+    assert kept(await s2(gateway)) == before
