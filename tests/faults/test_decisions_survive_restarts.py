@@ -22,6 +22,7 @@ import pytest
 
 from scripts.localrun import LocalSystem
 from tests.security.signed import KEYS
+from tests.support.faults import Report
 from tests.support.polling import eventually
 from tests.support.system import launch, shut_down
 from tests.support.tokens import gateway_client
@@ -147,6 +148,56 @@ async def test_budgets_carves_and_grants_survive_sigterm_and_sigkill_of_control(
     assert await decided(gateway) == changed
 
 
+async def test_every_grant_answered_before_a_sigkill_of_control_is_kept(
+    system: LocalSystem, gateway: httpx.AsyncClient, report: Report
+) -> None:
+    """Grants keep coming, one at a time, each asking more slots than the one before; control
+    is SIGKILLed among them. After the restart the agent holds at least what the last answered
+    grant gave it (and no more than the last one asked: that one may have been decided, and
+    journaled, without its answer getting out)."""
+    agent = AGENTS[0]
+    answered: list[int] = []
+    asked: list[int] = []
+    killed = asyncio.Event()
+
+    async def grants() -> None:
+        for slots in range(6, 36):
+            if killed.is_set():
+                return
+            asked.append(slots)
+            wanted = {"agent_id": agent, "resources": {"concurrency_slots": slots}, "priority": 7}
+            with contextlib.suppress(httpx.HTTPError):
+                reply = await gateway.post("/api/vsm/system/3/allocations", json=wanted)
+                if reply.status_code == 200:
+                    answered.append(reply.json()["granted"]["concurrency_slots"])
+
+    async def five() -> bool | None:
+        await asyncio.sleep(0.05)
+        return len(answered) >= 5 or None
+
+    sending = asyncio.create_task(grants())
+    await eventually(five, timeout=60.0, what="five grants answered")
+    system.kill("control", signal.SIGKILL)
+    killed.set()
+    await asyncio.to_thread(system.processes["control"].wait, 60)
+    await sending
+    last_answered = answered[-1]
+    system.start(["control"])
+    await asyncio.to_thread(system.wait_ready, 240, ["control"])
+
+    held = {a["agent_id"]: a for a in (await s3(gateway, "root"))["allocations"]}
+    slots = held[agent]["resources"]["concurrency_slots"]
+    report(
+        "control_sigkill_under_grants",
+        asked=len(asked),
+        answered=len(answered),
+        last_answered=last_answered,
+        held_after_restart=slots,
+        last_asked=asked[-1],
+    )
+    assert last_answered <= slots <= asked[-1]
+
+
 async def s2(gateway: httpx.AsyncClient) -> dict[str, Any]:
     reply = await gateway.get("/api/vsm/system/2")
     assert reply.status_code == 200, reply.text
@@ -173,8 +224,12 @@ async def test_lane_weights_and_damping_survive_a_restart_of_coordinator(
         }
         accepted = await gateway.post("/api/vsm/work", json=work)
         assert accepted.status_code == 202, accepted.text
-    for slots in (2, 1, 2, 1, 2):  # up and down: allocation reversals make S2 damp it
-        await allocate(gateway, agent, slots, priority=2)
+    for slots in (2, 1, 2, 1, 2, 1):  # up and down: allocation reversals make S2 damp it
+        wanted = {"agent_id": agent, "resources": {"concurrency_slots": slots}, "priority": 2}
+        reply = await gateway.post("/api/vsm/system/3/allocations", json=wanted)
+        if reply.status_code == 409 and reply.json()["error"] == "damped":
+            break  # S3 obeys S2's damping already
+        assert reply.status_code == 200, reply.text
 
     async def settled() -> dict[str, Any] | None:
         state = kept(await s2(gateway))
