@@ -101,13 +101,13 @@ async def read_log(
                     if not skip_unreadable:
                         raise reading.unreadable(message, error) from None
                     log.warning("log_entry_skipped", stream=stream.name, error=str(error)[:300])
-                    await message.ack()
-                    return
-                if isinstance(envelope.data, MARKERS):
-                    reading.opened(message, envelope.data.live_keys)
-                on_entry(offset_of(message), envelope)
-                if envelope.id == until:
-                    reached.set()
+                    envelope = None
+                if envelope is not None:
+                    if isinstance(envelope.data, MARKERS):
+                        reading.opened(message, envelope.data.live_keys)
+                    on_entry(offset_of(message), envelope)
+                    if envelope.id == until:
+                        reached.set()
         except RefusedEntry as refused:
             if on_refused is not None:
                 on_refused(offset_of(message), refused)
