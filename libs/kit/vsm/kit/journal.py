@@ -120,9 +120,13 @@ async def read_log(
     try:
         await channel.set_qos(prefetch_count=READ_PREFETCH)
         queue = await channel.declare_queue(bus.namespace.name(stream.name), passive=True)
-        await queue.consume(entry, arguments={"x-stream-offset": start})
-        async with asyncio.timeout(timeout_s):
-            await reached.wait()
+        tag = await queue.consume(entry, arguments={"x-stream-offset": start})
+        try:
+            async with asyncio.timeout(timeout_s):
+                await reached.wait()
+        finally:  # cancelled, not only closed: the broker counts a stream's readers until then
+            with contextlib.suppress(Exception):
+                await queue.cancel(tag)
     finally:
         with contextlib.suppress(Exception):
             await channel.close()
