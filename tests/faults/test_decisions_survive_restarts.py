@@ -198,6 +198,33 @@ async def test_every_grant_answered_before_a_sigkill_of_control_is_kept(
     assert last_answered <= slots <= asked[-1]
 
 
+async def test_an_agent_terminated_just_before_a_sigkill_of_control_stays_gone(
+    system: LocalSystem, gateway: httpx.AsyncClient
+) -> None:
+    """S3 keeps registry events in its journal at its release tick; an agent the journal
+    still had when control died is closed at start-up, since S1's registry runs it no more."""
+    doomed = await spawn(gateway)
+
+    async def known() -> bool | None:
+        held = {a["agent_id"] for a in (await s3(gateway, "root"))["allocations"]}
+        return doomed in held or None
+
+    await eventually(known, timeout=30.0, what="S3 knowing the agent")
+    await asyncio.sleep(1.0)  # the release tick has journaled it
+    gone = await gateway.delete(f"/api/vsm/agents/{doomed}")
+    assert gone.status_code in {200, 204}, gone.text
+    system.kill("control", signal.SIGKILL)
+    await asyncio.to_thread(system.processes["control"].wait, 60)
+    system.start(["control"])
+    await asyncio.to_thread(system.wait_ready, 240, ["control"])
+
+    async def closed() -> bool | None:
+        held = {a["agent_id"] for a in (await s3(gateway, "root"))["allocations"]}
+        return doomed not in held or None
+
+    await eventually(closed, timeout=30.0, what="the terminated agent's account closed")
+
+
 async def s2(gateway: httpx.AsyncClient) -> dict[str, Any]:
     reply = await gateway.get("/api/vsm/system/2")
     assert reply.status_code == 200, reply.text

@@ -156,6 +156,8 @@ class StateJournal(Generic[StateT]):
         self.opened = asyncio.Event()
         """Set once the state is read back: nothing may change it before."""
         self.written = 0
+        self.pending = False
+        """A change to keep at the next `keep()`, which nothing waits for (`later`)."""
         self._last: StateT | None = None
         self._lock = asyncio.Lock()
         self.documented = bus.broker.publisher(
@@ -243,11 +245,16 @@ class StateJournal(Generic[StateT]):
             raise refused[0]
         return (found[0] if found else None), (first[0] if first else None)
 
+    def later(self) -> None:
+        """A change that can wait for the next `keep()` (the caller's rhythm decides when)."""
+        self.pending = True
+
     async def keep(self) -> bool:
         """Write the state as it is now, unless it is what was written last; whether it was.
         Raises when the broker does not confirm it (the caller's change then fails too)."""
         await self.opened.wait()
         async with self._lock:
+            self.pending = False
             state = self.snapshot()
             if state == self._last:
                 return False

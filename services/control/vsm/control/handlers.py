@@ -73,13 +73,13 @@ def _intake(
     async def on_spawned(envelope: Envelope[AgentSpawned]) -> None:
         await ready()
         s3.admit(envelope.data.agent)
-        await keep()
+        journal.later()  # S1's registry is the record; kept at the next release tick
 
     @bus.handle(INTAKE, AgentTerminated)
     async def on_terminated(envelope: Envelope[AgentTerminated]) -> None:
         await ready()
         s3.close(envelope.data.agent_id)
-        await keep()
+        journal.later()
 
     @bus.handle(INTAKE, AgentCrashed)
     async def on_crashed(envelope: Envelope[AgentCrashed]) -> None:

@@ -42,7 +42,8 @@ class Periodic:
         """Apply what ended cool-downs held back; lift throttles whose time is up."""
         await self.journal.opened.wait()
         changes = self.s3.tick(self.clock())
-        await self.journal.keep()
+        if changes or self.journal.pending:
+            await self.journal.keep()
         await self.out.changed(changes)
 
     async def headroom(self) -> None:

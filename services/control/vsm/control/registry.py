@@ -2,7 +2,10 @@
 
 Operations may start after control, so the listing is asked for in the background until
 operations answers; events arriving meanwhile are applied too (admitting is idempotent, and
-a terminated agent is never brought back by a late listing).
+a terminated agent is never brought back by a late listing). An agent S3's journal brought
+back that the listing no longer has was terminated before it: its account is closed (S3
+keeps registry events in its journal at its own rhythm, not before acking them: the registry
+is their record).
 """
 
 from __future__ import annotations
@@ -33,11 +36,14 @@ class RegistryFollower:
         self.listed = asyncio.Event()
 
     async def _learn(self) -> None:
+        restored = set(self.s3.ledger.where)
         while True:
             try:
                 listing = await self.bus.query("operations", "list", ListAgents(), AgentList)
                 for agent in listing.agents:
                     self.s3.admit(agent)
+                for gone in restored - {agent.agent_id for agent in listing.agents}:
+                    self.s3.close(gone)
                 await self.journal.keep()
             except Exception as error:  # operations not up yet, or the broker away: retry
                 log.info("agent_listing_retry", error=repr(error))
