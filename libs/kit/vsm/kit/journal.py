@@ -1,12 +1,14 @@
 """A service's decisions kept on the broker: a journal, a RabbitMQ stream of its own.
 
 Each entry is a snapshot of the whole state of decisions, written (and confirmed by the
-broker) after every change and before the change is answered or announced, so a restart,
-even a SIGKILL, forgets nothing decided. Whole snapshots rather than changes: the states
-kept this way are small (budgets, grants, lane weights, damping), so the last entry alone is
-the state, replay reads a handful of entries whatever the history, and the stream's
-retention (by size, `topology.JOURNAL_RETENTION`) can drop old entries without ever losing
-the state.
+broker) after every decision and before it is answered or announced, so a restart, even a
+SIGKILL, forgets nothing decided (a change recorded elsewhere too, e.g. an agent in S1's
+registry, may wait for the service's next `keep()`: `later`).
+
+Whole snapshots rather than changes: the states kept this way are small (budgets, grants,
+lane weights, damping), so the last entry alone is the state, replay reads a handful of
+entries whatever the history, and the stream's retention (by size,
+`topology.JOURNAL_RETENTION`) can drop old entries without ever losing the state.
 
 At start-up the service writes a `JournalMark` straight to its journal, learns the mark's
 offset, and reads back from a little before it up to it, further back only when that span
