@@ -224,6 +224,18 @@ ENDLESS = """() => document.getAnimations()
        (a.effect.target ? a.effect.target.outerHTML.slice(0, 80) : '?'))"""
 
 
+# How far the algedonic pulse climbs on its way to S5, from its start to near its end.
+PULSE_RISES = """() => {
+  const pulse = document.querySelector('.channel .pulse');
+  const [travel] = pulse.getAnimations();
+  const from = (t) => { travel.currentTime = t; return pulse.getBoundingClientRect().top; };
+  travel.pause();
+  const rise = from(0) - from(1300);
+  travel.finish();
+  return rise;
+}"""
+
+
 async def test_live_updates_on_the_map_move_nothing_and_nothing_blinks(
     operator: Page, gateway: httpx.AsyncClient
 ) -> None:
@@ -241,9 +253,13 @@ async def test_live_updates_on_the_map_move_nothing_and_nothing_blinks(
     await expect(operator.locator("#open-interventions li[id^='oi-']").first).to_be_visible()
     await expect(operator.locator(".channel .pulse")).to_have_class(re.compile("travel"))
     assert await operator.evaluate(ENDLESS) == []  # the pulse runs once, as everything else
+    rises = await operator.evaluate(PULSE_RISES)
+    assert rises > 200, f"the pulse rose {rises} px up the channel"
     await asyncio.sleep(2.0)  # the pulse's travel and the bars' transitions end
     shifts = await operator.evaluate("window.__shifts")
     assert await operator.evaluate("window.__shift") < 0.01, shifts
+    moved_by_the_pulse = [s for s in shifts if any("pulse" in n for n in s["sources"])]
+    assert moved_by_the_pulse == []  # the signal travels by a transform, not by layout
     assert await operator.evaluate(ENDLESS) == []
 
 
