@@ -275,6 +275,7 @@ async def test_an_s3_star_audit_shows_its_result_and_terminate_ends_the_agent(
     page.on("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))
     await page.click("#terminate")
     await expect(page).to_have_url(re.compile(r"/console/agents$"))
+    await expect(page.locator("#flash")).to_contain_text("Terminated")  # said on the next page
     await expect(page.locator("#agents")).not_to_contain_text(agent_id)
     for _ in range(50):
         if (await gateway.get(f"/api/vsm/agents/{agent_id}")).status_code == 404:
@@ -308,6 +309,7 @@ async def test_a_requeued_dead_letter_goes_back_where_it_was_going(
     letter = operator.locator("#h-opened ~ article", has_text=message_id)
     await letter.locator("button", has_text="Requeue").click()
     await expect(operator.locator("#h-opened")).to_be_visible()  # the page read it again
+    await expect(operator.locator("#flash")).to_contain_text("Requeued")
     deadline = time.monotonic() + 5
     again = None
     while (left := deadline - time.monotonic()) > 0:
