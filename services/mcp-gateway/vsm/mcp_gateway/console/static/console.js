@@ -19,6 +19,19 @@
     setTimeout(() => note.remove(), 6000);
   }
 
+  // Open `url` and say `done` there: an action that moves to another page keeps its word.
+  const CARRIED = "vsm-console-flash";
+  function go(url, done) {
+    try { sessionStorage.setItem(CARRIED, done); } catch (e) { /* storage off: no word */ }
+    location.assign(url);
+  }
+
+  function sayCarried() {
+    let said = null;
+    try { said = sessionStorage.getItem(CARRIED); sessionStorage.removeItem(CARRIED); } catch (e) { return; }
+    if (said) flash(said);
+  }
+
   // A field's value as the REST API takes it; undefined leaves it out (the default applies).
   function valueOf(input) {
     const kind = input.dataset.kind || "text";
@@ -125,7 +138,7 @@
         ok = false; answer = outcome.error;
       }
       if (ok) {
-        if (form.dataset.next) { location.assign(answer.next || form.dataset.next.replace("{id}", encodeURIComponent(answer.agent_id || ""))); return; }
+        if (form.dataset.next) { go(answer.next || form.dataset.next.replace("{id}", encodeURIComponent(answer.agent_id || "")), form.dataset.done || "Done"); return; }
         if (output) output.textContent = JSON.stringify(answer, null, 2);
         flash(form.dataset.done || "Done");
         return;
@@ -149,8 +162,8 @@
       const { ok, answer } = await send(button.dataset.method || "POST", button.dataset.url, body);
       const text = ok ? (button.dataset.done || "Done") : (answer.message || answer.error || "refused");
       if (target) { target.textContent = ok ? JSON.stringify(answer, null, 2) : text; target.classList.toggle("failed", !ok); }
+      if (ok && button.dataset.next) { go(button.dataset.next, text); return; }
       flash(text, !ok);
-      if (ok && button.dataset.next) location.assign(button.dataset.next);
     } catch (error) {
       if (error.message !== "signed out") flash("No answer: " + error.message, true);
     } finally {
@@ -158,6 +171,7 @@
     }
   }
 
+  sayCarried();
   document.addEventListener("submit", (event) => {
     const form = event.target.closest("form[data-json]");
     if (!form) return;
