@@ -11,7 +11,7 @@ help:
 	@echo "make run    run the seven services locally (settings from .env; starts RabbitMQ if none answers)"
 	@echo "make test   lint, type-check and run the whole test suite against a real RabbitMQ"
 	@echo "make bench  benchmarks against raw aio-pika on the same broker (not part of make test)"
-	@echo "make docs   regenerate the AsyncAPI/OpenAPI documents, dashboards, organisation schema, .env.example"
+	@echo "make docs   regenerate the AsyncAPI/OpenAPI documents, dashboards, organisation schema, .env.example, deploy/k8s"
 	@echo "make release-check  build every wheel, sdist and the chart package into dist/ and validate them offline"
 
 # uv (the workspace's package manager) from PyPI when absent; then the locked environment.
@@ -72,6 +72,7 @@ docs: setup
 	$(UV) run --frozen python scripts/gen_chart_readme.py
 	$(UV) run --frozen python scripts/gen_env_example.py
 	$(UV) run --frozen vsm schema -o docs/organisation.schema.json
+	$(UV) run --frozen scripts/render-manifests
 
 # Offline: wheels and sdists (uv build), the chart package (Helm's engine), the Dockerfile
 # checked without Docker; the images themselves need a Docker engine (RELEASING.md).
