@@ -10,6 +10,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 from vsm.kit.labels import OTHER, BoundedLabel
 
 EventKind = Literal["oscillation", "damping", "rescheduled", "note"]
+MAX_VSM_IDS = 256
+"""Viable systems labelled by id; later ones count as `other`."""
 MAX_LANES = 64
 """Lanes labelled by name (work items choose them); later ones count as `other`."""
 
@@ -21,6 +23,11 @@ class Metrics:
     lane_queued: Gauge
     lane_dispatched: Counter
     lanes: BoundedLabel = field(default_factory=lambda: BoundedLabel(MAX_LANES))
+    vsm_ids: BoundedLabel = field(default_factory=lambda: BoundedLabel(MAX_VSM_IDS))
+
+    def oscillation(self, vsm_id: str, index: float) -> None:
+        if (named := self.vsm_ids(vsm_id)) != OTHER:
+            self.oscillation_index.labels(named).set(index)
 
     def dispatched(self, lane: str) -> None:
         self.lane_dispatched.labels(self.lanes(lane)).inc()
@@ -31,7 +38,7 @@ class Metrics:
             self.lane_queued.labels(named).set(size)
 
     def event(self, vsm_id: str, kind: EventKind) -> None:
-        self.events.labels(vsm_id, kind).inc()
+        self.events.labels(self.vsm_ids(vsm_id), kind).inc()
 
 
 def create_metrics(registry: CollectorRegistry) -> Metrics:
