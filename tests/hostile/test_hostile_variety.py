@@ -27,8 +27,10 @@ COMMANDS = 1_000
 70,000 samples (issue 23). A shared CI machine takes about 8 a second through the gateway."""
 SYSTEM_IDS = 5_000
 """Made-up viable-system ids asked about: before, each made queen keep state and export it."""
-BOUND = 200
-"""Samples a service's `/metrics` may gain over the flood (new process or heartbeat series)."""
+BOUND = 1_000
+"""Samples a service's `/metrics` may gain over the flood: the system's own traffic still
+opens a few routes during it (each a family of about 40 samples: counters and histogram
+buckets), while the made-up names, unbounded, added tens of thousands."""
 CONCURRENCY = 16
 
 
@@ -101,7 +103,7 @@ async def test_made_up_commands_and_system_ids_leave_metrics_and_state_bounded(
     after = await samples(hostile_system)
     grown = {service: len(after[service]) - len(before[service]) for service in SERVICES}
     what = {service: grown_by_metric(before[service], after[service]) for service in SERVICES}
-    assert all(grown[service] <= BOUND for service in SERVICES), (grown, what)
+    assert all(grown[service] <= BOUND for service in SERVICES), f"{grown}\n{what}"
     state = await gateway.get("/api/vsm/system/5", params={"vsm_id": "root"})
     assert state.status_code == 200, state.text
     assert f"x{run}" not in state.text  # no made-up system among S5's
