@@ -233,8 +233,9 @@ def test_the_helm_test_script_passes_against_the_running_system(
 def test_the_metrics_catalogue_is_what_the_services_export(
     prometheus: PrivatePrometheus, under_load: Agents
 ) -> None:
-    """docs/metrics.md lists every vsm_* metric each service exports, with its type and
-    labels, and nothing that no service exports."""
+    """docs/metrics.md lists every vsm_*, process_* and python_* metric each service
+    exports, with its type and labels, and nothing that no service exports; every service
+    reports its own resident memory."""
     catalogue = documented()
     problems = []
     for service, addresses in prometheus.jobs.items():
@@ -242,7 +243,13 @@ def test_the_metrics_catalogue_is_what_the_services_export(
             continue
         with urllib.request.urlopen(f"http://{addresses[0]}/metrics", timeout=10) as answer:
             families = list(text_string_to_metric_families(answer.read().decode()))
-        exported = {wire_name(f.name, f.type): f for f in families if f.name.startswith("vsm_")}
+        ours = [f for f in families if f.name.startswith(("vsm_", "process_", "python_"))]
+        exported = {wire_name(f.name, f.type): f for f in ours}
+        rss = [
+            s.value for f in ours for s in f.samples if s.name == "process_resident_memory_bytes"
+        ]
+        if not rss or rss[0] <= 0:
+            problems.append(f"{service} reports no resident memory: {rss}")
         listed = {name for name, entry in catalogue.items() if service in entry.services}
         always = {name for name in listed if not catalogue[name].conditional}
         problems += [

@@ -10,7 +10,7 @@ import pytest
 from vsm.contract.control import Resources
 from vsm.contract.operations import AgentInfo
 from vsm.control.budgets import Refused, carve, release, set_budget
-from vsm.control.ledger import Ledger
+from vsm.control.ledger import MAX_GONE, Ledger
 from vsm.control.resources import amounts, headroom
 
 BUDGET = Resources(concurrency_slots=10, llm_tokens_per_min=1000, memory_mb=1024)
@@ -124,3 +124,12 @@ def test_headroom_is_the_scarcest_budgeted_kind() -> None:
         == 0.25
     )
     assert headroom(amounts(Resources()), amounts(Resources())) == 0.0
+
+
+def test_s3_remembers_only_the_latest_terminations() -> None:
+    ledger = Ledger(BUDGET, agent_memory_mb=128)
+    for index in range(MAX_GONE + 500):
+        ledger.close(f"made-up-{index}")
+    assert len(ledger.gone) == MAX_GONE
+    assert ledger.admit(agent("made-up-0")) is not None  # forgotten: long ago
+    assert ledger.admit(agent(f"made-up-{MAX_GONE + 499}")) is None  # recent: stays gone

@@ -7,7 +7,16 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from vsm.contract.algedonic import AlgedonicSignal
-from vsm.queen.algedonic import Feeling, Thresholds, decayed, feel, reopen, subsided
+from vsm.queen.algedonic import (
+    MAX_EPISODE_KEYS,
+    Episode,
+    Feeling,
+    Thresholds,
+    decayed,
+    feel,
+    reopen,
+    subsided,
+)
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 LIMITS = Thresholds(half_life_s=10.0, intervene_at=0.7, resolve_below=0.3, window=5)
@@ -97,3 +106,20 @@ def test_an_opening_withdrawn_after_a_failure_opens_again_on_redelivery() -> Non
     reopen(feeling, episode, "s1")
     assert feeling.episode is None
     assert feel(feeling, pain(0.9), "s1", at(0), LIMITS) is not None
+
+
+def test_an_episode_keeps_a_bounded_number_of_reasons_origins_and_sender_episodes() -> None:
+    episode = Episode(trigger="pain_threshold", opened_at=datetime.now(UTC), pain_at_open=0.8)
+    for index in range(5_000):
+        signal = AlgedonicSignal(
+            kind="pain",
+            intensity=0.5,
+            origin=f"operations/made-up-{index}",
+            reason=f"made_up_{index}",
+            episode=f"ep-{index}",
+        )
+        episode.join(signal, f"id-{index}")
+    assert len(episode.reasons) <= MAX_EPISODE_KEYS + 1
+    assert len(episode.origins) <= MAX_EPISODE_KEYS + 1
+    assert len(episode.sender_episodes) <= MAX_EPISODE_KEYS
+    assert episode.reasons["other"] == 5_000 - MAX_EPISODE_KEYS

@@ -68,6 +68,16 @@ def test_the_trail_forgets_its_oldest_entries_first() -> None:
     assert trail.chain(loop_chain()[0].id) is None
 
 
+def test_made_up_causes_leave_no_keys_once_their_messages_are_forgotten() -> None:
+    trail = Trail(keep=100)
+    for index in range(2_000):
+        signal = AlgedonicSignal(kind="pain", intensity=0.1, origin="o", reason="r")
+        envelope = Envelope.wrap(signal, source="operations")
+        trail.record(envelope.model_copy(update={"causation_id": f"made-up-{index}"}))
+    assert len(trail.steps) == 100
+    assert len(trail.caused) <= 100
+
+
 def spawned(tree: MetaTree, vsm_id: str) -> None:
     parent = vsm_id.rpartition("/")[0]
     info = MetaSystemInfo(

@@ -95,7 +95,7 @@ class Bus:
         self.requester = Requester()
         self.interface = Interface()
         """What this service sends and receives: its AsyncAPI document."""
-        self.producer = Producer(self.source, guard, metrics, tracer)
+        self.producer = Producer(self.source, guard, metrics, tracer, telemetry.routes)
         self._queues: dict[str, topology.Queue] = {q.name: q for q in topology.SHARED_QUEUES}
         self._subscribers: dict[str, Any] = {}
         self._exchanges: dict[str, RabbitExchange] = {}

@@ -196,7 +196,7 @@ class DirectConsumers:
         task = asyncio.current_task()
         if task is not None:
             self._running.add(task)
-        handler = f"{message.exchange or 'default'}.{message.routing_key}"
+        handler = self.bus.telemetry.routes(message.exchange or "", message.routing_key or "")
         metrics = self.metrics
         if metrics is not None:
             metrics.add_received_message(broker="rabbitmq", handler=handler)

@@ -31,8 +31,9 @@ from vsm.contract import topology
 from vsm.contract.llm import LlmUsage, llm_usage_key
 from vsm.kit.bus import Bus
 from vsm.kit.genai import llm_call
+from vsm.kit.labels import BoundedLabel
 from vsm.kit.llm_allowance import LlmAllowance, worst_case
-from vsm.kit.pricing import MAX_MODELS, OTHER, ModelName, ModelPrice, PriceTable, Tokens
+from vsm.kit.pricing import MAX_MODELS, ModelName, ModelPrice, PriceTable, Tokens
 from vsm.kit.settings import ServiceSettings
 
 log = structlog.get_logger("vsm.kit.llm")
@@ -67,22 +68,6 @@ class Caller:
     agent_id: str
     agent_type: str
     vsm_id: str
-
-
-class BoundedLabel:
-    """A label's values as first seen, up to `limit`; later ones become `other`."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.seen: set[str] = set()
-
-    def __call__(self, value: str) -> str:
-        if value in self.seen:
-            return value
-        if len(self.seen) >= self.limit:
-            return OTHER
-        self.seen.add(value)
-        return value
 
 
 Report = Callable[[LlmUsage, Caller], Awaitable[None]]

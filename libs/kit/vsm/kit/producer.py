@@ -28,6 +28,7 @@ from faststream.prometheus.types import PublishingStatus
 from opentelemetry import propagate, trace
 
 from vsm.kit.deadletter import REASON_HEADER, MessageGuard
+from vsm.kit.labels import RouteLabels
 
 
 class Producer:
@@ -37,8 +38,10 @@ class Producer:
         guard: MessageGuard | None,
         metrics: MetricsManager | None = None,
         tracer: trace.Tracer | None = None,
+        routes: RouteLabels | None = None,
     ) -> None:
         self.app_id = app_id
+        self.routes = routes or RouteLabels()
         self.guard = guard
         self.metrics = metrics
         self.tracer = tracer
@@ -81,7 +84,7 @@ class Producer:
         headers = dict(headers or {})
         if self.guard is not None and REASON_HEADER not in headers:
             headers |= self.guard.signature_headers(body, exchange, routing_key)
-        destination = f"{exchange or 'default'}.{routing_key}"
+        destination = self.routes(exchange, routing_key)
         if self.tracer is None:
             message = self._message(body, headers, persist, properties)
             await self._send(exchange, routing_key, destination, message, mandatory=mandatory)

@@ -14,7 +14,6 @@ import structlog
 import uvicorn
 from faststream import BaseMiddleware
 from faststream.exceptions import HandlerException
-from faststream.rabbit.prometheus import RabbitPrometheusMiddleware
 from faststream.rabbit.response import RabbitResponse
 from faststream.rabbit.schemas import Channel
 from litestar import Litestar
@@ -40,7 +39,7 @@ from vsm.kit.http import create_http_app, metrics_port
 from vsm.kit.logs import configure_logging
 from vsm.kit.names import Namespace
 from vsm.kit.settings import ServiceSettings
-from vsm.kit.telemetry import create_telemetry, messaging_middleware
+from vsm.kit.telemetry import amqp_metrics_middleware, create_telemetry, messaging_middleware
 
 Hook = Callable[[], Awaitable[None]]
 log = structlog.get_logger("vsm.runtime")
@@ -102,9 +101,7 @@ class Runtime:
             description=f"vsm {service}",
         )
         guard = MessageGuard.from_settings(service, settings, self.telemetry.registry)
-        prometheus = RabbitPrometheusMiddleware(
-            registry=self.telemetry.registry, app_name=service, metrics_prefix="vsm_amqp"
-        )
+        prometheus = amqp_metrics_middleware(self.telemetry, service)
         # FastStream's own counters, kept by its middleware: what the kit publishes and
         # consumes without FastStream is measured (and shown on the dashboards) the same way.
         amqp_metrics = prometheus._metrics_manager

@@ -3,20 +3,30 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from aio_pika import IncomingMessage
 from faststream.message import StreamMessage
 from faststream.opentelemetry.middleware import TelemetryMiddleware
+from faststream.prometheus import ConsumeAttrs
 from faststream.rabbit.opentelemetry.provider import RabbitTelemetrySettingsProvider
+from faststream.rabbit.prometheus import RabbitPrometheusMiddleware
+from faststream.rabbit.prometheus.provider import RabbitMetricsSettingsProvider
 from faststream.rabbit.response import RabbitPublishCommand
 from opentelemetry.sdk.resources import OTELResourceDetector, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
-from prometheus_client import CollectorRegistry, Counter, disable_created_metrics
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    PlatformCollector,
+    ProcessCollector,
+    disable_created_metrics,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from vsm.kit.labels import RouteLabels
 from vsm.kit.version import VERSION
 
 disable_created_metrics()  # type: ignore[no-untyped-call]
@@ -90,6 +100,8 @@ class Telemetry:
     handler_failures: Counter
     tracing: bool = False
     """Whether spans are made (`TraceExport.spans`)."""
+    routes: RouteLabels = field(default_factory=RouteLabels)
+    """The `handler`/`destination` labels of the AMQP series, from a closed set."""
 
 
 def create_tracer_provider(service: str, export: TraceExport | None = None) -> TracerProvider:
@@ -111,6 +123,8 @@ def create_tracer_provider(service: str, export: TraceExport | None = None) -> T
 def create_telemetry(service: str, *, tracing: bool = False) -> Telemetry:
     """The service's registry and tracer provider; `tracing`: the deprecated `TRACING`."""
     registry = CollectorRegistry(auto_describe=True)
+    ProcessCollector(registry=registry)  # process_resident_memory_bytes, _cpu_seconds_total, ...
+    PlatformCollector(registry=registry)  # python_info
     export = TraceExport()
     return Telemetry(
         registry=registry,
@@ -156,3 +170,31 @@ def messaging_middleware(provider: TracerProvider) -> Any:
     return TelemetryMiddleware(
         settings_provider_factory=lambda _: MessagingSpans(), tracer_provider=provider
     )
+
+
+class BoundedRoutes(RabbitMetricsSettingsProvider):
+    """FastStream's metrics labels (`handler`, `destination`) from the service's closed set
+    (`RouteLabels`), not from every routing key a caller chose."""
+
+    def __init__(self, routes: RouteLabels) -> None:
+        super().__init__()
+        self.routes = routes
+
+    def get_consume_attrs_from_message(self, msg: StreamMessage[IncomingMessage]) -> ConsumeAttrs:
+        found = super().get_consume_attrs_from_message(msg)
+        raw = msg.raw_message
+        found["destination_name"] = self.routes(raw.exchange or "", raw.routing_key or "")
+        return found
+
+    def get_publish_destination_name_from_cmd(self, cmd: RabbitPublishCommand) -> str:
+        return self.routes(cmd.exchange.name or "", cmd.destination)
+
+
+def amqp_metrics_middleware(telemetry: Telemetry, service: str) -> RabbitPrometheusMiddleware:
+    """FastStream's Prometheus middleware (`vsm_amqp_*`), labelled from a closed set."""
+    middleware = RabbitPrometheusMiddleware(
+        registry=telemetry.registry, app_name=service, metrics_prefix="vsm_amqp"
+    )
+    routes = telemetry.routes
+    middleware._settings_provider_factory = lambda _: BoundedRoutes(routes)
+    return middleware

@@ -50,6 +50,10 @@ class SystemBudget:
         return minus(amounts(self.budget), self.committed(except_child=except_child))
 
 
+MAX_GONE = 10_000
+"""Terminated agents S3 remembers (see `Ledger.gone`)."""
+
+
 @dataclass
 class Ledger:
     default_budget: Resources
@@ -57,8 +61,9 @@ class Ledger:
     systems: dict[str, SystemBudget] = field(default_factory=dict)
     where: dict[str, str] = field(default_factory=dict)
     """Agent id -> the viable system it belongs to."""
-    gone: set[str] = field(default_factory=set)
-    """Agents terminated: a late listing from S1 must not bring them back."""
+    gone: dict[str, None] = field(default_factory=dict)
+    """Agents terminated, oldest first: a late listing from S1 must not bring them back.
+    The latest `MAX_GONE` are kept (a listing late by that many terminations is not late)."""
 
     def system(self, vsm_id: str) -> SystemBudget:
         known = self.systems.get(vsm_id)
@@ -94,7 +99,9 @@ class Ledger:
 
     def close(self, agent_id: str) -> Account | None:
         """The agent is gone: its allocation returns to its system's budget."""
-        self.gone.add(agent_id)
+        self.gone[agent_id] = None
+        while len(self.gone) > MAX_GONE:  # evict the oldest termination
+            del self.gone[next(iter(self.gone))]
         vsm_id = self.where.pop(agent_id, None)
         if vsm_id is None:
             return None

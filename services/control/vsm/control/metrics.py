@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from vsm.contract.control import RESOURCE_KINDS, Resources
+from vsm.kit.labels import OTHER, BoundedLabel
+
+MAX_VSM_IDS = 256
+"""Viable systems labelled by id; later ones count as `other`."""
 
 
 @dataclass(frozen=True)
@@ -14,8 +18,11 @@ class Metrics:
     allocation_ratio: Gauge
     allocation_changes: Counter
     audits: Counter
+    vsm_ids: BoundedLabel = field(default_factory=lambda: BoundedLabel(MAX_VSM_IDS))
 
     def budget_used(self, vsm_id: str, budget: Resources, allocated: Resources) -> None:
+        if self.vsm_ids(vsm_id) == OTHER:  # a ratio of several systems means nothing
+            return
         for kind in RESOURCE_KINDS:
             total = getattr(budget, kind)
             used = getattr(allocated, kind) / total if total else 0.0

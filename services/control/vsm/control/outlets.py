@@ -42,11 +42,13 @@ class Outlets:
                 vsm_id=change.vsm_id,
                 subject=change.agent_id,
             )
-            self.metrics.allocation_changes.labels(change.vsm_id, change.kind).inc()
+            self.metrics.allocation_changes.labels(
+                self.metrics.vsm_ids(change.vsm_id), change.kind
+            ).inc()
 
     async def audited(self, findings: AuditFindings, vsm_id: str, cause: Any) -> None:
         for agent in findings.agents:
-            self.metrics.audits.labels(vsm_id, agent.outcome).inc()
+            self.metrics.audits.labels(self.metrics.vsm_ids(vsm_id), agent.outcome).inc()
         await self.audits.publish(findings, cause=cause, vsm_id=vsm_id, mandatory=False)
 
     async def headroom(self, vsm_id: str, reading: ResourceHeadroom) -> None:

@@ -129,7 +129,7 @@ class Dispatcher:
             agent = fleet.agents[ticket.agent_id]
             agent.take(now)
             self._gauge(ticket.lane)
-            self.metrics.lane_dispatched.labels(ticket.lane).inc()
+            self.metrics.dispatched(ticket.lane)
             task = asyncio.create_task(self._dispatch(ticket, agent))
             self.tasks.add(task)
             task.add_done_callback(self.tasks.discard)
@@ -184,4 +184,4 @@ class Dispatcher:
 
     def _gauge(self, lane: str) -> None:
         known = self.s2.lanes.lanes.get(lane)
-        self.metrics.lane_queued.labels(lane).set(known.size if known else 0)
+        self.metrics.queued(lane, known.size if known else 0)

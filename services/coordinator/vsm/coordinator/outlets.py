@@ -86,5 +86,5 @@ class Outlets:
         self.metrics.event(vsm_id, "damping")
 
     async def index(self, index: OscillationIndex, vsm_id: str) -> None:
-        self.metrics.oscillation_index.labels(vsm_id).set(index.index)
+        self.metrics.oscillation(vsm_id, index.index)
         await self.indices.publish(index, vsm_id=vsm_id, mandatory=False)

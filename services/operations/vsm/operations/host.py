@@ -42,7 +42,7 @@ from vsm.operations.agent import Agent, NotStarted
 from vsm.operations.agents.base import Resources
 from vsm.operations.agents.catalog import AGENT_TYPES
 from vsm.operations.algedonics import Feeling
-from vsm.operations.metrics import Metrics
+from vsm.operations.metrics import Metrics, declared_command, narrow_command_key
 from vsm.operations.performance import report_due
 from vsm.operations.wiring import Channels, declare_agent, forget_agent, unbind_agent
 
@@ -83,6 +83,7 @@ class AgentHost:
         self.bus = bus
         self.consumers = consumers
         self.channels = Channels(bus)
+        bus.telemetry.routes.narrowers.append(narrow_command_key)
         agents = command_queue("{agent_id}")
         bus.interface.receives(
             agents, AgentCommand, AuditRequest, AllocationChanged, CoordinationNote
@@ -222,10 +223,11 @@ class AgentHost:
         if self.metrics is None:
             return
         info = agent.info
-        labels = (info.vsm_id, info.agent_type, result.command_type, result.status)
+        command = declared_command(info.agent_type, result.command_type)
+        labels = (info.vsm_id, info.agent_type, command, result.status)
         self.metrics.commands.labels(*labels).inc()
         seconds = result.processing_time_ms / 1000
-        self.metrics.duration.labels(info.agent_type, result.command_type).observe(seconds)
+        self.metrics.duration.labels(info.agent_type, command).observe(seconds)
 
     async def _retire(self, agent: Agent) -> None:
         agent.terminated = True

@@ -11,10 +11,33 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from vsm.contract.topology import S1_COMMANDS
 from vsm.kit.egress import Reason
+from vsm.kit.labels import OTHER
+from vsm.operations.agents.catalog import AGENT_TYPES
 from vsm.operations.registry import Registry
 
 DURATION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+
+
+def declared_command(agent_type: str, command: str) -> str:
+    """`command` as labelled: a command the agent type declares, or `other`."""
+    kind = AGENT_TYPES.get(agent_type)
+    return command if kind is not None and command in kind.commands else OTHER
+
+
+def narrow_command_key(exchange: str, routing_key: str) -> str:
+    """An agent command's or result's routing key (`<type>.<agent>.<command>`, on S1's
+    commands exchange or an agent's results exchange) with its type and command from the
+    closed sets of the catalogue: made-up names do not become series."""
+    if not exchange.endswith((S1_COMMANDS.name, ".results")):
+        return routing_key
+    parts = routing_key.split(".")
+    if len(parts) != 3:
+        return routing_key
+    agent_type, agent_id, command = parts
+    known = agent_type if agent_type in AGENT_TYPES else OTHER
+    return f"{known}.{agent_id}.{declared_command(agent_type, command)}"
 
 
 class AgentCount(Collector):

@@ -27,6 +27,15 @@ class Thresholds:
     window: int = 5
 
 
+MAX_EPISODE_KEYS = 64
+"""Distinct reasons, origins and senders' episodes an episode keeps (signals choose them):
+later reasons and origins are counted as `other`, later senders' episodes not kept."""
+
+
+def bounded_key(counts: Counter[str], key: str) -> str:
+    return key if key in counts or len(counts) < MAX_EPISODE_KEYS else "other"
+
+
 @dataclass
 class Episode:
     """One stretch of trouble: from the signal that opened it until pain subsides."""
@@ -43,9 +52,9 @@ class Episode:
         if len(self.causes) < MAX_CAUSES:
             self.causes.append(signal_id)
         if signal.kind == "pain":
-            self.reasons[signal.reason] += 1
-            self.origins[signal.origin] += 1
-        if signal.episode:
+            self.reasons[bounded_key(self.reasons, signal.reason)] += 1
+            self.origins[bounded_key(self.origins, signal.origin)] += 1
+        if signal.episode and len(self.sender_episodes) < MAX_EPISODE_KEYS:
             self.sender_episodes.add(signal.episode)
 
 

@@ -109,7 +109,8 @@ class PolicyJournal:
                 check_author(source, policy_type, vsm_id)
                 policy = self.store.admit(vsm_id, policy_type, document)
             except PolicyRejected as rejected:
-                self.metrics.policy_rejections.labels(policy_type, rejected.code).inc()
+                kind = self.metrics.policy_types(policy_type)
+                self.metrics.policy_rejections.labels(kind, rejected.code).inc()
                 raise
             latest = self.store.latest(vsm_id, policy_type)
             if latest is not None and latest.policy == policy:
@@ -130,7 +131,8 @@ class PolicyJournal:
                 PolicyChanged(record=record), cause=cause, vsm_id=vsm_id
             )
             self.store.apply(record)
-        self.metrics.policy_changes.labels(policy_type, source.split(":", maxsplit=1)[0]).inc()
+        kind, author = self.metrics.policy_types(policy_type), source.split(":", maxsplit=1)[0]
+        self.metrics.policy_changes.labels(kind, author).inc()
         log.info("policy_adopted", vsm_id=vsm_id, policy_type=policy_type, version=record.version)
         for follow in self.adopted:
             await follow(record, changed)

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
+
+from vsm.kit.labels import BoundedLabel
+
+MAX_VSM_IDS = 256
+"""Viable systems labelled by id (signals name them); later ones count as `other`."""
+MAX_REASONS = 64
+"""Signal reasons and policy types labelled by name (messages choose them)."""
 
 
 @dataclass(frozen=True)
@@ -22,6 +29,12 @@ class Metrics:
     viability: Gauge
     viability_coverage: Gauge
     meta_systems: Gauge
+    vsm_ids: BoundedLabel = field(default_factory=lambda: BoundedLabel(MAX_VSM_IDS))
+    reasons: BoundedLabel = field(default_factory=lambda: BoundedLabel(MAX_REASONS))
+    policy_types: BoundedLabel = field(default_factory=lambda: BoundedLabel(MAX_REASONS))
+
+    def escalated(self, vsm_id: str, to: str) -> None:
+        self.escalations.labels(self.vsm_ids(vsm_id), to).inc()
 
 
 def create_metrics(registry: CollectorRegistry) -> Metrics:

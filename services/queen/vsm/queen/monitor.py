@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 
 import structlog
 
+from vsm.kit.labels import OTHER
 from vsm.queen.outlets import Outlets
 from vsm.queen.recursion import MetaSystems
 
@@ -30,9 +31,13 @@ async def tick(outlets: Outlets, now: datetime) -> None:
     for overdue in s5.due(now):
         await outlets.escalate(overdue, now)
     for vsm_id, feeling in s5.feelings.items():
+        if metrics.vsm_ids(vsm_id) == OTHER:  # levels only for the systems labelled by id
+            continue
         metrics.pain.labels(vsm_id).set(feeling.pain)
         metrics.pleasure.labels(vsm_id).set(feeling.pleasure)
     for vsm_id in {*s5.feelings, *s5.measured}:
+        if metrics.vsm_ids(vsm_id) == OTHER:
+            continue
         viability = s5.viability(vsm_id, now)
         metrics.viability_coverage.labels(vsm_id).set(viability.coverage)
         if viability.score is not None:

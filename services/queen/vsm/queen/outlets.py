@@ -148,7 +148,9 @@ class Outlets:
             cause=cause,
             vsm_id=intervention.vsm_id,
         )
-        self.metrics.interventions.labels(intervention.vsm_id, intervention.episode.trigger).inc()
+        metrics = self.metrics
+        vsm_id, trigger = metrics.vsm_ids(intervention.vsm_id), intervention.episode.trigger
+        metrics.interventions.labels(vsm_id, metrics.reasons(trigger)).inc()
         log.info("intervened", intervention=intervention.id, vsm_id=intervention.vsm_id)
 
     async def resolve(self, intervention: Intervention, now: datetime) -> None:
@@ -165,7 +167,7 @@ class Outlets:
             cause=intervention.opened or intervention.cause,
             vsm_id=intervention.vsm_id,
         )
-        self.metrics.resolved.labels(intervention.vsm_id).inc()
+        self.metrics.resolved.labels(self.metrics.vsm_ids(intervention.vsm_id)).inc()
         log.info("intervention_resolved", intervention=intervention.id, vsm_id=intervention.vsm_id)
 
     def healthy(self, vsm_id: str, target: str, now: datetime) -> bool:
@@ -218,7 +220,9 @@ class Outlets:
                 vsm_id=intervention.vsm_id,
                 mandatory=False,  # the parent's S5 binds it (recursion, issue 5)
             )
-            self.metrics.escalations.labels(intervention.vsm_id, "parent").inc()
+            self.metrics.escalations.labels(
+                self.metrics.vsm_ids(intervention.vsm_id), "parent"
+            ).inc()
         alert_id = f"al-{uuid.uuid4().hex[:12]}"
         intervention.alert_ids.append(alert_id)
         severity = interventions.severity_of(level)
@@ -242,7 +246,9 @@ class Outlets:
             vsm_id=intervention.vsm_id,
         )
         interventions.escalate(intervention, now)  # only once delivered: late rather than lost
-        self.metrics.escalations.labels(intervention.vsm_id, "operators").inc()
+        self.metrics.escalations.labels(
+            self.metrics.vsm_ids(intervention.vsm_id), "operators"
+        ).inc()
         log.warning("escalated", intervention=intervention.id, level=level, alert=alert_id)
 
     async def consider(self, envelope: Envelope[AdaptationProposal]) -> ProposalVerdict:

@@ -38,6 +38,16 @@ class System5:
     def inputs(self, vsm_id: str) -> ViabilityInputs:
         return self.measured.setdefault(vsm_id, ViabilityInputs())
 
+    def felt(self, vsm_id: str) -> Feeling:
+        """Read-only: the system's feeling, or a calm one that is not kept (a query about a
+        system nothing was felt for creates no state)."""
+        found = self.feelings.get(vsm_id)
+        return found or Feeling(vsm_id=vsm_id, window=self.thresholds.window)
+
+    def measures(self, vsm_id: str) -> ViabilityInputs:
+        """Read-only: the system's viability inputs, or empty ones that are not kept."""
+        return self.measured.get(vsm_id) or ViabilityInputs()
+
     def forget(self, vsm_id: str) -> None:
         """Drop a retired viable system's levels, measures and interventions (policies stay)."""
         self.feelings.pop(vsm_id, None)
@@ -85,10 +95,10 @@ class System5:
         ]
 
     def viability(self, vsm_id: str, now: datetime) -> Viability:
-        feeling = self.feeling(vsm_id)
+        feeling = self.felt(vsm_id)
         algedonic.settle(feeling, now, self.thresholds.half_life_s)
         score = viability(
-            self.inputs(vsm_id),
+            self.measures(vsm_id),
             pain=feeling.pain,
             pleasure=feeling.pleasure,
             signals=feeling.signals,
@@ -99,7 +109,7 @@ class System5:
         return score.model_copy(update={"threshold": self.viable_above, "viable": viable})
 
     def algedonic_state(self, vsm_id: str, now: datetime) -> AlgedonicState:
-        feeling = self.feeling(vsm_id)
+        feeling = self.felt(vsm_id)
         algedonic.settle(feeling, now, self.thresholds.half_life_s)
         return AlgedonicState(
             vsm_id=vsm_id,
@@ -112,9 +122,9 @@ class System5:
         )
 
     def situation(self, vsm_id: str, now: datetime) -> Situation:
-        feeling = self.feeling(vsm_id)
+        feeling = self.felt(vsm_id)
         score = self.viability(vsm_id, now)
-        readiness = self.inputs(vsm_id).readiness
+        readiness = self.measures(vsm_id).readiness
         open_ones = self.open_interventions(vsm_id)
         return Situation(
             pain=feeling.pain,

@@ -91,8 +91,15 @@ class Trail:
         if envelope.causation_id:
             self.caused[envelope.causation_id].append(envelope.id)
         while len(self.steps) > self.keep:
-            old_id, _ = self.steps.popitem(last=False)
+            old_id, old = self.steps.popitem(last=False)
             self.caused.pop(old_id, None)
+            # Also out of its cause's list: a cause never seen (a made-up causation id) would
+            # otherwise keep a key for every message that named it.
+            siblings = self.caused.get(old.causation_id or "")
+            if siblings is not None:
+                siblings.remove(old_id)
+                if not siblings:
+                    del self.caused[old.causation_id or ""]
 
     def root_of(self, message_id: str) -> str:
         current, seen = message_id, {message_id}

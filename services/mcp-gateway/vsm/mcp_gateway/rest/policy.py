@@ -114,12 +114,13 @@ class System5Controller(Controller):
     path = "/api/vsm"
     tags = ["system 5", "policy"]
 
-    @get("/system/5", responses=EDGE | PARAMS | ASKS, operation_class=RestOperation)
+    @get("/system/5", responses=EDGE | LOOKUP, operation_class=RestOperation)
     async def state(self, bus: BusDep, vsm_id: VsmIdParam = None) -> System5State:
-        """S5: viability (score, coverage, terms), algedonic levels, interventions, policies."""
+        """S5: viability (score, coverage, terms), algedonic levels, interventions, policies;
+        404 for a viable system that does not exist."""
         return await ask(bus, "state", System5Query(), System5State, vsm_id)
 
-    @post("/system5/decision", status_code=200, responses=BODY | ASKS)
+    @post("/system5/decision", status_code=200, responses=BODY | NOT_FOUND | ASKS)
     async def decision(
         self, bus: BusDep, data: JSONBody[DecisionInput], vsm_id: VsmIdParam = None
     ) -> Decision:

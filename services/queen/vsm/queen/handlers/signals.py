@@ -43,7 +43,10 @@ def register(outlets: Outlets, meta: MetaSystems) -> None:
     async def on_signal(envelope: Envelope[AlgedonicSignal]) -> None:
         await outlets.journal.opened.wait()
         signal = envelope.data
-        outlets.metrics.signals.labels(envelope.vsm_id, signal.kind, signal.reason).inc()
+        metrics = outlets.metrics
+        metrics.signals.labels(
+            metrics.vsm_ids(envelope.vsm_id), signal.kind, metrics.reasons(signal.reason)
+        ).inc()
         opened = s5.feel(envelope, datetime.now(UTC))
         if opened is None:
             return
@@ -83,4 +86,5 @@ def register(outlets: Outlets, meta: MetaSystems) -> None:
         acknowledged = interventions.acknowledge(s5.interventions, envelope.data.alert_id)
         if acknowledged is None:
             raise Unprocessable("unknown_alert", f"no alert {envelope.data.alert_id!r} is open")
-        outlets.metrics.acknowledgements.labels(acknowledged.vsm_id).inc()
+        metrics = outlets.metrics
+        metrics.acknowledgements.labels(metrics.vsm_ids(acknowledged.vsm_id)).inc()

@@ -13,9 +13,22 @@ from vsm.contract.system5 import DecisionRequest, System5Query, Trace, TraceQuer
 from vsm.queen.decisions import decide
 from vsm.queen.handlers.answering import answering
 from vsm.queen.health import system_status
+from vsm.queen.journal import PolicyJournal
 from vsm.queen.meta import Refused
 from vsm.queen.outlets import Outlets
+from vsm.queen.system5 import System5
 from vsm.queen.trail import Trail, render
+
+
+async def known(s5: System5, journal: PolicyJournal, vsm_id: str) -> None:
+    """Refuse a query about a viable system S5 knows nothing of: not in the meta-system tree
+    (complete once the journal is replayed), nothing felt or measured for it. The gateway
+    answers 404, and nothing is created for a made-up id."""
+    if vsm_id in s5.feelings or vsm_id in s5.measured or journal.tree.exists(vsm_id):
+        return
+    await journal.opened.wait()
+    if not journal.tree.exists(vsm_id):
+        raise Refused("meta_system_not_found", f"no viable system {vsm_id!r}")
 
 
 def register(outlets: Outlets, trail: Trail, llm: str) -> None:
@@ -23,6 +36,7 @@ def register(outlets: Outlets, trail: Trail, llm: str) -> None:
 
     @answering(bus, StatusQuery)
     async def status(envelope: Envelope[StatusQuery]) -> Message:
+        await known(s5, journal, envelope.vsm_id)
         now = datetime.now(UTC)
         viability = s5.viability(envelope.vsm_id, now)
         board = system_status(s5.board, now, envelope.vsm_id)
@@ -32,6 +46,7 @@ def register(outlets: Outlets, trail: Trail, llm: str) -> None:
 
     @answering(bus, DecisionRequest)
     async def decision(envelope: Envelope[DecisionRequest]) -> Message:
+        await known(s5, journal, envelope.vsm_id)
         request = envelope.data
         situation = s5.situation(envelope.vsm_id, datetime.now(UTC))
         decision_id = f"dec-{uuid.uuid4().hex[:12]}"
@@ -40,6 +55,7 @@ def register(outlets: Outlets, trail: Trail, llm: str) -> None:
     @answering(bus, System5Query)
     async def state(envelope: Envelope[System5Query]) -> Message:
         await journal.opened.wait()
+        await known(s5, journal, envelope.vsm_id)
         return s5.state(envelope.vsm_id, datetime.now(UTC), llm)
 
     @answering(bus, TraceQuery)

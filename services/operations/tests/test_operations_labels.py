@@ -1,0 +1,20 @@
+"""S1's labels name only what the catalogue declares: made-up commands are `other`."""
+
+from __future__ import annotations
+
+from vsm.operations.metrics import declared_command, narrow_command_key
+
+
+def test_a_command_is_labelled_by_its_type_s_declared_name_or_other() -> None:
+    assert declared_command("worker", "process_data") == "process_data"
+    assert declared_command("worker", "made_up_17") == "other"
+    assert declared_command("no_such_type", "process_data") == "other"
+
+
+def test_command_and_result_keys_are_narrowed_other_keys_kept() -> None:
+    key = "worker.worker-1a2b.made_up_17"
+    assert narrow_command_key("vsm.s1.commands", key) == "worker.worker-1a2b.other"
+    assert narrow_command_key("ns.vsm.s1.worker-1a2b.results", key) == "worker.worker-1a2b.other"
+    known = "worker.worker-1a2b.process_data"
+    assert narrow_command_key("vsm.s1.commands", known) == known
+    assert narrow_command_key("vsm.control", "s1.performance.x") == "s1.performance.x"
