@@ -60,8 +60,15 @@ lint: setup
 typecheck: setup
 	$(UV) run --frozen mypy
 
+# ISOLATED: tests that pass in a pytest process of their own but have failed, on a shared
+# two-core machine, when they ran after the rest of the suite in the same process (the
+# cluster SIGKILL test: operations' publishes nacked or requests unroutable for minutes
+# after the kill; `vsm watch`'s test). The cause is not found yet; until it is, they run
+# all the same, second, in a process of their own, and `make test` fails if they fail.
+ISOLATED := tests/faults/test_broker_cluster.py tests/cli/test_cli_watch.py
 test: setup rabbitmq-package prometheus-package shellcheck-package chromium-package lint typecheck
-	$(UV) run --frozen pytest
+	$(UV) run --frozen pytest $(addprefix --ignore=,$(ISOLATED))
+	$(UV) run --frozen pytest $(ISOLATED)
 
 bench: setup rabbitmq-package chromium-package
 	$(UV) run --frozen python -m bench
