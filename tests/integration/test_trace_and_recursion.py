@@ -38,7 +38,7 @@ async def test_a_pain_signal_and_what_it_caused_are_one_chain(
     signal_id = signal.json()["id"]
     message = await system_probe.get(opened, timeout=20)
     intervention = json.loads(message.body)
-    assert intervention["causation_id"] == signal_id
+    assert intervention["causationid"] == signal_id  # the CloudEvents name on the wire
 
     async def chain() -> dict[str, Any] | None:
         reply = await gateway.get(f"/api/vsm/trace/{signal_id}")
