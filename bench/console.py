@@ -5,8 +5,10 @@ so the shared one keeps its default settings), then measures, in this order:
 - `idle_cpu_pct:mcp-gateway`: the gateway's CPU (% of one core) over `IDLE_S` while the
   system sits idle and nobody watches, then `console20_idle_cpu_pct:mcp-gateway` with 20
   live map streams open (server-sent events, each reading every update as a browser would);
-- `rest_p50_ms` / `console20_rest_p50_ms`: `system.rest_command`'s p50 without and with the
-  20 streams open, and their ratio `console20_rest_p50_ratio` (1.0 = no effect);
+- `rest_p50_ms` / `console20_rest_p50_ms` / `rest_p50_after_ms`: `system.rest_command`'s p50
+  before, with and after the 20 streams open, and `console20_rest_p50_ratio`, the p50 with
+  them over the mean of before and after (1.0 = no effect; measuring both sides cancels
+  the drift of a shared machine's load over the case);
 - `map_ms`: one `GET /console` (the map, rendered whole) with the 20 streams open;
 - `console20_chunks_per_s`: what the 20 streams received during the REST load (all of them).
 Runs once, after the rounds.
@@ -121,7 +123,9 @@ async def consoles(ctx: Context) -> Figures:
                 stream.cancel()
             with contextlib.suppress(asyncio.CancelledError, httpx.HTTPError):
                 await asyncio.gather(*streams, return_exceptions=True)
-    figures["console20_rest_p50_ratio"] = figures["console20_rest_p50_ms"] / figures["rest_p50_ms"]
+    figures["rest_p50_after_ms"] = await p50_ms(system, sizes(ctx).rest)
+    without = (figures["rest_p50_ms"] + figures["rest_p50_after_ms"]) / 2
+    figures["console20_rest_p50_ratio"] = figures["console20_rest_p50_ms"] / without
     return figures
 
 
