@@ -77,7 +77,7 @@ class RegistryJournal:
         await self._channel.default_exchange.publish(
             aio_pika.Message(
                 body := mark.model_dump_json().encode(),
-                headers=self.bus.signature_headers(body, "", name),
+                headers={**self.bus.signature_headers(body, "", name)},
                 content_type=CONTENT_TYPE,
                 delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
                 message_id=mark.id,

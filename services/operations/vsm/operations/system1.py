@@ -12,13 +12,13 @@ from datetime import UTC, datetime
 
 from vsm.contract.message import Message
 from vsm.contract.operations import (
-    S1_REGISTRY,
     AgentCrashed,
     AgentInfo,
     AgentSpawned,
     AgentTerminated,
     registry_key,
 )
+from vsm.contract.topology import S1_REGISTRY
 from vsm.kit.bus import Bus
 from vsm.kit.egress import EgressPolicy
 from vsm.operations.host import AgentHost

@@ -80,7 +80,7 @@ class LlmFailed(Exception):
 
 def backoff(attempt: int) -> float:
     """Full jitter: anywhere up to the exponential bound, so many callers' retries spread."""
-    return random.uniform(0.1, 1.0) * min(MAX_BACKOFF_S, BASE_BACKOFF_S * 2**attempt)  # noqa: S311
+    return random.uniform(0.1, 1.0) * min(MAX_BACKOFF_S, BASE_BACKOFF_S * 2.0**attempt)  # noqa: S311
 
 
 def retry_after(error: anthropic.APIStatusError) -> float | None:
@@ -95,8 +95,9 @@ def retry_after(error: anthropic.APIStatusError) -> float | None:
 
 def explain(error: anthropic.APIStatusError) -> tuple[str, bool]:
     """What went wrong, in words an operator can act on, and whether a retry may help."""
-    body = error.body if isinstance(error.body, dict) else {}
-    inner = body.get("error") if isinstance(body.get("error"), dict) else {}
+    body: dict[str, Any] = error.body if isinstance(error.body, dict) else {}
+    error_field = body.get("error")
+    inner: dict[str, Any] = error_field if isinstance(error_field, dict) else {}
     message = str(inner.get("message") or error.message)
     details = inner.get("details")
     code = details.get("error_code") if isinstance(details, dict) else None
@@ -157,7 +158,7 @@ class LlmProposer:
                     model=self.model,
                     max_tokens=MAX_TOKENS,
                     system=SYSTEM,
-                    tools=[TOOL],  # type: ignore[list-item]
+                    tools=[TOOL],
                     tool_choice={"type": "tool", "name": TOOL_NAME},
                     messages=[{"role": "user", "content": content}],
                 )

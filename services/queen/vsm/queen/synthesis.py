@@ -29,7 +29,7 @@ async def apply_rules(
     causation: list[str] | None = None,
 ) -> tuple[PolicyRecord | None, list[str]]:
     """The first rules candidate the store admits (applied), and why the others were not."""
-    current = {r.policy_type: r for r in journal.store.latest_of(vsm_id)}
+    current: dict[str, PolicyRecord] = {r.policy_type: r for r in journal.store.latest_of(vsm_id)}
     refused: list[str] = []
     for candidate in candidates(anomaly, current):
         try:
@@ -101,12 +101,12 @@ async def synthesise(
             reasons = failed.reasons
         else:
             return SynthesisResult(applied=record, source=record.source, llm_outcome="used")
-    record, refused = await apply_rules(journal, vsm_id, anomaly, cause)
+    applied, refused = await apply_rules(journal, vsm_id, anomaly, cause)
     fallback = "fell back to the rules" if proposer is not None else "used the rules"
     return SynthesisResult(
-        applied=record,
+        applied=applied,
         source="rules",
-        llm_outcome=outcome,  # type: ignore[arg-type]
+        llm_outcome=outcome,
         llm_detail=f"{detail}; {fallback}",
         rejected_reasons=[*reasons, *refused],
     )

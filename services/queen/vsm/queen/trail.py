@@ -104,7 +104,7 @@ class Trail:
     def root_of(self, message_id: str) -> str:
         current, seen = message_id, {message_id}
         while (step := self.steps.get(current)) and step.causation_id in self.steps:
-            current = step.causation_id
+            current = step.causation_id or current
             if current in seen:
                 break
             seen.add(current)

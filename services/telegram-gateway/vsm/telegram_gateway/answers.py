@@ -74,7 +74,7 @@ async def policy(bus: Bus, intent: PolicyLookup) -> str:
     if intent.policy_type is None:
         listed = await bus.query("queen", "policy.list", PolicyListQuery(), PolicyList)
         return reports.policies_report(listed)
-    query = PolicyQuery(policy_type=intent.policy_type)  # type: ignore[arg-type]
+    query = PolicyQuery(policy_type=intent.policy_type)
     return reports.policy_report(
         (await bus.query("queen", "policy.get", query, PolicyReply)).record
     )

@@ -7,7 +7,7 @@ a webhook with its secret token (updates then arrive through `webhook.py` and th
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from telegram import BotCommand, Update
@@ -19,8 +19,8 @@ from vsm.telegram_gateway.settings import Settings
 App = Application[Any, Any, Any, Any, Any, Any]
 
 
-Admit = Callable[[Update, Any], Awaitable[None]]
-OnError = Callable[[object, Any], Awaitable[None]]
+Admit = Callable[[Update, Any], Coroutine[Any, Any, None]]
+OnError = Callable[[object, Any], Coroutine[Any, Any, None]]
 
 
 def build_application(

@@ -13,7 +13,16 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from litestar.types import ASGIApp, Receive, Scope, Send
+from litestar.enums import ScopeType
+from litestar.types import (
+    ASGIApp,
+    HTTPResponseBodyEvent,
+    HTTPResponseStartEvent,
+    HTTPScope,
+    Receive,
+    Scope,
+    Send,
+)
 
 from vsm.mcp_gateway.console.session import COOKIE, ScopeOf, session_of
 
@@ -75,8 +84,14 @@ async def refuse(send: Send, refusal: Refusal) -> None:
     status, code, message = refusal
     body = json.dumps({"error": code, "message": message}).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+    start: HTTPResponseStartEvent = {
+        "type": "http.response.start",
+        "status": status,
+        "headers": headers,
+    }
+    end: HTTPResponseBodyEvent = {"type": "http.response.body", "body": body, "more_body": False}
+    await send(start)
+    await send(end)
 
 
 def console_bridge(peers: Peers, scope_of: ScopeOf) -> object:
@@ -85,7 +100,7 @@ def console_bridge(peers: Peers, scope_of: ScopeOf) -> object:
     def middleware(app: ASGIApp) -> ASGIApp:
         async def bridge(scope: Scope, receive: Receive, send: Send) -> None:
             if (
-                scope["type"] != "http"
+                scope["type"] != ScopeType.HTTP
                 or not scope["path"].startswith("/api/vsm/")
                 or header(scope, CONSOLE_HEADER) is None
                 or header(scope, b"authorization") is not None
@@ -97,14 +112,14 @@ def console_bridge(peers: Peers, scope_of: ScopeOf) -> object:
                 await refuse(send, refusal)
                 return
             headers = [*scope["headers"], (b"authorization", f"Bearer {refusal}".encode())]
-            await app({**scope, "headers": headers}, receive, send)  # type: ignore[typeddict-item]
+            await app({**scope, "headers": headers}, receive, send)
 
         return bridge
 
     return middleware
 
 
-def admit(scope: Scope, peers: Peers, scope_of: ScopeOf) -> Refusal | str:
+def admit(scope: HTTPScope, peers: Peers, scope_of: ScopeOf) -> Refusal | str:
     """The session's token for a console request to the REST API, or why it is refused."""
     method = scope["method"]
     refusal = peers.refuse_host(header(scope, b"host")) or peers.refuse_action(

@@ -109,12 +109,13 @@ class Systems:
         """The answer, or None (noted in `missing`) when the system refuses or is silent."""
         key = (service, operation, vsm_id, body.model_dump_json())
         try:
-            return await self.answers.shared(key, lambda: self.bus.query(
+            reply: ReplyT = await self.answers.shared(key, lambda: self.bus.query(
                 service, operation, body, expected, vsm_id=vsm_id
             ))  # fmt: skip
         except (RequestTimeout, RequestFailed, UnexpectedReply) as error:
             self.missing.append(f"{service} {operation}: {error}")
             return None
+        return reply
 
     async def agents(self) -> list[Any]:
         reply = await self.ask("operations", "list", ListAgents(), AgentList)
@@ -149,13 +150,15 @@ def number(params: Params, name: str, default: int = 1) -> int:
 
 async def build_map(systems: Systems, params: Params) -> dict[str, Any]:
     vsm_id = vsm_id_of(params)
-    status, s5, s4, s3, s2, children, agents = await asyncio.gather(
-        systems.ask("queen", "status", StatusQuery(), SystemStatus),
-        systems.ask("queen", "state", System5Query(), System5State, vsm_id),
-        systems.ask("intelligence", "status", System4StatusQuery(), System4Status),
-        systems.ask("control", "state", System3Query(), System3State, vsm_id),
-        systems.ask("coordinator", "state", System2Query(), System2State, vsm_id),
-        systems.ask("queen", "meta.list", MetaSystemQuery(), MetaSystemTree, vsm_id),
+    (status, s5, s4, s3, s2, children), agents = await asyncio.gather(
+        asyncio.gather(
+            systems.ask("queen", "status", StatusQuery(), SystemStatus),
+            systems.ask("queen", "state", System5Query(), System5State, vsm_id),
+            systems.ask("intelligence", "status", System4StatusQuery(), System4Status),
+            systems.ask("control", "state", System3Query(), System3State, vsm_id),
+            systems.ask("coordinator", "state", System2Query(), System2State, vsm_id),
+            systems.ask("queen", "meta.list", MetaSystemQuery(), MetaSystemTree, vsm_id),
+        ),
         systems.agents(),
     )
     mine = [a for a in agents if a.vsm_id == vsm_id]

@@ -78,6 +78,7 @@ def units(agents: list[AgentInfo], s3: System3State | None, s2: System2State | N
     shown = []
     for agent in agents:
         rate = rates.get(agent.agent_id)
+        state: str
         if agent.state != "running":
             state = agent.state
         elif agent.agent_id in damped:

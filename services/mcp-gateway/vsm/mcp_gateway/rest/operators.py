@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from litestar import Controller, Request, get, post
 from litestar.exceptions import HTTPException
@@ -91,7 +91,7 @@ def alerts_of(state: System5State) -> list[OperatorAlertView]:
     return sorted(views, key=lambda a: (a.opened_at, a.escalation_level), reverse=True)
 
 
-def caller(request: Request[object, object, object]) -> str:
+def caller(request: Request[Any, Any, Any]) -> str:
     """Who acknowledges: the token's short digest (never the token), as Telegram names a user."""
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() == "bearer" and token.strip():
@@ -138,7 +138,7 @@ class OperatorsController(Controller):
     async def acknowledge(
         self,
         bus: BusDep,
-        request: Request[object, object, object],
+        request: Request[Any, Any, Any],
         alert_id: FromPath[str],
         data: JSONBody[AcknowledgeInput],
         vsm_id: VsmIdParam = None,

@@ -106,7 +106,7 @@ async def ask(
 async def store(
     bus: Bus, policy_type: FromPath[str], data: PolicyInput, vsm_id: str | None
 ) -> PolicyRecord:
-    request = StorePolicy(policy_type=policy_type, policy=data.policy, reason=data.reason)  # type: ignore[arg-type]
+    request = StorePolicy(policy_type=policy_type, policy=data.policy, reason=data.reason)
     return (await ask(bus, "policy.store", request, PolicyReply, vsm_id)).record
 
 
@@ -150,7 +150,7 @@ class System5Controller(Controller):
         self, bus: BusDep, policy_type: FromPath[str], vsm_id: VsmIdParam = None
     ) -> PolicyRecord:
         """The latest version of one policy type."""
-        query = PolicyQuery(policy_type=known_type(policy_type))  # type: ignore[arg-type]
+        query = PolicyQuery(policy_type=known_type(policy_type))
         return (await ask(bus, "policy.get", query, PolicyReply, vsm_id)).record
 
     @get(
@@ -168,7 +168,7 @@ class System5Controller(Controller):
         """One version of a policy type (404 when there is no such version)."""
         if version < 1:
             raise HTTPException(status_code=404, detail="versions start at 1")
-        query = PolicyQuery(policy_type=known_type(policy_type), version=version)  # type: ignore[arg-type]
+        query = PolicyQuery(policy_type=known_type(policy_type), version=version)
         return (await ask(bus, "policy.get", query, PolicyReply, vsm_id)).record
 
     @get("/policies/{policy_type:str}/diff", responses=EDGE | LOOKUP, operation_class=RestOperation)
@@ -182,7 +182,7 @@ class System5Controller(Controller):
     ) -> PolicyDiff:
         """Keys added, removed and changed from version `from` to version `to`."""
         query = PolicyDiffQuery(
-            policy_type=known_type(policy_type),  # type: ignore[arg-type]
+            policy_type=known_type(policy_type),
             from_version=from_version,
             to_version=to_version,
         )

@@ -45,7 +45,7 @@ def retry_after(error: anthropic.APIStatusError) -> float | None:
 
 def backoff(attempt: int) -> float:
     """Full jitter: anywhere up to the exponential bound, so retries of many calls spread."""
-    return random.uniform(0.1, 1.0) * min(MAX_BACKOFF_S, BASE_BACKOFF_S * 2**attempt)  # noqa: S311
+    return random.uniform(0.1, 1.0) * min(MAX_BACKOFF_S, BASE_BACKOFF_S * 2.0**attempt)  # noqa: S311
 
 
 def api_error(error: anthropic.APIStatusError) -> dict[str, Any]:
