@@ -27,6 +27,21 @@ from opentelemetry import trace
 from vsm.kit.egress.policy import EgressPolicy
 from vsm.kit.egress.urls import Blocked, Destination, destination
 
+__all__ = [
+    "ERRORS",
+    "TRACER",
+    "Body",
+    "EgressTransport",
+    "Fetched",
+    "GuardedBackend",
+    "Resolver",
+    "as_httpx_errors",
+    "egress_client",
+    "fetch",
+    "read_capped",
+    "system_resolver",
+]
+
 TRACER = trace.get_tracer("vsm.kit.egress")
 """Spans of outbound calls, made by the provider the service sets when tracing is on."""
 

@@ -10,6 +10,15 @@ from dataclasses import dataclass
 from vsm.kit.egress.addresses import refusal
 from vsm.kit.egress.urls import Blocked, Destination, destination
 
+__all__ = [
+    "DEFAULT_MAX_BODY_BYTES",
+    "ENDPOINT",
+    "EgressPolicy",
+    "allowed_prefix",
+    "is_address",
+    "private_endpoint",
+]
+
 DEFAULT_MAX_BODY_BYTES = 256 * 1024
 ENDPOINT = re.compile(r"(\[[0-9a-fA-F:.]+\]|[^\[\]/:@\\?#]+):[0-9]{1,5}")
 

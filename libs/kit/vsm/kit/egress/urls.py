@@ -15,6 +15,25 @@ from ipaddress import IPv6Address
 from typing import Literal, get_args
 from urllib.parse import SplitResult, quote, urlsplit
 
+__all__ = [
+    "DEFAULT_PORTS",
+    "DOUBLE_ESCAPE",
+    "ESCAPE",
+    "LABEL",
+    "MAX_URL_CHARS",
+    "NUMERIC",
+    "PATH_SAFE",
+    "REASONS",
+    "SEPARATOR",
+    "UNRESERVED",
+    "Blocked",
+    "Destination",
+    "Reason",
+    "canonical_host",
+    "canonical_path",
+    "destination",
+]
+
 Reason = Literal[
     "scheme", "userinfo", "malformed", "not_allowed", "outside_agent", "private_address"
 ]
