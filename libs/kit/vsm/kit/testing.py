@@ -116,7 +116,7 @@ class InMemory:
     def __init__(self, bus: Bus) -> None:
         self.bus = bus
         self.recorder = Recorder(bus)
-        self._test = TestRabbitBroker(bus.broker)
+        self._test = TestRabbitBroker(bus.broker, connect_only=False)
         self._producer: Any = None
         self._requester: Any = None
         self.broker = bus.broker
