@@ -254,7 +254,7 @@ class Bus:
                 cause = next(
                     (a for a in (*args, *kwargs.values()) if isinstance(a, Envelope)), None
                 )
-                log.info("refused", code=refused.code, handler=handler.__name__)
+                log.debug("refused", code=refused.code, handler=handler.__name__)
                 return self.reply(refused.reply, cause=cause)
 
         return answered
