@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from vsm.kit.egress import EgressPolicy, Refused, destination, refusal
+from vsm.kit.egress import Blocked, EgressPolicy, destination, refusal
 
 BASE = "https://api.example.com/v1/"
 
@@ -44,7 +44,7 @@ def test_paths_are_read_as_a_server_would_read_them(url: str, path: str) -> None
     ],
 )
 def test_ambiguous_paths_are_refused(url: str) -> None:
-    with pytest.raises(Refused) as refused:
+    with pytest.raises(Blocked) as refused:
         destination(url)
     assert refused.value.reason == "malformed"
 
@@ -87,7 +87,7 @@ def test_hosts_are_read_as_a_resolver_would_read_them(url: str, host: str) -> No
     ],
 )
 def test_what_no_agent_may_call_is_refused_with_its_reason(url: str, reason: str) -> None:
-    with pytest.raises(Refused) as refused:
+    with pytest.raises(Blocked) as refused:
         destination(url)
     assert refused.value.reason == reason
 
@@ -127,13 +127,13 @@ def test_a_prefix_admits_its_own_origin_under_its_path_by_whole_segments(
     if admitted:
         assert policy.permit(url).host == "api.example.com"
     else:
-        with pytest.raises(Refused) as refused:
+        with pytest.raises(Blocked) as refused:
             policy.permit(url)
         assert refused.value.reason == "not_allowed"
 
 
 def test_without_a_list_nothing_is_allowed_and_the_error_names_the_setting() -> None:
-    with pytest.raises(Refused, match="EGRESS_ALLOWED_URLS") as refused:
+    with pytest.raises(Blocked, match="EGRESS_ALLOWED_URLS") as refused:
         EgressPolicy().permit(BASE)
     assert refused.value.reason == "not_allowed"
     assert "empty" in refused.value.message
@@ -199,7 +199,7 @@ def test_public_addresses_pass(address: str) -> None:
 def test_a_listed_literal_private_address_needs_its_exact_endpoint_named() -> None:
     listed = ["http://127.0.0.1:8007/", "http://[::1]:8007/", "http://10.0.0.5:80/"]
     closed = EgressPolicy.parse(listed)
-    with pytest.raises(Refused) as refused:
+    with pytest.raises(Blocked) as refused:
         closed.permit("http://127.0.0.1:8007/orders")
     assert refused.value.reason == "private_address"
     assert "EGRESS_ALLOWED_PRIVATE names 127.0.0.1:8007" in refused.value.message
@@ -208,7 +208,7 @@ def test_a_listed_literal_private_address_needs_its_exact_endpoint_named() -> No
     assert opened.permit("http://127.1:8007/orders").endpoint == "127.0.0.1:8007"
     assert opened.permit("http://[::1]:8007/").endpoint == "[::1]:8007"
     assert opened.permit("http://10.0.0.5/x").endpoint == "10.0.0.5:80"
-    with pytest.raises(Refused):
+    with pytest.raises(Blocked):
         EgressPolicy.parse(["http://127.0.0.1:8008/"], ["127.0.0.1:8007"]).permit(
             "http://127.0.0.1:8008/"
         )
@@ -218,14 +218,14 @@ def test_a_resolved_name_is_judged_by_its_addresses_unless_its_endpoint_is_named
     target = destination("http://upstream.test:8007/")
     closed = EgressPolicy.parse(["http://upstream.test:8007/"])
     closed.check_addresses(target, ["93.184.216.34"])
-    with pytest.raises(Refused) as refused:
+    with pytest.raises(Blocked) as refused:
         closed.check_addresses(target, ["93.184.216.34", "127.0.0.1"])
     assert refused.value.reason == "private_address"
     assert "127.0.0.1, loopback" in refused.value.message
     named = EgressPolicy.parse([], ["upstream.test:8007"])
     named.check_addresses(target, ["127.0.0.1"])
     other_port = destination("http://upstream.test:8008/")
-    with pytest.raises(Refused):
+    with pytest.raises(Blocked):
         named.check_addresses(other_port, ["127.0.0.1"])
 
 

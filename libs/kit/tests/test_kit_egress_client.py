@@ -12,7 +12,7 @@ import pytest
 import trustme
 
 from tests.support.listener import Listener, Reply
-from vsm.kit.egress import EgressPolicy, Refused, destination, egress_client, fetch
+from vsm.kit.egress import Blocked, EgressPolicy, destination, egress_client, fetch
 
 CAP = 64 * 1024
 
@@ -68,7 +68,7 @@ async def test_loopback_in_any_form_is_never_reached_unless_its_endpoint_is_name
     port = listener.url.rsplit(":", 1)[1]
     url = f"http://{host}:{port}/v1/x"
     closed = EgressPolicy.parse([url])
-    with pytest.raises(Refused) as refused:
+    with pytest.raises(Blocked) as refused:
         await call(closed, url)
     assert refused.value.reason == "private_address"
     assert listener.connections == 0
@@ -81,7 +81,7 @@ async def test_loopback_in_any_form_is_never_reached_unless_its_endpoint_is_name
 
 async def test_ipv6_loopback_is_never_reached_unless_named(listener6: Listener) -> None:
     url = f"{listener6.url}/x"
-    with pytest.raises(Refused):
+    with pytest.raises(Blocked):
         await call(EgressPolicy.parse([url]), url)
     assert listener6.connections == 0
     assert await call(EgressPolicy.parse([url], [destination(url).endpoint]), url) == 200
@@ -91,7 +91,7 @@ async def test_ipv6_loopback_is_never_reached_unless_named(listener6: Listener) 
 async def test_naming_one_endpoint_opens_no_other(listener: Listener) -> None:
     port = listener.url.rsplit(":", 1)[1]
     policy = EgressPolicy.parse([f"http://localhost:{port}/"], [f"127.0.0.1:{int(port) + 1}"])
-    with pytest.raises(Refused):
+    with pytest.raises(Blocked):
         await call(policy, f"http://localhost:{port}/")
     assert listener.connections == 0
 
@@ -102,7 +102,7 @@ async def test_a_name_that_resolves_to_loopback_is_refused_after_resolution(
     port = int(listener.url.rsplit(":", 1)[1])
     url = f"http://upstream.test:{port}/v1/x"
     resolver = resolving({"upstream.test": ["127.0.0.1"]})
-    with pytest.raises(Refused) as refused:
+    with pytest.raises(Blocked) as refused:
         await call(EgressPolicy.parse([url]), url, resolver)
     assert "upstream.test is 127.0.0.1, loopback" in refused.value.message
     assert listener.connections == 0
@@ -123,7 +123,7 @@ async def test_every_address_of_a_name_is_checked_before_any_connection(
     # A loopback address first: a guard that skipped any check would connect to the listener
     # (and this test never makes it try an address off this machine).
     for answer in (["127.0.0.1", "8.8.8.8"], ["127.0.0.1", "::1"], ["::ffff:127.0.0.1"]):
-        with pytest.raises(Refused):
+        with pytest.raises(Blocked):
             await call(EgressPolicy.parse([url]), url, resolving({"upstream.test": answer}))
     assert listener.connections == 0
 
@@ -153,7 +153,7 @@ async def test_escapes_from_the_base_path_never_reach_outside_it(
 ) -> None:
     base = f"{listener.url}/v1/"
     policy = EgressPolicy.parse([base], [destination(base).endpoint])
-    with pytest.raises(Refused) as refused:
+    with pytest.raises(Blocked) as refused:
         await call(policy, f"{listener.url}{escape}")
     assert refused.value.reason == "not_allowed"
     assert await call(policy, f"{listener.url}/v1/./x/%2e/y//z") == 200
@@ -168,7 +168,7 @@ async def test_a_redirect_is_answered_not_followed(listener: Listener) -> None:
     assert await call(policy, f"{listener.url}/v1/go") == 302
     # Even a client told to follow judges each hop again: localhost is not named.
     async with egress_client(policy, 5.0) as client:
-        with pytest.raises(Refused):
+        with pytest.raises(Blocked):
             await client.get(f"{listener.url}/v1/go", follow_redirects=True)
     assert listener.paths == ["/v1/go", "/v1/go"]
 

@@ -4,10 +4,11 @@ from datetime import UTC, datetime
 
 import pytest
 
+from vsm.contract.errors import Refused
 from vsm.contract.operations import AgentCrashed, AgentSpawned, AgentTerminated
 from vsm.kit.egress import EgressPolicy
 from vsm.operations.agents.catalog import describe_types
-from vsm.operations.registry import Registry, Rejected, new_agent
+from vsm.operations.registry import Registry, new_agent
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -35,7 +36,7 @@ def test_a_new_agent_gets_an_id_capabilities_and_defaults() -> None:
 def test_invalid_spawns_are_rejected_with_the_field(
     agent_type: str, config: dict[str, object], code: str, field: str | None
 ) -> None:
-    with pytest.raises(Rejected) as rejected:
+    with pytest.raises(Refused) as rejected:
         new_agent(agent_type, config, NOW)
     assert rejected.value.code == code
     if field is not None:
@@ -57,7 +58,7 @@ def test_events_fold_into_the_registry_once_each() -> None:
     assert registry.apply("e3", end) is not None
     assert registry.listing(None, include_terminated=False) == []
     assert len(registry.listing(None, include_terminated=True)) == 1
-    with pytest.raises(Rejected) as rejected:
+    with pytest.raises(Refused) as rejected:
         registry.find(agent.agent_id)
     assert rejected.value.code == "agent_not_found"
 
@@ -87,7 +88,7 @@ EGRESS = EgressPolicy.parse(
 def test_a_spawn_that_would_call_outside_the_egress_policy_is_refused_naming_the_field(
     agent_type: str, config: dict[str, object], field: str, named: str
 ) -> None:
-    with pytest.raises(Rejected) as rejected:
+    with pytest.raises(Refused) as rejected:
         new_agent(agent_type, config, NOW, egress=EGRESS)
     assert rejected.value.code == "invalid_config"
     [problem] = rejected.value.details["errors"]
@@ -104,7 +105,7 @@ def test_a_spawn_within_the_egress_policy_is_granted_and_without_one_nothing_cal
     ]
     new_agent("sensor", {"source": "http", "url": "http://127.0.0.1:8007/m"}, NOW, egress=EGRESS)
     new_agent("sensor", {"source": "host"}, NOW)
-    with pytest.raises(Rejected, match="EGRESS_ALLOWED_URLS"):
+    with pytest.raises(Refused, match="EGRESS_ALLOWED_URLS"):
         new_agent("api", {"base_urls": ["https://api.example.com/v1/"]}, NOW)
 
 

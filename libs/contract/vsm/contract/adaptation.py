@@ -8,6 +8,16 @@ from pydantic import Field
 
 from vsm.contract.message import Message
 
+__all__ = [
+    "ADAPTATION_REQUEST_KEY",
+    "READINESS_KEY",
+    "AdaptationProposal",
+    "AdaptationReadiness",
+    "AdaptationRequest",
+    "alert_key",
+    "proposal_key",
+]
+
 ADAPTATION_REQUEST_KEY = "adaptation.request"
 READINESS_KEY = "readiness"
 

@@ -8,6 +8,8 @@ from pydantic import Field
 
 from vsm.contract.message import Message
 
+__all__ = ["AlgedonicSignal"]
+
 
 class AlgedonicSignal(Message):
     """One felt signal; `episode` lets a sender say "still the same trouble" (de-duplication)."""

@@ -17,6 +17,30 @@ from vsm.contract.envelope import VsmId
 from vsm.contract.message import Message
 from vsm.contract.operations import AuditType
 
+__all__ = [
+    "ALLOCATION_REQUEST_KEY",
+    "AUDIT_REPORT_KEY",
+    "HEADROOM_KEY",
+    "RESOURCE_KINDS",
+    "AgentAllocation",
+    "AgentAudit",
+    "AllocationChanged",
+    "AllocationGrant",
+    "AllocationRequest",
+    "AuditCommission",
+    "AuditFindings",
+    "CarveBudget",
+    "Finding",
+    "Preemption",
+    "ReleaseBudget",
+    "ResourceHeadroom",
+    "Resources",
+    "SetBudget",
+    "System3Query",
+    "System3State",
+    "allocation_key",
+]
+
 ALLOCATION_REQUEST_KEY = "request.allocation"
 AUDIT_REPORT_KEY = "audit.report"
 HEADROOM_KEY = "s3.headroom"

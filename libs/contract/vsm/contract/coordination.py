@@ -18,6 +18,27 @@ from pydantic import BaseModel, ConfigDict, Field
 from vsm.contract.message import Message
 from vsm.contract.operations import AGENT_ID_PATTERN, COMMAND_PATTERN
 
+__all__ = [
+    "LANE_PATTERN",
+    "OSCILLATION_INDEX_KEY",
+    "CoordinateMessage",
+    "CoordinationNote",
+    "CoordinationReceipt",
+    "Damping",
+    "LaneState",
+    "OscillationDetected",
+    "OscillationIndex",
+    "Rescheduled",
+    "System2Query",
+    "System2State",
+    "WorkItem",
+    "damping_key",
+    "note_key",
+    "oscillation_key",
+    "rescheduled_key",
+    "work_key",
+]
+
 LANE_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 OSCILLATION_INDEX_KEY = "s2.oscillation"
 

@@ -28,6 +28,8 @@ from pydantic_core import PydanticCustomError
 
 from vsm.contract.message import Message, model_for
 
+__all__ = ["CONTENT_TYPE", "TRACEPARENT", "Envelope", "VsmId", "typed_envelope"]
+
 VsmId = Annotated[
     str,
     Field(

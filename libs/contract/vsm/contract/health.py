@@ -9,6 +9,16 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from vsm.contract.message import Message
 
+__all__ = [
+    "ComponentStatus",
+    "HealthReport",
+    "Ping",
+    "Pong",
+    "ServiceState",
+    "StatusQuery",
+    "SystemStatus",
+]
+
 ServiceState = Literal["up", "degraded", "down"]
 
 

@@ -19,6 +19,29 @@ from pydantic import BaseModel, ConfigDict, Field, FiniteFloat
 from vsm.contract.message import Message
 from vsm.contract.rules import MAX_RULES, RuleDeclaration
 
+__all__ = [
+    "ALERT_EXPLAINED_KEY",
+    "OBSERVATION_KEYS",
+    "SCAN_REQUEST_KEY",
+    "SCAN_RESULT_KEY",
+    "AlertExplanation",
+    "Code",
+    "IntelligenceAlert",
+    "MetaSystemNeed",
+    "MetaSystemNeedQuery",
+    "Observation",
+    "ScanRequest",
+    "ScanResult",
+    "SeriesAnomaly",
+    "Severity",
+    "SourceStatus",
+    "System4Rules",
+    "System4Status",
+    "System4StatusQuery",
+    "VarietyReport",
+    "observation_key",
+]
+
 SCAN_REQUEST_KEY = "scan.request"
 SCAN_RESULT_KEY = "scan.result"
 ALERT_EXPLAINED_KEY = "alert.explained"

@@ -14,6 +14,8 @@ from pydantic import Field
 
 from vsm.contract.message import Message
 
+__all__ = ["LlmUsage", "llm_usage_key"]
+
 
 def llm_usage_key(agent_type: str) -> str:
     """Routing key on `vsm.control` for the usage of one call by an agent of `agent_type`."""

@@ -6,6 +6,8 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
+__all__ = ["Message", "message_types", "model_for"]
+
 _REGISTRY: dict[str, type[Message]] = {}
 
 

@@ -27,6 +27,41 @@ from vsm.contract.topology import (
     Queue,
 )
 
+__all__ = [
+    "AGENT_DEAD_LETTERS",
+    "AGENT_ID_PATTERN",
+    "AGENT_NAME_PATTERN",
+    "COMMAND_PATTERN",
+    "MAX_PAYLOAD_BYTES",
+    "REGISTRY_LOG",
+    "AgentCommand",
+    "AgentCrashed",
+    "AgentDescription",
+    "AgentInfo",
+    "AgentList",
+    "AgentSpawned",
+    "AgentState",
+    "AgentTerminated",
+    "AgentTypeInfo",
+    "AgentTypes",
+    "AuditReport",
+    "AuditRequest",
+    "AuditType",
+    "CommandError",
+    "CommandInfo",
+    "CommandResult",
+    "DescribeAgentTypes",
+    "GetAgent",
+    "ListAgents",
+    "RegistryMark",
+    "SpawnAgent",
+    "TerminateAgent",
+    "command_key",
+    "command_queue",
+    "registry_key",
+    "results_exchange",
+]
+
 AGENT_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,63}$"
 """Agent ids travel inside routing keys and queue names: no dots, no wildcards."""
 

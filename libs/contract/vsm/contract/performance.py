@@ -8,6 +8,8 @@ from pydantic import Field
 
 from vsm.contract.message import Message
 
+__all__ = ["UnitPerformance", "performance_key"]
+
 
 def performance_key(agent_id: str) -> str:
     """Routing key on `vsm.control` for an agent's performance report."""

@@ -15,6 +15,36 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from vsm.contract.message import Message
 
+__all__ = [
+    "POLICY_TYPES",
+    "AdaptationPolicy",
+    "ConstraintOp",
+    "GovernancePolicy",
+    "IdentityConstraint",
+    "IdentityPolicy",
+    "IdentityQuery",
+    "Name",
+    "Policy",
+    "PolicyChanged",
+    "PolicyDiff",
+    "PolicyDiffQuery",
+    "PolicyList",
+    "PolicyListQuery",
+    "PolicyQuery",
+    "PolicyRecord",
+    "PolicyReply",
+    "PolicyStoreOpened",
+    "PolicySummary",
+    "PolicyType",
+    "ResourceAllocationPolicy",
+    "Source",
+    "StorePolicy",
+    "Text",
+    "ThrottleLimit",
+    "ThrottlePolicy",
+    "ValueChange",
+]
+
 PolicyType = Literal["governance", "adaptation", "resource_allocation", "identity", "throttle"]
 POLICY_TYPES: tuple[str, ...] = (
     "governance",

@@ -21,6 +21,26 @@ from vsm.contract.message import Message
 from vsm.contract.policy import IdentityConstraint, PolicyRecord, Text
 from vsm.contract.topology import RECURSIVE, Binding, Queue
 
+__all__ = [
+    "MAX_CHILDREN",
+    "MAX_DEPTH",
+    "SEGMENT_PATTERN",
+    "MetaSystemDescription",
+    "MetaSystemInfo",
+    "MetaSystemQuery",
+    "MetaSystemRetired",
+    "MetaSystemSpawned",
+    "MetaSystemTree",
+    "PolicyDirective",
+    "RetireMetaSystem",
+    "SpawnMetaSystem",
+    "ViabilityReport",
+    "directive_key",
+    "meta_queue",
+    "report_key",
+    "tree_key",
+]
+
 MAX_DEPTH = 5
 MAX_CHILDREN = 10
 SEGMENT_PATTERN = r"^[a-z0-9][a-z0-9-]{0,39}$"

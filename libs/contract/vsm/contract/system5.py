@@ -17,6 +17,35 @@ from pydantic import BaseModel, ConfigDict, Field
 from vsm.contract.message import Message
 from vsm.contract.policy import PolicyRecord
 
+__all__ = [
+    "ACK_KEY",
+    "AlertAcknowledgement",
+    "AlertSeverity",
+    "AlgedonicState",
+    "Decision",
+    "DecisionRequest",
+    "DecisionType",
+    "Escalation",
+    "InterventionOpened",
+    "InterventionResolved",
+    "InterventionState",
+    "OperatorAlert",
+    "ProposalVerdict",
+    "SynthesisRequest",
+    "SynthesisResult",
+    "System5Query",
+    "System5State",
+    "Trace",
+    "TraceQuery",
+    "TraceStep",
+    "Viability",
+    "ViabilityTerm",
+    "escalation_key",
+    "intervention_key",
+    "operator_alert_key",
+    "verdict_key",
+]
+
 ACK_KEY = "ack.alert"
 AlertSeverity = Literal["warning", "critical"]
 

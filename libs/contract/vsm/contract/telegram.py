@@ -15,6 +15,15 @@ from pydantic import Field
 from vsm.contract.message import Message
 from vsm.contract.topology import Binding, Exchange, Queue
 
+__all__ = [
+    "TELEGRAM",
+    "TELEGRAM_COMMANDS",
+    "UPDATE_KEY",
+    "ChatMessage",
+    "TelegramUpdate",
+    "send_key",
+]
+
 TELEGRAM = Exchange(
     "vsm.telegram", "topic", "Work for the Telegram bot: `update`, `send.<chat_id>`."
 )

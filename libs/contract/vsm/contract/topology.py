@@ -9,6 +9,50 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+__all__ = [
+    "ALGEDONIC",
+    "CONTROL",
+    "COORDINATION",
+    "DEAD_LETTER",
+    "DELIVERY_LIMIT",
+    "EXCHANGES",
+    "HEALTH",
+    "HEALTH_TTL_MS",
+    "INTELLIGENCE",
+    "INTERVENTIONS",
+    "OPERATORS",
+    "OPERATOR_ALERTS",
+    "POLICY",
+    "RECURSIVE",
+    "REQUESTS",
+    "S1_COMMANDS",
+    "S1_REGISTRY",
+    "S1_RESULTS",
+    "SERVICES",
+    "SHARED_QUEUES",
+    "SYSTEM2_COORDINATION",
+    "SYSTEM2_WORK",
+    "SYSTEM3_CONTROL",
+    "SYSTEM4_HEALTH",
+    "SYSTEM4_INTELLIGENCE",
+    "SYSTEM5_ALGEDONIC",
+    "SYSTEM5_HEALTH",
+    "SYSTEM5_INTELLIGENCE",
+    "SYSTEM5_OPERATORS",
+    "SYSTEM5_PERFORMANCE",
+    "SYSTEM5_POLICIES",
+    "SYSTEM5_RECURSIVE",
+    "TRAIL",
+    "VSM_ROLE",
+    "Binding",
+    "Exchange",
+    "ExchangeType",
+    "Queue",
+    "QueueKind",
+    "request_key",
+    "requests_queue",
+]
+
 ExchangeType = Literal["fanout", "topic", "direct"]
 QueueKind = Literal["quorum", "stream"]
 

@@ -21,6 +21,8 @@ from faststream.rabbit import RabbitBroker
 from faststream.rabbit.utils import build_url
 from yarl import URL
 
+__all__ = ["SCHEMES", "BrokerAddresses", "broker_urls", "redacted"]
+
 log = structlog.get_logger("vsm.addresses")
 
 SCHEMES = ("amqp", "amqps")

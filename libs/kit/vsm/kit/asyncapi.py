@@ -15,6 +15,8 @@ from vsm.contract.errors import ErrorReply
 from vsm.contract.message import Message
 from vsm.kit.interface import Interface, Use
 
+__all__ = ["AMQP", "REF", "document"]
+
 AMQP = "0.3.0"
 REF = "#/components/schemas/{model}"
 

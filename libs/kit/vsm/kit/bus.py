@@ -7,7 +7,8 @@ bad input with its reason, and sends requests that expect a reply.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import aio_pika
@@ -31,7 +32,7 @@ from pydantic import TypeAdapter
 
 from vsm.contract import topology
 from vsm.contract.envelope import CONTENT_TYPE, Envelope
-from vsm.contract.errors import ErrorReply, Unprocessable
+from vsm.contract.errors import ErrorReply, Refused, Unprocessable
 from vsm.contract.message import Message
 from vsm.kit.deadletter import DETAIL_HEADER, REASON_HEADER, MessageGuard, of_type
 from vsm.kit.eventlog import LogReading
@@ -40,6 +41,18 @@ from vsm.kit.names import Namespace
 from vsm.kit.producer import Producer
 from vsm.kit.rpc import Requester
 from vsm.kit.telemetry import Telemetry
+
+__all__ = [
+    "AnyEnvelope",
+    "Bus",
+    "NotRoutable",
+    "Publisher",
+    "RequestFailed",
+    "UnexpectedReply",
+    "amqp_headers",
+    "amqp_properties",
+    "expect",
+]
 
 log = structlog.get_logger("vsm.bus")
 
@@ -62,12 +75,15 @@ def expect(reply: Envelope[Message], expected: type[ReplyT]) -> ReplyT:
     return reply.data
 
 
-class RequestFailed(Exception):
-    """The service answered the request with an `ErrorReply`."""
+class RequestFailed(Refused):
+    """The service answered the request with an `ErrorReply`: its refusal, raised here.
+
+    A handler that lets another service's refusal escape has not refused its own request:
+    the kit treats it as any unexpected error (see `Bus.handle`); to pass it on, raise a
+    `Refused` of the handler's own."""
 
     def __init__(self, reply: ErrorReply) -> None:
-        super().__init__(f"{reply.code}: {reply.message}")
-        self.reply = reply
+        super().__init__(reply.code, reply.message, reply.details)
 
 
 class Bus:
@@ -195,10 +211,12 @@ class Bus:
     ) -> Callable[[Callable[..., Any]], Any]:
         """Decorate the handler of `message` envelopes arriving on `queue`.
 
-        The handler takes `Envelope[message]`. Ack policy: ack once the handler returns; bad
-        input (malformed JSON, wrong schema, a type no handler here takes) is dead-lettered
-        with its reason and then acked; an unexpected error nacks for redelivery, up to the
-        delivery limit, after which the broker dead-letters it.
+        The handler takes `Envelope[message]`; a request handler returns `reply(...)`. A
+        `Refused` it raises is the request's answer: the requester gets its `ErrorReply`.
+        Ack policy: ack once the handler returns (or refuses); bad input (malformed JSON,
+        wrong schema, a type no handler here takes) is dead-lettered with its reason and
+        then acked; an unexpected error nacks for redelivery, up to the delivery limit,
+        after which the broker dead-letters it.
         """
         self.interface.receives(queue, message)
         subscriber = self._subscribers.get(queue.name)
@@ -212,8 +230,34 @@ class Bus:
                 description=queue.description,
             )
             self._subscribers[queue.name] = subscriber
-        decorate: Callable[[Callable[..., Any]], Any] = subscriber(filter=of_type(message.TYPE))
+        subscribe: Callable[[Callable[..., Any]], Any] = subscriber(filter=of_type(message.TYPE))
+
+        def decorate(handler: Callable[..., Awaitable[Any]]) -> Any:
+            return subscribe(self.answering_refusals(handler))
+
         return decorate
+
+    def answering_refusals(
+        self, handler: Callable[..., Awaitable[Any]]
+    ) -> Callable[..., Awaitable[Any]]:
+        """`handler`, answering a `Refused` it raises with its `ErrorReply` (the one place a
+        refusal becomes a reply). The signature stays the handler's (`functools.wraps`), so
+        FastStream decodes the same arguments."""
+
+        @functools.wraps(handler)
+        async def answered(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return await handler(*args, **kwargs)
+            except RequestFailed:
+                raise  # another service's refusal: not this request's answer
+            except Refused as refused:
+                cause = next(
+                    (a for a in (*args, *kwargs.values()) if isinstance(a, Envelope)), None
+                )
+                log.debug("refused", code=refused.code, handler=handler.__name__)
+                return self.reply(refused.reply, cause=cause)
+
+        return answered
 
     def delivery(self) -> RabbitMessage:
         """The message the running handler was called with (its bytes, headers, reply_to).
@@ -463,7 +507,7 @@ class Bus:
             headers=amqp_headers(envelope),
         )
 
-    def reply(self, body: Message, *, cause: Envelope[Any]) -> RabbitResponse:
+    def reply(self, body: Message, *, cause: Envelope[Any] | None) -> RabbitResponse:
         """What a request handler returns: the reply envelope, sent to the requester if it
         is still there (not mandatory: a requester that gave up is no handler failure)."""
         envelope = self.envelope(body, cause=cause)

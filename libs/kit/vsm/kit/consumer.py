@@ -48,6 +48,8 @@ from vsm.kit.bus import AnyEnvelope, Bus
 from vsm.kit.deadletter import MessageGuard, Refused, pause_before_redelivery, verdict
 from vsm.kit.replay import Stamp
 
+__all__ = ["UNCHECKED", "Admission", "DirectConsumers", "Handler", "LeaveQueued", "admit"]
+
 log = structlog.get_logger("vsm.consumer")
 
 Handler = Callable[[Envelope[Message], AbstractIncomingMessage], Awaitable[None]]

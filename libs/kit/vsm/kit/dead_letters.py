@@ -24,6 +24,21 @@ from vsm.kit.bus import Bus
 from vsm.kit.deadletter import DETAIL_HEADER, REASON_HEADER
 from vsm.kit.signing import KEY_ID_HEADER, SIGNATURE_HEADER
 
+__all__ = [
+    "DEAD_LETTERED_BY",
+    "DROPPED_HEADERS",
+    "ORIGINAL_EXCHANGE",
+    "ORIGINAL_ROUTING_KEY",
+    "PREVIEW_CHARS",
+    "SECURITY_REASONS",
+    "DeadLetter",
+    "DeadLetters",
+    "NoSuchDeadLetter",
+    "NotRequeueable",
+    "describe",
+    "requeueable",
+]
+
 ORIGINAL_EXCHANGE = "x-vsm-original-exchange"
 ORIGINAL_ROUTING_KEY = "x-vsm-original-routing-key"
 DEAD_LETTERED_BY = "x-vsm-dead-lettered-by"

@@ -39,6 +39,22 @@ from vsm.kit.signing import KEY_ID_HEADER, BadSignature, Keyring
 if TYPE_CHECKING:
     from vsm.kit.settings import ServiceSettings
 
+__all__ = [
+    "DETAIL_HEADER",
+    "REASON_HEADER",
+    "REDELIVERY_PAUSE_S",
+    "DeadLetterSink",
+    "FailureSink",
+    "MessageGuard",
+    "Refused",
+    "dead_letter_middleware",
+    "decode_json",
+    "of_type",
+    "pause_before_redelivery",
+    "redelivery_pause",
+    "verdict",
+]
+
 REASON_HEADER = "x-vsm-dead-letter-reason"
 DETAIL_HEADER = "x-vsm-dead-letter-detail"
 

@@ -38,6 +38,8 @@ from vsm.kit.signing import BadSignature, Keyring, key_id_of, signature_format
 if TYPE_CHECKING:
     from vsm.kit.deadletter import MessageGuard
 
+__all__ = ["OFFSET_HEADER", "LogKeys", "LogReading", "RefusedEntry", "offset_of"]
+
 log = structlog.get_logger("vsm.eventlog")
 OFFSET_HEADER = "x-stream-offset"
 """Set by the broker on every delivery from a stream: the entry's position in the log."""

@@ -13,6 +13,8 @@ from typing import Any
 
 from opentelemetry import trace
 
+__all__ = ["TRACER", "Answered", "llm_call"]
+
 TRACER = trace.get_tracer("vsm.kit.genai")
 
 Answered = Callable[[Any], None]

@@ -14,6 +14,8 @@ from vsm.contract import topology
 from vsm.contract.health import HealthReport
 from vsm.kit.bus import Bus
 
+__all__ = ["Details", "HealthReporter"]
+
 log = structlog.get_logger("vsm.health")
 
 Details = Callable[[], dict[str, Any]]

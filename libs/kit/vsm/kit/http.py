@@ -27,6 +27,17 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from vsm.kit.version import VERSION
 
+__all__ = [
+    "CONVERTER",
+    "UNTRACED",
+    "Readiness",
+    "create_http_app",
+    "health_routes",
+    "http_route",
+    "metrics_port",
+    "server_spans",
+]
+
 Readiness = Callable[[], Awaitable[dict[str, bool]]]
 UNTRACED = frozenset({"/healthz", "/readyz", "/metrics"})
 """Probes and scrapes: frequent, and about the process rather than the system's work."""

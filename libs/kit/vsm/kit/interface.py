@@ -17,6 +17,8 @@ from typing import Literal
 from vsm.contract import topology
 from vsm.contract.message import Message
 
+__all__ = ["Action", "Interface", "Use"]
+
 Action = Literal["send", "receive"]
 
 

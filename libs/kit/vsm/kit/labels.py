@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+__all__ = ["MAX_ROUTES", "OTHER", "REPLY_TO", "BoundedLabel", "Narrow", "RouteLabels"]
+
 OTHER = "other"
 MAX_ROUTES = 256
 """Distinct `handler`/`destination` values a service labels before `<exchange>.other`."""

@@ -36,6 +36,20 @@ from vsm.kit.llm_allowance import LlmAllowance, worst_case
 from vsm.kit.pricing import MAX_MODELS, ModelName, ModelPrice, PriceTable, Tokens
 from vsm.kit.settings import ServiceSettings
 
+__all__ = [
+    "DIRECTIONS",
+    "DURATION_BUCKETS",
+    "MAX_VSM_IDS",
+    "Caller",
+    "LlmMeter",
+    "LlmSettings",
+    "MeteredLlm",
+    "Report",
+    "service_meter",
+    "tokens_of",
+    "usage_reporter",
+]
+
 log = structlog.get_logger("vsm.kit.llm")
 
 MAX_VSM_IDS = 64

@@ -20,6 +20,14 @@ from typing import Any
 
 from vsm.kit.pricing import ModelPrice
 
+__all__ = [
+    "CHARS_PER_TOKEN_AT_LEAST",
+    "LlmAllowance",
+    "LlmBudgetExhausted",
+    "utc_today",
+    "worst_case",
+]
+
 CHARS_PER_TOKEN_AT_LEAST = 2
 """A prompt has at most one token per this many characters of its JSON (about 4 in practice)."""
 

@@ -9,6 +9,8 @@ from typing import Any
 import structlog
 from opentelemetry import trace
 
+__all__ = ["configure_logging"]
+
 
 def _trace_ids(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
     span = trace.get_current_span().get_span_context()

@@ -20,6 +20,8 @@ from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
 from vsm.contract import topology
 from vsm.kit.bus import Bus
 
+__all__ = ["Observed", "Observer"]
+
 Observed = Callable[[str, str, bytes], None]
 """Called with the canonical exchange name, the routing key and the body of each message."""
 

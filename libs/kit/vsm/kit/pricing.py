@@ -15,6 +15,19 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+__all__ = [
+    "DEFAULT_PRICES",
+    "MAX_MODELS",
+    "MAX_PRICE_PER_MTOK",
+    "OTHER",
+    "PER_MILLION",
+    "ModelName",
+    "ModelPrice",
+    "Price",
+    "PriceTable",
+    "Tokens",
+]
+
 OTHER = "other"
 MAX_PRICE_PER_MTOK = 1000.0
 """Above any model's price (the dearest today asks 75 USD per million output tokens)."""

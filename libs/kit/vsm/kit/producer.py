@@ -30,6 +30,8 @@ from opentelemetry import propagate, trace
 from vsm.kit.deadletter import REASON_HEADER, MessageGuard
 from vsm.kit.labels import RouteLabels
 
+__all__ = ["Producer"]
+
 
 class Producer:
     def __init__(

@@ -23,6 +23,8 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, TypeAdapter, ValidationError
 
+__all__ = ["Key", "Refusal", "ReplayGuard", "SentAt", "Stamp", "stamp_of"]
+
 Refusal = Literal["stale", "from_future", "replayed"]
 Key = tuple[str, str]
 SentAt: TypeAdapter[datetime] = TypeAdapter(AwareDatetime)  # the envelope's reading of `time`

@@ -25,6 +25,8 @@ from aio_pika.abc import (
 )
 from aiormq.exceptions import AMQPConnectionError, ChannelInvalidStateError
 
+__all__ = ["CONNECTION_LOST", "REPLY_TO", "BrokerUnavailable", "RequestTimeout", "Requester"]
+
 REPLY_TO = "amq.rabbitmq.reply-to"
 CONNECTION_LOST = (AMQPConnectionError, ChannelInvalidStateError, ConnectionError)
 """What a publish raises when the broker is away (not a refusal such as an unroutable key)."""

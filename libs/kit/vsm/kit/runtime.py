@@ -41,6 +41,8 @@ from vsm.kit.names import Namespace
 from vsm.kit.settings import ServiceSettings
 from vsm.kit.telemetry import amqp_metrics_middleware, create_telemetry, messaging_middleware
 
+__all__ = ["RECONNECT_INTERVAL_S", "Hook", "PacedRedelivery", "Runtime", "serve"]
+
 Hook = Callable[[], Awaitable[None]]
 log = structlog.get_logger("vsm.runtime")
 

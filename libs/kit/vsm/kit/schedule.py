@@ -9,6 +9,8 @@ from collections.abc import Awaitable, Callable
 
 import structlog
 
+__all__ = ["Every", "Job"]
+
 log = structlog.get_logger("vsm.kit.schedule")
 
 Job = Callable[[], Awaitable[None]]

@@ -13,6 +13,8 @@ from vsm.contract.envelope import VsmId
 from vsm.kit.addresses import broker_urls
 from vsm.kit.signing import Keyring, parse_keyring
 
+__all__ = ["LOG_SKIP", "ServiceSettings"]
+
 LOG_SKIP = r"^\s*([a-z0-9][a-z0-9.-]*@\d+\s*(,\s*[a-z0-9][a-z0-9.-]*@\d+\s*)*)?$"
 """`vsm.system5.policies@17, vsm.operations.registry@4`: a log's canonical name, an offset."""
 

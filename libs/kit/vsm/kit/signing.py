@@ -21,6 +21,23 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+__all__ = [
+    "FORMAT",
+    "KEY_ID",
+    "KEY_ID_HEADER",
+    "MIN_SECRET_BYTES",
+    "PREFIX",
+    "SIGNATURE_HEADER",
+    "BadSignature",
+    "Keyring",
+    "canonical",
+    "key_id_of",
+    "material",
+    "parse",
+    "parse_keyring",
+    "signature_format",
+]
+
 SIGNATURE_HEADER = "x-vsm-signature"
 KEY_ID_HEADER = "x-vsm-key-id"
 FORMAT = 2

@@ -29,6 +29,18 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from vsm.kit.labels import RouteLabels
 from vsm.kit.version import VERSION
 
+__all__ = [
+    "EXPORTERS",
+    "BoundedRoutes",
+    "MessagingSpans",
+    "Telemetry",
+    "TraceExport",
+    "amqp_metrics_middleware",
+    "create_telemetry",
+    "create_tracer_provider",
+    "messaging_middleware",
+]
+
 disable_created_metrics()  # type: ignore[no-untyped-call]
 
 

@@ -3,4 +3,6 @@ file, so the OpenAPI document, the MCP server and the images all say the same.""
 
 from importlib.metadata import version
 
+__all__ = ["VERSION"]
+
 VERSION = version("vsm-kit")

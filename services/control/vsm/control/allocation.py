@@ -14,7 +14,7 @@ from collections.abc import Container, Mapping
 from datetime import datetime
 
 from vsm.contract.control import RESOURCE_KINDS, AllocationGrant, AllocationRequest, Preemption
-from vsm.control.budgets import Refused
+from vsm.contract.errors import Refused
 from vsm.control.changes import Change
 from vsm.control.ledger import Account, Ledger, SystemBudget
 from vsm.control.resources import Amounts, amounts, as_resources, beyond, describe

@@ -8,21 +8,10 @@ changes, so a refused request leaves the ledger as it was.
 
 from __future__ import annotations
 
-from typing import Any
-
 from vsm.contract.control import Resources
+from vsm.contract.errors import Refused
 from vsm.control.ledger import Ledger, parent_of
 from vsm.control.resources import ZERO, amounts, beyond, describe, total
-
-
-class Refused(Exception):
-    """A request S3 will not carry out; `code` is the stable ErrorReply code."""
-
-    def __init__(self, code: str, message: str, details: dict[str, Any] | None = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.details = details or {}
 
 
 def _over(what: str, wanted: Resources, available: dict[str, int]) -> Refused:

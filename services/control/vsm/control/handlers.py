@@ -2,14 +2,13 @@
 
 Ack policy (the kit's): ack once a handler returns; bad input is dead-lettered with its
 reason; an unexpected error is redelivered up to the delivery limit, then dead-lettered.
-A request S3 refuses is answered with an `ErrorReply` and changes nothing.
+A request S3 refuses raises `Refused` (the kit answers its `ErrorReply`) and changes nothing.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
 
 from faststream.rabbit.response import RabbitResponse
 
@@ -24,13 +23,12 @@ from vsm.contract.control import (
 )
 from vsm.contract.coordination import Damping
 from vsm.contract.envelope import Envelope
-from vsm.contract.errors import ErrorReply
+from vsm.contract.errors import Refused
 from vsm.contract.operations import AgentCrashed, AgentSpawned, AgentTerminated
 from vsm.contract.performance import UnitPerformance
 from vsm.contract.policy import PolicyChanged
 from vsm.control import budgets
 from vsm.control.auditor import audit_agents
-from vsm.control.budgets import Refused
 from vsm.control.outlets import Outlets
 from vsm.control.reports import audit_report, state
 from vsm.control.system3 import System3
@@ -46,10 +44,6 @@ def now_utc() -> datetime:
 
 
 def register(bus: Bus, s3: System3, out: Outlets, clock: Clock = now_utc) -> None:
-    def refused(refusal: Refused, cause: Envelope[Any]) -> RabbitResponse:
-        error = ErrorReply(code=refusal.code, message=refusal.message, details=refusal.details)
-        return bus.reply(error, cause=cause)
-
     @bus.handle(INTAKE, AgentSpawned)
     async def on_spawned(envelope: Envelope[AgentSpawned]) -> None:
         s3.admit(envelope.data.agent)
@@ -76,35 +70,23 @@ def register(bus: Bus, s3: System3, out: Outlets, clock: Clock = now_utc) -> Non
 
     @bus.handle(INTAKE, AllocationRequest)
     async def on_allocation(envelope: Envelope[AllocationRequest]) -> RabbitResponse:
-        try:
-            grant, changes = s3.request(envelope.data, clock(), envelope)
-        except Refused as refusal:
-            return refused(refusal, envelope)
+        grant, changes = s3.request(envelope.data, clock(), envelope)
         await out.changed(changes)
         return bus.reply(grant, cause=envelope)
 
     @bus.handle(REQUESTS, SetBudget)
     async def on_budget(envelope: Envelope[SetBudget]) -> RabbitResponse:
-        try:
-            budgets.set_budget(s3.ledger, envelope.vsm_id, envelope.data.budget)
-        except Refused as refusal:
-            return refused(refusal, envelope)
+        budgets.set_budget(s3.ledger, envelope.vsm_id, envelope.data.budget)
         return bus.reply(state(s3, envelope.vsm_id, clock()), cause=envelope)
 
     @bus.handle(REQUESTS, CarveBudget)
     async def on_carve(envelope: Envelope[CarveBudget]) -> RabbitResponse:
-        try:
-            budgets.carve(s3.ledger, envelope.vsm_id, envelope.data.child, envelope.data.budget)
-        except Refused as refusal:
-            return refused(refusal, envelope)
+        budgets.carve(s3.ledger, envelope.vsm_id, envelope.data.child, envelope.data.budget)
         return bus.reply(state(s3, envelope.vsm_id, clock()), cause=envelope)
 
     @bus.handle(REQUESTS, ReleaseBudget)
     async def on_release(envelope: Envelope[ReleaseBudget]) -> RabbitResponse:
-        try:
-            budgets.release(s3.ledger, envelope.vsm_id, envelope.data.child)
-        except Refused as refusal:
-            return refused(refusal, envelope)
+        budgets.release(s3.ledger, envelope.vsm_id, envelope.data.child)
         return bus.reply(state(s3, envelope.vsm_id, clock()), cause=envelope)
 
     @bus.handle(REQUESTS, System3Query)
@@ -121,7 +103,7 @@ def register(bus: Bus, s3: System3, out: Outlets, clock: Clock = now_utc) -> Non
         unknown = [a for a in agent_ids if s3.ledger.account(a) is None]
         if unknown:
             message = f"S3 knows no agent {', '.join(map(repr, unknown))}: nothing was audited"
-            return refused(Refused("unknown_agent", message, {"unknown": unknown}), envelope)
+            raise Refused("unknown_agent", message, {"unknown": unknown})
         answers = await audit_agents(
             bus, agent_ids, commission.audit_type, commission.timeout_s, envelope
         )

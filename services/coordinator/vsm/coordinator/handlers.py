@@ -29,7 +29,7 @@ from vsm.contract.coordination import (
     System2Query,
 )
 from vsm.contract.envelope import Envelope
-from vsm.contract.errors import ErrorReply
+from vsm.contract.errors import Refused
 from vsm.contract.operations import AgentCrashed, AgentSpawned, AgentTerminated
 from vsm.coordinator import notes
 from vsm.coordinator.directory import Directory
@@ -147,8 +147,7 @@ def _requests(
             for agent_id in (request.from_agent, request.to_agent):
                 await directory.known(agent_id)
         except Exception as error:  # the registry did not answer: say so, do not guess
-            unknown = ErrorReply(code="registry_unavailable", message=f"S1 registry: {error!r}")
-            return bus.reply(unknown, cause=envelope)
+            raise Refused("registry_unavailable", f"S1 registry: {error!r}") from error
         refused = notes.refusal(s2.fleet, request.from_agent, request.to_agent)
         if refused is None and not s2.notes.allow(request.from_agent, request.to_agent, clock()):
             refused = notes.rate_limited(request.from_agent, request.to_agent, s2.notes.rate_per_s)
@@ -158,12 +157,11 @@ def _requests(
         try:
             sent = await out.note(note, envelope)
         except (DeliveryError, NotRoutable) as error:
-            undelivered = ErrorReply(
-                code="not_delivered",
-                message=f"nothing takes notes for {request.to_agent!r}: {error}",
-                details={"to_agent": request.to_agent},
-            )
-            return bus.reply(undelivered, cause=envelope)
+            raise Refused(
+                "not_delivered",
+                f"nothing takes notes for {request.to_agent!r}: {error}",
+                {"to_agent": request.to_agent},
+            ) from error
         s2.notes.delivered += 1
         receipt = CoordinationReceipt(
             note_id=sent.id,

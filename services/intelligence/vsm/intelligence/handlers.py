@@ -19,7 +19,7 @@ from vsm.contract import topology
 from vsm.contract.adaptation import AdaptationRequest
 from vsm.contract.algedonic import AlgedonicSignal
 from vsm.contract.envelope import Envelope
-from vsm.contract.errors import ErrorReply, Unprocessable
+from vsm.contract.errors import Refused, Unprocessable
 from vsm.contract.health import HealthReport
 from vsm.contract.intelligence import (
     MetaSystemNeedQuery,
@@ -207,11 +207,15 @@ def required(systems: ViableSystems, envelope: Envelope[Any]) -> System4:
     return found
 
 
-def unknown(vsm_id: str) -> ErrorReply:
-    return ErrorReply(
-        code="meta_system_not_found",
-        message=f"no viable system {vsm_id!r}: S4 keeps one for the root and each child S5 spawned",
-    )
+def known(systems: ViableSystems, vsm_id: str) -> System4:
+    """The system a request is about; `meta_system_not_found` refuses one S4 does not keep."""
+    found = systems.get(vsm_id)
+    if found is None:
+        raise Refused(
+            "meta_system_not_found",
+            f"no viable system {vsm_id!r}: S4 keeps one for the root and each child S5 spawned",
+        )
+    return found
 
 
 Scan = Callable[[System4, Trigger, str, Envelope[Any] | None], Awaitable[Any]]
@@ -223,33 +227,27 @@ def register_requests(bus: Bus, s4: S4, scan: Scan, clock: Clock) -> None:
 
     @bus.handle(REQUESTS, ScanRequest)
     async def on_scan(envelope: Envelope[ScanRequest]) -> RabbitResponse:
-        if (system := systems.get(envelope.vsm_id)) is None:
-            return bus.reply(unknown(envelope.vsm_id), cause=envelope)
+        system = known(systems, envelope.vsm_id)
         return bus.reply(
             await scan(system, "requested", envelope.data.reason, envelope), cause=envelope
         )
 
     @bus.handle(REQUESTS, MetaSystemNeedQuery)
     async def on_meta_system_need(envelope: Envelope[MetaSystemNeedQuery]) -> RabbitResponse:
-        system = systems.get(envelope.vsm_id)
-        answer = unknown(envelope.vsm_id) if system is None else system.need(clock())
-        return bus.reply(answer, cause=envelope)
+        need = known(systems, envelope.vsm_id).need(clock())
+        return bus.reply(need, cause=envelope)
 
     @bus.handle(REQUESTS, System4StatusQuery)
     async def on_status(envelope: Envelope[System4StatusQuery]) -> RabbitResponse:
-        system = systems.get(envelope.vsm_id)
-        if system is None:
-            return bus.reply(unknown(envelope.vsm_id), cause=envelope)
+        system = known(systems, envelope.vsm_id)
         status = rulesets.status(system, clock(), llm_enabled=out.amplifier.enabled)
         return bus.reply(status, cause=envelope)
 
     @bus.handle(REQUESTS, System4Rules)
     async def on_rules(envelope: Envelope[System4Rules]) -> RabbitResponse:
-        system = systems.get(envelope.vsm_id)
-        if system is None:
-            return bus.reply(unknown(envelope.vsm_id), cause=envelope)
-        refusal = rulesets.adopt(system, envelope.data.rules)
-        if refusal is not None:
-            return bus.reply(refusal, cause=envelope)
+        system = known(systems, envelope.vsm_id)
+        invalid = rulesets.adopt(system, envelope.data.rules)
+        if invalid is not None:
+            return bus.reply(invalid, cause=envelope)
         status = rulesets.status(system, clock(), llm_enabled=out.amplifier.enabled)
         return bus.reply(status, cause=envelope)

@@ -13,7 +13,7 @@ import httpx
 import structlog
 
 from vsm.intelligence.sources import Failure, SourceConfig, SourceState, extract
-from vsm.kit.egress import EgressPolicy, Refused, fetch
+from vsm.kit.egress import Blocked, EgressPolicy, fetch
 from vsm.kit.schedule import Every
 
 log = structlog.get_logger("vsm.intelligence.polling")
@@ -71,7 +71,7 @@ class Outside:
                 timeout=source.timeout_s,
                 headers={"Accept": "application/json"},
             )
-        except Refused:
+        except Blocked:
             return "refused"
         except httpx.TimeoutException:
             return "timeout"

@@ -6,7 +6,7 @@ from pydantic import Field, SecretStr, model_validator
 
 from vsm.contract.rules import MAX_RULES, Limits, Rule, RuleDeclaration, compile_rules
 from vsm.intelligence.sources import SourceConfig, vocabulary
-from vsm.kit.egress import EgressPolicy, Refused
+from vsm.kit.egress import Blocked, EgressPolicy
 from vsm.kit.llm import LlmSettings
 
 MAX_SOURCES = 32
@@ -57,7 +57,7 @@ class Settings(LlmSettings):
             names.add(source.name)
             try:
                 policy.permit(str(source.url))
-            except Refused as refused:
+            except Blocked as refused:
                 raise ValueError(f"S4_SOURCES: {source.name}: {refused.message}") from refused
         self.standing_rules()
         return self

@@ -1,14 +1,12 @@
-"""Operations' request handlers (registry operations on `vsm.requests`): decode, call, reply."""
+"""Operations' request handlers (registry operations on `vsm.requests`): decode, call, reply;
+a `Refused` from the registry is the request's answer (the kit replies its `ErrorReply`)."""
 
 from __future__ import annotations
-
-from typing import Any
 
 from faststream.rabbit.response import RabbitResponse
 
 from vsm.contract import topology
 from vsm.contract.envelope import Envelope
-from vsm.contract.errors import ErrorReply
 from vsm.contract.operations import (
     AgentDescription,
     AgentList,
@@ -22,37 +20,24 @@ from vsm.contract.operations import (
 from vsm.kit.bus import Bus
 from vsm.operations.agents.catalog import describe_types
 from vsm.operations.host import check_size
-from vsm.operations.registry import Rejected
 from vsm.operations.system1 import System1
 
 
 def register(bus: Bus, s1: System1, ready_timeout_s: float) -> None:
     requests = topology.requests_queue("operations")
 
-    def refused(rejected: Rejected, cause: Envelope[Any]) -> RabbitResponse:
-        error = ErrorReply(code=rejected.code, message=rejected.message, details=rejected.details)
-        return bus.reply(error, cause=cause)
-
     @bus.handle(requests, SpawnAgent)
     async def on_spawn(envelope: Envelope[SpawnAgent]) -> RabbitResponse:
         check_size(bus.delivery().body)
         await s1.wait_ready(ready_timeout_s)
-        try:
-            request = envelope.data
-            agent = await s1.spawn(
-                request.agent_type, request.config, request.name, envelope.vsm_id
-            )
-        except Rejected as rejected:
-            return refused(rejected, envelope)
+        request = envelope.data
+        agent = await s1.spawn(request.agent_type, request.config, request.name, envelope.vsm_id)
         return bus.reply(AgentDescription(agent=agent), cause=envelope)
 
     @bus.handle(requests, GetAgent)
     async def on_get(envelope: Envelope[GetAgent]) -> RabbitResponse:
         await s1.wait_ready(ready_timeout_s)
-        try:
-            agent = s1.registry.find(envelope.data.agent_id)
-        except Rejected as rejected:
-            return refused(rejected, envelope)
+        agent = s1.registry.find(envelope.data.agent_id)
         return bus.reply(AgentDescription(agent=agent), cause=envelope)
 
     @bus.handle(requests, ListAgents)
@@ -67,10 +52,7 @@ def register(bus: Bus, s1: System1, ready_timeout_s: float) -> None:
     @bus.handle(requests, TerminateAgent)
     async def on_terminate(envelope: Envelope[TerminateAgent]) -> RabbitResponse:
         await s1.wait_ready(ready_timeout_s)
-        try:
-            agent = await s1.terminate(envelope.data.agent_id, envelope.data.reason)
-        except Rejected as rejected:
-            return refused(rejected, envelope)
+        agent = await s1.terminate(envelope.data.agent_id, envelope.data.reason)
         return bus.reply(AgentDescription(agent=agent), cause=envelope)
 
     @bus.handle(requests, DescribeAgentTypes)

@@ -13,29 +13,20 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from vsm.contract.errors import Refused
 from vsm.contract.message import Message
 from vsm.contract.operations import AgentCrashed, AgentInfo, AgentSpawned, AgentTerminated
-from vsm.kit.egress import EgressPolicy, Refused
+from vsm.kit.egress import Blocked, EgressPolicy
 from vsm.operations.agents.base import AgentConfig, AgentType
 from vsm.operations.agents.catalog import AGENT_TYPES
 
 NO_EGRESS = EgressPolicy()
 
 
-class Rejected(Exception):
-    """A registry request that cannot be granted; `code` goes into the ErrorReply."""
-
-    def __init__(self, code: str, message: str, details: dict[str, Any] | None = None) -> None:
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.message = message
-        self.details = details or {}
-
-
 def validate_config(agent_type: str, config: dict[str, Any]) -> AgentConfig:
     kind = AGENT_TYPES.get(agent_type)
     if kind is None:
-        raise Rejected(
+        raise Refused(
             "invalid_agent_type",
             f"unknown agent type {agent_type!r}",
             {"field": "type", "known": sorted(AGENT_TYPES)},
@@ -61,17 +52,17 @@ def check_destinations(kind: AgentType, config: AgentConfig, egress: EgressPolic
     for name, url in kind.destinations(config):
         try:
             egress.permit(url)
-        except Refused as refused:
+        except Blocked as blocked:
             problems.append(
-                {"field": name, "message": refused.message, "code": "destination_not_allowed"}
+                {"field": name, "message": blocked.message, "code": "destination_not_allowed"}
             )
     if problems:
         raise invalid(problems)
 
 
-def invalid(problems: list[dict[str, Any]]) -> Rejected:
+def invalid(problems: list[dict[str, Any]]) -> Refused:
     summary = "; ".join(f"{p['field']}: {p['message']}" for p in problems[:5])
-    return Rejected("invalid_config", summary, {"errors": problems})
+    return Refused("invalid_config", summary, {"errors": problems})
 
 
 def new_agent(
@@ -133,7 +124,7 @@ class Registry:
         """A running agent, or `agent_not_found`."""
         agent = self.agents.get(agent_id)
         if agent is None or agent.state != "running":
-            raise Rejected(
+            raise Refused(
                 "agent_not_found",
                 f"no running agent {agent_id!r}"
                 + (" (it was terminated)" if agent is not None else ""),
@@ -145,7 +136,7 @@ class Registry:
         """Names identify declared agents: two running agents of one system never share one."""
         for agent in self.running():
             if agent.name == name and agent.vsm_id == vsm_id:
-                raise Rejected(
+                raise Refused(
                     "name_taken",
                     f"agent {agent.agent_id} in {vsm_id} is already named {name!r}",
                     {"field": "name", "agent_id": agent.agent_id},

@@ -27,14 +27,8 @@ from vsm.queen.trail_reader import TRAIL_ENTRIES, TrailReader
 SERVICE = "queen"
 
 
-def create_app(settings: Settings) -> Litestar:
-    runtime = Runtime(SERVICE, settings)
-    interface = runtime.bus.interface
-    interface.receives(meta_queue("{vsm_id}"), PolicyDirective)
-    interface.receives(topology.TRAIL, *TRAIL_ENTRIES)
-    interface.asks("control", CarveBudget, System3State)
-    interface.asks("control", ReleaseBudget, System3State)
-    s5 = System5(
+def build_system5(settings: Settings) -> System5:
+    return System5(
         thresholds=Thresholds(
             half_life_s=settings.algedonic_half_life_s,
             intervene_at=settings.pain_threshold,
@@ -48,6 +42,16 @@ def create_app(settings: Settings) -> Litestar:
         freshness_s=settings.viability_freshness_s,
         viable_above=settings.viability_threshold,
     )
+
+
+def create_app(settings: Settings) -> Litestar:
+    runtime = Runtime(SERVICE, settings)
+    interface = runtime.bus.interface
+    interface.receives(meta_queue("{vsm_id}"), PolicyDirective)
+    interface.receives(topology.TRAIL, *TRAIL_ENTRIES)
+    interface.asks("control", CarveBudget, System3State)
+    interface.asks("control", ReleaseBudget, System3State)
+    s5 = build_system5(settings)
     metrics = create_metrics(runtime.telemetry.registry)
     tree = MetaTree(root=settings.vsm_id)
     journal = PolicyJournal(runtime.bus, s5.store, tree, metrics, settings.instance_id)

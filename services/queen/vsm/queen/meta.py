@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from vsm.contract.errors import Refused
 from vsm.contract.recursion import (
     MAX_CHILDREN,
     MAX_DEPTH,
@@ -17,15 +18,6 @@ from vsm.contract.recursion import (
     MetaSystemRetired,
     MetaSystemSpawned,
 )
-
-
-class Refused(Exception):
-    """A tree change that cannot be made; `code` goes into the ErrorReply."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.message = message
 
 
 def depth_of(vsm_id: str) -> int:

@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
+from vsm.contract.errors import Refused
 from vsm.contract.policy import (
     IdentityConstraint,
     IdentityPolicy,
@@ -21,14 +22,12 @@ from vsm.contract.policy import (
 POLICY: TypeAdapter[Policy] = TypeAdapter(Policy)
 
 
-class PolicyRejected(Exception):
-    """A policy (or a question about one) S5 will not take; `code` is the ErrorReply code."""
+class PolicyRejected(Refused):
+    """A policy (or a question about one) S5 will not take, with each of its `reasons`."""
 
     def __init__(self, code: str, message: str, reasons: list[str] | None = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
         self.reasons = reasons or [message]
+        super().__init__(code, message, {"reasons": self.reasons})
 
 
 def validate_policy(policy_type: str, document: dict[str, Any]) -> Policy:

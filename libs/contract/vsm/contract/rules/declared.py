@@ -23,6 +23,17 @@ from vsm.contract.rules import syntax as s
 from vsm.contract.rules.lexer import RuleError, tokens
 from vsm.contract.rules.parser import Limits, Parser, Vocabulary, any_reading, describe
 
+__all__ = [
+    "MAX_RULES",
+    "RuleDeclaration",
+    "RuleName",
+    "compile_rule",
+    "compile_rules",
+    "parse_then",
+    "parse_when",
+    "problem",
+]
+
 RuleName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
 """A stable code: the reason of the signals the rule raises."""
 MAX_RULES = 64

@@ -23,6 +23,25 @@ from vsm.contract.rules import syntax as s
 from vsm.contract.rules.parser import Limits
 from vsm.contract.rules.windows import SlidingWindow
 
+__all__ = [
+    "Fact",
+    "Firing",
+    "Group",
+    "RuleBook",
+    "RuleState",
+    "Value",
+    "arithmetic",
+    "compare",
+    "evidence",
+    "judge",
+    "number",
+    "reading",
+    "sample_of",
+    "truth",
+    "value_of",
+    "window_value",
+]
+
 Value = float | str | None
 
 

@@ -12,6 +12,18 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+__all__ = [
+    "KEYWORDS",
+    "SYMBOLS",
+    "TOKEN",
+    "UNITS",
+    "Kind",
+    "RuleError",
+    "Token",
+    "end_after",
+    "tokens",
+]
+
 Kind = Literal["number", "duration", "name", "text", "keyword", "symbol", "end"]
 
 KEYWORDS = frozenset({"and", "or", "not", "for", "by", "over", "where", "then"})

@@ -16,6 +16,23 @@ from typing import cast
 from vsm.contract.rules import syntax as s
 from vsm.contract.rules.lexer import RuleError, Token, tokens
 
+__all__ = [
+    "COMPARE",
+    "FUNCTIONS",
+    "PERCENTILE",
+    "SEVERITIES",
+    "Limits",
+    "Parser",
+    "Vocabulary",
+    "any_reading",
+    "as_field",
+    "closed",
+    "describe",
+    "function",
+    "is_condition",
+    "kind_of",
+]
+
 Vocabulary = Callable[[str], str | None]
 """A reading's name -> why it is unknown, or None when it may be read."""
 PERCENTILE = re.compile(r"p([1-9][0-9]?)")

@@ -9,6 +9,30 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+__all__ = [
+    "COUNTING",
+    "OUTCOMES",
+    "Aggregate",
+    "Arithmetic",
+    "Binary",
+    "Compare",
+    "Comparison",
+    "Condition",
+    "Expression",
+    "Field",
+    "Logical",
+    "Negative",
+    "Not",
+    "Number",
+    "Outcome",
+    "OutcomeKind",
+    "Reading",
+    "Rule",
+    "Severity",
+    "Text",
+    "Window",
+]
+
 Compare = Literal["==", "!=", ">", ">=", "<", "<="]
 Arithmetic = Literal["+", "-", "*", "/"]
 Aggregate = Literal["count", "rate", "avg", "min", "max", "sum", "delta", "deriv", "percentile"]

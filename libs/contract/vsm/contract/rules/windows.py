@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 
 from vsm.contract.rules.syntax import Aggregate
 
+__all__ = ["Bucket", "SlidingWindow", "percentile", "summary"]
+
 
 @dataclass
 class Bucket:

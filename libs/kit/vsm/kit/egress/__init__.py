@@ -5,15 +5,15 @@
 from vsm.kit.egress.addresses import refusal
 from vsm.kit.egress.client import Fetched, egress_client, fetch
 from vsm.kit.egress.policy import EgressPolicy
-from vsm.kit.egress.urls import REASONS, Destination, Reason, Refused, destination
+from vsm.kit.egress.urls import REASONS, Blocked, Destination, Reason, destination
 
 __all__ = [
     "REASONS",
+    "Blocked",
     "Destination",
     "EgressPolicy",
     "Fetched",
     "Reason",
-    "Refused",
     "destination",
     "egress_client",
     "fetch",

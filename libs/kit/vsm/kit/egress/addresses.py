@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address
 
+__all__ = ["NAT64", "REFUSED_V4", "REFUSED_V6", "Address", "embedded_v4", "refusal"]
+
 Address = IPv4Address | IPv6Address
 
 REFUSED_V4: tuple[tuple[IPv4Network, str], ...] = tuple(

@@ -25,7 +25,22 @@ import httpx
 from opentelemetry import trace
 
 from vsm.kit.egress.policy import EgressPolicy
-from vsm.kit.egress.urls import Destination, Refused, destination
+from vsm.kit.egress.urls import Blocked, Destination, destination
+
+__all__ = [
+    "ERRORS",
+    "TRACER",
+    "Body",
+    "EgressTransport",
+    "Fetched",
+    "GuardedBackend",
+    "Resolver",
+    "as_httpx_errors",
+    "egress_client",
+    "fetch",
+    "read_capped",
+    "system_resolver",
+]
 
 TRACER = trace.get_tracer("vsm.kit.egress")
 """Spans of outbound calls, made by the provider the service sets when tracing is on."""
@@ -111,7 +126,7 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
         timeout: float | None = None,
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore.AsyncNetworkStream:
-        raise Refused("malformed", "a unix socket is no outbound destination")
+        raise Blocked("malformed", "a unix socket is no outbound destination")
 
     async def sleep(self, seconds: float) -> None:
         await anyio.sleep(seconds)

@@ -15,6 +15,25 @@ from ipaddress import IPv6Address
 from typing import Literal, get_args
 from urllib.parse import SplitResult, quote, urlsplit
 
+__all__ = [
+    "DEFAULT_PORTS",
+    "DOUBLE_ESCAPE",
+    "ESCAPE",
+    "LABEL",
+    "MAX_URL_CHARS",
+    "NUMERIC",
+    "PATH_SAFE",
+    "REASONS",
+    "SEPARATOR",
+    "UNRESERVED",
+    "Blocked",
+    "Destination",
+    "Reason",
+    "canonical_host",
+    "canonical_path",
+    "destination",
+]
+
 Reason = Literal[
     "scheme", "userinfo", "malformed", "not_allowed", "outside_agent", "private_address"
 ]
@@ -32,8 +51,11 @@ LABEL = re.compile(r"[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?")
 NUMERIC = re.compile(r"0x[0-9a-f]*|[0-9]+")
 
 
-class Refused(Exception):
-    """A destination an agent may not reach; `reason` is one of `REASONS`."""
+class Blocked(Exception):
+    """A destination an agent may not reach; `reason` is one of `REASONS`.
+
+    Not a `vsm.contract.errors.Refused`: no request is declined, a call an agent would make
+    is; the agent host turns it into the command's failed result."""
 
     def __init__(self, reason: Reason, message: str) -> None:
         super().__init__(f"{reason}: {message}")
@@ -81,23 +103,23 @@ class Destination:
 
 
 def destination(url: str) -> Destination:
-    """`url` read as the server would; `Refused` for what no agent may call."""
+    """`url` read as the server would; `Blocked` for what no agent may call."""
     if len(url) > MAX_URL_CHARS or any(ord(c) <= 0x20 or ord(c) == 0x7F for c in url):
-        raise Refused("malformed", "a URL with spaces or control characters, or too long")
+        raise Blocked("malformed", "a URL with spaces or control characters, or too long")
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     if scheme not in DEFAULT_PORTS:
-        raise Refused("scheme", f"only http and https may be called, not {scheme or url!r}")
+        raise Blocked("scheme", f"only http and https may be called, not {scheme or url!r}")
     if "@" in parts.netloc:
-        raise Refused("userinfo", "credentials in a URL are refused; send them in a header")
+        raise Blocked("userinfo", "credentials in a URL are refused; send them in a header")
     if "\\" in parts.netloc:
-        raise Refused("malformed", f"a backslash in the host of {url!r}")
+        raise Blocked("malformed", f"a backslash in the host of {url!r}")
     try:
         port = parts.port
     except ValueError as error:
-        raise Refused("malformed", f"the port of {url!r}: {error}") from error
+        raise Blocked("malformed", f"the port of {url!r}: {error}") from error
     if port == 0:
-        raise Refused("malformed", "port 0")
+        raise Blocked("malformed", "port 0")
     host, path = canonical_host(parts), canonical_path(parts.path)
     return Destination(scheme, host, port or DEFAULT_PORTS[scheme], path, parts.query)
 
@@ -107,24 +129,24 @@ def canonical_host(parts: SplitResult) -> str:
     `0x7f000001`) becomes dotted, IPv6 compressed, a name its lower-case A-label."""
     host = parts.hostname or ""
     if not host or "%" in host:
-        raise Refused("malformed", f"no usable host in {parts.netloc!r}")
+        raise Blocked("malformed", f"no usable host in {parts.netloc!r}")
     if parts.netloc.startswith("[") or ":" in host:
         try:
             return str(IPv6Address(host))
         except ValueError as error:
-            raise Refused("malformed", f"not an IPv6 address: {host!r}") from error
+            raise Blocked("malformed", f"not an IPv6 address: {host!r}") from error
     try:
         name = host.removesuffix(".").encode("idna").decode("ascii")
     except UnicodeError as error:
-        raise Refused("malformed", f"not a host name: {host!r}") from error
+        raise Blocked("malformed", f"not a host name: {host!r}") from error
     labels = name.split(".")
     if NUMERIC.fullmatch(labels[-1]):
         try:
             return socket.inet_ntoa(socket.inet_aton(name))
         except OSError as error:
-            raise Refused("malformed", f"not an IPv4 address: {host!r}") from error
+            raise Blocked("malformed", f"not an IPv4 address: {host!r}") from error
     if len(name) > 253 or not all(LABEL.fullmatch(label) for label in labels):
-        raise Refused("malformed", f"not a host name: {host!r}")
+        raise Blocked("malformed", f"not a host name: {host!r}")
     return name
 
 
@@ -132,7 +154,7 @@ def canonical_path(raw: str) -> str:
     """Backslashes and encoded slashes are separators, encoded unreserved characters (`%2e`)
     are themselves, empty and dot segments go, `..` climbs (never above the root)."""
     if DOUBLE_ESCAPE.search(raw):
-        raise Refused("malformed", "a double-encoded dot or slash in the path")
+        raise Blocked("malformed", "a double-encoded dot or slash in the path")
     decoded = ESCAPE.sub(_unreserved, SEPARATOR.sub("/", raw))
     kept: list[str] = []
     for segment in decoded.split("/"):
@@ -143,7 +165,7 @@ def canonical_path(raw: str) -> str:
                 kept.pop()
             continue
         if segment.split(";")[0] in (".", ".."):
-            raise Refused("malformed", "a dot segment with parameters (`..;`)")
+            raise Blocked("malformed", "a dot segment with parameters (`..;`)")
         kept.append(quote(segment, safe=PATH_SAFE))
     trailing = bool(kept) and decoded.rsplit("/", 1)[-1] in ("", ".", "..")
     return "/" + "/".join(kept) + ("/" if trailing else "")

@@ -75,7 +75,9 @@ class CommandInput(BaseModel):
     timeout_s: float = Field(default=COMMAND_TIMEOUT_S, ge=0.1, le=300)
 
 
-class AuditInput(BaseModel):
+class BypassAuditInput(BaseModel):
+    """One agent audited straight through its queue (S3*'s bypass, not S3's `AuditInput`)."""
+
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     agent_id: str = Field(min_length=1, max_length=128)
@@ -195,7 +197,7 @@ class AgentsController(Controller):
         return expect(reply, CommandResult)
 
     @post("/audit/bypass", status_code=200, responses=BODY | NOT_FOUND | ASKS)
-    async def audit(self, bus: BusDep, data: JSONBody[AuditInput]) -> AuditReport:
+    async def audit(self, bus: BusDep, data: JSONBody[BypassAuditInput]) -> AuditReport:
         """S3*: audit an agent straight through its queue; 404 if it has none, 504 if silent."""
         reply = await bus.ask(
             AuditRequest(audit_type=data.audit_type),

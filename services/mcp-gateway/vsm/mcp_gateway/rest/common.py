@@ -16,7 +16,8 @@ from litestar.params import QueryParameter
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
 from vsm.contract.envelope import VsmId
-from vsm.kit.bus import Bus, RequestFailed, UnexpectedReply
+from vsm.contract.errors import Refused
+from vsm.kit.bus import Bus, UnexpectedReply
 from vsm.kit.rpc import RequestTimeout
 
 
@@ -122,13 +123,15 @@ def status_of(code: str) -> int:
     return 502
 
 
-def on_request_failed(_: Request[Any, Any, Any], error: RequestFailed) -> Response[Any]:
-    reply = error.reply
-    status = status_of(reply.code)
-    return Response(
-        {"error": reply.code, "message": reply.message, "details": reply.details},
-        status_code=status,
-    )
+def refused(error: Refused, status: int) -> Response[Any]:
+    """A refusal as the `ErrorBody` it answers: its code, message and details."""
+    body = {"error": error.code, "message": error.message, "details": error.details}
+    return Response(body, status_code=status)
+
+
+def on_refused(_: Request[Any, Any, Any], error: Refused) -> Response[Any]:
+    """A system's refusal (a `RequestFailed` is one) with the status its code stands for."""
+    return refused(error, status_of(error.code))
 
 
 BusDep = NamedDependency[Bus]
@@ -192,7 +195,7 @@ def system(vsm_id: str | None) -> str | None:
 
 EXCEPTION_HANDLERS: dict[Any, Any] = {
     RequestTimeout: on_request_timeout,
-    RequestFailed: on_request_failed,
+    Refused: on_refused,
     UnexpectedReply: on_unexpected_reply,
     ValidationException: on_invalid,
     HTTPException: on_http_error,

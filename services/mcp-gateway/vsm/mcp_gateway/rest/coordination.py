@@ -25,8 +25,8 @@ from vsm.contract.coordination import (
     WorkItem,
     work_key,
 )
+from vsm.contract.errors import Refused
 from vsm.contract.operations import AGENT_ID_PATTERN, COMMAND_PATTERN, MAX_PAYLOAD_BYTES
-from vsm.kit.bus import RequestFailed
 from vsm.mcp_gateway.rest.common import (
     ASKS,
     BODY,
@@ -37,7 +37,8 @@ from vsm.mcp_gateway.rest.common import (
     RestOperation,
     VsmIdParam,
     errors,
-    on_request_failed,
+    on_refused,
+    refused,
     system,
 )
 
@@ -72,19 +73,18 @@ class WorkAccepted(BaseModel):
     lane: str
 
 
-def on_refused(request: Request[Any, Any, Any], error: RequestFailed) -> Response[Any]:
+def on_note_refused(request: Request[Any, Any, Any], error: Refused) -> Response[Any]:
     """Too many notes between one pair is the sender's doing: 429, not a system failure."""
-    if error.reply.code == "rate_limited":
-        body = {"error": "rate_limited", "message": error.reply.message}
-        return Response(body | {"details": error.reply.details}, status_code=429)
-    return on_request_failed(request, error)
+    if error.code == "rate_limited":
+        return refused(error, 429)
+    return on_refused(request, error)
 
 
 class System2Controller(Controller):
     path = "/api/vsm"
     tags = ["system 2"]
     request_max_body_size = MAX_PAYLOAD_BYTES
-    exception_handlers = {RequestFailed: on_refused}
+    exception_handlers = {Refused: on_note_refused}
 
     @get("/system/2", responses=EDGE | PARAMS | ASKS, operation_class=RestOperation)
     async def state(self, bus: BusDep, vsm_id: VsmIdParam = None) -> System2State:

@@ -19,7 +19,7 @@ from urllib.parse import urljoin
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
-from vsm.kit.egress import Destination, Fetched, Refused, destination
+from vsm.kit.egress import Blocked, Destination, Fetched, destination
 from vsm.operations.agent import current_command
 from vsm.operations.agents.base import (
     AgentConfig,
@@ -71,10 +71,10 @@ class Called(BaseModel):
 
 def under_bases(url: str, bases: list[str]) -> Destination:
     """`url` (relative to the first base) as the server will read it, when that lies under
-    one of `bases` by whole path segments; else `Refused`."""
+    one of `bases` by whole path segments; else `Blocked`."""
     target = destination(urljoin(bases[0], url))
     if not any(target.within(destination(base)) for base in bases):
-        raise Refused("outside_agent", f"{target.url} is not under this agent's base_urls")
+        raise Blocked("outside_agent", f"{target.url} is not under this agent's base_urls")
     return target
 
 
@@ -108,7 +108,7 @@ class ApiAgent(Passive):
     async def call(self, call: Call) -> dict[str, Any]:
         try:
             target = under_bases(call.url, self.bases)
-        except Refused as refused:
+        except Blocked as refused:
             raise self.outbound.refusal(NAME, refused) from refused
         response = await self._send(call, target.url, idempotent(call.headers))
         return self._map(response)

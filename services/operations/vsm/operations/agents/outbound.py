@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import structlog
 
-from vsm.kit.egress import EgressPolicy, Fetched, Reason, Refused, fetch
+from vsm.kit.egress import Blocked, EgressPolicy, Fetched, Reason, fetch
 from vsm.operations.agents.base import CommandFailed
 
 log = structlog.get_logger("vsm.operations.outbound")
@@ -33,10 +33,10 @@ class Outbound:
         """One call, its body read up to the operator's cap (`Fetched.truncated` beyond)."""
         try:
             return await fetch(self.http, method, url, self.policy.max_body_bytes, **options)
-        except Refused as refused:
+        except Blocked as refused:
             raise self.refusal(agent_type, refused) from refused
 
-    def refusal(self, agent_type: str, refused: Refused) -> CommandFailed:
+    def refusal(self, agent_type: str, refused: Blocked) -> CommandFailed:
         self.count(agent_type, refused.reason)
         log.warning(
             "destination_not_allowed",

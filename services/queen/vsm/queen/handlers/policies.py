@@ -1,16 +1,17 @@
 """S5's policy requests (store, get, list, diff, identity, synthesis) and S4's proposals.
 
-Business errors are `ErrorReply`s with a stable code (`policy_not_found`,
-`policy_version_not_found`, `identity_not_found`, `invalid_policy`,
+Refusals are `PolicyRejected` (the kit answers their `ErrorReply`) with a stable code
+(`policy_not_found`, `policy_version_not_found`, `identity_not_found`, `invalid_policy`,
 `invalid_against_identity`), which the gateway turns into 404 / 422.
 """
 
 from __future__ import annotations
 
+from faststream.rabbit.response import RabbitResponse
+
 from vsm.contract import topology
 from vsm.contract.adaptation import AdaptationProposal
 from vsm.contract.envelope import Envelope
-from vsm.contract.message import Message
 from vsm.contract.policy import (
     IdentityQuery,
     PolicyDiff,
@@ -23,11 +24,12 @@ from vsm.contract.policy import (
     StorePolicy,
 )
 from vsm.contract.system5 import SynthesisRequest
-from vsm.queen.handlers.answering import answering
 from vsm.queen.outlets import Outlets
 from vsm.queen.policies import PolicyRejected
 from vsm.queen.rules import Anomaly
 from vsm.queen.synthesis import synthesise
+
+REQUESTS = topology.requests_queue("queen")
 
 
 def register(outlets: Outlets) -> None:
@@ -37,8 +39,8 @@ def register(outlets: Outlets) -> None:
     async def on_proposal(envelope: Envelope[AdaptationProposal]) -> None:
         await outlets.consider(envelope)
 
-    @answering(bus, StorePolicy)
-    async def store(envelope: Envelope[StorePolicy]) -> Message:
+    @bus.handle(REQUESTS, StorePolicy)
+    async def store(envelope: Envelope[StorePolicy]) -> RabbitResponse:
         request = envelope.data
         record = await journal.adopt(
             envelope.vsm_id,
@@ -48,19 +50,20 @@ def register(outlets: Outlets) -> None:
             reason=request.reason,
             cause=envelope,
         )
-        return PolicyReply(record=record)
+        return bus.reply(PolicyReply(record=record), cause=envelope)
 
-    @answering(bus, PolicyQuery)
-    async def get(envelope: Envelope[PolicyQuery]) -> Message:
+    @bus.handle(REQUESTS, PolicyQuery)
+    async def get(envelope: Envelope[PolicyQuery]) -> RabbitResponse:
         await journal.opened.wait()
         query = envelope.data
-        return PolicyReply(record=s5.store.get(envelope.vsm_id, query.policy_type, query.version))
+        record = s5.store.get(envelope.vsm_id, query.policy_type, query.version)
+        return bus.reply(PolicyReply(record=record), cause=envelope)
 
-    @answering(bus, PolicyListQuery)
-    async def listing(envelope: Envelope[PolicyListQuery]) -> Message:
+    @bus.handle(REQUESTS, PolicyListQuery)
+    async def listing(envelope: Envelope[PolicyListQuery]) -> RabbitResponse:
         await journal.opened.wait()
         latest = s5.store.latest_of(envelope.vsm_id)
-        return PolicyList(
+        listed = PolicyList(
             vsm_id=envelope.vsm_id,
             policies=[
                 PolicySummary(
@@ -72,15 +75,16 @@ def register(outlets: Outlets) -> None:
                 for r in latest
             ],
         )
+        return bus.reply(listed, cause=envelope)
 
-    @answering(bus, PolicyDiffQuery)
-    async def difference(envelope: Envelope[PolicyDiffQuery]) -> Message:
+    @bus.handle(REQUESTS, PolicyDiffQuery)
+    async def difference(envelope: Envelope[PolicyDiffQuery]) -> RabbitResponse:
         await journal.opened.wait()
         query = envelope.data
         added, removed, changed = s5.store.diff(
             envelope.vsm_id, query.policy_type, query.from_version, query.to_version
         )
-        return PolicyDiff(
+        diff = PolicyDiff(
             policy_type=query.policy_type,
             from_version=query.from_version,
             to_version=query.to_version,
@@ -88,9 +92,10 @@ def register(outlets: Outlets) -> None:
             removed=removed,
             changed=changed,
         )
+        return bus.reply(diff, cause=envelope)
 
-    @answering(bus, IdentityQuery)
-    async def identity(envelope: Envelope[IdentityQuery]) -> Message:
+    @bus.handle(REQUESTS, IdentityQuery)
+    async def identity(envelope: Envelope[IdentityQuery]) -> RabbitResponse:
         await journal.opened.wait()
         record = s5.store.latest(envelope.vsm_id, "identity")
         if record is None:
@@ -98,12 +103,12 @@ def register(outlets: Outlets) -> None:
                 "identity_not_found",
                 f"{envelope.vsm_id} has not declared its identity (PUT /api/vsm/identity)",
             )
-        return PolicyReply(record=record)
+        return bus.reply(PolicyReply(record=record), cause=envelope)
 
-    @answering(bus, SynthesisRequest)
-    async def synthesis(envelope: Envelope[SynthesisRequest]) -> Message:
+    @bus.handle(REQUESTS, SynthesisRequest)
+    async def synthesis(envelope: Envelope[SynthesisRequest]) -> RabbitResponse:
         request = envelope.data
         anomaly = Anomaly(request.anomaly_type, request.severity, request.context)
         result = await synthesise(journal, outlets.proposer, envelope.vsm_id, anomaly, envelope)
         outlets.metrics.synthesis.labels(result.llm_outcome).inc()
-        return result
+        return bus.reply(result, cause=envelope)

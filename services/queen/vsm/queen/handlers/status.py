@@ -6,12 +6,13 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
+from faststream.rabbit.response import RabbitResponse
+
+from vsm.contract import topology
 from vsm.contract.envelope import Envelope
 from vsm.contract.health import StatusQuery
-from vsm.contract.message import Message
 from vsm.contract.system5 import DecisionRequest, System5Query, Trace, TraceQuery
 from vsm.queen.decisions import decide
-from vsm.queen.handlers.answering import answering
 from vsm.queen.health import system_status
 from vsm.queen.journal import PolicyJournal
 from vsm.queen.meta import Refused
@@ -31,39 +32,46 @@ async def known(s5: System5, journal: PolicyJournal, vsm_id: str) -> None:
         raise Refused("meta_system_not_found", f"no viable system {vsm_id!r}")
 
 
+REQUESTS = topology.requests_queue("queen")
+
+
 def register(outlets: Outlets, trail: Trail, llm: str) -> None:
     bus, s5, journal = outlets.bus, outlets.s5, outlets.journal
 
-    @answering(bus, StatusQuery)
-    async def status(envelope: Envelope[StatusQuery]) -> Message:
+    @bus.handle(REQUESTS, StatusQuery)
+    async def status(envelope: Envelope[StatusQuery]) -> RabbitResponse:
         await known(s5, journal, envelope.vsm_id)
         now = datetime.now(UTC)
         viability = s5.viability(envelope.vsm_id, now)
         board = system_status(s5.board, now, envelope.vsm_id)
-        return board.model_copy(
+        board = board.model_copy(
             update={"viability": viability.score, "viability_coverage": viability.coverage}
         )
+        return bus.reply(board, cause=envelope)
 
-    @answering(bus, DecisionRequest)
-    async def decision(envelope: Envelope[DecisionRequest]) -> Message:
+    @bus.handle(REQUESTS, DecisionRequest)
+    async def decision(envelope: Envelope[DecisionRequest]) -> RabbitResponse:
         await known(s5, journal, envelope.vsm_id)
         request = envelope.data
         situation = s5.situation(envelope.vsm_id, datetime.now(UTC))
         decision_id = f"dec-{uuid.uuid4().hex[:12]}"
-        return decide(decision_id, request.decision_type, request.context, situation)
+        decided = decide(decision_id, request.decision_type, request.context, situation)
+        return bus.reply(decided, cause=envelope)
 
-    @answering(bus, System5Query)
-    async def state(envelope: Envelope[System5Query]) -> Message:
+    @bus.handle(REQUESTS, System5Query)
+    async def state(envelope: Envelope[System5Query]) -> RabbitResponse:
         await journal.opened.wait()
         await known(s5, journal, envelope.vsm_id)
-        return s5.state(envelope.vsm_id, datetime.now(UTC), llm)
+        return bus.reply(s5.state(envelope.vsm_id, datetime.now(UTC), llm), cause=envelope)
 
-    @answering(bus, TraceQuery)
-    async def trace(envelope: Envelope[TraceQuery]) -> Message:
+    @bus.handle(REQUESTS, TraceQuery)
+    async def trace(envelope: Envelope[TraceQuery]) -> RabbitResponse:
         message_id = envelope.data.message_id
         chain = trail.chain(message_id)
         if chain is None:
             raise Refused(
                 "message_not_found", f"no message {message_id!r} on the trail (kept for a day)"
             )
-        return Trace(message_id=message_id, chain=chain, text=render(chain))
+        return bus.reply(
+            Trace(message_id=message_id, chain=chain, text=render(chain)), cause=envelope
+        )

@@ -1,0 +1,94 @@
+"""S3's handlers in memory (vsm.kit.testing): decode, call System 3, reply or publish, refuse."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import pytest
+
+from vsm.contract import topology
+from vsm.contract.control import (
+    AllocationChanged,
+    AllocationGrant,
+    AllocationRequest,
+    ReleaseBudget,
+    Resources,
+    SetBudget,
+    System3State,
+)
+from vsm.contract.errors import ErrorReply
+from vsm.contract.operations import AgentInfo, AgentSpawned
+from vsm.control import app, handlers
+from vsm.control.metrics import create_metrics
+from vsm.control.outlets import Outlets
+from vsm.control.settings import Settings
+from vsm.kit.runtime import Runtime
+from vsm.kit.testing import InMemory
+
+BUDGET = Resources(concurrency_slots=8, llm_tokens_per_min=1000, memory_mb=0)
+
+
+@pytest.fixture
+async def s3() -> AsyncIterator[InMemory]:
+    settings = Settings(log_format="console", agent_memory_mb=0)
+    runtime = Runtime("control", settings)
+    system3 = app.build_system3(settings)
+    out = Outlets(runtime.bus, create_metrics(runtime.telemetry.registry))
+    handlers.register(runtime.bus, system3, out)
+    async with InMemory(runtime.bus) as memory:
+        yield memory
+
+
+async def test_a_budget_is_set_and_answered_with_the_state(s3: InMemory) -> None:
+    reply = await s3.request("control", "budget", SetBudget(budget=BUDGET))
+
+    assert isinstance(reply, System3State)
+    assert reply.budget == BUDGET
+
+
+async def test_releasing_a_child_never_carved_is_refused_with_its_code(s3: InMemory) -> None:
+    reply = await s3.request("control", "budget.release", ReleaseBudget(child="root/ghost"))
+
+    assert isinstance(reply, ErrorReply)
+    assert reply.code == "child_not_found"
+    assert reply.details == {"parent": "root", "child": "root/ghost"}
+
+
+async def test_an_allocation_is_granted_and_its_change_published(s3: InMemory) -> None:
+    await s3.request("control", "budget", SetBudget(budget=BUDGET))
+    agent = AgentInfo(
+        agent_id="w1",
+        agent_type="worker",
+        allocation=1,
+        max_allocation=8,
+        spawned_at=datetime.now(UTC),
+    )
+    await s3.send(AgentSpawned(agent=agent), topology.SYSTEM3_CONTROL)
+
+    request = AllocationRequest(agent_id="w1", resources=Resources(concurrency_slots=3))
+    reply = await s3.ask(request, topology.SYSTEM3_CONTROL)
+
+    assert isinstance(reply, AllocationGrant)
+    assert reply.outcome == "granted"
+    changes = [p.data for p in s3.published(topology.CONTROL)]
+    assert [
+        (c.agent_id, c.resources.concurrency_slots)
+        for c in changes
+        if isinstance(c, AllocationChanged)
+    ][-1] == ("w1", 3)
+
+
+async def test_an_allocation_for_an_unknown_agent_is_refused(s3: InMemory) -> None:
+    request = AllocationRequest(agent_id="ghost", resources=Resources(concurrency_slots=1))
+    reply = await s3.ask(request, topology.SYSTEM3_CONTROL)
+
+    assert isinstance(reply, ErrorReply)
+    assert reply.code == "unknown_agent"
+    assert s3.published(topology.CONTROL) == []
+
+
+async def test_a_body_that_is_no_envelope_is_dead_lettered_with_its_reason(s3: InMemory) -> None:
+    await s3.send(b"{not json", topology.SYSTEM3_CONTROL)
+
+    assert s3.dead_letters() == [("malformed_json", topology.SYSTEM3_CONTROL.name)]

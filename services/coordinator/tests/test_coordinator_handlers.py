@@ -1,0 +1,86 @@
+"""S2's handlers in memory (vsm.kit.testing): decode, call System 2, reply or publish, refuse."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from vsm.contract import topology
+from vsm.contract.coordination import (
+    CoordinateMessage,
+    CoordinationNote,
+    CoordinationReceipt,
+    System2Query,
+    System2State,
+)
+from vsm.contract.errors import ErrorReply
+from vsm.contract.operations import AgentInfo, AgentSpawned
+from vsm.coordinator import app, handlers
+from vsm.coordinator.directory import Directory
+from vsm.coordinator.dispatcher import Dispatcher
+from vsm.coordinator.holding import Holding
+from vsm.coordinator.metrics import create_metrics
+from vsm.coordinator.outlets import Outlets
+from vsm.coordinator.settings import Settings
+from vsm.kit.runtime import Runtime
+from vsm.kit.testing import InMemory
+
+
+def running(agent_id: str) -> AgentSpawned:
+    agent = AgentInfo(
+        agent_id=agent_id,
+        agent_type="worker",
+        allocation=2,
+        max_allocation=16,
+        spawned_at="2025-01-01T00:00:00Z",
+    )
+    return AgentSpawned(agent=agent)
+
+
+@pytest.fixture
+async def s2() -> AsyncIterator[InMemory]:
+    settings = Settings(log_format="console", note_rate_per_s=1)
+    runtime = Runtime("coordinator", settings)
+    bus, metrics = runtime.bus, create_metrics(runtime.telemetry.registry)
+    system2 = app.build_system2(settings)
+    directory = Directory(bus, system2.fleet, settings.registry_retry_s)
+    dispatcher = Dispatcher(
+        bus, system2, directory, metrics, Holding(bus, 1), timeout_s=1.0, grace_s=0.1
+    )
+    outlets = Outlets(bus, metrics, settings.oscillation_window_s)
+    handlers.register(bus, system2, dispatcher, directory, outlets)
+    async with InMemory(bus) as memory:
+        for agent_id in ("w1", "w2"):
+            await memory.send(running(agent_id), topology.SYSTEM2_COORDINATION)
+        yield memory
+
+
+NOTE = CoordinateMessage(from_agent="w1", to_agent="w2", topic="handover")
+
+
+async def test_a_note_between_running_agents_is_delivered_with_a_receipt(s2: InMemory) -> None:
+    receipt = await s2.request("coordinator", "coordinate", NOTE)
+
+    assert isinstance(receipt, CoordinationReceipt)
+    [note] = s2.published(topology.COORDINATION)
+    assert isinstance(note.data, CoordinationNote)
+    assert (note.data.to_agent, note.envelope.id) == ("w2", receipt.note_id)
+
+
+async def test_too_many_notes_between_one_pair_are_refused(s2: InMemory) -> None:
+    await s2.request("coordinator", "coordinate", NOTE)
+    refused = await s2.request("coordinator", "coordinate", NOTE)
+
+    assert isinstance(refused, ErrorReply)
+    assert refused.code == "rate_limited"
+    assert len(s2.published(topology.COORDINATION)) == 1
+
+
+async def test_the_state_counts_the_running_agents_and_delivered_notes(s2: InMemory) -> None:
+    await s2.request("coordinator", "coordinate", NOTE)
+    state = await s2.request("coordinator", "state", System2Query())
+
+    assert isinstance(state, System2State)
+    assert state.capacity == {"w1": 2, "w2": 2}
+    assert state.notes_delivered == 1
