@@ -18,6 +18,7 @@ from vsm.contract import topology
 from vsm.contract.algedonic import AlgedonicSignal
 from vsm.contract.control import CarveBudget, ReleaseBudget
 from vsm.contract.envelope import Envelope
+from vsm.contract.errors import Refused
 from vsm.contract.policy import PolicyRecord
 from vsm.contract.recursion import (
     MetaSystemInfo,
@@ -35,7 +36,7 @@ from vsm.kit.bus import Bus, RequestFailed
 from vsm.queen.bridge import bridge_to_parent
 from vsm.queen.inbox import Inbox
 from vsm.queen.journal import PolicyJournal
-from vsm.queen.meta import MetaTree, Refused, depth_of, parent_of
+from vsm.queen.meta import MetaTree, depth_of, parent_of
 from vsm.queen.policies import PolicyRejected
 from vsm.queen.system5 import System5
 from vsm.queen.viability import Reading

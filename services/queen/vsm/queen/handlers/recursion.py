@@ -12,6 +12,7 @@ from faststream.rabbit.response import RabbitResponse
 
 from vsm.contract import topology
 from vsm.contract.envelope import Envelope
+from vsm.contract.errors import Refused
 from vsm.contract.recursion import (
     MetaSystemDescription,
     MetaSystemQuery,
@@ -22,7 +23,6 @@ from vsm.contract.recursion import (
 )
 from vsm.contract.system5 import Escalation
 from vsm.kit.bus import Bus
-from vsm.queen.meta import Refused
 from vsm.queen.recursion import MetaSystems
 
 REQUESTS = topology.requests_queue("queen")

@@ -10,12 +10,12 @@ from faststream.rabbit.response import RabbitResponse
 
 from vsm.contract import topology
 from vsm.contract.envelope import Envelope
+from vsm.contract.errors import Refused
 from vsm.contract.health import StatusQuery
 from vsm.contract.system5 import DecisionRequest, System5Query, Trace, TraceQuery
 from vsm.queen.decisions import decide
 from vsm.queen.health import system_status
 from vsm.queen.journal import PolicyJournal
-from vsm.queen.meta import Refused
 from vsm.queen.outlets import Outlets
 from vsm.queen.system5 import System5
 from vsm.queen.trail import Trail, render
