@@ -25,6 +25,7 @@ from vsm.contract.control import (
 from vsm.contract.coordination import Damping
 from vsm.contract.envelope import Envelope
 from vsm.contract.errors import ErrorReply
+from vsm.contract.llm import LlmUsage
 from vsm.contract.operations import AgentCrashed, AgentSpawned, AgentTerminated
 from vsm.contract.performance import UnitPerformance
 from vsm.contract.policy import PolicyChanged
@@ -52,7 +53,7 @@ def register(bus: Bus, s3: System3, out: Outlets, clock: Clock = now_utc) -> Non
 
     @bus.handle(INTAKE, AgentSpawned)
     async def on_spawned(envelope: Envelope[AgentSpawned]) -> None:
-        s3.admit(envelope.data.agent)
+        await out.changed(s3.admit(envelope.data.agent))
 
     @bus.handle(INTAKE, AgentTerminated)
     async def on_terminated(envelope: Envelope[AgentTerminated]) -> None:
@@ -65,6 +66,11 @@ def register(bus: Bus, s3: System3, out: Outlets, clock: Clock = now_utc) -> Non
     @bus.handle(INTAKE, UnitPerformance)
     async def on_performance(envelope: Envelope[UnitPerformance]) -> None:
         s3.record_performance(envelope.data)
+
+    @bus.handle(INTAKE, LlmUsage)
+    async def on_llm_usage(envelope: Envelope[LlmUsage]) -> None:
+        crossings, changes = s3.use(envelope.data, envelope.vsm_id, envelope)
+        await out.spent(crossings, changes, s3.spend, clock())
 
     @bus.handle(INTAKE, Damping)
     async def on_damping(envelope: Envelope[Damping]) -> None:
@@ -86,9 +92,10 @@ def register(bus: Bus, s3: System3, out: Outlets, clock: Clock = now_utc) -> Non
     @bus.handle(REQUESTS, SetBudget)
     async def on_budget(envelope: Envelope[SetBudget]) -> RabbitResponse:
         try:
-            budgets.set_budget(s3.ledger, envelope.vsm_id, envelope.data.budget)
+            changes = s3.set_budget(envelope.vsm_id, envelope.data.budget, envelope)
         except Refused as refusal:
             return refused(refusal, envelope)
+        await out.changed(changes)
         return bus.reply(state(s3, envelope.vsm_id, clock()), cause=envelope)
 
     @bus.handle(REQUESTS, CarveBudget)
