@@ -111,18 +111,24 @@ def test_spend_is_per_agent_and_per_system_and_services_count_to_their_system() 
     assert spending.system_spent(s3.spend, system, "root") == pytest.approx(0.17)
 
 
-def test_crossing_80_percent_is_said_once_per_crossing_not_per_call() -> None:
+def test_crossing_80_percent_is_said_once_not_per_call_and_again_after_a_new_budget() -> None:
     s3 = system3(10.0, "a")  # a holds 5
     s3.ledger.systems["root"].accounts["a"].usd_share = 1.0  # a holds exactly 1 USD
 
     below, _ = s3.use(usage("a", 0.79), "root")
     crossed, _ = s3.use(usage("a", 0.02), "root")
     again, _ = s3.use(usage("a", 0.01), "root")
+    s3.ledger.systems["root"].accounts["a"].usd_share = 2.0  # S3 enlarged it
+    s3.use(usage("a", 0.01), "root")
+    after_shift, _ = s3.use(usage("a", 0.8), "root")  # past 80% of 2 again: S3 answered already
+    s3.set_budget("root", SLOTS.model_copy(update={"llm_usd_per_day": 4.0}))
+    new_budget, _ = s3.use(usage("a", 1.0), "root")
 
     assert below == []
     assert [(c.level, c.agent_id) for c in crossed] == [("warning", "a")]
     assert crossed[0].spent_usd == pytest.approx(0.81)
-    assert again == []
+    assert again == after_shift == []
+    assert [(c.level, c.agent_id) for c in new_budget] == [("warning", "a")]
 
 
 def test_a_system_crossing_its_cap_is_said_for_the_system() -> None:
@@ -135,8 +141,10 @@ def test_a_system_crossing_its_cap_is_said_for_the_system() -> None:
 
 def test_a_busy_agent_gets_what_is_unshared_and_half_of_each_idle_agents_unspent_share() -> None:
     s3 = system3(1.0, "busy", "idle")  # busy 0.5, idle 0.25, 0.25 unshared
+    for _ in range(39):
+        assert s3.use(usage("busy", 0.01), "root") == ([], [])
 
-    crossed, changes = s3.use(usage("busy", 0.41), "root")
+    crossed, changes = s3.use(usage("busy", 0.01), "root")  # 0.4: 80% of its 0.5
 
     assert [c.level for c in crossed] == ["warning"]
     assert share(s3, "idle") == pytest.approx(0.125)

@@ -11,8 +11,9 @@ Spend comes from `LlmUsage` records (`charge`) and from agents' performance repo
 comes back from the agents). Services' own calls (S5's synthesis, S4's amplifier) and agents
 that are gone count to their system.
 
-`crossings` says once per crossing when a subject (an agent's share, a system's cap) passes
-`WARN_AT` of its cap; `exhausted` says once when an agent's call was refused. `shift` moves
+`crossings` says once when a subject (an agent's share, a system's cap) passes `WARN_AT` of
+its cap (again only after a new budget or on a new day); `refused` says once when an agent's
+call was refused (again after its share grew). `shift` moves
 shares to a busy agent: first what the system has not shared, then half of the unspent share
 of each idle agent (one that spent less than `IDLE_BELOW` of its share).
 """
@@ -60,7 +61,7 @@ class DaySpend:
     others: dict[str, float] = field(default_factory=dict)
     """Viable system -> USD spent today by its services' own calls and by agents gone."""
     over: set[str] = field(default_factory=set)
-    """Subjects at or past `WARN_AT` of their cap now (a new crossing needs a fall first)."""
+    """Subjects that crossed `WARN_AT` of their cap (until a new budget or a new day)."""
     exhausted: set[str] = field(default_factory=set)
     """Agents refused a call since their share last grew; systems with nothing left to give."""
     calls: dict[str, int] = field(default_factory=dict)
@@ -151,12 +152,9 @@ def sustainable_rate_per_s(
 
 
 def _crossed(spend: DaySpend, subject: str, spent: float, cap: float) -> bool:
-    """Whether `subject` has just crossed `WARN_AT` of `cap` (and remember it is over)."""
-    over = spent > PRECISION and spent >= WARN_AT * cap
-    if not over:
-        spend.over.discard(subject)
-        return False
-    if subject in spend.over:
+    """Whether `subject` has just crossed `WARN_AT` of `cap` (then it is remembered: a share
+    S3 itself enlarged does not make it cross again, a new budget or a new day does)."""
+    if subject in spend.over or spent <= PRECISION or spent < WARN_AT * cap:
         return False
     spend.over.add(subject)
     return True
@@ -207,14 +205,21 @@ def spread(system: SystemBudget, spend: DaySpend, vsm_id: str) -> list[Account]:
     if cap is None:
         return [replace(a, usd_share=None) for a in agents]
     left = max(0.0, cap - system_spent(spend, system, vsm_id))
+    spend.over -= {vsm_id, *system.accounts}  # a new budget: crossings count afresh
     part = left * FIRST_SHARE / max(1, len(agents))
     return [replace(a, usd_share=_down(spend.agents.get(a.agent_id, 0.0) + part)) for a in agents]
 
 
+def mean_cost(spend: DaySpend, agent_id: str) -> float:
+    """An agent's mean cost per call today (0 before its first)."""
+    calls = spend.calls.get(agent_id, 0)
+    return spend.agents.get(agent_id, 0.0) / calls if calls else 0.0
+
+
 def shift(system: SystemBudget, spend: DaySpend, busy: Account) -> list[Account]:
     """More share for `busy`, within the cap: what no agent holds, then half the unspent share
-    of each idle agent. The accounts to change (the busy one last); none if nothing could be
-    found."""
+    of each idle agent. The accounts to change (the busy one last); none if what could be
+    found would not pay for one more of its calls at its mean cost."""
     if busy.usd_share is None:
         return []
     given = unshared(system)
@@ -231,7 +236,7 @@ def shift(system: SystemBudget, spend: DaySpend, busy: Account) -> list[Account]
             donors.append(replace(account, usd_share=_down(share - gift)))
             given += gift
     given = _down(given)
-    if given <= PRECISION:
+    if given <= max(PRECISION, mean_cost(spend, busy.agent_id)):
         return []
     spend.exhausted.discard(busy.agent_id)
     return [*donors, replace(busy, usd_share=_down(busy.usd_share + given))]
