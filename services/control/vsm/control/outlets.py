@@ -33,8 +33,34 @@ BUDGET = "budget"
 """The reason of S3's pain about LLM spend, and the word its operator alerts start with."""
 
 
+def pain(crossing: Crossing, spend: DaySpend, now: datetime) -> AlgedonicSignal:
+    """S3's pain about LLM spend: reason `budget`, about an agent or the whole system."""
+    midnight = datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), now.tzinfo)
+    rate = spending.sustainable_rate_per_s(spend, crossing, (midnight - now).total_seconds())
+    context: dict[str, Any] = {
+        "spent_usd": round(crossing.spent_usd, 9),
+        "cap_usd": crossing.cap_usd,
+    }
+    if crossing.agent_id is not None:
+        context["agent_id"] = crossing.agent_id
+    else:
+        context["target"] = "*"  # the whole system is spending too fast
+    if rate is not None:
+        context["sustainable_rate_per_s"] = round(rate, 6)
+    ratio = crossing.spent_usd / crossing.cap_usd if crossing.cap_usd else 1.0
+    return AlgedonicSignal(
+        kind="pain",
+        intensity=round(min(1.0, ratio), 6),
+        origin=f"control/{crossing.agent_id}" if crossing.agent_id else "control",
+        reason=BUDGET,
+        episode=f"{BUDGET}-{crossing.subject}-{spend.day.isoformat()}"[:128],
+        context=context,
+    )
+
+
 class Outlets:
     def __init__(self, bus: Bus, metrics: Metrics) -> None:
+        self.bus = bus
         self.metrics = metrics
         on = topology.CONTROL
         self.allocations = bus.publisher(
@@ -57,39 +83,23 @@ class Outlets:
     async def spent(
         self, crossings: list[Crossing], changes: list[Change], spend: DaySpend, now: datetime
     ) -> None:
-        """Pain for each crossing of 80%, alerts to operators (once a day per subject and
-        level), then the shares S3 moved, caused by the pain they answer."""
-        cause: Any = None
-        for crossing in crossings:
-            if crossing.level == "warning":
-                cause = await self.pain(crossing, spend, now)
-            if spending.alert_due(spend, crossing):
-                await self.alert(crossing, cause)
-        await self.changed([replace(c, cause=cause or c.cause) for c in changes])
-
-    async def pain(self, crossing: Crossing, spend: DaySpend, now: datetime) -> Any:
-        midnight = datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), now.tzinfo)
-        rate = spending.sustainable_rate_per_s(spend, crossing, (midnight - now).total_seconds())
-        context: dict[str, Any] = {
-            "spent_usd": round(crossing.spent_usd, 9),
-            "cap_usd": crossing.cap_usd,
+        """Pain for each crossing of 80%, the shares S3 moved (caused by the pain they answer,
+        sent before it, so that S5's answer to the pain always comes after them), then alerts
+        to operators (once a day per subject and level)."""
+        pains = {
+            crossing: self.bus.envelope(
+                pain(crossing, spend, now), vsm_id=crossing.vsm_id, subject=crossing.agent_id
+            )
+            for crossing in crossings
+            if crossing.level == "warning"
         }
-        if crossing.agent_id is not None:
-            context["agent_id"] = crossing.agent_id
-        else:
-            context["target"] = "*"  # the whole system is spending too fast
-        if rate is not None:
-            context["sustainable_rate_per_s"] = round(rate, 6)
-        ratio = crossing.spent_usd / crossing.cap_usd if crossing.cap_usd else 1.0
-        signal = AlgedonicSignal(
-            kind="pain",
-            intensity=round(min(1.0, ratio), 6),
-            origin=f"control/{crossing.agent_id}" if crossing.agent_id else "control",
-            reason=BUDGET,
-            episode=f"{BUDGET}-{crossing.subject}-{spend.day.isoformat()}"[:128],
-            context=context,
-        )
-        return await self.pains.publish(signal, vsm_id=crossing.vsm_id, subject=crossing.agent_id)
+        first = next(iter(pains.values()), None)
+        await self.changed([replace(c, cause=first or c.cause) for c in changes])
+        for envelope in pains.values():
+            await self.bus.send(topology.ALGEDONIC, envelope)
+        for crossing in crossings:
+            if spending.alert_due(spend, crossing):
+                await self.alert(crossing, pains.get(crossing))
 
     async def alert(self, crossing: Crossing, cause: Any) -> None:
         whose = (
