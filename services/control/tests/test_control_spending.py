@@ -167,6 +167,13 @@ def test_a_refused_call_is_exhaustion_once_and_the_system_too_when_nothing_is_le
     assert again == []
 
 
+def test_a_call_refused_by_the_agents_own_cap_in_a_system_without_budget_says_nothing() -> None:
+    s3 = system3(None, "a")
+    s3.use(usage("a", 0.5), "root")
+
+    assert s3.use(usage("a", 0.0, refused=True), "root") == ([], [])
+
+
 def test_an_agents_report_brings_back_the_days_spend_after_a_restart() -> None:
     s3 = system3(1.0, "a")  # a fresh S3: it counted nothing of today
     report = UnitPerformance(

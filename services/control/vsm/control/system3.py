@@ -103,8 +103,9 @@ class System3:
         else:
             crossed = spending.crossings(spend, self.ledger, vsm_id, usage.agent_id)
         busy = self.ledger.account(usage.agent_id)
-        if busy is None or not (usage.refused or any(c.agent_id for c in crossed)):
-            return crossed, []
+        pressed = usage.refused or any(c.agent_id for c in crossed)
+        if busy is None or busy.usd_share is None or not pressed:
+            return crossed, []  # no share to grow (refused for its own cap, not S3's)
         system = self.ledger.systems[busy.vsm_id]
         wanted = spending.shift(system, spend, busy)
         if not wanted and usage.refused and busy.vsm_id not in spend.exhausted:
