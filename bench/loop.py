@@ -1,5 +1,7 @@
 """The closed loop's own figures: how fast viability recovers once the trouble is gone, and
 how calm S5 stays while it lasts (policy changes per episode; damping promises at most 2).
+The cost episode (`tests.support.budget_loop`) adds the same for LLM spend: an llm_worker's
+burst past 80% of its share of a daily budget, and what was spent beyond the cap (never any).
 
 These are times of a control loop whose clocks are configuration (`LOOP_ENV`: pain halves
 every 4 s, measures are judged over 1 s windows), not of message passing, so they are
@@ -10,12 +12,27 @@ aio-pika: the raw baseline of a decision loop does not exist.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import secrets
 import statistics
 import time
 from typing import Any
 
 from bench import Context, Figures, benchmark
 from bench.system import System, launched
+from tests.support.budget_loop import (
+    CALL_USD,
+    CAP_USD,
+    COST_ENV,
+    budget_pain,
+    budgeted_pair,
+    burst,
+    priced,
+    served,
+    stopped,
+    throttle_of,
+    until_refused,
+)
 from tests.support.closed_loop import (
     LOOP_ENV,
     Upstream,
@@ -25,7 +42,8 @@ from tests.support.closed_loop import (
     spawn_api_agent,
     until_viable,
 )
-from tests.support.probe import open_probe
+from tests.support.fake_anthropic import FakeAnthropic
+from tests.support.probe import Probe, open_probe
 from vsm.contract.policy import PolicyChanged
 from vsm.contract.system5 import InterventionOpened, InterventionResolved
 
@@ -57,18 +75,58 @@ async def episode(system: System, watch: Watch, upstream: Upstream) -> dict[str,
     }
 
 
+async def cost_episode(system: System, probe: Probe, fake: FakeAnthropic) -> dict[str, float]:
+    """One LLM budget episode: seconds from the pain to the throttle's allocation and to the
+    episode's resolution, its policy changes, and USD served beyond the cap."""
+    _, busy, idle = await budgeted_pair(system.http)
+    system.agents.update({busy, idle})
+    watch = Watch(probe)
+    await watch.start(busy)
+    marker = f"spend-{secrets.token_hex(4)}"
+    outcomes: list[str] = []
+    client = lambda: contextlib.nullcontext(system.http)  # noqa: E731
+    started = time.monotonic()
+    driver = asyncio.create_task(burst(client, busy, marker, outcomes))
+    try:
+        pain = await budget_pain(watch, started)
+        opened = await watch.first(InterventionOpened.TYPE, pain.at)
+        _, allocation = await throttle_of(watch, busy, pain.at)
+        await asyncio.sleep(4)
+        await stopped(driver)
+        resolved = await watch.first(InterventionResolved.TYPE, pain.at, timeout=60)
+        driver = asyncio.create_task(burst(client, busy, marker, outcomes))
+        await until_refused(outcomes, timeout=150)
+    finally:
+        await stopped(driver)
+        await watch.stop()
+    episode_id = opened.data["intervention_id"]
+    changes = [
+        s for s in watch.of(PolicyChanged.TYPE) if s.data["record"]["intervention_id"] == episode_id
+    ]
+    return {
+        "pain_to_throttle_s": allocation.at - pain.at,
+        "recovery_s": resolved.at - pain.at,
+        "policy_changes": float(len(changes)),
+        "overspend_usd": max(0.0, served(fake, marker) * CALL_USD - CAP_USD),
+    }
+
+
 @benchmark("loop.recovery", rounds=1)
 async def recovery(ctx: Context) -> Figures:
     """The closed loop on a system of its own (`LOOP_ENV` clocks): an `api` agent fed 20
     commands/s through S2; its upstream fails until S5 intervenes plus 6 s, then heals.
     Per episode: failure to intervention, healing to viability above its threshold
     (`recovery_s`, also in pain half-lives), and the policy changes carrying the
-    intervention's id (damping: at most 2)."""
+    intervention's id (damping: at most 2). Then one cost episode (`cost_*`): an llm_worker
+    pushed past 80% of its share of a 0.15 USD daily budget, then on to its cap: pain to
+    the throttle's allocation, pain to the episode's resolution, its policy changes, and the
+    USD the fake Messages API served beyond the cap."""
     results: list[dict[str, float]] = []
-    with Upstream() as upstream:  # first: operations is told its endpoint when it starts
+    # First: operations is told the upstream and the Messages API when it starts.
+    with Upstream() as upstream, FakeAnthropic() as fake:
+        env = {**loop_env(upstream), **COST_ENV, **priced(fake).env()}
         system = await ctx.fixture(
-            "loop-system",
-            lambda: launched(ctx, suffix="loop", env=loop_env(upstream), workers=False),
+            "loop-system", lambda: launched(ctx, suffix="loop", env=env, workers=False)
         )
         agent_id = await spawn_api_agent(system.http, upstream)
         system.agents.add(agent_id)
@@ -82,7 +140,9 @@ async def recovery(ctx: Context) -> Figures:
             finally:
                 driver.cancel()
                 await watch.stop()
-    return summary(results, float(LOOP_ENV["ALGEDONIC_HALF_LIFE_S"]))
+            cost = await cost_episode(system, probe, fake)
+    figures = summary(results, float(LOOP_ENV["ALGEDONIC_HALF_LIFE_S"]))
+    return figures | {f"cost_{name}": value for name, value in cost.items()}
 
 
 def summary(results: list[dict[str, Any]], half_life_s: float) -> Figures:

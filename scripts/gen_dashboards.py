@@ -665,6 +665,14 @@ def llm_cost() -> tuple[Panel, ...]:
             unit="currencyUSD",
         ),
         Panel(
+            "LLM budget headroom today, USD, by system",
+            (t(sum_by("vsm_id", m("vsm_llm_budget_headroom_usd", VSM_ID)), "{{vsm_id}}"),),
+            "What each viable system may still spend on LLM calls this UTC day: its own daily "
+            "cap (budget less children's carves) less the day's spend; only systems with a USD "
+            "budget. At 80% spent S3 feels pain `budget`; at the cap calls fail unsent.",
+            unit="currencyUSD",
+        ),
+        Panel(
             "LLM call duration (p95), by agent type",
             (
                 t(

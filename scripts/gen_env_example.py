@@ -111,6 +111,7 @@ MEANINGS = {
     "BUDGET_SLOTS": "Concurrency slots of a viable system's budget until one is set.",
     "BUDGET_TOKENS_PER_MIN": "LLM tokens a minute of a viable system's budget until one is set.",
     "BUDGET_MEMORY_MB": "Memory of a viable system's budget until one is set, in MB.",
+    "BUDGET_USD_PER_DAY": "A viable system's daily LLM cap until one is set, in USD (unset: none).",
     "AGENT_MEMORY_MB": "Memory S3 books for an agent at spawn, in MB.",
     "HEADROOM_INTERVAL": "Seconds between reports of S3's headroom to S5.",
     "RELEASE_INTERVAL": "How often S3 applies ended cool-downs and lifts expired throttles.",

@@ -213,6 +213,8 @@ async def refusal_subject(gateway: httpx.AsyncClient, vsm: str) -> str:
         ("audit", {}, 404, "unknown_agent"),
         ("budget", {"concurrency_slots": -5}, 422, "invalid_request"),
         ("budget", {"llm_tokens_per_min": 10**12}, 422, "invalid_request"),
+        ("budget", {"llm_usd_per_day": -0.5}, 422, "invalid_request"),
+        ("budget", {"llm_usd_per_day": 10**7}, 422, "invalid_request"),
     ],
 )
 async def test_bad_requests_get_a_clear_error_and_change_nothing(

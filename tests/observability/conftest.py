@@ -20,6 +20,8 @@ QUICK_S5 = {
     "MONITOR_INTERVAL_S": "0.2",
     "PERFORMANCE_INTERVAL": "1",
 }
+BUDGET = {"BUDGET_USD_PER_DAY": "100"}
+"""A daily LLM budget for every viable system, so that its headroom is charted."""
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +42,7 @@ def monitored_system(
     broker: MonitoredRabbitMQ, tmp_path_factory: pytest.TempPathFactory, fake_llm: FakeAnthropic
 ) -> Iterator[LocalSystem]:
     logs = tmp_path_factory.mktemp("logs")
-    with running_system(broker.url, logs, **QUICK_S5, **fake_llm.env()) as running:
+    with running_system(broker.url, logs, **QUICK_S5, **BUDGET, **fake_llm.env()) as running:
         yield running
 
 

@@ -170,6 +170,8 @@ class FakeAnthropic(LoopbackFake):
         request, or `None` to echo the last user message. `api_key`, when given, is the only
         credential accepted (others get 401); otherwise any non-empty one is."""
         self.default_reply: DefaultReply = default_reply
+        self.default_usage: Mapping[str, int] | None = None
+        """The `usage` of default replies (None: estimated from the text, as `reply_text`)."""
         self._api_key = api_key
         super().__init__(host)
         self._lock = threading.Condition()
@@ -358,7 +360,9 @@ class FakeAnthropic(LoopbackFake):
         with self._lock:
             step = self._script.popleft() if self._script else None
         if step is None:
-            step = _Reply(({"type": "text", "text": self._default_text(request)},), "end_turn")
+            usage = tuple((self.default_usage or {}).items())
+            text = {"type": "text", "text": self._default_text(request)}
+            step = _Reply((text,), "end_turn", usage)
 
         if isinstance(step, _Failure):
             _send_error(

@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from tests.support.fake_anthropic import FakeAnthropic
 from vsm.contract.llm import LlmUsage
 from vsm.kit.llm import Caller, LlmMeter, LlmSettings, MeteredLlm
+from vsm.kit.llm_allowance import LlmAllowance, LlmBudgetExhausted
 from vsm.kit.pricing import DEFAULT_PRICES, OTHER, PriceTable, Tokens
 
 CALLER = Caller("llm-1", "llm_worker", "root/ops")
@@ -155,3 +156,19 @@ def test_a_negative_absurd_or_missing_price_is_refused_naming_the_field(
     monkeypatch.setenv("LLM_PRICES", json.dumps({"claude-haiku-4-5": price}))
     with pytest.raises(ValidationError, match=rf"llm_prices\.claude-haiku-4-5\.{field}"):
         LlmSettings()
+
+
+async def test_a_call_past_the_share_s3_allocated_is_refused_unsent_and_reported(
+    fake: FakeAnthropic, llm: MeteredLlm, registry: CollectorRegistry, reports: list[LlmUsage]
+) -> None:
+    allowance = LlmAllowance(daily_cap_usd=5.0, share_usd=0.000001)  # S3's share binds
+    capped = llm.on_behalf_of(CALLER, allowance)
+    with pytest.raises(LlmBudgetExhausted) as refused:
+        await capped.create(model="claude-haiku-4-5", max_tokens=64, messages=HELLO)
+
+    assert refused.value.cap_usd == 0.000001
+    assert fake.requests == []
+    [record] = reports
+    assert (record.refused, record.cost_usd, record.input_tokens) == (True, 0.0, 0)
+    labels = {"vsm_id": "root/ops", "agent_type": "llm_worker", "model": "claude-haiku-4-5"}
+    assert sample(registry, "vsm_llm_cost_usd_total", **labels) is None

@@ -56,6 +56,17 @@ def test_a_rate_anomaly_throttles_its_target_and_keeps_other_limits() -> None:
     ]
 
 
+def test_budget_pain_throttles_the_spender_to_the_rate_its_share_sustains() -> None:
+    slow = {"agent_id": "w1", "sustainable_rate_per_s": 0.02}
+    fast = {"agent_id": "w1", "sustainable_rate_per_s": 500}
+    (throttle, _), (capped, _) = (candidates(Anomaly("budget", 0.8, c), {}) for c in (slow, fast))
+    assert throttle.document["limits"][0]["max_rate_per_s"] == 0.1  # never below the floor
+    assert capped.document["limits"][0]["max_rate_per_s"] == 6.0  # never above the cut
+    assert "w1 spends its LLM budget too fast" in throttle.rationale
+    (whole, _) = candidates(Anomaly("budget", 0.9, {"target": "*"}), {})
+    assert whole.document["limits"][0]["target"] == "*"
+
+
 def test_other_anomalies_get_an_adaptation_policy_by_severity() -> None:
     (mild,) = candidates(Anomaly("drift", 0.2), {})
     (severe,) = candidates(Anomaly("drift", 0.9), {})

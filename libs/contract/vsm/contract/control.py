@@ -60,6 +60,13 @@ class Resources(BaseModel):
     concurrency_slots: int = Field(default=0, ge=0, le=100_000)
     llm_tokens_per_min: int = Field(default=0, ge=0, le=100_000_000)
     memory_mb: int = Field(default=0, ge=0, le=10_000_000)
+    llm_usd_per_day: float | None = Field(
+        default=None,
+        ge=0,
+        le=1_000_000,
+        description="LLM spend per UTC day, in USD: a viable system's hard daily cap, or an "
+        "agent's share of it (None: no USD budget).",
+    )
 
 
 class SetBudget(Message):
@@ -181,6 +188,21 @@ class AuditFindings(Message):
     recommendations: list[str]
 
 
+class LlmSpend(BaseModel):
+    """A viable system's LLM spend against its daily cap, for the current UTC day."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    day: str = Field(description="The UTC day, `YYYY-MM-DD`.")
+    cap_usd: float | None = Field(
+        description="The system's own cap: its budget less what children carved (None: no "
+        "USD budget)."
+    )
+    spent_usd: float = Field(ge=0)
+    headroom_usd: float | None = Field(description="`cap_usd - spent_usd`, never below 0.")
+    shared_usd: float = Field(ge=0, description="What agents hold of the cap as their shares.")
+
+
 class System3Query(Message):
     TYPE: ClassVar[str] = "vsm.s3.state.query.v1"
 
@@ -194,6 +216,7 @@ class AgentAllocation(BaseModel):
     priority: int
     max_rate_per_s: float | None = None
     reason: str
+    llm_spent_today_usd: float = Field(default=0.0, ge=0)
 
 
 class System3State(Message):
@@ -212,3 +235,4 @@ class System3State(Message):
         default_factory=dict, description="Agent id -> end of S2's cool-down."
     )
     last_audit: AuditFindings | None = None
+    llm: LlmSpend | None = None

@@ -2,8 +2,9 @@
 
 Published by whoever made the call (operations for its llm_workers, queen for synthesis,
 intelligence for its amplifier) on `vsm.control` with key `llm.usage.<agent_type>`, without
-the mandatory flag: nothing consumes it yet, and a record nobody reads is no failure. The
-envelope's `vsm_id` is the viable system charged.
+the mandatory flag (a call is not failed for a record S3 missed). S3 keeps each viable
+system's and each agent's spend of the UTC day from them. The envelope's `vsm_id` is the
+viable system charged.
 """
 
 from __future__ import annotations
@@ -41,3 +42,8 @@ class LlmUsage(Message):
     cache_read_tokens: int = Field(default=0, ge=0)
     cost_usd: float = Field(ge=0)
     duration_s: float = Field(ge=0)
+    refused: bool = Field(
+        default=False,
+        description="The caller's allowance refused the call (`llm_budget_exhausted`): it was "
+        "not sent, nothing was spent.",
+    )

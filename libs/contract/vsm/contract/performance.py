@@ -39,3 +39,9 @@ class UnitPerformance(Message):
     performance: float | None = Field(default=None, ge=0)
     succeeded: int = Field(default=0, ge=0)
     failed: int = Field(default=0, ge=0)
+    llm_spent_today_usd: float | None = Field(
+        default=None,
+        ge=0,
+        description="What the unit spent on LLM calls this UTC day (None: it made none), so "
+        "S3 learns the day's spend again after a restart.",
+    )

@@ -265,12 +265,13 @@ SYSTEM3_CONTROL = Queue(
     (
         Binding(CONTROL, "request.#"),
         Binding(CONTROL, "s1.performance.*"),
+        Binding(CONTROL, "llm.usage.*"),
         Binding(POLICY),
         Binding(COORDINATION, "damping.*"),
         Binding(S1_REGISTRY, "agent.#"),
     ),
-    "S3's intake: allocation requests, S1 performance, policy changes, S2's damping, S1 "
-    "registry events.",
+    "S3's intake: allocation requests, S1 performance, LLM usage, policy changes, S2's "
+    "damping, S1 registry events.",
 )
 SYSTEM2_WORK = Queue(
     "vsm.system2.work",

@@ -32,7 +32,7 @@ from vsm.contract.llm import LlmUsage, llm_usage_key
 from vsm.kit.bus import Bus
 from vsm.kit.genai import llm_call
 from vsm.kit.labels import BoundedLabel
-from vsm.kit.llm_allowance import LlmAllowance, worst_case
+from vsm.kit.llm_allowance import LlmAllowance, LlmBudgetExhausted, worst_case
 from vsm.kit.pricing import MAX_MODELS, ModelName, ModelPrice, PriceTable, Tokens
 from vsm.kit.settings import ServiceSettings
 
@@ -129,16 +129,19 @@ class LlmMeter:
     def failed(self, caller: Caller, model: str, elapsed: float) -> None:
         self.duration.labels(caller.agent_type, self.prices.entry(model), "error").observe(elapsed)
 
-    def record(self, caller: Caller, model: str, tokens: Tokens, elapsed: float) -> LlmUsage:
-        """Count and price one answered call; the usage record to report."""
+    def record(
+        self, caller: Caller, model: str, tokens: Tokens, elapsed: float, *, counted: bool = True
+    ) -> LlmUsage:
+        """Count (unless not `counted`) and price one answered call; the record to report."""
         entry = self.prices.entry(model)
         cost = self.prices.cost(entry, tokens)
-        vsm_id = self.vsm_ids(caller.vsm_id)
-        for direction in DIRECTIONS:
-            count = getattr(tokens, direction)
-            self.tokens.labels(vsm_id, caller.agent_type, entry, direction).inc(count)
-        self.cost.labels(vsm_id, caller.agent_type, entry).inc(cost)
-        self.duration.labels(caller.agent_type, entry, "ok").observe(elapsed)
+        if counted:
+            vsm_id = self.vsm_ids(caller.vsm_id)
+            for direction in DIRECTIONS:
+                count = getattr(tokens, direction)
+                self.tokens.labels(vsm_id, caller.agent_type, entry, direction).inc(count)
+            self.cost.labels(vsm_id, caller.agent_type, entry).inc(cost)
+            self.duration.labels(caller.agent_type, entry, "ok").observe(elapsed)
         return LlmUsage(
             agent_id=caller.agent_id,
             agent_type=caller.agent_type,
@@ -150,6 +153,11 @@ class LlmMeter:
             cost_usd=cost,
             duration_s=elapsed,
         )
+
+    def refused(self, caller: Caller, model: str) -> LlmUsage:
+        """The record of a call its allowance refused: unsent, nothing spent."""
+        usage = self.record(caller, model, Tokens(), 0.0, counted=False)
+        return usage.model_copy(update={"refused": True})
 
     async def told(self, usage: LlmUsage, caller: Caller) -> None:
         """Report the record; a report that fails is logged, the answer is not lost for it."""
@@ -185,10 +193,14 @@ class MeteredLlm:
         asked = str(request.get("model", ""))
         worst = 0.0
         if self.allowance is not None:
-            if self.allowance.daily_cap_usd is not None:
+            if self.allowance.cap_usd is not None:
                 price = self.meter.prices.price(self.meter.prices.entry(asked))
                 worst = worst_case(request, price)
-            await self.allowance.admit(worst)
+            try:
+                await self.allowance.admit(worst)
+            except LlmBudgetExhausted:
+                await self.meter.told(self.meter.refused(self.caller, asked), self.caller)
+                raise
         started = time.monotonic()
         try:
             with llm_call(asked, request.get("max_tokens")) as answered:
@@ -214,7 +226,7 @@ class MeteredLlm:
 
 def usage_reporter(bus: Bus) -> Report:
     """Publish each record on `vsm.control` (`llm.usage.<agent_type>`), for the caller's
-    viable system; not mandatory, as nothing needs to consume it yet."""
+    viable system and S3's budgets; not mandatory (S3's intake is bound to it)."""
     publisher = bus.publisher(
         topology.CONTROL,
         LlmUsage,

@@ -5,7 +5,9 @@ second) and debited with each call's real tokens once answered, so it may go bel
 call waits while the bucket is empty, never fails for it. The daily cap, in USD, is hard: a
 call whose worst case (`worst_case`) would take the day's spend past the cap fails at once
 with `LlmBudgetExhausted`, before anything is sent, so the cap is never overspent. The day
-is the UTC day; the spend is this process's (durable budgets are S3's).
+is the UTC day; the spend is this process's (durable budgets are S3's). The cap that binds is
+the lower of the caller's own (`daily_cap_usd`, e.g. an agent's config) and its share of its
+viable system's budget (`share_usd`, from S3's allocation).
 """
 
 from __future__ import annotations
@@ -65,6 +67,8 @@ class LlmAllowance:
 
     tokens_per_min: int | None = None
     daily_cap_usd: float | None = None
+    share_usd: float | None = None
+    """The caller's share of its viable system's daily budget, as S3 allocated it."""
     clock: Callable[[], float] = time.monotonic
     today: Callable[[], date] = utc_today
     level: float | None = None
@@ -92,10 +96,16 @@ class LlmAllowance:
             self.day, self.spent_usd = self.today(), 0.0
         return self.spent_usd
 
+    @property
+    def cap_usd(self) -> float | None:
+        """The cap that binds today: the lower of its own cap and S3's share (None: none)."""
+        caps = [c for c in (self.daily_cap_usd, self.share_usd) if c is not None]
+        return min(caps) if caps else None
+
     def check_cap(self, worst_usd: float) -> None:
         """`LlmBudgetExhausted` if a call costing up to `worst_usd` could cross the cap, with
         what is spent today and what the calls under way may still cost."""
-        cap = self.daily_cap_usd
+        cap = self.cap_usd
         committed = self.spent_today() + self.reserved_usd
         if cap is not None and committed + worst_usd > cap:
             raise LlmBudgetExhausted(committed, worst_usd, cap)

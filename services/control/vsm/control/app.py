@@ -40,7 +40,7 @@ def create_app(settings: Settings) -> Litestar:
         audit_sample=settings.audit_sample,
         audit_timeout_s=settings.audit_timeout_s,
     )
-    follower = RegistryFollower(runtime.bus, s3, settings.registry_retry_s)
+    follower = RegistryFollower(runtime.bus, s3, out, settings.registry_retry_s)
     schedules = (
         Every("s3-release", settings.release_interval_s, periodic.release),
         Every("s3-headroom", settings.headroom_interval_s, periodic.headroom),

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from vsm.contract.control import Resources
 from vsm.contract.errors import Refused
-from vsm.control.ledger import Ledger, parent_of
+from vsm.control import spending
+from vsm.control.ledger import Ledger, SystemBudget, parent_of
 from vsm.control.resources import ZERO, amounts, beyond, describe, total
 
 
@@ -24,9 +25,40 @@ def _over(what: str, wanted: Resources, available: dict[str, int]) -> Refused:
     )
 
 
+def _usd_free(system: SystemBudget, except_child: str | None = None) -> float | None:
+    """USD per day neither carved by other children nor shared by agents (None: unbounded)."""
+    cap = system.budget.llm_usd_per_day
+    if cap is None:
+        return None
+    children = system.children.items()
+    carved = sum(r.llm_usd_per_day or 0.0 for c, r in children if c != except_child)
+    return max(0.0, cap - carved - spending.shared(system))
+
+
+def _usd_fits(what: str, wanted: float | None, free: float | None) -> None:
+    """A carve's USD per day must fit what its parent has free (a bounded parent's child is
+    bounded too)."""
+    if free is None or (wanted is not None and wanted <= free + spending.PRECISION):
+        return
+    asked = "no USD budget (unbounded)" if wanted is None else f"{wanted:g} USD/day"
+    raise Refused(
+        "over_budget",
+        f"{what} asks {asked}, but only {free:g} USD/day is free (not carved or shared)",
+        {"requested_usd_per_day": wanted, "free_usd_per_day": free, "kinds": ["llm_usd_per_day"]},
+    )
+
+
 def set_budget(ledger: Ledger, vsm_id: str, budget: Resources) -> None:
     system = ledger.system(vsm_id)
     carved = total(system.children.values())
+    carved_usd = sum(child.llm_usd_per_day or 0.0 for child in system.children.values())
+    if budget.llm_usd_per_day is not None and carved_usd > budget.llm_usd_per_day:
+        raise Refused(
+            "over_budget",
+            f"the budget of {budget.llm_usd_per_day:g} USD/day is less than its children "
+            f"carved ({carved_usd:g} USD/day); release children first",
+            {"requested": budget.model_dump(), "children_usd_per_day": carved_usd},
+        )
     if beyond(carved, amounts(budget)):
         raise Refused(
             "over_budget",
@@ -40,6 +72,7 @@ def set_budget(ledger: Ledger, vsm_id: str, budget: Resources) -> None:
         available = parent.free(except_child=vsm_id)
         if beyond(amounts(budget), available):
             raise _over(f"the budget of {vsm_id}", budget, available)
+        _usd_fits(f"the budget of {vsm_id}", budget.llm_usd_per_day, _usd_free(parent, vsm_id))
         parent.children[vsm_id] = budget
     system.budget = budget
 
@@ -55,6 +88,7 @@ def carve(ledger: Ledger, parent_id: str, child: str, budget: Resources) -> None
     available = parent.free(except_child=child)
     if beyond(amounts(budget), available):
         raise _over(f"the budget for {child}", budget, available)
+    _usd_fits(f"the budget for {child}", budget.llm_usd_per_day, _usd_free(parent, child))
     existing = ledger.systems.get(child)
     if existing is not None and beyond(total(existing.children.values()), amounts(budget)):
         raise Refused(
@@ -79,6 +113,7 @@ def release(ledger: Ledger, parent_id: str, child: str) -> Resources:
     own = ledger.systems.get(child)
     if own is not None and not own.accounts and not own.children:
         del ledger.systems[child]
-    elif own is not None:
-        own.budget = ZERO
+    elif own is not None:  # nothing left to spend, and no LLM spend either if it was bounded
+        bounded = returned.llm_usd_per_day is not None
+        own.budget = ZERO.model_copy(update={"llm_usd_per_day": 0.0}) if bounded else ZERO
     return returned

@@ -12,7 +12,9 @@ from typing import Any, Literal
 from vsm.contract.control import AllocationChanged, Resources
 from vsm.control.ledger import Account
 
-ChangeKind = Literal["request", "preempted", "throttle", "shares", "restored", "damped_release"]
+ChangeKind = Literal[
+    "request", "preempted", "throttle", "shares", "restored", "damped_release", "budget"
+]
 
 
 @dataclass(frozen=True)
@@ -41,7 +43,7 @@ class Change:
             agent_id=account.agent_id,
             agent_type=account.agent_type,
             vsm_id=account.vsm_id,
-            resources=account.resources,
+            resources=account.resources.model_copy(update={"llm_usd_per_day": account.usd_share}),
             max_rate_per_s=account.max_rate_per_s,
             kind=kind,
             reason=reason[:512],
@@ -61,8 +63,12 @@ class Change:
 
 
 def differs(before: Account, after: Account) -> bool:
-    """Whether the agent would notice: its resources or its rate limit changed."""
-    return (before.resources, before.max_rate_per_s) != (after.resources, after.max_rate_per_s)
+    """Whether the agent would notice: its resources, rate limit or LLM share changed."""
+    return (before.resources, before.max_rate_per_s, before.usd_share) != (
+        after.resources,
+        after.max_rate_per_s,
+        after.usd_share,
+    )
 
 
 def with_slots(resources: Resources, slots: int, tokens: int | None = None) -> Resources:

@@ -24,6 +24,7 @@ from vsm.contract.control import (
 from vsm.contract.coordination import Damping
 from vsm.contract.envelope import Envelope
 from vsm.contract.errors import Refused
+from vsm.contract.llm import LlmUsage
 from vsm.contract.operations import AgentCrashed, AgentSpawned, AgentTerminated
 from vsm.contract.performance import UnitPerformance
 from vsm.contract.policy import PolicyChanged
@@ -46,7 +47,7 @@ def now_utc() -> datetime:
 def register(bus: Bus, s3: System3, out: Outlets, clock: Clock = now_utc) -> None:
     @bus.handle(INTAKE, AgentSpawned)
     async def on_spawned(envelope: Envelope[AgentSpawned]) -> None:
-        s3.admit(envelope.data.agent)
+        await out.changed(s3.admit(envelope.data.agent))
 
     @bus.handle(INTAKE, AgentTerminated)
     async def on_terminated(envelope: Envelope[AgentTerminated]) -> None:
@@ -59,6 +60,11 @@ def register(bus: Bus, s3: System3, out: Outlets, clock: Clock = now_utc) -> Non
     @bus.handle(INTAKE, UnitPerformance)
     async def on_performance(envelope: Envelope[UnitPerformance]) -> None:
         s3.record_performance(envelope.data)
+
+    @bus.handle(INTAKE, LlmUsage)
+    async def on_llm_usage(envelope: Envelope[LlmUsage]) -> None:
+        crossings, changes = s3.use(envelope.data, envelope.vsm_id, envelope)
+        await out.spent(crossings, changes, s3.spend, clock())
 
     @bus.handle(INTAKE, Damping)
     async def on_damping(envelope: Envelope[Damping]) -> None:
@@ -76,7 +82,7 @@ def register(bus: Bus, s3: System3, out: Outlets, clock: Clock = now_utc) -> Non
 
     @bus.handle(REQUESTS, SetBudget)
     async def on_budget(envelope: Envelope[SetBudget]) -> RabbitResponse:
-        budgets.set_budget(s3.ledger, envelope.vsm_id, envelope.data.budget)
+        await out.changed(s3.set_budget(envelope.vsm_id, envelope.data.budget, envelope))
         return bus.reply(state(s3, envelope.vsm_id, clock()), cause=envelope)
 
     @bus.handle(REQUESTS, CarveBudget)

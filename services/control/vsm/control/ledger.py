@@ -30,6 +30,8 @@ class Account:
     slot_cap: int | None = None
     """The throttle's `max_concurrency` for this agent, while it applies."""
     reason: str = "spawned"
+    usd_share: float | None = None
+    """Its share of the system's daily LLM cap, in USD (None: the system has no USD budget)."""
 
 
 @dataclass

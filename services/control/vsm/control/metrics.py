@@ -18,6 +18,7 @@ class Metrics:
     allocation_ratio: Gauge
     allocation_changes: Counter
     audits: Counter
+    llm_headroom: Gauge
     vsm_ids: BoundedLabel = field(default_factory=lambda: BoundedLabel(MAX_VSM_IDS))
 
     def budget_used(self, vsm_id: str, budget: Resources, allocated: Resources) -> None:
@@ -27,6 +28,11 @@ class Metrics:
             total = getattr(budget, kind)
             used = getattr(allocated, kind) / total if total else 0.0
             self.allocation_ratio.labels(vsm_id, kind).set(used)
+
+    def llm_headroom_left(self, vsm_id: str, headroom_usd: float | None) -> None:
+        """A system's USD left today under its cap (no series without a USD budget)."""
+        if headroom_usd is not None and self.vsm_ids(vsm_id) != OTHER:
+            self.llm_headroom.labels(vsm_id).set(headroom_usd)
 
 
 def create_metrics(registry: CollectorRegistry) -> Metrics:
@@ -40,7 +46,7 @@ def create_metrics(registry: CollectorRegistry) -> Metrics:
         allocation_changes=Counter(
             "vsm_allocation_changes",
             "Allocation changes published, by cause "
-            "(request|preempted|throttle|shares|restored|damped_release).",
+            "(request|preempted|throttle|shares|restored|damped_release|budget).",
             ["vsm_id", "reason"],
             registry=registry,
         ),
@@ -48,6 +54,13 @@ def create_metrics(registry: CollectorRegistry) -> Metrics:
             "vsm_audits",
             "Agents audited by S3*, by outcome (answered|timeout).",
             ["vsm_id", "outcome"],
+            registry=registry,
+        ),
+        llm_headroom=Gauge(
+            "vsm_llm_budget_headroom_usd",
+            "USD a viable system may still spend on LLM calls today: its own daily cap (budget "
+            "less children's) less today's spend.",
+            ["vsm_id"],
             registry=registry,
         ),
     )

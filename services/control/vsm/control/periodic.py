@@ -9,7 +9,7 @@ from datetime import datetime
 from vsm.control.audit import sample
 from vsm.control.auditor import audit_agents
 from vsm.control.outlets import Outlets
-from vsm.control.reports import audit_report, headroom_of
+from vsm.control.reports import audit_report, headroom_of, llm_spend
 from vsm.control.system3 import System3
 from vsm.kit.bus import Bus
 
@@ -41,7 +41,8 @@ class Periodic:
     async def headroom(self) -> None:
         """Each viable system's unallocated share of its budget, for S5's viability."""
         for vsm_id in sorted(self.s3.ledger.systems):
-            await self.out.headroom(vsm_id, headroom_of(self.s3, vsm_id))
+            llm = llm_spend(self.s3, vsm_id)
+            await self.out.headroom(vsm_id, headroom_of(self.s3, vsm_id), llm.headroom_usd)
 
     async def audit(self) -> None:
         """A sporadic S3* audit: a small random sample of each system's agents."""

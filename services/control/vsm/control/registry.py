@@ -13,6 +13,7 @@ import contextlib
 import structlog
 
 from vsm.contract.operations import AgentList, ListAgents
+from vsm.control.outlets import Outlets
 from vsm.control.system3 import System3
 from vsm.kit.bus import Bus
 
@@ -20,9 +21,10 @@ log = structlog.get_logger("vsm.control.registry")
 
 
 class RegistryFollower:
-    def __init__(self, bus: Bus, s3: System3, retry_s: float) -> None:
+    def __init__(self, bus: Bus, s3: System3, out: Outlets, retry_s: float) -> None:
         self.bus = bus
         self.s3 = s3
+        self.out = out
         self.retry_s = retry_s
         self.task: asyncio.Task[None] | None = None
         self.listed = asyncio.Event()
@@ -36,7 +38,7 @@ class RegistryFollower:
                 await asyncio.sleep(self.retry_s)
                 continue
             for agent in listing.agents:
-                self.s3.admit(agent)
+                await self.out.changed(self.s3.admit(agent))
             self.listed.set()
             log.info("agents_listed", agents=len(listing.agents))
             return

@@ -10,11 +10,12 @@ from vsm.contract.control import (
     AgentAllocation,
     AgentAudit,
     AuditFindings,
+    LlmSpend,
     ResourceHeadroom,
     System3State,
 )
 from vsm.contract.operations import AuditType
-from vsm.control import audit
+from vsm.control import audit, spending
 from vsm.control.resources import amounts, as_resources, headroom
 from vsm.control.system3 import System3
 
@@ -58,9 +59,24 @@ def headroom_of(s3: System3, vsm_id: str) -> ResourceHeadroom:
     )
 
 
+def llm_spend(s3: System3, vsm_id: str) -> LlmSpend:
+    """The system's LLM spend today against its own cap."""
+    system, spend = s3.ledger.peek(vsm_id), s3.today()
+    cap = spending.own_cap(system)
+    spent = spending.system_spent(spend, system, vsm_id)
+    return LlmSpend(
+        day=spend.day.isoformat(),
+        cap_usd=cap,
+        spent_usd=round(spent, 9),
+        headroom_usd=None if cap is None else round(max(0.0, cap - spent), 9),
+        shared_usd=round(spending.shared(system), 9),
+    )
+
+
 def state(s3: System3, vsm_id: str, now: datetime) -> System3State:
     system = s3.ledger.peek(vsm_id)
     damped = s3.damper.active(now)
+    spent = s3.today().agents
     return System3State(
         vsm_id=vsm_id,
         budget=system.budget,
@@ -71,14 +87,16 @@ def state(s3: System3, vsm_id: str, now: datetime) -> System3State:
             AgentAllocation(
                 agent_id=a.agent_id,
                 agent_type=a.agent_type,
-                resources=a.resources,
+                resources=a.resources.model_copy(update={"llm_usd_per_day": a.usd_share}),
                 priority=a.priority,
                 max_rate_per_s=a.max_rate_per_s,
                 reason=a.reason,
+                llm_spent_today_usd=round(spent.get(a.agent_id, 0.0), 9),
             )
             for a in sorted(system.accounts.values(), key=lambda a: a.agent_id)
         ],
         children=dict(system.children),
         damped={agent: until for agent, until in damped.items() if agent in system.accounts},
         last_audit=s3.last_audit.get(vsm_id),
+        llm=llm_spend(s3, vsm_id),
     )

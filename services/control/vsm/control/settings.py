@@ -12,7 +12,9 @@ class Settings(ServiceSettings):
     budget_slots: int = Field(default=64, ge=0, le=100_000)
     budget_tokens_per_min: int = Field(default=200_000, ge=0, le=100_000_000)
     budget_memory_mb: int = Field(default=8192, ge=0, le=10_000_000)
-    """A viable system's budget until someone sets it (`PUT /api/vsm/system/3/budget`)."""
+    budget_usd_per_day: float | None = Field(default=None, ge=0, le=1_000_000)
+    """A viable system's budget until someone sets it (`PUT /api/vsm/system/3/budget`); no
+    USD per day by default: LLM spend is metered but not capped until a budget names it."""
     agent_memory_mb: int = Field(default=128, ge=0, le=10_000_000)
     """Memory S3 books for an agent at spawn (S1 reports only its concurrency slots)."""
 
@@ -32,4 +34,5 @@ class Settings(ServiceSettings):
             concurrency_slots=self.budget_slots,
             llm_tokens_per_min=self.budget_tokens_per_min,
             memory_mb=self.budget_memory_mb,
+            llm_usd_per_day=self.budget_usd_per_day,
         )

@@ -220,6 +220,7 @@ class Agent:
         self.llm_tokens_per_min = change.resources.llm_tokens_per_min or None
         if self.llm_allowance is not None:
             self.llm_allowance.tokens_per_min = self.llm_tokens_per_min
+            self.llm_allowance.share_usd = change.resources.llm_usd_per_day
 
     def receive(self, note: CoordinationNote, note_id: str) -> None:
         """Keep a note from another S1 unit (delivered by S2) where audits and work can see it."""
@@ -228,7 +229,7 @@ class Agent:
     def performance(self) -> UnitPerformance:
         now = time.monotonic()
         self.monitor.tick(now)
-        return self.meter.report(
+        report = self.meter.report(
             self.info.agent_id,
             self.info.agent_type,
             self.slots.capacity,
@@ -236,6 +237,8 @@ class Agent:
             now,
             max_rate_per_s=self.rate.per_s,
         )
+        spent = self.llm_allowance.spent_today() if self.llm_allowance is not None else 0.0
+        return report.model_copy(update={"llm_spent_today_usd": spent or None})
 
     def audit(self, audit_type: AuditType) -> dict[str, Any]:
         """What S3* sees: the whole state, the measures only, or the resources held."""
@@ -252,6 +255,7 @@ class Agent:
             "max_allocation": self.info.max_allocation,
             "max_rate_per_s": self.rate.per_s,
             "llm_tokens_per_min": self.llm_tokens_per_min,
+            "llm_usd_per_day": self.llm_allowance.share_usd if self.llm_allowance else None,
             "in_flight": self.in_flight,
             "waiting": self.waiting,
             "utilisation": self.in_flight / self.slots.capacity,

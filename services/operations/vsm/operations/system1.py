@@ -23,6 +23,7 @@ from vsm.kit.bus import Bus
 from vsm.kit.egress import EgressPolicy
 from vsm.operations.host import AgentHost
 from vsm.operations.registry import Registry, new_agent
+from vsm.operations.wiring import declare_agent
 
 
 class System1:
@@ -80,6 +81,8 @@ class System1:
             self.registry.check_name_free(name, vsm_id)
         now = datetime.now(UTC)
         agent = new_agent(agent_type, dict(config), now, name, vsm_id, egress=self.egress)
+        # Its queue first: what S3 sends it on hearing of it (its LLM share) finds it.
+        await declare_agent(self.bus, self.host.channels, agent.agent_id)
         await self._log(AgentSpawned(agent=agent), "spawned", agent_type)
         return self.registry.find(agent.agent_id)
 

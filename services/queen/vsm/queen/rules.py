@@ -3,7 +3,10 @@
 An anomaly `{anomaly_type, severity, context}` becomes candidate policies, best first:
 a rate problem throttles its target (merged into the current throttle policy), any
 anomaly also yields an adaptation policy (defensive when severe, incremental otherwise).
-The first candidate that the store admits is applied.
+A `budget` anomaly (S3: an agent's share or a system's daily LLM cap is 80% spent)
+throttles its target to the rate its share can sustain until the day ends (S3 says it in
+`context.sustainable_rate_per_s`), no faster than the rate cut by severity. The first
+candidate that the store admits is applied.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ RATE_TROUBLE = frozenset(
         "errors",
     }
 )
+BUDGET = "budget"
 DEFAULT_RATE_PER_S = 10.0
 MIN_RATE_PER_S = 0.1
 
@@ -61,6 +65,15 @@ def throttled_rate(anomaly: Anomaly) -> float:
     return max(MIN_RATE_PER_S, round(rate * (1 - anomaly.severity / 2), 3))
 
 
+def budget_rate(anomaly: Anomaly) -> float:
+    """The rate cut by severity, or lower: what the spender's share can sustain today."""
+    rate = throttled_rate(anomaly)
+    sustainable = anomaly.context.get("sustainable_rate_per_s")
+    if isinstance(sustainable, int | float) and sustainable >= 0:
+        rate = min(rate, float(sustainable))
+    return max(MIN_RATE_PER_S, round(rate, 3))
+
+
 def throttle(anomaly: Anomaly, current: PolicyRecord | None) -> Candidate:
     limits = []
     if current is not None and isinstance(current.policy, ThrottlePolicy):
@@ -69,7 +82,8 @@ def throttle(anomaly: Anomaly, current: PolicyRecord | None) -> Candidate:
             for limit in current.policy.limits
             if limit.target != anomaly.target
         ]
-    rate = throttled_rate(anomaly)
+    budget = anomaly.anomaly_type == BUDGET
+    rate = budget_rate(anomaly) if budget else throttled_rate(anomaly)
     limits.append(
         {
             "target": anomaly.target,
@@ -77,10 +91,15 @@ def throttle(anomaly: Anomaly, current: PolicyRecord | None) -> Candidate:
             "reason": f"{anomaly.anomaly_type} at severity {anomaly.severity:.2f}",
         }
     )
+    why = (
+        f"{anomaly.target} spends its LLM budget too fast"
+        if budget
+        else f"{anomaly.anomaly_type} is a rate problem"
+    )
     return Candidate(
         "throttle",
         {"policy_type": "throttle", "limits": limits},
-        f"{anomaly.anomaly_type} is a rate problem: limit {anomaly.target} to {rate}/s",
+        f"{why}: limit {anomaly.target} to {rate}/s",
     )
 
 
@@ -122,7 +141,7 @@ def lift(target: str, current: PolicyRecord | None, why: str) -> Candidate | Non
 def candidates(anomaly: Anomaly, current: dict[str, PolicyRecord]) -> list[Candidate]:
     """The rules' answers to `anomaly`, best first, given the current policies by type."""
     found = []
-    if anomaly.anomaly_type in RATE_TROUBLE:
+    if anomaly.anomaly_type in RATE_TROUBLE or anomaly.anomaly_type == BUDGET:
         found.append(throttle(anomaly, current.get("throttle")))
     found.append(adaptation(anomaly))
     return found

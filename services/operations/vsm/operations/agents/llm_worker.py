@@ -223,6 +223,7 @@ class LlmWorker(Passive):
             "tools": self.config.tools,
             "daily_cap_usd": self.config.daily_cap_usd,
             "spent_today_usd": allowance.spent_today() if allowance is not None else None,
+            "share_usd": allowance.share_usd if allowance is not None else None,
         }
 
 
