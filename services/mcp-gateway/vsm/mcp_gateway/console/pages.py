@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from vsm.contract.approvals import ApprovalList, ApprovalQuery
 from vsm.contract.control import System3Query, System3State
 from vsm.contract.coordination import System2Query, System2State
 from vsm.contract.health import StatusQuery, SystemStatus
@@ -244,6 +245,11 @@ async def build_interventions(systems: Systems, params: Params) -> dict[str, Any
     }
 
 
+async def build_approvals(systems: Systems, params: Params) -> dict[str, Any]:
+    listed = await systems.ask("queen", "approval.list", ApprovalQuery(), ApprovalList)
+    return {"approvals": listed.approvals if listed else []}
+
+
 async def build_policies(systems: Systems, params: Params) -> dict[str, Any]:
     vsm_id = vsm_id_of(params)
     listing, identity = await asyncio.gather(
@@ -334,6 +340,7 @@ PAGES: dict[str, PageSpec] = {
         ("interventions", "alerts", "policy"),
         build_interventions,
     ),
+    "approvals": PageSpec("Approvals", "approvals.html", ("approvals",), build_approvals),
     "policies": PageSpec("Policies", "policies.html", ("policy",), build_policies),
     "systems": PageSpec("S3 and S2", "systems.html", ("control", "coordination"), build_systems),
     "trace": PageSpec("Trace", "trace.html", TRACE_TOPICS, build_trace),
@@ -341,4 +348,6 @@ PAGES: dict[str, PageSpec] = {
         "Dead letters", "dead_letters.html", ("dead_letters",), build_dead_letters
     ),
 }
-NAV = ("map", "agents", "interventions", "policies", "systems", "trace", "dead-letters")
+NAV = (
+    "map", "agents", "interventions", "approvals", "policies", "systems", "trace", "dead-letters",
+)  # fmt: skip
