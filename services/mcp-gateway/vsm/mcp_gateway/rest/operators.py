@@ -101,7 +101,10 @@ def named(via: str, authorization: str | None) -> str:
 
 
 def caller(request: Request[object, object, object]) -> str:
-    return named("api", request.headers.get("authorization"))
+    """Read from the scope itself: the console's bridge adds the session's bearer header
+    after Litestar may have cached the headers it saw first."""
+    raw = (v for k, v in request.scope["headers"] if k.lower() == b"authorization")
+    return named("api", next((v.decode("latin-1") for v in raw), None))
 
 
 async def acknowledge(
