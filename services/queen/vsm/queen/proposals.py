@@ -18,6 +18,7 @@ from vsm.contract.approvals import (
     APPROVAL_REQUESTED_KEY,
     Approval,
     ApprovalDecided,
+    ApprovalOutcome,
     ApprovalReply,
     ApprovalRequested,
     DecideApproval,
@@ -107,7 +108,7 @@ class Proposals:
         approval = proposal.approval
         if request.approve:
             self.journal.store.admit(approval.vsm_id, approval.policy_type, proposal.document)
-        outcome = "approved" if request.approve else "rejected"
+        outcome: ApprovalOutcome = "approved" if request.approve else "rejected"
         closed = self.desk.close(proposal, outcome, request.by, datetime.now(UTC))  # before any
         decided = await self._announce(proposal, outcome, request.by, request.note)  # await
         record = None
@@ -136,13 +137,13 @@ class Proposals:
             log.info("approval_expired", approval=proposal.approval.approval_id)
 
     async def _announce(
-        self, proposal: Proposal, outcome: str, by: str, note: str
+        self, proposal: Proposal, outcome: ApprovalOutcome, by: str, note: str
     ) -> Envelope[Any]:
         approval = proposal.approval
         return await self.decisions.publish(
             ApprovalDecided(
                 approval_id=approval.approval_id,
-                outcome=outcome,  # type: ignore[arg-type]
+                outcome=outcome,
                 by=by,
                 note=note,
                 policy_type=approval.policy_type,
