@@ -340,6 +340,8 @@ async def test_an_operator_approves_a_pending_proposal_and_it_leaves_the_list(
     context, reader = await open_page(browser, system, READ, "/console/approvals")
     await expect(reader.locator("#approvals tbody tr", has_text=vsm_id)).to_be_visible()
     await expect(reader.locator("#approvals button")).to_have_count(0)
+    await reader.goto("/console/interventions")
+    await expect(reader.locator("#awaiting")).to_contain_text("a person: Approvals")
     await context.close()
 
     operator.on("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))

@@ -232,7 +232,10 @@ async def build_agent(systems: Systems, params: Params) -> dict[str, Any]:
 
 async def build_interventions(systems: Systems, params: Params) -> dict[str, Any]:
     vsm_id = vsm_id_of(params)
-    s5 = await systems.ask("queen", "state", System5Query(), System5State, vsm_id)
+    s5, held = await asyncio.gather(
+        systems.ask("queen", "state", System5Query(), System5State, vsm_id),
+        systems.ask("queen", "approval.list", ApprovalQuery(), ApprovalList),
+    )
     by_id = {i.intervention_id: i for i in s5.interventions} if s5 else {}
     return {
         "vsm_id": vsm_id,
@@ -242,6 +245,7 @@ async def build_interventions(systems: Systems, params: Params) -> dict[str, Any
             s5.interventions if s5 else [], key=lambda i: i.opened_at, reverse=True
         ),
         "alerts": alerts_of(s5) if s5 else [],
+        "awaiting": len(held.approvals) if held else 0,
     }
 
 
@@ -337,7 +341,7 @@ PAGES: dict[str, PageSpec] = {
     "interventions": PageSpec(
         "Interventions",
         "interventions.html",
-        ("interventions", "alerts", "policy"),
+        ("interventions", "alerts", "policy", "approvals"),
         build_interventions,
     ),
     "approvals": PageSpec("Approvals", "approvals.html", ("approvals",), build_approvals),
