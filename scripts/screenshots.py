@@ -62,6 +62,13 @@ def stage(gateway: str) -> dict[str, str]:
                     "/api/vsm/work", json={"lane": lane, "agent_id": agent["agent_id"], **work}
                 )
         http.post("/api/vsm/system/3/audit", json={})
+        held = {"principles": ["people approve throttles"], "approvals": [
+            {"policy_type": "throttle", "authors": ["rules"]}
+        ]}  # fmt: skip
+        logistics = {"vsm_id": "root/logistics"}
+        http.put("/api/vsm/policies/governance", json={"policy": held}, params=logistics)
+        slow = {"anomaly_type": "latency", "severity": 0.6, "context": {"agent_id": "resize"}}
+        http.post("/api/vsm/system5/synthesis", json=slow, params=logistics)  # held: pending
         for _ in range(4):
             pain = {"intensity": 0.6, "reason": "error_burst", "context": {"agent_id": "billing"}}
             http.post("/api/vsm/algedonic/pain", json=pain)
@@ -77,6 +84,7 @@ async def shoot(browser: Browser, gateway: str, ids: dict[str, str], out: Path) 
         "agents": "/console/agents?spawn=worker",
         "agent": f"/console/agent?id={ids['agent']}",
         "interventions": "/console/interventions",
+        "approvals": "/console/approvals",
         "policies": "/console/policies?type=throttle",
         "systems": "/console/systems",
         "trace": f"/console/trace?id={ids['signal']}&node={trace}",

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import re
 import socket
+import uuid
 from pathlib import Path
 
 import httpx
 import pytest
 
+from scripts.localrun import LocalSystem
 from tests.support.cli import vsm
+from tests.support.probe import open_probe
 from tests.support.tokens import OPERATE_TOKEN, bearer
+from vsm.contract import topology
+from vsm.contract.adaptation import AdaptationProposal, proposal_key
 
 pytestmark = pytest.mark.integration
 
@@ -166,3 +172,55 @@ def test_gateway_and_token_come_from_the_config_file(url: str, tmp_path: Path) -
         "status", env={"XDG_CONFIG_HOME": str(tmp_path), "VSM_URL": "http://127.0.0.1:9"}
     )
     assert flag_wins.returncode == 3
+
+
+@pytest.mark.timeout(300)
+async def test_approvals_list_approve_and_reject(
+    url: str, cli_system: LocalSystem, amqp_url: str
+) -> None:
+    """S4's throttles wait for a person (this system's governance says so): the CLI lists
+    them, approves one into force and rejects the other; a late decision is refused (409)."""
+    vsm_id = f"root/cli{uuid.uuid4().hex[:6]}"
+    rights = {"principles": ["p"], "approvals": [{"policy_type": "throttle", "authors": ["s4"]}]}
+    async with (
+        httpx.AsyncClient(base_url=url, headers=bearer(), timeout=30) as gateway,
+        open_probe(amqp_url, cli_system.env["VSM_NAMESPACE"]) as probe,
+    ):
+        for kind, policy in (("governance", rights), ("throttle", {"limits": []})):
+            stored = await gateway.put(
+                f"/api/vsm/policies/{kind}", json={"policy": policy}, params={"vsm_id": vsm_id}
+            )
+            assert stored.status_code == 200, stored.text
+        for rate in (3, 4):
+            proposal = AdaptationProposal(
+                proposal_id=f"p-cli-{rate}", kind="defensive", rationale="slow cli-a",
+                policy_type="throttle", confidence=0.6,
+                policy={"limits": [{"target": "cli-a", "max_rate_per_s": rate}]},
+            )  # fmt: skip
+            await probe.bus.publish(
+                topology.INTELLIGENCE, proposal, routing_key=proposal_key("defensive"),
+                vsm_id=vsm_id,
+            )  # fmt: skip
+        for _ in range(100):
+            listed = (await gateway.get("/api/vsm/approvals")).json()
+            ours = [a for a in listed if a["vsm_id"] == vsm_id]
+            if len(ours) == 2:
+                break
+            await asyncio.sleep(0.2)
+    first, second = (a["approval_id"] for a in ours)
+    table = vsm("approvals", "list", url=url)
+    assert table.returncode == 0, table.stderr
+    assert re.search(rf"{first} +{vsm_id} +throttle +s4:defensive", table.stdout)
+
+    approved = vsm("approvals", "approve", first, "--note", "fine", url=url)
+    assert approved.returncode == 0, approved.stderr
+    assert re.fullmatch(
+        rf"{first} approved by api:[0-9a-f]{{8}}: throttle v2 is in force\n", approved.stdout
+    )
+    rejected = vsm("approvals", "reject", second, url=url)
+    assert re.fullmatch(rf"{second} rejected by api:[0-9a-f]{{8}}\n", rejected.stdout)
+    late = vsm("approvals", "approve", second, url=url)
+    assert late.returncode == 1
+    assert "409 approval_closed" in late.stderr
+    unknown = vsm("approvals", "reject", "ap-000000000000", url=url)
+    assert "404 approval_not_found" in unknown.stderr

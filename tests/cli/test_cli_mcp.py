@@ -34,6 +34,7 @@ READS = {
     "list_agent_types",
     "audit_agent",  # S3* reads the agent's state through its queue
     "explain",
+    "vsm_approvals",
 }
 """The tools that change nothing (`readOnlyHint`: a read token may call them)."""
 CHANGES = {
@@ -48,6 +49,7 @@ CHANGES = {
     "vsm_spawn_meta_system": (False, False),
     "vsm_allocate_resources": (True, False),  # may take slots from lower-priority agents
     "vsm_coordinate_message": (False, False),
+    "vsm_decide_approval": (True, False),  # an approved policy replaces the one in force
 }
 """The tools that change state: (`destructiveHint`, `idempotentHint`) each."""
 

@@ -103,14 +103,27 @@ async def spawned(gateway: httpx.AsyncClient, name: str) -> str:
     return str(answer.json()["agent_id"])
 
 
+async def held_for_a_person(gateway: httpx.AsyncClient) -> None:
+    """A rules throttle that a governance holds for approval: one row on the Approvals page."""
+    vsm_id = {"vsm_id": f"root/bar{uuid.uuid4().hex[:6]}"}
+    rights = {"principles": ["p"], "approvals": [{"policy_type": "throttle", "authors": ["rules"]}]}
+    held = await gateway.put("/api/vsm/policies/governance", json={"policy": rights}, params=vsm_id)
+    assert held.status_code == 200, held.text
+    slow = {"anomaly_type": "latency", "severity": 0.6, "context": {"agent_id": "bar-unit"}}
+    synthesis = await gateway.post("/api/vsm/system5/synthesis", json=slow, params=vsm_id)
+    assert synthesis.json()["applied"] is None, synthesis.text
+
+
 async def console_pages(gateway: httpx.AsyncClient) -> list[str]:
     agent_id = await spawned(gateway, "bar-unit")
+    await held_for_a_person(gateway)
     return [
         "/console",
         "/console/agents",
         "/console/agents?spawn=worker",
         f"/console/agent?id={agent_id}",
         "/console/interventions",
+        "/console/approvals",
         "/console/policies",
         "/console/systems",
         "/console/trace",

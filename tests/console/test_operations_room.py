@@ -20,6 +20,7 @@ from tests.support.console import OPERATE, READ, open_page, session_cookie
 from tests.support.probe import Probe
 from tests.support.tokens import bearer
 from vsm.contract import topology
+from vsm.contract.adaptation import AdaptationProposal, proposal_key
 from vsm.contract.algedonic import AlgedonicSignal
 from vsm.contract.system5 import OperatorAlert
 from vsm.kit.bus import AnyEnvelope
@@ -305,3 +306,49 @@ async def test_dead_letters_are_listed_and_one_is_discarded(
     await expect(operator.locator("#h-opened ~ article", has_text=message_id)).to_have_count(0)
     gone = await gateway.delete(f"/api/vsm/dead-letters/{dlq}/{message_id}")
     assert gone.status_code == 404
+
+
+async def test_an_operator_approves_a_pending_proposal_and_it_leaves_the_list(
+    operator: Page, browser: Browser, system: LocalSystem, gateway: httpx.AsyncClient,
+    system_probe: Probe,
+) -> None:  # fmt: skip
+    """S4's throttle waits for a person (the governance says so); the approvals page shows it
+    live, a read-only token sees no buttons, and the operator's Approve puts it in force."""
+    vsm_id = f"root/apv{uuid.uuid4().hex[:6]}"
+    rights = {"principles": ["people approve S4"], "approvals": [
+        {"policy_type": "throttle", "authors": ["s4"]}
+    ]}  # fmt: skip
+    for kind, policy in (("governance", rights), ("throttle", {"limits": []})):
+        stored = await gateway.put(
+            f"/api/vsm/policies/{kind}", json={"policy": policy}, params={"vsm_id": vsm_id}
+        )
+        assert stored.status_code == 200, stored.text
+    await operator.goto("/console/approvals")
+    marker = await mark_loaded(operator)
+    proposal = AdaptationProposal(
+        proposal_id="p-console", kind="defensive", rationale="slow api-1 down",
+        policy_type="throttle", confidence=0.7,
+        policy={"limits": [{"target": "api-1", "max_rate_per_s": 3}]},
+    )  # fmt: skip
+    await system_probe.bus.publish(
+        topology.INTELLIGENCE, proposal, routing_key=proposal_key("defensive"), vsm_id=vsm_id
+    )
+    row = operator.locator("#approvals tbody tr", has_text=vsm_id)
+    await expect(row).to_contain_text("throttle by s4 needs approval")
+    await still_loaded(operator, marker)
+
+    context, reader = await open_page(browser, system, READ, "/console/approvals")
+    await expect(reader.locator("#approvals tbody tr", has_text=vsm_id)).to_be_visible()
+    await expect(reader.locator("#approvals button")).to_have_count(0)
+    await reader.goto("/console/interventions")
+    await expect(reader.locator("#awaiting")).to_contain_text("a person: Approvals")
+    await context.close()
+
+    operator.on("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))
+    await row.locator("button", has_text="Approve").click()
+    await expect(operator.locator("#flash")).to_contain_text("Approved")
+    await expect(row).to_have_count(0)
+    await still_loaded(operator, marker)
+    record = (await gateway.get("/api/vsm/policies/throttle", params={"vsm_id": vsm_id})).json()
+    assert (record["version"], record["source"]) == (2, "s4:defensive")
+    assert "approved by api:" in record["reason"]

@@ -55,6 +55,8 @@ TOOLS = {
     "terminate_agent",
     "audit_agent",
     "explain",
+    "vsm_approvals",
+    "vsm_decide_approval",
 }
 
 

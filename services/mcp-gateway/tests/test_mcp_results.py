@@ -107,7 +107,7 @@ async def test_negative_or_absurd_amounts_are_refused_before_anything_is_sent() 
 async def test_every_tool_publishes_an_input_and_an_output_schema() -> None:
     async with Client(server_with_tools()) as client:
         tools = {t.name: t for t in (await client.list_tools()).tools}
-    assert len(tools) == 21  # the 19 of the issue, list_agent_types and the test's own
+    assert len(tools) == 23  # the issue's 19, list_agent_types, approvals' two, the test's
     for name, tool in tools.items():
         assert tool.input_schema["type"] == "object"
         assert tool.output_schema is not None, name

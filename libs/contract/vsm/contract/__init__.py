@@ -7,6 +7,7 @@ unknown type from one it merely does not handle.
 from vsm.contract import (
     adaptation,
     algedonic,
+    approvals,
     control,
     coordination,
     health,
@@ -31,6 +32,7 @@ __all__ = [
     "VsmId",
     "adaptation",
     "algedonic",
+    "approvals",
     "control",
     "coordination",
     "health",

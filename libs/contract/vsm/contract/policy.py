@@ -64,8 +64,39 @@ class _Document(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+Author = Literal["rules", "s4", "llm"]
+"""Who, besides people, writes policy: S5's rules, S4's proposals, an LLM."""
+DottedPath = Annotated[
+    str, Field(min_length=1, max_length=256, pattern=r"^[A-Za-z0-9_*-]+(\.[A-Za-z0-9_*-]+)*$")
+]
+
+
+class ApprovalRule(_Document):
+    """Decisions a person must approve before they take effect: policies of `policy_type`
+    written by one of `authors`; with `path` and `above`, only those where a number at
+    `path` (dotted, `*` for every key or item) exceeds `above`, e.g. `limits.*.max_concurrency`
+    above 100, or "spawning more than N agents" once a policy carries a count."""
+
+    policy_type: PolicyType
+    authors: list[Author] = Field(min_length=1, max_length=3)
+    path: DottedPath | None = None
+    above: float | None = None
+    description: Text | None = None
+
+    @model_validator(mode="after")
+    def _path_and_bound_together(self) -> ApprovalRule:
+        if (self.path is None) != (self.above is None):
+            raise ValueError("path and above go together: give both or neither")
+        return self
+
+
 class GovernancePolicy(_Document):
-    """How the viable system governs itself: its principles and who decides what."""
+    """How the viable system governs itself: its principles and who decides what.
+
+    Enforced by S5 (a decision needing approval waits as a pending proposal): a policy type
+    whose `decision_rights` entry is `operator` needs an operator's approval whoever else
+    writes it; `approvals` narrows that to authors and thresholds. Identity and governance
+    written by anyone but an operator always need one."""
 
     policy_type: Literal["governance"]
     principles: list[Text] = Field(min_length=1, max_length=32)
@@ -73,6 +104,15 @@ class GovernancePolicy(_Document):
         default_factory=dict, description="Decision type -> the system (or operator) that owns it."
     )
     review_interval_s: float = Field(default=86_400, gt=0, le=31_536_000)
+    approvals: list[ApprovalRule] = Field(
+        default_factory=list, max_length=64, description="Decisions that need a person."
+    )
+    approval_deadline_s: float = Field(
+        default=3600,
+        ge=1,
+        le=604_800,
+        description="How long a proposal waits for a person; then it expires, rejected.",
+    )
 
 
 class AdaptationPolicy(_Document):

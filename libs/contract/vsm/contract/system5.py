@@ -14,6 +14,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from vsm.contract.approvals import Approval
 from vsm.contract.message import Message
 from vsm.contract.policy import PolicyRecord
 
@@ -160,9 +161,14 @@ class SynthesisResult(Message):
 
     applied: PolicyRecord | None
     source: str
-    llm_outcome: Literal["used", "not_configured", "error", "invalid_output", "refused"]
+    llm_outcome: Literal[
+        "used", "not_configured", "error", "invalid_output", "refused", "awaiting_approval"
+    ]
     llm_detail: str = ""
     rejected_reasons: list[str] = Field(default_factory=list)
+    awaiting: Approval | None = Field(
+        default=None, description="The proposal held for a person (nothing is applied yet)."
+    )
 
 
 # Viability and S5's state -------------------------------------------------------------------

@@ -137,7 +137,8 @@ INTERVENTIONS = Exchange(
 OPERATORS = Exchange(
     "vsm.operators",
     "topic",
-    "Alerts to operators (`alert.<severity>`) and their acks (`ack.alert`).",
+    "Alerts to operators (`alert.<severity>`) and their acks (`ack.alert`); decisions held "
+    "for a person (`approval.requested`) and their end (`approval.decided.<outcome>`).",
 )
 
 EXCHANGES: tuple[Exchange, ...] = (
@@ -230,6 +231,11 @@ OPERATOR_ALERTS = Queue(
     "vsm.operators.alerts",
     (Binding(OPERATORS, "alert.#"),),
     "Operator alerts awaiting delivery to people (the telegram-gateway consumes them).",
+)
+OPERATOR_APPROVALS = Queue(
+    "vsm.operators.approvals",
+    (Binding(OPERATORS, "approval.requested"),),
+    "Decisions awaiting a person's approval, for the operators' chats (telegram-gateway).",
 )
 SYSTEM4_INTELLIGENCE = Queue(
     "vsm.system4.intelligence",
@@ -333,6 +339,7 @@ SHARED_QUEUES: tuple[Queue, ...] = (
     SYSTEM5_PERFORMANCE,
     SYSTEM5_OPERATORS,
     OPERATOR_ALERTS,
+    OPERATOR_APPROVALS,
     SYSTEM4_INTELLIGENCE,
     SYSTEM4_HEALTH,
     SYSTEM5_RECURSIVE,

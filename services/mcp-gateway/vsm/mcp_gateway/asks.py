@@ -6,6 +6,7 @@ from __future__ import annotations
 from vsm.contract import topology
 from vsm.contract.adaptation import AdaptationRequest
 from vsm.contract.algedonic import AlgedonicSignal
+from vsm.contract.approvals import ApprovalList, ApprovalQuery, ApprovalReply, DecideApproval
 from vsm.contract.control import (
     ALLOCATION_REQUEST_KEY,
     AllocationGrant,
@@ -96,6 +97,8 @@ QUEEN = (
     (RetireMetaSystem, MetaSystemDescription),
     (MetaSystemQuery, MetaSystemTree),
     (TraceQuery, Trace),
+    (ApprovalQuery, ApprovalList),
+    (DecideApproval, ApprovalReply),
 )
 ASKED = {
     "queen": QUEEN,

@@ -11,6 +11,7 @@ from vsm.kit.llm import Caller, service_meter
 from vsm.kit.runtime import Runtime
 from vsm.queen import handlers
 from vsm.queen.algedonic import Thresholds
+from vsm.queen.approvals import Desk
 from vsm.queen.interventions import EscalationRules
 from vsm.queen.journal import PolicyJournal
 from vsm.queen.llm import create_proposer
@@ -18,6 +19,7 @@ from vsm.queen.meta import MetaTree
 from vsm.queen.metrics import create_metrics
 from vsm.queen.monitor import Monitor
 from vsm.queen.outlets import Outlets
+from vsm.queen.proposals import Proposals
 from vsm.queen.recursion import MetaSystems
 from vsm.queen.settings import Settings
 from vsm.queen.system5 import System5
@@ -70,8 +72,11 @@ def create_app(settings: Settings) -> Litestar:
     )
     llm = proposer.source if proposer else "not configured (rules only)"
     outlets = Outlets(runtime.bus, s5, journal, metrics, proposer)
-    handlers.register(outlets, meta, trail, llm)
-    monitor = Monitor(outlets, meta, settings.monitor_interval_s, settings.meta_report_interval_s)
+    proposals = Proposals(runtime.bus, journal, Desk(max_pending=settings.approval_max_pending))
+    handlers.register(outlets, meta, proposals, trail, llm)
+    monitor = Monitor(
+        outlets, meta, proposals, settings.monitor_interval_s, settings.meta_report_interval_s
+    )
 
     async def open_store() -> None:
         await journal.replay()

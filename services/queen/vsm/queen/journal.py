@@ -14,14 +14,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 from aio_pika.abc import AbstractIncomingMessage
 
 from vsm.contract import topology
 from vsm.contract.envelope import CONTENT_TYPE, Envelope
-from vsm.contract.policy import PolicyChanged, PolicyRecord, PolicyStoreOpened
+from vsm.contract.policy import Policy, PolicyChanged, PolicyRecord, PolicyStoreOpened
 from vsm.contract.recursion import MetaSystemRetired, MetaSystemSpawned
 from vsm.kit.bus import AnyEnvelope, Bus
 from vsm.kit.eventlog import RefusedEntry
@@ -32,6 +32,22 @@ from vsm.queen.policies import PolicyRejected, PolicyStore, check_author
 log = structlog.get_logger("vsm.queen.journal")
 REPLAY_TIMEOUT_S = 120.0
 Adopted = Callable[[PolicyRecord, Envelope[Any]], Awaitable[None]]
+
+
+class Review(Protocol):
+    """Holds back a policy that needs a person (raises `AwaitingApproval`), else returns."""
+
+    async def __call__(
+        self,
+        vsm_id: str,
+        policy: Policy,
+        *,
+        source: str,
+        reason: str,
+        cause: Envelope[Any] | None,
+        intervention_id: str | None,
+        causation: list[str],
+    ) -> None: ...
 
 
 def chain(cause: Envelope[Any] | None) -> list[str]:
@@ -50,6 +66,8 @@ class PolicyJournal:
         self.tree = tree
         self.adopted: list[Adopted] = []
         """Called after each adopted version, with the `PolicyChanged` envelope."""
+        self.review: Review | None = None
+        """Decision rights (`vsm.queen.proposals`): asked before any version is adopted."""
         self.metrics = metrics
         self.instance = instance
         self.opened = asyncio.Event()
@@ -127,9 +145,11 @@ class PolicyJournal:
         cause: Envelope[Any] | None,
         intervention_id: str | None = None,
         causation: list[str] | None = None,
+        approved: bool = False,
     ) -> PolicyRecord:
-        """Check who wrote it (`check_author`), validate, version, broadcast (and so persist)
-        a policy; raise `PolicyRejected`.
+        """Check who wrote it (`check_author`), validate, hold it back for a person when the
+        decision rights say so (`AwaitingApproval`, unless `approved` already), version,
+        broadcast (and so persist) a policy; raise `PolicyRejected`.
 
         A document equal to the latest version changes nothing and returns that version, so
         storing the same policy twice (an operator's retry, an organisation file applied
@@ -147,6 +167,16 @@ class PolicyJournal:
             if latest is not None and latest.policy == policy:
                 log.info("policy_unchanged", vsm_id=vsm_id, policy_type=policy_type)
                 return latest  # the same document again is no new version
+            if self.review is not None and not approved:
+                await self.review(
+                    vsm_id,
+                    policy,
+                    source=source,
+                    reason=reason,
+                    cause=cause,
+                    intervention_id=intervention_id,
+                    causation=causation if causation is not None else chain(cause),
+                )
             record = PolicyRecord(
                 vsm_id=vsm_id,
                 policy_type=policy.policy_type,

@@ -1,4 +1,5 @@
-"""S5's own clock: decay the levels, resolve what has subsided, escalate what is overdue.
+"""S5's own clock: decay the levels, resolve what has subsided, escalate what is overdue,
+expire the proposals no person decided in time.
 
 Runs as a background task every `interval_s`; a failing tick (e.g. the broker away) is
 logged and the next tick tries again, so an escalation is late rather than lost.
@@ -15,6 +16,7 @@ import structlog
 
 from vsm.kit.labels import OTHER
 from vsm.queen.outlets import Outlets
+from vsm.queen.proposals import Proposals
 from vsm.queen.recursion import MetaSystems
 
 log = structlog.get_logger("vsm.queen.monitor")
@@ -46,10 +48,16 @@ async def tick(outlets: Outlets, now: datetime) -> None:
 
 class Monitor:
     def __init__(
-        self, outlets: Outlets, meta: MetaSystems, interval_s: float, report_interval_s: float
+        self,
+        outlets: Outlets,
+        meta: MetaSystems,
+        proposals: Proposals,
+        interval_s: float,
+        report_interval_s: float,
     ) -> None:
         self.outlets = outlets
         self.meta = meta
+        self.proposals = proposals
         self.interval_s = interval_s
         self.report_interval_s = report_interval_s
         self._task: asyncio.Task[None] | None = None
@@ -61,6 +69,7 @@ class Monitor:
             now = datetime.now(UTC)
             try:
                 await tick(self.outlets, now)
+                await self.proposals.expire(now)
                 if time.monotonic() - last_report >= self.report_interval_s:
                     last_report = time.monotonic()
                     await self.meta.report_up(now)

@@ -186,7 +186,9 @@ class Outlets:
         current = self.journal.store.latest(intervention.vsm_id, "throttle")
         candidate = lift(target, current, f"intervention {intervention.id} resolved")
         intervention.throttled = None
-        if candidate is not None:
+        if candidate is None:
+            return True
+        try:
             await self.journal.adopt(
                 intervention.vsm_id,
                 candidate.policy_type,
@@ -196,6 +198,8 @@ class Outlets:
                 cause=intervention.resolved,
                 intervention_id=intervention.id,
             )
+        except PolicyRejected as refused:  # e.g. held for a person: the clock goes on
+            log.info("throttle_lift_held", intervention=intervention.id, reason=refused.message)
         return True
 
     async def escalate(self, intervention: Intervention, now: datetime) -> None:

@@ -20,6 +20,12 @@ class Settings(LlmSettings):
     viability_freshness_s: float = Field(default=300.0, gt=0, le=86_400)
     viability_threshold: float = Field(default=0.6, gt=0, lt=1)
     meta_report_interval_s: float = Field(default=5.0, gt=0, le=3600)
+    approval_max_pending: int = Field(
+        default=64,
+        ge=1,
+        le=1024,
+        description="Decisions held for a person at once; more are refused.",
+    )
     parent_namespace: str | None = Field(
         default=None,
         pattern=r"^[a-z0-9][a-z0-9-]{0,30}$|^$",

@@ -3,7 +3,8 @@
 The LLM's proposal is admitted exactly like any other policy (schema, then identity), and
 never as the identity itself (`check_author`); whenever it fails (API error, timeout,
 429/529, output that is invalid, contradicts the identity or would replace it) the rules'
-answer is applied instead and the result says why.
+answer is applied instead and the result says why. A proposal the decision rights hold
+for a person (`AwaitingApproval`) is no failure: nothing is applied until it is decided.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from vsm.contract.system5 import SynthesisResult
 from vsm.queen.journal import PolicyJournal
 from vsm.queen.llm import LlmFailed, LlmProposer
 from vsm.queen.policies import PolicyRejected
+from vsm.queen.proposals import AwaitingApproval
 from vsm.queen.rules import Anomaly, candidates
 
 
@@ -43,6 +45,8 @@ async def apply_rules(
                 intervention_id=intervention_id,
                 causation=causation,
             )
+        except AwaitingApproval as held:  # decided, but a person has the last word
+            return None, [*refused, f"rules {candidate.policy_type}: {held.message}"]
         except PolicyRejected as rejected:
             refused.extend(f"rules {candidate.policy_type}: {r}" for r in rejected.reasons)
         else:
@@ -78,6 +82,8 @@ async def llm_policy(
             reason=rationale if isinstance(rationale, str) else "",
             cause=cause,
         )
+    except AwaitingApproval:
+        raise
     except PolicyRejected as rejected:
         refusals = ("invalid_against_identity", "identity_reserved")
         outcome = "refused" if rejected.code in refusals else "invalid_output"
@@ -96,6 +102,14 @@ async def synthesise(
     else:
         try:
             record = await llm_policy(journal, proposer, vsm_id, anomaly, cause)
+        except AwaitingApproval as held:  # the LLM's answer waits for a person: no fallback
+            return SynthesisResult(
+                applied=None,
+                source=held.approval.source,
+                llm_outcome="awaiting_approval",
+                llm_detail=held.message,
+                awaiting=held.approval,
+            )
         except LlmFailed as failed:
             outcome, detail = failed.outcome, failed.detail
             reasons = failed.reasons

@@ -48,6 +48,18 @@ def _rescheduled(f: dict[str, Any]) -> str:
     return f"S2 rescheduled {f['agent_id']}: capacity {f['capacity']}, {f['queued']} queued"
 
 
+def _held(f: dict[str, Any]) -> str:
+    a = f["approval"]
+    return (
+        f"approval {a['approval_id']} requested: {a['policy_type']} by {a['source']} "
+        f"({a['why']}), until {a['expires_at']}"
+    )
+
+
+def _decided(f: dict[str, Any]) -> str:
+    return f"approval {f['approval_id']} {f['outcome']} by {f['by']}"
+
+
 SUMMARIES: dict[str, Callable[[dict[str, Any]], str]] = {
     "AlgedonicSignal": _signal,
     "PolicyChanged": _policy,
@@ -55,6 +67,8 @@ SUMMARIES: dict[str, Callable[[dict[str, Any]], str]] = {
     "InterventionOpened": _opened,
     "InterventionResolved": _resolved,
     "Rescheduled": _rescheduled,
+    "ApprovalRequested": _held,
+    "ApprovalDecided": _decided,
 }
 
 

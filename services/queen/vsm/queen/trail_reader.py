@@ -17,6 +17,7 @@ from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
 from vsm.contract import topology
 from vsm.contract.adaptation import AdaptationProposal, AdaptationRequest
 from vsm.contract.algedonic import AlgedonicSignal
+from vsm.contract.approvals import ApprovalDecided, ApprovalRequested
 from vsm.contract.control import AllocationChanged, AuditFindings
 from vsm.contract.coordination import CoordinationNote, Damping, OscillationDetected, Rescheduled
 from vsm.contract.policy import PolicyChanged
@@ -55,6 +56,8 @@ TRAIL_ENTRIES = (
     ProposalVerdict,
     OperatorAlert,
     AlertAcknowledgement,
+    ApprovalRequested,
+    ApprovalDecided,
 )
 """What the trail's bindings carry (the stream keeps whatever arrives on them)."""
 

@@ -24,17 +24,25 @@ from vsm.telegram_gateway.commands import PolicyLookup, Signal, Spawn
 log = structlog.get_logger("vsm.telegram.answers")
 
 
+FAILURES = (RequestFailed, RequestTimeout, NotRoutable, UnexpectedReply)
+
+
+def failure(error: Exception) -> str:
+    """A sentence saying which part of the system did not answer, or what it refused."""
+    if isinstance(error, RequestFailed):
+        return f"The system said no ({error.reply.code}): {error.reply.message}"
+    if isinstance(error, RequestTimeout):
+        return "The system did not answer in time; please try again in a moment."
+    log.warning("telegram_command_failed", error=repr(error))
+    return "That part of the system is not available right now."
+
+
 async def answer(work: Awaitable[str]) -> str:
     """The text of `work`, or a sentence saying which part of the system did not answer."""
     try:
         return await work
-    except RequestFailed as failed:
-        return f"The system said no ({failed.reply.code}): {failed.reply.message}"
-    except RequestTimeout:
-        return "The system did not answer in time; please try again in a moment."
-    except (NotRoutable, UnexpectedReply) as error:
-        log.warning("telegram_command_failed", error=repr(error))
-        return "That part of the system is not available right now."
+    except FAILURES as error:
+        return failure(error)
 
 
 async def status(bus: Bus) -> str:

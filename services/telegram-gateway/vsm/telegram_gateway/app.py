@@ -7,6 +7,7 @@ from litestar import Litestar
 from litestar.di import Provide
 
 from vsm.contract import topology
+from vsm.contract.approvals import ApprovalReply, DecideApproval
 from vsm.contract.health import StatusQuery, SystemStatus
 from vsm.contract.operations import (
     AgentCommand,
@@ -52,6 +53,7 @@ def create_app(settings: Settings) -> Litestar:
         (PolicyQuery, PolicyReply),
     ):
         interface.asks("queen", request, reply)
+    interface.asks("queen", DecideApproval, ApprovalReply)
     interface.asks("operations", ListAgents, AgentList)
     interface.asks("operations", SpawnAgent, AgentDescription)
     interface.sends(

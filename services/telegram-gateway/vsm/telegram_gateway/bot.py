@@ -28,6 +28,7 @@ from telegram.ext import (
     filters,
 )
 
+from vsm.contract.approvals import ApprovalReply, ApprovalRequested, DecideApproval
 from vsm.contract.envelope import Envelope
 from vsm.contract.system5 import AlertAcknowledgement, OperatorAlert
 from vsm.kit.bus import Bus
@@ -41,7 +42,12 @@ from vsm.telegram_gateway.bot_api import (
 )
 from vsm.telegram_gateway.delivery import send_text
 from vsm.telegram_gateway.gate import REFUSAL, ChatGate, UpdateLog
-from vsm.telegram_gateway.operators import AlertButtons, acknowledged_by
+from vsm.telegram_gateway.operators import (
+    AlertButtons,
+    acknowledged_by,
+    approval_markup,
+    approval_of,
+)
 from vsm.telegram_gateway.outlets import Outlets
 from vsm.telegram_gateway.settings import Settings
 
@@ -199,6 +205,10 @@ class TelegramBot:
     async def on_button(self, update: Update, context: Context) -> None:
         query = update.callback_query
         assert query is not None
+        pressed = approval_of(query.data or "")
+        if pressed is not None:
+            await self.on_verdict(update, *pressed)
+            return
         alert_id = self.buttons.alert_of(query.data or "")
         if alert_id is None or not self.gate.is_operator(_chat_id(update)):
             await query.answer("Only operators can acknowledge alerts.", show_alert=True)
@@ -210,6 +220,37 @@ class TelegramBot:
         with contextlib.suppress(TelegramError):
             original = query.message.text if isinstance(query.message, Message) else ""
             await query.edit_message_text(f"{original}\n✅ Acknowledged by {by}")
+
+    async def request_approval(self, envelope: Envelope[ApprovalRequested]) -> int:
+        """Ask every operator chat to approve or reject; how many were asked."""
+        await self.ready.wait()
+        approval = envelope.data.approval
+        for chat_id in sorted(self.gate.operators):
+            markup = approval_markup(approval.approval_id)
+            await self.say(chat_id, reports.approval_report(approval), markup=markup)
+        return len(self.gate.operators)
+
+    async def on_verdict(self, update: Update, approval_id: str, approve: bool) -> None:
+        """An operator's Approve or Reject, decided by S5; anyone else's press is refused."""
+        query = update.callback_query
+        assert query is not None
+        if not self.gate.is_operator(_chat_id(update)):
+            await query.answer("Only operators can approve or reject.", show_alert=True)
+            return
+        by = acknowledged_by(query.from_user.username, query.from_user.id)
+        decision = DecideApproval(approval_id=approval_id, approve=approve, by=by)
+        try:
+            await self.bus.query("queen", "approval.decide", decision, ApprovalReply)
+        except answers.FAILURES as error:
+            await query.answer(answers.failure(error)[:200], show_alert=True)
+            return
+        verdict = "Approved" if approve else "Rejected"
+        await query.answer(verdict)
+        with contextlib.suppress(TelegramError):
+            original = query.message.text if isinstance(query.message, Message) else ""
+            await query.edit_message_text(
+                f"{original}\n{'✅' if approve else '❌'} {verdict} by {by}"
+            )
 
     # Saying things ------------------------------------------------------------------------
     async def say(self, chat_id: int, text: str, **options: Any) -> None:

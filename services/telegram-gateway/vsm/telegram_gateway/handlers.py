@@ -1,4 +1,5 @@
-"""AMQP intake of the bot: operator alerts from S5, and work on `vsm.telegram.commands`.
+"""AMQP intake of the bot: operator alerts and approval requests from S5, and work on
+`vsm.telegram.commands`.
 
 Without a bot (no `TELEGRAM_BOT_TOKEN`) nothing can be delivered, so each message is
 dead-lettered with reason `bot_disabled`: parked where operators can see it, never dropped.
@@ -9,6 +10,7 @@ from __future__ import annotations
 from telegram.error import BadRequest
 
 from vsm.contract import topology
+from vsm.contract.approvals import ApprovalRequested
 from vsm.contract.envelope import Envelope
 from vsm.contract.errors import Unprocessable
 from vsm.contract.system5 import OperatorAlert
@@ -25,14 +27,24 @@ def running(bot: TelegramBot | None) -> TelegramBot:
     return bot
 
 
+def operators_desk(bot: TelegramBot | None) -> TelegramBot:
+    """The bot, when it has operator chats to tell."""
+    desk = running(bot)
+    if not desk.gate.operators:
+        raise Unprocessable("no_operator_chats", "TELEGRAM_OPERATOR_CHAT_IDS is empty")
+    return desk
+
+
 def subscribe(bus: Bus, bot: TelegramBot | None) -> None:
     @bus.handle(topology.OPERATOR_ALERTS, OperatorAlert)
     async def on_alert(envelope: Envelope[OperatorAlert]) -> None:
         """Tell the operators' chats, with a button that acknowledges the alert."""
-        desk = running(bot)
-        if not desk.gate.operators:
-            raise Unprocessable("no_operator_chats", "TELEGRAM_OPERATOR_CHAT_IDS is empty")
-        await desk.alert(envelope)
+        await operators_desk(bot).alert(envelope)
+
+    @bus.handle(topology.OPERATOR_APPROVALS, ApprovalRequested)
+    async def on_approval_requested(envelope: Envelope[ApprovalRequested]) -> None:
+        """Ask the operators' chats, with Approve and Reject buttons."""
+        await operators_desk(bot).request_approval(envelope)
 
     @bus.handle(TELEGRAM_COMMANDS, TelegramUpdate)
     async def on_update(envelope: Envelope[TelegramUpdate]) -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+
+from vsm.contract.approvals import Approval
 from vsm.contract.health import SystemStatus
 from vsm.contract.operations import AgentInfo
 from vsm.contract.policy import PolicyList, PolicyRecord
@@ -73,4 +76,15 @@ def alert_report(alert: OperatorAlert) -> str:
         f"⚠️ {alert.severity.upper()}: {alert.title}\n{alert.text}\n"
         f"Pain {alert.pain_level:.2f}, escalation level {alert.escalation_level}\n"
         f"Alert {alert.alert_id}"
+    )
+
+
+def approval_report(approval: Approval) -> str:
+    return (
+        f"🗳 Approval needed in {approval.vsm_id}: {approval.policy_type} by {approval.source}\n"
+        f"Why: {approval.why}\n"
+        f"{approval.reason or '(no reason given)'}\n"
+        f"Policy: {json.dumps(approval.policy, sort_keys=True)[:1500]}\n"
+        f"Expires {approval.expires_at:%H:%M:%S} UTC (then rejected: the old policy stays)\n"
+        f"Approval {approval.approval_id}"
     )

@@ -14,6 +14,7 @@ from click.exceptions import NoArgsIsHelpError
 
 from vsm.cli.commands import (
     agents,
+    approvals,
     completion,
     dlq,
     mcp,
@@ -39,7 +40,8 @@ from vsm.cli.session import Session, json_option
 @click.version_option(package_name="vsm-cli", prog_name="vsm")
 @click.pass_context
 def cli(ctx: click.Context, url: str | None, token: str | None) -> None:
-    """Operate a viable system: status, agents, signals, policies, traces, dead letters, files.
+    """Operate a viable system: status, agents, signals, policies, approvals, traces, dead
+    letters, files.
 
     The gateway is found from --url, VSM_URL, or `url` in $XDG_CONFIG_HOME/vsm/config.toml
     (default http://127.0.0.1:8000); its token from --token, VSM_TOKEN, `token` in that file,
@@ -61,6 +63,7 @@ for command in (
     organisation.schema,
     watch.watch,
     dlq.dlq,
+    approvals.approvals,
     mcp.mcp,
     completion.completion,
 ):

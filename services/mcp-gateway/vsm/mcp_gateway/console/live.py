@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from vsm.contract import topology
 from vsm.contract.algedonic import AlgedonicSignal
+from vsm.contract.approvals import ApprovalDecided, ApprovalRequested
 from vsm.contract.control import AllocationChanged, AuditFindings, ResourceHeadroom
 from vsm.contract.coordination import Damping, OscillationDetected, OscillationIndex, Rescheduled
 from vsm.contract.operations import AGENT_DEAD_LETTERS, AgentCrashed, AgentSpawned, AgentTerminated
@@ -40,6 +41,7 @@ WATCHED: dict[Topic, tuple[topology.Binding, ...]] = {
     "interventions": (B(topology.INTERVENTIONS, "#"),),
     "policy": (B(topology.POLICY),),
     "alerts": (B(topology.OPERATORS, "#"),),
+    "approvals": (B(topology.OPERATORS, "approval.#"),),
     "control": (
         B(topology.CONTROL, "allocation.#"),
         B(topology.CONTROL, "audit.report"),
@@ -75,6 +77,8 @@ SHOWN = (
     PolicyChanged,
     OperatorAlert,
     AlertAcknowledgement,
+    ApprovalRequested,
+    ApprovalDecided,
     AllocationChanged,
     AuditFindings,
     ResourceHeadroom,
@@ -92,21 +96,24 @@ SHOWN = (
 )
 """The message types on the watched bindings (dead letters are of any type)."""
 PERFORMANCE_KEY = "s1.performance."
+BY_KEY = {
+    "performance": (topology.CONTROL.name, PERFORMANCE_KEY),
+    "approvals": (topology.OPERATORS.name, "approval."),
+}
+"""Topics told apart from their exchange's other topic by the routing key's start."""
 KEEP_REPORTS = 20_000
 LINGER_S = 30.0
 
 
 TOPIC_OF_EXCHANGE = {
-    b.exchange.name: topic
-    for topic, group in WATCHED.items()
-    if topic != "performance"
-    for b in group
+    b.exchange.name: topic for topic, group in WATCHED.items() if topic not in BY_KEY for b in group
 }
 
 
 def topic_of(exchange: str, routing_key: str) -> Topic | None:
-    if exchange == topology.CONTROL.name and routing_key.startswith(PERFORMANCE_KEY):
-        return "performance"
+    for topic, (on, prefix) in BY_KEY.items():
+        if exchange == on and routing_key.startswith(prefix):
+            return topic
     return TOPIC_OF_EXCHANGE.get(exchange)
 
 

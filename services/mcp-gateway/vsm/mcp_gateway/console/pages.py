@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from vsm.contract.approvals import ApprovalList, ApprovalQuery
 from vsm.contract.control import System3Query, System3State
 from vsm.contract.coordination import System2Query, System2State
 from vsm.contract.health import StatusQuery, SystemStatus
@@ -234,7 +235,10 @@ async def build_agent(systems: Systems, params: Params) -> dict[str, Any]:
 
 async def build_interventions(systems: Systems, params: Params) -> dict[str, Any]:
     vsm_id = vsm_id_of(params)
-    s5 = await systems.ask("queen", "state", System5Query(), System5State, vsm_id)
+    s5, held = await asyncio.gather(
+        systems.ask("queen", "state", System5Query(), System5State, vsm_id),
+        systems.ask("queen", "approval.list", ApprovalQuery(), ApprovalList),
+    )
     by_id = {i.intervention_id: i for i in s5.interventions} if s5 else {}
     return {
         "vsm_id": vsm_id,
@@ -244,7 +248,13 @@ async def build_interventions(systems: Systems, params: Params) -> dict[str, Any
             s5.interventions if s5 else [], key=lambda i: i.opened_at, reverse=True
         ),
         "alerts": alerts_of(s5) if s5 else [],
+        "awaiting": len(held.approvals) if held else 0,
     }
+
+
+async def build_approvals(systems: Systems, params: Params) -> dict[str, Any]:
+    listed = await systems.ask("queen", "approval.list", ApprovalQuery(), ApprovalList)
+    return {"approvals": listed.approvals if listed else []}
 
 
 async def build_policies(systems: Systems, params: Params) -> dict[str, Any]:
@@ -334,9 +344,10 @@ PAGES: dict[str, PageSpec] = {
     "interventions": PageSpec(
         "Interventions",
         "interventions.html",
-        ("interventions", "alerts", "policy"),
+        ("interventions", "alerts", "policy", "approvals"),
         build_interventions,
     ),
+    "approvals": PageSpec("Approvals", "approvals.html", ("approvals",), build_approvals),
     "policies": PageSpec("Policies", "policies.html", ("policy",), build_policies),
     "systems": PageSpec("S3 and S2", "systems.html", ("control", "coordination"), build_systems),
     "trace": PageSpec("Trace", "trace.html", TRACE_TOPICS, build_trace),
@@ -344,4 +355,6 @@ PAGES: dict[str, PageSpec] = {
         "Dead letters", "dead_letters.html", ("dead_letters",), build_dead_letters
     ),
 }
-NAV = ("map", "agents", "interventions", "policies", "systems", "trace", "dead-letters")
+NAV = (
+    "map", "agents", "interventions", "approvals", "policies", "systems", "trace", "dead-letters",
+)  # fmt: skip

@@ -7,6 +7,7 @@ registration to publish each tool's input and output schema.
 import uuid
 from typing import Annotated, Any, Literal
 
+from mcp.server.mcpserver import Context as McpContext
 from mcp.server.mcpserver import MCPServer
 from mcp_types import CallToolResult
 from pydantic import BaseModel, Field
@@ -14,6 +15,7 @@ from pydantic import BaseModel, Field
 from vsm.contract import topology
 from vsm.contract.adaptation import ADAPTATION_REQUEST_KEY, AdaptationRequest
 from vsm.contract.algedonic import AlgedonicSignal
+from vsm.contract.approvals import Approval, ApprovalReply
 from vsm.contract.health import StatusQuery, SystemStatus
 from vsm.contract.intelligence import (
     MetaSystemNeed,
@@ -45,7 +47,9 @@ from vsm.mcp_gateway.mcp.arguments import (
     VsmIdArg,
 )
 from vsm.mcp_gateway.mcp.results import answered, tool_result
+from vsm.mcp_gateway.rest import approvals
 from vsm.mcp_gateway.rest.agents import AgentDirectory
+from vsm.mcp_gateway.rest.operators import named
 from vsm.mcp_gateway.rest.policy import SYNTHESIS_TIMEOUT_S
 
 ORIGIN = "mcp-gateway/mcp"
@@ -69,6 +73,7 @@ class SignalSent(BaseModel):
 def register(server: MCPServer[Any], bus: Bus, max_chars: int) -> None:
     """Register every tool on `server`, each answering from `bus` within `max_chars`."""
     _register_systems(server, bus, max_chars)
+    _register_approvals(server, bus, max_chars)
     agents.register(server, bus, max_chars, AgentDirectory())
     loop.register(server, bus, max_chars)
 
@@ -217,4 +222,34 @@ def _register_systems(server: MCPServer[Any], bus: Bus, max_chars: int) -> None:
         """S5's decision with its reasoning and steps (advice: nothing is applied)."""
         request = DecisionRequest(decision_type=decision_type, context=context)
         reply = await bus.query("queen", "decision", request, Decision, vsm_id=vsm_id)
+        return tool_result(reply, max_chars)
+
+
+class PendingApprovals(BaseModel):
+    approvals: list[Approval]
+
+
+def _register_approvals(server: MCPServer[Any], bus: Bus, max_chars: int) -> None:
+    @server.tool(annotations=READ_ONLY)
+    @answered
+    async def vsm_approvals() -> Annotated[CallToolResult, PendingApprovals]:
+        """Decisions S5 holds for a person (decision rights), oldest first: the policy, who
+        wrote it, why it waits and until when (then it expires and the old policy stays)."""
+        result = PendingApprovals(approvals=await approvals.pending(bus))
+        return tool_result(result, max_chars)
+
+    @server.tool(annotations=DESTRUCTIVE)
+    @answered
+    async def vsm_decide_approval(
+        approval_id: Annotated[str, Field(min_length=1, max_length=128)],
+        decision: approvals.Verdict,
+        ctx: McpContext,
+        note: Annotated[str, Field(max_length=1024)] = "",
+    ) -> Annotated[CallToolResult, ApprovalReply]:
+        """Approve (the policy takes effect now) or reject (the old policy stays) a pending
+        proposal; needs an operate token, and the trail names the token that decided."""
+        request = ctx.request_context.request
+        headers = getattr(request, "headers", None)
+        by = named("mcp", headers.get("authorization") if headers is not None else None)
+        reply = await approvals.decide(bus, approval_id, decision, by, note)
         return tool_result(reply, max_chars)

@@ -9,6 +9,7 @@ from vsm.kit.bus import Bus
 from vsm.kit.dead_letters import DeadLetters
 from vsm.mcp_gateway.rest import (
     agents,
+    approvals,
     common,
     control,
     coordination,
@@ -29,6 +30,7 @@ CONTROLLERS = [
     agents.AgentsController,
     recursion.RecursionController,
     operators.OperatorsController,
+    approvals.ApprovalsController,
     dead_letters.DeadLettersController,
 ]
 

@@ -40,9 +40,9 @@ ANSWERS = {
     400: "Malformed request: the body is not JSON.",
     401: "No valid bearer token (`Authorization: Bearer <token>`); `WWW-Authenticate` says so.",
     403: "A read token on a route that changes state, or a browser `Origin` that is not allowed.",
-    404: "No such agent, policy, message or viable system.",
+    404: "No such agent, policy, message, approval or viable system.",
     409: "Conflict: the name is taken, the meta-system exists or has children, the agent is "
-    "damped.",
+    "damped, the approval is already decided or expired.",
     413: "The body is too large.",
     415: "The body is not declared JSON (`Content-Type: application/json`).",
     421: "The `Host` is not one this gateway serves (DNS rebinding).",
@@ -108,8 +108,12 @@ def on_request_timeout(_: Request[Any, Any, Any], error: RequestTimeout) -> Resp
     return error_response(504, "timeout", str(error))
 
 
-CONFLICTS = frozenset({"name_taken", "meta_system_exists", "has_children", "damped"})
-REFUSALS = frozenset({"over_budget", "quota_exceeded", "cyclic_vsm_id"})
+CONFLICTS = frozenset(
+    {"name_taken", "meta_system_exists", "has_children", "damped", "approval_closed"}
+)
+REFUSALS = frozenset(
+    {"over_budget", "quota_exceeded", "cyclic_vsm_id", "identity_reserved", "approvals_full"}
+)
 
 
 def status_of(code: str) -> int:

@@ -91,12 +91,20 @@ def alerts_of(state: System5State) -> list[OperatorAlertView]:
     return sorted(views, key=lambda a: (a.opened_at, a.escalation_level), reverse=True)
 
 
-def caller(request: Request[Any, Any, Any]) -> str:
-    """Who acknowledges: the token's short digest (never the token), as Telegram names a user."""
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+def named(via: str, authorization: str | None) -> str:
+    """Who acts: `<via>:` and the token's short digest (never the token), as Telegram names
+    a user."""
+    scheme, _, token = (authorization or "").partition(" ")
     if scheme.lower() == "bearer" and token.strip():
-        return "api:" + hashlib.sha256(token.strip().encode()).hexdigest()[:8]
-    return "api"
+        return f"{via}:" + hashlib.sha256(token.strip().encode()).hexdigest()[:8]
+    return via
+
+
+def caller(request: Request[Any, Any, Any]) -> str:
+    """Read from the scope itself: the console's bridge adds the session's bearer header
+    after Litestar may have cached the headers it saw first."""
+    raw = (v for k, v in request.scope["headers"] if k.lower() == b"authorization")
+    return named("api", next((v.decode("latin-1") for v in raw), None))
 
 
 async def acknowledge(

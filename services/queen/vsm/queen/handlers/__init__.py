@@ -6,14 +6,18 @@ reason; an unexpected error is redelivered up to the delivery limit, then dead-l
 
 from __future__ import annotations
 
-from vsm.queen.handlers import policies, recursion, signals, status
+from vsm.queen.handlers import approvals, policies, recursion, signals, status
 from vsm.queen.outlets import Outlets
+from vsm.queen.proposals import Proposals
 from vsm.queen.recursion import MetaSystems
 from vsm.queen.trail import Trail
 
 
-def register(outlets: Outlets, meta: MetaSystems, trail: Trail, llm: str) -> None:
+def register(
+    outlets: Outlets, meta: MetaSystems, proposals: Proposals, trail: Trail, llm: str
+) -> None:
     signals.register(outlets, meta)
     policies.register(outlets)
     status.register(outlets, trail, llm)
     recursion.register(outlets.bus, meta)
+    approvals.register(proposals)
