@@ -15,10 +15,12 @@ from vsm.contract.system5 import TraceQuery
 from vsm.kit.runtime import Runtime
 from vsm.kit.testing import InMemory
 from vsm.queen import app, handlers
+from vsm.queen.approvals import Desk
 from vsm.queen.journal import PolicyJournal
 from vsm.queen.meta import MetaTree
 from vsm.queen.metrics import create_metrics
 from vsm.queen.outlets import Outlets
+from vsm.queen.proposals import Proposals
 from vsm.queen.recursion import MetaSystems
 from vsm.queen.settings import Settings
 from vsm.queen.trail import Trail
@@ -35,7 +37,8 @@ async def s5() -> AsyncIterator[InMemory]:
     journal.opened.set()  # an empty policy log, replayed
     meta = MetaSystems(runtime.bus, system5, journal, tree, settings.parent_namespace)
     outlets = Outlets(runtime.bus, system5, journal, metrics, None)
-    handlers.register(outlets, meta, Trail(), "rules only")
+    proposals = Proposals(runtime.bus, journal, Desk(max_pending=settings.approval_max_pending))
+    handlers.register(outlets, meta, proposals, Trail(), "rules only")
     async with InMemory(runtime.bus) as memory:
         yield memory
 
