@@ -12,7 +12,9 @@ from typing import Any, Literal
 from vsm.contract.control import AllocationChanged, Resources
 from vsm.control.ledger import Account
 
-ChangeKind = Literal["request", "preempted", "throttle", "shares", "restored", "damped_release"]
+ChangeKind = Literal[
+    "request", "preempted", "throttle", "shares", "restored", "damped_release", "adaptation"
+]
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ class Metrics:
     allocation_ratio: Gauge
     allocation_changes: Counter
     audits: Counter
+    adaptation_actions: Counter
     vsm_ids: BoundedLabel = field(default_factory=lambda: BoundedLabel(MAX_VSM_IDS))
 
     def budget_used(self, vsm_id: str, budget: Resources, allocated: Resources) -> None:
@@ -40,7 +41,7 @@ def create_metrics(registry: CollectorRegistry) -> Metrics:
         allocation_changes=Counter(
             "vsm_allocation_changes",
             "Allocation changes published, by cause "
-            "(request|preempted|throttle|shares|restored|damped_release).",
+            "(request|preempted|throttle|shares|restored|damped_release|adaptation).",
             ["vsm_id", "reason"],
             registry=registry,
         ),
@@ -48,6 +49,12 @@ def create_metrics(registry: CollectorRegistry) -> Metrics:
             "vsm_audits",
             "Agents audited by S3*, by outcome (answered|timeout).",
             ["vsm_id", "outcome"],
+            registry=registry,
+        ),
+        adaptation_actions=Counter(
+            "vsm_adaptation_actions",
+            "Steps of adaptation policies, by kind, action and outcome (done|refused|proposed).",
+            ["vsm_id", "kind", "action", "outcome"],
             registry=registry,
         ),
     )

@@ -15,7 +15,7 @@ import structlog
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
 
 from vsm.contract import topology
-from vsm.contract.adaptation import AdaptationProposal, AdaptationRequest
+from vsm.contract.adaptation import AdaptationAction, AdaptationProposal, AdaptationRequest
 from vsm.contract.algedonic import AlgedonicSignal
 from vsm.contract.control import AllocationChanged, AuditFindings
 from vsm.contract.coordination import CoordinationNote, Damping, OscillationDetected, Rescheduled
@@ -53,6 +53,7 @@ TRAIL_ENTRIES = (
     AdaptationRequest,
     AdaptationProposal,
     ProposalVerdict,
+    AdaptationAction,
     OperatorAlert,
     AlertAcknowledgement,
 )
