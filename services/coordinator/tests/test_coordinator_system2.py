@@ -190,3 +190,15 @@ def test_a_shed_lane_waits_until_it_is_resumed() -> None:
     assert s2.lanes.next(1.0, lambda a: s2.fleet.can_take(a, 1.0)) is None
     s2.shed("batch", False)
     assert s2.lanes.next(1.0, lambda a: s2.fleet.can_take(a, 1.0)).command_id == "c1"  # type: ignore[union-attr]
+
+
+def test_an_agent_that_found_no_route_rests_and_its_type_work_goes_elsewhere() -> None:
+    fleet = Fleet()
+    fleet.learn(info("w1", 1))
+    fleet.learn(info("w2", 1))
+    waits_for = address(typed_item(agent_type="worker"), "root")
+    fleet.agents["w1"].rest(until=5.0)
+    assert fleet.pick(waits_for, 1.0).agent_id == "w2"  # type: ignore[union-attr]
+    fleet.agents["w2"].take(1.0)
+    assert fleet.pick(waits_for, 1.0) is None
+    assert fleet.pick(waits_for, 5.0).agent_id == "w1"  # type: ignore[union-attr]

@@ -67,13 +67,20 @@ class AgentCapacity:
     in_flight: int = 0
     allocated: bool = False
     """S3 has set the slots: the registry's value at spawn no longer counts."""
+    resting_until: float = 0.0
+    """No work until then (its last command found no route)."""
 
     @property
     def max_rate_per_s(self) -> float | None:
         return None if self.rate is None else self.rate.rate_per_s
 
     def can_take(self, now: float) -> bool:
+        if now < self.resting_until:
+            return False
         return self.in_flight < self.slots and (self.rate is None or self.rate.ready(now))
+
+    def rest(self, until: float) -> None:
+        self.resting_until = until
 
     def take(self, now: float) -> None:
         self.in_flight += 1

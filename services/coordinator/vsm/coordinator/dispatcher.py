@@ -33,6 +33,9 @@ from vsm.kit.rpc import RequestTimeout
 log = structlog.get_logger("vsm.coordinator.dispatcher")
 TICK_S = 0.05
 DEAD_LETTER_BATCH = 100
+UNROUTABLE_REST_S = 0.5
+"""An agent that took no command (just spawned, its route not bound yet) gets no work of its
+type for this long; the item waits in its lane for the next agent of the type."""
 
 
 class Dispatcher:
@@ -142,6 +145,11 @@ class Dispatcher:
             )
             await settle(item.command_id, answer=answer)
         except NotRoutable:
+            if item.agent_id is None:  # another agent of the type may take it: back in line
+                agent.rest(self.clock() + UNROUTABLE_REST_S)
+                lane = ticket.lane
+                self.s2.lanes.add(lane, item.weight, ticket.agent_id, item.command_id, self.clock())
+                return
             gone = Unprocessable("unknown_agent", f"agent {agent.agent_id!r} takes no commands")
             await settle(item.command_id, bad=gone)
         except (RequestFailed, RequestTimeout) as failed:
