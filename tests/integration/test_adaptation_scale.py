@@ -36,7 +36,7 @@ WORK = 40
 def system_env() -> dict[str, str]:
     """Fast clocks: S2 reports pressure twice a second, S4 scales after 1 s of queueing
     (over 2 items per worker) by at most 2 workers, and back after 3 s of calm; adaptation
-    may spawn 3 workers an hour."""
+    may spawn 3 workers an hour; an isolated agent is probed after 2 s."""
     return {
         "OSCILLATION_INTERVAL_S": "0.5",
         "SCALE_QUEUED_PER_AGENT": "2",
@@ -44,11 +44,12 @@ def system_env() -> dict[str, str]:
         "SCALE_CALM_S": "3",
         "SCALE_MAX_STEP": "2",
         "ADAPTATION_SPAWNS_PER_HOUR": "3",
+        "ISOLATION_PROBE_S": "2",
     }
 
 
-async def spawn_worker(gateway: httpx.AsyncClient) -> str:
-    config = {"allocation": 1, "max_allocation": 4}
+async def spawn_worker(gateway: httpx.AsyncClient, slots: int = 1) -> str:
+    config = {"allocation": slots, "max_allocation": 4}
     response = await gateway.post("/api/vsm/agents", json={"type": "worker", "config": config})
     assert response.status_code == 201, response.text
     return str(response.json()["agent_id"])
@@ -195,6 +196,131 @@ async def test_queueing_scales_a_type_up_and_calm_scales_it_back_down(
         order = [step["id"] for step in trace["chain"]]
         positions = [order.index(s.envelope["id"]) for s in (up, adopted, spawned)]
         assert positions == sorted(positions), trace["text"]
+    finally:
+        await watch.stop()
+
+
+def slots(seen: Seen) -> int:
+    return int(seen.data["resources"]["concurrency_slots"])
+
+
+async def test_defensive_isolation_takes_the_agents_share_and_a_probe_lets_it_back(
+    gateway: httpx.AsyncClient, system_probe: Probe
+) -> None:
+    victim = await spawn_worker(gateway, slots=2)
+    watch = Watch(system_probe)
+    await watch.listen(
+        (topology.POLICY.name, ""),
+        (topology.CONTROL.name, "adaptation.#"),
+        (topology.CONTROL.name, f"allocation.{victim}"),
+    )
+    try:
+        await store(
+            gateway,
+            "adaptation",
+            {
+                "mode": "defensive",
+                "actions": [f"isolate {victim}"],
+                "rationale": "it keeps failing",
+                "isolate": [victim],
+            },
+        )
+        policy = await watch.first(PolicyChanged.TYPE, timeout=15)
+        isolated = await effect(watch, AdaptationAction.TYPE, policy, "the isolate step")
+        assert (isolated.data["action"], isolated.data["owner"]) == ("isolate", "S2")
+        allocations = [
+            s
+            for s in watch.of(AllocationChanged.TYPE)
+            if s.envelope.get("causationid") == policy.envelope["id"]
+        ]
+        assert [slots(s) for s in allocations][:1] == [0]  # S2 dispatches nothing to it
+
+        async def readmitted() -> list[int] | None:
+            seen = [
+                slots(s)
+                for s in watch.of(AllocationChanged.TYPE)
+                if s.envelope.get("causationid") == policy.envelope["id"]
+            ]
+            return seen if seen[-1:] == [2] else None
+
+        assert await eventually(readmitted, timeout=20, what="probation, then base slots") == [
+            0,
+            1,
+            2,
+        ]
+        steps = [
+            (s.data["action"], s.data["outcome"])
+            for s in watch.of(AdaptationAction.TYPE)
+            if s.envelope.get("causationid") == policy.envelope["id"]
+        ]
+        assert steps == [("isolate", "done"), ("readmit", "done"), ("readmit", "done")]
+    finally:
+        await watch.stop()
+
+
+async def test_incremental_capacity_changes_the_agents_slots_within_the_budget(
+    gateway: httpx.AsyncClient, system_probe: Probe
+) -> None:
+    agent = await spawn_worker(gateway, slots=2)
+    watch = Watch(system_probe)
+    await watch.listen(
+        (topology.POLICY.name, ""),
+        (topology.CONTROL.name, "adaptation.#"),
+        (topology.CONTROL.name, f"allocation.{agent}"),
+    )
+    try:
+        await store(
+            gateway,
+            "adaptation",
+            {
+                "mode": "incremental",
+                "actions": [f"double {agent}"],
+                "rationale": "it is the busy one",
+                "capacity": {agent: 2.0},
+            },
+        )
+        policy = await watch.first(PolicyChanged.TYPE, timeout=15)
+        step = await effect(watch, AdaptationAction.TYPE, policy, "the reallocate step")
+        assert (step.data["action"], step.data["owner"], step.data["outcome"]) == (
+            "reallocate",
+            "S3",
+            "done",
+        )
+        allocation = await effect(watch, AllocationChanged.TYPE, policy, "the new allocation")
+        assert slots(allocation) == 4
+    finally:
+        await watch.stop()
+
+
+async def test_transformational_proposes_a_child_system_with_its_spawn_request(
+    gateway: httpx.AsyncClient, system_probe: Probe
+) -> None:
+    watch = Watch(system_probe)
+    await watch.listen((topology.POLICY.name, ""), (topology.CONTROL.name, "adaptation.#"))
+    try:
+        await store(
+            gateway,
+            "adaptation",
+            {
+                "mode": "transformational",
+                "actions": ["add a level of recursion"],
+                "rationale": "the variety of summaries exceeds what this system absorbs",
+                "overloading": ["s1.result.summarise.ok"],
+            },
+        )
+        policy = await watch.first(PolicyChanged.TYPE, timeout=15)
+        step = await effect(watch, AdaptationAction.TYPE, policy, "the meta-system proposal")
+        assert (step.data["action"], step.data["owner"], step.data["outcome"]) == (
+            "meta_system",
+            "S5",
+            "proposed",
+        )
+        request = step.data["request"]
+        assert request["name"] == "s1-result-summarise-ok"
+        assert "s1.result.summarise.ok" in request["purpose"]
+        assert request["budget"]["concurrency_slots"] > 0
+        tree = (await gateway.get("/api/vsm/meta-systems")).json()
+        assert tree["children"] == []  # proposed, not spawned: S5 decides
     finally:
         await watch.stop()
 

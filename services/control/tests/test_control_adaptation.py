@@ -149,6 +149,7 @@ def test_breaker_probes_then_closes_or_reopens_on_the_probes_report() -> None:
     breaker.open("w1", 0.0, "adaptation v1")
     assert breaker.due(10.0) == []
     assert breaker.due(30.0) == [("w1", "probe", "adaptation v1")]
+    assert breaker.reported(report(failed=0, succeeded=0), 30.5) is None  # no work: no verdict
     assert breaker.reported(report(failed=3, succeeded=1), 31.0) == "reopen"
     assert breaker.isolated["w1"][0] == "open"
     assert breaker.due(61.0) == [("w1", "probe", "adaptation v1")]

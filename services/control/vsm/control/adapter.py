@@ -58,6 +58,8 @@ class Adapter:
         self.bus, self.s3, self.out, self.quota, self.breaker = bus, s3, out, quota, breaker
         self.clock, self.monotonic = clock, monotonic
         self.adapted: set[str] = set()
+        self.isolations: dict[str, tuple[PolicyRecord, AnyEnvelope]] = {}
+        """Isolated agents, with the policy that isolated them (their readmission's cause)."""
         self.shed: dict[str, set[str]] = {}
         self.actions = bus.publisher(
             topology.CONTROL, AdaptationAction, routing_key=action_key("<kind>", "<outcome>")
@@ -177,6 +179,7 @@ class Adapter:
             return
         label = f"adaptation v{record.version}"
         self.breaker.open(step.target, self.monotonic(), label)
+        self.isolations[step.target] = (record, cause)
         await self.settle(record, step, [adjustments.isolate(account, label)], cause)
 
     async def settle(
@@ -195,30 +198,37 @@ class Adapter:
 
     async def probe(self) -> None:
         """The breaker's rhythm: readmit isolated agents on probation, then for good."""
-        for agent_id, move, label in self.breaker.due(self.monotonic()):
-            await self._readmit(agent_id, move, label)
+        for agent_id, move, _ in self.breaker.due(self.monotonic()):
+            await self._breaker_moved(agent_id, move)
 
     async def reported(self, report: UnitPerformance) -> None:
+        """A report of an agent on probation decides whether it stays in."""
         move = self.breaker.reported(report, self.monotonic())
-        account = self.s3.ledger.account(report.agent_id)
-        if move is None or account is None:
-            return
-        if move == "reopen":
-            label = account.reason.split(":")[0]
-            await self.out.changed(
-                self.s3.settle([adjustments.isolate(account, label)], label, self.clock(), None)
-            )
-        else:
-            await self._readmit(report.agent_id, "close", account.reason.split(":")[0])
+        if move is not None:
+            await self._breaker_moved(report.agent_id, move)
 
-    async def _readmit(self, agent_id: str, move: str, label: str) -> None:
+    async def _breaker_moved(self, agent_id: str, move: str) -> None:
+        """Probe (one slot), close (base slots) or reopen (none): said as a step of the
+        policy that isolated the agent, and caused by it."""
         account = self.s3.ledger.account(agent_id)
-        if account is None:
+        isolated = self.isolations.get(agent_id)
+        if account is None or isolated is None:
             self.breaker.isolated.pop(agent_id, None)
+            self.isolations.pop(agent_id, None)
             return
-        slots = 1 if move == "probe" else account.base_slots
-        desired = adjustments.readmit(account, slots, label)
-        await self.out.changed(self.s3.settle([desired], label, self.clock(), None))
+        record, cause = isolated
+        label = f"adaptation v{record.version}"
+        if move == "reopen":
+            desired = adjustments.isolate(account, label)
+            step = Step("isolate", agent_id)
+        else:
+            slots = 1 if move == "probe" else account.base_slots
+            desired = adjustments.readmit(account, slots, label)
+            step = Step("readmit", agent_id)
+        if move == "close":
+            del self.isolations[agent_id]
+        await self.out.changed(self.s3.settle([desired], label, self.clock(), cause))
+        await self.done(record, step, cause, agent_ids=[agent_id], detail=desired.reason)
 
     async def done(
         self,

@@ -89,8 +89,8 @@ class Breaker:
     def reported(self, report: UnitPerformance, now: float) -> str | None:
         """A half-open agent's report decides: `reopen` when failing, else `close`."""
         known = self.isolated.get(report.agent_id)
-        if known is None or known[0] != "half-open":
-            return None
+        if known is None or known[0] != "half-open" or report.succeeded + report.failed == 0:
+            return None  # no work on probation proves nothing: the period decides
         if failing(report):
             self.open(report.agent_id, now, known[2])
             return "reopen"
