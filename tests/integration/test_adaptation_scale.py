@@ -163,7 +163,7 @@ async def test_queueing_scales_a_type_up_and_calm_scales_it_back_down(
         except AssertionError:
             print(sorted(offered - set(served())), watch.story())
             raise
-        by_new = [c for c, agent in served().items() if agent in new_workers]
+        by_new = [c for c, agent in served().items() if agent != base]
         assert len(by_new) >= WORK // 2, served()
 
         # Nothing waits any more: S4 proposes the count it started from, S3 retires its own.
@@ -181,7 +181,17 @@ async def test_queueing_scales_a_type_up_and_calm_scales_it_back_down(
         readopted = await effect(watch, PolicyChanged.TYPE, down, "the policy to scale back")
         retired = await effect(watch, AdaptationAction.TYPE, readopted, "the retire step")
         assert (retired.data["action"], retired.data["outcome"]) == ("retire", "done")
-        assert set(retired.data["agent_ids"]) == new_workers
+        # (under load S4 may have asked for one more step before the queue drained: every
+        # agent adaptation spawned is retired, and there are no more than the quota's 3)
+        adapted = {
+            agent_id
+            for s in watch.of(AdaptationAction.TYPE)
+            if (s.data["action"], s.data["outcome"]) == ("spawn", "done")
+            for agent_id in s.data["agent_ids"]
+        }
+        assert new_workers <= adapted
+        assert len(adapted) <= 3
+        assert set(retired.data["agent_ids"]) == adapted
 
         listing = (await gateway.get("/api/vsm/agents", params={"type": "worker"})).json()
         assert {a["agent_id"] for a in listing} == {base}
