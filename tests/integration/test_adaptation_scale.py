@@ -214,28 +214,29 @@ def slots(seen: Seen) -> int:
     return int(seen.data["resources"]["concurrency_slots"])
 
 
+async def watching(probe: Probe, *more: tuple[str, str]) -> Watch:
+    """A watch on policies and adaptation steps (and `more`)."""
+    watch = Watch(probe)
+    await watch.listen((topology.POLICY.name, ""), (topology.CONTROL.name, "adaptation.#"), *more)
+    return watch
+
+
+async def adapt(
+    gateway: httpx.AsyncClient, watch: Watch, mode: str, rationale: str, **fields: Any
+) -> Seen:
+    """Store an adaptation policy as an operator would; its `PolicyChanged` as seen."""
+    document = {"mode": mode, "actions": [rationale], "rationale": rationale, **fields}
+    await store(gateway, "adaptation", document)
+    return await watch.first(PolicyChanged.TYPE, timeout=15)
+
+
 async def test_defensive_isolation_takes_the_agents_share_and_a_probe_lets_it_back(
     gateway: httpx.AsyncClient, system_probe: Probe
 ) -> None:
     victim = await spawn_worker(gateway, slots=2)
-    watch = Watch(system_probe)
-    await watch.listen(
-        (topology.POLICY.name, ""),
-        (topology.CONTROL.name, "adaptation.#"),
-        (topology.CONTROL.name, f"allocation.{victim}"),
-    )
+    watch = await watching(system_probe, (topology.CONTROL.name, f"allocation.{victim}"))
     try:
-        await store(
-            gateway,
-            "adaptation",
-            {
-                "mode": "defensive",
-                "actions": [f"isolate {victim}"],
-                "rationale": "it keeps failing",
-                "isolate": [victim],
-            },
-        )
-        policy = await watch.first(PolicyChanged.TYPE, timeout=15)
+        policy = await adapt(gateway, watch, "defensive", "it keeps failing", isolate=[victim])
         isolated = await effect(watch, AdaptationAction.TYPE, policy, "the isolate step")
         assert (isolated.data["action"], isolated.data["owner"]) == ("isolate", "S2")
         allocations = [
@@ -272,24 +273,9 @@ async def test_incremental_capacity_changes_the_agents_slots_within_the_budget(
     gateway: httpx.AsyncClient, system_probe: Probe
 ) -> None:
     agent = await spawn_worker(gateway, slots=2)
-    watch = Watch(system_probe)
-    await watch.listen(
-        (topology.POLICY.name, ""),
-        (topology.CONTROL.name, "adaptation.#"),
-        (topology.CONTROL.name, f"allocation.{agent}"),
-    )
+    watch = await watching(system_probe, (topology.CONTROL.name, f"allocation.{agent}"))
     try:
-        await store(
-            gateway,
-            "adaptation",
-            {
-                "mode": "incremental",
-                "actions": [f"double {agent}"],
-                "rationale": "it is the busy one",
-                "capacity": {agent: 2.0},
-            },
-        )
-        policy = await watch.first(PolicyChanged.TYPE, timeout=15)
+        policy = await adapt(gateway, watch, "incremental", "the busy one", capacity={agent: 2.0})
         step = await effect(watch, AdaptationAction.TYPE, policy, "the reallocate step")
         assert (step.data["action"], step.data["owner"], step.data["outcome"]) == (
             "reallocate",
@@ -305,20 +291,15 @@ async def test_incremental_capacity_changes_the_agents_slots_within_the_budget(
 async def test_transformational_proposes_a_child_system_with_its_spawn_request(
     gateway: httpx.AsyncClient, system_probe: Probe
 ) -> None:
-    watch = Watch(system_probe)
-    await watch.listen((topology.POLICY.name, ""), (topology.CONTROL.name, "adaptation.#"))
+    watch = await watching(system_probe)
     try:
-        await store(
+        policy = await adapt(
             gateway,
-            "adaptation",
-            {
-                "mode": "transformational",
-                "actions": ["add a level of recursion"],
-                "rationale": "the variety of summaries exceeds what this system absorbs",
-                "overloading": ["s1.result.summarise.ok"],
-            },
+            watch,
+            "transformational",
+            "the variety of summaries exceeds what this system absorbs",
+            overloading=["s1.result.summarise.ok"],
         )
-        policy = await watch.first(PolicyChanged.TYPE, timeout=15)
         step = await effect(watch, AdaptationAction.TYPE, policy, "the meta-system proposal")
         assert (step.data["action"], step.data["owner"], step.data["outcome"]) == (
             "meta_system",
@@ -338,24 +319,11 @@ async def test_transformational_proposes_a_child_system_with_its_spawn_request(
 async def test_a_step_over_the_hours_quota_is_refused_on_the_trail_and_raised_to_s5(
     gateway: httpx.AsyncClient, system_probe: Probe
 ) -> None:
-    watch = Watch(system_probe)
-    await watch.listen(
-        (topology.POLICY.name, ""),
-        (topology.CONTROL.name, "adaptation.#"),
-        (topology.ALGEDONIC.name, ""),
-    )
+    watch = await watching(system_probe, (topology.ALGEDONIC.name, ""))
     try:
-        await store(
-            gateway,
-            "adaptation",
-            {
-                "mode": "expansive",
-                "actions": ["run 20 workers"],
-                "rationale": "more than the hour's quota allows",
-                "scale": {"worker": 20},
-            },
+        policy = await adapt(
+            gateway, watch, "expansive", "more than the quota allows", scale={"worker": 20}
         )
-        policy = await watch.first(PolicyChanged.TYPE, timeout=15)
         refused = await effect(
             watch, AdaptationAction.TYPE, policy, "the refused step", outcome="refused"
         )
