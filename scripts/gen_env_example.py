@@ -107,6 +107,10 @@ MEANINGS = {
     "EGRESS_ALLOWED_PRIVATE": "JSON list of host:port allowed though private or loopback.",
     "EGRESS_MAX_BODY_BYTES": "Outside responses are read up to this many bytes.",
     "LLM_MAX_PENDING": "Explanations in flight at once; alerts beyond go unexplained.",
+    "SCALE_QUEUED_PER_AGENT": "Items waiting per agent of a type above which it is under pressure.",
+    "SCALE_SUSTAIN_S": "Pressure held this long proposes more agents of the type, in seconds.",
+    "SCALE_CALM_S": "Nothing waiting this long after a scale-up proposes the count before.",
+    "SCALE_MAX_STEP": "The most agents one expansive proposal adds.",
     # control (S3)
     "BUDGET_SLOTS": "Concurrency slots of a viable system's budget until one is set.",
     "BUDGET_TOKENS_PER_MIN": "LLM tokens a minute of a viable system's budget until one is set.",
@@ -120,6 +124,10 @@ MEANINGS = {
     "AUDIT_SAMPLE": "Agents audited at random per viable system each time.",
     "AUDIT_TIMEOUT_S": "How long an audited agent may take to answer, in seconds.",
     "REGISTRY_RETRY_S": "Seconds between attempts to read the agent registry at start-up.",
+    "ADAPTATION_SPAWNS_PER_HOUR": "Agents adaptation may spawn per viable system and hour.",
+    "ADAPTATION_RETIREMENTS_PER_HOUR": "Agents adaptation may retire per viable system and hour.",
+    "ADAPTATION_POLICIES_PER_HOUR": "Adaptation versions S3 carries out per system and hour.",
+    "ISOLATION_PROBE_S": "An isolated agent is readmitted on probation after this, in seconds.",
     # coordinator (S2)
     "STARVATION_S": "An item waiting this long at the front of its lane is served first.",
     "WORK_PREFETCH": "The most work items S2 holds (unacknowledged) at once.",

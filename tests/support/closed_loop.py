@@ -94,15 +94,20 @@ class Watch:
     channel: AbstractChannel | None = None
 
     async def start(self, agent_id: str) -> None:
-        self.channel = await (await self.probe.bus.broker.connect()).channel()
-        for exchange, key in (
+        await self.listen(
             (topology.ALGEDONIC.name, ""),
             (topology.INTERVENTIONS.name, "#"),
             (topology.POLICY.name, ""),
             (topology.CONTROL.name, f"allocation.{agent_id}"),
             (topology.COORDINATION.name, f"rescheduled.{agent_id}"),
             (results_exchange(agent_id).name, "#"),
-        ):
+        )
+
+    async def listen(self, *bindings: tuple[str, str]) -> None:
+        """Record what flows on each (exchange, routing key) from now on."""
+        if self.channel is None:
+            self.channel = await (await self.probe.bus.broker.connect()).channel()
+        for exchange, key in bindings:
             queue = await self.channel.declare_queue(exclusive=True, auto_delete=True)
             await queue.bind(self.probe.namespace.name(exchange), routing_key=key)
             await queue.consume(self._taker(exchange), no_ack=True)

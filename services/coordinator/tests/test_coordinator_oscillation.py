@@ -119,3 +119,15 @@ def test_the_direction_of_an_allocation_change(
     before: tuple[int, float | None], after: tuple[int, float | None], move: int
 ) -> None:
     assert direction(before, after) == move
+
+
+def test_a_type_scaled_up_and_down_again_and_again_is_damped_like_an_allocation() -> None:
+    d = detector()
+    flaps = []
+    for n, move in enumerate([1, -1, 1, -1, 1]):  # spawned, retired, spawned, ...
+        flap = d.observe("scale:worker", "root", "scale", move, float(n))
+        if flap is not None:
+            flaps.append(flap)
+    assert [(f.subject, f.signal, f.reversals) for f in flaps] == [("scale:worker", "scale", 3)]
+    assert d.damped("scale:worker", 10.0)
+    assert d.flapping("root", 10.0) == ["scale:worker"]

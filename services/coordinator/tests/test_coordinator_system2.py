@@ -13,7 +13,7 @@ from vsm.contract.errors import Unprocessable
 from vsm.contract.health import Ping
 from vsm.contract.operations import MAX_PAYLOAD_BYTES, AgentInfo
 from vsm.coordinator import intake, notes
-from vsm.coordinator.capacity import Fleet, TokenBucket
+from vsm.coordinator.capacity import Fleet, TokenBucket, address
 from vsm.coordinator.system2 import Params, System2
 
 
@@ -141,3 +141,64 @@ def test_the_state_is_the_systems_own() -> None:
     assert list(state.damped) == ["w1"]
     assert s2.state("root/child", 2.0, 1004.0).capacity == {"c1": 1}
     assert s2.systems("root") == {"root", "root/child"}
+
+
+def typed_item(**address: str) -> WorkItem:
+    return WorkItem(lane="main", command_id="c1", command_type="process", **address)
+
+
+def test_work_names_an_agent_or_a_type_never_both_nor_neither() -> None:
+    typed_item(agent_id="w1")
+    typed_item(agent_type="worker")
+    for wrong in ({}, {"agent_id": "w1", "agent_type": "worker"}):
+        with pytest.raises(ValueError, match="exactly one"):
+            typed_item(**wrong)
+
+
+def test_work_for_a_type_goes_to_its_least_busy_agent_of_that_system() -> None:
+    fleet = Fleet()
+    for agent in (info("w1", 1), info("w2", 2), info("c1", 2, vsm_id="root/child")):
+        fleet.learn(agent)
+    waits_for = address(typed_item(agent_type="worker"), "root")
+    assert waits_for == "type:root:worker"
+    assert fleet.pick(waits_for, 0.0).agent_id == "w1"  # type: ignore[union-attr]
+    fleet.agents["w1"].take(0.0)
+    assert fleet.pick(waits_for, 0.0).agent_id == "w2"  # type: ignore[union-attr]
+    fleet.agents["w2"].take(0.0)
+    fleet.agents["w2"].take(0.0)
+    assert not fleet.can_take(waits_for, 0.0)  # the child's worker is not root's
+    assert fleet.can_take(address(typed_item(agent_type="worker"), "root/child"), 0.0)
+
+
+def test_pressure_counts_what_waits_per_type_addressed_either_way() -> None:
+    fleet = Fleet()
+    fleet.learn(info("w1", 1))
+    fleet.agents["w1"].take(0.0)
+    pressure = fleet.pressure("root", {"w1": 2, "type:root:worker": 5, "type:root:sensor": 1})
+    assert {t: (p.agents, p.queued, p.in_flight) for t, p in pressure.items()} == {
+        "worker": (1, 7, 1),
+        "sensor": (0, 1, 0),
+    }
+    assert fleet.pressure("root/other", {"type:root:worker": 5}) == {}
+
+
+def test_a_shed_lane_waits_until_it_is_resumed() -> None:
+    s2 = System2(Params())
+    s2.fleet.learn(info("w1", 2))
+    s2.lanes.add("batch", 1, "w1", "c1", 0.0)
+    s2.shed("batch", True)
+    assert s2.lanes.next(1.0, lambda a: s2.fleet.can_take(a, 1.0)) is None
+    s2.shed("batch", False)
+    assert s2.lanes.next(1.0, lambda a: s2.fleet.can_take(a, 1.0)).command_id == "c1"  # type: ignore[union-attr]
+
+
+def test_an_agent_that_found_no_route_rests_and_its_type_work_goes_elsewhere() -> None:
+    fleet = Fleet()
+    fleet.learn(info("w1", 1))
+    fleet.learn(info("w2", 1))
+    waits_for = address(typed_item(agent_type="worker"), "root")
+    fleet.agents["w1"].rest(until=5.0)
+    assert fleet.pick(waits_for, 1.0).agent_id == "w2"  # type: ignore[union-attr]
+    fleet.agents["w2"].take(1.0)
+    assert fleet.pick(waits_for, 1.0) is None
+    assert fleet.pick(waits_for, 5.0).agent_id == "w1"  # type: ignore[union-attr]

@@ -19,6 +19,7 @@ __all__ = [
 ]
 
 ADAPTATION_REQUEST_KEY = "adaptation.request"
+ADAPTATION_KINDS = ("incremental", "defensive", "expansive", "transformational")
 READINESS_KEY = "readiness"
 
 
@@ -49,7 +50,7 @@ class AdaptationProposal(Message):
     TYPE: ClassVar[str] = "vsm.s4.adaptation.proposal.v1"
 
     proposal_id: str = Field(min_length=1, max_length=128)
-    kind: Literal["incremental", "transformational", "defensive"]
+    kind: Literal["incremental", "transformational", "defensive", "expansive"]
     rationale: str = Field(min_length=1, max_length=4096)
     policy_type: str = Field(min_length=1, max_length=32)
     policy: dict[str, Any]
@@ -65,3 +66,38 @@ class AdaptationReadiness(Message):
 
     readiness: float = Field(ge=0.0, le=1.0)
     factors: dict[str, float] = Field(default_factory=dict)
+
+
+def action_key(kind: str, outcome: str) -> str:
+    """Routing key on `vsm.control` for an adaptation action S3 took (or could not take)."""
+    return f"adaptation.{kind}.{outcome}"
+
+
+ActionOutcome = Literal["done", "refused", "proposed"]
+
+
+class AdaptationAction(Message):
+    """One concrete step of an adaptation policy, with its owner, caused by the policy.
+
+    S3 carries the policy out and says each step on `vsm.control` (key
+    `adaptation.<kind>.<done|refused|proposed>`, on the causal trail): a step it could not
+    take says why (`reason`, a stable code, and `detail`) and is raised to S5 as pain.
+    """
+
+    TYPE: ClassVar[str] = "vsm.s3.adaptation.action.v1"
+
+    kind: Literal["incremental", "transformational", "defensive", "expansive"]
+    action: Literal[
+        "spawn", "retire", "isolate", "readmit", "shed", "resume", "reallocate", "meta_system"
+    ]
+    owner: Literal["S1", "S2", "S3", "S5"]
+    target: str = Field(min_length=1, max_length=128)
+    outcome: ActionOutcome
+    reason: str = Field(default="", max_length=64)
+    detail: str = Field(default="", max_length=1024)
+    policy_version: int = Field(ge=1)
+    agent_ids: list[str] = Field(default_factory=list, max_length=1000)
+    request: dict[str, Any] = Field(
+        default_factory=dict,
+        description="The request this step makes of its owner (a meta-system spawn), if any.",
+    )

@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from vsm.contract.message import Message
 from vsm.contract.operations import AGENT_ID_PATTERN, COMMAND_PATTERN
@@ -40,7 +40,9 @@ __all__ = [
 ]
 
 LANE_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+AGENT_TYPE_PATTERN = r"^[a-z][a-z0-9_-]{0,31}$"
 OSCILLATION_INDEX_KEY = "s2.oscillation"
+QUEUE_PRESSURE_KEY = "s2.pressure"
 
 
 def work_key(lane: str) -> str:
@@ -64,7 +66,8 @@ def rescheduled_key(agent_id: str) -> str:
 
 
 class WorkItem(Message):
-    """S1 work for S2 to schedule: a command for `agent_id`, queued in `lane` at `weight`.
+    """S1 work for S2 to schedule: a command for `agent_id` (or for any agent of
+    `agent_type`, whichever has a free slot first), queued in `lane` at `weight`.
 
     The result is the agent's ordinary `CommandResult` (its results exchange, and the
     item's `reply_to` when it has one).
@@ -74,10 +77,17 @@ class WorkItem(Message):
 
     lane: str = Field(pattern=LANE_PATTERN)
     weight: int = Field(default=1, ge=1, le=1000, description="Share of dispatches vs lanes.")
-    agent_id: str = Field(pattern=AGENT_ID_PATTERN)
+    agent_id: str | None = Field(default=None, pattern=AGENT_ID_PATTERN)
+    agent_type: str | None = Field(default=None, pattern=AGENT_TYPE_PATTERN)
     command_id: str = Field(min_length=1, max_length=128)
     command_type: str = Field(pattern=COMMAND_PATTERN)
     data: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _one_address(self) -> WorkItem:
+        if (self.agent_id is None) == (self.agent_type is None):
+            raise ValueError("name exactly one of agent_id and agent_type")
+        return self
 
 
 class CoordinationNote(Message):
@@ -112,12 +122,13 @@ class CoordinationReceipt(Message):
 
 
 class OscillationDetected(Message):
-    """A subject (agent state or allocation) changed sign too often within the window."""
+    """A subject (agent state or allocation, or an agent type's scale) changed sign too
+    often within the window."""
 
     TYPE: ClassVar[str] = "vsm.s2.oscillation.v1"
 
     subject: str
-    signal: Literal["allocation", "algedonic"]
+    signal: Literal["allocation", "algedonic", "scale"]
     reversals: int = Field(ge=0)
     window_s: float = Field(gt=0)
 
@@ -150,6 +161,23 @@ class OscillationIndex(Message):
 
     index: float = Field(ge=0, le=1)
     flapping: list[str] = Field(default_factory=list)
+
+
+class TypePressure(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    agents: int = Field(ge=0, description="Running agents of the type.")
+    queued: int = Field(ge=0, description="Work items waiting for agents of the type.")
+    in_flight: int = Field(ge=0)
+
+
+class QueuePressure(Message):
+    """S2's periodic reading of the work waiting per agent type of one viable system, for
+    S4 to see sustained queueing (key `s2.pressure`)."""
+
+    TYPE: ClassVar[str] = "vsm.s2.queue-pressure.v1"
+
+    types: dict[str, TypePressure] = Field(default_factory=dict, max_length=64)
 
 
 class System2Query(Message):

@@ -115,14 +115,46 @@ class GovernancePolicy(_Document):
     )
 
 
+AdaptationMode = Literal["incremental", "transformational", "defensive", "expansive"]
+
+
 class AdaptationPolicy(_Document):
-    """How the organisation adapts now: a mode and concrete actions, with the reason."""
+    """How the organisation adapts now: a mode and concrete actions, with the reason.
+
+    `actions` say it for people; the structured fields are what S3 carries out (see the
+    README, "Adaptation policies are carried out"): `scale` (expansive: the number of agents
+    each agent type should run), `isolate` (defensive: agents S2 stops dispatching to until
+    they are healthy), `shed` (defensive: lanes whose waiting work is held back), `capacity`
+    (incremental: a factor on the slots of an agent type or agent, within the budget),
+    `overloading` (transformational: what a meta-system should take over).
+    """
 
     policy_type: Literal["adaptation"]
-    mode: Literal["incremental", "transformational", "defensive"]
+    mode: AdaptationMode
     actions: list[Text] = Field(min_length=1, max_length=16)
     rationale: Text
     review_after_s: float = Field(default=3600, gt=0, le=2_592_000)
+    scale: dict[Name, int] = Field(
+        default_factory=dict,
+        max_length=32,
+        description="Agent type -> how many agents of it should run (expansive).",
+    )
+    isolate: list[Name] = Field(default_factory=list, max_length=64)
+    shed: list[Name] = Field(default_factory=list, max_length=64)
+    capacity: dict[Name, float] = Field(default_factory=dict, max_length=64)
+    overloading: list[Name] = Field(
+        default_factory=list,
+        max_length=8,
+        description="What overloads the system (event or agent types; transformational).",
+    )
+
+    @model_validator(mode="after")
+    def _bounded(self) -> AdaptationPolicy:
+        if any(not 0 <= n <= 1000 for n in self.scale.values()):
+            raise ValueError("scale: every agent count must be within 0..1000")
+        if any(not 0.1 <= f <= 10 for f in self.capacity.values()):
+            raise ValueError("capacity: every factor must be within 0.1..10")
+        return self
 
 
 class ResourceAllocationPolicy(_Document):

@@ -127,7 +127,8 @@ COORDINATION = Exchange(
     "vsm.coordination",
     "topic",
     "S2: work for S1 (`work.<lane>`), notes between S1 units (`s1.<agent_id>`), "
-    "oscillation, damping and rescheduling events, the oscillation index (`s2.oscillation`).",
+    "oscillation, damping and rescheduling events, the oscillation index (`s2.oscillation`), "
+    "queue pressure per agent type (`s2.pressure`).",
 )
 INTERVENTIONS = Exchange(
     "vsm.interventions",
@@ -206,6 +207,7 @@ TRAIL = Queue(
         Binding(POLICY),
         Binding(CONTROL, "allocation.#"),
         Binding(CONTROL, "audit.report"),
+        Binding(CONTROL, "adaptation.#"),
         Binding(COORDINATION, "oscillation.#"),
         Binding(COORDINATION, "damping.#"),
         Binding(COORDINATION, "rescheduled.#"),
@@ -246,6 +248,7 @@ SYSTEM4_INTELLIGENCE = Queue(
         Binding(INTELLIGENCE, "adaptation.verdict.*"),
         Binding(ALGEDONIC),
         Binding(CONTROL, "s1.performance.*"),
+        Binding(COORDINATION, "s2.pressure"),
         # What S1 reads off the environment: sensor readings and outside APIs' answers. The
         # rest of S1's work reaches S4 summarised, as performance reports (one per agent
         # and window), not as one message per command.
@@ -256,8 +259,8 @@ SYSTEM4_INTELLIGENCE = Queue(
         Binding(RECURSIVE, "retired.#"),
     ),
     "S4's intake: scan and adaptation requests, S5's verdicts, observations, algedonic "
-    "signals, S1 performance, the results of sensor and api agents, and the spawns and "
-    "retirements of viable systems.",
+    "signals, S1 performance, S2's queue pressure, the results of sensor and api agents, and "
+    "the spawns and retirements of viable systems.",
 )
 SYSTEM4_HEALTH = Queue(
     "vsm.system4.health",
@@ -288,11 +291,12 @@ SYSTEM2_COORDINATION = Queue(
     "vsm.system2.coordination",
     (
         Binding(CONTROL, "allocation.*"),
+        Binding(CONTROL, "adaptation.*.done"),
         Binding(ALGEDONIC),
         Binding(S1_REGISTRY, "agent.#"),
     ),
-    "S2's view of S1: allocation changes and algedonic signals (to detect oscillation), "
-    "registry events.",
+    "S2's view of S1: allocation changes, adaptation steps and algedonic signals (to detect "
+    "oscillation), registry events.",
 )
 
 

@@ -2,12 +2,24 @@
 
 from litestar import Litestar
 
-from vsm.contract.operations import AgentList, AuditReport, AuditRequest, ListAgents, command_queue
+from vsm.contract.operations import (
+    AgentDescription,
+    AgentList,
+    AuditReport,
+    AuditRequest,
+    ListAgents,
+    SpawnAgent,
+    TerminateAgent,
+    command_queue,
+)
 from vsm.control import handlers
+from vsm.control.adapter import Adapter
+from vsm.control.adjustments import Breaker
 from vsm.control.ledger import Ledger
 from vsm.control.metrics import create_metrics
 from vsm.control.outlets import Outlets
 from vsm.control.periodic import Periodic
+from vsm.control.quotas import AdaptationQuota
 from vsm.control.registry import RegistryFollower
 from vsm.control.settings import Settings
 from vsm.control.system3 import System3
@@ -26,12 +38,22 @@ def build_system3(settings: Settings) -> System3:
 def create_app(settings: Settings) -> Litestar:
     runtime = Runtime(SERVICE, settings)
     runtime.bus.interface.asks("operations", ListAgents, AgentList)
+    runtime.bus.interface.asks("operations", SpawnAgent, AgentDescription)
+    runtime.bus.interface.asks("operations", TerminateAgent, AgentDescription)
     runtime.bus.interface.sends_to_queue(
         command_queue("{agent_id}"), AuditRequest, replies=(AuditReport,)
     )
     s3 = build_system3(settings)
     out = Outlets(runtime.bus, create_metrics(runtime.telemetry.registry))
-    handlers.register(runtime.bus, s3, out)
+    adapter = Adapter(
+        runtime.bus,
+        s3,
+        out,
+        AdaptationQuota(settings.adaptation_quotas),
+        Breaker(settings.isolation_probe_s),
+        handlers.now_utc,
+    )
+    handlers.register(runtime.bus, s3, out, adapter)
     periodic = Periodic(
         runtime.bus,
         s3,
@@ -44,6 +66,7 @@ def create_app(settings: Settings) -> Litestar:
     schedules = (
         Every("s3-release", settings.release_interval_s, periodic.release),
         Every("s3-headroom", settings.headroom_interval_s, periodic.headroom),
+        Every("s3-isolation-probe", settings.isolation_probe_s / 4, adapter.probe),
         Every(
             "s3-sporadic-audit",
             settings.audit_interval_s,

@@ -13,7 +13,14 @@ from vsm.contract.control import AllocationChanged, Resources
 from vsm.control.ledger import Account
 
 ChangeKind = Literal[
-    "request", "preempted", "throttle", "shares", "restored", "damped_release", "budget"
+    "request",
+    "preempted",
+    "throttle",
+    "shares",
+    "restored",
+    "damped_release",
+    "budget",
+    "adaptation",
 ]
 
 

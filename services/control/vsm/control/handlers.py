@@ -29,6 +29,7 @@ from vsm.contract.operations import AgentCrashed, AgentSpawned, AgentTerminated
 from vsm.contract.performance import UnitPerformance
 from vsm.contract.policy import PolicyChanged
 from vsm.control import budgets
+from vsm.control.adapter import Adapter
 from vsm.control.auditor import audit_agents
 from vsm.control.outlets import Outlets
 from vsm.control.reports import audit_report, state
@@ -44,7 +45,7 @@ def now_utc() -> datetime:
     return datetime.now(UTC)
 
 
-def register(bus: Bus, s3: System3, out: Outlets, clock: Clock = now_utc) -> None:
+def register(bus: Bus, s3: System3, out: Outlets, adapter: Adapter, clock: Clock = now_utc) -> None:
     @bus.handle(INTAKE, AgentSpawned)
     async def on_spawned(envelope: Envelope[AgentSpawned]) -> None:
         await out.changed(s3.admit(envelope.data.agent))
@@ -60,6 +61,7 @@ def register(bus: Bus, s3: System3, out: Outlets, clock: Clock = now_utc) -> Non
     @bus.handle(INTAKE, UnitPerformance)
     async def on_performance(envelope: Envelope[UnitPerformance]) -> None:
         s3.record_performance(envelope.data)
+        await adapter.reported(envelope.data)
 
     @bus.handle(INTAKE, LlmUsage)
     async def on_llm_usage(envelope: Envelope[LlmUsage]) -> None:
@@ -73,6 +75,7 @@ def register(bus: Bus, s3: System3, out: Outlets, clock: Clock = now_utc) -> Non
     @bus.handle(INTAKE, PolicyChanged)
     async def on_policy(envelope: Envelope[PolicyChanged]) -> None:
         await out.changed(s3.apply_policy(envelope.data.record, clock(), envelope))
+        await adapter.carry_out(envelope.data.record, envelope)
 
     @bus.handle(INTAKE, AllocationRequest)
     async def on_allocation(envelope: Envelope[AllocationRequest]) -> RabbitResponse:

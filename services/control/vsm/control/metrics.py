@@ -19,6 +19,7 @@ class Metrics:
     allocation_changes: Counter
     audits: Counter
     llm_headroom: Gauge
+    adaptation_actions: Counter
     vsm_ids: BoundedLabel = field(default_factory=lambda: BoundedLabel(MAX_VSM_IDS))
 
     def budget_used(self, vsm_id: str, budget: Resources, allocated: Resources) -> None:
@@ -46,7 +47,7 @@ def create_metrics(registry: CollectorRegistry) -> Metrics:
         allocation_changes=Counter(
             "vsm_allocation_changes",
             "Allocation changes published, by cause "
-            "(request|preempted|throttle|shares|restored|damped_release|budget).",
+            "(request|preempted|throttle|shares|restored|damped_release|budget|adaptation).",
             ["vsm_id", "reason"],
             registry=registry,
         ),
@@ -61,6 +62,12 @@ def create_metrics(registry: CollectorRegistry) -> Metrics:
             "USD a viable system may still spend on LLM calls today: its own daily cap (budget "
             "less children's) less today's spend.",
             ["vsm_id"],
+            registry=registry,
+        ),
+        adaptation_actions=Counter(
+            "vsm_adaptation_actions",
+            "Steps of adaptation policies, by kind, action and outcome (done|refused|proposed).",
+            ["vsm_id", "kind", "action", "outcome"],
             registry=registry,
         ),
     )

@@ -3,6 +3,7 @@
 from pydantic import Field
 
 from vsm.contract.control import Resources
+from vsm.control.quotas import Deed
 from vsm.kit.settings import ServiceSettings
 
 
@@ -27,6 +28,24 @@ class Settings(ServiceSettings):
     audit_sample: int = Field(default=3, ge=1, le=256)
     audit_timeout_s: float = Field(default=5.0, gt=0, le=60)
     registry_retry_s: float = Field(default=1.0, gt=0, le=60)
+
+    adaptation_spawns_per_hour: int = Field(default=20, ge=0, le=10_000)
+    adaptation_retirements_per_hour: int = Field(default=20, ge=0, le=10_000)
+    adaptation_policies_per_hour: int = Field(default=30, ge=0, le=10_000)
+    """What adaptation may do per viable system and sliding hour: agents spawned, agents
+    retired, adaptation policy versions carried out; beyond it a step is refused (reason
+    `quota`, on the trail, raised to S5), so a flapping signal cannot make S1 thrash."""
+    isolation_probe_s: float = Field(default=30.0, gt=0, le=86_400)
+    """An isolated agent is readmitted on probation (one slot) after this, and for good
+    after another such period without failing."""
+
+    @property
+    def adaptation_quotas(self) -> dict[Deed, int]:
+        return {
+            "spawns": self.adaptation_spawns_per_hour,
+            "retirements": self.adaptation_retirements_per_hour,
+            "policies": self.adaptation_policies_per_hour,
+        }
 
     @property
     def default_budget(self) -> Resources:

@@ -152,9 +152,9 @@ class System3:
             wanted = policies.shares(system, policy, label, record.vsm_id)
         else:
             return []
-        return self._settle(wanted, label, now, cause)
+        return self.settle(wanted, label, now, cause)
 
-    def _settle(
+    def settle(
         self, wanted: list[policies.Desired], label: str, now: datetime, cause: Any
     ) -> list[Change]:
         damped, changes = self.damper.active(now), []
@@ -193,7 +193,7 @@ class System3:
                 label = f"{expiry.label} expired"
                 nothing = ThrottlePolicy(policy_type="throttle")
                 lifted = policies.throttle(self.ledger.systems[vsm_id], nothing, label)
-                changes.extend(self._settle(lifted, label, now, expiry.cause))
+                changes.extend(self.settle(lifted, label, now, expiry.cause))
         return changes
 
 

@@ -11,7 +11,24 @@ import math
 from dataclasses import dataclass
 
 from vsm.contract.control import AllocationChanged
+from vsm.contract.coordination import TypePressure, WorkItem
 from vsm.contract.operations import AgentInfo
+
+TYPE_ADDRESS = "type:"
+
+
+def address(item: WorkItem, vsm_id: str) -> str:
+    """Whom a work item waits for: its agent, or `type:<vsm_id>:<agent_type>` (any agent of
+    the type in the item's viable system)."""
+    return item.agent_id or f"{TYPE_ADDRESS}{vsm_id}:{item.agent_type}"
+
+
+def addressed_type(address: str) -> tuple[str, str] | None:
+    """(vsm_id, agent_type) of a type address; None for an agent id."""
+    if not address.startswith(TYPE_ADDRESS):
+        return None
+    vsm_id, _, agent_type = address.removeprefix(TYPE_ADDRESS).rpartition(":")
+    return vsm_id, agent_type
 
 
 @dataclass
@@ -50,13 +67,20 @@ class AgentCapacity:
     in_flight: int = 0
     allocated: bool = False
     """S3 has set the slots: the registry's value at spawn no longer counts."""
+    resting_until: float = 0.0
+    """No work until then (its last command found no route)."""
 
     @property
     def max_rate_per_s(self) -> float | None:
         return None if self.rate is None else self.rate.rate_per_s
 
     def can_take(self, now: float) -> bool:
+        if now < self.resting_until:
+            return False
         return self.in_flight < self.slots and (self.rate is None or self.rate.ready(now))
+
+    def rest(self, until: float) -> None:
+        self.resting_until = until
 
     def take(self, now: float) -> None:
         self.in_flight += 1
@@ -114,6 +138,34 @@ class Fleet:
             agent.rate = TokenBucket.full(rate, now)
         return direction(before, (agent.slots, rate))
 
-    def can_take(self, agent_id: str, now: float) -> bool:
-        agent = self.agents.get(agent_id)
-        return agent is not None and agent.can_take(now)
+    def can_take(self, address: str, now: float) -> bool:
+        """Whether the agent (or, for `type:<agent_type>`, some agent of the type) can take
+        a command now."""
+        return self.pick(address, now) is not None
+
+    def pick(self, address: str, now: float) -> AgentCapacity | None:
+        """The agent addressed, or the least busy agent of the type that can take one now."""
+        typed = addressed_type(address)
+        if typed is None:
+            agent = self.agents.get(address)
+            return agent if agent is not None and agent.can_take(now) else None
+        able = [
+            a for a in self.agents.values() if (a.vsm_id, a.agent_type) == typed and a.can_take(now)
+        ]
+        return min(able, key=lambda a: (a.in_flight, a.agent_id), default=None)
+
+    def pressure(self, vsm_id: str, queued: dict[str, int]) -> dict[str, TypePressure]:
+        """Per agent type of `vsm_id`: running agents, work waiting for them (addressed to
+        one of them or to the type), commands in flight. Types with nothing are left out."""
+        types: dict[str, list[int]] = {}
+        for agent in self.agents.values():
+            if agent.vsm_id == vsm_id:
+                counts = types.setdefault(agent.agent_type, [0, 0, 0])
+                counts[0] += 1
+                counts[1] += queued.get(agent.agent_id, 0)
+                counts[2] += agent.in_flight
+        for waiting_for, waiting in queued.items():
+            typed = addressed_type(waiting_for)
+            if typed is not None and typed[0] == vsm_id:
+                types.setdefault(typed[1], [0, 0, 0])[1] += waiting
+        return {t: TypePressure(agents=a, queued=q, in_flight=f) for t, (a, q, f) in types.items()}

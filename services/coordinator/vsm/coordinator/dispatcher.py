@@ -20,7 +20,7 @@ from vsm.contract import topology
 from vsm.contract.errors import ErrorReply, Unprocessable
 from vsm.contract.operations import AgentCommand, command_key
 from vsm.coordinator import intake
-from vsm.coordinator.capacity import AgentCapacity
+from vsm.coordinator.capacity import AgentCapacity, address
 from vsm.coordinator.directory import Directory
 from vsm.coordinator.holding import Held, Holding
 from vsm.coordinator.lanes import Ticket
@@ -33,6 +33,9 @@ from vsm.kit.rpc import RequestTimeout
 log = structlog.get_logger("vsm.coordinator.dispatcher")
 TICK_S = 0.05
 DEAD_LETTER_BATCH = 100
+UNROUTABLE_REST_S = 0.5
+"""An agent that took no command (just spawned, its route not bound yet) gets no work of its
+type for this long; the item waits in its lane for the next agent of the type."""
 
 
 class Dispatcher:
@@ -89,7 +92,7 @@ class Dispatcher:
         try:
             envelope = intake.work_item(message.body)
             agent_id = envelope.data.agent_id
-            if not await self.directory.known(agent_id):
+            if agent_id is not None and not await self.directory.known(agent_id):
                 raise Unprocessable("unknown_agent", f"no running agent {agent_id!r}")
         except Unprocessable as bad:
             await self.holding.reject(message, bad, admission)
@@ -103,14 +106,16 @@ class Dispatcher:
             return
         if await self.holding.hold(Held(envelope, message, admission)):
             item = envelope.data
-            self.s2.lanes.add(item.lane, item.weight, item.agent_id, item.command_id, self.clock())
+            waits_for = address(item, envelope.vsm_id)
+            self.s2.lanes.add(item.lane, item.weight, waits_for, item.command_id, self.clock())
             self._gauge(item.lane)
             self.wake.set()
 
     def _dispatch_ready(self) -> None:
         now, fleet = self.clock(), self.s2.fleet
         while (ticket := self.s2.lanes.next(now, lambda a: fleet.can_take(a, now))) is not None:
-            agent = fleet.agents[ticket.agent_id]
+            agent = fleet.pick(ticket.agent_id, now)
+            assert agent is not None  # the lane handed the item out because one could take it
             agent.take(now)
             self._gauge(ticket.lane)
             self.metrics.dispatched(ticket.lane)
@@ -125,7 +130,7 @@ class Dispatcher:
             return
         item, settle = held.envelope.data, self.holding.settle
         command = AgentCommand(
-            agent_id=item.agent_id,
+            agent_id=agent.agent_id,
             command_id=item.command_id,
             command_type=item.command_type,
             data=item.data,
@@ -134,13 +139,18 @@ class Dispatcher:
             answer = await self.bus.ask(
                 command,
                 exchange=topology.S1_COMMANDS,
-                routing_key=command_key(agent.agent_type, item.agent_id, item.command_type),
+                routing_key=command_key(agent.agent_type, agent.agent_id, item.command_type),
                 cause=held.envelope,
                 timeout=self.timeout_s,
             )
             await settle(item.command_id, answer=answer)
         except NotRoutable:
-            gone = Unprocessable("unknown_agent", f"agent {item.agent_id!r} takes no commands")
+            if item.agent_id is None:  # another agent of the type may take it: back in line
+                agent.rest(self.clock() + UNROUTABLE_REST_S)
+                lane = ticket.lane
+                self.s2.lanes.add(lane, item.weight, ticket.agent_id, item.command_id, self.clock())
+                return
+            gone = Unprocessable("unknown_agent", f"agent {agent.agent_id!r} takes no commands")
             await settle(item.command_id, bad=gone)
         except (RequestFailed, RequestTimeout) as failed:
             error = (

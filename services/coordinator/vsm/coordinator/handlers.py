@@ -18,6 +18,7 @@ from aio_pika.exceptions import DeliveryError
 from faststream.rabbit.response import RabbitResponse
 
 from vsm.contract import topology
+from vsm.contract.adaptation import AdaptationAction
 from vsm.contract.algedonic import AlgedonicSignal
 from vsm.contract.control import AllocationChanged
 from vsm.contract.coordination import (
@@ -25,6 +26,7 @@ from vsm.contract.coordination import (
     CoordinationNote,
     CoordinationReceipt,
     OscillationIndex,
+    QueuePressure,
     Rescheduled,
     System2Query,
 )
@@ -62,12 +64,15 @@ def register(
     _requests(bus, s2, directory, out, clock=clock, wall=wall)
 
     async def report_oscillation() -> None:
-        now = wall()
+        now, waiting = wall(), s2.lanes.waiting()
         for vsm_id in sorted(s2.systems(bus.vsm_id)):
             index = OscillationIndex(
                 index=s2.index(vsm_id, now), flapping=s2.detector.flapping(vsm_id, now)
             )
             await out.index(index, vsm_id)
+            types = s2.fleet.pressure(vsm_id, waiting)
+            if types:
+                await out.pressure(QueuePressure(types=dict(sorted(types.items())[:64])), vsm_id)
         s2.detector.forget_calm(now)
         s2.lanes.forget_idle(clock(), idle_s=LANE_IDLE_S)
 
@@ -122,6 +127,19 @@ def _oscillation(
         flap = s2.detector.observe(agent.agent_id, agent.vsm_id, "allocation", moved, wall())
         if flap is not None:
             await out.flap(flap, agent.vsm_id, envelope)
+
+    @bus.handle(INTAKE, AdaptationAction)
+    async def on_adaptation(envelope: Envelope[AdaptationAction]) -> None:
+        """S3 carried out a step: S2 sheds or resumes the lane, and watches the scale."""
+        step = envelope.data
+        if step.action in ("shed", "resume"):
+            s2.shed(step.target, step.action == "shed")
+            dispatcher.wake.set()
+        move = {"spawn": 1, "retire": -1}.get(step.action, 0)
+        subject = f"scale:{step.target}"
+        flap = s2.detector.observe(subject, envelope.vsm_id, "scale", move, wall())
+        if flap is not None:
+            await out.flap(flap, envelope.vsm_id, envelope)
 
     @bus.handle(INTAKE, AlgedonicSignal)
     async def on_algedonic(envelope: Envelope[AlgedonicSignal]) -> None:

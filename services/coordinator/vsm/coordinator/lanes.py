@@ -6,7 +6,7 @@ current minimum pass, so idleness earns no credit. Aging bounds the wait of a li
 under a heavy one: an item that has waited at the front of its lane longer than
 `starvation_s` is served first, longest wait first. Its wait counts from its arrival or its
 lane's last dispatch, whichever is later: a busy lane's backlog is being served, not starved.
-Only items whose agent can take a command now are handed out.
+Only items whose agent can take a command now are handed out, and none of a shed lane.
 """
 
 from __future__ import annotations
@@ -61,6 +61,8 @@ class FairShare:
         self.lanes: dict[str, Lane] = {}
         self.floor = 0.0
         self._seq = itertools.count()
+        self.shed: set[str] = set()
+        """Lanes a defensive adaptation holds back: their work waits, nothing is dispatched."""
 
     def add(self, lane: str, weight: int, agent_id: str, command_id: str, now: float) -> Ticket:
         known = self.lanes.get(lane)
@@ -77,7 +79,7 @@ class FairShare:
 
     def next(self, now: float, eligible: Eligible) -> Ticket | None:
         """The item to dispatch now, taken off its lane; None when no agent can take one."""
-        lanes = [lane for lane in self.lanes.values() if lane.size]
+        lanes = [lane for lane in self.lanes.values() if lane.size and lane.name not in self.shed]
         heads = [(lane, t) for lane in lanes if (t := lane.head(eligible)) is not None]
         if not heads:
             return None
@@ -116,6 +118,14 @@ class FairShare:
 
     def queued_for(self, agent_id: str) -> int:
         return sum(len(lane.queues.get(agent_id, ())) for lane in self.lanes.values())
+
+    def waiting(self) -> dict[str, int]:
+        """Items waiting per address (an agent id, or an agent type's address)."""
+        counts: dict[str, int] = {}
+        for lane in self.lanes.values():
+            for address, queue in lane.queues.items():
+                counts[address] = counts.get(address, 0) + len(queue)
+        return counts
 
     def queued(self) -> int:
         return sum(lane.size for lane in self.lanes.values())

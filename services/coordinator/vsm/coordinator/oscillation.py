@@ -1,7 +1,9 @@
 """Anti-oscillation: detect flapping S1 units, damp them, and measure how calm a system is.
 
 A subject (an S1 agent) is watched on two signals: its allocation (slots or rate up = +1,
-down = -1) and its algedonic state (pleasure = +1, pain = -1). A reversal is a change of
+down = -1) and its algedonic state (pleasure = +1, pain = -1); the scale of an agent type
+(subject `scale:<agent_type>`) on a third, adaptation's decisions (spawned = +1, retired =
+-1), so S3 stops scaling a type whose scale flaps. A reversal is a change of
 direction; `max_reversals` reversals of one signal within `window_s` is flapping. A flapping
 subject is damped once, for `cooldown_s` (S3 changes nothing for it meanwhile); while that
 cool-down lasts it is not damped again (hysteresis), so damping cannot itself oscillate.
@@ -22,7 +24,7 @@ from typing import Any, Literal
 
 from vsm.contract.operations import AGENT_ID_PATTERN
 
-Signal = Literal["allocation", "algedonic"]
+Signal = Literal["allocation", "algedonic", "scale"]
 
 
 @dataclass

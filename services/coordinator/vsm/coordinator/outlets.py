@@ -13,10 +13,12 @@ from typing import Any
 from vsm.contract import topology
 from vsm.contract.coordination import (
     OSCILLATION_INDEX_KEY,
+    QUEUE_PRESSURE_KEY,
     CoordinationNote,
     Damping,
     OscillationDetected,
     OscillationIndex,
+    QueuePressure,
     Rescheduled,
     damping_key,
     note_key,
@@ -42,6 +44,7 @@ class Outlets:
         self.oscillations = bus.publisher(on, OscillationDetected, routing_key=oscillation_key("*"))
         self.dampings = bus.publisher(on, Damping, routing_key=damping_key("*"))
         self.indices = bus.publisher(on, OscillationIndex, routing_key=OSCILLATION_INDEX_KEY)
+        self.pressures = bus.publisher(on, QueuePressure, routing_key=QUEUE_PRESSURE_KEY)
         # Commands go out through `bus.ask`; this documents them in the AsyncAPI document.
         self.commands = bus.publisher(
             topology.S1_COMMANDS,
@@ -88,3 +91,7 @@ class Outlets:
     async def index(self, index: OscillationIndex, vsm_id: str) -> None:
         self.metrics.oscillation(vsm_id, index.index)
         await self.indices.publish(index, vsm_id=vsm_id, mandatory=False)
+
+    async def pressure(self, pressure: QueuePressure, vsm_id: str) -> None:
+        """The work waiting per agent type, for S4 (a missed reading is replaced by the next)."""
+        await self.pressures.publish(pressure, vsm_id=vsm_id, mandatory=False)

@@ -32,6 +32,13 @@ class System2:
         self.detector = Detector(params.window_s, params.max_reversals, params.cooldown_s)
         self.notes = NoteLimiter(params.note_rate_per_s)
 
+    def shed(self, lane: str, held_back: bool) -> None:
+        """A defensive adaptation holds a lane's work back, or lets it go again."""
+        if held_back:
+            self.lanes.shed.add(lane)
+        else:
+            self.lanes.shed.discard(lane)
+
     def running(self, vsm_id: str) -> list[str]:
         return [a.agent_id for a in self.fleet.agents.values() if a.vsm_id == vsm_id]
 

@@ -17,6 +17,7 @@ from vsm.intelligence.metrics import create_metrics
 from vsm.intelligence.outlets import Outlets
 from vsm.intelligence.polling import Outside
 from vsm.intelligence.rulesets import RuleSets
+from vsm.intelligence.scaling import Scaling
 from vsm.intelligence.settings import Settings
 from vsm.intelligence.sources import vocabulary
 from vsm.intelligence.system4 import System4
@@ -62,6 +63,7 @@ def build_systems(settings: Settings, rulesets: RuleSets) -> ViableSystems:
             ),
             sightings=sightings,
             need_params=NeedParams(threshold=settings.meta_system_threshold),
+            scaling=Scaling(settings.scale_params),
             judgement=rulesets.judgement(),
         )
 

@@ -18,6 +18,7 @@ from faststream.rabbit.response import RabbitResponse
 from vsm.contract import topology
 from vsm.contract.adaptation import AdaptationRequest
 from vsm.contract.algedonic import AlgedonicSignal
+from vsm.contract.coordination import QueuePressure
 from vsm.contract.envelope import Envelope
 from vsm.contract.errors import Refused, Unprocessable
 from vsm.contract.health import HealthReport
@@ -34,6 +35,7 @@ from vsm.contract.recursion import MetaSystemRetired, MetaSystemSpawned
 from vsm.contract.rules import Fact
 from vsm.contract.system5 import ProposalVerdict
 from vsm.intelligence import environment as env
+from vsm.intelligence import scaling
 from vsm.intelligence.anomaly import Anomaly
 from vsm.intelligence.judgement import Said
 from vsm.intelligence.metrics import Metrics
@@ -186,6 +188,13 @@ def register_environment(bus: Bus, s4: S4, clock: Clock) -> None:
             result, now = envelope.data, clock()
             found = env.record_result(system.env, result, now)
             await take(s4, system, found, env.result_fact(result, now), envelope)
+
+    @bus.handle(INTAKE, QueuePressure)
+    async def on_pressure(envelope: Envelope[QueuePressure]) -> None:
+        """Sustained queueing on an agent type (or its end): an expansive proposal to S5."""
+        if (system := known(envelope)) is not None:
+            for rescale in system.scaling.read(envelope.data, clock()):
+                await s4.out.proposal(scaling.proposal(rescale), envelope)
 
     @bus.handle(INTAKE, ProposalVerdict)
     async def on_verdict(envelope: Envelope[ProposalVerdict]) -> None:

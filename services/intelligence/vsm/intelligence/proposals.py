@@ -11,6 +11,7 @@ Confidence grows with the evidence S4 holds (the meta-system need's confidence) 
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Literal
 
@@ -18,6 +19,7 @@ from vsm.contract.adaptation import AdaptationProposal, AdaptationRequest
 from vsm.contract.intelligence import MetaSystemNeed
 from vsm.contract.policy import AdaptationPolicy
 
+NAME = re.compile(r"[A-Za-z0-9_.:/*-]{1,128}")
 SEVERE_PAIN = 0.7
 LOW_READINESS = 0.4
 Kind = Literal["incremental", "transformational", "defensive"]
@@ -60,12 +62,14 @@ def policy_for(
     kind: Kind, request: AdaptationRequest, need: MetaSystemNeed, why: str
 ) -> AdaptationPolicy:
     """The policy S5 adopts if it accepts: an `adaptation` document of S5's own schema."""
+    named = [t for t in need.variety.top_types if NAME.fullmatch(t)][:5]
     return AdaptationPolicy(
         policy_type="adaptation",
         mode=kind,
         actions=[a[:1024] for a in actions(kind, request, need)],
         rationale=why[:1024],
         review_after_s=REVIEW_AFTER_S[kind],
+        overloading=named if kind == "transformational" else [],
     )
 
 

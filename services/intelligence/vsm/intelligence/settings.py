@@ -5,6 +5,7 @@ from typing import Self
 from pydantic import Field, SecretStr, model_validator
 
 from vsm.contract.rules import MAX_RULES, Limits, Rule, RuleDeclaration, compile_rules
+from vsm.intelligence.scaling import ScaleParams
 from vsm.intelligence.sources import SourceConfig, vocabulary
 from vsm.kit.egress import Blocked, EgressPolicy
 from vsm.kit.llm import LlmSettings
@@ -22,6 +23,13 @@ class Settings(LlmSettings):
     anomaly_threshold: float = Field(default=4.0, gt=0)
     anomaly_warmup: int = Field(default=10, ge=2, le=10_000)
     meta_system_threshold: float = Field(default=0.6, ge=0, le=1)
+    scale_queued_per_agent: float = Field(default=4.0, gt=0, le=100_000)
+    scale_sustain_s: float = Field(default=30.0, gt=0, le=86_400)
+    scale_calm_s: float = Field(default=120.0, gt=0, le=86_400)
+    scale_max_step: int = Field(default=4, ge=1, le=100)
+    """Expansive adaptation (README): work waiting for an agent type above
+    SCALE_QUEUED_PER_AGENT per agent for SCALE_SUSTAIN_S proposes up to SCALE_MAX_STEP more
+    agents of it; nothing waiting for SCALE_CALM_S proposes the count it started from."""
     series_per_system: int = Field(default=2_000, ge=10, le=100_000)
     """Series watched per viable system; the least recently fed is evicted beyond."""
 
@@ -61,6 +69,15 @@ class Settings(LlmSettings):
                 raise ValueError(f"S4_SOURCES: {source.name}: {refused.message}") from refused
         self.standing_rules()
         return self
+
+    @property
+    def scale_params(self) -> ScaleParams:
+        return ScaleParams(
+            queued_per_agent=self.scale_queued_per_agent,
+            sustain_s=self.scale_sustain_s,
+            calm_s=self.scale_calm_s,
+            max_step=self.scale_max_step,
+        )
 
     @property
     def llm_configured(self) -> bool:

@@ -26,6 +26,7 @@ from vsm.intelligence.environment import Environment, Sightings
 from vsm.intelligence.judgement import Judgement, Said, said
 from vsm.intelligence.meta_system import NeedParams, meta_system_need
 from vsm.intelligence.proposals import propose
+from vsm.intelligence.scaling import Scaling
 from vsm.intelligence.variety import variety_report
 
 Trigger = Literal["scheduled", "requested"]
@@ -43,6 +44,7 @@ class System4:
     """The services' heartbeats, shared with every system of this S4."""
     need_params: NeedParams = field(default_factory=NeedParams)
     judgement: Judgement = field(default_factory=Judgement)
+    scaling: Scaling = field(default_factory=Scaling)
     alerts_raised: int = 0
     scans: int = 0
     proposals: int = 0

@@ -15,7 +15,7 @@ import structlog
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
 
 from vsm.contract import topology
-from vsm.contract.adaptation import AdaptationProposal, AdaptationRequest
+from vsm.contract.adaptation import AdaptationAction, AdaptationProposal, AdaptationRequest
 from vsm.contract.algedonic import AlgedonicSignal
 from vsm.contract.approvals import ApprovalDecided, ApprovalRequested
 from vsm.contract.control import AllocationChanged, AuditFindings
@@ -54,6 +54,7 @@ TRAIL_ENTRIES = (
     AdaptationRequest,
     AdaptationProposal,
     ProposalVerdict,
+    AdaptationAction,
     OperatorAlert,
     AlertAcknowledgement,
     ApprovalRequested,
