@@ -35,7 +35,9 @@ async def s3() -> AsyncIterator[InMemory]:
     runtime = Runtime("control", settings)
     system3 = app.build_system3(settings)
     out = Outlets(runtime.bus, create_metrics(runtime.telemetry.registry))
-    handlers.register(runtime.bus, system3, out)
+    handlers.register(
+        runtime.bus, system3, out, app.build_adapter(runtime.bus, system3, out, settings)
+    )
     async with InMemory(runtime.bus) as memory:
         yield memory
 

@@ -23,6 +23,7 @@ from vsm.control.quotas import AdaptationQuota
 from vsm.control.registry import RegistryFollower
 from vsm.control.settings import Settings
 from vsm.control.system3 import System3
+from vsm.kit.bus import Bus
 from vsm.kit.runtime import Runtime
 from vsm.kit.schedule import Every
 
@@ -35,6 +36,11 @@ def build_system3(settings: Settings) -> System3:
     return System3(ledger)
 
 
+def build_adapter(bus: Bus, s3: System3, out: Outlets, settings: Settings) -> Adapter:
+    quota = AdaptationQuota(settings.adaptation_quotas)
+    return Adapter(bus, s3, out, quota, Breaker(settings.isolation_probe_s), handlers.now_utc)
+
+
 def create_app(settings: Settings) -> Litestar:
     runtime = Runtime(SERVICE, settings)
     runtime.bus.interface.asks("operations", ListAgents, AgentList)
@@ -45,14 +51,7 @@ def create_app(settings: Settings) -> Litestar:
     )
     s3 = build_system3(settings)
     out = Outlets(runtime.bus, create_metrics(runtime.telemetry.registry))
-    adapter = Adapter(
-        runtime.bus,
-        s3,
-        out,
-        AdaptationQuota(settings.adaptation_quotas),
-        Breaker(settings.isolation_probe_s),
-        handlers.now_utc,
-    )
+    adapter = build_adapter(runtime.bus, s3, out, settings)
     handlers.register(runtime.bus, s3, out, adapter)
     periodic = Periodic(
         runtime.bus,
