@@ -388,29 +388,7 @@ class FakeAnthropic(LoopbackFake):
         if not isinstance(parsed, dict):
             reason = "body must be a JSON object" if raw else "request body is empty"
             raise _RejectedError(400, f"There was an error parsing the body: {reason}")
-        body: dict[str, Any] = parsed
-        if not isinstance(body.get("model"), str) or not body["model"]:
-            raise _RejectedError(400, "model: Field required")
-        if request.path == MESSAGES_PATH:
-            max_tokens = body.get("max_tokens")
-            if not isinstance(max_tokens, int) or isinstance(max_tokens, bool):
-                raise _RejectedError(400, "max_tokens: Field required")
-            if max_tokens < 1:
-                raise _RejectedError(400, "max_tokens: Input should be greater than or equal to 1")
-        messages = body.get("messages")
-        if not isinstance(messages, list):
-            raise _RejectedError(400, "messages: Field required")
-        if not messages:
-            raise _RejectedError(400, "messages: at least one message is required")
-        for index, item in enumerate(messages):
-            if not isinstance(item, dict) or item.get("role") not in ("user", "assistant"):
-                raise _RejectedError(
-                    400, f"messages.{index}.role: Input should be 'user' or 'assistant'"
-                )
-            if "content" not in item:
-                raise _RejectedError(400, f"messages.{index}.content: Field required")
-        if "tools" in body and not isinstance(body["tools"], list):
-            raise _RejectedError(400, "tools: Input should be a valid list")
+        _check_body(request.path, parsed)
 
     def _default_text(self, request: RecordedRequest) -> str:
         reply = self.default_reply
@@ -591,3 +569,29 @@ def _estimate_tokens(text: str) -> int:
 
 def _new_id(prefix: str) -> str:
     return f"{prefix}_{secrets.token_hex(12)}"
+
+
+def _check_body(path: str, body: dict[str, Any]) -> None:
+    """The body's checks, as the real API words them."""
+    if not isinstance(body.get("model"), str) or not body["model"]:
+        raise _RejectedError(400, "model: Field required")
+    if path == MESSAGES_PATH:
+        max_tokens = body.get("max_tokens")
+        if not isinstance(max_tokens, int) or isinstance(max_tokens, bool):
+            raise _RejectedError(400, "max_tokens: Field required")
+        if max_tokens < 1:
+            raise _RejectedError(400, "max_tokens: Input should be greater than or equal to 1")
+    messages = body.get("messages")
+    if not isinstance(messages, list):
+        raise _RejectedError(400, "messages: Field required")
+    if not messages:
+        raise _RejectedError(400, "messages: at least one message is required")
+    for index, item in enumerate(messages):
+        if not isinstance(item, dict) or item.get("role") not in ("user", "assistant"):
+            raise _RejectedError(
+                400, f"messages.{index}.role: Input should be 'user' or 'assistant'"
+            )
+        if "content" not in item:
+            raise _RejectedError(400, f"messages.{index}.content: Field required")
+    if "tools" in body and not isinstance(body["tools"], list):
+        raise _RejectedError(400, "tools: Input should be a valid list")

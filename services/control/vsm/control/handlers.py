@@ -46,6 +46,13 @@ def now_utc() -> datetime:
 
 
 def register(bus: Bus, s3: System3, out: Outlets, adapter: Adapter, clock: Clock = now_utc) -> None:
+    register_intake(bus, s3, out, adapter, clock)
+    register_requests(bus, s3, out, clock)
+
+
+def register_intake(bus: Bus, s3: System3, out: Outlets, adapter: Adapter, clock: Clock) -> None:
+    """What S3 hears: S1's registry and reports, LLM spend, S2's damping, S5's policies."""
+
     @bus.handle(INTAKE, AgentSpawned)
     async def on_spawned(envelope: Envelope[AgentSpawned]) -> None:
         await out.changed(s3.admit(envelope.data.agent))
@@ -77,6 +84,10 @@ def register(bus: Bus, s3: System3, out: Outlets, adapter: Adapter, clock: Clock
         await out.changed(s3.apply_policy(envelope.data.record, clock(), envelope))
         await adapter.carry_out(envelope.data.record, envelope)
 
+
+def register_requests(bus: Bus, s3: System3, out: Outlets, clock: Clock) -> None:
+    """What S3 answers: allocations, budgets and carves, its state, S3* audits."""
+
     @bus.handle(INTAKE, AllocationRequest)
     async def on_allocation(envelope: Envelope[AllocationRequest]) -> RabbitResponse:
         grant, changes = s3.request(envelope.data, clock(), envelope)
@@ -105,14 +116,7 @@ def register(bus: Bus, s3: System3, out: Outlets, adapter: Adapter, clock: Clock
     @bus.handle(REQUESTS, AuditCommission)
     async def on_audit(envelope: Envelope[AuditCommission]) -> RabbitResponse:
         commission, started = envelope.data, clock()
-        if commission.agent_ids is None:
-            agent_ids = sorted(s3.ledger.peek(envelope.vsm_id).accounts)
-        else:
-            agent_ids = list(dict.fromkeys(commission.agent_ids))
-        unknown = [a for a in agent_ids if s3.ledger.account(a) is None]
-        if unknown:
-            message = f"S3 knows no agent {', '.join(map(repr, unknown))}: nothing was audited"
-            raise Refused("unknown_agent", message, {"unknown": unknown})
+        agent_ids = audit_targets(s3, envelope.vsm_id, commission)
         answers = await audit_agents(
             bus, agent_ids, commission.audit_type, commission.timeout_s, envelope
         )
@@ -127,3 +131,17 @@ def register(bus: Bus, s3: System3, out: Outlets, adapter: Adapter, clock: Clock
         )
         await out.audited(findings, envelope.vsm_id, envelope)
         return bus.reply(findings, cause=envelope)
+
+
+def audit_targets(s3: System3, vsm_id: str, commission: AuditCommission) -> list[str]:
+    """The agents an audit commission names (all of the system's when it names none), or
+    `unknown_agent` when S3 knows one of them not."""
+    if commission.agent_ids is None:
+        agent_ids = sorted(s3.ledger.peek(vsm_id).accounts)
+    else:
+        agent_ids = list(dict.fromkeys(commission.agent_ids))
+    unknown = [a for a in agent_ids if s3.ledger.account(a) is None]
+    if unknown:
+        message = f"S3 knows no agent {', '.join(map(repr, unknown))}: nothing was audited"
+        raise Refused("unknown_agent", message, {"unknown": unknown})
+    return agent_ids

@@ -104,6 +104,7 @@ async def outside(s4: S4, source: SourceConfig, readings: dict[str, float], now:
 def register(bus: Bus, s4: S4, clock: Clock = time.time) -> Periodic:
     systems, out = s4.systems, s4.out
     register_environment(bus, s4, clock)
+    register_structure(bus, s4)
 
     async def scan(
         system: System4, trigger: Trigger, reason: str, cause: Envelope[Any] | None
@@ -116,14 +117,6 @@ def register(bus: Bus, s4: S4, clock: Clock = time.time) -> Periodic:
         await speak(s4, system, system.judge_scan(result, now), sent)
         return result
 
-    @bus.handle(INTAKE, MetaSystemSpawned)
-    async def on_spawned(envelope: Envelope[MetaSystemSpawned]) -> None:
-        systems.spawned(envelope.data.meta_system.vsm_id)
-
-    @bus.handle(INTAKE, MetaSystemRetired)
-    async def on_retired(envelope: Envelope[MetaSystemRetired]) -> None:
-        systems.retired(envelope.data.vsm_id)
-
     @bus.handle(INTAKE, ScanRequest)
     async def on_scan_request(envelope: Envelope[ScanRequest]) -> None:
         await scan(required(systems, envelope), "requested", envelope.data.reason, envelope)
@@ -134,6 +127,25 @@ def register(bus: Bus, s4: S4, clock: Clock = time.time) -> Periodic:
         await out.proposal(proposal, envelope)
 
     register_requests(bus, s4, scan, clock)
+    return periodic(s4, scan, clock)
+
+
+def register_structure(bus: Bus, s4: S4) -> None:
+    """S4 keeps a system of its own for the root and for each child S5 spawns, until retired."""
+    systems = s4.systems
+
+    @bus.handle(INTAKE, MetaSystemSpawned)
+    async def on_spawned(envelope: Envelope[MetaSystemSpawned]) -> None:
+        systems.spawned(envelope.data.meta_system.vsm_id)
+
+    @bus.handle(INTAKE, MetaSystemRetired)
+    async def on_retired(envelope: Envelope[MetaSystemRetired]) -> None:
+        systems.retired(envelope.data.vsm_id)
+
+
+def periodic(s4: S4, scan: Scan, clock: Clock) -> Periodic:
+    """S4's clocks: scans, readiness reports and judgements over time, for every system."""
+    systems, out = s4.systems, s4.out
 
     async def scheduled_scan() -> None:
         for system in systems:
@@ -151,40 +163,42 @@ def register(bus: Bus, s4: S4, clock: Clock = time.time) -> Periodic:
     return Periodic(scan=scheduled_scan, readiness=readiness_report, judge=judge_time)
 
 
+def seen_in(s4: S4, envelope: Envelope[Any]) -> System4 | None:
+    """The system a message S4 sees is about; a message about no known system is counted."""
+    found = s4.systems.get(envelope.vsm_id)
+    if found is None:
+        s4.metrics.unknown_system.labels(envelope.type).inc()
+    return found
+
+
 def register_environment(bus: Bus, s4: S4, clock: Clock) -> None:
     """What S4 sees: each message, into the environment of the system its envelope names."""
-    systems, metrics = s4.systems, s4.metrics
-
-    def known(envelope: Envelope[Any]) -> System4 | None:
-        found = systems.get(envelope.vsm_id)
-        if found is None:
-            metrics.unknown_system.labels(envelope.type).inc()
-        return found
+    register_sightings(bus, s4, clock)
 
     @bus.handle(INTAKE, Observation)
     async def on_observation(envelope: Envelope[Observation]) -> None:
-        if (system := known(envelope)) is not None:
+        if (system := seen_in(s4, envelope)) is not None:
             seen, now = envelope.data, clock()
             found = env.record_observation(system.env, seen, now)
             await take(s4, system, found, env.observation_fact(seen, now), envelope)
 
     @bus.handle(INTAKE, UnitPerformance)
     async def on_performance(envelope: Envelope[UnitPerformance]) -> None:
-        if (system := known(envelope)) is not None:
+        if (system := seen_in(s4, envelope)) is not None:
             report, now = envelope.data, clock()
             found = env.record_performance(system.env, report, now)
             await take(s4, system, found, env.performance_fact(report, now), envelope)
 
     @bus.handle(INTAKE, AlgedonicSignal)
     async def on_algedonic(envelope: Envelope[AlgedonicSignal]) -> None:
-        if (system := known(envelope)) is not None:
+        if (system := seen_in(s4, envelope)) is not None:
             signal, now = envelope.data, clock()
             found = env.record_algedonic(system.env, signal, now)
             await take(s4, system, found, env.algedonic_fact(signal, now), envelope)
 
     @bus.handle(INTAKE, CommandResult)
     async def on_result(envelope: Envelope[CommandResult]) -> None:
-        if (system := known(envelope)) is not None:
+        if (system := seen_in(s4, envelope)) is not None:
             result, now = envelope.data, clock()
             found = env.record_result(system.env, result, now)
             await take(s4, system, found, env.result_fact(result, now), envelope)
@@ -192,19 +206,23 @@ def register_environment(bus: Bus, s4: S4, clock: Clock) -> None:
     @bus.handle(INTAKE, QueuePressure)
     async def on_pressure(envelope: Envelope[QueuePressure]) -> None:
         """Sustained queueing on an agent type (or its end): an expansive proposal to S5."""
-        if (system := known(envelope)) is not None:
+        if (system := seen_in(s4, envelope)) is not None:
             for rescale in system.scaling.read(envelope.data, clock()):
                 await s4.out.proposal(scaling.proposal(rescale), envelope)
 
+
+def register_sightings(bus: Bus, s4: S4, clock: Clock) -> None:
+    """What S4 learns of itself and the services: S5's verdicts on its proposals, heartbeats."""
+
     @bus.handle(INTAKE, ProposalVerdict)
     async def on_verdict(envelope: Envelope[ProposalVerdict]) -> None:
-        if (system := known(envelope)) is not None:
+        if (system := seen_in(s4, envelope)) is not None:
             system.record_verdict(envelope.data.accepted)
 
     @bus.handle(topology.SYSTEM4_HEALTH, HealthReport)
     async def on_health(envelope: Envelope[HealthReport]) -> None:
-        changed = env.record_health(systems.sightings, envelope.data, clock())
-        if changed is not None and (system := known(envelope)) is not None:
+        changed = env.record_health(s4.systems.sightings, envelope.data, clock())
+        if changed is not None and (system := seen_in(s4, envelope)) is not None:
             await take(s4, system, env.record_fact(system.env, changed, {}), changed, envelope)
 
 

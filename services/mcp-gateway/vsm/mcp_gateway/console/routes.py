@@ -220,6 +220,11 @@ def safe_next(target: str) -> str:
 
 def routes(console: Console) -> list[Any]:
     """The console's route handlers, bound to `console`."""
+    return [*session_routes(console), *page_routes(console)]
+
+
+def session_routes(console: Console) -> list[Any]:
+    """Signing in with a token (kept in an HttpOnly cookie) and out."""
 
     @get("/", include_in_schema=False, opt=SESSION_ROUTE)
     async def home() -> Redirect:
@@ -261,6 +266,12 @@ def routes(console: Console) -> list[Any]:
         cookie: Cookie = cleared_cookie(secure(request))
         return Response({"next": "/console/sign-in"}, cookies=[cookie])
 
+    return [home, sign_in_page, sign_in, sign_out]
+
+
+def page_routes(console: Console) -> list[Any]:
+    """The pages, their live streams and their static files."""
+
     @get("/console", include_in_schema=False, opt=SESSION_ROUTE)
     async def map_page(request: AnyRequest) -> Response[Any]:
         return await console.page("map", request)
@@ -289,7 +300,7 @@ def routes(console: Console) -> list[Any]:
         include_in_schema=False,
         opt=SESSION_ROUTE,
     )
-    return [home, sign_in_page, sign_in, sign_out, map_page, other_page, events, static]
+    return [map_page, other_page, events, static]
 
 
 def invalid_token(message: str) -> Response[Any]:

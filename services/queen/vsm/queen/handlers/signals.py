@@ -31,6 +31,12 @@ def performance_index(report: UnitPerformance) -> float | None:
 
 
 def register(outlets: Outlets, meta: MetaSystems) -> None:
+    register_algedonic(outlets)
+    register_viability_inputs(outlets, meta)
+
+
+def register_algedonic(outlets: Outlets) -> None:
+    """The channel straight to S5: heartbeats, pain and pleasure, operators' acknowledgements."""
     bus, s5 = outlets.bus, outlets.s5
 
     @bus.handle(topology.SYSTEM5_HEALTH, HealthReport)
@@ -56,6 +62,20 @@ def register(outlets: Outlets, meta: MetaSystems) -> None:
             s5.withdraw(opened)  # the redelivered signal opens it again
             raise
 
+    @bus.handle(topology.SYSTEM5_OPERATORS, AlertAcknowledgement)
+    async def on_acknowledgement(envelope: Envelope[AlertAcknowledgement]) -> None:
+        acknowledged = interventions.acknowledge(s5.interventions, envelope.data.alert_id)
+        if acknowledged is None:
+            raise Unprocessable("unknown_alert", f"no alert {envelope.data.alert_id!r} is open")
+        metrics = outlets.metrics
+        metrics.acknowledgements.labels(metrics.vsm_ids(acknowledged.vsm_id)).inc()
+
+
+def register_viability_inputs(outlets: Outlets, meta: MetaSystems) -> None:
+    """The terms of each system's viability: S4's readiness, S1's performance, S3's headroom,
+    S2's oscillation."""
+    bus, s5 = outlets.bus, outlets.s5
+
     @bus.handle(topology.SYSTEM5_INTELLIGENCE, AdaptationReadiness)
     async def on_readiness(envelope: Envelope[AdaptationReadiness]) -> None:
         """Each system's own S4 readiness is a term of its viability; a report about a
@@ -80,11 +100,3 @@ def register(outlets: Outlets, meta: MetaSystems) -> None:
     @bus.handle(topology.SYSTEM5_PERFORMANCE, OscillationIndex)
     async def on_oscillation(envelope: Envelope[OscillationIndex]) -> None:
         s5.inputs(envelope.vsm_id).oscillation = Reading(envelope.data.index, envelope.time)
-
-    @bus.handle(topology.SYSTEM5_OPERATORS, AlertAcknowledgement)
-    async def on_acknowledgement(envelope: Envelope[AlertAcknowledgement]) -> None:
-        acknowledged = interventions.acknowledge(s5.interventions, envelope.data.alert_id)
-        if acknowledged is None:
-            raise Unprocessable("unknown_alert", f"no alert {envelope.data.alert_id!r} is open")
-        metrics = outlets.metrics
-        metrics.acknowledgements.labels(metrics.vsm_ids(acknowledged.vsm_id)).inc()
