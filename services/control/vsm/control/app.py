@@ -2,8 +2,10 @@
 
 from litestar import Litestar
 
+from vsm.contract import topology
+from vsm.contract.control import System3Snapshot
 from vsm.contract.operations import AgentList, AuditReport, AuditRequest, ListAgents, command_queue
-from vsm.control import handlers
+from vsm.control import handlers, journal
 from vsm.control.ledger import Ledger
 from vsm.control.metrics import create_metrics
 from vsm.control.outlets import Outlets
@@ -11,6 +13,7 @@ from vsm.control.periodic import Periodic
 from vsm.control.registry import RegistryFollower
 from vsm.control.settings import Settings
 from vsm.control.system3 import System3
+from vsm.kit.journal import StateJournal
 from vsm.kit.runtime import Runtime
 from vsm.kit.schedule import Every
 
@@ -31,16 +34,31 @@ def create_app(settings: Settings) -> Litestar:
     )
     s3 = build_system3(settings)
     out = Outlets(runtime.bus, create_metrics(runtime.telemetry.registry))
-    handlers.register(runtime.bus, s3, out)
+    decisions = StateJournal(
+        runtime.bus,
+        topology.SYSTEM3_JOURNAL,
+        System3Snapshot,
+        lambda: journal.snapshot_of(s3),
+        instance=settings.instance_id,
+        timeout_s=settings.journal_replay_timeout_s,
+    )
+
+    async def read_journal() -> None:
+        """S3's decisions as they were: nothing is handled before they are back."""
+        await decisions.open(lambda kept: journal.restore(s3, kept))
+        s3.ledger.system(settings.vsm_id)
+
+    handlers.register(runtime.bus, s3, out, decisions)
     periodic = Periodic(
         runtime.bus,
         s3,
         out,
+        decisions,
         handlers.now_utc,
         audit_sample=settings.audit_sample,
         audit_timeout_s=settings.audit_timeout_s,
     )
-    follower = RegistryFollower(runtime.bus, s3, settings.registry_retry_s)
+    follower = RegistryFollower(runtime.bus, s3, decisions, settings.registry_retry_s)
     schedules = (
         Every("s3-release", settings.release_interval_s, periodic.release),
         Every("s3-headroom", settings.headroom_interval_s, periodic.headroom),
@@ -51,6 +69,7 @@ def create_app(settings: Settings) -> Litestar:
             jitter=settings.audit_jitter,
         ),
     )
+    runtime.on_start(read_journal)
     runtime.on_start(follower.start)
     runtime.on_stop(follower.stop)
     for schedule in schedules:

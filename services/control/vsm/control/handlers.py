@@ -2,7 +2,8 @@
 
 Ack policy (the kit's): ack once a handler returns; bad input is dead-lettered with its
 reason; an unexpected error is redelivered up to the delivery limit, then dead-lettered.
-A request S3 refuses is answered with an `ErrorReply` and changes nothing.
+A request S3 refuses is answered with an `ErrorReply` and changes nothing. Nothing is read
+before S3's journal is, and every change is in the journal before it is answered or announced.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from vsm.contract.control import (
     ReleaseBudget,
     SetBudget,
     System3Query,
+    System3Snapshot,
 )
 from vsm.contract.coordination import Damping
 from vsm.contract.envelope import Envelope
@@ -35,6 +37,7 @@ from vsm.control.outlets import Outlets
 from vsm.control.reports import audit_report, state
 from vsm.control.system3 import System3
 from vsm.kit.bus import Bus
+from vsm.kit.journal import StateJournal
 
 Clock = Callable[[], datetime]
 INTAKE = topology.SYSTEM3_CONTROL
@@ -45,18 +48,38 @@ def now_utc() -> datetime:
     return datetime.now(UTC)
 
 
-def register(bus: Bus, s3: System3, out: Outlets, clock: Clock = now_utc) -> None:
-    def refused(refusal: Refused, cause: Envelope[Any]) -> RabbitResponse:
-        error = ErrorReply(code=refusal.code, message=refusal.message, details=refusal.details)
-        return bus.reply(error, cause=cause)
+def register(
+    bus: Bus,
+    s3: System3,
+    out: Outlets,
+    journal: StateJournal[System3Snapshot],
+    clock: Clock = now_utc,
+) -> None:
+    _intake(bus, s3, out, journal, clock)
+    _requests(bus, s3, out, journal, clock)
+
+
+def refused(bus: Bus, refusal: Refused, cause: Envelope[Any]) -> RabbitResponse:
+    error = ErrorReply(code=refusal.code, message=refusal.message, details=refusal.details)
+    return bus.reply(error, cause=cause)
+
+
+def _intake(
+    bus: Bus, s3: System3, out: Outlets, journal: StateJournal[System3Snapshot], clock: Clock
+) -> None:
+    ready, keep = journal.opened.wait, journal.keep
 
     @bus.handle(INTAKE, AgentSpawned)
     async def on_spawned(envelope: Envelope[AgentSpawned]) -> None:
+        await ready()
         s3.admit(envelope.data.agent)
+        journal.later()  # S1's registry is the record; kept at the next release tick
 
     @bus.handle(INTAKE, AgentTerminated)
     async def on_terminated(envelope: Envelope[AgentTerminated]) -> None:
+        await ready()
         s3.close(envelope.data.agent_id)
+        journal.later()
 
     @bus.handle(INTAKE, AgentCrashed)
     async def on_crashed(envelope: Envelope[AgentCrashed]) -> None:
@@ -64,55 +87,77 @@ def register(bus: Bus, s3: System3, out: Outlets, clock: Clock = now_utc) -> Non
 
     @bus.handle(INTAKE, UnitPerformance)
     async def on_performance(envelope: Envelope[UnitPerformance]) -> None:
+        await ready()
         s3.record_performance(envelope.data)
 
     @bus.handle(INTAKE, Damping)
     async def on_damping(envelope: Envelope[Damping]) -> None:
+        await ready()
         s3.damper.damp(envelope.data.subject, envelope.data.until)
+        await keep()
 
     @bus.handle(INTAKE, PolicyChanged)
     async def on_policy(envelope: Envelope[PolicyChanged]) -> None:
-        await out.changed(s3.apply_policy(envelope.data.record, clock(), envelope))
+        await ready()
+        changes = s3.apply_policy(envelope.data.record, clock(), envelope)
+        await keep()
+        await out.changed(changes)
 
     @bus.handle(INTAKE, AllocationRequest)
     async def on_allocation(envelope: Envelope[AllocationRequest]) -> RabbitResponse:
+        await ready()
         try:
             grant, changes = s3.request(envelope.data, clock(), envelope)
         except Refused as refusal:
-            return refused(refusal, envelope)
+            return refused(bus, refusal, envelope)
+        await keep()
         await out.changed(changes)
         return bus.reply(grant, cause=envelope)
 
+
+def _requests(
+    bus: Bus, s3: System3, out: Outlets, journal: StateJournal[System3Snapshot], clock: Clock
+) -> None:
+    ready, keep = journal.opened.wait, journal.keep
+
     @bus.handle(REQUESTS, SetBudget)
     async def on_budget(envelope: Envelope[SetBudget]) -> RabbitResponse:
+        await ready()
         try:
             budgets.set_budget(s3.ledger, envelope.vsm_id, envelope.data.budget)
         except Refused as refusal:
-            return refused(refusal, envelope)
+            return refused(bus, refusal, envelope)
+        await keep()
         return bus.reply(state(s3, envelope.vsm_id, clock()), cause=envelope)
 
     @bus.handle(REQUESTS, CarveBudget)
     async def on_carve(envelope: Envelope[CarveBudget]) -> RabbitResponse:
+        await ready()
         try:
             budgets.carve(s3.ledger, envelope.vsm_id, envelope.data.child, envelope.data.budget)
         except Refused as refusal:
-            return refused(refusal, envelope)
+            return refused(bus, refusal, envelope)
+        await keep()
         return bus.reply(state(s3, envelope.vsm_id, clock()), cause=envelope)
 
     @bus.handle(REQUESTS, ReleaseBudget)
     async def on_release(envelope: Envelope[ReleaseBudget]) -> RabbitResponse:
+        await ready()
         try:
             budgets.release(s3.ledger, envelope.vsm_id, envelope.data.child)
         except Refused as refusal:
-            return refused(refusal, envelope)
+            return refused(bus, refusal, envelope)
+        await keep()
         return bus.reply(state(s3, envelope.vsm_id, clock()), cause=envelope)
 
     @bus.handle(REQUESTS, System3Query)
     async def on_state(envelope: Envelope[System3Query]) -> RabbitResponse:
+        await ready()
         return bus.reply(state(s3, envelope.vsm_id, clock()), cause=envelope)
 
     @bus.handle(REQUESTS, AuditCommission)
     async def on_audit(envelope: Envelope[AuditCommission]) -> RabbitResponse:
+        await ready()
         commission, started = envelope.data, clock()
         if commission.agent_ids is None:
             agent_ids = sorted(s3.ledger.peek(envelope.vsm_id).accounts)
@@ -121,7 +166,7 @@ def register(bus: Bus, s3: System3, out: Outlets, clock: Clock = now_utc) -> Non
         unknown = [a for a in agent_ids if s3.ledger.account(a) is None]
         if unknown:
             message = f"S3 knows no agent {', '.join(map(repr, unknown))}: nothing was audited"
-            return refused(Refused("unknown_agent", message, {"unknown": unknown}), envelope)
+            return refused(bus, Refused("unknown_agent", message, {"unknown": unknown}), envelope)
         answers = await audit_agents(
             bus, agent_ids, commission.audit_type, commission.timeout_s, envelope
         )
