@@ -30,6 +30,7 @@ from bench import (  # importing a module of cases registers them
     console,  # noqa: F401
     floor,  # noqa: F401
     higher_is_better,
+    journal,  # noqa: F401
     kit,  # noqa: F401
     loop,  # noqa: F401
     raw,  # noqa: F401

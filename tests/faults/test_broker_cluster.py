@@ -20,6 +20,7 @@ memory are `absorbed`, not executed).
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import time
 from collections.abc import Iterator
@@ -43,7 +44,7 @@ from tests.support.faults import (
     start_system,
     wait_readiness,
 )
-from tests.support.rabbitmq import ClusterNode, PrivateCluster, alive
+from tests.support.rabbitmq import ClusterNode, ClusterTrace, PrivateCluster, alive
 from vsm.contract import topology
 from vsm.contract.operations import AgentCommand, command_queue
 from vsm.kit.bus import Bus
@@ -54,6 +55,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.fault]
 COMMANDS = 10_000
 FAULT_AFTER = COMMANDS // 3
 PAUSE_S = 30.0
+TRACE_INTERVAL_S = float(os.environ.get("VSM_CLUSTER_TRACE_S", "0"))
+"""Poll the cluster's queues, connections and channels this often around the kill (0: only
+the test's own notes), into `cluster-trace.jsonl` next to the services' logs."""
 REST_BOUND_S = 60.0
 """How soon after losing a node the REST API must answer again (generous: the figure is
 printed; on a quiet machine it is a few seconds)."""
@@ -239,16 +243,25 @@ async def test_killing_the_node_that_leads_the_busiest_queues_loses_no_confirmed
         pids = {name: process.pid for name, process in system.processes.items()}
         on_target = {name for name, pid in pids.items() if target in cluster.used_by(pid)}
 
-        with ReadinessWatch(system, http) as watch:
+        trace_path = system.log_dir / "cluster-trace.jsonl"
+        with (
+            ReadinessWatch(system, http) as watch,
+            ClusterTrace(cluster, trace_path, pids, TRACE_INTERVAL_S) as trace,
+        ):
             await load.start()
+            trace.note("kill", node=target.nodename)
             killed_at = time.monotonic()  # kill() returns once the node's ports are closed
             await asyncio.to_thread(target.kill)
+            trace.note("killed")
             path = f"/agents/{load.agent_id}"
             answered_s, refused = await rest_answers(rest, path, killed_at, REST_BOUND_S * 2)
+            trace.note("rest_answered", after_s=answered_s, refused=refused)
             _, after = await wait_readiness(system, http, 200, timeout=REST_BOUND_S * 2)
             ready_s = time.monotonic() - killed_at
+            trace.note("all_ready", after=after)
             moved = {name: [n.nodename for n in cluster.used_by(pids[name])] for name in on_target}
             counts, measures = await load.finish()
+            trace.note("finished", counts=counts.figures())
         outages = {name: watch.outage(name, killed_at) for name in sorted(pids)}
 
         await asyncio.to_thread(target.restart)  # three nodes again, for the next test
@@ -264,6 +277,7 @@ async def test_killing_the_node_that_leads_the_busiest_queues_loses_no_confirmed
         rest_answers_after_s=round(answered_s, 1),
         all_ready_after_s=round(ready_s, 1),
         readyz_503_then_200_s=outages,
+        trace=str(trace_path),
     )
     assert replicated, "the namespace has no quorum queue or stream"
     assert set(replicated.values()) == {(3, 3)}, replicated

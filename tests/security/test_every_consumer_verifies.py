@@ -63,8 +63,8 @@ CONSUMERS = {
     "(swept below)",
     "services/operations/vsm/operations/journal.py:RegistryJournal.start": "the registry log: "
     "`LogReading` (swept below)",
-    "services/queen/vsm/queen/journal.py:PolicyJournal.replay": "the policy log, read at "
-    "start-up only: `LogReading` (test_key_rotation)",
+    "libs/kit/vsm/kit/journal.py:read_log": "S5's policy log, S3's and S2's journals, read "
+    "at start-up only: `LogReading` (test_key_rotation, test_decisions_survive_restarts)",
 }
 """Every place the code consumes a queue, and what guards it."""
 CONSUMING_CALLS = frozenset({"consume", "subscriber", "iterator", "basic_consume"})

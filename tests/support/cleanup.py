@@ -12,7 +12,13 @@ from vsm.contract import operations, telegram, topology
 from vsm.kit.addresses import BrokerAddresses
 from vsm.kit.names import Namespace
 
-FIXED_QUEUES = (*topology.SHARED_QUEUES, operations.REGISTRY_LOG, telegram.TELEGRAM_COMMANDS)
+FIXED_QUEUES = (
+    *topology.SHARED_QUEUES,
+    operations.REGISTRY_LOG,
+    telegram.TELEGRAM_COMMANDS,
+    topology.SYSTEM3_JOURNAL,
+    topology.SYSTEM2_JOURNAL,
+)
 FIXED_EXCHANGES = (*topology.EXCHANGES, operations.S1_REGISTRY, telegram.TELEGRAM)
 
 

@@ -20,6 +20,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -198,13 +199,14 @@ class PrivateRabbitMQ:
             time.sleep(0.2)
         self.startup_s = time.monotonic() - began
 
-    def ctl(self, *args: str, timeout: float = 60) -> str:
-        """`rabbitmqctl <args>` against this node (its cookie and name); its output."""
+    def ctl(self, *args: str, timeout: float = 60, tool: str = "rabbitmqctl") -> str:
+        """`rabbitmqctl <args>` (or another of the broker's CLI tools: `rabbitmq-streams`,
+        `rabbitmq-queues`) against this node (its cookie and name); its output."""
         if self.directory is None:
             raise RuntimeError("the node has not been started")
-        script = Path(self.script).with_name("rabbitmqctl")
+        script = Path(self.script).with_name(tool)
         done = subprocess.run(
-            [str(script) if script.exists() else "rabbitmqctl", "-n", self.nodename, "-q", *args],
+            [str(script) if script.exists() else tool, "-n", self.nodename, "-q", *args],
             env=self._environment(self.directory),
             capture_output=True,
             timeout=timeout,
@@ -492,3 +494,81 @@ def rabbitmq_url() -> Iterator[str]:
     else:
         with PrivateRabbitMQ() as node:
             yield node.url
+
+
+def local_ports(pid: int) -> set[int]:
+    """The local ports of `pid`'s established TCP connections (from /proc): what the broker
+    lists as its connections' `peer_port`."""
+    try:
+        links = [os.readlink(fd) for fd in Path(f"/proc/{pid}/fd").iterdir()]
+    except OSError:
+        return set()
+    inodes = {link[len("socket:[") : -1] for link in links if link.startswith("socket:[")}
+    ports = set()
+    for table in ("tcp", "tcp6"):
+        with suppress(OSError):
+            for line in Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]:
+                fields = line.split()
+                if fields[3] == "01" and fields[9] in inodes:
+                    ports.add(int(fields[1].rpartition(":")[2], 16))
+    return ports
+
+
+class ClusterTrace:
+    """A fault test's notes (`note`), and what the cluster says about itself every `interval`
+    s (none unless `interval` > 0), appended as JSON lines to `path` while in the `with`
+    block: its queues (type, leader, members online, depth, consumers), connections (whose,
+    and whether in flow control) and channels (unconfirmed publishes), asked of the first
+    running node that answers. For reading a fault test's failure. Each question boots the
+    CLI's Erlang VM: on a loaded 2-core machine that takes seconds, so polling is opt-in."""
+
+    def __init__(
+        self, cluster: PrivateCluster, path: Path, owners: dict[str, int], interval: float = 3.0
+    ) -> None:
+        self.cluster, self.path, self.owners, self.interval = cluster, path, owners, interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self.began = time.monotonic()
+
+    def __enter__(self) -> Self:
+        if self.interval > 0:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=60)
+
+    def note(self, event: str, **fields: Any) -> None:
+        with self.path.open("a") as out:
+            out.write(
+                json.dumps({"t": round(time.monotonic() - self.began, 1), "event": event} | fields)
+                + "\n"
+            )
+
+    def _ask(self, *args: str) -> Any:
+        try:
+            return json.loads(self.cluster.ctl(*args, "--formatter", "json", timeout=20))
+        except Exception as error:  # a trace records what it could not learn, and goes on
+            return repr(error)[:300]
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            ports = {port: name for name, pid in self.owners.items() for port in local_ports(pid)}
+            connections = self._ask("list_connections", "name", "peer_port", "state", "node")
+            if isinstance(connections, list):
+                for connection in connections:
+                    connection["owner"] = ports.get(connection.get("peer_port"), "?")
+            self.note(
+                "cluster",
+                running=[node.nodename for node in self.cluster.running()],
+                queues=self._ask(
+                    "list_queues", "name", "type", "leader", "online", "messages", "consumers"
+                ),
+                connections=connections,
+                channels=self._ask(
+                    "list_channels", "connection", "number", "messages_unconfirmed", "state"
+                ),
+            )
+            self._stop.wait(self.interval)

@@ -35,9 +35,10 @@ async def s3() -> AsyncIterator[InMemory]:
     runtime = Runtime("control", settings)
     system3 = app.build_system3(settings)
     out = Outlets(runtime.bus, create_metrics(runtime.telemetry.registry))
-    handlers.register(
-        runtime.bus, system3, out, app.build_adapter(runtime.bus, system3, out, settings)
-    )
+    adapter = app.build_adapter(runtime.bus, system3, out, settings)
+    decisions = app.build_journal(runtime.bus, system3, settings)
+    decisions.opened.set()  # an empty journal, read back
+    handlers.register(runtime.bus, system3, out, adapter, decisions)
     async with InMemory(runtime.bus) as memory:
         yield memory
 

@@ -45,11 +45,20 @@ async def s2() -> AsyncIterator[InMemory]:
     bus, metrics = runtime.bus, create_metrics(runtime.telemetry.registry)
     system2 = app.build_system2(settings)
     directory = Directory(bus, system2.fleet, settings.registry_retry_s)
+    decisions = app.build_journal(bus, system2, settings)
+    decisions.opened.set()  # an empty journal, read back
     dispatcher = Dispatcher(
-        bus, system2, directory, metrics, Holding(bus, 1), timeout_s=1.0, grace_s=0.1
+        bus,
+        system2,
+        directory,
+        metrics,
+        Holding(bus, 1),
+        journal=decisions,
+        timeout_s=1.0,
+        grace_s=0.1,
     )
     outlets = Outlets(bus, metrics, settings.oscillation_window_s)
-    handlers.register(bus, system2, dispatcher, directory, outlets)
+    handlers.register(bus, system2, dispatcher, directory, outlets, journal=decisions)
     async with InMemory(bus) as memory:
         for agent_id in ("w1", "w2"):
             await memory.send(running(agent_id), topology.SYSTEM2_COORDINATION)

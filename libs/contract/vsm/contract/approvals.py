@@ -19,6 +19,22 @@ from pydantic import BaseModel, ConfigDict, Field
 from vsm.contract.message import Message
 from vsm.contract.policy import PolicyRecord, PolicyType
 
+__all__ = [
+    "APPROVAL_ID",
+    "APPROVAL_REQUESTED_KEY",
+    "Approval",
+    "ApprovalDecided",
+    "ApprovalList",
+    "ApprovalOutcome",
+    "ApprovalQuery",
+    "ApprovalReply",
+    "ApprovalRequested",
+    "ApprovalStatus",
+    "DecideApproval",
+    "Decider",
+    "approval_decided_key",
+]
+
 APPROVAL_REQUESTED_KEY = "approval.requested"
 ApprovalStatus = Literal["pending", "approved", "rejected", "expired"]
 ApprovalOutcome = Literal["approved", "rejected", "expired"]

@@ -236,3 +236,75 @@ class System3State(Message):
     )
     last_audit: AuditFindings | None = None
     llm: LlmSpend | None = None
+
+
+# S3's journal (`vsm.system3.journal`) ------------------------------------------------------
+
+
+class BudgetRecord(BaseModel):
+    """A viable system's budget and what its children carved out of it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    vsm_id: str
+    budget: Resources
+    children: dict[str, Resources] = Field(default_factory=dict)
+
+
+class AccountRecord(BaseModel):
+    """One agent's allocation as S3 granted it (`base_slots`: without a throttle's cap)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    agent_id: str
+    agent_type: str
+    vsm_id: str
+    resources: Resources
+    base_slots: int
+    priority: int
+    max_rate_per_s: float | None = None
+    limited: bool = False
+    slot_cap: int | None = None
+    reason: str
+
+
+class ThrottleRecord(BaseModel):
+    """A throttle policy that S3 lifts at `expires_at`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    vsm_id: str
+    expires_at: datetime
+    policy: str
+
+
+class HeldRecord(BaseModel):
+    """What a policy wants for a damped agent, applied when its cool-down ends."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    account: AccountRecord
+    kind: str
+    reason: str
+    policy: str
+
+
+class DampingRecord(BaseModel):
+    """S2 damps `subject` until `until`; `held` is the change S3 keeps for it meanwhile."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    subject: str
+    until: datetime | None = None
+    held: HeldRecord | None = None
+
+
+class System3Snapshot(Message):
+    """S3's whole state of decisions, written to its journal after every change."""
+
+    TYPE: ClassVar[str] = "vsm.s3.journal.snapshot.v1"
+
+    budgets: list[BudgetRecord] = Field(default_factory=list)
+    accounts: list[AccountRecord] = Field(default_factory=list)
+    throttles: list[ThrottleRecord] = Field(default_factory=list)
+    damping: list[DampingRecord] = Field(default_factory=list)

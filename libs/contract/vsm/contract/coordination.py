@@ -206,3 +206,47 @@ class System2State(Message):
     flapping: list[str]
     damped: dict[str, datetime]
     notes_delivered: int
+
+
+# S2's journal (`vsm.system2.journal`) ------------------------------------------------------
+
+
+class LaneRecord(BaseModel):
+    """A lane's weight and its place in the fair share (`pass_value`: stride scheduling)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    lane: str
+    weight: int
+    dispatched: int = 0
+    pass_value: float = 0.0
+
+
+class TrendRecord(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    direction: int = 0
+    reversals: list[float] = Field(default_factory=list, description="Epoch seconds.")
+
+
+class SubjectRecord(BaseModel):
+    """A watched S1 unit: its recent moves, and the end of its damping (epoch seconds)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    subject: str
+    vsm_id: str
+    last_seen: float
+    trends: dict[str, TrendRecord] = Field(default_factory=dict)
+    damped_until: float | None = None
+
+
+class System2Snapshot(Message):
+    """S2's state of decisions: lane weights, damping and the history behind it."""
+
+    TYPE: ClassVar[str] = "vsm.s2.journal.snapshot.v1"
+
+    lanes: list[LaneRecord] = Field(default_factory=list)
+    floor: float = 0.0
+    subjects: list[SubjectRecord] = Field(default_factory=list)
+    notes_delivered: int = 0

@@ -300,6 +300,34 @@ SYSTEM2_COORDINATION = Queue(
 )
 
 
+JOURNAL_RETENTION: dict[str, int | str] = {
+    "x-max-length-bytes": 64 * 1024 * 1024,
+    "x-stream-max-segment-size-bytes": 4 * 1024 * 1024,
+}
+"""A journal's entries are whole snapshots, so only the latest counts: the broker drops the
+oldest 4 MiB segments beyond 64 MiB (never by age: a state unchanged for a year is still the
+state)."""
+SYSTEM3_JOURNAL = Queue(
+    "vsm.system3.journal",
+    (),
+    "S3's journal (a stream, written straight to it): a snapshot of its budgets, carved child "
+    "budgets, grants, throttle expiries and S2's damping, after every change; control reads "
+    "the last one back at start-up.",
+    kind="stream",
+    arguments=JOURNAL_RETENTION,
+)
+SYSTEM2_JOURNAL = Queue(
+    "vsm.system2.journal",
+    (),
+    "S2's journal (a stream, written straight to it): a snapshot of its lanes (weights, "
+    "dispatches), its damping and the oscillation history behind it, when a weight or a "
+    "damping changes and every report interval otherwise; coordinator reads the last one "
+    "back at start-up.",
+    kind="stream",
+    arguments=JOURNAL_RETENTION,
+)
+
+
 def requests_queue(service: str) -> Queue:
     """The queue where `service` answers requests sent on `vsm.requests` as `<service>.*`."""
     return Queue(

@@ -34,12 +34,13 @@ from vsm.contract import topology
 from vsm.contract.envelope import CONTENT_TYPE, Envelope
 from vsm.contract.errors import ErrorReply, Refused, Unprocessable
 from vsm.contract.message import Message
+from vsm.kit.confirms import nacked
 from vsm.kit.deadletter import DETAIL_HEADER, REASON_HEADER, MessageGuard, of_type
 from vsm.kit.eventlog import LogReading
 from vsm.kit.interface import Interface
 from vsm.kit.names import Namespace
 from vsm.kit.producer import Producer
-from vsm.kit.rpc import Requester
+from vsm.kit.rpc import BrokerUnavailable, Requester
 from vsm.kit.telemetry import Telemetry
 
 __all__ = [
@@ -445,7 +446,9 @@ class Bus:
     ) -> Envelope[Message]:
         """Publish `body` on `exchange` with `routing_key`, or straight to `queue` (canonical
         name) through the default exchange, and wait for the reply: its envelope, or
-        `RequestFailed`, `NotRoutable` (nothing takes it) or `RequestTimeout`.
+        `RequestFailed`, `NotRoutable` (nothing takes it) or `RequestTimeout` (no answer, or
+        `BrokerUnavailable`: the broker is away, or refused the request after the retries of
+        `vsm.kit.confirms`).
         """
         envelope = self.envelope(body, cause=cause, vsm_id=vsm_id)
         props = amqp_properties(envelope)
@@ -474,6 +477,8 @@ class Bus:
         try:
             raw = await self.requester.request(target, key, message, deadline)
         except DeliveryError as error:
+            if nacked(error):  # a refusal, not a return: the queue exists
+                raise BrokerUnavailable(f"the broker refused the request to {key!r}") from error
             raise NotRoutable(f"no queue takes {key!r}") from error
         if self.guard is not None and (bad := self.guard.verify(raw, "reply")) is not None:
             raise RequestFailed(ErrorReply(code=bad.reason, message=bad.detail[:4096]))

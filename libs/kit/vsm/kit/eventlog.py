@@ -170,6 +170,29 @@ class LogReading:
         if not body_only:
             self._bound_from = _earliest(self._bound_from, offset)
 
+    def unreadable(self, message: AbstractIncomingMessage, error: Exception) -> RefusedEntry:
+        """An entry that verifies (or is not checked) but cannot be read: for a state log,
+        as final as one that does not verify (the operator may disown it the same way)."""
+        offset = offset_of(message)
+        entry = f"{self.stream}@{offset}"
+        remedy = (
+            f"if it is not the service's own, skip it with VSM_LOG_SKIP={entry}"
+            if self.guard is not None
+            else "was it written by another release of vsm?"
+        )
+        detail = (
+            f"log {self.stream}, entry at offset {offset} (message id {message.message_id!r}) "
+            f"cannot be read: {str(error)[:300]}; {remedy}"
+        )
+        log.error(
+            "log_entry_unreadable",
+            stream=self.stream,
+            offset=offset,
+            message_id=message.message_id,
+            detail=detail,
+        )
+        return RefusedEntry(detail)
+
     def _refused(
         self, message: AbstractIncomingMessage, offset: int | None, form: int, bad: BadSignature
     ) -> RefusedEntry:

@@ -12,7 +12,8 @@ message as the aio-pika publish under it. The kit keeps what that pipeline did f
   whose context the message carries on.
 
 The channel is robust: it comes back with the connection; a publish while the broker is
-away raises (as it did through FastStream), it is never queued in the process.
+away raises (as it did through FastStream), it is never queued in the process. A publish the
+broker nacks is published again on a new channel (`vsm.kit.confirms`).
 """
 
 from __future__ import annotations
@@ -22,11 +23,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import aio_pika
-from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractRobustConnection
+from aio_pika.abc import AbstractRobustConnection
 from faststream.prometheus.manager import MetricsManager
 from faststream.prometheus.types import PublishingStatus
 from opentelemetry import propagate, trace
 
+from vsm.kit.confirms import ConfirmingChannel
 from vsm.kit.deadletter import REASON_HEADER, MessageGuard
 from vsm.kit.labels import RouteLabels
 
@@ -47,28 +49,13 @@ class Producer:
         self.guard = guard
         self.metrics = metrics
         self.tracer = tracer
-        self._channel: AbstractChannel | None = None
-        self._exchanges: dict[str, AbstractExchange] = {}
+        self.confirming = ConfirmingChannel()
 
     async def start(self, connection: AbstractRobustConnection) -> None:
-        self._channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
+        await self.confirming.open(connection)
 
     async def stop(self) -> None:
-        channel, self._channel = self._channel, None
-        self._exchanges.clear()
-        if channel is not None and not channel.is_closed:
-            await channel.close()
-
-    async def _exchange(self, name: str) -> AbstractExchange:
-        if self._channel is None:
-            raise RuntimeError("the producer is not started")
-        if not name:
-            return self._channel.default_exchange
-        exchange = self._exchanges.get(name)
-        if exchange is None:  # the topology is declared at start-up: no declare here
-            exchange = await self._channel.get_exchange(name, ensure=False)
-            self._exchanges[name] = exchange
-        return exchange
+        await self.confirming.close()
 
     async def publish(
         self,
@@ -135,8 +122,7 @@ class Producer:
         started = time.perf_counter()
         status = PublishingStatus.error
         try:
-            target = await self._exchange(exchange)
-            await target.publish(message, routing_key, mandatory=mandatory)
+            await self.confirming.publish(exchange, routing_key, message, mandatory=mandatory)
             status = PublishingStatus.success
         except Exception as error:
             if self.metrics is not None:

@@ -6,7 +6,9 @@ FastStream's `broker.request()` opens a reply consumer per call; a service that 
 The reply consumer lives on a robust channel, so it comes back when the connection does.
 A reply addressed to the old channel cannot arrive, so requests pending when the connection
 drops fail at once with `BrokerUnavailable` instead of waiting for their deadline; so does a
-request sent while the broker is away.
+request sent while the broker is away. A request the broker nacks is sent again on a new
+channel (`vsm.kit.confirms`); the old one keeps its reply consumer until it is closed, so the
+requests still on it get their replies.
 """
 
 from __future__ import annotations
@@ -17,13 +19,10 @@ import uuid
 from typing import Any
 
 import aio_pika
-from aio_pika.abc import (
-    AbstractChannel,
-    AbstractExchange,
-    AbstractIncomingMessage,
-    AbstractRobustConnection,
-)
+from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractRobustConnection
 from aiormq.exceptions import AMQPConnectionError, ChannelInvalidStateError
+
+from vsm.kit.confirms import ConfirmingChannel
 
 __all__ = ["CONNECTION_LOST", "REPLY_TO", "BrokerUnavailable", "RequestTimeout", "Requester"]
 
@@ -43,24 +42,27 @@ class BrokerUnavailable(RequestTimeout):
 class Requester:
     def __init__(self) -> None:
         self._pending: dict[str, asyncio.Future[AbstractIncomingMessage]] = {}
-        self._channel: AbstractChannel | None = None
-        self._exchanges: dict[str, AbstractExchange] = {}
+        self.confirming = ConfirmingChannel(on_open=self._open, on_retire=self._retire)
 
     async def start(self, connection: AbstractRobustConnection) -> None:
-        self._channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
-        self._channel.close_callbacks.add(self._connection_lost)
+        await self.confirming.open(connection)
+
+    async def _open(self, channel: AbstractChannel) -> None:
+        channel.close_callbacks.add(self._connection_lost)
         # Declared (passively) rather than merely named, so the robust channel restores the
         # consumer after a reconnection.
-        queue = await self._channel.declare_queue(REPLY_TO, passive=True)
+        queue = await channel.declare_queue(REPLY_TO, passive=True)
         await queue.consume(self._on_reply, no_ack=True)
+
+    def _retire(self, channel: AbstractChannel) -> None:
+        """A channel replaced after a nack: its closing loses no request but its own."""
+        channel.close_callbacks.discard(self._connection_lost)
 
     async def stop(self) -> None:
         for future in self._pending.values():
             future.cancel()
-        if self._channel is not None:
-            with contextlib.suppress(Exception):
-                await self._channel.close()
-            self._channel = None
+        with contextlib.suppress(Exception):
+            await self.confirming.close()
 
     def _connection_lost(self, _: Any, error: BaseException | None) -> None:
         lost = BrokerUnavailable(f"the broker connection was lost: {error!r}")
@@ -81,7 +83,7 @@ class Requester:
         timeout: float,
     ) -> AbstractIncomingMessage:
         """Publish `message` (confirmed, mandatory) and wait for the reply matching its id."""
-        if self._channel is None:
+        if self.confirming.channel is None:
             raise RuntimeError("requester is not started")
         correlation_id = message.correlation_id or str(uuid.uuid4())
         message.correlation_id = correlation_id
@@ -90,11 +92,7 @@ class Requester:
         self._pending[correlation_id] = future
         try:
             async with asyncio.timeout(timeout):
-                target = self._exchanges.get(exchange)
-                if target is None:
-                    target = await self._channel.get_exchange(exchange, ensure=False)
-                    self._exchanges[exchange] = target
-                await target.publish(message, routing_key, mandatory=True)
+                await self.confirming.publish(exchange, routing_key, message, mandatory=True)
                 reply: AbstractIncomingMessage = await future
                 return reply
         except TimeoutError as error:

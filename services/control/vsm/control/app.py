@@ -2,6 +2,8 @@
 
 from litestar import Litestar
 
+from vsm.contract import topology
+from vsm.contract.control import System3Snapshot
 from vsm.contract.operations import (
     AgentDescription,
     AgentList,
@@ -12,7 +14,7 @@ from vsm.contract.operations import (
     TerminateAgent,
     command_queue,
 )
-from vsm.control import handlers
+from vsm.control import handlers, journal
 from vsm.control.adapter import Adapter
 from vsm.control.adjustments import Breaker
 from vsm.control.ledger import Ledger
@@ -24,6 +26,7 @@ from vsm.control.registry import RegistryFollower
 from vsm.control.settings import Settings
 from vsm.control.system3 import System3
 from vsm.kit.bus import Bus
+from vsm.kit.journal import StateJournal
 from vsm.kit.runtime import Runtime
 from vsm.kit.schedule import Every
 
@@ -41,6 +44,18 @@ def build_adapter(bus: Bus, s3: System3, out: Outlets, settings: Settings) -> Ad
     return Adapter(bus, s3, out, quota, Breaker(settings.isolation_probe_s), handlers.now_utc)
 
 
+def build_journal(bus: Bus, s3: System3, settings: Settings) -> StateJournal[System3Snapshot]:
+    """S3's decisions, kept in its stream (`journal.py` says what a snapshot holds)."""
+    return StateJournal(
+        bus,
+        topology.SYSTEM3_JOURNAL,
+        System3Snapshot,
+        lambda: journal.snapshot_of(s3),
+        instance=settings.instance_id,
+        timeout_s=settings.journal_replay_timeout_s,
+    )
+
+
 def create_app(settings: Settings) -> Litestar:
     runtime = Runtime(SERVICE, settings)
     runtime.bus.interface.asks("operations", ListAgents, AgentList)
@@ -52,20 +67,33 @@ def create_app(settings: Settings) -> Litestar:
     s3 = build_system3(settings)
     out = Outlets(runtime.bus, create_metrics(runtime.telemetry.registry))
     adapter = build_adapter(runtime.bus, s3, out, settings)
-    handlers.register(runtime.bus, s3, out, adapter)
+    decisions = build_journal(runtime.bus, s3, settings)
+
+    async def probe() -> None:
+        """Readmit isolated agents on probation; their grants are kept at the release tick."""
+        await adapter.probe()
+        decisions.later()
+
+    async def read_journal() -> None:
+        """S3's decisions as they were: nothing is handled before they are back."""
+        await decisions.open(lambda kept: journal.restore(s3, kept))
+        s3.ledger.system(settings.vsm_id)
+
+    handlers.register(runtime.bus, s3, out, adapter, decisions)
     periodic = Periodic(
         runtime.bus,
         s3,
         out,
+        decisions,
         handlers.now_utc,
         audit_sample=settings.audit_sample,
         audit_timeout_s=settings.audit_timeout_s,
     )
-    follower = RegistryFollower(runtime.bus, s3, out, settings.registry_retry_s)
+    follower = RegistryFollower(runtime.bus, s3, out, decisions, settings.registry_retry_s)
     schedules = (
         Every("s3-release", settings.release_interval_s, periodic.release),
         Every("s3-headroom", settings.headroom_interval_s, periodic.headroom),
-        Every("s3-isolation-probe", settings.isolation_probe_s / 4, adapter.probe),
+        Every("s3-isolation-probe", settings.isolation_probe_s / 4, probe),
         Every(
             "s3-sporadic-audit",
             settings.audit_interval_s,
@@ -73,6 +101,7 @@ def create_app(settings: Settings) -> Litestar:
             jitter=settings.audit_jitter,
         ),
     )
+    runtime.on_start(read_journal)
     runtime.on_start(follower.start)
     runtime.on_stop(follower.stop)
     for schedule in schedules:

@@ -3,6 +3,9 @@
 Ack policy (the kit's): ack once a handler returns; bad input is dead-lettered with its
 reason; an unexpected error is redelivered up to the delivery limit, then dead-lettered.
 A request S3 refuses raises `Refused` (the kit answers its `ErrorReply`) and changes nothing.
+Nothing is read before S3's journal is, and every decision is in the journal before it is
+answered or announced (what S3 merely observes, or S1's registry records, is kept at the
+next release tick).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from vsm.contract.control import (
     ReleaseBudget,
     SetBudget,
     System3Query,
+    System3Snapshot,
 )
 from vsm.contract.coordination import Damping
 from vsm.contract.envelope import Envelope
@@ -35,31 +39,49 @@ from vsm.control.outlets import Outlets
 from vsm.control.reports import audit_report, state
 from vsm.control.system3 import System3
 from vsm.kit.bus import Bus
+from vsm.kit.journal import StateJournal
 
 Clock = Callable[[], datetime]
 INTAKE = topology.SYSTEM3_CONTROL
 REQUESTS = topology.requests_queue("control")
+Journal = StateJournal[System3Snapshot]
 
 
 def now_utc() -> datetime:
     return datetime.now(UTC)
 
 
-def register(bus: Bus, s3: System3, out: Outlets, adapter: Adapter, clock: Clock = now_utc) -> None:
-    register_intake(bus, s3, out, adapter, clock)
-    register_requests(bus, s3, out, clock)
+def register(
+    bus: Bus,
+    s3: System3,
+    out: Outlets,
+    adapter: Adapter,
+    journal: Journal,
+    *,
+    clock: Clock = now_utc,
+) -> None:
+    register_intake(bus, s3, out, adapter, journal, clock=clock)
+    register_requests(bus, s3, out, journal, clock=clock)
 
 
-def register_intake(bus: Bus, s3: System3, out: Outlets, adapter: Adapter, clock: Clock) -> None:
+def register_intake(
+    bus: Bus, s3: System3, out: Outlets, adapter: Adapter, journal: Journal, *, clock: Clock
+) -> None:
     """What S3 hears: S1's registry and reports, LLM spend, S2's damping, S5's policies."""
+    ready, keep = journal.opened.wait, journal.keep
 
     @bus.handle(INTAKE, AgentSpawned)
     async def on_spawned(envelope: Envelope[AgentSpawned]) -> None:
-        await out.changed(s3.admit(envelope.data.agent))
+        await ready()
+        changes = s3.admit(envelope.data.agent)
+        journal.later()  # S1's registry is the record; kept at the next release tick
+        await out.changed(changes)
 
     @bus.handle(INTAKE, AgentTerminated)
     async def on_terminated(envelope: Envelope[AgentTerminated]) -> None:
+        await ready()
         s3.close(envelope.data.agent_id)
+        journal.later()
 
     @bus.handle(INTAKE, AgentCrashed)
     async def on_crashed(envelope: Envelope[AgentCrashed]) -> None:
@@ -67,54 +89,78 @@ def register_intake(bus: Bus, s3: System3, out: Outlets, adapter: Adapter, clock
 
     @bus.handle(INTAKE, UnitPerformance)
     async def on_performance(envelope: Envelope[UnitPerformance]) -> None:
+        await ready()
         s3.record_performance(envelope.data)
         await adapter.reported(envelope.data)
 
     @bus.handle(INTAKE, LlmUsage)
     async def on_llm_usage(envelope: Envelope[LlmUsage]) -> None:
+        await ready()
         crossings, changes = s3.use(envelope.data, envelope.vsm_id, envelope)
+        if changes:
+            await keep()
         await out.spent(crossings, changes, s3.spend, clock())
 
     @bus.handle(INTAKE, Damping)
     async def on_damping(envelope: Envelope[Damping]) -> None:
+        await ready()
         s3.damper.damp(envelope.data.subject, envelope.data.until)
+        await keep()
 
     @bus.handle(INTAKE, PolicyChanged)
     async def on_policy(envelope: Envelope[PolicyChanged]) -> None:
-        await out.changed(s3.apply_policy(envelope.data.record, clock(), envelope))
+        await ready()
+        changes = s3.apply_policy(envelope.data.record, clock(), envelope)
+        await keep()
+        await out.changed(changes)
         await adapter.carry_out(envelope.data.record, envelope)
+        journal.later()  # what adaptation changed of the grants
 
 
-def register_requests(bus: Bus, s3: System3, out: Outlets, clock: Clock) -> None:
+def register_requests(
+    bus: Bus, s3: System3, out: Outlets, journal: Journal, *, clock: Clock
+) -> None:
     """What S3 answers: allocations, budgets and carves, its state, S3* audits."""
+    ready, keep = journal.opened.wait, journal.keep
 
     @bus.handle(INTAKE, AllocationRequest)
     async def on_allocation(envelope: Envelope[AllocationRequest]) -> RabbitResponse:
+        await ready()
         grant, changes = s3.request(envelope.data, clock(), envelope)
+        await keep()
         await out.changed(changes)
         return bus.reply(grant, cause=envelope)
 
     @bus.handle(REQUESTS, SetBudget)
     async def on_budget(envelope: Envelope[SetBudget]) -> RabbitResponse:
-        await out.changed(s3.set_budget(envelope.vsm_id, envelope.data.budget, envelope))
+        await ready()
+        changes = s3.set_budget(envelope.vsm_id, envelope.data.budget, envelope)
+        await keep()
+        await out.changed(changes)
         return bus.reply(state(s3, envelope.vsm_id, clock()), cause=envelope)
 
     @bus.handle(REQUESTS, CarveBudget)
     async def on_carve(envelope: Envelope[CarveBudget]) -> RabbitResponse:
+        await ready()
         budgets.carve(s3.ledger, envelope.vsm_id, envelope.data.child, envelope.data.budget)
+        await keep()
         return bus.reply(state(s3, envelope.vsm_id, clock()), cause=envelope)
 
     @bus.handle(REQUESTS, ReleaseBudget)
     async def on_release(envelope: Envelope[ReleaseBudget]) -> RabbitResponse:
+        await ready()
         budgets.release(s3.ledger, envelope.vsm_id, envelope.data.child)
+        await keep()
         return bus.reply(state(s3, envelope.vsm_id, clock()), cause=envelope)
 
     @bus.handle(REQUESTS, System3Query)
     async def on_state(envelope: Envelope[System3Query]) -> RabbitResponse:
+        await ready()
         return bus.reply(state(s3, envelope.vsm_id, clock()), cause=envelope)
 
     @bus.handle(REQUESTS, AuditCommission)
     async def on_audit(envelope: Envelope[AuditCommission]) -> RabbitResponse:
+        await ready()
         commission, started = envelope.data, clock()
         agent_ids = audit_targets(s3, envelope.vsm_id, commission)
         answers = await audit_agents(

@@ -6,12 +6,14 @@ import random
 from collections.abc import Callable
 from datetime import datetime
 
+from vsm.contract.control import System3Snapshot
 from vsm.control.audit import sample
 from vsm.control.auditor import audit_agents
 from vsm.control.outlets import Outlets
 from vsm.control.reports import audit_report, headroom_of, llm_spend
 from vsm.control.system3 import System3
 from vsm.kit.bus import Bus
+from vsm.kit.journal import StateJournal
 
 
 class Periodic:
@@ -20,6 +22,7 @@ class Periodic:
         bus: Bus,
         s3: System3,
         out: Outlets,
+        journal: StateJournal[System3Snapshot],
         clock: Callable[[], datetime],
         *,
         audit_sample: int,
@@ -29,6 +32,7 @@ class Periodic:
         self.bus = bus
         self.s3 = s3
         self.out = out
+        self.journal = journal
         self.clock = clock
         self.audit_sample = audit_sample
         self.audit_timeout_s = audit_timeout_s
@@ -36,7 +40,11 @@ class Periodic:
 
     async def release(self) -> None:
         """Apply what ended cool-downs held back; lift throttles whose time is up."""
-        await self.out.changed(self.s3.tick(self.clock()))
+        await self.journal.opened.wait()
+        changes = self.s3.tick(self.clock())
+        if changes or self.journal.pending:
+            await self.journal.keep()
+        await self.out.changed(changes)
 
     async def headroom(self) -> None:
         """Each viable system's unallocated share of its budget, for S5's viability."""

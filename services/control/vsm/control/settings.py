@@ -28,6 +28,12 @@ class Settings(ServiceSettings):
     audit_sample: int = Field(default=3, ge=1, le=256)
     audit_timeout_s: float = Field(default=5.0, gt=0, le=60)
     registry_retry_s: float = Field(default=1.0, gt=0, le=60)
+    journal_replay_timeout_s: float = Field(
+        default=60.0,
+        gt=0,
+        le=600,
+        description="How long reading the service's journal back at start-up may take.",
+    )
 
     adaptation_spawns_per_hour: int = Field(default=20, ge=0, le=10_000)
     adaptation_retirements_per_hour: int = Field(default=20, ge=0, le=10_000)

@@ -17,17 +17,20 @@ import structlog
 from aio_pika.abc import AbstractIncomingMessage
 
 from vsm.contract import topology
+from vsm.contract.coordination import System2Snapshot
 from vsm.contract.errors import ErrorReply, Unprocessable
 from vsm.contract.operations import AgentCommand, command_key
 from vsm.coordinator import intake
 from vsm.coordinator.capacity import AgentCapacity, address
 from vsm.coordinator.directory import Directory
 from vsm.coordinator.holding import Held, Holding
+from vsm.coordinator.journal import weights
 from vsm.coordinator.lanes import Ticket
 from vsm.coordinator.metrics import Metrics
 from vsm.coordinator.system2 import System2
 from vsm.kit.bus import Bus, NotRoutable, RequestFailed
 from vsm.kit.consumer import Admission, admit
+from vsm.kit.journal import StateJournal
 from vsm.kit.rpc import RequestTimeout
 
 log = structlog.get_logger("vsm.coordinator.dispatcher")
@@ -47,12 +50,14 @@ class Dispatcher:
         metrics: Metrics,
         holding: Holding,
         *,
+        journal: StateJournal[System2Snapshot],
         timeout_s: float,
         grace_s: float,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.bus, self.s2, self.directory, self.metrics = bus, s2, directory, metrics
         self.holding = holding
+        self.journal = journal
         self.timeout_s, self.grace_s, self.clock = timeout_s, grace_s, clock
         self.wake = asyncio.Event()
         self.tasks: set[asyncio.Task[None]] = set()
@@ -73,6 +78,7 @@ class Dispatcher:
         await self.holding.close()
 
     async def _run(self) -> None:
+        await self.journal.opened.wait()
         await self.directory.sync()
         await self.holding.consume(self.on_delivery)
         while True:
@@ -106,10 +112,20 @@ class Dispatcher:
             return
         if await self.holding.hold(Held(envelope, message, admission)):
             item = envelope.data
+            before = weights(self.s2).get(item.lane)
             waits_for = address(item, envelope.vsm_id)
             self.s2.lanes.add(item.lane, item.weight, waits_for, item.command_id, self.clock())
             self._gauge(item.lane)
             self.wake.set()
+            if before != item.weight:  # a new lane, or a new weight: a decision to keep
+                await self._keep()
+
+    async def _keep(self) -> None:
+        """Journal the state; a failure is logged, and the next report interval retries."""
+        try:
+            await self.journal.keep()
+        except Exception as error:
+            log.warning("journal_write_failed", error=repr(error))
 
     def _dispatch_ready(self) -> None:
         now, fleet = self.clock(), self.s2.fleet

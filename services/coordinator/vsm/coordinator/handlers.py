@@ -29,6 +29,7 @@ from vsm.contract.coordination import (
     QueuePressure,
     Rescheduled,
     System2Query,
+    System2Snapshot,
 )
 from vsm.contract.envelope import Envelope
 from vsm.contract.errors import Refused
@@ -40,6 +41,7 @@ from vsm.coordinator.oscillation import algedonic_subject
 from vsm.coordinator.outlets import Outlets
 from vsm.coordinator.system2 import System2
 from vsm.kit.bus import Bus, NotRoutable
+from vsm.kit.journal import StateJournal
 
 Clock = Callable[[], float]
 INTAKE = topology.SYSTEM2_COORDINATION
@@ -55,15 +57,19 @@ def register(
     directory: Directory,
     out: Outlets,
     *,
+    journal: StateJournal[System2Snapshot],
     clock: Clock = time.monotonic,
     wall: Clock = time.time,
 ) -> Callable[[], Awaitable[None]]:
-    """Register the handlers; the periodic oscillation report, for the app to schedule."""
+    """Register the handlers; the periodic oscillation report, for the app to schedule.
+    Nothing is read before S2's journal is; a damping is journaled before it is announced,
+    the rest of S2's state at each report."""
     _registry(bus, s2, dispatcher)
-    _oscillation(bus, s2, dispatcher, directory, out, clock=clock, wall=wall)
-    _requests(bus, s2, directory, out, clock=clock, wall=wall)
+    _oscillation(bus, s2, dispatcher, directory, out, journal=journal, clock=clock, wall=wall)
+    _requests(bus, s2, directory, out, journal=journal, clock=clock, wall=wall)
 
     async def report_oscillation() -> None:
+        await journal.opened.wait()
         now, waiting = wall(), s2.lanes.waiting()
         for vsm_id in sorted(s2.systems(bus.vsm_id)):
             index = OscillationIndex(
@@ -75,6 +81,7 @@ def register(
                 await out.pressure(QueuePressure(types=dict(sorted(types.items())[:64])), vsm_id)
         s2.detector.forget_calm(now)
         s2.lanes.forget_idle(clock(), idle_s=LANE_IDLE_S)
+        await journal.keep()
 
     return report_oscillation
 
@@ -103,11 +110,13 @@ def _oscillation(
     directory: Directory,
     out: Outlets,
     *,
+    journal: StateJournal[System2Snapshot],
     clock: Clock,
     wall: Clock,
 ) -> None:
     @bus.handle(INTAKE, AllocationChanged)
     async def on_allocation(envelope: Envelope[AllocationChanged]) -> None:
+        await journal.opened.wait()
         change = envelope.data
         moved = None
         if await directory.known(change.agent_id):
@@ -126,6 +135,7 @@ def _oscillation(
         await out.reschedule(rescheduled, agent.vsm_id, envelope)
         flap = s2.detector.observe(agent.agent_id, agent.vsm_id, "allocation", moved, wall())
         if flap is not None:
+            await journal.keep()
             await out.flap(flap, agent.vsm_id, envelope)
 
     @bus.handle(INTAKE, AdaptationAction)
@@ -143,6 +153,7 @@ def _oscillation(
 
     @bus.handle(INTAKE, AlgedonicSignal)
     async def on_algedonic(envelope: Envelope[AlgedonicSignal]) -> None:
+        await journal.opened.wait()
         signal = envelope.data
         subject = algedonic_subject(signal.origin, signal.context)
         if subject is None:
@@ -152,11 +163,19 @@ def _oscillation(
         move = 1 if signal.kind == "pleasure" else -1
         flap = s2.detector.observe(subject, vsm_id, "algedonic", move, wall())
         if flap is not None:
+            await journal.keep()
             await out.flap(flap, vsm_id, envelope)
 
 
 def _requests(
-    bus: Bus, s2: System2, directory: Directory, out: Outlets, *, clock: Clock, wall: Clock
+    bus: Bus,
+    s2: System2,
+    directory: Directory,
+    out: Outlets,
+    *,
+    journal: StateJournal[System2Snapshot],
+    clock: Clock,
+    wall: Clock,
 ) -> None:
     @bus.handle(REQUESTS, CoordinateMessage)
     async def on_coordinate(envelope: Envelope[CoordinateMessage]) -> RabbitResponse:
@@ -191,4 +210,5 @@ def _requests(
 
     @bus.handle(REQUESTS, System2Query)
     async def on_state(envelope: Envelope[System2Query]) -> RabbitResponse:
+        await journal.opened.wait()
         return bus.reply(s2.state(envelope.vsm_id, clock(), wall()), cause=envelope)

@@ -15,6 +15,12 @@ class Settings(ServiceSettings):
     dispatch_timeout_s: float = Field(default=60.0, gt=0, le=3600)
     """How long a dispatched command may take before its slot is given back."""
     registry_retry_s: float = Field(default=1.0, gt=0, le=60)
+    journal_replay_timeout_s: float = Field(
+        default=60.0,
+        gt=0,
+        le=600,
+        description="How long reading the service's journal back at start-up may take.",
+    )
 
     oscillation_window_s: float = Field(default=60.0, gt=0, le=86_400)
     oscillation_max_reversals: int = Field(default=3, ge=1, le=1000)

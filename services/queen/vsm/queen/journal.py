@@ -6,7 +6,7 @@ act. At start-up S5 writes a `PolicyStoreOpened` marker straight to the stream a
 the stream from its first offset up to that marker: everything before it is the store.
 The meta-system tree is kept in the same log (its events are bound into the stream too).
 An entry whose signature does not verify stops the start-up (`vsm.kit.eventlog`): S5 never
-runs on a store rebuilt without it.
+runs on a store rebuilt without it. The writing and reading are the kit's (`vsm.kit.journal`).
 """
 
 from __future__ import annotations
@@ -17,14 +17,13 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import structlog
-from aio_pika.abc import AbstractIncomingMessage
 
 from vsm.contract import topology
-from vsm.contract.envelope import CONTENT_TYPE, Envelope
+from vsm.contract.envelope import Envelope
 from vsm.contract.policy import Policy, PolicyChanged, PolicyRecord, PolicyStoreOpened
 from vsm.contract.recursion import MetaSystemRetired, MetaSystemSpawned
-from vsm.kit.bus import AnyEnvelope, Bus
-from vsm.kit.eventlog import RefusedEntry
+from vsm.kit.bus import Bus
+from vsm.kit.journal import append, read_log
 from vsm.queen.meta import MetaTree
 from vsm.queen.metrics import Metrics
 from vsm.queen.policies import PolicyRejected, PolicyStore, check_author
@@ -80,56 +79,26 @@ class PolicyJournal:
     async def replay(self) -> int:
         """Rebuild the store from the stream; the number of versions read."""
         stream = topology.SYSTEM5_POLICIES
-        queue = await self.bus.broker.declare_queue(self.bus.queue(stream))
+        await self.bus.declare(stream)
         opened = PolicyStoreOpened(instance=self.instance, live_keys=self.bus.live_key_ids())
-        marker = self.bus.envelope(opened)
-        await self.bus.broker.publish(
-            marker.model_dump_json().encode(),
-            routing_key=self.bus.namespace.name(stream.name),
-            mandatory=True,
-            persist=True,
-            message_id=marker.id,
-            message_type=marker.type,
-            content_type=CONTENT_TYPE,
-        )
-        reached = asyncio.Event()
-        reading = self.bus.log_reading(stream)
-        refused: list[RefusedEntry] = []
+        marker = await append(self.bus, stream, opened)
         applied = 0
 
-        async def on_entry(message: AbstractIncomingMessage) -> None:
+        def on_entry(_: int | None, entry: Envelope[Any]) -> None:
             nonlocal applied
-            if refused:  # start-up stops: nothing after the refused entry is read
-                return
-            try:
-                if not reading.check(message):  # disowned by the operator
-                    await message.ack()
-                    return
-                entry = AnyEnvelope.validate_json(message.body)
-            except RefusedEntry as error:  # a state without it would be wrong: stop here
-                refused.append(error)
-                reached.set()
-                return
-            except ValueError as error:  # ValidationError is one
-                log.warning("policy_log_entry_skipped", error=str(error)[:300])
-            else:
-                if isinstance(entry.data, PolicyChanged):
-                    applied += self.store.apply(entry.data.record)
-                elif isinstance(entry.data, MetaSystemSpawned | MetaSystemRetired):
-                    self.tree.apply(entry.data)
-                elif isinstance(entry.data, PolicyStoreOpened):  # the keys live from here on
-                    reading.opened(message, entry.data.live_keys)
-                    if entry.id == marker.id:
-                        reached.set()
-            await message.ack()
+            if isinstance(entry.data, PolicyChanged):
+                applied += self.store.apply(entry.data.record)
+            elif isinstance(entry.data, MetaSystemSpawned | MetaSystemRetired):
+                self.tree.apply(entry.data)
 
-        tag = await queue.consume(on_entry, arguments={"x-stream-offset": "first"})
-        try:
-            await asyncio.wait_for(reached.wait(), REPLAY_TIMEOUT_S)
-        finally:
-            await queue.cancel(tag)
-        if refused:
-            raise refused[0]
+        await read_log(
+            self.bus,
+            stream,
+            until=marker.id,
+            on_entry=on_entry,
+            timeout_s=REPLAY_TIMEOUT_S,
+            skip_unreadable=True,
+        )
         self.opened.set()
         log.info("policy_store_replayed", versions=applied)
         return applied

@@ -1,0 +1,276 @@
+"""A service's decisions kept on the broker: a journal, a RabbitMQ stream of its own.
+
+Each entry is a snapshot of the whole state of decisions, written (and confirmed by the
+broker) after every decision and before it is answered or announced, so a restart, even a
+SIGKILL, forgets nothing decided (a change recorded elsewhere too, e.g. an agent in S1's
+registry, may wait for the service's next `keep()`: `later`).
+
+Whole snapshots rather than changes: the states kept this way are small (budgets, grants,
+lane weights, damping), so the last entry alone is the state, replay reads a handful of
+entries whatever the history, and the stream's retention (by size,
+`topology.JOURNAL_RETENTION`) can drop old entries without ever losing the state.
+
+At start-up the service writes a `JournalMark` straight to its journal, learns the mark's
+offset, and reads back from a little before it up to it, further back only when that span
+holds no snapshot; the last snapshot before the mark is the state, and is written again
+(signed with the key live now). Every entry read is checked like the other logs'
+(`vsm.kit.eventlog`): one from the last snapshot on that does not verify, or cannot be read,
+stops the start-up with an error naming the log, the offset and what to do; one before it
+is logged as a security event and changes nothing.
+
+`append` writes an entry straight to a log and `read_log` reads a log up to a mark its
+reader wrote: the journals and S5's policy log use them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
+
+import structlog
+from aio_pika.abc import AbstractIncomingMessage
+
+from vsm.contract import topology
+from vsm.contract.envelope import CONTENT_TYPE, Envelope
+from vsm.contract.journal import JournalMark
+from vsm.contract.message import Message
+from vsm.contract.operations import RegistryMark
+from vsm.contract.policy import PolicyStoreOpened
+from vsm.kit.bus import AnyEnvelope, Bus
+from vsm.kit.eventlog import LogReading, RefusedEntry, offset_of
+
+__all__ = [
+    "FIRST_SPAN",
+    "MARKERS",
+    "READ_PREFETCH",
+    "OnEntry",
+    "OnRefused",
+    "StateJournal",
+    "StateT",
+    "append",
+    "log",
+    "read_log",
+]
+
+log = structlog.get_logger("vsm.journal")
+StateT = TypeVar("StateT", bound=Message)
+OnEntry = Callable[[int | None, Envelope[Any]], None]
+OnRefused = Callable[[int | None, RefusedEntry], None]
+READ_PREFETCH = 500
+FIRST_SPAN = 8
+"""Entries before the mark read first. Each start writes its mark and then the snapshot it
+read, so the last snapshot is among them unless that many starts in a row failed between
+the two."""
+MARKERS = (JournalMark, PolicyStoreOpened, RegistryMark)
+
+
+async def append(bus: Bus, stream: topology.Queue, body: Message) -> Envelope[Any]:
+    """Write `body` in a new envelope straight to `stream` (signed for it, confirmed)."""
+    envelope = bus.envelope(body)
+    await bus.producer.publish(
+        "",
+        bus.namespace.name(stream.name),
+        envelope.model_dump_json().encode(),
+        mandatory=True,
+        message_id=envelope.id,
+        type=envelope.type,
+        content_type=CONTENT_TYPE,
+    )
+    return envelope
+
+
+async def read_log(
+    bus: Bus,
+    stream: topology.Queue,
+    *,
+    until: str,
+    on_entry: OnEntry,
+    start: int | str = "first",
+    timeout_s: float,
+    reading: LogReading | None = None,
+    skip_unreadable: bool = False,
+    on_refused: OnRefused | None = None,
+) -> None:
+    """Read `stream` from `start` (an offset, `first` or `last`) up to the entry whose id is
+    `until`, in order: each entry is checked (`LogReading`: a disowned one is passed over, a
+    marker names the keys live from there on) and given to `on_entry` with its offset.
+    Raises `RefusedEntry` for an entry that does not verify, or cannot be read unless
+    `skip_unreadable` (then it is logged and passed over), or gives it to `on_refused` and
+    reads on; TimeoutError when `until` is not reached in `timeout_s`."""
+    reading = reading or bus.log_reading(stream)
+    connection = await bus.broker.connect()
+    channel = await connection.channel()
+    reached = asyncio.Event()
+    failed: list[RefusedEntry] = []
+
+    async def entry(message: AbstractIncomingMessage) -> None:
+        if reached.is_set():
+            return
+        try:
+            if reading.check(message):
+                try:
+                    envelope = AnyEnvelope.validate_json(message.body)
+                except ValueError as error:  # ValidationError is one
+                    if not skip_unreadable:
+                        raise reading.unreadable(message, error) from None
+                    log.warning("log_entry_skipped", stream=stream.name, error=str(error)[:300])
+                    envelope = None
+                if envelope is not None:
+                    if isinstance(envelope.data, MARKERS):
+                        reading.opened(message, envelope.data.live_keys)
+                    on_entry(offset_of(message), envelope)
+                    if envelope.id == until:
+                        reached.set()
+        except RefusedEntry as refused:
+            if on_refused is not None:
+                on_refused(offset_of(message), refused)
+            else:  # nothing after it is read
+                failed.append(refused)
+                reached.set()
+        with contextlib.suppress(Exception):  # a stream keeps its entries: no ack is needed
+            await message.ack()
+
+    try:
+        await channel.set_qos(prefetch_count=READ_PREFETCH)
+        queue = await channel.declare_queue(bus.namespace.name(stream.name), passive=True)
+        tag = await queue.consume(entry, arguments={"x-stream-offset": start})
+        try:
+            async with asyncio.timeout(timeout_s):
+                await reached.wait()
+        finally:  # cancelled, not only closed: the broker counts a stream's readers until then
+            with contextlib.suppress(Exception):
+                await queue.cancel(tag)
+    finally:
+        with contextlib.suppress(Exception):
+            await channel.close()
+    if failed:
+        raise failed[0]
+
+
+class StateJournal(Generic[StateT]):
+    """The journal of one service's state (`state_type` snapshots, built by `snapshot`)."""
+
+    def __init__(
+        self,
+        bus: Bus,
+        stream: topology.Queue,
+        state_type: type[StateT],
+        snapshot: Callable[[], StateT],
+        *,
+        instance: str,
+        timeout_s: float,
+    ) -> None:
+        self.bus = bus
+        self.stream = stream
+        self.state_type = state_type
+        self.snapshot = snapshot
+        self.instance = instance
+        self.timeout_s = timeout_s
+        self.opened = asyncio.Event()
+        """Set once the state is read back: nothing may change it before."""
+        self.written = 0
+        self.pending = False
+        """A change to keep at the next `keep()`, which nothing waits for (`later`)."""
+        self._last: StateT | None = None
+        self._lock = asyncio.Lock()
+        bus.interface.sends_to_queue(stream, state_type, JournalMark)
+        bus.interface.receives(stream, state_type, JournalMark)
+
+    async def open(self, restore: Callable[[StateT], None]) -> StateT | None:
+        """Give the last snapshot written to `restore` (nothing for a new journal), then let
+        changes be kept; the snapshot, or None."""
+        await self.bus.declare(self.stream)
+        mark = await append(
+            self.bus,
+            self.stream,
+            JournalMark(instance=self.instance, live_keys=self.bus.live_key_ids()),
+        )
+        tail = await self._offset_of(mark.id)
+        span = FIRST_SPAN
+        while True:
+            start = 0 if tail is None else max(0, tail - span)
+            found, first = await self._last_snapshot(mark.id, start)
+            if found is not None or start == 0:
+                break
+            span *= 8
+        if found is None and first not in (None, 0):
+            raise RefusedEntry(
+                f"log {self.stream.name} holds no snapshot from offset {first} (where the "
+                "broker's retention now starts it) to the start-up mark: the state is lost; "
+                "restore the stream or start again with a new one"
+            )
+        if found is not None:
+            restore(found)
+            # Written again, signed with the key live now: a journal needs a retired key for
+            # no longer than its service's next start.
+            await append(self.bus, self.stream, found)
+        self._last = found
+        self.opened.set()
+        log.info("journal_read", stream=self.stream.name, found=found is not None, tail=tail)
+        return found
+
+    async def _offset_of(self, mark: str) -> int | None:
+        offsets: dict[str, int | None] = {}
+        await read_log(
+            self.bus,
+            self.stream,
+            until=mark,
+            on_entry=lambda offset, envelope: offsets.__setitem__(envelope.id, offset),
+            start="last",
+            timeout_s=self.timeout_s,
+            on_refused=lambda *_: None,  # judged by the reading that follows
+        )
+        return offsets.get(mark)
+
+    async def _last_snapshot(self, mark: str, start: int) -> tuple[StateT | None, int | None]:
+        """The last snapshot from `start` to the mark, and the first offset read. An entry
+        refused before that snapshot is passed over (logged as a security event: it changes
+        nothing the snapshot says); one after it stops the start-up."""
+        found: list[StateT] = []
+        first: list[int | None] = []
+        refused: list[RefusedEntry] = []
+
+        def on_entry(offset: int | None, envelope: Envelope[Any]) -> None:
+            if not first:
+                first.append(offset)
+            if (offset is None or offset >= start) and isinstance(envelope.data, self.state_type):
+                found[:] = [envelope.data]
+                refused.clear()
+
+        def on_refused(offset: int | None, entry: RefusedEntry) -> None:
+            if not first:
+                first.append(offset)
+            refused.append(entry)
+
+        await read_log(
+            self.bus,
+            self.stream,
+            until=mark,
+            on_entry=on_entry,
+            start=start,
+            timeout_s=self.timeout_s,
+            on_refused=on_refused,
+        )
+        if refused:
+            raise refused[0]
+        return (found[0] if found else None), (first[0] if first else None)
+
+    def later(self) -> None:
+        """A change that can wait for the next `keep()` (the caller's rhythm decides when)."""
+        self.pending = True
+
+    async def keep(self) -> bool:
+        """Write the state as it is now, unless it is what was written last; whether it was.
+        Raises when the broker does not confirm it (the caller's change then fails too)."""
+        await self.opened.wait()
+        async with self._lock:
+            self.pending = False
+            state = self.snapshot()
+            if state == self._last:
+                return False
+            await append(self.bus, self.stream, state)
+            self._last = state
+            self.written += 1
+            return True
