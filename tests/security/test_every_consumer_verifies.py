@@ -46,7 +46,7 @@ CONSUMERS = {
     "libs/kit/vsm/kit/bus.py:Bus.handle": "FastStream subscribers: the kit's middleware guards "
     "them (swept below)",
     "libs/kit/vsm/kit/consumer.py:DirectConsumers._start": "the kit's direct consumers: "
-    "`admit` (swept below: an agent's queue)",
+    "`admit` (swept below: an agent's queue, S2's work, a child's inbox)",
     "services/operations/vsm/operations/host.py:AgentHost._consume": "an agent's queue, "
     "through the kit's direct consumers",
     "libs/kit/vsm/kit/observer.py:Observer.start": "a live view (the console): a message "
@@ -59,15 +59,11 @@ CONSUMERS = {
     "through Holding.consume",
     "services/queen/vsm/queen/inbox.py:Inbox.open": "a child's inbox: `admit` (swept, and "
     "tested below)",
-    "services/queen/vsm/queen/trail_reader.py:TrailReader.start": "the trail: `LogReading` "
-    "(swept below)",
-    "services/operations/vsm/operations/journal.py:RegistryJournal.start": "the registry log: "
-    "`LogReading` (swept below)",
-    "services/queen/vsm/queen/journal.py:PolicyJournal.replay": "the policy log, read at "
-    "start-up only: `LogReading` (test_key_rotation)",
+    "libs/kit/vsm/kit/streams.py:LogReader.start": "the event logs (the trail, the registry "
+    "log, the policy log): `LogReading` (swept below; the policy log by test_key_rotation)",
 }
 """Every place the code consumes a queue, and what guards it."""
-CONSUMING_CALLS = frozenset({"consume", "subscriber", "iterator", "basic_consume"})
+CONSUMING_CALLS = frozenset({"consume", "consume_held", "subscriber", "iterator", "basic_consume"})
 BUDGET = {"concurrency_slots": 2, "llm_tokens_per_min": 1000, "memory_mb": 128}
 CHILD = "root/sweep"
 

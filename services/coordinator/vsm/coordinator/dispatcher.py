@@ -14,7 +14,6 @@ import time
 from collections.abc import Callable
 
 import structlog
-from aio_pika.abc import AbstractIncomingMessage
 
 from vsm.contract import topology
 from vsm.contract.errors import ErrorReply, Unprocessable
@@ -27,7 +26,7 @@ from vsm.coordinator.lanes import Ticket
 from vsm.coordinator.metrics import Metrics
 from vsm.coordinator.system2 import System2
 from vsm.kit.bus import Bus, NotRoutable, RequestFailed
-from vsm.kit.consumer import Admission, admit
+from vsm.kit.consumer import Delivery
 from vsm.kit.rpc import RequestTimeout
 
 log = structlog.get_logger("vsm.coordinator.dispatcher")
@@ -82,26 +81,19 @@ class Dispatcher:
                     await self.wake.wait()
             self.wake.clear()
 
-    async def on_delivery(self, message: AbstractIncomingMessage) -> None:
-        admission = await admit(self.bus, message, self.holding.queue_name)
-        if not isinstance(admission, Admission):  # refused and parked, before any reading
-            return
+    async def on_delivery(self, delivery: Delivery) -> None:
         try:
-            envelope = intake.work_item(message.body)
+            envelope = intake.work_item(delivery.body)
             agent_id = envelope.data.agent_id
             if not await self.directory.known(agent_id):
                 raise Unprocessable("unknown_agent", f"no running agent {agent_id!r}")
         except Unprocessable as bad:
-            await self.holding.reject(message, bad, admission)
+            await delivery.dead_letter(bad)
             return
         except Exception as error:  # the registry did not answer: try the item again later
-            admission.settle(handled=False)
-            self.bus.handler_failed(message, self.holding.queue_name, error)
-            await asyncio.sleep(self.directory.retry_s)
-            with contextlib.suppress(Exception):
-                await message.nack(requeue=True)
+            await delivery.fail(error, pause_s=self.directory.retry_s)
             return
-        if await self.holding.hold(Held(envelope, message, admission)):
+        if await self.holding.keep(Held(envelope, delivery)):
             item = envelope.data
             self.s2.lanes.add(item.lane, item.weight, item.agent_id, item.command_id, self.clock())
             self._gauge(item.lane)
@@ -150,7 +142,7 @@ class Dispatcher:
             )
             await settle(item.command_id, answer=self.bus.envelope(error, cause=held.envelope))
         except Exception as error:  # the broker is away: the item goes back to the queue
-            self.bus.handler_failed(held.message, self.holding.queue_name, error)
+            held.delivery.report(error)
             await self.holding.requeue(item.command_id)
         finally:
             agent.release()

@@ -14,7 +14,6 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 import structlog
-from aio_pika.exceptions import DeliveryError
 from faststream.rabbit.response import RabbitResponse
 
 from vsm.contract import topology
@@ -37,7 +36,7 @@ from vsm.coordinator.dispatcher import Dispatcher
 from vsm.coordinator.oscillation import algedonic_subject
 from vsm.coordinator.outlets import Outlets
 from vsm.coordinator.system2 import System2
-from vsm.kit.bus import Bus, NotRoutable
+from vsm.kit.bus import Bus, Undelivered
 
 Clock = Callable[[], float]
 INTAKE = topology.SYSTEM2_COORDINATION
@@ -157,7 +156,7 @@ def _requests(
         note = CoordinationNote(**request.model_dump())
         try:
             sent = await out.note(note, envelope)
-        except (DeliveryError, NotRoutable) as error:
+        except Undelivered as error:
             undelivered = ErrorReply(
                 code="not_delivered",
                 message=f"nothing takes notes for {request.to_agent!r}: {error}",

@@ -17,14 +17,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 import structlog
-from aio_pika.abc import AbstractIncomingMessage
 
 from vsm.contract import topology
-from vsm.contract.envelope import CONTENT_TYPE, Envelope
+from vsm.contract.envelope import Envelope
 from vsm.contract.policy import PolicyChanged, PolicyRecord, PolicyStoreOpened
 from vsm.contract.recursion import MetaSystemRetired, MetaSystemSpawned
-from vsm.kit.bus import AnyEnvelope, Bus
+from vsm.kit.bus import Bus
 from vsm.kit.eventlog import RefusedEntry
+from vsm.kit.streams import Entry, LogReader
 from vsm.queen.meta import MetaTree
 from vsm.queen.metrics import Metrics
 from vsm.queen.policies import PolicyRejected, PolicyStore, check_author
@@ -62,54 +62,39 @@ class PolicyJournal:
     async def replay(self) -> int:
         """Rebuild the store from the stream; the number of versions read."""
         stream = topology.SYSTEM5_POLICIES
-        queue = await self.bus.broker.declare_queue(self.bus.queue(stream))
         opened = PolicyStoreOpened(instance=self.instance, live_keys=self.bus.live_key_ids())
         marker = self.bus.envelope(opened)
-        await self.bus.broker.publish(
-            marker.model_dump_json().encode(),
-            routing_key=self.bus.namespace.name(stream.name),
-            mandatory=True,
-            persist=True,
-            message_id=marker.id,
-            message_type=marker.type,
-            content_type=CONTENT_TYPE,
-        )
         reached = asyncio.Event()
-        reading = self.bus.log_reading(stream)
         refused: list[RefusedEntry] = []
         applied = 0
 
-        async def on_entry(message: AbstractIncomingMessage) -> None:
+        async def on_entry(entry: Entry) -> None:
             nonlocal applied
-            if refused:  # start-up stops: nothing after the refused entry is read
-                return
-            try:
-                if not reading.check(message):  # disowned by the operator
-                    await message.ack()
-                    return
-                entry = AnyEnvelope.validate_json(message.body)
-            except RefusedEntry as error:  # a state without it would be wrong: stop here
-                refused.append(error)
-                reached.set()
-                return
-            except ValueError as error:  # ValidationError is one
-                log.warning("policy_log_entry_skipped", error=str(error)[:300])
-            else:
-                if isinstance(entry.data, PolicyChanged):
-                    applied += self.store.apply(entry.data.record)
-                elif isinstance(entry.data, MetaSystemSpawned | MetaSystemRetired):
-                    self.tree.apply(entry.data)
-                elif isinstance(entry.data, PolicyStoreOpened):  # the keys live from here on
-                    reading.opened(message, entry.data.live_keys)
-                    if entry.id == marker.id:
-                        reached.set()
-            await message.ack()
+            data = entry.envelope.data
+            if isinstance(data, PolicyChanged):
+                applied += self.store.apply(data.record)
+            elif isinstance(data, MetaSystemSpawned | MetaSystemRetired):
+                self.tree.apply(data)
+            elif isinstance(data, PolicyStoreOpened):  # the keys live from here on
+                entry.opened(data.live_keys)
+                if entry.envelope.id == marker.id:
+                    reached.set()
 
-        tag = await queue.consume(on_entry, arguments={"x-stream-offset": "first"})
+        def on_refused(error: RefusedEntry) -> bool:  # a state without it would be wrong
+            refused.append(error)
+            reached.set()
+            return True
+
+        def unreadable(error: ValueError) -> None:
+            log.warning("policy_log_entry_skipped", error=str(error)[:300])
+
+        reader = LogReader(self.bus, stream, on_entry, unreadable=unreadable, refused=on_refused)
+        await reader.start()
+        await self.bus.append(stream, marker)
         try:
             await asyncio.wait_for(reached.wait(), REPLAY_TIMEOUT_S)
         finally:
-            await queue.cancel(tag)
+            await reader.stop()
         if refused:
             raise refused[0]
         self.opened.set()
