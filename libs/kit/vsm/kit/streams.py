@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import structlog
-from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
+from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue
 
 from vsm.contract import topology
 from vsm.contract.envelope import Envelope
@@ -76,6 +76,7 @@ class LogReader:
         self._inbox: asyncio.Queue[AbstractIncomingMessage] = asyncio.Queue()
         self._channel: AbstractChannel | None = None
         self._worker: asyncio.Task[None] | None = None
+        self._consumer: tuple[AbstractQueue, str] | None = None
 
     async def start(self) -> None:
         """Declare the stream and start reading it from its first entry."""
@@ -86,7 +87,8 @@ class LogReader:
         # Declared (passively) rather than merely named, so a reconnection restores the consumer.
         source = await self._channel.declare_queue(name, passive=True)
         self._worker = asyncio.create_task(self._work(), name=f"read {self.stream.name}")
-        await source.consume(self._inbox.put, arguments={"x-stream-offset": "first"})
+        tag = await source.consume(self._inbox.put, arguments={"x-stream-offset": "first"})
+        self._consumer = (source, tag)
 
     async def _work(self) -> None:
         while True:
@@ -109,7 +111,12 @@ class LogReader:
             await _ack(message)
 
     async def stop(self) -> None:
-        """Stop reading."""
+        """Stop reading: the consumer is cancelled, then its channel closed."""
+        if self._consumer is not None:
+            source, tag = self._consumer
+            with contextlib.suppress(Exception):
+                await source.cancel(tag)
+            self._consumer = None
         if self._worker is not None:
             self._worker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
