@@ -103,7 +103,7 @@ class LeaveQueued(Exception):
     consumer's channel closes (e.g. work that had not started when the service stopped)."""
 
 
-@dataclass
+@dataclass(slots=True)
 class Delivery:
     """One admitted message of a queue the kit consumes, settled once: acked, given back,
     dead-lettered with its reason, or failed (the kit's rule for an error, `settle`)."""
@@ -301,7 +301,11 @@ class DirectConsumers:
         if task is not None:
             self._running.add(task)
         try:
-            admission = await admit(self.bus, message, consumer.queue, consumer.dead_letter_key)
+            admission = (
+                UNCHECKED
+                if self.bus.guard is None
+                else await admit(self.bus, message, consumer.queue, consumer.dead_letter_key)
+            )
             if not isinstance(admission, Admission):  # refused and parked, before any reading
                 return
             delivery = Delivery(
