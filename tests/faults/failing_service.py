@@ -11,13 +11,13 @@ the test reads.
 
 from __future__ import annotations
 
-from aio_pika.abc import AbstractIncomingMessage
 from litestar import Litestar
 
 from vsm.contract.envelope import Envelope
 from vsm.contract.health import Ping
 from vsm.contract.message import Message
 from vsm.contract.topology import Queue
+from vsm.kit.consumer import Delivery
 from vsm.kit.runtime import Runtime, serve
 from vsm.kit.settings import ServiceSettings
 
@@ -36,7 +36,7 @@ def create_app(settings: ServiceSettings) -> Litestar:
     async def always_fails(envelope: Envelope[Ping]) -> None:
         raise HandlerAlwaysFails(f"{envelope.id} cannot be handled, ever")
 
-    async def fails_too(envelope: Envelope[Message], _: AbstractIncomingMessage) -> None:
+    async def fails_too(envelope: Envelope[Message], _: Delivery) -> None:
         raise HandlerAlwaysFails(f"{envelope.id} cannot be handled, ever")
 
     async def consume_directly() -> None:

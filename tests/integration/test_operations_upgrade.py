@@ -15,7 +15,7 @@ from vsm.contract.operations import AGENT_DEAD_LETTERS, command_queue, results_e
 from vsm.kit.names import Namespace
 from vsm.kit.runtime import Runtime
 from vsm.kit.settings import ServiceSettings
-from vsm.operations.wiring import Channels, declare_agent, declare_shared
+from vsm.operations.wiring import declare_agent, declare_shared
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -42,10 +42,8 @@ async def test_an_agent_queue_from_an_earlier_version_keeps_its_messages_and_dea
             )
 
             await declare_shared(bus)
-            channels = Channels(bus)
-            await declare_agent(bus, channels, AGENT)  # raised PRECONDITION_FAILED before
-            await declare_agent(bus, channels, AGENT)  # and again: idempotent
-            await channels.close()
+            await declare_agent(bus, AGENT)  # raised PRECONDITION_FAILED before
+            await declare_agent(bus, AGENT)  # and again: idempotent
 
             kept = await channel.declare_queue(ns(queue.name), passive=True)
             assert kept.declaration_result.message_count == 1

@@ -46,12 +46,12 @@ CONSUMERS = {
     "libs/kit/vsm/kit/bus.py:Bus.handle": "FastStream subscribers: the kit's middleware guards "
     "them (swept below)",
     "libs/kit/vsm/kit/consumer.py:DirectConsumers._start": "the kit's direct consumers: "
-    "`admit` (swept below: an agent's queue)",
+    "`admit` (swept below: an agent's queue, S2's work, a child's inbox)",
     "services/operations/vsm/operations/host.py:AgentHost._consume": "an agent's queue, "
     "through the kit's direct consumers",
     "libs/kit/vsm/kit/observer.py:Observer.start": "a live view (the console): a message "
     "whose signature does not hold is dropped and counted (test_kit_dead_letters)",
-    "libs/kit/vsm/kit/rpc.py:Requester.start": "replies to `Bus.ask`, each verified there "
+    "libs/kit/vsm/kit/rpc.py:Requester._open": "replies to `Bus.ask`, each verified there "
     "(test_kit_security: a keyless reply is refused)",
     "services/coordinator/vsm/coordinator/holding.py:Holding.consume": "S2's work intake: "
     "`admit` (swept, and tested below)",
@@ -59,15 +59,13 @@ CONSUMERS = {
     "through Holding.consume",
     "services/queen/vsm/queen/inbox.py:Inbox.open": "a child's inbox: `admit` (swept, and "
     "tested below)",
-    "services/queen/vsm/queen/trail_reader.py:TrailReader.start": "the trail: `LogReading` "
-    "(swept below)",
-    "services/operations/vsm/operations/journal.py:RegistryJournal.start": "the registry log: "
-    "`LogReading` (swept below)",
-    "libs/kit/vsm/kit/journal.py:read_log": "S5's policy log, S3's and S2's journals, read "
-    "at start-up only: `LogReading` (test_key_rotation, test_decisions_survive_restarts)",
+    "libs/kit/vsm/kit/streams.py:LogReader.start": "the event logs (the trail, the registry "
+    "log, the policy log): `LogReading` (swept below; the policy log by test_key_rotation)",
+    "libs/kit/vsm/kit/journal.py:read_log": "S3's and S2's journals, read at start-up only: "
+    "`LogReading` (test_decisions_survive_restarts)",
 }
 """Every place the code consumes a queue, and what guards it."""
-CONSUMING_CALLS = frozenset({"consume", "subscriber", "iterator", "basic_consume"})
+CONSUMING_CALLS = frozenset({"consume", "consume_held", "subscriber", "iterator", "basic_consume"})
 BUDGET = {"concurrency_slots": 2, "llm_tokens_per_min": 1000, "memory_mb": 128}
 CHILD = "root/sweep"
 

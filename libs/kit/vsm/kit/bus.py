@@ -8,7 +8,7 @@ bad input with its reason, and sends requests that expect a reply.
 from __future__ import annotations
 
 import functools
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 import aio_pika
@@ -23,6 +23,7 @@ from faststream.rabbit import (
     RabbitBroker,
     RabbitExchange,
     RabbitQueue,
+    RabbitRouter,
 )
 from faststream.rabbit.annotations import RabbitMessage
 from faststream.rabbit.publisher import RabbitPublisher
@@ -36,6 +37,7 @@ from vsm.contract.errors import ErrorReply, Refused, Unprocessable
 from vsm.contract.message import Message
 from vsm.kit.confirms import nacked
 from vsm.kit.deadletter import DETAIL_HEADER, REASON_HEADER, MessageGuard, of_type
+from vsm.kit.declarations import Declarations
 from vsm.kit.eventlog import LogReading
 from vsm.kit.interface import Interface
 from vsm.kit.names import Namespace
@@ -62,7 +64,11 @@ ReplyT = TypeVar("ReplyT", bound=Message)
 AnyEnvelope = TypeAdapter(Envelope[Message])
 
 
-class NotRoutable(Exception):
+class Undelivered(Exception):
+    """The broker did not take a mandatory publish: no queue routes it, or a queue refused it."""
+
+
+class NotRoutable(Undelivered):
     """The broker had no queue for the request (e.g. the addressed agent does not exist)."""
 
 
@@ -117,6 +123,18 @@ class Bus:
         self._subscribers: dict[str, Any] = {}
         self._exchanges: dict[str, RabbitExchange] = {}
         self.declared = False
+        self.middlewares: Callable[[str], Sequence[Any]] = lambda _: ()
+        """The FastStream middlewares around the subscriber of a queue (by its broker name),
+        outermost first: set by the runtime before any handler is registered."""
+        self.declarations = Declarations(
+            self.connection, namespace, lambda queue: dict(self.queue(queue).arguments or {})
+        )
+        """What is declared while the service runs (agents' queues, children's inboxes)."""
+
+    async def connection(self) -> AbstractRobustConnection:
+        """The broker connection the kit's own channels are opened on (robust: it comes back)."""
+        connection: AbstractRobustConnection = await self.broker.connect()
+        return connection
 
     # Topology -----------------------------------------------------------------------
     def exchange(self, exchange: topology.Exchange) -> RabbitExchange:
@@ -202,6 +220,7 @@ class Bus:
 
     async def stop(self) -> None:
         self.declared = False
+        await self.declarations.close()
         await self.requester.stop()
         await self.producer.stop()
         await self.broker.stop()
@@ -224,12 +243,15 @@ class Bus:
         if subscriber is None:
             self._queues[queue.name] = queue
             first = queue.bindings[0] if queue.bindings else None
-            subscriber = self.broker.subscriber(
+            # A router per queue: its middlewares know the queue they guard.
+            router = RabbitRouter(middlewares=self.middlewares(self.namespace.name(queue.name)))
+            subscriber = router.subscriber(
                 self.queue(queue, routing_key=first.routing_key if first else ""),
                 self.exchange(first.exchange) if first else None,
                 ack_policy=AckPolicy.NACK_ON_ERROR,
                 description=queue.description,
             )
+            self.broker.include_router(router)
             self._subscribers[queue.name] = subscriber
         subscribe: Callable[[Callable[..., Any]], Any] = subscriber(filter=of_type(message.TYPE))
 
@@ -390,13 +412,30 @@ class Bus:
         mandatory: bool = True,
     ) -> None:
         """Publish an envelope built beforehand (`envelope()`), e.g. one that others name as
-        their cause while it is still on its way."""
+        their cause while it is still on its way; raises `Undelivered` when the broker does
+        not take it."""
+        try:
+            await self.producer.publish(
+                self.namespace.name(exchange.name),
+                routing_key,
+                envelope.model_dump_json().encode(),
+                mandatory=mandatory,
+                **amqp_properties(envelope),
+            )
+        except DeliveryError as error:
+            raise Undelivered(str(error)) from error
+
+    async def append(self, stream: topology.Queue, envelope: Envelope[Any]) -> None:
+        """Write `envelope` straight into `stream` (a log's own entry, e.g. its marker),
+        confirmed by the broker."""
         await self.producer.publish(
-            self.namespace.name(exchange.name),
-            routing_key,
+            "",
+            self.namespace.name(stream.name),
             envelope.model_dump_json().encode(),
-            mandatory=mandatory,
-            **amqp_properties(envelope),
+            mandatory=True,
+            message_id=envelope.id,
+            type=envelope.type,
+            content_type=CONTENT_TYPE,
         )
 
     async def request(
@@ -496,13 +535,26 @@ class Bus:
     ) -> None:
         """Send the reply to a request now, from inside its handler (nothing without a
         `reply_to`); not mandatory: a requester that gave up is no handler failure."""
-        if not reply_to:
-            return
-        envelope = self.envelope(body, cause=cause)
+        if reply_to:
+            envelope = self.envelope(body, cause=cause)
+            await self._reply(reply_to, correlation_id, envelope, envelope.model_dump_json())
+
+    async def forward(
+        self, reply_to: str | None, correlation_id: str | None, envelope: Envelope[Any]
+    ) -> None:
+        """Send a reply another service made (its envelope as received) on to the requester
+        waiting on `reply_to` (nothing without one); not mandatory."""
+        if reply_to:
+            body = envelope.model_dump_json(serialize_as_any=True)
+            await self._reply(reply_to, correlation_id, envelope, body)
+
+    async def _reply(
+        self, reply_to: str, correlation_id: str | None, envelope: Envelope[Any], body: str
+    ) -> None:
         await self.producer.publish(
             "",
             reply_to,
-            envelope.model_dump_json().encode(),
+            body.encode(),
             mandatory=False,
             persist=False,
             correlation_id=correlation_id,

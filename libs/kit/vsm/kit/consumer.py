@@ -1,22 +1,24 @@
-"""Queues consumed with bare aio-pika: for queues that come and go at run time and carry a
-service's hottest traffic (an S1 agent's own queue).
+"""Queues consumed by the kit itself rather than through FastStream subscribers: queues
+that come and go at run time (an S1 agent's own queue, a child's inbox) or whose deliveries
+are settled later than their handler returns (S2's held work).
 
-A FastStream subscriber costs about a third of a small message's CPU in its per-message
-pipeline (middlewares, dependency injection, context scopes) and builds pydantic models when
-it is created, which a service spawning agents pays once per agent. A direct consumer keeps
-the kit's contract for what it consumes and drops the rest:
+One delivery path for every such queue (`DirectConsumers`):
 
-- ack once the handler returns; bad input (malformed JSON, wrong schema, an `Unprocessable`
-  from the handler) is dead-lettered with its reason, then acked; an unexpected error is
-  logged, counted and nacked for redelivery after a growing pause
-  (`pause_before_redelivery`), up to the queue's delivery limit; `LeaveQueued` neither acks
-  nor nacks (the broker keeps it);
 - with signing keys, the signature, freshness and id are checked before anything is read
-  (`admit`, which the queues a service consumes with a loop of its own go through too);
+  (`admit`); a refused message is parked with its reason and acked;
+- `consume`: the kit settles: ack once the handler returns; bad input (malformed JSON, wrong
+  schema, an `Unprocessable` from the handler) is dead-lettered with its reason, then acked;
+  an unexpected error is logged, counted and nacked for redelivery after a growing pause
+  (`pause_before_redelivery`), up to the queue's delivery limit; `LeaveQueued` neither acks
+  nor nacks (the broker keeps it). The same rule as the FastStream middleware's
+  (`vsm.kit.deadletter.settle`);
+- `consume_held`: the handler is given the `Delivery` and settles it when its work is done;
 - FastStream's own metrics (`vsm_amqp_received_*`, labelled as its subscribers label them),
-  so dashboards see no difference, and with tracing on a consumer span in the sender's trace.
+  so dashboards see no difference, and with tracing on a consumer span in the sender's trace
+  (for the deliveries the kit settles).
 
-All queues share one robust channel; after a reconnection every queue is consumed again.
+A consumer's queues share one robust channel; after a reconnection every queue still
+wanted is consumed again.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from contextvars import Token
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
@@ -34,7 +36,6 @@ from aio_pika.abc import (
     AbstractIncomingMessage,
     AbstractQueue,
     AbstractRobustChannel,
-    AbstractRobustConnection,
 )
 from faststream.prometheus.manager import MetricsManager
 from faststream.prometheus.types import ProcessingStatus
@@ -43,16 +44,16 @@ from opentelemetry.context import Context
 
 from vsm.contract import topology
 from vsm.contract.envelope import Envelope
+from vsm.contract.errors import Unprocessable
 from vsm.contract.message import Message
 from vsm.kit.bus import AnyEnvelope, Bus
-from vsm.kit.deadletter import MessageGuard, Refused, pause_before_redelivery, verdict
+from vsm.kit.deadletter import MessageGuard, Refused, pause_before_redelivery, settle
 from vsm.kit.replay import Stamp
+from vsm.kit.rpc import CONNECTION_LOST
 
 __all__ = ["UNCHECKED", "Admission", "DirectConsumers", "Handler", "LeaveQueued", "admit"]
 
 log = structlog.get_logger("vsm.consumer")
-
-Handler = Callable[[Envelope[Message], AbstractIncomingMessage], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -74,11 +75,11 @@ UNCHECKED = Admission()
 async def admit(
     bus: Bus, message: AbstractIncomingMessage, queue: str, dead_letter_key: str | None = None
 ) -> Admission | ProcessingStatus:
-    """The kit's message guard for a queue consumed outside its subscribers, before anything
-    reads the message: its admission, or, refused (bad signature, stale, replayed), the
-    status it was settled with: parked with its reason (on the dead letters of `queue`, or
-    routed by `dead_letter_key`), logged as a security event, and acked; nacked when it
-    could not be parked (it comes back and is refused again)."""
+    """The kit's message guard for a queue the kit consumes itself, before anything reads
+    the message: its admission, or, refused (bad signature, stale, replayed), the status it
+    was settled with: parked with its reason (on the dead letters of `queue`, or routed by
+    `dead_letter_key`), logged as a security event, and acked; nacked when it could not be
+    parked (it comes back and is refused again)."""
     guard = bus.guard
     if guard is None:
         return UNCHECKED
@@ -104,13 +105,105 @@ class LeaveQueued(Exception):
     consumer's channel closes (e.g. work that had not started when the service stopped)."""
 
 
+@dataclass(slots=True)
+class Delivery:
+    """One admitted message of a queue the kit consumes, settled once: acked, given back,
+    dead-lettered with its reason, or failed (the kit's rule for an error, `settle`)."""
+
+    bus: Bus
+    message: AbstractIncomingMessage
+    queue: str
+    """The queue's name on the broker (namespaced)."""
+    dead_letter_key: str
+    admission: Admission = UNCHECKED
+    settled: bool = field(default=False, init=False)
+
+    @property
+    def body(self) -> bytes:
+        return self.message.body
+
+    @property
+    def reply_to(self) -> str | None:
+        return self.message.reply_to
+
+    @property
+    def correlation_id(self) -> str | None:
+        return self.message.correlation_id
+
+    def _settle(self, *, handled: bool) -> bool:
+        """Record the outcome once; False when it was settled before."""
+        if self.settled:
+            return False
+        self.settled = True
+        self.admission.settle(handled=handled)
+        return True
+
+    async def ack(self) -> None:
+        """Done with it (a delivery of a channel since lost needs no ack: it comes back)."""
+        if self._settle(handled=True):
+            with contextlib.suppress(*CONNECTION_LOST):
+                await self.message.ack()
+
+    async def requeue(self) -> None:
+        """Give it back to the queue at once."""
+        if self._settle(handled=False):
+            with contextlib.suppress(Exception):
+                await self.message.nack(requeue=True)
+
+    def leave(self) -> None:
+        """Neither ack nor nack: the broker keeps it until this consumer's channel closes."""
+        self._settle(handled=False)
+
+    def report(self, error: BaseException) -> None:
+        """Count and log an unexpected error in its handling, with the message's trace."""
+        self.bus.handler_failed(self.message, self.queue, error)
+
+    async def reply(self, envelope: Envelope[Any]) -> None:
+        """Send `envelope` to the requester that waits for it (if any)."""
+        await self.bus.forward(self.reply_to, self.correlation_id, envelope)
+
+    async def dead_letter(self, bad: Unprocessable) -> ProcessingStatus:
+        """Park it with the reason (answering a waiting requester), then ack; nacked for
+        redelivery when it could not be parked."""
+        return await self.fail(bad, pause_s=0.0)
+
+    async def fail(self, error: BaseException, *, pause_s: float | None = None) -> ProcessingStatus:
+        """Its handling raised `error`: bad input is parked with its reason and acked,
+        anything else counted, logged and nacked for redelivery after `pause_s` (by default
+        a pause growing with each delivery)."""
+        if not self._settle(handled=False):
+            return ProcessingStatus.skipped
+        message, queue = self.message, self.queue
+
+        async def park(bad: Unprocessable) -> None:
+            await self.bus.dead_letter(message, queue, bad, self.dead_letter_key)
+
+        if await settle(message, queue, error, park, self.report):
+            await message.ack()
+            return ProcessingStatus.acked
+        if pause_s is None:
+            await pause_before_redelivery(message.headers)
+        elif pause_s > 0:
+            await asyncio.sleep(pause_s)
+        with contextlib.suppress(*CONNECTION_LOST):
+            await message.nack(requeue=True)
+        return ProcessingStatus.nacked
+
+
+Handler = Callable[[Envelope[Message], Delivery], Awaitable[None]]
+"""A handler the kit settles for: it is given the decoded envelope and its delivery."""
+Holder = Callable[[Delivery], Awaitable[None]]
+"""A handler that settles the delivery itself, when its work is done."""
+
+
 @dataclass
 class _Consumer:
     queue: str
     """The queue's name on the broker (namespaced)."""
     dead_letter_key: str
     """The routing key of its dead letters (namespaced)."""
-    handler: Handler
+    handler: Handler | None
+    holder: Holder | None = None
     tag: str | None = None
     source: AbstractQueue | None = None
 
@@ -138,7 +231,7 @@ class DirectConsumers:
     async def _open(self) -> AbstractRobustChannel:
         async with self._opening:
             if self._channel is None:
-                connection: AbstractRobustConnection = await self.bus.broker.connect()
+                connection = await self.bus.connection()
                 channel: Any = await connection.channel(publisher_confirms=False)
                 await channel.set_qos(prefetch_count=self.prefetch_count)
                 channel.reopen_callbacks.add(self._resume)
@@ -146,9 +239,20 @@ class DirectConsumers:
             return self._channel
 
     async def consume(self, queue: topology.Queue, handler: Handler) -> None:
-        """Consume `queue` (declared beforehand) with `handler(envelope, message)`."""
+        """Consume `queue` (declared beforehand) with `handler(envelope, delivery)`; the kit
+        settles each delivery by the handler's outcome."""
+        await self._add(queue, handler, None)
+
+    async def consume_held(self, queue: topology.Queue, holder: Holder) -> None:
+        """Consume `queue` (declared beforehand) with `holder(delivery)`, which settles each
+        delivery itself (`Delivery.ack`, `requeue`, `dead_letter`, `fail`), however late."""
+        await self._add(queue, None, holder)
+
+    async def _add(
+        self, queue: topology.Queue, handler: Handler | None, holder: Holder | None
+    ) -> None:
         ns = self.bus.namespace.name
-        consumer = _Consumer(ns(queue.name), ns(queue.dead_letter_key), handler)
+        consumer = _Consumer(ns(queue.name), ns(queue.dead_letter_key), handler, holder)
         self._consumers[consumer.queue] = consumer
         await self._start(await self._open(), consumer)
 
@@ -198,6 +302,30 @@ class DirectConsumers:
         task = asyncio.current_task()
         if task is not None:
             self._running.add(task)
+        try:
+            admission = (
+                UNCHECKED
+                if self.bus.guard is None
+                else await admit(self.bus, message, consumer.queue, consumer.dead_letter_key)
+            )
+            if not isinstance(admission, Admission):  # refused and parked, before any reading
+                return
+            delivery = Delivery(
+                self.bus, message, consumer.queue, consumer.dead_letter_key, admission
+            )
+            if consumer.holder is not None:
+                try:
+                    await consumer.holder(delivery)
+                except Exception as error:
+                    await delivery.fail(error)
+            elif consumer.handler is not None:
+                await self._measured(consumer.handler, delivery)
+        finally:
+            if task is not None:
+                self._running.discard(task)
+
+    async def _measured(self, handle: Handler, delivery: Delivery) -> None:
+        message = delivery.message
         handler = self.bus.telemetry.routes(message.exchange or "", message.routing_key or "")
         metrics = self.metrics
         if metrics is not None:
@@ -208,9 +336,9 @@ class DirectConsumers:
             metrics.add_received_message_in_process(broker="rabbitmq", handler=handler)
         started = time.perf_counter()
         status = ProcessingStatus.error
-        traced = self._enter_span(consumer.queue, message)
+        traced = self._enter_span(delivery.queue, message)
         try:
-            status = await self._settle(consumer, message)
+            status = await self._handle(handle, delivery)
         finally:
             if traced is not None:
                 span, token = traced
@@ -224,8 +352,6 @@ class DirectConsumers:
                 metrics.add_received_processed_message(
                     broker="rabbitmq", handler=handler, status=status
                 )
-            if task is not None:
-                self._running.discard(task)
 
     def _enter_span(
         self, queue: str, message: AbstractIncomingMessage
@@ -253,45 +379,16 @@ class DirectConsumers:
         )
         return span, context.attach(trace.set_span_in_context(span, parent))
 
-    async def _settle(
-        self, consumer: _Consumer, message: AbstractIncomingMessage
-    ) -> ProcessingStatus:
-        """Check, decode, handle, then ack, dead-letter or nack: the outcome's status."""
-        admission = (
-            UNCHECKED
-            if self.bus.guard is None
-            else await admit(self.bus, message, consumer.queue, consumer.dead_letter_key)
-        )
-        if not isinstance(admission, Admission):
-            return admission
-        handled = False
+    @staticmethod
+    async def _handle(handle: Handler, delivery: Delivery) -> ProcessingStatus:
+        """Decode, handle, then ack, dead-letter or nack: the outcome's status."""
         try:
-            envelope = AnyEnvelope.validate_json(message.body)
-            await consumer.handler(envelope, message)
-            handled = True
+            envelope = AnyEnvelope.validate_json(delivery.body)
+            await handle(envelope, delivery)
         except LeaveQueued:
+            delivery.leave()
             return ProcessingStatus.skipped
         except Exception as error:
-            return await self._failed(consumer, message, error)
-        finally:
-            admission.settle(handled=handled)  # its id is recorded only when acked
-        await message.ack()
+            return await delivery.fail(error)
+        await delivery.ack()
         return ProcessingStatus.acked
-
-    async def _failed(
-        self, consumer: _Consumer, message: AbstractIncomingMessage, error: Exception
-    ) -> ProcessingStatus:
-        queue, bad = consumer.queue, verdict(error, message.body)
-        if bad is not None:
-            try:
-                await self.bus.dead_letter(message, queue, bad, consumer.dead_letter_key)
-            except Exception:
-                log.exception("dead_letter_failed", queue=queue, reason=bad.reason)
-            else:
-                await message.ack()
-                return ProcessingStatus.acked
-        else:
-            self.bus.handler_failed(message, queue, error)
-        await pause_before_redelivery(message.headers)
-        await message.nack(requeue=True)
-        return ProcessingStatus.nacked

@@ -137,6 +137,30 @@ def verdict(error: BaseException, body: bytes = b"") -> Unprocessable | None:
     return None
 
 
+async def settle(
+    message: AbstractIncomingMessage,
+    queue: str,
+    error: BaseException,
+    park: Callable[[Unprocessable], Awaitable[None]],
+    failed: Callable[[BaseException], None],
+) -> bool:
+    """The kit's one rule for a consumed message whose handling raised `error`, on every
+    consuming path (FastStream's subscribers and the kit's own consumers): True when it is bad
+    input (`verdict`), parked with its reason by `park` (ack it); False when it is anything
+    else, counted and logged by `failed`, or could not be parked (give it back: it is
+    redelivered up to the queue's delivery limit)."""
+    bad = verdict(error, message.body)
+    if bad is None:
+        failed(error)
+        return False
+    try:
+        await park(bad)
+    except Exception:
+        log.exception("dead_letter_failed", queue=queue, reason=bad.reason)
+        return False
+    return True
+
+
 @dataclass(frozen=True)
 class Refused:
     bad: Unprocessable
@@ -279,10 +303,14 @@ class MessageGuard:
 
 
 def dead_letter_middleware(
-    dead_letter: DeadLetterSink, failed: FailureSink, guard: MessageGuard | None = None
+    queue: str,
+    dead_letter: DeadLetterSink,
+    failed: FailureSink,
+    guard: MessageGuard | None = None,
 ) -> type[BaseMiddleware[Any, Any]]:
-    """A FastStream middleware class bound to the bus's dead-letter and failure sinks, and
-    to the message guard when signing is on."""
+    """A FastStream middleware class for the subscriber of `queue` (its name on the broker),
+    bound to the bus's dead-letter and failure sinks, and to the message guard when signing
+    is on."""
 
     class DeadLetterMiddleware(BaseMiddleware[Any, Any]):
         stamp: Stamp | None = None
@@ -292,7 +320,6 @@ def dead_letter_middleware(
             # or handler: a refused message is parked and acked without being read further.
             if guard is None:
                 return
-            queue = self.context.get_local("handler_").queue.name
             admitted = guard.admit(self.msg, queue)
             if not isinstance(admitted, Refused):
                 self.stamp = admitted
@@ -322,16 +349,13 @@ def dead_letter_middleware(
                 guard.replay.settle(self.stamp, handled=handled)
             if exc_val is None or isinstance(exc_val, HandlerException):
                 return False
-            queue = self.context.get_local("handler_").queue.name
-            bad = verdict(exc_val, self.msg.body)
-            if bad is None:
-                failed(self.msg, queue, exc_val)
-                return False
-            try:
-                await dead_letter(self.msg, queue, bad)
-            except Exception:
-                log.exception("dead_letter_failed", queue=queue, reason=bad.reason)
-                return False
-            return True
+            msg = self.msg
+            return await settle(
+                msg,
+                queue,
+                exc_val,
+                lambda bad: dead_letter(msg, queue, bad),
+                lambda error: failed(msg, queue, error),
+            )
 
     return DeadLetterMiddleware

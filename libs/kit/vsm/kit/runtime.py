@@ -39,7 +39,12 @@ from vsm.kit.http import create_http_app, metrics_port
 from vsm.kit.logs import configure_logging
 from vsm.kit.names import Namespace
 from vsm.kit.settings import ServiceSettings
-from vsm.kit.telemetry import amqp_metrics_middleware, create_telemetry, messaging_middleware
+from vsm.kit.telemetry import (
+    amqp_metrics,
+    amqp_metrics_middleware,
+    create_telemetry,
+    messaging_middleware,
+)
 
 __all__ = ["RECONNECT_INTERVAL_S", "Hook", "PacedRedelivery", "Runtime", "serve"]
 
@@ -104,9 +109,9 @@ class Runtime:
         )
         guard = MessageGuard.from_settings(service, settings, self.telemetry.registry)
         prometheus = amqp_metrics_middleware(self.telemetry, service)
-        # FastStream's own counters, kept by its middleware: what the kit publishes and
-        # consumes without FastStream is measured (and shown on the dashboards) the same way.
-        amqp_metrics = prometheus._metrics_manager
+        # What the kit publishes and consumes without FastStream is measured (and shown on the
+        # dashboards) as FastStream measures what goes through it.
+        measured = amqp_metrics(self.telemetry, service)
         traced = self.telemetry.tracing
         tracer = self.telemetry.tracer_provider.get_tracer("vsm.kit") if traced else None
         self.bus = Bus(
@@ -117,21 +122,25 @@ class Runtime:
             telemetry=self.telemetry,
             request_timeout_s=settings.request_timeout_s,
             guard=guard,
-            metrics=amqp_metrics,
+            metrics=measured,
             tracer=tracer,
         )
-        if traced:  # spans cost about half the kit's CPU per message: opt in
-            self.broker.add_middleware(messaging_middleware(self.telemetry.tracer_provider))
-        self.broker.add_middleware(prometheus)
-        self.broker.add_middleware(PacedRedelivery)  # outside the dead-lettering of bad input
-        self.broker.add_middleware(
-            dead_letter_middleware(self.bus.dead_letter, self.bus.handler_failed, guard)
-        )
+        around: list[Any] = []
+        if traced:  # spans are costly per message (`make bench`): opt in
+            around.append(messaging_middleware(self.telemetry.tracer_provider))
+        around += [prometheus, PacedRedelivery]  # outside the dead-lettering of bad input
+        bus = self.bus
+
+        def middlewares(queue: str) -> tuple[Any, ...]:
+            guarded = dead_letter_middleware(queue, bus.dead_letter, bus.handler_failed, guard)
+            return (*around, guarded)
+
+        self.bus.middlewares = middlewares
         self.direct = DirectConsumers(
             self.bus,
             prefetch_count=settings.prefetch_count,
             grace_s=settings.shutdown_grace_s,
-            metrics=amqp_metrics,
+            metrics=measured,
             tracer=tracer,
         )
         """Queues consumed without FastStream (e.g. S1 agents' own queues)."""

@@ -9,9 +9,10 @@ from typing import Any
 from aio_pika import IncomingMessage
 from faststream.message import StreamMessage
 from faststream.opentelemetry.middleware import TelemetryMiddleware
-from faststream.prometheus import ConsumeAttrs
+from faststream.prometheus import ConsumeAttrs, PrometheusMiddleware
+from faststream.prometheus.container import MetricsContainer
+from faststream.prometheus.manager import MetricsManager
 from faststream.rabbit.opentelemetry.provider import RabbitTelemetrySettingsProvider
-from faststream.rabbit.prometheus import RabbitPrometheusMiddleware
 from faststream.rabbit.prometheus.provider import RabbitMetricsSettingsProvider
 from faststream.rabbit.response import RabbitPublishCommand
 from opentelemetry.sdk.resources import OTELResourceDetector, Resource
@@ -53,7 +54,7 @@ class TraceExport(BaseSettings):
     - `OTEL_EXPORTER_OTLP_ENDPOINT` (spans go to `<it>/v1/traces`) or
       `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` (a full URL): with no exporter named, `otlp`.
     - With none of them, no spans: unlike the SDK's default (`otlp` to localhost:4318), since
-      a span per AMQP hop costs about half the kit's CPU per message.
+      a span per AMQP hop is costly per message (`make bench`).
 
     `TRACING=true` (deprecated) still turns spans on without an exporter: trace ids in the
     logs only. The SDK reads the other standard variables itself: `OTEL_SERVICE_NAME`,
@@ -202,11 +203,27 @@ class BoundedRoutes(RabbitMetricsSettingsProvider):
         return self.routes(cmd.exchange.name or "", cmd.destination)
 
 
-def amqp_metrics_middleware(telemetry: Telemetry, service: str) -> RabbitPrometheusMiddleware:
+AMQP_METRICS_PREFIX = "vsm_amqp"
+
+
+def amqp_metrics_middleware(
+    telemetry: Telemetry, service: str
+) -> PrometheusMiddleware[IncomingMessage, RabbitPublishCommand]:
     """FastStream's Prometheus middleware (`vsm_amqp_*`), labelled from a closed set."""
-    middleware = RabbitPrometheusMiddleware(
-        registry=telemetry.registry, app_name=service, metrics_prefix="vsm_amqp"
-    )
     routes = telemetry.routes
-    middleware._settings_provider_factory = lambda _: BoundedRoutes(routes)
-    return middleware
+    return PrometheusMiddleware(
+        settings_provider_factory=lambda _: BoundedRoutes(routes),
+        registry=telemetry.registry,
+        app_name=service,
+        metrics_prefix=AMQP_METRICS_PREFIX,
+    )
+
+
+def amqp_metrics(telemetry: Telemetry, service: str) -> MetricsManager:
+    """FastStream's AMQP series (`vsm_amqp_*`, the dashboards' own) for what the kit publishes
+    and consumes without FastStream: the same collectors in the service's registry, found
+    there by name when FastStream's middleware registered them first, and the reverse."""
+    container = MetricsContainer(
+        telemetry.registry, metrics_prefix=AMQP_METRICS_PREFIX, custom_label_names=()
+    )
+    return MetricsManager(container, app_name=service)

@@ -14,7 +14,6 @@ import time
 from collections.abc import Callable
 
 import structlog
-from aio_pika.abc import AbstractIncomingMessage
 
 from vsm.contract import topology
 from vsm.contract.coordination import System2Snapshot
@@ -29,7 +28,7 @@ from vsm.coordinator.lanes import Ticket
 from vsm.coordinator.metrics import Metrics
 from vsm.coordinator.system2 import System2
 from vsm.kit.bus import Bus, NotRoutable, RequestFailed
-from vsm.kit.consumer import Admission, admit
+from vsm.kit.consumer import Delivery
 from vsm.kit.journal import StateJournal
 from vsm.kit.rpc import RequestTimeout
 
@@ -91,26 +90,19 @@ class Dispatcher:
                     await self.wake.wait()
             self.wake.clear()
 
-    async def on_delivery(self, message: AbstractIncomingMessage) -> None:
-        admission = await admit(self.bus, message, self.holding.queue_name)
-        if not isinstance(admission, Admission):  # refused and parked, before any reading
-            return
+    async def on_delivery(self, delivery: Delivery) -> None:
         try:
-            envelope = intake.work_item(message.body)
+            envelope = intake.work_item(delivery.body)
             agent_id = envelope.data.agent_id
             if agent_id is not None and not await self.directory.known(agent_id):
                 raise Unprocessable("unknown_agent", f"no running agent {agent_id!r}")
         except Unprocessable as bad:
-            await self.holding.reject(message, bad, admission)
+            await delivery.dead_letter(bad)
             return
         except Exception as error:  # the registry did not answer: try the item again later
-            admission.settle(handled=False)
-            self.bus.handler_failed(message, self.holding.queue_name, error)
-            await asyncio.sleep(self.directory.retry_s)
-            with contextlib.suppress(Exception):
-                await message.nack(requeue=True)
+            await delivery.fail(error, pause_s=self.directory.retry_s)
             return
-        if await self.holding.hold(Held(envelope, message, admission)):
+        if await self.holding.keep(Held(envelope, delivery)):
             item = envelope.data
             before = weights(self.s2).get(item.lane)
             waits_for = address(item, envelope.vsm_id)
@@ -176,7 +168,7 @@ class Dispatcher:
             )
             await settle(item.command_id, answer=self.bus.envelope(error, cause=held.envelope))
         except Exception as error:  # the broker is away: the item goes back to the queue
-            self.bus.handler_failed(held.message, self.holding.queue_name, error)
+            held.delivery.report(error)
             await self.holding.requeue(item.command_id)
         finally:
             agent.release()

@@ -14,7 +14,6 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 import structlog
-from aio_pika.exceptions import DeliveryError
 from faststream.rabbit.response import RabbitResponse
 
 from vsm.contract import topology
@@ -40,7 +39,7 @@ from vsm.coordinator.dispatcher import Dispatcher
 from vsm.coordinator.oscillation import algedonic_subject
 from vsm.coordinator.outlets import Outlets
 from vsm.coordinator.system2 import System2
-from vsm.kit.bus import Bus, NotRoutable
+from vsm.kit.bus import Bus, Undelivered
 from vsm.kit.journal import StateJournal
 
 Clock = Callable[[], float]
@@ -193,7 +192,7 @@ def _requests(
         note = CoordinationNote(**request.model_dump())
         try:
             sent = await out.note(note, envelope)
-        except (DeliveryError, NotRoutable) as error:
+        except Undelivered as error:
             raise Refused(
                 "not_delivered",
                 f"nothing takes notes for {request.to_agent!r}: {error}",

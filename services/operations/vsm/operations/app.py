@@ -58,7 +58,7 @@ def create_app(settings: Settings) -> Litestar:
         host.resources = resources
         state["http"], state["llm"] = http, resources.llm
         await declare_shared(bus)
-        await journal.start(await bus.broker.connect(), settings.registry_replay_timeout_s)
+        await journal.start(settings.registry_replay_timeout_s)
         await s1.caught_up()
         host.start_reporting()
 

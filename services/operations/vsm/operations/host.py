@@ -14,7 +14,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import structlog
-from aio_pika.abc import AbstractIncomingMessage
 
 from vsm.contract import topology
 from vsm.contract.algedonic import AlgedonicSignal
@@ -36,7 +35,7 @@ from vsm.contract.operations import (
 from vsm.contract.performance import UnitPerformance, performance_key
 from vsm.contract.topology import Queue
 from vsm.kit.bus import Bus
-from vsm.kit.consumer import DirectConsumers, LeaveQueued
+from vsm.kit.consumer import Delivery, DirectConsumers, LeaveQueued
 from vsm.kit.llm_allowance import LlmAllowance
 from vsm.operations.agent import Agent, NotStarted
 from vsm.operations.agents.base import Resources
@@ -44,7 +43,7 @@ from vsm.operations.agents.catalog import AGENT_TYPES
 from vsm.operations.algedonics import Feeling
 from vsm.operations.metrics import Metrics, declared_command, narrow_command_key
 from vsm.operations.performance import report_due
-from vsm.operations.wiring import Channels, declare_agent, forget_agent, unbind_agent
+from vsm.operations.wiring import declare_agent, forget_agent, unbind_agent
 
 log = structlog.get_logger("vsm.operations.host")
 
@@ -82,7 +81,6 @@ class AgentHost:
     ) -> None:
         self.bus = bus
         self.consumers = consumers
-        self.channels = Channels(bus)
         bus.telemetry.routes.narrowers.append(narrow_command_key)
         agents = command_queue("{agent_id}")
         bus.interface.receives(
@@ -143,7 +141,7 @@ class AgentHost:
             crash=lambda error: self._crashed(agent, error),
             llm_allowance=allowance,
         )
-        await declare_agent(self.bus, self.channels, info.agent_id)
+        await declare_agent(self.bus, info.agent_id)
         self.agents[info.agent_id] = agent
         await self._consume(agent)
         await behaviour.start(agent.feel, agent.crash)
@@ -155,12 +153,12 @@ class AgentHost:
         are the hottest traffic here. Answers go out from the handler, a command's before its
         result is published."""
 
-        async def on_message(envelope: Envelope[Any], message: AbstractIncomingMessage) -> None:
-            check_size(message.body)
+        async def on_message(envelope: Envelope[Any], delivery: Delivery) -> None:
+            check_size(delivery.body)
             match envelope.data:
                 case AgentCommand() as command:
                     check_addressee(command, agent.info.agent_id)
-                    await self._command(agent, command, envelope, message)
+                    await self._command(agent, command, envelope, delivery)
                 case AuditRequest(audit_type=audit_type):
                     report = AuditReport(
                         agent_id=agent.info.agent_id,
@@ -169,7 +167,7 @@ class AgentHost:
                         report={**agent.audit(audit_type), "instance": self.instance},
                     )
                     await self.bus.answer(
-                        message.reply_to, message.correlation_id, report, envelope
+                        delivery.reply_to, delivery.correlation_id, report, envelope
                     )
                 case AllocationChanged() as change:
                     await agent.allocate(change)
@@ -192,7 +190,7 @@ class AgentHost:
         agent: Agent,
         command: AgentCommand,
         envelope: Envelope[Any],
-        message: AbstractIncomingMessage,
+        delivery: Delivery,
     ) -> None:
         """Run it; answer the requester first (it waits), then tell the observers; the
         delivery is acked once both are out."""
@@ -200,7 +198,7 @@ class AgentHost:
             result = await agent.run(command)
         except NotStarted as stopping:  # neither acked nor nacked: the broker keeps it
             raise LeaveQueued from stopping
-        await self.bus.answer(message.reply_to, message.correlation_id, result, envelope)
+        await self.bus.answer(delivery.reply_to, delivery.correlation_id, result, envelope)
         await self._publish_result(agent, result, envelope)
         self._count(agent, result)
 
@@ -233,7 +231,7 @@ class AgentHost:
         agent.terminated = True
         agent_id = agent.info.agent_id
         queue = command_queue(agent_id)
-        await unbind_agent(self.bus, self.channels, agent_id)
+        await unbind_agent(self.bus, agent_id)
         await self.consumers.cancel(queue)
         await agent.behaviour.stop()
         await self._drain(queue)
@@ -245,12 +243,10 @@ class AgentHost:
         """Dead-letter what is still queued for a terminated agent, answering its requesters."""
         name, key = map(self.bus.namespace.name, (queue.name, queue.dead_letter_key))
         with contextlib.suppress(Exception):
-            async with self.channels.channel() as channel:
-                source = await channel.get_queue(name, ensure=False)
-                while (message := await source.get(no_ack=False, fail=False)) is not None:
-                    bad = Unprocessable("agent_terminated", "the agent was terminated")
-                    await self.bus.dead_letter(message, name, bad, key)
-                    await message.ack()
+            async for message in self.bus.declarations.take(queue.name):
+                bad = Unprocessable("agent_terminated", "the agent was terminated")
+                await self.bus.dead_letter(message, name, bad, key)
+                await message.ack()
 
     async def _feel(self, agent: Agent, feeling: Feeling) -> None:
         signal = AlgedonicSignal(
@@ -329,4 +325,3 @@ class AgentHost:
         await self.consumers.stop()
         for agent in self.agents.values():
             await agent.behaviour.stop()
-        await self.channels.close()

@@ -82,7 +82,7 @@ class System1:
         now = datetime.now(UTC)
         agent = new_agent(agent_type, dict(config), now, name, vsm_id, egress=self.egress)
         # Its queue first: what S3 sends it on hearing of it (its LLM share) finds it.
-        await declare_agent(self.bus, self.host.channels, agent.agent_id)
+        await declare_agent(self.bus, agent.agent_id)
         await self._log(AgentSpawned(agent=agent), "spawned", agent_type)
         return self.registry.find(agent.agent_id)
 

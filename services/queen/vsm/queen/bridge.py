@@ -21,13 +21,10 @@ async def bridge_to_parent(bus: Bus, vsm_id: str, parent_namespace: str) -> None
     parent = parent_of(vsm_id)
     if parent is None:
         raise ValueError(f"{vsm_id!r} is a root: it has no parent to bridge to")
-    channel = await (await bus.broker.connect()).channel()
-    async with channel:
-        name = topology.RECURSIVE.name
-        own = await channel.declare_exchange(bus.namespace.name(name), "topic", durable=True)
-        theirs = await channel.declare_exchange(
-            Namespace(parent_namespace).name(name), "topic", durable=True
-        )
-        for key in (escalation_key(parent), report_key(parent)):
-            await theirs.bind(own, routing_key=key)
-        await own.bind(theirs, routing_key=f"meta.{vsm_id}.#")
+    name = topology.RECURSIVE.name
+    own, theirs = bus.namespace.name(name), Namespace(parent_namespace).name(name)
+    for exchange in (own, theirs):
+        await bus.declarations.exchange(exchange)
+    for key in (escalation_key(parent), report_key(parent)):
+        await bus.declarations.join(theirs, own, key)
+    await bus.declarations.join(own, theirs, f"meta.{vsm_id}.#")

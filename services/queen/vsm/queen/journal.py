@@ -23,7 +23,8 @@ from vsm.contract.envelope import Envelope
 from vsm.contract.policy import Policy, PolicyChanged, PolicyRecord, PolicyStoreOpened
 from vsm.contract.recursion import MetaSystemRetired, MetaSystemSpawned
 from vsm.kit.bus import Bus
-from vsm.kit.journal import append, read_log
+from vsm.kit.eventlog import RefusedEntry
+from vsm.kit.streams import Entry, LogReader
 from vsm.queen.meta import MetaTree
 from vsm.queen.metrics import Metrics
 from vsm.queen.policies import PolicyRejected, PolicyStore, check_author
@@ -79,26 +80,41 @@ class PolicyJournal:
     async def replay(self) -> int:
         """Rebuild the store from the stream; the number of versions read."""
         stream = topology.SYSTEM5_POLICIES
-        await self.bus.declare(stream)
         opened = PolicyStoreOpened(instance=self.instance, live_keys=self.bus.live_key_ids())
-        marker = await append(self.bus, stream, opened)
+        marker = self.bus.envelope(opened)
+        reached = asyncio.Event()
+        refused: list[RefusedEntry] = []
         applied = 0
 
-        def on_entry(_: int | None, entry: Envelope[Any]) -> None:
+        async def on_entry(entry: Entry) -> None:
             nonlocal applied
-            if isinstance(entry.data, PolicyChanged):
-                applied += self.store.apply(entry.data.record)
-            elif isinstance(entry.data, MetaSystemSpawned | MetaSystemRetired):
-                self.tree.apply(entry.data)
+            data = entry.envelope.data
+            if isinstance(data, PolicyChanged):
+                applied += self.store.apply(data.record)
+            elif isinstance(data, MetaSystemSpawned | MetaSystemRetired):
+                self.tree.apply(data)
+            elif isinstance(data, PolicyStoreOpened):  # the keys live from here on
+                entry.opened(data.live_keys)
+                if entry.envelope.id == marker.id:
+                    reached.set()
 
-        await read_log(
-            self.bus,
-            stream,
-            until=marker.id,
-            on_entry=on_entry,
-            timeout_s=REPLAY_TIMEOUT_S,
-            skip_unreadable=True,
-        )
+        def on_refused(error: RefusedEntry) -> bool:  # a state without it would be wrong
+            refused.append(error)
+            reached.set()
+            return True
+
+        def unreadable(error: ValueError) -> None:
+            log.warning("policy_log_entry_skipped", error=str(error)[:300])
+
+        reader = LogReader(self.bus, stream, on_entry, unreadable=unreadable, refused=on_refused)
+        await reader.start()
+        await self.bus.append(stream, marker)
+        try:
+            await asyncio.wait_for(reached.wait(), REPLAY_TIMEOUT_S)
+        finally:
+            await reader.stop()
+        if refused:
+            raise refused[0]
         self.opened.set()
         log.info("policy_store_replayed", versions=applied)
         return applied

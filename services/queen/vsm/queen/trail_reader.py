@@ -9,10 +9,7 @@ rest.
 
 from __future__ import annotations
 
-import contextlib
-
 import structlog
-from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
 
 from vsm.contract import topology
 from vsm.contract.adaptation import AdaptationAction, AdaptationProposal, AdaptationRequest
@@ -30,12 +27,11 @@ from vsm.contract.system5 import (
     OperatorAlert,
     ProposalVerdict,
 )
-from vsm.kit.bus import AnyEnvelope, Bus
-from vsm.kit.eventlog import RefusedEntry
+from vsm.kit.bus import Bus
+from vsm.kit.streams import Entry, LogReader
 from vsm.queen.trail import Trail
 
 log = structlog.get_logger("vsm.queen.trail")
-PREFETCH = 500
 TRAIL_ENTRIES = (
     AlgedonicSignal,
     InterventionOpened,
@@ -65,33 +61,18 @@ TRAIL_ENTRIES = (
 
 class TrailReader:
     def __init__(self, bus: Bus, trail: Trail) -> None:
-        self.bus = bus
         self.trail = trail
-        self.reading = bus.log_reading(topology.TRAIL)
-        self._channel: AbstractChannel | None = None
+        self.reader = LogReader(bus, topology.TRAIL, self._entry, unreadable=self._unreadable)
 
     async def start(self) -> None:
-        await self.bus.declare(topology.TRAIL)
-        connection = await self.bus.broker.connect()
-        self._channel = await connection.channel()
-        await self._channel.set_qos(prefetch_count=PREFETCH)
-        name = self.bus.namespace.name(topology.TRAIL.name)
-        # declared (passively) through the robust channel, so the reading resumes after a
-        # broker restart (from the first offset again: recording is idempotent)
-        stream = await self._channel.declare_queue(name, passive=True)
-        await stream.consume(self._entry, arguments={"x-stream-offset": "first"})
+        await self.reader.start()
 
-    async def _entry(self, message: AbstractIncomingMessage) -> None:
-        try:
-            if self.reading.check(message):
-                self.trail.record(AnyEnvelope.validate_json(message.body))
-        except RefusedEntry:
-            pass  # logged as a security event by the check
-        except ValueError as error:  # ValidationError is one
-            log.warning("trail_entry_skipped", error=str(error)[:300])
-        await message.ack()
+    async def _entry(self, entry: Entry) -> None:
+        self.trail.record(entry.envelope)
+
+    @staticmethod
+    def _unreadable(error: ValueError) -> None:
+        log.warning("trail_entry_skipped", error=str(error)[:300])
 
     async def stop(self) -> None:
-        if self._channel is not None:
-            with contextlib.suppress(Exception):
-                await self._channel.close()
+        await self.reader.stop()

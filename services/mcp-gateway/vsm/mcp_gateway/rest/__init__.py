@@ -36,5 +36,5 @@ CONTROLLERS = [
 
 
 def dependencies(bus: Bus, letters: DeadLetters) -> dict[str, Provide]:
-    """What the routes are given by name: the bus, the agent directory, the dead letters."""
-    return common.dependencies(bus) | agents.dependencies() | dead_letters.dependencies(letters)
+    """What the routes are given by name: the bus, the agents, the dead letters."""
+    return common.dependencies(bus) | agents.dependencies(bus) | dead_letters.dependencies(letters)
