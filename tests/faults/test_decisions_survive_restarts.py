@@ -36,9 +36,24 @@ pytestmark = [pytest.mark.integration, pytest.mark.fault, pytest.mark.timeout(90
 
 SERVICES = ["queen", "control", "coordinator", "operations", "mcp-gateway"]
 CHILD = "root/journal"
-ROOT_BUDGET = {"concurrency_slots": 40, "llm_tokens_per_min": 50_000, "memory_mb": 4096}
-CARVED = {"concurrency_slots": 6, "llm_tokens_per_min": 2000, "memory_mb": 512}
-CHILD_OWN = {"concurrency_slots": 4, "llm_tokens_per_min": 1500, "memory_mb": 256}
+ROOT_BUDGET = {
+    "concurrency_slots": 40,
+    "llm_tokens_per_min": 50_000,
+    "memory_mb": 4096,
+    "llm_usd_per_day": 10.0,
+}
+CARVED = {
+    "concurrency_slots": 6,
+    "llm_tokens_per_min": 2000,
+    "memory_mb": 512,
+    "llm_usd_per_day": 2.0,
+}
+CHILD_OWN = {
+    "concurrency_slots": 4,
+    "llm_tokens_per_min": 1500,
+    "memory_mb": 256,
+    "llm_usd_per_day": 1.5,
+}
 JOURNAL = topology.SYSTEM3_JOURNAL.name
 
 
