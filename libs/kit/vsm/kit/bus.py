@@ -83,8 +83,10 @@ class Bus:
         guard: MessageGuard | None = None,
         metrics: MetricsManager | None = None,
         tracer: trace.Tracer | None = None,
+        dead_letter_cap: topology.DeadLetterCap | None = None,
     ) -> None:
         self.broker = broker
+        self.dead_letter_cap = dead_letter_cap or topology.DeadLetterCap()
         self.guard = guard  # signs and checks messages when signing keys are configured
         self.service = service
         self.source = f"vsm/{service}"
@@ -157,22 +159,44 @@ class Bus:
         """Declare exchanges, queues, dead-letter queues and bindings (idempotent)."""
         for exchange in topology.EXCHANGES:
             await self.broker.declare_exchange(self.exchange(exchange))
-        dead_letter = await self.broker.declare_exchange(self.exchange(topology.DEAD_LETTER))
+        await self.broker.declare_exchange(self.exchange(topology.DEAD_LETTER))
         for queue in (*self._queues.values(), *queues):
             self._queues[queue.name] = queue
             declared = await self.broker.declare_queue(self.queue(queue))
             if queue.kind == "quorum":
-                dlq = await self.broker.declare_queue(
-                    RabbitQueue(
-                        self.namespace.name(queue.dead_letter_queue),
-                        queue_type=QueueType.QUORUM,
-                        durable=True,
-                    )
-                )
-                await dlq.bind(dead_letter, routing_key=self.namespace.name(queue.dead_letter_key))
+                await self.declare_dead_letters(queue.dead_letter_queue, queue.dead_letter_key)
             for binding in queue.bindings:
                 target = await self.broker.declare_exchange(self.exchange(binding.exchange))
                 await declared.bind(target, routing_key=binding.routing_key)
+
+    async def declare_dead_letters(self, name: str, routing_key: str) -> None:
+        """Declare the dead-letter queue `name` with the cap (`dead_letter_cap`) and bind it to
+        the dead-letter exchange by `routing_key` (canonical names).
+
+        A queue of that name declared without the cap (an earlier version) or with another
+        one fails the declaration (PRECONDITION_FAILED): it is kept as it is, with its
+        messages, and a warning says how to cap it by a broker policy (README, "Dead-letter
+        queues"). Each attempt has a channel of its own: a failed one closes its channel."""
+        ns = self.namespace.name
+        connection = await self.broker.connect()
+        channel = await connection.channel(publisher_confirms=False)
+        try:
+            try:
+                queue = await channel.declare_queue(
+                    ns(name), durable=True, arguments=self.dead_letter_cap.arguments()
+                )
+            except aio_pika.exceptions.ChannelPreconditionFailed:
+                channel = await connection.channel(publisher_confirms=False)
+                queue = await channel.declare_queue(ns(name), passive=True)
+                log.warning(
+                    "dead_letter_queue_kept_as_declared",
+                    queue=name,
+                    wanted=self.dead_letter_cap.arguments(),
+                    hint="cap it with a broker policy: README, 'Dead-letter queues'",
+                )
+            await queue.bind(ns(topology.DEAD_LETTER.name), routing_key=ns(routing_key))
+        finally:
+            await channel.close()
 
     async def start(self) -> AbstractRobustConnection:
         connection: AbstractRobustConnection = await self.broker.connect()
@@ -241,17 +265,25 @@ class Bus:
             "x-vsm-original-routing-key": message.routing_key or "",
             "x-vsm-dead-lettered-by": self.service,
         }
-        await self.producer.publish(
-            self.namespace.name(topology.DEAD_LETTER.name),
-            routing_key or queue,
-            message.body,
-            mandatory=True,
-            headers=headers,
-            message_id=message.message_id,
-            correlation_id=message.correlation_id,
-            type=message.type,
-            content_type=message.content_type,
-        )
+        try:
+            await self.producer.publish(
+                self.namespace.name(topology.DEAD_LETTER.name),
+                routing_key or queue,
+                message.body,
+                mandatory=True,
+                headers=headers,
+                message_id=message.message_id,
+                correlation_id=message.correlation_id,
+                type=message.type,
+                content_type=message.content_type,
+            )
+        except DeliveryError:
+            # The dead-letter queue is full (`reject-publish`) or gone: the caller nacks the
+            # message, which stays on its queue (and goes to the broker's own dead-lettering
+            # at the delivery limit); counted, so that an alert says so.
+            self.telemetry.dead_letters_refused.labels(self.service, queue).inc()
+            log.error("dead_letter_refused", queue=queue, reason=bad.reason)
+            raise
         self.telemetry.dead_lettered.labels(self.service, queue, bad.reason).inc()
         log.warning(
             "dead_lettered",

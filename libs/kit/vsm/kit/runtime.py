@@ -117,6 +117,7 @@ class Runtime:
             guard=guard,
             metrics=amqp_metrics,
             tracer=tracer,
+            dead_letter_cap=settings.dead_letter_cap(),
         )
         if traced:  # spans cost about half the kit's CPU per message: opt in
             self.broker.add_middleware(messaging_middleware(self.telemetry.tracer_provider))

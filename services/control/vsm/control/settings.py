@@ -13,6 +13,17 @@ class Settings(ServiceSettings):
     budget_tokens_per_min: int = Field(default=200_000, ge=0, le=100_000_000)
     budget_memory_mb: int = Field(default=8192, ge=0, le=10_000_000)
     """A viable system's budget until someone sets it (`PUT /api/vsm/system/3/budget`)."""
+    # A budget below these minimums is refused (`invalid_budget`, naming the field): a viable
+    # system with no slot could run nothing.
+    budget_min_slots: int = Field(
+        default=1, ge=0, le=100_000, description="Fewest concurrency slots a budget may hold."
+    )
+    budget_min_tokens_per_min: int = Field(
+        default=0, ge=0, le=100_000_000, description="Fewest LLM tokens a minute a budget may hold."
+    )
+    budget_min_memory_mb: int = Field(
+        default=0, ge=0, le=10_000_000, description="Least memory (MB) a budget may hold."
+    )
     agent_memory_mb: int = Field(default=128, ge=0, le=10_000_000)
     """Memory S3 books for an agent at spawn (S1 reports only its concurrency slots)."""
 
@@ -25,6 +36,14 @@ class Settings(ServiceSettings):
     audit_sample: int = Field(default=3, ge=1, le=256)
     audit_timeout_s: float = Field(default=5.0, gt=0, le=60)
     registry_retry_s: float = Field(default=1.0, gt=0, le=60)
+
+    @property
+    def budget_minimums(self) -> Resources:
+        return Resources(
+            concurrency_slots=self.budget_min_slots,
+            llm_tokens_per_min=self.budget_min_tokens_per_min,
+            memory_mb=self.budget_min_memory_mb,
+        )
 
     @property
     def default_budget(self) -> Resources:

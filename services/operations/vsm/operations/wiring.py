@@ -51,13 +51,7 @@ class Channels:
 
 async def declare_shared(bus: Bus) -> None:
     """The agents' shared dead-letter queue, bound to the dead-letter exchange once."""
-    ns = bus.namespace.name
-    channel = await (await bus.broker.connect()).channel()
-    async with channel:
-        dead_letters = await channel.declare_queue(
-            ns(AGENT_DEAD_LETTERS), durable=True, arguments={"x-queue-type": "quorum"}
-        )
-        await dead_letters.bind(ns(topology.DEAD_LETTER.name), routing_key=ns(AGENT_DEAD_LETTERS))
+    await bus.declare_dead_letters(AGENT_DEAD_LETTERS, AGENT_DEAD_LETTERS)
 
 
 async def declare_agent(bus: Bus, channels: Channels, agent_id: str) -> None:

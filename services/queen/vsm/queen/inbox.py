@@ -40,11 +40,9 @@ class Inbox:
         self.channel = await connection.channel()
         ns = self.bus.namespace.name
         arguments = dict(self.bus.queue(self.queue).arguments or {})
-        dead_letter = await self.channel.get_exchange(ns("vsm.dead-letter"), ensure=False)
-        dlq = await self.channel.declare_queue(
-            ns(self.queue.dead_letter_queue), durable=True, arguments={"x-queue-type": "quorum"}
+        await self.bus.declare_dead_letters(
+            self.queue.dead_letter_queue, self.queue.dead_letter_key
         )
-        await dlq.bind(dead_letter, routing_key=self.name)
         queue = await self.channel.declare_queue(self.name, durable=True, arguments=arguments)
         for binding in self.queue.bindings:
             await queue.bind(ns(binding.exchange.name), routing_key=binding.routing_key)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
+from vsm.contract.recursion import MAX_CHILDREN, MAX_DEPTH
 from vsm.kit.llm import LlmSettings
 
 
@@ -20,6 +21,23 @@ class Settings(LlmSettings):
     viability_freshness_s: float = Field(default=300.0, gt=0, le=86_400)
     viability_threshold: float = Field(default=0.6, gt=0, lt=1)
     meta_report_interval_s: float = Field(default=5.0, gt=0, le=3600)
+    # Quotas (README, "Quotas"): what S5 refuses with `quota_exceeded` (409) or
+    # `invalid_policy` (422).
+    meta_max_depth: int = Field(
+        default=MAX_DEPTH, ge=1, le=MAX_DEPTH, description="Deepest level of a meta-system."
+    )
+    meta_max_children: int = Field(
+        default=MAX_CHILDREN, ge=1, le=1000, description="Child viable systems per parent."
+    )
+    meta_max_total: int = Field(
+        default=100, ge=1, le=100_000, description="Meta-systems in the whole tree."
+    )
+    policy_max_bytes: int = Field(
+        default=64 * 1024,
+        ge=1024,
+        le=1024 * 1024,
+        description="Largest policy or identity document (its JSON), in bytes.",
+    )
     parent_namespace: str | None = Field(
         default=None,
         pattern=r"^[a-z0-9][a-z0-9-]{0,30}$|^$",

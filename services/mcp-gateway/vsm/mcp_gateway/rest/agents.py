@@ -20,7 +20,6 @@ from vsm.contract.message import Message
 from vsm.contract.operations import (
     AGENT_NAME_PATTERN,
     COMMAND_PATTERN,
-    MAX_PAYLOAD_BYTES,
     AgentCommand,
     AgentDescription,
     AgentInfo,
@@ -125,7 +124,6 @@ def dependencies() -> dict[str, Provide]:
 class AgentsController(Controller):
     path = "/api/vsm"
     tags = ["system 1", "agents"]
-    request_max_body_size = MAX_PAYLOAD_BYTES
     exception_handlers = {NotRoutable: on_not_routable}
 
     @post("/agents", status_code=201, responses=BODY | CONFLICT | ASKS)
