@@ -95,9 +95,14 @@ async def keep_earlier_queue(bus: Bus, channels: Channels, queue: topology.Queue
 
 async def forget_agent(bus: Bus, agent_id: str) -> None:
     """Once a retired agent's queue is drained: delete it if still empty (its dead letters
-    stay in the shared dead-letter queue)."""
+    stay in the shared dead-letter queue), and its results exchange with its bindings, so
+    that nothing of a terminated agent stays on the broker."""
     connection = await bus.broker.connect()
     await delete_if_empty(connection, [bus.namespace.name(command_queue(agent_id).name)])
+    with contextlib.suppress(aio_pika.exceptions.AMQPError):
+        channel = await connection.channel()
+        async with channel:
+            await channel.exchange_delete(bus.namespace.name(results_exchange(agent_id).name))
 
 
 async def unbind_agent(bus: Bus, channels: Channels, agent_id: str) -> None:
