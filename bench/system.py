@@ -311,6 +311,7 @@ async def launched(
             "LOG_FORMAT": "json",
             "TELEGRAM_BOT_TOKEN": "",
             "VSM_OPERATE_TOKENS": token,
+            "REST_RATE_LIMIT": "1000000",  # measured here: the path, not the limit
             **(env or {}),
         },
         log_dir=log_dir,

@@ -20,7 +20,7 @@ from tests.deploy.chart import FULL, ROOT, objects, render
 
 RUNBOOKS = ROOT / "docs" / "runbooks"
 ALERTS = {"VsmNotViable", "VsmServiceDown", "VsmDeadLettersGrowing", "VsmEscalationOpen"}
-ALERTS |= {"VsmBudgetNearCap"}
+ALERTS |= {"VsmBudgetNearCap", "VsmDeadLetterQueueFull"}
 NS = 'namespace="vsm"'
 SERVICES = ("control", "coordinator", "intelligence", "mcp-gateway", "operations", "queen")
 SERVICES += ("telegram-gateway", "rabbitmq")
@@ -182,6 +182,36 @@ UNIT_TESTS: list[dict[str, Any]] = [
                     "queue": "q",
                     "reason": "x",
                 },
+            ),
+        ],
+    },
+    {
+        "interval": "1m",
+        "input_series": [
+            series("vsm_dead_letter_queue_limit", 'service="vsm-mcp-gateway"', "100x30"),
+            series("vsm_dead_letter_queue_messages", 'queue="a.dlq"', "50x3 85x30"),
+            series("vsm_dead_letter_queue_messages", 'queue="b.dlq"', "70x30"),
+        ],
+        "alert_rule_test": [
+            expect("VsmDeadLetterQueueFull", "6m"),  # pending for 5 minutes first
+            expect(
+                "VsmDeadLetterQueueFull",
+                "10m",
+                {"severity": "critical", "namespace": "vsm", "queue": "a.dlq"},
+            ),
+        ],
+    },
+    {
+        "interval": "1m",
+        "input_series": [  # refused dead letters: the queue they stay on
+            series("vsm_dead_letters_refused_total", 'service="s", queue="q"', "_x5 1x30"),
+        ],
+        "alert_rule_test": [
+            expect("VsmDeadLetterQueueFull", "4m"),
+            expect(
+                "VsmDeadLetterQueueFull",
+                "12m",
+                {"severity": "critical", "namespace": "vsm", "queue": "q"},
             ),
         ],
     },

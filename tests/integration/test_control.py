@@ -215,6 +215,7 @@ async def refusal_subject(gateway: httpx.AsyncClient, vsm: str) -> str:
         ("budget", {"llm_tokens_per_min": 10**12}, 422, "invalid_request"),
         ("budget", {"llm_usd_per_day": -0.5}, 422, "invalid_request"),
         ("budget", {"llm_usd_per_day": 10**7}, 422, "invalid_request"),
+        ("budget", {"llm_tokens_per_min": 100}, 422, "invalid_budget"),  # no slot: below 1
     ],
 )
 async def test_bad_requests_get_a_clear_error_and_change_nothing(
@@ -245,6 +246,8 @@ async def test_bad_requests_get_a_clear_error_and_change_nothing(
         assert any(name and name.split(".")[-1] in json.dumps(body) for name in named), named
     if error == "unknown_agent":
         assert "no-such-agent" in answer["message"]
+    if error == "invalid_budget":
+        assert answer["details"]["field"] == "budget.concurrency_slots", answer
     assert without_audit(await state(gateway, vsm)) == before
     message = str(answer.get("message", ""))[:90]
     if error == "invalid_request":

@@ -136,6 +136,29 @@ async def test_spawn_list_get_and_terminate(rest: httpx.AsyncClient) -> None:
     assert late.json()["error"] == "agent_not_found"
 
 
+async def test_a_terminated_agent_leaves_neither_its_queue_nor_its_results_exchange(
+    rest: httpx.AsyncClient, amqp_url: str, s1_system: LocalSystem
+) -> None:
+    agent_id = await spawn(rest, "worker")
+    assert (await command(rest, agent_id, "process_data", {"data": 1})).status_code == 200
+    prefix = s1_system.env["VSM_NAMESPACE"]
+    exchange = f"{prefix}.{results_exchange(agent_id).name}"
+    queue = f"{prefix}.{command_queue(agent_id).name}"
+    connection = await aio_pika.connect(amqp_url)
+    async with connection:
+        async with await connection.channel() as channel:  # both there while it runs
+            await channel.get_exchange(exchange, ensure=True)
+            await channel.get_queue(queue, ensure=True)
+        assert (await rest.delete(f"/api/vsm/agents/{agent_id}")).status_code == 200
+        for passive in (
+            lambda c: c.get_exchange(exchange, ensure=True),
+            lambda c: c.get_queue(queue, ensure=True),
+        ):
+            channel = await connection.channel()
+            with pytest.raises(aio_pika.exceptions.ChannelNotFoundEntity):
+                await passive(channel)
+
+
 async def test_agent_types_are_declared_with_their_capabilities(rest: httpx.AsyncClient) -> None:
     types = {t["agent_type"]: t for t in (await rest.get("/api/vsm/agent-types")).json()}
     assert set(types) == {"worker", "llm_worker", "sensor", "api"}

@@ -153,7 +153,7 @@ async def test_quotas_depth_children_and_cycles(gateway: httpx.AsyncClient) -> N
         assert reply.status_code == 201, reply.text
         parent, slots = reply.json()["vsm_id"], slots - 2
     too_deep = await spawn(gateway, "d6", parent, budget={"concurrency_slots": 1})
-    assert (too_deep.status_code, too_deep.json()["error"]) == (422, "quota_exceeded")
+    assert (too_deep.status_code, too_deep.json()["error"]) == (409, "quota_exceeded")
     cyclic = await spawn(gateway, "d1", "root/d1/d2", budget={"concurrency_slots": 1})
     assert (cyclic.status_code, cyclic.json()["error"]) == (422, "cyclic_vsm_id")
     has_children = await gateway.delete("/api/vsm/meta-systems", params={"vsm_id": "root/d1"})
@@ -167,4 +167,4 @@ async def test_quotas_depth_children_and_cycles(gateway: httpx.AsyncClient) -> N
         child = await spawn(gateway, f"c{i}", "root/d1/d2", budget={"concurrency_slots": 1})
         assert child.status_code == 201, child.text
     eleventh = await spawn(gateway, "c10", "root/d1/d2", budget={"concurrency_slots": 1})
-    assert (eleventh.status_code, eleventh.json()["error"]) == (422, "quota_exceeded")
+    assert (eleventh.status_code, eleventh.json()["error"]) == (409, "quota_exceeded")

@@ -49,6 +49,7 @@ def launch(
             "HEALTH_INTERVAL": str(HEALTH_INTERVAL_S),
             "LOG_FORMAT": "json",
             "TELEGRAM_BOT_TOKEN": "",
+            "REST_RATE_LIMIT": "1000000",  # tests send thousands a minute; its own test sets it
             **TOKEN_ENV,
             **env,
         },

@@ -133,3 +133,18 @@ def test_s3_remembers_only_the_latest_terminations() -> None:
     assert len(ledger.gone) == MAX_GONE
     assert ledger.admit(agent("made-up-0")) is not None  # forgotten: long ago
     assert ledger.admit(agent(f"made-up-{MAX_GONE + 499}")) is None  # recent: stays gone
+
+
+def test_a_budget_below_a_minimum_is_refused_naming_the_field_set_or_carved() -> None:
+    ledger = Ledger(BUDGET, minimums=Resources(concurrency_slots=1, memory_mb=64))
+    with pytest.raises(Refused) as refused:
+        set_budget(ledger, "root", Resources(memory_mb=128))
+    assert (refused.value.code, refused.value.details["field"]) == (
+        "invalid_budget",
+        "budget.concurrency_slots",
+    )
+    with pytest.raises(Refused) as carved:
+        carve(ledger, "root", "root/c", Resources(concurrency_slots=1, memory_mb=10))
+    assert carved.value.details["field"] == "budget.memory_mb"
+    assert "root/c" not in ledger.systems
+    carve(ledger, "root", "root/c", Resources(concurrency_slots=1, memory_mb=64))

@@ -137,3 +137,20 @@ def test_a_page_of_the_listing_comes_with_how_many_there_are() -> None:
         [a for a in everyone if a.agent_type == "worker"][5:],
         7,
     )
+
+
+def test_a_system_runs_at_most_its_quota_of_agents_and_a_terminated_one_frees_a_place() -> None:
+    registry = Registry()
+    agents = [new_agent("worker", {}, NOW, vsm_id="root/a") for _ in range(3)]
+    for index, agent in enumerate(agents):
+        registry.apply(f"s{index}", AgentSpawned(agent=agent))
+    registry.check_quota("root", 3)  # another system's count
+    with pytest.raises(Refused) as refused:
+        registry.check_quota("root/a", 3)
+    assert refused.value.code == "quota_exceeded"
+    assert refused.value.details["quota"] == "AGENTS_PER_SYSTEM"
+    gone = AgentTerminated(
+        agent_id=agents[0].agent_id, agent_type="worker", reason="done", terminated_at=NOW
+    )
+    registry.apply("t0", gone)
+    registry.check_quota("root/a", 3)

@@ -136,3 +136,12 @@ def test_diff_names_added_removed_and_changed_keys() -> None:
 
 def test_flatten_walks_dicts_and_lists() -> None:
     assert flatten({"x": [{"y": 1}], "z": {}}) == {"x.0.y": 1, "z": {}}
+
+
+def test_a_document_over_the_size_cap_is_refused_naming_the_setting() -> None:
+    store = PolicyStore(max_document_bytes=1024)
+    with pytest.raises(PolicyRejected) as refused:
+        store.admit("root", "identity", {"purpose": "p" * 1024})
+    assert refused.value.code == "invalid_policy"
+    assert "POLICY_MAX_BYTES" in refused.value.message
+    assert store.admit("root", "identity", {"purpose": "p" * 900}) is not None

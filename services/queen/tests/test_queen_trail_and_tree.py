@@ -124,3 +124,13 @@ def test_at_most_ten_children_and_no_retiring_a_parent() -> None:
         MetaSystemRetired(vsm_id="root/c0/x", parent="root/c0", retired_at=datetime.now(UTC))
     )
     assert tree.check_retire("root/c0").vsm_id == "root/c0"
+
+
+def test_the_tree_holds_at_most_its_total_whatever_the_parent() -> None:
+    tree = MetaTree(max_total=3)
+    for vsm_id in ("root/a", "root/b", "root/a/c"):
+        spawned(tree, vsm_id)
+    with pytest.raises(Refused, match="META_MAX_TOTAL"):
+        tree.check_spawn("root/b", "d")
+    tree.apply(MetaSystemRetired(vsm_id="root/a/c", parent="root/a", retired_at=datetime.now(UTC)))
+    assert tree.check_spawn("root/b", "d") == "root/b/d"

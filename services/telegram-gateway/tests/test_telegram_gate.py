@@ -82,3 +82,14 @@ def test_only_a_readable_update_gets_through_the_webhook_door() -> None:
     assert update_id_of({"update_id": True}) is None
     assert update_id_of({"update_id": 3, "message": {"text": "hi"}}) is None
     assert update_id_of([1]) is None
+
+
+def test_the_strangers_remembered_are_bounded_the_latest_kept() -> None:
+    gate = ChatGate(frozenset({1}), frozenset(), refused_limit=3)
+    assert [gate.admit(chat) for chat in (10, 11, 12)] == ["refuse"] * 3
+    assert gate.admit(10) == "ignore"  # 10 is now the latest seen
+    assert [gate.admit(chat) for chat in range(100, 1100)] == ["refuse"] * 1000
+    assert len(gate._refused) == 3
+    assert gate.admit(1099) == "ignore"
+    assert gate.admit(10) == "refuse"  # forgotten: refused once more, never let in
+    assert gate.admit(1) == "allowed"

@@ -61,6 +61,24 @@ DELIVERY_LIMIT = 5
 
 
 @dataclass(frozen=True)
+class DeadLetterCap:
+    """How much one dead-letter queue holds. Past it the broker refuses new dead letters
+    (`reject-publish`: the publisher is nacked, nothing already parked is dropped) rather
+    than filling its disk until its alarm blocks every publisher."""
+
+    max_messages: int = 10_000
+    max_bytes: int = 128 * 1024 * 1024
+
+    def arguments(self) -> dict[str, int | str]:
+        return {
+            "x-queue-type": "quorum",
+            "x-max-length": self.max_messages,
+            "x-max-length-bytes": self.max_bytes,
+            "x-overflow": "reject-publish",
+        }
+
+
+@dataclass(frozen=True)
 class Exchange:
     name: str
     type: ExchangeType

@@ -106,8 +106,10 @@ class Bus:
         guard: MessageGuard | None = None,
         metrics: MetricsManager | None = None,
         tracer: trace.Tracer | None = None,
+        dead_letter_cap: topology.DeadLetterCap | None = None,
     ) -> None:
         self.broker = broker
+        self.dead_letter_cap = dead_letter_cap or topology.DeadLetterCap()
         self.guard = guard  # signs and checks messages when signing keys are configured
         self.service = service
         self.source = f"vsm/{service}"
@@ -127,7 +129,10 @@ class Bus:
         """The FastStream middlewares around the subscriber of a queue (by its broker name),
         outermost first: set by the runtime before any handler is registered."""
         self.declarations = Declarations(
-            self.connection, namespace, lambda queue: dict(self.queue(queue).arguments or {})
+            self.connection,
+            namespace,
+            lambda queue: dict(self.queue(queue).arguments or {}),
+            self.dead_letter_cap,
         )
         """What is declared while the service runs (agents' queues, children's inboxes)."""
 
@@ -192,19 +197,12 @@ class Bus:
         """Declare exchanges, queues, dead-letter queues and bindings (idempotent)."""
         for exchange in topology.EXCHANGES:
             await self.broker.declare_exchange(self.exchange(exchange))
-        dead_letter = await self.broker.declare_exchange(self.exchange(topology.DEAD_LETTER))
+        await self.broker.declare_exchange(self.exchange(topology.DEAD_LETTER))
         for queue in (*self._queues.values(), *queues):
             self._queues[queue.name] = queue
             declared = await self.broker.declare_queue(self.queue(queue))
             if queue.kind == "quorum":
-                dlq = await self.broker.declare_queue(
-                    RabbitQueue(
-                        self.namespace.name(queue.dead_letter_queue),
-                        queue_type=QueueType.QUORUM,
-                        durable=True,
-                    )
-                )
-                await dlq.bind(dead_letter, routing_key=self.namespace.name(queue.dead_letter_key))
+                await self.declarations.dead_letters(queue.dead_letter_queue, queue.dead_letter_key)
             for binding in queue.bindings:
                 target = await self.broker.declare_exchange(self.exchange(binding.exchange))
                 await declared.bind(target, routing_key=binding.routing_key)
@@ -308,17 +306,25 @@ class Bus:
             "x-vsm-original-routing-key": message.routing_key or "",
             "x-vsm-dead-lettered-by": self.service,
         }
-        await self.producer.publish(
-            self.namespace.name(topology.DEAD_LETTER.name),
-            routing_key or queue,
-            message.body,
-            mandatory=True,
-            headers=headers,
-            message_id=message.message_id,
-            correlation_id=message.correlation_id,
-            type=message.type,
-            content_type=message.content_type,
-        )
+        try:
+            await self.producer.publish(
+                self.namespace.name(topology.DEAD_LETTER.name),
+                routing_key or queue,
+                message.body,
+                mandatory=True,
+                headers=headers,
+                message_id=message.message_id,
+                correlation_id=message.correlation_id,
+                type=message.type,
+                content_type=message.content_type,
+            )
+        except DeliveryError:
+            # The dead-letter queue is full (`reject-publish`) or gone: the caller nacks the
+            # message, which stays on its queue (and goes to the broker's own dead-lettering
+            # at the delivery limit); counted, so that an alert says so.
+            self.telemetry.dead_letters_refused.labels(self.service, queue).inc()
+            log.error("dead_letter_refused", queue=queue, reason=bad.reason)
+            raise
         self.telemetry.dead_lettered.labels(self.service, queue, bad.reason).inc()
         log.warning(
             "dead_lettered",

@@ -17,6 +17,7 @@ import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+import structlog
 from aio_pika import ExchangeType
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractRobustConnection
 from aio_pika.exceptions import ChannelPreconditionFailed
@@ -25,6 +26,9 @@ from vsm.contract import topology
 from vsm.kit.names import Namespace
 
 __all__ = ["Declarations", "QueueMismatch"]
+
+
+log = structlog.get_logger("vsm.declarations")
 
 
 class QueueMismatch(Exception):
@@ -37,10 +41,12 @@ class Declarations:
         connection: Callable[[], Awaitable[AbstractRobustConnection]],
         namespace: Namespace,
         arguments: Callable[[topology.Queue], dict[str, Any]],
+        dead_letter_cap: topology.DeadLetterCap,
     ) -> None:
         self._connection = connection
         self._name = namespace.name
         self._arguments = arguments
+        self._dead_letter_cap = dead_letter_cap
         self._idle: list[AbstractChannel] = []
 
     @contextlib.asynccontextmanager
@@ -94,12 +100,28 @@ class Declarations:
                 )
 
     async def dead_letters(self, name: str, routing_key: str) -> None:
-        """A quorum queue `name` taking the dead letters routed by `routing_key` (both
-        canonical) on the dead-letter exchange (idempotent)."""
-        async with self._channel() as channel:
-            declared = await channel.declare_queue(
-                self._name(name), durable=True, arguments={"x-queue-type": "quorum"}
+        """A quorum queue `name` with the dead-letter cap (`topology.DeadLetterCap`), taking
+        the dead letters routed by `routing_key` (both canonical) on the dead-letter exchange
+        (idempotent).
+
+        A queue of that name declared without the cap (an earlier version) or with another one
+        fails the declaration (PRECONDITION_FAILED): it is kept as it is, with its messages,
+        and a warning says how to cap it by a broker policy (README, "Dead-letter queues")."""
+        wanted: dict[str, Any] = dict(self._dead_letter_cap.arguments())
+        try:
+            async with self._channel() as channel:
+                await channel.declare_queue(self._name(name), durable=True, arguments=wanted)
+        except ChannelPreconditionFailed:
+            async with self._channel() as channel:
+                await channel.declare_queue(self._name(name), passive=True)
+            log.warning(
+                "dead_letter_queue_kept_as_declared",
+                queue=name,
+                wanted=wanted,
+                hint="cap it with a broker policy: README, 'Dead-letter queues'",
             )
+        async with self._channel() as channel:
+            declared = await channel.get_queue(self._name(name), ensure=False)
             await declared.bind(
                 self._name(topology.DEAD_LETTER.name), routing_key=self._name(routing_key)
             )
@@ -129,6 +151,12 @@ class Declarations:
         """Declare the topic exchange `name` (the broker's name) (idempotent)."""
         async with self._channel() as channel:
             await channel.declare_exchange(name, ExchangeType.TOPIC, durable=True)
+
+    async def delete_exchange(self, name: str) -> None:
+        """Delete the exchange `name` (canonical) and every binding from or to it. Raises when
+        the broker refuses."""
+        async with self._channel() as channel:
+            await channel.exchange_delete(self._name(name))
 
     async def join(self, destination: str, source: str, routing_key: str) -> None:
         """Route what `source` takes with `routing_key` on into `destination` (exchanges,

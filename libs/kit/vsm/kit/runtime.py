@@ -124,6 +124,7 @@ class Runtime:
             guard=guard,
             metrics=measured,
             tracer=tracer,
+            dead_letter_cap=settings.dead_letter_cap(),
         )
         around: list[Any] = []
         if traced:  # spans are costly per message (`make bench`): opt in

@@ -10,6 +10,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from vsm.contract.envelope import VsmId
+from vsm.contract.topology import DeadLetterCap
 from vsm.kit.addresses import broker_urls
 from vsm.kit.signing import Keyring, parse_keyring
 
@@ -60,6 +61,18 @@ class ServiceSettings(BaseSettings):
     vsm_log_keys: SecretStr = SecretStr("")
     vsm_log_unsigned_history: Literal["refuse", "accept"] = "refuse"
     vsm_log_skip: str = Field(default="", pattern=LOG_SKIP)
+    # Every dead-letter queue's cap: past it the broker refuses new dead letters
+    # (`reject-publish`) rather than filling its disk. Set the same in every service (the
+    # queue's arguments); an existing queue keeps its own (README, "Dead-letter queues").
+    vsm_dead_letter_max_messages: int = Field(
+        default=10_000, ge=1, le=10_000_000, description="Messages a dead-letter queue holds."
+    )
+    vsm_dead_letter_max_bytes: int = Field(
+        default=128 * 1024 * 1024,
+        ge=1024 * 1024,
+        le=64 * 1024**3,
+        description="Bytes of message bodies a dead-letter queue holds.",
+    )
 
     @field_validator("amqp_url")
     @classmethod
@@ -72,6 +85,9 @@ class ServiceSettings(BaseSettings):
         if self.metrics_port is not None and self.metrics_port == self.http_port:
             raise ValueError("METRICS_PORT must differ from HTTP_PORT")
         return self
+
+    def dead_letter_cap(self) -> DeadLetterCap:
+        return DeadLetterCap(self.vsm_dead_letter_max_messages, self.vsm_dead_letter_max_bytes)
 
     def keyring(self) -> Keyring | None:
         """The signing keys (`ValueError` naming the bad one by position, never its text)."""

@@ -111,6 +111,7 @@ class Telemetry:
     tracer_provider: TracerProvider
     dead_lettered: Counter
     handler_failures: Counter
+    dead_letters_refused: Counter
     tracing: bool = False
     """Whether spans are made (`TraceExport.spans`)."""
     routes: RouteLabels = field(default_factory=RouteLabels)
@@ -153,6 +154,13 @@ def create_telemetry(service: str, *, tracing: bool = False) -> Telemetry:
             "vsm_handler_failures",
             "Unexpected handler errors (the message is redelivered up to the delivery limit).",
             ["service", "queue", "error"],
+            registry=registry,
+        ),
+        dead_letters_refused=Counter(
+            "vsm_dead_letters_refused",
+            "Dead letters the broker refused (their dead-letter queue is full): each stays on "
+            "its queue, nacked.",
+            ["service", "queue"],
             registry=registry,
         ),
     )

@@ -34,7 +34,11 @@ SERVICE = "control"
 
 
 def build_system3(settings: Settings) -> System3:
-    ledger = Ledger(settings.default_budget, agent_memory_mb=settings.agent_memory_mb)
+    ledger = Ledger(
+        settings.default_budget,
+        agent_memory_mb=settings.agent_memory_mb,
+        minimums=settings.budget_minimums,
+    )
     ledger.system(settings.vsm_id)  # its own system is always reported, agents or not
     return System3(ledger)
 

@@ -48,7 +48,21 @@ def _usd_fits(what: str, wanted: float | None, free: float | None) -> None:
     )
 
 
+def check_minimums(budget: Resources, minimums: Resources) -> None:
+    """`invalid_budget` naming the first field below its minimum (`BUDGET_MIN_*`): the one
+    place budgets' floors are checked, for a budget set and a budget carved."""
+    for kind, least in amounts(minimums).items():
+        given = getattr(budget, kind)
+        if given < least:
+            raise Refused(
+                "invalid_budget",
+                f"budget.{kind}: {given} is below the minimum {least}",
+                {"field": f"budget.{kind}", "minimum": least, "given": given},
+            )
+
+
 def set_budget(ledger: Ledger, vsm_id: str, budget: Resources) -> None:
+    check_minimums(budget, ledger.minimums)
     system = ledger.system(vsm_id)
     carved = total(system.children.values())
     carved_usd = sum(child.llm_usd_per_day or 0.0 for child in system.children.values())
@@ -84,6 +98,7 @@ def carve(ledger: Ledger, parent_id: str, child: str, budget: Resources) -> None
             f"{child!r} is not a direct child of {parent_id!r}",
             {"parent": parent_id, "child": child},
         )
+    check_minimums(budget, ledger.minimums)
     parent = ledger.system(parent_id)
     available = parent.free(except_child=child)
     if beyond(amounts(budget), available):

@@ -60,6 +60,8 @@ MAX_GONE = 10_000
 class Ledger:
     default_budget: Resources
     agent_memory_mb: int = 128
+    minimums: Resources = field(default_factory=Resources)
+    """The least a budget set or carved may hold (`vsm.control.budgets.check_minimums`)."""
     systems: dict[str, SystemBudget] = field(default_factory=dict)
     where: dict[str, str] = field(default_factory=dict)
     """Agent id -> the viable system it belongs to."""

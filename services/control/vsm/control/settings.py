@@ -16,6 +16,17 @@ class Settings(ServiceSettings):
     budget_usd_per_day: float | None = Field(default=None, ge=0, le=1_000_000)
     """A viable system's budget until someone sets it (`PUT /api/vsm/system/3/budget`); no
     USD per day by default: LLM spend is metered but not capped until a budget names it."""
+    # A budget below these minimums is refused (`invalid_budget`, naming the field): a viable
+    # system with no slot could run nothing.
+    budget_min_slots: int = Field(
+        default=1, ge=0, le=100_000, description="Fewest concurrency slots a budget may hold."
+    )
+    budget_min_tokens_per_min: int = Field(
+        default=0, ge=0, le=100_000_000, description="Fewest LLM tokens a minute a budget may hold."
+    )
+    budget_min_memory_mb: int = Field(
+        default=0, ge=0, le=10_000_000, description="Least memory (MB) a budget may hold."
+    )
     agent_memory_mb: int = Field(default=128, ge=0, le=10_000_000)
     """Memory S3 books for an agent at spawn (S1 reports only its concurrency slots)."""
 
@@ -52,6 +63,14 @@ class Settings(ServiceSettings):
             "retirements": self.adaptation_retirements_per_hour,
             "policies": self.adaptation_policies_per_hour,
         }
+
+    @property
+    def budget_minimums(self) -> Resources:
+        return Resources(
+            concurrency_slots=self.budget_min_slots,
+            llm_tokens_per_min=self.budget_min_tokens_per_min,
+            memory_mb=self.budget_min_memory_mb,
+        )
 
     @property
     def default_budget(self) -> Resources:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, cast
@@ -21,6 +22,7 @@ from litestar.types import Scope as AsgiScope
 
 from vsm.mcp_gateway import crosssite
 from vsm.mcp_gateway.crosssite import Refusal, SameSite
+from vsm.mcp_gateway.rate import RateLimiter
 from vsm.mcp_gateway.settings import Settings
 
 Scope = Literal["read", "operate"]
@@ -29,6 +31,7 @@ TOKEN_CHARS = re.compile(r"[\x21-\x7e]+")
 """Printable ASCII without spaces: what an `Authorization` header can carry."""
 OPEN_PATHS = frozenset({"/healthz", "/readyz"})
 """Probes answer anyone (a kubelet sends the pod's IP as Host); nothing else does."""
+REST_PREFIX = "/api/"
 READS = frozenset({"GET", "HEAD", "OPTIONS"})
 CHALLENGE = 'Bearer realm="vsm"'
 SESSION_ROUTE: dict[str, Any] = {"access": "session"}
@@ -143,10 +146,23 @@ def headers_of(scope: AsgiScope) -> dict[str, str]:
     return found
 
 
-def gate(site: SameSite, tokens: Tokens) -> Callable[[ASGIApp], ASGIApp]:
+def rest_refusal(
+    limiter: RateLimiter | None, path: str, authorization: str | None
+) -> Refusal | None:
+    """429 past the caller's REST rate (a caller: the digest of its valid token, so a made-up
+    token never gets a window). MCP has its own limit; the console's pages are not REST."""
+    token = bearer_token(authorization)
+    if limiter is None or token is None or not path.startswith(REST_PREFIX):
+        return None
+    return limiter.refusal(digest(token).hex()[:32], time.monotonic(), "REST")
+
+
+def gate(
+    site: SameSite, tokens: Tokens, limiter: RateLimiter | None = None
+) -> Callable[[ASGIApp], ASGIApp]:
     """Litestar middleware (it runs once the route is known): Host 421, Origin 403, no token
-    configured 503, no valid token 401, a read token on a mutation 403, a mutation's body
-    other than JSON 415. The probes pass untouched."""
+    configured 503, no valid token 401, a read token on a mutation 403, past the caller's
+    REST rate 429, a mutation's body other than JSON 415. The probes pass untouched."""
 
     def middleware(app: ASGIApp) -> ASGIApp:
         async def guarded(scope: AsgiScope, receive: Receive, send: Send) -> None:
@@ -165,6 +181,7 @@ def gate(site: SameSite, tokens: Tokens) -> Callable[[ASGIApp], ASGIApp]:
                 refusal = (
                     site.refusal(headers)
                     or access_refusal(tokens, headers.get("authorization"), needed)
+                    or rest_refusal(limiter, scope["path"], headers.get("authorization"))
                     or crosssite.media_refusal(
                         method, headers, handler.parsed_data_field is not None
                     )

@@ -7,6 +7,8 @@ from vsm.kit.dead_letters import DeadLetters
 from vsm.kit.runtime import Runtime
 from vsm.mcp_gateway import access, asks, console, crosssite, rest
 from vsm.mcp_gateway.mcp import server as mcp_server
+from vsm.mcp_gateway.rate import RateLimiter
+from vsm.mcp_gateway.rest import dead_letters
 from vsm.mcp_gateway.rest.common import BEARER, EXCEPTION_HANDLERS, OPENAPI_COMPONENTS
 from vsm.mcp_gateway.settings import Settings
 
@@ -20,8 +22,18 @@ def create_app(settings: Settings) -> Litestar:
     state = "enabled" if tokens.configured else "disabled (no token configured)"
     runtime.health.add_details(lambda: {"mcp": state, "rest": state})
     letters = DeadLetters(runtime.bus)
+    fill = dead_letters.fill_watch(
+        letters,
+        settings.dead_letter_cap(),
+        runtime.telemetry.registry,
+        settings.dead_letter_watch_s,
+    )
+    runtime.on_start(fill.start)
+    runtime.on_stop(fill.stop)
     room = console.mount(runtime, settings, tokens.scope_of, letters)
-    gate = access.gate(crosssite.SameSite.from_settings(settings), tokens)
+    gate = access.gate(
+        crosssite.SameSite.from_settings(settings), tokens, RateLimiter(settings.rest_rate_limit)
+    )
     return runtime.http_app(
         [
             *rest.CONTROLLERS,
@@ -35,5 +47,7 @@ def create_app(settings: Settings) -> Litestar:
         # gate then checks like any other.
         middleware=[room.middleware, gate],
         security=[{BEARER: []}],
+        # Every route's body cap (routes may set a smaller one); OpenAPI states it (413).
+        request_max_body_size=settings.rest_max_body_bytes,
         openapi_components=OPENAPI_COMPONENTS,
     )

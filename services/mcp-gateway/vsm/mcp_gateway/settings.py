@@ -45,6 +45,24 @@ class Settings(ServiceSettings):
         default_factory=lambda: list(DEFAULT_ORIGINS),
         validation_alias=renamed("vsm_allowed_origins", "mcp_allowed_origins"),
     )
+    rest_max_body_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1024,
+        le=64 * 1024 * 1024,
+        description="Largest REST request body; a larger one is refused with 413.",
+    )
+    rest_rate_limit: int = Field(
+        default=1200,
+        ge=1,
+        le=1_000_000,
+        description="REST requests a minute per caller (its token); past it, 429.",
+    )
+    dead_letter_watch_s: float = Field(
+        default=15.0,
+        gt=0,
+        le=3600,
+        description="How often the dead-letter queues' counts are read into /metrics.",
+    )
     mcp_max_request_bytes: int = Field(default=1024 * 1024, ge=1024, le=64 * 1024 * 1024)
     mcp_rate_limit: int = Field(default=120, ge=1, le=100_000)  # requests/minute per client
     mcp_max_result_chars: int = Field(default=100_000, ge=256, le=10_000_000)

@@ -80,7 +80,7 @@ def create_app(settings: Settings) -> Litestar:
         settings.instance_id,
         refresh_s=settings.performance_refresh_s,
     )
-    s1 = System1(bus, host, egress)
+    s1 = System1(bus, host, egress, settings.agents_per_system)
     host.metrics = metrics = create_metrics(runtime.telemetry.registry, s1.registry)
     journal = RegistryJournal(bus, settings.instance_id, s1.apply)
     handlers.register(bus, s1, settings.registry_replay_timeout_s)

@@ -37,6 +37,7 @@ from vsm.contract.topology import Queue
 from vsm.kit.bus import Bus
 from vsm.kit.consumer import Delivery, DirectConsumers, LeaveQueued
 from vsm.kit.llm_allowance import LlmAllowance
+from vsm.kit.locks import KeyedLocks
 from vsm.operations.agent import Agent, NotStarted
 from vsm.operations.agents.base import Resources
 from vsm.operations.agents.catalog import AGENT_TYPES
@@ -103,15 +104,16 @@ class AgentHost:
         self.refresh_every = max(1, round((refresh_s or window_s) / window_s))
         """Reporting ticks between two reports of an agent that has nothing new to say."""
         self.agents: dict[str, Agent] = {}
-        self.locks: dict[str, asyncio.Lock] = {}
+        self.locks = KeyedLocks()
         self.crash_reported: dict[str, float] = {}
+        """When each live agent's last crash was reported (forgotten when it retires)."""
         self.report_crash: CrashReport | None = None
         self.metrics: Metrics | None = None
         self._reporter: asyncio.Task[None] | None = None
 
     async def sync(self, info: AgentInfo) -> None:
         """Make this replica match the registry's view of one agent (idempotent)."""
-        async with self.locks.setdefault(info.agent_id, asyncio.Lock()):
+        async with self.locks.hold(info.agent_id):
             live = self.agents.get(info.agent_id)
             if info.state == "running" and live is None:
                 await self._activate(info)
@@ -237,6 +239,7 @@ class AgentHost:
         await self._drain(queue)
         await forget_agent(self.bus, agent_id)
         self.agents.pop(agent_id, None)
+        self.crash_reported.pop(agent_id, None)
         log.info("agent_retired", agent_id=agent_id)
 
     async def _drain(self, queue: Queue) -> None:

@@ -25,6 +25,12 @@ class Settings(LlmSettings):
         alias="PERFORMANCE_REFRESH",
         description="An agent whose report has not changed sends it again after this long.",
     )
+    agents_per_system: int = Field(
+        default=2000,
+        ge=1,
+        le=1_000_000,
+        description="Running agents a viable system may have; one more spawn is refused (409).",
+    )
     registry_replay_timeout_s: float = Field(default=30.0, gt=0, le=600)
     # Outbound HTTP of api and sensor agents (README, "Outbound HTTP"): JSON lists. Empty
     # URLs: no agent calls outside. Private endpoints: exact `host:port`, e.g. `127.0.0.1:8007`.

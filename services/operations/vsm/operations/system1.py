@@ -27,8 +27,11 @@ from vsm.operations.wiring import declare_agent
 
 
 class System1:
-    def __init__(self, bus: Bus, host: AgentHost, egress: EgressPolicy) -> None:
+    def __init__(
+        self, bus: Bus, host: AgentHost, egress: EgressPolicy, agents_per_system: int = 2000
+    ) -> None:
         self.bus = bus
+        self.agents_per_system = agents_per_system
         self.host = host
         self.egress = egress
         self.registry = Registry()
@@ -77,6 +80,7 @@ class System1:
         name: str | None = None,
         vsm_id: str = "root",
     ) -> AgentInfo:
+        self.registry.check_quota(vsm_id, self.agents_per_system)
         if name is not None:
             self.registry.check_name_free(name, vsm_id)
         now = datetime.now(UTC)

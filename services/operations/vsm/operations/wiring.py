@@ -46,9 +46,12 @@ async def keep_earlier_queue(bus: Bus, queue: topology.Queue) -> None:
 
 async def forget_agent(bus: Bus, agent_id: str) -> None:
     """Once a retired agent's queue is drained: delete it if still empty (its dead letters
-    stay in the shared dead-letter queue)."""
+    stay in the shared dead-letter queue), and its results exchange with its bindings, so
+    that nothing of a terminated agent stays on the broker."""
     with contextlib.suppress(Exception):  # gone already, or not empty: kept
         await bus.declarations.delete(command_queue(agent_id).name, if_empty=True)
+    with contextlib.suppress(Exception):  # gone already
+        await bus.declarations.delete_exchange(results_exchange(agent_id).name)
 
 
 async def unbind_agent(bus: Bus, agent_id: str) -> None:

@@ -55,7 +55,13 @@ def create_app(settings: Settings) -> Litestar:
     interface.asks("control", ReleaseBudget, System3State)
     s5 = build_system5(settings)
     metrics = create_metrics(runtime.telemetry.registry)
-    tree = MetaTree(root=settings.vsm_id)
+    s5.store.max_document_bytes = settings.policy_max_bytes
+    tree = MetaTree(
+        root=settings.vsm_id,
+        max_depth=settings.meta_max_depth,
+        max_children=settings.meta_max_children,
+        max_total=settings.meta_max_total,
+    )
     journal = PolicyJournal(runtime.bus, s5.store, tree, metrics, settings.instance_id)
     meta = MetaSystems(runtime.bus, s5, journal, tree, settings.parent_namespace)
     trail = Trail()

@@ -1,7 +1,8 @@
 """The meta-system tree: which child viable systems exist, and the quotas that bound them.
 
-A child's `vsm_id` is its parent's plus one segment. Quotas: depth at most `MAX_DEPTH`
-(the root is depth 0), at most `MAX_CHILDREN` children per parent, no segment repeating an
+A child's `vsm_id` is its parent's plus one segment. Quotas: depth at most `max_depth`
+(the root is depth 0), at most `max_children` children per parent and `max_total`
+meta-systems in all (depth and children alone would allow 111,110), no segment repeating an
 ancestor's name (`root/a/b/a` would make `a` its own ancestor: refused as cyclic). Budgets
 are S3's to check (carved from the parent's free budget). Pure data; events in, tree out.
 """
@@ -33,6 +34,9 @@ def parent_of(vsm_id: str) -> str | None:
 class MetaTree:
     root: str = "root"
     systems: dict[str, MetaSystemInfo] = field(default_factory=dict)
+    max_depth: int = MAX_DEPTH
+    max_children: int = MAX_CHILDREN
+    max_total: int = 100
 
     def exists(self, vsm_id: str) -> bool:
         return vsm_id == self.root or vsm_id in self.systems
@@ -53,13 +57,20 @@ class MetaTree:
             )
         if self.exists(child):
             raise Refused("meta_system_exists", f"{child!r} already exists")
-        if depth_of(child) > MAX_DEPTH:
+        if depth_of(child) > self.max_depth:
             raise Refused(
-                "quota_exceeded", f"{child!r} would be at depth {depth_of(child)} (max {MAX_DEPTH})"
+                "quota_exceeded",
+                f"{child!r} would be at depth {depth_of(child)} (META_MAX_DEPTH: {self.max_depth})",
             )
-        if len(self.children_of(parent)) >= MAX_CHILDREN:
+        if len(self.children_of(parent)) >= self.max_children:
             raise Refused(
-                "quota_exceeded", f"{parent!r} already has {MAX_CHILDREN} children (the maximum)"
+                "quota_exceeded",
+                f"{parent!r} already has {self.max_children} children (META_MAX_CHILDREN)",
+            )
+        if len(self.systems) >= self.max_total:
+            raise Refused(
+                "quota_exceeded",
+                f"the tree already holds {self.max_total} meta-systems (META_MAX_TOTAL)",
             )
         return child
 

@@ -3,6 +3,7 @@ against the schema and the identity constraints, and diffs between versions."""
 
 from __future__ import annotations
 
+import json
 import operator
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -48,6 +49,14 @@ def validate_policy(policy_type: str, document: dict[str, Any]) -> Policy:
         raise PolicyRejected(
             "invalid_policy", f"the {policy_type} policy is invalid: " + "; ".join(reasons), reasons
         ) from error
+
+
+def check_size(document: dict[str, Any], most: int) -> None:
+    """`invalid_policy` naming the field when the document's compact JSON exceeds `most`."""
+    size = len(json.dumps(document, separators=(",", ":"), default=str).encode())
+    if size > most:
+        reason = f"policy: the document is {size} bytes; at most {most} (POLICY_MAX_BYTES)"
+        raise PolicyRejected("invalid_policy", reason, [reason])
 
 
 def check_author(source: str, policy_type: str, vsm_id: str) -> None:
@@ -154,6 +163,8 @@ class PolicyStore:
     """Every version of every policy, by (vsm_id, policy_type); version n is at index n-1."""
 
     versions: dict[tuple[str, str], list[PolicyRecord]] = field(default_factory=dict)
+    max_document_bytes: int = 64 * 1024
+    """The largest document taken (its compact JSON): every version is kept and replayed."""
 
     def apply(self, record: PolicyRecord) -> bool:
         """Add the record if it is the next version (replay may see one twice); whether added."""
@@ -193,7 +204,9 @@ class PolicyStore:
         return [h[-1] for (v, _), h in sorted(self.versions.items()) if v == vsm_id and h]
 
     def admit(self, vsm_id: str, policy_type: str, document: dict[str, Any]) -> Policy:
-        """Validate a candidate against the schema and the current identity (or raise)."""
+        """Validate a candidate against its size, the schema and the current identity (or
+        raise)."""
+        check_size(document, self.max_document_bytes)
         policy = validate_policy(policy_type, document)
         broken = identity_violations(policy, self.identity(vsm_id))
         if broken:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
+from vsm.contract.recursion import MAX_CHILDREN, MAX_DEPTH
 from vsm.kit.llm import LlmSettings
 
 
@@ -25,6 +26,23 @@ class Settings(LlmSettings):
         ge=1,
         le=1024,
         description="Decisions held for a person at once; more are refused.",
+    )
+    # Quotas (README, "Quotas"): what S5 refuses with `quota_exceeded` (409) or
+    # `invalid_policy` (422).
+    meta_max_depth: int = Field(
+        default=MAX_DEPTH, ge=1, le=MAX_DEPTH, description="Deepest level of a meta-system."
+    )
+    meta_max_children: int = Field(
+        default=MAX_CHILDREN, ge=1, le=1000, description="Child viable systems per parent."
+    )
+    meta_max_total: int = Field(
+        default=100, ge=1, le=100_000, description="Meta-systems in the whole tree."
+    )
+    policy_max_bytes: int = Field(
+        default=64 * 1024,
+        ge=1024,
+        le=1024 * 1024,
+        description="Largest policy or identity document (its JSON), in bytes.",
     )
     parent_namespace: str | None = Field(
         default=None,

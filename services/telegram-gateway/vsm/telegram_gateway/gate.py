@@ -1,7 +1,9 @@
 """Who may talk to the bot, and each update processed once.
 
 Chats on the allow-list (operators are always on it) reach the system; any other chat gets
-one polite refusal, then silence, and nothing it says reaches the system.
+one polite refusal, then silence, and nothing it says reaches the system. The strangers
+refused are remembered up to a bound (the latest `refused_limit`): one forgotten is refused
+once more, rather than the memory growing with every chat that ever wrote.
 """
 
 from __future__ import annotations
@@ -17,18 +19,26 @@ Admission = Literal["allowed", "refuse", "ignore"]
 
 
 class ChatGate:
-    def __init__(self, allowed: frozenset[int], operators: frozenset[int]) -> None:
+    def __init__(
+        self, allowed: frozenset[int], operators: frozenset[int], refused_limit: int = 10_000
+    ) -> None:
         self.allowed = allowed | operators
         self.operators = operators
-        self._refused: set[int] = set()
+        self.refused_limit = refused_limit
+        self._refused: OrderedDict[int, None] = OrderedDict()
 
     def admit(self, chat_id: int | None) -> Admission:
         """`refuse` the first time a stranger writes (send `REFUSAL`), `ignore` afterwards."""
         if chat_id is not None and chat_id in self.allowed:
             return "allowed"
-        if chat_id is None or chat_id in self._refused:
+        if chat_id is None:
             return "ignore"
-        self._refused.add(chat_id)
+        if chat_id in self._refused:
+            self._refused.move_to_end(chat_id)
+            return "ignore"
+        self._refused[chat_id] = None
+        if len(self._refused) > self.refused_limit:
+            self._refused.popitem(last=False)
         return "refuse"
 
     def is_allowed(self, chat_id: int) -> bool:

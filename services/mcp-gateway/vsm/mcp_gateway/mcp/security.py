@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from litestar.enums import ScopeType
@@ -21,36 +20,9 @@ from mcp.server.mcpserver import MCPServer
 from mcp_types import CallToolResult, TextContent
 
 from vsm.mcp_gateway.access import Tokens, bearer_token, headers_of
-from vsm.mcp_gateway.crosssite import Refusal
+from vsm.mcp_gateway.rate import RateLimiter
 
-WINDOW_S = 60.0
-
-
-@dataclass
-class RateLimiter:
-    """A sliding one-minute window of request times per client (token digest or IP)."""
-
-    per_minute: int
-    max_clients: int = 10_000
-    _seen: dict[str, deque[float]] = field(default_factory=dict)
-
-    def retry_after(self, client: str, now: float) -> float | None:
-        """None when `client` may go ahead (and counts the request), else seconds to wait."""
-        times = self._seen.get(client)
-        if times is None:
-            if len(self._seen) >= self.max_clients:
-                self._forget_idle(now)
-            times = self._seen.setdefault(client, deque())
-        while times and now - times[0] >= WINDOW_S:
-            times.popleft()
-        if len(times) >= self.per_minute:
-            return WINDOW_S - (now - times[0])
-        times.append(now)
-        return None
-
-    def _forget_idle(self, now: float) -> None:
-        for client in [c for c, t in self._seen.items() if not t or now - t[-1] >= WINDOW_S]:
-            del self._seen[client]
+__all__ = ["McpGate", "RateLimiter", "ToolScopes", "client_ip"]
 
 
 def client_ip(scope: Scope) -> str:
@@ -73,14 +45,8 @@ class McpGate:
             return
         token = bearer_token(headers_of(scope).get("authorization")) or ""
         client = hashlib.sha256(token.encode()).hexdigest()[:16] + "@" + client_ip(scope)
-        wait = self.limiter.retry_after(client, self.clock())
-        if wait is not None:
-            refusal = Refusal(
-                429,
-                "rate_limited",
-                f"more than {self.limiter.per_minute} MCP requests a minute; retry later",
-                {"Retry-After": str(max(1, int(wait + 0.999)))},
-            )
+        refusal = self.limiter.refusal(client, self.clock(), "MCP")
+        if refusal is not None:
             await refusal.send(send)
             return
         await self.app(scope, receive, send)

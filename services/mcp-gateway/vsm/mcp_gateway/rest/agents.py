@@ -21,7 +21,6 @@ from vsm.contract.message import Message
 from vsm.contract.operations import (
     AGENT_NAME_PATTERN,
     COMMAND_PATTERN,
-    MAX_PAYLOAD_BYTES,
     AgentCommand,
     AgentDescription,
     AgentInfo,
@@ -132,7 +131,6 @@ def dependencies(bus: Bus) -> dict[str, Provide]:
 class AgentsController(Controller):
     path = "/api/vsm"
     tags = ["system 1", "agents"]
-    request_max_body_size = MAX_PAYLOAD_BYTES
     exception_handlers = {NotRoutable: on_not_routable}
 
     @post("/agents", status_code=201, responses=BODY | CONFLICT | ASKS)

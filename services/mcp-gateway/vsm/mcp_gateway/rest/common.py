@@ -42,13 +42,17 @@ ANSWERS = {
     403: "A read token on a route that changes state, or a browser `Origin` that is not allowed.",
     404: "No such agent, policy, message, approval or viable system.",
     409: "Conflict: the name is taken, the meta-system exists or has children, the agent is "
-    "damped, the approval is already decided or expired.",
-    413: "The body is too large.",
+    "damped, the approval is already decided or expired, or a quota is reached "
+    "(`quota_exceeded`: agents per viable system, children per parent, depth, meta-systems in "
+    "total; the message names the setting).",
+    413: "The body is larger than the gateway's cap on every route (`REST_MAX_BODY_BYTES`, "
+    "1 MiB by default).",
     415: "The body is not declared JSON (`Content-Type: application/json`).",
     421: "The `Host` is not one this gateway serves (DNS rebinding).",
     422: "Invalid input (`fields` names each bad field), or refused by the system that owns it "
     "(`details` says why).",
-    429: "Too many notes between one pair of agents.",
+    429: "Too many requests: past the caller's REST rate (`REST_RATE_LIMIT` a minute per token; "
+    "`Retry-After` says when to retry), or too many notes between one pair of agents.",
     502: "The system that owns the answer failed or answered something unexpected.",
     503: "No token is configured on the gateway: it serves nothing but its probes.",
     504: "No answer within the timeout.",
@@ -74,7 +78,7 @@ def errors(*statuses: int) -> dict[int, ResponseSpec]:
     }
 
 
-EDGE = errors(401, 403, 421, 503)
+EDGE = errors(401, 403, 421, 429, 503)
 """What the edge's gate answers on any route, before the route runs."""
 MUTATION = EDGE | errors(415)
 """A route that changes state: it needs an operate token, and JSON for any body."""
@@ -109,11 +113,16 @@ def on_request_timeout(_: Request[Any, Any, Any], error: RequestTimeout) -> Resp
 
 
 CONFLICTS = frozenset(
-    {"name_taken", "meta_system_exists", "has_children", "damped", "approval_closed"}
+    {
+        "name_taken",
+        "meta_system_exists",
+        "has_children",
+        "damped",
+        "approval_closed",
+        "quota_exceeded",
+    }
 )
-REFUSALS = frozenset(
-    {"over_budget", "quota_exceeded", "cyclic_vsm_id", "identity_reserved", "approvals_full"}
-)
+REFUSALS = frozenset({"over_budget", "cyclic_vsm_id", "identity_reserved", "approvals_full"})
 
 
 def status_of(code: str) -> int:

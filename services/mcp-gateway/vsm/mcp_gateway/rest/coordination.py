@@ -1,9 +1,10 @@
 """REST for System 2: its state, coordinated messages between S1 units, and scheduled work.
 
 State and notes are requests to `coordinator`; an unknown or terminated agent answers 404,
-a pair of units writing too often 429. Work is published as a `WorkItem` on
-`vsm.coordination` (key `work.<lane>`) for S2 to schedule fairly: 202 with its command id;
-its result appears on the agent's results exchange. Routes take an optional `vsm_id`.
+a pair of units writing too often 429. Work for a running agent (else 404) is published as
+a `WorkItem` on `vsm.coordination` (key `work.<lane>`) for S2 to schedule fairly: 202 with
+its command id; its result appears on the agent's results exchange. Routes take an optional
+`vsm_id`.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from vsm.contract.coordination import (
     work_key,
 )
 from vsm.contract.errors import Refused
-from vsm.contract.operations import AGENT_ID_PATTERN, COMMAND_PATTERN, MAX_PAYLOAD_BYTES
+from vsm.contract.operations import AGENT_ID_PATTERN, COMMAND_PATTERN, AgentDescription, GetAgent
 from vsm.mcp_gateway.rest.common import (
     ASKS,
     BODY,
@@ -83,7 +84,6 @@ def on_note_refused(request: Request[Any, Any, Any], error: Refused) -> Response
 class System2Controller(Controller):
     path = "/api/vsm"
     tags = ["system 2"]
-    request_max_body_size = MAX_PAYLOAD_BYTES
     exception_handlers = {Refused: on_note_refused}
 
     @get("/system/2", responses=EDGE | PARAMS | ASKS, operation_class=RestOperation)
@@ -106,11 +106,13 @@ class System2Controller(Controller):
             "coordinator", "coordinate", request, CoordinationReceipt, vsm_id=system(vsm_id)
         )
 
-    @post("/work", status_code=202, responses=BODY)
+    @post("/work", status_code=202, responses=BODY | NOT_FOUND | ASKS)
     async def work(
         self, bus: BusDep, data: JSONBody[WorkInput], vsm_id: VsmIdParam = None
     ) -> WorkAccepted:
-        """Submit work for S2's fair-share scheduling (published on `vsm.coordination`)."""
+        """Submit work for S2's fair-share scheduling (published on `vsm.coordination`); 404
+        for an agent that is not running (its work would only be parked as a dead letter)."""
+        await bus.query("operations", "get", GetAgent(agent_id=data.agent_id), AgentDescription)
         item = WorkItem(command_id=str(uuid.uuid4()), **data.model_dump())
         await bus.publish(
             topology.COORDINATION, item, routing_key=work_key(item.lane), vsm_id=system(vsm_id)

@@ -14,6 +14,7 @@ from litestar import Controller, delete, get, post
 from litestar.di import NamedDependency, Provide
 from litestar.exceptions import HTTPException
 from litestar.params import FromPath, QueryParameter
+from prometheus_client import CollectorRegistry, Gauge
 from pydantic import BaseModel
 
 from vsm.contract import topology
@@ -26,6 +27,7 @@ from vsm.kit.dead_letters import (
     NotRequeueable,
     requeueable,
 )
+from vsm.kit.schedule import Every
 from vsm.mcp_gateway.rest.common import CONFLICT, EDGE, NOT_FOUND, PARAMS, RestOperation, errors
 
 QUEUES: tuple[str, ...] = tuple(
@@ -74,6 +76,37 @@ def known(queue: str) -> str:
     if queue in QUEUES:
         return queue
     raise HTTPException(status_code=404, detail=f"{queue!r} is not a dead-letter queue of vsm")
+
+
+def fill_watch(
+    dead_letters: DeadLetters,
+    cap: topology.DeadLetterCap,
+    registry: CollectorRegistry,
+    interval_s: float,
+) -> Every:
+    """Read every dead-letter queue's count into `vsm_dead_letter_queue_messages{queue}` (a
+    closed set: `QUEUES`) beside its cap, for the `VsmDeadLetterQueueFull` alert."""
+    held = Gauge(
+        "vsm_dead_letter_queue_messages",
+        "Messages held by each dead-letter queue (read periodically; past its cap the broker "
+        "refuses new dead letters).",
+        ["queue"],
+        registry=registry,
+    )
+    limit = Gauge(
+        "vsm_dead_letter_queue_limit",
+        "Messages a dead-letter queue holds before new ones are refused "
+        "(VSM_DEAD_LETTER_MAX_MESSAGES).",
+        registry=registry,
+    )
+    limit.set(cap.max_messages)
+
+    async def read() -> None:
+        for queue, count in (await dead_letters.counts(list(QUEUES))).items():
+            if count is not None:
+                held.labels(queue).set(count)
+
+    return Every("dead_letter_fill", interval_s, read)
 
 
 def dependencies(dead_letters: DeadLetters) -> dict[str, Provide]:

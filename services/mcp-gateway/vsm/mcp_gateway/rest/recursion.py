@@ -2,8 +2,8 @@
 
 A meta-system is spawned as a child of `?vsm_id=` (the root when absent); its own id is
 that plus its `name`. Quotas, cycles and budgets are S5's and S3's to refuse: 404 for an
-unknown system, 409 for an existing one or one that still has children, 422 for a quota or
-a budget exceeded.
+unknown system, 409 for an existing one, one that still has children or a quota reached
+(`quota_exceeded`), 422 for a cycle or a budget exceeded.
 """
 
 from __future__ import annotations

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections import OrderedDict
 from typing import Any, Literal
@@ -11,6 +10,7 @@ from anthropic.types import Message
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from vsm.kit.llm import MeteredLlm
+from vsm.kit.locks import KeyedLocks
 from vsm.operations.agents.base import (
     AgentConfig,
     AgentType,
@@ -127,7 +127,8 @@ class LlmWorker(Passive):
         self.client = client
         self.deadline_s = deadline_s
         self.conversations: OrderedDict[str, list[Turn]] = OrderedDict()
-        self.locks: dict[str, asyncio.Lock] = {}
+        self.locks = KeyedLocks()
+        """One chat at a time per conversation, kept only while one runs or waits."""
         self.calls = 0
 
     async def reset(self, request: Reset) -> dict[str, Any]:
@@ -139,8 +140,7 @@ class LlmWorker(Passive):
             raise CommandFailed(
                 "llm_not_configured", "no Anthropic API key is configured (ANTHROPIC_API_KEY)"
             )
-        lock = self.locks.setdefault(chat.conversation_id, asyncio.Lock())
-        async with lock:
+        async with self.locks.hold(chat.conversation_id):
             return await self._chat(self.client, chat)
 
     async def _chat(self, client: MeteredLlm, chat: Chat) -> dict[str, Any]:
@@ -210,8 +210,7 @@ class LlmWorker(Passive):
         self.conversations[conversation] = trimmed(history, self.config.max_history)
         self.conversations.move_to_end(conversation)
         while len(self.conversations) > self.config.max_conversations:
-            forgotten, _ = self.conversations.popitem(last=False)
-            self.locks.pop(forgotten, None)
+            self.conversations.popitem(last=False)
 
     def state(self) -> dict[str, Any]:
         allowance = self.client.allowance if self.client is not None else None
