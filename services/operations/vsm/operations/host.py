@@ -15,7 +15,6 @@ from typing import Any
 
 import structlog
 
-from vsm.contract import topology
 from vsm.contract.algedonic import AlgedonicSignal
 from vsm.contract.control import AllocationChanged
 from vsm.contract.coordination import CoordinationNote
@@ -28,11 +27,8 @@ from vsm.contract.operations import (
     AuditReport,
     AuditRequest,
     CommandResult,
-    command_key,
     command_queue,
-    results_exchange,
 )
-from vsm.contract.performance import UnitPerformance, performance_key
 from vsm.contract.topology import Queue
 from vsm.kit.bus import Bus
 from vsm.kit.consumer import Delivery, DirectConsumers, LeaveQueued
@@ -43,6 +39,7 @@ from vsm.operations.agents.base import Resources
 from vsm.operations.agents.catalog import AGENT_TYPES
 from vsm.operations.algedonics import Feeling
 from vsm.operations.metrics import Metrics, declared_command, narrow_command_key
+from vsm.operations.outlets import Outlets
 from vsm.operations.performance import report_due
 from vsm.operations.wiring import declare_agent, forget_agent, unbind_agent
 
@@ -88,16 +85,7 @@ class AgentHost:
             agents, AgentCommand, AuditRequest, AllocationChanged, CoordinationNote
         )
         bus.interface.answers(agents, CommandResult, AuditReport)
-        bus.interface.sends(
-            results_exchange("{agent_id}"),
-            CommandResult,
-            routing_key=command_key("{agent_type}", "{agent_id}", "{command}"),
-            into=topology.Binding(topology.S1_RESULTS, "#"),
-        )
-        bus.interface.sends(topology.ALGEDONIC, AlgedonicSignal)
-        bus.interface.sends(
-            topology.CONTROL, UnitPerformance, routing_key=performance_key("{agent_id}")
-        )
+        self.outlets = Outlets(bus)
         self.instance = instance
         self.resources = resources
         self.window_s = window_s
@@ -168,7 +156,7 @@ class AgentHost:
                         audit_type=audit_type,
                         report={**agent.audit(audit_type), "instance": self.instance},
                     )
-                    await self.bus.answer(
+                    await self.outlets.answer(
                         delivery.reply_to, delivery.correlation_id, report, envelope
                     )
                 case AllocationChanged() as change:
@@ -200,24 +188,9 @@ class AgentHost:
             result = await agent.run(command)
         except NotStarted as stopping:  # neither acked nor nacked: the broker keeps it
             raise LeaveQueued from stopping
-        await self.bus.answer(delivery.reply_to, delivery.correlation_id, result, envelope)
-        await self._publish_result(agent, result, envelope)
+        await self.outlets.answer(delivery.reply_to, delivery.correlation_id, result, envelope)
+        await self.outlets.result(agent.info, result, envelope)
         self._count(agent, result)
-
-    async def _publish_result(
-        self, agent: Agent, result: CommandResult, cause: Envelope[Any]
-    ) -> None:
-        info = agent.info
-        # Not mandatory: the results exchange is bound into `vsm.s1.results`, but whether
-        # anyone observes that aggregate is up to the observers; no observer is no failure.
-        await self.bus.publish(
-            results_exchange(agent.info.agent_id),
-            result,
-            routing_key=command_key(info.agent_type, info.agent_id, result.command_type),
-            cause=cause,
-            vsm_id=info.vsm_id,
-            mandatory=False,
-        )
 
     def _count(self, agent: Agent, result: CommandResult) -> None:
         if self.metrics is None:
@@ -244,12 +217,8 @@ class AgentHost:
 
     async def _drain(self, queue: Queue) -> None:
         """Dead-letter what is still queued for a terminated agent, answering its requesters."""
-        name, key = map(self.bus.namespace.name, (queue.name, queue.dead_letter_key))
-        with contextlib.suppress(Exception):
-            async for message in self.bus.declarations.take(queue.name):
-                bad = Unprocessable("agent_terminated", "the agent was terminated")
-                await self.bus.dead_letter(message, name, bad, key)
-                await message.ack()
+        bad = Unprocessable("agent_terminated", "the agent was terminated")
+        await self.outlets.dead_letter_queued(queue, bad)
 
     async def _feel(self, agent: Agent, feeling: Feeling) -> None:
         signal = AlgedonicSignal(
@@ -264,12 +233,7 @@ class AgentHost:
                 "agent_type": agent.info.agent_type,
             },
         )
-        try:
-            await self.bus.publish(
-                topology.ALGEDONIC, signal, subject=agent.info.agent_id, vsm_id=agent.info.vsm_id
-            )
-        except Exception as error:  # nobody bound to the algedonic exchange: say so loudly
-            log.error("algedonic_unroutable", agent_id=agent.info.agent_id, error=repr(error))
+        await self.outlets.felt(agent.info, signal)
         log.warning("algedonic_signal", agent_id=agent.info.agent_id, kind=feeling.kind)
 
     async def _crashed(self, agent: Agent, error: BaseException) -> None:
@@ -304,13 +268,7 @@ class AgentHost:
                 try:
                     # Not mandatory: S3 binds to these reports when it wants them; a report
                     # nobody reads is no error; one that failed is tried again next interval.
-                    await self.bus.publish(
-                        topology.CONTROL,
-                        report,
-                        routing_key=performance_key(agent.info.agent_id),
-                        vsm_id=agent.info.vsm_id,
-                        mandatory=False,
-                    )
+                    await self.outlets.performance(agent.info, report)
                     agent.reported = report
                 except Exception as error:
                     log.warning("performance_report_failed", error=repr(error))

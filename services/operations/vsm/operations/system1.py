@@ -16,9 +16,7 @@ from vsm.contract.operations import (
     AgentInfo,
     AgentSpawned,
     AgentTerminated,
-    registry_key,
 )
-from vsm.contract.topology import S1_REGISTRY
 from vsm.kit.bus import Bus
 from vsm.kit.egress import EgressPolicy
 from vsm.operations.host import AgentHost
@@ -36,13 +34,6 @@ class System1:
         self.egress = egress
         self.registry = Registry()
         self.ready = asyncio.Event()
-        bus.interface.sends(
-            S1_REGISTRY,
-            AgentSpawned,
-            AgentTerminated,
-            AgentCrashed,
-            routing_key=registry_key("{event}", "{agent_type}"),  # type: ignore[arg-type]
-        )
         host.report_crash = self.crashed
 
     async def wait_ready(self, timeout_s: float) -> None:
@@ -63,11 +54,7 @@ class System1:
     async def _log(
         self, event: AgentSpawned | AgentTerminated | AgentCrashed, event_type: str, agent_type: str
     ) -> None:
-        envelope = await self.bus.publish(
-            S1_REGISTRY,
-            event,
-            routing_key=registry_key(event_type, agent_type),  # type: ignore[arg-type]
-        )
+        envelope = await self.host.outlets.logged(event, event_type, agent_type)
         self.registry.apply(envelope.id, event)
         agent_id = event.agent.agent_id if isinstance(event, AgentSpawned) else event.agent_id
         # Even when the stream delivered the event first, wait until this replica follows it.
