@@ -18,8 +18,9 @@ holds no snapshot; the last snapshot before the mark is the state, and is writte
 stops the start-up with an error naming the log, the offset and what to do; one before it
 is logged as a security event and changes nothing.
 
-`append` writes an entry straight to a log and `read_log` reads a log up to a mark its
-reader wrote: the journals and S5's policy log use them.
+`append` writes an entry straight to a log (through `Bus.append`) and `read_log` reads a log
+from an offset up to a mark its reader wrote, for a journal's start-up (where
+`vsm.kit.streams.LogReader` reads a log from its first entry and follows it).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ import structlog
 from aio_pika.abc import AbstractIncomingMessage
 
 from vsm.contract import topology
-from vsm.contract.envelope import CONTENT_TYPE, Envelope
+from vsm.contract.envelope import Envelope
 from vsm.contract.journal import JournalMark
 from vsm.contract.message import Message
 from vsm.contract.operations import RegistryMark
@@ -67,17 +68,10 @@ MARKERS = (JournalMark, PolicyStoreOpened, RegistryMark)
 
 
 async def append(bus: Bus, stream: topology.Queue, body: Message) -> Envelope[Any]:
-    """Write `body` in a new envelope straight to `stream` (signed for it, confirmed)."""
+    """Write `body` in a new envelope straight to `stream` (`Bus.append`: signed for it,
+    confirmed); the envelope."""
     envelope = bus.envelope(body)
-    await bus.producer.publish(
-        "",
-        bus.namespace.name(stream.name),
-        envelope.model_dump_json().encode(),
-        mandatory=True,
-        message_id=envelope.id,
-        type=envelope.type,
-        content_type=CONTENT_TYPE,
-    )
+    await bus.append(stream, envelope)
     return envelope
 
 
