@@ -2,11 +2,16 @@
 how calm S5 stays while it lasts (policy changes per episode; damping promises at most 2).
 The cost episode (`tests.support.budget_loop`) adds the same for LLM spend: an llm_worker's
 burst past 80% of its share of a daily budget, and what was spent beyond the cap (never any).
+The scale episode (`tests.support.scale_loop`) adds it for capacity: work queued for a type
+until S3 spawns more of it, the queue drains and S3 retires them again.
 
 These are times of a control loop whose clocks are configuration (`LOOP_ENV`: pain halves
 every 4 s, measures are judged over 1 s windows), not of message passing, so they are
 reported as seconds and as multiples of the pain half-life rather than as a ratio to raw
-aio-pika: the raw baseline of a decision loop does not exist.
+aio-pika: the raw baseline of a decision loop does not exist. The scale episode runs on a
+system of its own, launched with `SCALE_ENV` (S4 scales after 1 s of queueing, back after
+3 s of calm): on the loop's system those clocks would have S4 scale the `api` agent's type
+too, and change the loop's own figures.
 """
 
 from __future__ import annotations
@@ -44,6 +49,13 @@ from tests.support.closed_loop import (
 )
 from tests.support.fake_anthropic import FakeAnthropic
 from tests.support.probe import Probe, open_probe
+from tests.support.scale_loop import (
+    SCALE_ENV,
+    policy_changes,
+    scale_episode,
+    scale_watch,
+    spawn_worker,
+)
 from vsm.contract.policy import PolicyChanged
 from vsm.contract.system5 import InterventionOpened, InterventionResolved
 
@@ -111,6 +123,29 @@ async def cost_episode(system: System, probe: Probe, fake: FakeAnthropic) -> dic
     }
 
 
+async def scale(ctx: Context) -> dict[str, float]:
+    """One scale episode on a system of its own: seconds from the first item queued to the
+    spawn step, to the queue drained and to the retire step, and the policy changes."""
+    system = await ctx.fixture(
+        "scale-system", lambda: launched(ctx, suffix="scale", env=SCALE_ENV, workers=False)
+    )
+    base = await spawn_worker(system.http)
+    system.agents.add(base)
+    async with open_probe(ctx.url, system.namespace) as probe:
+        watch = await scale_watch(probe, base)
+        try:
+            run = await scale_episode(system.http, probe, watch, base)
+        finally:
+            await watch.stop()
+    system.agents.update(run.spawned.data["agent_ids"])
+    return {
+        "to_spawn_s": run.spawned.at - run.started,
+        "to_drained_s": run.drained_at - run.started,
+        "recovery_s": run.retired.at - run.started,
+        "policy_changes": float(policy_changes(watch, run)),
+    }
+
+
 @benchmark("loop.recovery", rounds=1)
 async def recovery(ctx: Context) -> Figures:
     """The closed loop on a system of its own (`LOOP_ENV` clocks): an `api` agent fed 20
@@ -120,7 +155,11 @@ async def recovery(ctx: Context) -> Figures:
     intervention's id (damping: at most 2). Then one cost episode (`cost_*`): an llm_worker
     pushed past 80% of its share of a 0.15 USD daily budget, then on to its cap: pain to
     the throttle's allocation, pain to the episode's resolution, its policy changes, and the
-    USD the fake Messages API served beyond the cap."""
+    USD the fake Messages API served beyond the cap. Then one scale episode (`scale_*`), on
+    a system of its own with `SCALE_ENV`'s clocks: 40 items queued for a `worker` type whose
+    one worker is throttled to 1/s; seconds from the first item queued to S3's spawn step,
+    to the last item served and to S3's retire step (`scale_recovery_s`), and the policy
+    changes in between (the expansive one and the one scaling back)."""
     results: list[dict[str, float]] = []
     # First: operations is told the upstream and the Messages API when it starts.
     with Upstream() as upstream, FakeAnthropic() as fake:
@@ -141,8 +180,13 @@ async def recovery(ctx: Context) -> Figures:
                 driver.cancel()
                 await watch.stop()
             cost = await cost_episode(system, probe, fake)
+    scaled = await scale(ctx)
     figures = summary(results, float(LOOP_ENV["ALGEDONIC_HALF_LIFE_S"]))
-    return figures | {f"cost_{name}": value for name, value in cost.items()}
+    return (
+        figures
+        | {f"cost_{name}": value for name, value in cost.items()}
+        | {f"scale_{name}": value for name, value in scaled.items()}
+    )
 
 
 def summary(results: list[dict[str, Any]], half_life_s: float) -> Figures:

@@ -11,7 +11,6 @@ with its reason, and raised to S5.
 
 from __future__ import annotations
 
-import secrets
 from typing import Any
 
 import httpx
@@ -20,166 +19,51 @@ import pytest
 from tests.support.closed_loop import Seen, Watch
 from tests.support.polling import eventually
 from tests.support.probe import Probe
+from tests.support.scale_loop import (
+    SCALE_ENV,
+    WORK,
+    effect,
+    scale_episode,
+    scale_of,
+    scale_watch,
+    spawn_worker,
+    store,
+)
 from vsm.contract import topology
-from vsm.contract.adaptation import AdaptationAction, AdaptationProposal
+from vsm.contract.adaptation import AdaptationAction
 from vsm.contract.algedonic import AlgedonicSignal
 from vsm.contract.control import AllocationChanged
-from vsm.contract.coordination import WorkItem, work_key
-from vsm.contract.operations import CommandResult
 from vsm.contract.policy import PolicyChanged
 
 pytestmark = pytest.mark.timeout(180)
-WORK = 40
 
 
 @pytest.fixture(scope="module")
 def system_env() -> dict[str, str]:
-    """Fast clocks: S2 reports pressure twice a second, S4 scales after 1 s of queueing
-    (over 2 items per worker) by at most 2 workers, and back after 3 s of calm; adaptation
-    may spawn 3 workers an hour; an isolated agent is probed after 2 s."""
-    return {
-        "OSCILLATION_INTERVAL_S": "0.5",
-        "SCALE_QUEUED_PER_AGENT": "2",
-        "SCALE_SUSTAIN_S": "1",
-        "SCALE_CALM_S": "3",
-        "SCALE_MAX_STEP": "2",
-        "ADAPTATION_SPAWNS_PER_HOUR": "3",
-        "ISOLATION_PROBE_S": "2",
-    }
-
-
-async def spawn_worker(gateway: httpx.AsyncClient, slots: int = 1) -> str:
-    config = {"allocation": slots, "max_allocation": 4}
-    response = await gateway.post("/api/vsm/agents", json={"type": "worker", "config": config})
-    assert response.status_code == 201, response.text
-    return str(response.json()["agent_id"])
-
-
-async def store(gateway: httpx.AsyncClient, policy_type: str, policy: dict[str, Any]) -> None:
-    response = await gateway.put(
-        f"/api/vsm/policies/{policy_type}", json={"policy": policy, "reason": "test"}
-    )
-    assert response.status_code == 200, response.text
-
-
-async def offer(probe: Probe, lane: str, count: int) -> list[str]:
-    """Work for any worker (not one named agent), through S2's lanes."""
-    ids = [f"{lane}-{n}" for n in range(count)]
-    for command_id in ids:
-        item = WorkItem(
-            lane=lane,
-            agent_type="worker",
-            command_id=command_id,
-            command_type="process_data",
-            data={"data": {"n": command_id}},
-        )
-        await probe.bus.publish(topology.COORDINATION, item, routing_key=work_key(lane))
-    return ids
-
-
-def caused_by(watch: Watch, message_type: str, cause: Seen, **data: Any) -> Seen | None:
-    """The first `message_type` seen whose causation id is `cause`'s id (and with `data`)."""
-    return next(
-        (
-            s
-            for s in watch.of(message_type)
-            if s.envelope.get("causationid") == cause.envelope["id"]
-            and all(s.data.get(k) == v for k, v in data.items())
-        ),
-        None,
-    )
-
-
-async def effect(watch: Watch, message_type: str, cause: Seen, what: str, **data: Any) -> Seen:
-    async def seen() -> Seen | None:
-        return caused_by(watch, message_type, cause, **data)
-
-    return await eventually(seen, timeout=30, interval=0.1, what=what)
-
-
-def scale_of(seen: Seen) -> dict[str, int]:
-    return dict(seen.data["policy"].get("scale", {}))
+    return SCALE_ENV
 
 
 async def test_queueing_scales_a_type_up_and_calm_scales_it_back_down(
     gateway: httpx.AsyncClient, system_probe: Probe
 ) -> None:
     base = await spawn_worker(gateway)
-    watch = Watch(system_probe)
-    await watch.listen(
-        (topology.INTELLIGENCE.name, "adaptation.proposal.*"),
-        (topology.POLICY.name, ""),
-        (topology.CONTROL.name, "adaptation.#"),
-        (topology.CONTROL.name, f"allocation.{base}"),
-        (topology.S1_RESULTS.name, "#"),
-    )
+    watch = await scale_watch(system_probe, base)
     try:
-        await store(
-            gateway,
-            "throttle",
-            {"limits": [{"target": base, "max_rate_per_s": 1, "reason": "slow on purpose"}]},
-        )
-        await watch.first(AllocationChanged.TYPE, timeout=30)  # S2 holds it to 1/s from now
-        lane = f"scale-{secrets.token_hex(3)}"
-        offered = set(await offer(system_probe, lane, WORK))
-
-        # S4 sees the queue sustained and proposes more workers ...
-        async def proposed_up() -> Seen | None:
-            return next(
-                (
-                    s
-                    for s in watch.of(AdaptationProposal.TYPE)
-                    if s.data["kind"] == "expansive" and scale_of(s).get("worker", 0) > 1
-                ),
-                None,
-            )
-
-        up = await eventually(proposed_up, timeout=30, what="an expansive proposal")
+        episode = await scale_episode(gateway, system_probe, watch, base)
+        up, adopted, spawned = episode.up, episode.adopted, episode.spawned
+        # S4 proposed more workers, S5 adopted it, S3 had operations spawn them
         assert scale_of(up) == {"worker": 3}
-        # ... S5 adopts it as a policy version caused by the proposal ...
-        adopted = await effect(watch, PolicyChanged.TYPE, up, "the adopted policy")
         assert adopted.data["record"]["source"] == "s4:expansive"
-        # ... and S3 has operations spawn the workers, caused by the policy.
-        spawned = await effect(watch, AdaptationAction.TYPE, adopted, "the spawn step")
         assert (spawned.data["action"], spawned.data["owner"]) == ("spawn", "S1")
         assert spawned.data["outcome"] == "done"
         new_workers = set(spawned.data["agent_ids"])
         assert len(new_workers) == 2
         assert base not in new_workers
-
-        # The queue drains, much of it through the new workers.
-        def served() -> dict[str, str]:
-            return {
-                s.data["command_id"]: s.data["agent_id"]
-                for s in watch.of(CommandResult.TYPE)
-                if s.data["command_id"] in offered
-            }
-
-        async def drained() -> bool | None:
-            return len(served()) == WORK or None
-
-        try:
-            await eventually(drained, timeout=30, what="every item served")
-        except AssertionError:
-            print(sorted(offered - set(served())), watch.story())
-            raise
-        by_new = [c for c, agent in served().items() if agent != base]
-        assert len(by_new) >= WORK // 2, served()
-
-        # Nothing waits any more: S4 proposes the count it started from, S3 retires its own.
-        async def proposed_down() -> Seen | None:
-            return next(
-                (
-                    s
-                    for s in watch.of(AdaptationProposal.TYPE, up.at)
-                    if scale_of(s) == {"worker": 1}
-                ),
-                None,
-            )
-
-        down = await eventually(proposed_down, timeout=30, what="the proposal to scale back")
-        readopted = await effect(watch, PolicyChanged.TYPE, down, "the policy to scale back")
-        retired = await effect(watch, AdaptationAction.TYPE, readopted, "the retire step")
+        # The queue drained, much of it through the new workers.
+        by_new = [c for c, s in episode.served.items() if s.data["agent_id"] != base]
+        assert len(by_new) >= WORK // 2, episode.served
+        # S4 proposed the count it started from, S3 retired its own.
+        retired = episode.retired
         assert (retired.data["action"], retired.data["outcome"]) == ("retire", "done")
         # (under load S4 may have asked for one more step before the queue drained: every
         # agent adaptation spawned is retired, and there are no more than the quota's 3)
