@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import inspect
 from pathlib import Path
 
 import pytest
@@ -32,3 +33,19 @@ def test_a_public_module_declares_what_it_exports(name: str) -> None:
     assert exported is not None, f"{name} has no __all__"
     assert [n for n in exported if not hasattr(module, n)] == []
     assert len(set(exported)) == len(exported)
+
+
+@pytest.mark.parametrize("name", public_modules())
+def test_every_public_class_and_function_a_module_defines_is_exported(name: str) -> None:
+    module = importlib.import_module(name)
+
+    defined = [
+        n
+        for n, value in vars(module).items()
+        if n.isidentifier()  # pydantic puts its parametrised generics here too
+        and not n.startswith("_")
+        and (inspect.isclass(value) or inspect.isfunction(value))
+        and getattr(value, "__module__", None) == name
+    ]
+
+    assert sorted(set(defined) - set(module.__all__)) == []

@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import TypeAdapter
 
 from vsm.contract.control import AllocationRequest, Resources, System3Snapshot
+from vsm.contract.llm import LlmUsage
 from vsm.contract.operations import AgentInfo
 from vsm.contract.policy import Policy, PolicyRecord
 from vsm.control import journal
@@ -93,3 +94,31 @@ def test_an_unchanged_system3_takes_an_equal_snapshot() -> None:
     assert journal.snapshot_of(s3) == journal.snapshot_of(s3)
     s3.damper.damp("w-1", T0 + timedelta(seconds=90))
     assert journal.snapshot_of(s3) != journal.snapshot_of(decided())
+
+
+def test_the_days_llm_spend_comes_back_with_the_snapshot() -> None:
+    s3 = decided()
+    set_budget(
+        s3.ledger,
+        "root",
+        Resources(concurrency_slots=30, llm_tokens_per_min=900, llm_usd_per_day=10.0),
+    )
+    for cost in (0.25, 0.5):
+        usage = LlmUsage(
+            agent_id="w-1",
+            agent_type="worker",
+            model="claude-sonnet-4-5",
+            input_tokens=100,
+            output_tokens=50,
+            cost_usd=cost,
+            duration_s=0.1,
+        )
+        s3.use(usage, "root")
+    written = journal.snapshot_of(s3)
+    restored = System3(Ledger(Resources()))
+
+    journal.restore(restored, System3Snapshot.model_validate_json(written.model_dump_json()))
+
+    assert restored.today().agents == {"w-1": 0.75}
+    assert restored.today().calls == {"w-1": 2}
+    assert journal.snapshot_of(restored) == written

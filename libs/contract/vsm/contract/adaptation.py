@@ -9,11 +9,14 @@ from pydantic import Field
 from vsm.contract.message import Message
 
 __all__ = [
+    "ADAPTATION_KINDS",
     "ADAPTATION_REQUEST_KEY",
     "READINESS_KEY",
+    "AdaptationAction",
     "AdaptationProposal",
     "AdaptationReadiness",
     "AdaptationRequest",
+    "action_key",
     "alert_key",
     "proposal_key",
 ]

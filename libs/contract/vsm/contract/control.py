@@ -8,7 +8,7 @@ it), `AuditFindings` with key `audit.report`, `ResourceHeadroom` with key `s3.he
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -22,6 +22,7 @@ __all__ = [
     "AUDIT_REPORT_KEY",
     "HEADROOM_KEY",
     "RESOURCE_KINDS",
+    "AccountRecord",
     "AgentAllocation",
     "AgentAudit",
     "AllocationChanged",
@@ -29,15 +30,22 @@ __all__ = [
     "AllocationRequest",
     "AuditCommission",
     "AuditFindings",
+    "BudgetRecord",
     "CarveBudget",
+    "DampingRecord",
     "Finding",
+    "HeldRecord",
+    "LlmSpend",
     "Preemption",
     "ReleaseBudget",
     "ResourceHeadroom",
     "Resources",
     "SetBudget",
+    "SpendRecord",
     "System3Query",
+    "System3Snapshot",
     "System3State",
+    "ThrottleRecord",
     "allocation_key",
 ]
 
@@ -299,6 +307,21 @@ class DampingRecord(BaseModel):
     held: HeldRecord | None = None
 
 
+class SpendRecord(BaseModel):
+    """The UTC day's LLM spend as S3 counted it, so that a restart forgets none of it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    day: date
+    agents: dict[str, float] = Field(default_factory=dict)
+    others: dict[str, float] = Field(default_factory=dict)
+    """Viable system -> what its services' own calls and agents gone since spent."""
+    calls: dict[str, int] = Field(default_factory=dict)
+    over: list[str] = Field(default_factory=list)
+    exhausted: list[str] = Field(default_factory=list)
+    alerted: list[tuple[str, Literal["warning", "exhausted"]]] = Field(default_factory=list)
+
+
 class System3Snapshot(Message):
     """S3's whole state of decisions, written to its journal after every change."""
 
@@ -308,3 +331,5 @@ class System3Snapshot(Message):
     accounts: list[AccountRecord] = Field(default_factory=list)
     throttles: list[ThrottleRecord] = Field(default_factory=list)
     damping: list[DampingRecord] = Field(default_factory=list)
+    spend: SpendRecord | None = None
+    """The day's LLM spend (kept at S3's release tick; none in a journal of 0.1)."""

@@ -18,6 +18,7 @@ from vsm.contract.message import Message
 __all__ = [
     "POLICY_TYPES",
     "AdaptationPolicy",
+    "ApprovalRule",
     "ConstraintOp",
     "GovernancePolicy",
     "IdentityConstraint",

@@ -51,6 +51,7 @@ __all__ = [
     "NotRoutable",
     "Publisher",
     "RequestFailed",
+    "Undelivered",
     "UnexpectedReply",
     "amqp_headers",
     "amqp_properties",

@@ -51,7 +51,15 @@ from vsm.kit.deadletter import MessageGuard, Refused, pause_before_redelivery, s
 from vsm.kit.replay import Stamp
 from vsm.kit.rpc import CONNECTION_LOST
 
-__all__ = ["UNCHECKED", "Admission", "DirectConsumers", "Handler", "LeaveQueued", "admit"]
+__all__ = [
+    "UNCHECKED",
+    "Admission",
+    "Delivery",
+    "DirectConsumers",
+    "Handler",
+    "LeaveQueued",
+    "admit",
+]
 
 log = structlog.get_logger("vsm.consumer")
 

@@ -52,6 +52,7 @@ __all__ = [
     "of_type",
     "pause_before_redelivery",
     "redelivery_pause",
+    "settle",
     "verdict",
 ]
 

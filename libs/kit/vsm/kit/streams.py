@@ -28,7 +28,7 @@ from vsm.kit.bus import AnyEnvelope, Bus
 from vsm.kit.eventlog import LogReading, RefusedEntry
 from vsm.kit.rpc import CONNECTION_LOST
 
-__all__ = ["Entry", "LogReader"]
+__all__ = ["PREFETCH", "Entry", "LogReader"]
 
 log = structlog.get_logger("vsm.streams")
 PREFETCH = 500

@@ -31,11 +31,13 @@ from vsm.kit.labels import RouteLabels
 from vsm.kit.version import VERSION
 
 __all__ = [
+    "AMQP_METRICS_PREFIX",
     "EXPORTERS",
     "BoundedRoutes",
     "MessagingSpans",
     "Telemetry",
     "TraceExport",
+    "amqp_metrics",
     "amqp_metrics_middleware",
     "create_telemetry",
     "create_tracer_provider",

@@ -33,7 +33,7 @@ from vsm.contract.message import Message
 from vsm.kit.bus import Bus
 from vsm.kit.deadletter import REASON_HEADER
 
-__all__ = ["InMemory", "LocalRequester", "Published", "Recorder"]
+__all__ = ["ENVELOPE", "InMemory", "LocalRequester", "Published", "Recorder"]
 
 ENVELOPE: TypeAdapter[Envelope[Message]] = TypeAdapter(Envelope[Message])
 

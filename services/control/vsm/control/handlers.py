@@ -97,8 +97,10 @@ def register_intake(
     async def on_llm_usage(envelope: Envelope[LlmUsage]) -> None:
         await ready()
         crossings, changes = s3.use(envelope.data, envelope.vsm_id, envelope)
-        if changes:
+        if changes or crossings:
             await keep()
+        else:
+            journal.later()  # the day's spend, kept at the next release tick
         await out.spent(crossings, changes, s3.spend, clock())
 
     @bus.handle(INTAKE, Damping)

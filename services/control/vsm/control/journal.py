@@ -15,6 +15,7 @@ from vsm.contract.control import (
     BudgetRecord,
     DampingRecord,
     HeldRecord,
+    SpendRecord,
     System3Snapshot,
     ThrottleRecord,
 )
@@ -22,6 +23,7 @@ from vsm.control.changes import ChangeKind
 from vsm.control.damping import Damper, Held
 from vsm.control.ledger import Account, SystemBudget
 from vsm.control.policies import Desired
+from vsm.control.spending import DaySpend
 from vsm.control.system3 import Expiry, System3
 
 
@@ -67,6 +69,19 @@ def snapshot_of(s3: System3) -> System3Snapshot:
             )
             for subject in subjects
         ],
+        spend=_spend(s3.spend),
+    )
+
+
+def _spend(spend: DaySpend) -> SpendRecord:
+    return SpendRecord(
+        day=spend.day,
+        agents=dict(sorted(spend.agents.items())),
+        others=dict(sorted(spend.others.items())),
+        calls=dict(sorted(spend.calls.items())),
+        over=sorted(spend.over),
+        exhausted=sorted(spend.exhausted),
+        alerted=sorted(spend.alerted),
     )
 
 
@@ -101,6 +116,16 @@ def restore(s3: System3, snapshot: System3Snapshot) -> None:
     }
     s3.damper.until = {r.subject: r.until for r in snapshot.damping if r.until is not None}
     s3.damper.held = {r.subject: _kept(r.held) for r in snapshot.damping if r.held is not None}
+    if (kept := snapshot.spend) is not None:  # a past day's is let go at its next use
+        s3.spend = DaySpend(
+            day=kept.day,
+            agents=dict(kept.agents),
+            others=dict(kept.others),
+            over=set(kept.over),
+            exhausted=set(kept.exhausted),
+            calls=dict(kept.calls),
+            alerted=set(kept.alerted),
+        )
 
 
 def _kept(held: HeldRecord) -> Held:
