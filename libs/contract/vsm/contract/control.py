@@ -274,6 +274,8 @@ class AccountRecord(BaseModel):
     limited: bool = False
     slot_cap: int | None = None
     reason: str
+    usd_share: float | None = None
+    """Its share of the system's daily LLM cap (none in a journal of 0.1)."""
 
 
 class ThrottleRecord(BaseModel):

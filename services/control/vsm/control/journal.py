@@ -39,6 +39,7 @@ def _account(account: Account) -> AccountRecord:
         limited=account.limited,
         slot_cap=account.slot_cap,
         reason=account.reason,
+        usd_share=account.usd_share,
     )
 
 
