@@ -60,6 +60,9 @@ class RefusedEntry(Exception):
     """A log entry that does not verify; the message names it and says what the operator
     can do."""
 
+    offset: int | None = None
+    """Where the entry is in its log, when the reader knows it."""
+
 
 def offset_of(message: AbstractIncomingMessage) -> int | None:
     offset = (message.headers or {}).get(OFFSET_HEADER)

@@ -26,12 +26,10 @@ from an offset up to a mark its reader wrote, for a journal's start-up (where
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
 import structlog
-from aio_pika.abc import AbstractIncomingMessage
 
 from vsm.contract import topology
 from vsm.contract.envelope import Envelope
@@ -39,8 +37,9 @@ from vsm.contract.journal import JournalMark
 from vsm.contract.message import Message
 from vsm.contract.operations import RegistryMark
 from vsm.contract.policy import PolicyStoreOpened
-from vsm.kit.bus import AnyEnvelope, Bus
-from vsm.kit.eventlog import LogReading, RefusedEntry, offset_of
+from vsm.kit.bus import Bus
+from vsm.kit.eventlog import RefusedEntry
+from vsm.kit.streams import Entry, LogReader
 
 __all__ = [
     "FIRST_SPAN",
@@ -83,62 +82,46 @@ async def read_log(
     on_entry: OnEntry,
     start: int | str = "first",
     timeout_s: float,
-    reading: LogReading | None = None,
-    skip_unreadable: bool = False,
     on_refused: OnRefused | None = None,
 ) -> None:
     """Read `stream` from `start` (an offset, `first` or `last`) up to the entry whose id is
-    `until`, in order: each entry is checked (`LogReading`: a disowned one is passed over, a
-    marker names the keys live from there on) and given to `on_entry` with its offset.
-    Raises `RefusedEntry` for an entry that does not verify, or cannot be read unless
-    `skip_unreadable` (then it is logged and passed over), or gives it to `on_refused` and
-    reads on; TimeoutError when `until` is not reached in `timeout_s`."""
-    reading = reading or bus.log_reading(stream)
-    connection = await bus.broker.connect()
-    channel = await connection.channel()
+    `until`, in order, through a `LogReader`: each entry is checked (a disowned one is passed
+    over, a marker names the keys live from there on) and given to `on_entry` with its offset.
+    Raises `RefusedEntry` for an entry that does not verify or cannot be read, or gives it
+    to `on_refused` and reads on; TimeoutError when `until` is not reached in `timeout_s`."""
     reached = asyncio.Event()
     failed: list[RefusedEntry] = []
 
-    async def entry(message: AbstractIncomingMessage) -> None:
+    async def entry(found: Entry) -> None:
         if reached.is_set():
             return
-        try:
-            if reading.check(message):
-                try:
-                    envelope = AnyEnvelope.validate_json(message.body)
-                except ValueError as error:  # ValidationError is one
-                    if not skip_unreadable:
-                        raise reading.unreadable(message, error) from None
-                    log.warning("log_entry_skipped", stream=stream.name, error=str(error)[:300])
-                    envelope = None
-                if envelope is not None:
-                    if isinstance(envelope.data, MARKERS):
-                        reading.opened(message, envelope.data.live_keys)
-                    on_entry(offset_of(message), envelope)
-                    if envelope.id == until:
-                        reached.set()
-        except RefusedEntry as refused:
-            if on_refused is not None:
-                on_refused(offset_of(message), refused)
-            else:  # nothing after it is read
-                failed.append(refused)
-                reached.set()
-        with contextlib.suppress(Exception):  # a stream keeps its entries: no ack is needed
-            await message.ack()
+        data = found.envelope.data
+        if isinstance(data, MARKERS):
+            found.opened(data.live_keys)
+        on_entry(found.offset, found.envelope)
+        if found.envelope.id == until:
+            reached.set()
 
+    def refused(error: RefusedEntry) -> bool:
+        if on_refused is not None:
+            on_refused(error.offset, error)
+            return False
+        failed.append(error)  # nothing after it is read
+        reached.set()
+        return True
+
+    def unreadable(error: ValueError) -> None:  # not called: a strict reader refuses it
+        raise error
+
+    reader = LogReader(
+        bus, stream, entry, unreadable=unreadable, refused=refused, start=start, strict=True
+    )
+    await reader.start()
     try:
-        await channel.set_qos(prefetch_count=READ_PREFETCH)
-        queue = await channel.declare_queue(bus.namespace.name(stream.name), passive=True)
-        tag = await queue.consume(entry, arguments={"x-stream-offset": start})
-        try:
-            async with asyncio.timeout(timeout_s):
-                await reached.wait()
-        finally:  # cancelled, not only closed: the broker counts a stream's readers until then
-            with contextlib.suppress(Exception):
-                await queue.cancel(tag)
+        async with asyncio.timeout(timeout_s):
+            await reached.wait()
     finally:
-        with contextlib.suppress(Exception):
-            await channel.close()
+        await reader.stop()
     if failed:
         raise failed[0]
 

@@ -25,7 +25,7 @@ from vsm.contract import topology
 from vsm.contract.envelope import Envelope
 from vsm.contract.message import Message
 from vsm.kit.bus import AnyEnvelope, Bus
-from vsm.kit.eventlog import LogReading, RefusedEntry
+from vsm.kit.eventlog import LogReading, RefusedEntry, offset_of
 from vsm.kit.rpc import CONNECTION_LOST
 
 __all__ = ["PREFETCH", "Entry", "LogReader"]
@@ -42,6 +42,11 @@ class Entry:
     _message: AbstractIncomingMessage
     _reading: LogReading
 
+    @property
+    def offset(self) -> int | None:
+        """Where the entry is in its log."""
+        return offset_of(self._message)
+
     def opened(self, live_keys: list[str]) -> None:
         """This entry is the log's marker naming the keys live when it was written
         (`LogReading.opened`): older keys it leaves out sign no later entry."""
@@ -53,7 +58,10 @@ def _skip(_: RefusedEntry) -> bool:
 
 
 class LogReader:
-    """Reads `stream` from its first entry with `on_entry`, for as long as it runs."""
+    """Reads `stream` from `start` (its first entry unless told: an offset, `first` or
+    `last`) with `on_entry`, for as long as it runs. With `strict`, an entry that cannot be
+    decoded is refused like one that does not verify (for a log whose state it would
+    falsify), rather than passed over."""
 
     def __init__(
         self,
@@ -64,6 +72,8 @@ class LogReader:
         unreadable: Callable[[ValueError], None],
         refused: Callable[[RefusedEntry], bool] = _skip,
         prefetch: int = PREFETCH,
+        start: int | str = "first",
+        strict: bool = False,
     ) -> None:
         self.bus = bus
         self.stream = stream
@@ -72,6 +82,8 @@ class LogReader:
         self.refused = refused
         """Told of an entry that does not verify (logged already): True stops the reading."""
         self.prefetch = prefetch
+        self.start_at = start
+        self.strict = strict
         self.reading = bus.log_reading(stream)
         self._inbox: asyncio.Queue[AbstractIncomingMessage] = asyncio.Queue()
         self._channel: AbstractChannel | None = None
@@ -79,7 +91,7 @@ class LogReader:
         self._consumer: tuple[AbstractQueue, str] | None = None
 
     async def start(self) -> None:
-        """Declare the stream and start reading it from its first entry."""
+        """Declare the stream and start reading it (from its first entry unless told)."""
         await self.bus.declare(self.stream)
         self._channel = await (await self.bus.connection()).channel()
         await self._channel.set_qos(prefetch_count=self.prefetch)
@@ -87,7 +99,7 @@ class LogReader:
         # Declared (passively) rather than merely named, so a reconnection restores the consumer.
         source = await self._channel.declare_queue(name, passive=True)
         self._worker = asyncio.create_task(self._work(), name=f"read {self.stream.name}")
-        tag = await source.consume(self._inbox.put, arguments={"x-stream-offset": "first"})
+        tag = await source.consume(self._inbox.put, arguments={"x-stream-offset": self.start_at})
         self._consumer = (source, tag)
 
     async def _work(self) -> None:
@@ -99,10 +111,17 @@ class LogReader:
                     continue
                 envelope = AnyEnvelope.validate_json(message.body)
             except RefusedEntry as refused:
+                refused.offset = offset_of(message)
                 if self.refused(refused):
                     return  # nothing after it is read
             except ValueError as error:  # ValidationError is one
-                self.unreadable(error)
+                if not self.strict:
+                    self.unreadable(error)
+                else:
+                    final = self.reading.unreadable(message, error)
+                    final.offset = offset_of(message)
+                    if self.refused(final):
+                        return
             else:
                 try:
                     await self.on_entry(Entry(envelope, message, self.reading))
