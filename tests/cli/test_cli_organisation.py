@@ -154,7 +154,12 @@ def test_meta_systems_and_budgets_are_applied_and_retired(url: str, tmp_path: Pa
     ).json()
     assert [c["vsm_id"] for c in children["children"]] == ["root/logistics"]
     budget = httpx.get(f"{url}/api/vsm/system/3", headers=bearer(), timeout=30).json()["budget"]
-    assert budget == {"concurrency_slots": 64, "llm_tokens_per_min": 1000, "memory_mb": 4096}
+    assert budget == {
+        "concurrency_slots": 64,
+        "llm_tokens_per_min": 1000,
+        "memory_mb": 4096,
+        "llm_usd_per_day": None,
+    }
     [mover] = agents(url, prefix="mover").values()
     assert mover["vsm_id"] == "root/logistics"
 
