@@ -9,9 +9,9 @@ Only `PolicyChanged` travels on `vsm.policy`; the rest is request/reply to `quee
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from vsm.contract.message import Message
 
@@ -44,6 +44,7 @@ __all__ = [
     "ThrottleLimit",
     "ThrottlePolicy",
     "ValueChange",
+    "entries",
 ]
 
 PolicyType = Literal["governance", "adaptation", "resource_allocation", "identity", "throttle"]
@@ -55,6 +56,16 @@ POLICY_TYPES: tuple[str, ...] = (
     "throttle",
 )
 Name = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:/*-]+$")]
+MappingT = TypeVar("MappingT", bound=dict[str, Any])
+
+
+def entries(value: MappingT, least: int, most: int) -> MappingT:
+    """`value`, unless it holds fewer than `least` or more than `most` entries."""
+    if not least <= len(value) <= most:
+        raise ValueError(f"should have {least} to {most} entries, not {len(value)}")
+    return value
+
+
 Text = Annotated[str, Field(min_length=1, max_length=1024)]
 Source = Annotated[str, Field(pattern=r"^(rules|operator|parent|s4:[a-z]+|llm:[A-Za-z0-9_.:-]+)$")]
 """Who wrote a policy version: `rules`, `operator`, `parent` (inherited from the parent
@@ -137,17 +148,28 @@ class AdaptationPolicy(_Document):
     review_after_s: float = Field(default=3600, gt=0, le=2_592_000)
     scale: dict[Name, int] = Field(
         default_factory=dict,
-        max_length=32,
-        description="Agent type -> how many agents of it should run (expansive).",
+        description="Agent type -> how many agents of it should run (expansive; at most 32).",
     )
     isolate: list[Name] = Field(default_factory=list, max_length=64)
     shed: list[Name] = Field(default_factory=list, max_length=64)
-    capacity: dict[Name, float] = Field(default_factory=dict, max_length=64)
+    capacity: dict[Name, float] = Field(default_factory=dict, description="At most 64.")
     overloading: list[Name] = Field(
         default_factory=list,
         max_length=8,
         description="What overloads the system (event or agent types; transformational).",
     )
+
+    # The sizes of mappings are checked here rather than by `Field(max_length=...)`, which
+    # the REST API's OpenAPI generator would describe as an array.
+    @field_validator("scale")
+    @classmethod
+    def _scale_size(cls, value: dict[str, int]) -> dict[str, int]:
+        return entries(value, 0, 32)
+
+    @field_validator("capacity")
+    @classmethod
+    def _capacity_size(cls, value: dict[str, float]) -> dict[str, float]:
+        return entries(value, 0, 64)
 
     @model_validator(mode="after")
     def _bounded(self) -> AdaptationPolicy:
@@ -162,8 +184,13 @@ class ResourceAllocationPolicy(_Document):
     """Shares of the total budget per S1 unit (or agent type); shares + reserve <= 1."""
 
     policy_type: Literal["resource_allocation"]
-    shares: dict[Name, float] = Field(min_length=1, max_length=256)
+    shares: dict[Name, float] = Field(description="1 to 256 entries.")
     reserve: float = Field(default=0.1, ge=0, le=1, description="Held back for emergencies.")
+
+    @field_validator("shares")
+    @classmethod
+    def _shares_size(cls, value: dict[str, float]) -> dict[str, float]:
+        return entries(value, 1, 256)
 
     @model_validator(mode="after")
     def _fits_the_budget(self) -> ResourceAllocationPolicy:
