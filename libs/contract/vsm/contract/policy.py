@@ -87,9 +87,11 @@ class ApprovalRule(_Document):
     """Decisions a person must approve before they take effect: policies of `policy_type`
     written by one of `authors`; with `path` and `above`, only those where a number at
     `path` (dotted, `*` for every key or item) exceeds `above`, e.g. `limits.*.max_concurrency`
-    above 100, or "spawning more than N agents" once a policy carries a count."""
+    above 100, or "spawning more than N agents" once a policy carries a count. Identity and
+    governance always need an operator, so a rule names one of the other types (and so the
+    LLM's tool, which offers governance, never names identity)."""
 
-    policy_type: PolicyType
+    policy_type: Literal["adaptation", "resource_allocation", "throttle"]
     authors: list[Author] = Field(min_length=1, max_length=3)
     path: DottedPath | None = None
     above: float | None = None
