@@ -244,6 +244,10 @@ class Bus:
             first = queue.bindings[0] if queue.bindings else None
             # A router per queue: its middlewares know the queue they guard.
             router = RabbitRouter(middlewares=self.middlewares(self.namespace.name(queue.name)))
+            # At 0 from the start, so that an alert on refused dead letters has a series.
+            self.telemetry.dead_letters_refused.labels(
+                self.service, self.namespace.name(queue.name)
+            )
             subscriber = router.subscriber(
                 self.queue(queue, routing_key=first.routing_key if first else ""),
                 self.exchange(first.exchange) if first else None,
