@@ -64,7 +64,12 @@ async def test_an_unknown_message_id_is_a_clear_404(gateway: httpx.AsyncClient) 
     assert reply.json()["error"] == "message_not_found"
 
 
-BUDGET = {"concurrency_slots": 4, "llm_tokens_per_min": 1000, "memory_mb": 256}
+BUDGET = {
+    "concurrency_slots": 4,
+    "llm_tokens_per_min": 1000,
+    "memory_mb": 256,
+    "llm_usd_per_day": None,
+}
 
 
 async def spawn(
