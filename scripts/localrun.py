@@ -155,7 +155,8 @@ class LocalSystem:
                 process = self.processes[name]
                 if process.poll() is not None:
                     raise RuntimeError(
-                        f"{name} exited with {process.returncode}; see {self.log(name)}"
+                        f"{name} exited with {process.returncode}; see {self.log(name)}; "
+                        f"its log ends with:\n{self.log_tail(name)}"
                     )
                 if self.ready(name):
                     pending.discard(name)
@@ -165,6 +166,14 @@ class LocalSystem:
 
     def log(self, service: str) -> Path:
         return self.log_dir / f"{service}.log"
+
+    def log_tail(self, service: str, lines: int = 40) -> str:
+        """The last `lines` of the service's log: why it stopped, where only the error is read."""
+        try:
+            text = self.log(service).read_text(errors="replace")
+        except OSError as error:
+            return f"(unreadable: {error})"
+        return "\n".join(text.splitlines()[-lines:])
 
     def kill(self, service: str, sig: signal.Signals = signal.SIGKILL) -> None:
         self.processes[service].send_signal(sig)
