@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from vsm.agent import Agent, AgentDefinitionError, Context, NoConfig, command, definition, describe
 from vsm.contract.agent_types import AgentTypeManifest
@@ -177,3 +177,27 @@ def test_a_class_that_is_no_usable_type_is_refused_saying_what_to_fix(
 def test_something_else_than_an_agent_class_is_refused() -> None:
     with pytest.raises(AgentDefinitionError, match="not a subclass"):
         describe(Config)  # type: ignore[arg-type]
+
+
+class Opaque:
+    """Not a type pydantic can describe in a JSON schema."""
+
+
+class Holder(BaseModel):
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    thing: Opaque
+
+
+def test_a_model_without_a_json_schema_is_refused_at_definition() -> None:
+    class Hidden(Agent):  # type: ignore[type-arg]
+        """Hides its input."""
+
+        name = "hidden"
+
+        @command
+        async def take(self, data: Holder) -> None:
+            """Take a thing."""
+
+    with pytest.raises(AgentDefinitionError, match="its manifest cannot be made"):
+        describe(Hidden)

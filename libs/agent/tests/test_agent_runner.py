@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -472,3 +473,82 @@ async def test_logs_are_bound_to_the_agent_and_the_command(
     assert fields["times"] == 0
     assert fields["name_"] == "clash"  # a record attribute's name is not overwritten
     assert record.name == "vsm.agent.multiplier"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Careless(Agent):  # type: ignore[type-arg]
+    """Hands out what cannot travel."""
+
+    name = "careless"
+
+    async def start(self) -> None:
+        self.log.info("starting", phase="start")
+        self.when = datetime(2026, 1, 2, tzinfo=UTC)
+
+    def audit(self) -> dict[str, Any]:
+        return {"when": self.when, "handle": object() if self.broken else None}
+
+    broken = False
+
+    @command
+    async def strict(self, data: Strict) -> None:
+        """Take nothing."""
+
+    @command
+    async def refuse_oddly(self, data: Empty) -> None:
+        """Refuse with details that are not JSON."""
+        raise Refused("odd", "odd details", {"handle": object()})
+
+    @command
+    async def refuse_badly(self, data: Empty) -> None:
+        """Refuse with a code no error may carry."""
+        raise Refused("c" * 65, "too long a code")
+
+    @command
+    async def feel_oddly(self, data: Empty, ctx: Context) -> None:
+        """Feel with a context that is not JSON."""
+        ctx.pain("odd", handle=object())
+
+
+async def careless() -> RunningAgent:
+    return await spawn(Careless, {}, AgentIdentity("care-1", "careless"))
+
+
+async def test_a_huge_unknown_key_is_named_within_the_bounds_of_an_error() -> None:
+    agent = await careless()
+
+    outcome = await agent.run(Invocation("strict", {"k" * 100_000: 1}))
+
+    code, message, details = error_of(outcome.result)
+    assert code == "invalid_input"
+    assert len(message) <= 4096
+    assert len(details["errors"][0]["field"]) == 256
+
+
+@pytest.mark.parametrize("command_name", ["refuse_oddly", "refuse_badly", "feel_oddly"])
+async def test_a_refusal_or_feeling_that_cannot_travel_is_the_agents_error(
+    command_name: str,
+) -> None:
+    agent = await careless()
+
+    outcome = await agent.run(Invocation(command_name, {}))
+
+    assert error_of(outcome.result)[0] == "agent_error"
+    assert outcome.intents == ()
+
+
+async def test_the_audit_view_is_made_json_and_what_cannot_be_is_reported(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.INFO, logger="vsm.agent.careless"):
+        agent = await careless()
+
+    assert agent.audit() == {"when": "2026-01-02T00:00:00Z", "handle": None}
+    agent.agent.broken = True  # type: ignore[attr-defined]
+    assert agent.audit() == {"audit_error": "PydanticSerializationError"}
+    (record,) = [r for r in caplog.records if r.getMessage() == "starting"]
+    assert record.__dict__["agent_id"] == "care-1"
+    assert record.__dict__["phase"] == "start"

@@ -31,11 +31,13 @@ from vsm.agent.definition import (
 from vsm.agent.discovery import ENTRY_POINT_GROUP, Discovery, DiscoveryProblem, discover
 from vsm.agent.registry import TypeClash, TypeRegistry, check_clash
 from vsm.agent.runner import Invocation, Outcome, RunningAgent, spawn
+from vsm.agent.version import VERSION
 from vsm.contract.agent_types import AgentTypeManifest
 from vsm.contract.errors import Refused
 
 __all__ = [
     "ENTRY_POINT_GROUP",
+    "VERSION",
     "Agent",
     "AgentDefinitionError",
     "AgentIdentity",

@@ -17,6 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from pydantic_core import to_jsonable_python
+
 from vsm.contract.algedonic import AlgedonicSignal
 from vsm.contract.control import AllocationChanged
 from vsm.contract.operations import AGENT_ID_PATTERN
@@ -32,6 +34,7 @@ __all__ = [
     "Feeling",
     "Intent",
     "Progress",
+    "agent_log",
 ]
 
 MAX_FEELINGS = 16
@@ -174,6 +177,14 @@ class Cancellation:
 _RESERVED = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 
 
+def agent_log(identity: AgentIdentity) -> AgentLog:
+    """The log of one agent: the logger of its type, bound to its id and type."""
+    return AgentLog(
+        logging.getLogger(f"vsm.agent.{identity.agent_type}"),
+        {"agent_id": identity.agent_id, "agent_type": identity.agent_type},
+    )
+
+
 class AgentLog:
     """Structured logs bound to the agent (and the command): `log.info("fetched", rows=3)`.
 
@@ -288,7 +299,7 @@ class Context:
         self._feelings += 1
         if self._feelings > MAX_FEELINGS:
             return
-        feeling = Feeling(self.command_id, kind, intensity, reason, dict(context))
+        feeling = Feeling(self.command_id, kind, intensity, reason, to_jsonable_python(context))
         self.intents.append(feeling)
         self._emit(feeling)
 

@@ -17,7 +17,7 @@ from typing import Any, ClassVar, Generic, TypeVar, overload
 
 from pydantic import BaseModel, ConfigDict
 
-from vsm.agent.context import AgentIdentity, Context
+from vsm.agent.context import AgentIdentity, Context, agent_log
 from vsm.contract.agent_types import AGENT_TYPE_PATTERN, AgentTypeManifest
 from vsm.contract.operations import COMMAND_PATTERN, CommandInfo
 
@@ -69,6 +69,8 @@ class Agent(Generic[ConfigT]):
     def __init__(self, config: ConfigT, identity: AgentIdentity) -> None:
         self.config = config
         self.identity = identity
+        self.log = agent_log(identity)
+        """Structured logs bound to this agent (a command's `ctx.log` adds the command)."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -229,6 +231,11 @@ def definition(agent: type[Agent[Any]]) -> AgentTypeDefinition:
     if isinstance(known, AgentTypeDefinition):
         return known
     read = _read(agent)
+    try:
+        read.manifest()
+    except Exception as error:
+        message = f"{agent.__qualname__}: its manifest cannot be made ({error})"
+        raise AgentDefinitionError(message) from error
     setattr(agent, _READ, read)
     return read
 

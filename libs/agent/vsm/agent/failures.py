@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 from pydantic import ValidationError
+from pydantic_core import PydanticSerializationError, to_jsonable_python
 
 from vsm.contract.errors import MESSAGE_LIMIT, Refused
 from vsm.contract.operations import CommandError
@@ -29,29 +30,34 @@ __all__ = [
 ]
 
 MAX_PROBLEMS = 20
+FIELD_LIMIT = 256
+"""A field's name is cut to this: a caller's unknown key may be as long as its message."""
 
 
 def invalid(error: ValidationError, code: str, root: str) -> CommandError:
     """Data that does not fit a model: each problem named by its field (`<root>.<path>`), in
     the message and as `details.errors` for a form to place."""
     problems = [
-        {"field": ".".join([root, *map(str, p["loc"])]), "message": p["msg"]}
+        {"field": ".".join([root, *map(str, p["loc"])])[:FIELD_LIMIT], "message": p["msg"]}
         for p in error.errors(include_url=False, include_input=False)[:MAX_PROBLEMS]
     ]
     return CommandError(
         code=code,
-        message="; ".join(f"{p['field']}: {p['message']}" for p in problems[:5]),
+        message="; ".join(f"{p['field']}: {p['message']}" for p in problems[:5])[:MESSAGE_LIMIT],
         details={"errors": problems},
     )
 
 
 def refusal(refused: Refused) -> CommandError:
-    """A refusal keeps its code, message and details (when they are a valid error)."""
+    """A refusal keeps its code, message and details (when they make a valid error, the
+    details JSON data); otherwise it is the agent's error."""
     try:
         return CommandError(
-            code=refused.code, message=refused.message[:MESSAGE_LIMIT], details=refused.details
+            code=refused.code,
+            message=refused.message[:MESSAGE_LIMIT],
+            details=to_jsonable_python(refused.details),
         )
-    except ValidationError:
+    except (ValidationError, PydanticSerializationError):
         return agent_error(refused)
 
 

@@ -10,7 +10,6 @@ are decided here, once, for every host.
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -18,11 +17,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
+from pydantic_core import to_jsonable_python
 
 from vsm.agent import failures
 from vsm.agent.context import (
     AgentIdentity,
-    AgentLog,
     Allocation,
     Cancellation,
     CommandCancelled,
@@ -126,10 +125,7 @@ class RunningAgent:
         self.identity = agent.identity
         self.allocation = allocation
         self.stopped = False
-        self.log = AgentLog(
-            logging.getLogger(f"vsm.agent.{read.name}"),
-            {"agent_id": self.identity.agent_id, "agent_type": read.name},
-        )
+        self.log = agent.log
         self._running: dict[int, Context] = {}
 
     @property
@@ -159,9 +155,8 @@ class RunningAgent:
         """The agent's own audit view as JSON data (a failing view is reported, not raised)."""
         try:
             view = self.agent.audit()
-            if isinstance(view, BaseModel):
-                return view.model_dump(mode="json")
-            return dict(view)
+            data = view.model_dump(mode="json") if isinstance(view, BaseModel) else dict(view)
+            return dict(to_jsonable_python(data))
         except Exception as error:
             self.log.exception("the agent's audit view failed")
             return {"audit_error": type(error).__name__}
