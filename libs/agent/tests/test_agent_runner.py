@@ -150,6 +150,15 @@ class Multiplier(Agent[Config]):
         ctx.log.info("felt", times=data.value, name="clash")
 
     @command
+    async def stubborn(self, data: Empty) -> None:
+        """Swallow every cancellation until the gate opens."""
+        while not self.gate.is_set():
+            try:
+                await asyncio.sleep(0.01)
+            except asyncio.CancelledError:
+                continue
+
+    @command
     async def bad_feeling(self, data: Empty, ctx: Context) -> None:
         """Raise pain with an intensity out of range."""
         ctx.pain("too_much", intensity=3.0)
@@ -552,3 +561,29 @@ async def test_the_audit_view_is_made_json_and_what_cannot_be_is_reported(
     (record,) = [r for r in caplog.records if r.getMessage() == "starting"]
     assert record.__dict__["agent_id"] == "care-1"
     assert record.__dict__["phase"] == "start"
+
+
+async def test_the_host_cancelling_a_run_cancels_the_command_and_lets_it_go() -> None:
+    agent = await started()
+    running = asyncio.create_task(agent.run(Invocation("block", {})))
+    await wait_in_flight(agent, 1)
+
+    running.cancel()
+
+    with pytest.raises(asyncio.CancelledError):
+        await running
+    assert agent.in_flight == 0
+
+
+async def test_a_command_that_swallows_its_cancellation_cannot_hold_the_answer(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    agent = await started()
+    agent.cancel_grace_s = 0.05
+
+    with caplog.at_level(logging.WARNING, logger="vsm.agent.multiplier"):
+        outcome = await agent.run(Invocation("stubborn", {}, deadline_s=0.05))
+    agent.agent.gate.set()  # type: ignore[attr-defined]  # let it end
+
+    assert error_of(outcome.result)[0] == "deadline_exceeded"
+    assert any("ignores its cancellation" in r.getMessage() for r in caplog.records)

@@ -32,7 +32,11 @@ from vsm.agent.definition import Agent, AgentTypeDefinition, CommandDefinition, 
 from vsm.contract.errors import Refused
 from vsm.contract.operations import AgentCommand, CommandError, CommandResult
 
-__all__ = ["InvalidOutput", "Invocation", "Outcome", "RunningAgent", "spawn"]
+__all__ = ["CANCEL_GRACE_S", "InvalidOutput", "Invocation", "Outcome", "RunningAgent", "spawn"]
+
+CANCEL_GRACE_S = 5.0
+"""How long a cancelled command is waited for before its answer (`cancelled`) is given
+anyway: a command that swallows its cancellation cannot hold the host."""
 
 
 @dataclass(frozen=True)
@@ -126,6 +130,7 @@ class RunningAgent:
         self.allocation = allocation
         self.stopped = False
         self.log = agent.log
+        self.cancel_grace_s = CANCEL_GRACE_S
         self._running: dict[int, Context] = {}
 
     @property
@@ -261,7 +266,9 @@ class RunningAgent:
             for task in (work, watch):
                 if not task.done():
                     task.cancel()
-            await asyncio.gather(work, watch, return_exceptions=True)
+            await asyncio.wait({work, watch}, timeout=self.cancel_grace_s)
+            if not work.done():
+                context.log.warning("the command ignores its cancellation; left to run")
         if context.cancellation.cancelled:
             raise CommandCancelled(context.cancellation.reason or "cancelled")
         if work.cancelled():  # something inside the agent cancelled it, not the host
