@@ -15,9 +15,16 @@ ROOT = Path(__file__).resolve().parents[3]
 BLOCK = re.compile(r"^```python\n(.*?)^```$", re.DOTALL | re.MULTILINE)
 
 
-@pytest.mark.parametrize("page", ["libs/agent/README.md", "docs/write-your-first-agent.md"])
+PAGES = ["libs/agent/README.md", "docs/write-your-first-agent.md"]
+
+
+def examples(page: str) -> str:
+    return "\n".join(BLOCK.findall((ROOT / page).read_text()))
+
+
+@pytest.mark.parametrize("page", PAGES)
 def test_the_examples_run(page: str) -> None:
-    script = "\n".join(BLOCK.findall((ROOT / page).read_text()))
+    script = examples(page)
     assert script.count("assert ") >= 8  # the examples show what they claim
 
     ran = subprocess.run(
@@ -39,3 +46,21 @@ def test_the_sdk_imports_without_the_services_or_a_broker_client() -> None:
     )
 
     assert ran.stdout.strip() == "[]"
+
+
+def test_the_examples_type_check_as_a_users_package_would(tmp_path: Path) -> None:
+    """The SDK is typed: its examples pass `mypy --strict` with the pydantic plugin."""
+    for number, page in enumerate(PAGES):
+        (tmp_path / f"example_{number}.py").write_text(examples(page))
+    (tmp_path / "mypy.ini").write_text("[mypy]\nstrict = True\nplugins = pydantic.mypy\n")
+
+    checked = subprocess.run(
+        [sys.executable, "-m", "mypy", "--cache-dir", str(tmp_path / "cache"), "."],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+    assert checked.returncode == 0, checked.stdout[-3000:]
