@@ -440,6 +440,23 @@ async def test_a_start_hook_that_fails_refuses_the_spawn_leaking_nothing() -> No
     assert SECRET not in str(refused.value)
 
 
+class Unbuildable(Fragile):
+    """Cannot even be made."""
+
+    name = "unbuildable"
+
+    def __init__(self, config: NoConfig, identity: AgentIdentity) -> None:
+        raise ValueError(SECRET)
+
+
+async def test_an_agent_that_cannot_be_made_refuses_the_spawn_leaking_nothing() -> None:
+    with pytest.raises(Refused) as refused:
+        await spawn(Unbuildable, {}, AgentIdentity("u-1", "unbuildable"))
+
+    assert refused.value.code == "agent_start_failed"
+    assert SECRET not in str(refused.value)
+
+
 async def test_the_audit_view_is_json_data_and_a_failing_one_is_reported() -> None:
     agent = await started()
     await agent.run(Invocation("multiply", {"value": 1}))

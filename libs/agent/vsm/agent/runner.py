@@ -27,6 +27,7 @@ from vsm.agent.context import (
     CommandCancelled,
     Context,
     Intent,
+    agent_log,
 )
 from vsm.agent.definition import Agent, AgentTypeDefinition, CommandDefinition, definition
 from vsm.contract.errors import Refused
@@ -108,16 +109,15 @@ async def spawn(
     except ValidationError as error:
         problem = failures.invalid(error, "invalid_config", "config")
         raise Refused(problem.code, problem.message, problem.details) from None
-    agent = read.agent_class(validated, identity)
-    running = RunningAgent(read, agent, allocation or Allocation())
     try:
+        agent = read.agent_class(validated, identity)
         await agent.start()
     except Exception as error:
-        running.log.exception("the agent failed to start")
+        agent_log(identity).exception("the agent failed to start")
         raise Refused(
             "agent_start_failed", f"{read.name} failed to start ({type(error).__name__})"
         ) from None
-    return running
+    return RunningAgent(read, agent, allocation or Allocation())
 
 
 class RunningAgent:
