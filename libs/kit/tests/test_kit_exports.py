@@ -13,7 +13,7 @@ LIBS = Path(__file__).resolve().parents[2]
 
 def public_modules() -> list[str]:
     found = []
-    for library in ("contract", "kit"):
+    for library in ("agent", "contract", "kit"):
         root = LIBS / library
         for path in sorted((root / "vsm").rglob("*.py")):
             parts = path.relative_to(root).with_suffix("").parts

@@ -6,6 +6,7 @@ unknown type from one it merely does not handle.
 
 from vsm.contract import (
     adaptation,
+    agent_types,
     algedonic,
     approvals,
     control,
@@ -32,6 +33,7 @@ __all__ = [
     "Unprocessable",
     "VsmId",
     "adaptation",
+    "agent_types",
     "algedonic",
     "approvals",
     "control",
