@@ -40,7 +40,9 @@ def create_app(settings: Settings) -> Litestar:
             mcp_server.mount(runtime, settings, tokens),
             *room.routes,
         ],
-        dependencies=rest.dependencies(runtime.bus, letters),
+        dependencies=rest.dependencies(
+            runtime.bus, letters, settings.rest_bulk_spawn_max, settings.rest_bulk_spawn_timeout_s
+        ),
         exception_handlers=EXCEPTION_HANDLERS,
         cors_config=crosssite.cors(settings),
         # The console's bridge first: it turns a console session into the bearer header the
