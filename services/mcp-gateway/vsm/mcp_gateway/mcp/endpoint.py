@@ -13,6 +13,7 @@ import contextlib
 import importlib
 from typing import Any
 
+import structlog
 from litestar.handlers import asgi
 from litestar.types import ASGIApp, Receive, Scope, Send
 
@@ -21,6 +22,8 @@ from vsm.mcp_gateway.access import Tokens
 from vsm.mcp_gateway.settings import Settings
 
 __all__ = ["OnDemand", "mount"]
+
+log = structlog.get_logger("vsm.mcp_gateway.mcp")
 
 
 class OnDemand:
@@ -55,6 +58,8 @@ class OnDemand:
                 self.app = app
                 self.ready.set()
                 await self.stopping.wait()
+        except Exception:
+            log.exception("mcp_server_failed")
         finally:
             self.ready.set()  # a failed start answers the waiting requests (500)
 
