@@ -97,6 +97,11 @@ IDLE_SETTLE_S = 12.0
 margin, so every new agent's first report has gone upward."""
 IDLE_WINDOW_S = 20.0
 """How long `system.spawn_1000` watches the system sit idle with its 1,000 agents."""
+IDLE_RSS_SETTLE_S = 5.0
+"""Between the services' readiness and the reading of their idle RSS (`system.idle_rss`)."""
+BULK_SYSTEM = "root/bulk"
+"""The viable system `system.spawn_bulk_1000` spawns into: its quota (`AGENTS_PER_SYSTEM`)
+is its own, apart from the root's 1,000 agents of `system.spawn_1000`."""
 SOURCE = "vsm/bench"
 
 
@@ -254,6 +259,8 @@ class System:
     """Every agent spawned in this run, so their queues and exchanges get deleted."""
     token: str = ""
     """The gateway's operate token (the console's sign-in takes it too)."""
+    idle_rss: dict[str, float] = field(default_factory=dict)
+    """Each service's VmRSS (MiB) once ready and idle, before any agent is spawned."""
 
     def name(self, canonical: str) -> str:
         return f"{self.namespace}.{canonical}"
@@ -340,6 +347,8 @@ async def launched(
             system = System(local, namespace, http, rest, connection, channel, token=token)
             system.broker_pid = listening_pid(ctx.url)
             await check_worker_schema(http)
+            await asyncio.sleep(IDLE_RSS_SETTLE_S)
+            system.idle_rss = {name: rss_mib(p.pid) for name, p in local.processes.items()}
             if workers:
                 system.rest_agent = await system.spawn()
                 for _ in range(sizes(ctx).workers):
@@ -621,6 +630,64 @@ async def spawn_many(ctx: Context) -> Figures:
         "terminated_per_s": terminated_per_s,
         "rss_after_terminate_mib": rss_mib(pid),
     }
+
+
+@benchmark("system.spawn_bulk_1000", rounds=SPAWN_ROUNDS, deadline_s=600.0)
+async def spawn_bulk(ctx: Context) -> Figures:
+    """Spawn 1,000 worker agents over REST in one bulk request (`POST /api/vsm/agents:bulk`,
+    in the viable system `root/bulk`): `spawn_s`, agents/s, the CPU per spawn of the
+    services and of the broker (`broker_cpu_us_per_op`), against the broker's floor for as
+    many agents (`quorum_floor`, as `system.spawn_1000`); then terminate all of them over
+    REST (16 in flight: `terminated_per_s`). Runs once, after the rounds; its deadline is
+    600 s (launching the system when no case did before, the floor, the spawns and the
+    terminations)."""
+    system = await the_system(ctx)
+    n = sizes(ctx).spawn
+    floor = await quorum_floor(ctx, system, n, SPAWN_WINDOW)
+    body = {"agents": [{"type": "worker", "config": {}}] * n}
+    clock = ProcessClock.of(system)
+    async with asyncio.timeout(DEADLINE_S):
+        response = await system.rest.post(f"/api/vsm/agents:bulk?vsm_id={BULK_SYSTEM}", body)
+    spawn = clock.rate(n, "agents")
+    if response.status != 200:
+        raise RuntimeError(f"bulk spawn: {response.status} {response.text[:300]}")
+    answer = response.json()
+    spawned = [r["agent"]["agent_id"] for r in answer["results"] if r["agent"] is not None]
+    system.agents.update(spawned)
+    if len(spawned) != n:
+        raise RuntimeError(f"bulk spawn: {answer['refused']} of {n} refused")
+    spawn_s = n / spawn["agents_per_s"]
+    todo = iter(spawned)
+
+    async def retire() -> None:
+        await system.terminate(next(todo))
+
+    began = time.perf_counter()
+    async with asyncio.timeout(DEADLINE_S):
+        await pipelined(len(spawned), SPAWN_WINDOW, retire)
+    terminated_per_s = len(spawned) / (time.perf_counter() - began)
+    return {
+        "spawn_s": spawn_s,
+        "broker_floor_s": floor.seconds,
+        "spawn_vs_floor": spawn_s / floor.seconds,
+        **spawn,
+        **(
+            {"broker_floor_cpu_us_per_op": floor.broker_cpu_s / n * 1e6}
+            if floor.broker_cpu_s is not None
+            else {}
+        ),
+        "terminated_per_s": terminated_per_s,
+    }
+
+
+@benchmark("system.idle_rss", rounds=1)
+async def idle_rss(ctx: Context) -> Figures:
+    """Each service's VmRSS once ready and idle (`rss_mib:<service>`), read when the system
+    of the other system cases is launched: no agents yet, no LLM configured, no Telegram
+    token; `rss_max_mib` the largest (the bar: 80 MiB)."""
+    system = await the_system(ctx)
+    each = {f"rss_mib:{name}": mib for name, mib in system.idle_rss.items()}
+    return {"rss_max_mib": max(system.idle_rss.values()), **each}
 
 
 # Pain to policy ---------------------------------------------------------------------------

@@ -21,6 +21,7 @@ AGENTS = 3
 META_TOTAL = 2
 POLICY_BYTES = 2048
 RATE = 40
+BULK_MAX = 8
 """REST requests a minute per token: the read token's, used by the rate test alone, runs out;
 the operate token's other tests stay well under it."""
 
@@ -33,6 +34,7 @@ def system_env() -> dict[str, str]:
         "POLICY_MAX_BYTES": str(POLICY_BYTES),
         "REST_RATE_LIMIT": str(RATE),
         "DEAD_LETTER_WATCH_S": "0.5",
+        "REST_BULK_SPAWN_MAX": str(BULK_MAX),
     }
 
 
@@ -46,6 +48,7 @@ def system_env() -> dict[str, str]:
         ("POST", "/api/vsm/system5/decision"),
         ("POST", "/api/vsm/meta-systems"),
         ("POST", "/api/vsm/agents"),
+        ("POST", "/api/vsm/agents:bulk"),
     ],
 )
 async def test_a_body_over_1_mib_is_refused_on_every_route(
@@ -89,6 +92,68 @@ async def test_a_spawn_past_the_agents_of_a_system_is_a_409_until_one_is_termina
     assert (await gateway.delete(f"/api/vsm/agents/{ids[0]}")).status_code == 200
     again = await gateway.post("/api/vsm/agents", params=vsm, json={"type": "worker"})
     assert again.status_code == 201, again.text
+
+
+async def test_a_bulk_spawn_answers_each_item_counting_the_ones_before_it_against_the_quota(
+    gateway: httpx.AsyncClient,
+) -> None:
+    vsm = {"vsm_id": f"root/bulk{uuid.uuid4().hex[:6]}"}
+    items = [
+        {"type": "worker", "name": "first"},
+        {"type": "worker", "config": {"allocation": 0}},
+        {"type": "robot"},
+        {"type": "worker", "name": "first"},
+        {"type": "worker"},
+        {"type": "worker", "name": "third"},
+        {"type": "worker"},
+    ]
+    reply = await gateway.post("/api/vsm/agents:bulk", params=vsm, json={"agents": items})
+    assert reply.status_code == 200, reply.text
+    answer = reply.json()
+    assert (answer["spawned"], answer["refused"]) == (AGENTS, 4)
+    results = answer["results"]
+    assert [r["index"] for r in results] == list(range(len(items)))
+    assert [(r["status"], r["error"]) for r in results] == [
+        (201, None),
+        (422, "invalid_config"),
+        (422, "invalid_agent_type"),
+        (409, "name_taken"),
+        (201, None),
+        (201, None),
+        (409, "quota_exceeded"),
+    ]
+    assert results[1]["details"]["errors"][0]["field"] == "config.allocation"
+    assert results[6]["details"]["quota"] == "AGENTS_PER_SYSTEM"
+    spawned = [r["agent"] for r in results if r["agent"] is not None]
+    assert [a["name"] for a in spawned] == ["first", None, "third"]
+    for agent in spawned:
+        assert agent["vsm_id"] == vsm["vsm_id"]
+        known = await gateway.get(f"/api/vsm/agents/{agent['agent_id']}")
+        assert known.status_code == 200, known.text
+        assert known.json()["state"] == "running"
+    full = await gateway.post("/api/vsm/agents:bulk", params=vsm, json={"agents": items[4:5]})
+    assert full.json()["results"][0]["error"] == "quota_exceeded"  # the quota holds across calls
+    for agent in spawned:
+        assert (await gateway.delete(f"/api/vsm/agents/{agent['agent_id']}")).status_code == 200
+
+
+async def test_a_bulk_spawn_with_a_malformed_item_or_too_many_spawns_nothing(
+    gateway: httpx.AsyncClient,
+) -> None:
+    vsm = {"vsm_id": f"root/bulk{uuid.uuid4().hex[:6]}"}
+    malformed = {"agents": [{"type": "worker"}, {"config": {}}]}
+    reply = await gateway.post("/api/vsm/agents:bulk", params=vsm, json=malformed)
+    assert reply.status_code == 422, reply.text
+    assert any(f["field"].startswith("agents") for f in reply.json()["fields"])
+    too_many = {"agents": [{"type": "worker"}] * (BULK_MAX + 1)}
+    reply = await gateway.post("/api/vsm/agents:bulk", params=vsm, json=too_many)
+    assert reply.status_code == 422, reply.text
+    assert reply.json()["fields"][0]["field"] == "agents"
+    assert "REST_BULK_SPAWN_MAX" in reply.json()["message"]
+    empty = await gateway.post("/api/vsm/agents:bulk", params=vsm, json={"agents": []})
+    assert empty.status_code == 422, empty.text
+    listed = await gateway.get("/api/vsm/agents")
+    assert all(a["vsm_id"] != vsm["vsm_id"] for a in listed.json())
 
 
 async def test_meta_systems_past_the_total_are_refused_whatever_the_parent(

@@ -5,8 +5,15 @@ from datetime import UTC, datetime
 import pytest
 
 from vsm.contract.errors import Refused
-from vsm.contract.operations import AgentCrashed, AgentSpawned, AgentTerminated
+from vsm.contract.operations import (
+    AgentCrashed,
+    AgentInfo,
+    AgentSpawned,
+    AgentTerminated,
+    SpawnAgent,
+)
 from vsm.kit.egress import EgressPolicy
+from vsm.operations.admission import admit
 from vsm.operations.agents.catalog import describe_types
 from vsm.operations.registry import Registry, new_agent
 
@@ -144,13 +151,33 @@ def test_a_system_runs_at_most_its_quota_of_agents_and_a_terminated_one_frees_a_
     agents = [new_agent("worker", {}, NOW, vsm_id="root/a") for _ in range(3)]
     for index, agent in enumerate(agents):
         registry.apply(f"s{index}", AgentSpawned(agent=agent))
-    registry.check_quota("root", 3)  # another system's count
-    with pytest.raises(Refused) as refused:
-        registry.check_quota("root/a", 3)
-    assert refused.value.code == "quota_exceeded"
-    assert refused.value.details["quota"] == "AGENTS_PER_SYSTEM"
+    one = [SpawnAgent(agent_type="worker")]
+    (elsewhere,) = admit(one, registry.agents.values(), "root", 3, now=NOW)
+    assert isinstance(elsewhere, AgentInfo)  # another system's count
+    (refused,) = admit(one, registry.agents.values(), "root/a", 3, now=NOW)
+    assert isinstance(refused, Refused)
+    assert refused.code == "quota_exceeded"
+    assert refused.details["quota"] == "AGENTS_PER_SYSTEM"
     gone = AgentTerminated(
         agent_id=agents[0].agent_id, agent_type="worker", reason="done", terminated_at=NOW
     )
     registry.apply("t0", gone)
-    registry.check_quota("root/a", 3)
+    (again,) = admit(one, registry.agents.values(), "root/a", 3, now=NOW)
+    assert isinstance(again, AgentInfo)
+
+
+def test_a_batch_counts_its_own_items_against_the_quota_and_the_names() -> None:
+    items = [
+        SpawnAgent(agent_type="worker", name="w"),
+        SpawnAgent(agent_type="robot"),
+        SpawnAgent(agent_type="worker", name="w"),
+        SpawnAgent(agent_type="worker"),
+        SpawnAgent(agent_type="worker"),
+    ]
+    admitted = admit(items, [], "root", 2, now=NOW)
+    codes = [a.code if isinstance(a, Refused) else a.name for a in admitted]
+    assert codes == ["w", "invalid_agent_type", "name_taken", None, "quota_exceeded"]
+    pending = [a for a in admitted if isinstance(a, AgentInfo)]
+    (later,) = admit(items[3:4], pending, "root", 2, now=NOW)  # those still being spawned count
+    assert isinstance(later, Refused)
+    assert later.code == "quota_exceeded"

@@ -31,7 +31,9 @@ __all__ = [
     "AGENT_DEAD_LETTERS",
     "AGENT_ID_PATTERN",
     "AGENT_NAME_PATTERN",
+    "BULK_SPAWN_LIMIT",
     "COMMAND_PATTERN",
+    "MAX_BULK_PAYLOAD_BYTES",
     "MAX_PAYLOAD_BYTES",
     "REGISTRY_LOG",
     "AgentCommand",
@@ -55,6 +57,10 @@ __all__ = [
     "ListAgents",
     "RegistryMark",
     "SpawnAgent",
+    "SpawnAgents",
+    "SpawnOutcome",
+    "SpawnOutcomes",
+    "SpawnRefusal",
     "TerminateAgent",
     "command_key",
     "command_queue",
@@ -70,6 +76,12 @@ COMMAND_PATTERN = r"^[a-z][a-z0-9_]{0,63}$"
 
 MAX_PAYLOAD_BYTES = 1024 * 1024
 """Largest command or spawn message accepted (REST answers 413, AMQP dead-letters)."""
+
+BULK_SPAWN_LIMIT = 10_000
+"""Most agents one `SpawnAgents` asks for (the gateway's `REST_BULK_SPAWN_MAX` is at most this)."""
+
+MAX_BULK_PAYLOAD_BYTES = 16 * 1024 * 1024
+"""Largest `SpawnAgents` message accepted (AMQP dead-letters a larger one)."""
 
 AgentState = Literal["running", "terminated"]
 AuditType = Literal["state_dump", "metrics_only", "resource_audit"]
@@ -155,6 +167,47 @@ class SpawnAgent(Message):
         pattern=AGENT_NAME_PATTERN,
         description="A stable name chosen by whoever declares the agent (organisation files).",
     )
+
+
+class SpawnAgents(Message):
+    """Ask operations for many agents in one request (bulk spawn).
+
+    Each item is checked and spawned on its own, in order: the quota (`AGENTS_PER_SYSTEM`)
+    and name uniqueness count the items accepted before it, and a refused item leaves the
+    others alone. Each spawned agent is logged as its own `AgentSpawned`, as one spawn is.
+    """
+
+    TYPE: ClassVar[str] = "vsm.s1.agent.spawn-many.v1"
+
+    agents: list[SpawnAgent] = Field(min_length=1, max_length=BULK_SPAWN_LIMIT)
+
+
+class SpawnRefusal(BaseModel):
+    """Why one item of a bulk spawn was refused: the codes a single spawn answers with."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    code: str = Field(min_length=1, max_length=64)
+    message: str = Field(max_length=4096)
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class SpawnOutcome(BaseModel):
+    """One item of a bulk spawn: the agent spawned, or why it was not (exactly one of them)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    index: int = Field(ge=0, description="The item's position in the request.")
+    agent: AgentInfo | None = None
+    error: SpawnRefusal | None = None
+
+
+class SpawnOutcomes(Message):
+    """The reply to `SpawnAgents`: one outcome per item, in the request's order."""
+
+    TYPE: ClassVar[str] = "vsm.s1.agent.spawn-many-reply.v1"
+
+    outcomes: list[SpawnOutcome] = Field(max_length=BULK_SPAWN_LIMIT)
 
 
 class ListAgents(Message):

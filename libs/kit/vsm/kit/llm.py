@@ -19,11 +19,9 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
-from anthropic import AsyncAnthropic
-from anthropic.types import Message, Usage
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from pydantic import Field
 
@@ -33,6 +31,10 @@ from vsm.kit.bus import Bus
 from vsm.kit.genai import llm_call
 from vsm.kit.labels import BoundedLabel
 from vsm.kit.llm_allowance import LlmAllowance, LlmBudgetExhausted, worst_case
+
+if TYPE_CHECKING:  # the SDK is imported where a client is made: only with an LLM configured
+    from anthropic import AsyncAnthropic
+    from anthropic.types import Message, Usage
 from vsm.kit.pricing import MAX_MODELS, ModelName, ModelPrice, PriceTable, Tokens
 from vsm.kit.settings import ServiceSettings
 

@@ -25,6 +25,7 @@ from uvicorn.config import STARTUP_FAILURE
 from vsm.contract import topology
 from vsm.contract.envelope import Envelope
 from vsm.contract.health import Ping, Pong
+from vsm.kit import memory
 from vsm.kit.addresses import BrokerAddresses
 from vsm.kit.bus import Bus
 from vsm.kit.consumer import DirectConsumers
@@ -202,6 +203,7 @@ class Runtime:
         for hook in self._on_start:
             await hook()
         self.health.start()
+        memory.release()  # what start-up freed goes back to the system
         log.info("service_started", instance=self.settings.instance_id)
         try:
             yield

@@ -10,14 +10,15 @@ import asyncio
 import contextlib
 import json
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
-from anthropic import AsyncAnthropic
-from anthropic.types import MessageParam, ToolChoiceToolParam, ToolParam
 
 from vsm.contract.intelligence import AlertExplanation, IntelligenceAlert
 from vsm.kit.llm import Caller, LlmMeter, MeteredLlm
+
+if TYPE_CHECKING:  # the SDK itself only when a client is made (an LLM configured)
+    from anthropic.types import MessageParam, ToolChoiceToolParam, ToolParam
 
 log = structlog.get_logger("vsm.intelligence.amplifier")
 
@@ -28,6 +29,7 @@ SYSTEM_PROMPT = (
     "happening and why it matters to the organisation, then propose up to three short, "
     "concrete scenarios of what may happen next. Call the explain_alert tool with your answer."
 )
+FORCED: ToolChoiceToolParam = {"type": "tool", "name": TOOL}
 TOOLS: list[ToolParam] = [
     {
         "name": TOOL,
@@ -113,7 +115,7 @@ class Amplifier:
             max_tokens=self.max_tokens,
             system=SYSTEM_PROMPT,
             tools=TOOLS,
-            tool_choice=ToolChoiceToolParam(type="tool", name=TOOL),
+            tool_choice=FORCED,
             messages=ask,
         )
         return parse(alert.alert_id, reply.model, list(reply.content))
@@ -156,6 +158,8 @@ def create_client(
     caller: Caller,
 ) -> MeteredLlm:
     """The metered client; the SDK's retries happen within one metered call."""
+    from anthropic import AsyncAnthropic
+
     client = AsyncAnthropic(
         api_key=api_key, base_url=base_url, timeout=timeout_s, max_retries=max_retries
     )

@@ -6,7 +6,7 @@ from litestar import Litestar
 from vsm.kit.dead_letters import DeadLetters
 from vsm.kit.runtime import Runtime
 from vsm.mcp_gateway import access, asks, console, crosssite, rest
-from vsm.mcp_gateway.mcp import server as mcp_server
+from vsm.mcp_gateway.mcp import endpoint as mcp_endpoint
 from vsm.mcp_gateway.rate import RateLimiter
 from vsm.mcp_gateway.rest import dead_letters
 from vsm.mcp_gateway.rest.common import BEARER, EXCEPTION_HANDLERS, OPENAPI_COMPONENTS
@@ -37,10 +37,12 @@ def create_app(settings: Settings) -> Litestar:
     return runtime.http_app(
         [
             *rest.CONTROLLERS,
-            mcp_server.mount(runtime, settings, tokens),
+            mcp_endpoint.mount(runtime, settings, tokens),
             *room.routes,
         ],
-        dependencies=rest.dependencies(runtime.bus, letters),
+        dependencies=rest.dependencies(
+            runtime.bus, letters, settings.rest_bulk_spawn_max, settings.rest_bulk_spawn_timeout_s
+        ),
         exception_handlers=EXCEPTION_HANDLERS,
         cors_config=crosssite.cors(settings),
         # The console's bridge first: it turns a console session into the bearer header the

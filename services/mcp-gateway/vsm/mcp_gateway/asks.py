@@ -47,6 +47,8 @@ from vsm.contract.operations import (
     GetAgent,
     ListAgents,
     SpawnAgent,
+    SpawnAgents,
+    SpawnOutcomes,
     TerminateAgent,
     command_key,
     command_queue,
@@ -116,6 +118,7 @@ ASKED = {
     "coordinator": ((System2Query, System2State), (CoordinateMessage, CoordinationReceipt)),
     "operations": (
         (SpawnAgent, AgentDescription),
+        (SpawnAgents, SpawnOutcomes),
         (ListAgents, AgentList),
         (GetAgent, AgentDescription),
         (TerminateAgent, AgentDescription),

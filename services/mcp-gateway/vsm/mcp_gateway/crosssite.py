@@ -12,12 +12,15 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from litestar.config.cors import CORSConfig
 from litestar.types import HTTPResponseStartEvent, Send
-from mcp.server.transport_security import TransportSecuritySettings
 
 from vsm.mcp_gateway.settings import Settings
+
+if TYPE_CHECKING:
+    from mcp.server.transport_security import TransportSecuritySettings
 
 MUTATIONS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 CORS_HEADERS = ["mcp-session-id", "mcp-protocol-version"]
@@ -107,6 +110,8 @@ def media_refusal(method: str, headers: Mapping[str, str], reads_body: bool) -> 
 
 def transport_security(settings: Settings) -> TransportSecuritySettings:
     """The MCP SDK's own DNS-rebinding check, on the same lists (behind the gateway's)."""
+    from mcp.server.transport_security import TransportSecuritySettings  # with the server
+
     hosts, origins = allowed(settings)
     return TransportSecuritySettings(
         enable_dns_rebinding_protection=True, allowed_hosts=hosts, allowed_origins=origins

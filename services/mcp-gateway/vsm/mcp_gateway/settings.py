@@ -2,6 +2,7 @@
 
 from pydantic import AliasChoices, Field, SecretStr
 
+from vsm.contract.operations import BULK_SPAWN_LIMIT
 from vsm.kit.settings import ServiceSettings
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "[::1]")
@@ -50,6 +51,18 @@ class Settings(ServiceSettings):
         ge=1024,
         le=64 * 1024 * 1024,
         description="Largest REST request body; a larger one is refused with 413.",
+    )
+    rest_bulk_spawn_max: int = Field(
+        default=1000,
+        ge=1,
+        le=BULK_SPAWN_LIMIT,
+        description="Most agents one bulk spawn (`POST /api/vsm/agents:bulk`) may ask for.",
+    )
+    rest_bulk_spawn_timeout_s: float = Field(
+        default=120.0,
+        gt=0,
+        le=3600,
+        description="How long a bulk spawn waits for operations to spawn its agents (504 past it).",
     )
     rest_rate_limit: int = Field(
         default=1200,

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import httpx
-from anthropic import AsyncAnthropic
 from litestar import Litestar
 
 from vsm.kit.egress import egress_client
@@ -32,6 +31,8 @@ def anthropic_client(settings: Settings, meter: LlmMeter) -> MeteredLlm | None:
     key = settings.anthropic_api_key.get_secret_value() if settings.anthropic_api_key else ""
     if not key:
         return None
+    from anthropic import AsyncAnthropic  # the SDK only with an LLM configured
+
     client = AsyncAnthropic(
         api_key=key,
         base_url=settings.anthropic_base_url,

@@ -7,14 +7,21 @@ from faststream.rabbit.response import RabbitResponse
 
 from vsm.contract import topology
 from vsm.contract.envelope import Envelope
+from vsm.contract.errors import Refused, Unprocessable
 from vsm.contract.operations import (
+    MAX_BULK_PAYLOAD_BYTES,
     AgentDescription,
+    AgentInfo,
     AgentList,
     AgentTypes,
     DescribeAgentTypes,
     GetAgent,
     ListAgents,
     SpawnAgent,
+    SpawnAgents,
+    SpawnOutcome,
+    SpawnOutcomes,
+    SpawnRefusal,
     TerminateAgent,
 )
 from vsm.kit.bus import Bus
@@ -33,6 +40,17 @@ def register(bus: Bus, s1: System1, ready_timeout_s: float) -> None:
         request = envelope.data
         agent = await s1.spawn(request.agent_type, request.config, request.name, envelope.vsm_id)
         return bus.reply(AgentDescription(agent=agent), cause=envelope)
+
+    @bus.handle(requests, SpawnAgents)
+    async def on_spawn_many(envelope: Envelope[SpawnAgents]) -> RabbitResponse:
+        body = bus.delivery().body
+        if len(body) > MAX_BULK_PAYLOAD_BYTES:
+            raise Unprocessable(
+                "payload_too_large", f"{len(body)} bytes; the limit is {MAX_BULK_PAYLOAD_BYTES}"
+            )
+        await s1.wait_ready(ready_timeout_s)
+        spawned = await s1.spawn_many(envelope.data.agents, envelope.vsm_id)
+        return bus.reply(SpawnOutcomes(outcomes=outcomes(spawned)), cause=envelope)
 
     @bus.handle(requests, GetAgent)
     async def on_get(envelope: Envelope[GetAgent]) -> RabbitResponse:
@@ -58,3 +76,12 @@ def register(bus: Bus, s1: System1, ready_timeout_s: float) -> None:
     @bus.handle(requests, DescribeAgentTypes)
     async def on_types(envelope: Envelope[DescribeAgentTypes]) -> RabbitResponse:
         return bus.reply(AgentTypes(types=describe_types()), cause=envelope)
+
+
+def outcomes(spawned: list[AgentInfo | Refused]) -> list[SpawnOutcome]:
+    return [
+        SpawnOutcome(index=index, agent=agent)
+        if isinstance(agent, AgentInfo)
+        else SpawnOutcome(index=index, error=SpawnRefusal(**agent.reply.model_dump()))
+        for index, agent in enumerate(spawned)
+    ]

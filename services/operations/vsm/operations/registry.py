@@ -132,30 +132,6 @@ class Registry:
             )
         return agent
 
-    def check_quota(self, vsm_id: str, most: int) -> None:
-        """A viable system runs at most `most` agents (`AGENTS_PER_SYSTEM`): one more is
-        `quota_exceeded`, until one of them is terminated."""
-        running = sum(
-            1 for a in self.agents.values() if a.state == "running" and a.vsm_id == vsm_id
-        )
-        if running >= most:
-            raise Refused(
-                "quota_exceeded",
-                f"{vsm_id} already runs {running} agents, its quota (AGENTS_PER_SYSTEM: {most}); "
-                "terminate one first",
-                {"field": "vsm_id", "quota": "AGENTS_PER_SYSTEM", "limit": most},
-            )
-
-    def check_name_free(self, name: str, vsm_id: str) -> None:
-        """Names identify declared agents: two running agents of one system never share one."""
-        for agent in self.running():
-            if agent.name == name and agent.vsm_id == vsm_id:
-                raise Refused(
-                    "name_taken",
-                    f"agent {agent.agent_id} in {vsm_id} is already named {name!r}",
-                    {"field": "name", "agent_id": agent.agent_id},
-                )
-
     def listing(self, agent_type: str | None, include_terminated: bool) -> list[AgentInfo]:
         return sorted(
             (

@@ -8,20 +8,31 @@ the stream; applying an event twice is harmless.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
+import structlog
+
+from vsm.contract.errors import Refused
 from vsm.contract.message import Message
 from vsm.contract.operations import (
     AgentCrashed,
     AgentInfo,
     AgentSpawned,
     AgentTerminated,
+    SpawnAgent,
 )
 from vsm.kit.bus import Bus
 from vsm.kit.egress import EgressPolicy
+from vsm.operations.admission import admit
 from vsm.operations.host import AgentHost
-from vsm.operations.registry import Registry, new_agent
+from vsm.operations.registry import Registry
 from vsm.operations.wiring import declare_agent
+
+SPAWNS_IN_FLIGHT = 64
+"""Agents of one bulk spawn whose declarations and registry events are in flight at once."""
+
+log = structlog.get_logger("vsm.operations.system1")
 
 
 class System1:
@@ -33,6 +44,8 @@ class System1:
         self.host = host
         self.egress = egress
         self.registry = Registry()
+        self.pending: dict[str, AgentInfo] = {}
+        """Agents admitted and not yet logged: the quota and the names count them."""
         self.ready = asyncio.Event()
         host.report_crash = self.crashed
 
@@ -67,14 +80,46 @@ class System1:
         name: str | None = None,
         vsm_id: str = "root",
     ) -> AgentInfo:
-        self.registry.check_quota(vsm_id, self.agents_per_system)
-        if name is not None:
-            self.registry.check_name_free(name, vsm_id)
+        request = SpawnAgent(agent_type=agent_type, config=config, name=name)
+        (agent,) = await self.spawn_many([request], vsm_id, raising=True)
+        if isinstance(agent, Refused):
+            raise agent
+        return agent
+
+    async def spawn_many(
+        self, requests: Sequence[SpawnAgent], vsm_id: str = "root", *, raising: bool = False
+    ) -> list[AgentInfo | Refused]:
+        """Spawn each agent asked for that `admit` lets in, `SPAWNS_IN_FLIGHT` at a time; per
+        request, the agent or why not. One that fails on the broker is `spawn_failed` (with
+        `raising`, its error is raised instead)."""
+        known = [*self.registry.agents.values(), *self.pending.values()]
         now = datetime.now(UTC)
-        agent = new_agent(agent_type, dict(config), now, name, vsm_id, egress=self.egress)
+        admitted = admit(
+            requests, known, vsm_id, self.agents_per_system, now=now, egress=self.egress
+        )
+        fresh = [a for a in admitted if isinstance(a, AgentInfo)]
+        self.pending.update((a.agent_id, a) for a in fresh)
+        gate = asyncio.Semaphore(SPAWNS_IN_FLIGHT)
+
+        async def start(agent: AgentInfo) -> AgentInfo | Refused:
+            async with gate:
+                try:
+                    return await self._start(agent)
+                except Exception as error:
+                    if raising:
+                        raise
+                    log.warning("spawn_failed", agent_id=agent.agent_id, error=repr(error))
+                    return Refused("spawn_failed", f"{agent.agent_id}: {error!r}"[:1024])
+                finally:
+                    self.pending.pop(agent.agent_id, None)
+
+        started = iter(await asyncio.gather(*(start(a) for a in fresh)))
+        return [next(started) if isinstance(a, AgentInfo) else a for a in admitted]
+
+    async def _start(self, agent: AgentInfo) -> AgentInfo:
         # Its queue first: what S3 sends it on hearing of it (its LLM share) finds it.
         await declare_agent(self.bus, agent.agent_id)
-        await self._log(AgentSpawned(agent=agent), "spawned", agent_type)
+        await self._log(AgentSpawned(agent=agent), "spawned", agent.agent_type)
         return self.registry.find(agent.agent_id)
 
     async def terminate(self, agent_id: str, reason: str) -> AgentInfo:

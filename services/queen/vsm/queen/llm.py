@@ -16,9 +16,8 @@ import json
 import random
 import time
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import anthropic
 from pydantic import BaseModel, ConfigDict, Field
 
 from vsm.contract.policy import (
@@ -30,6 +29,9 @@ from vsm.contract.policy import (
 )
 from vsm.kit.llm import Caller, LlmMeter, MeteredLlm
 from vsm.queen.rules import Anomaly
+
+if TYPE_CHECKING:
+    import anthropic
 
 TOOL_NAME = "propose_policy"
 MAX_TOKENS = 2048
@@ -149,6 +151,8 @@ class LlmProposer:
 
     async def _create(self, llm: MeteredLlm, content: str) -> Any:
         """The reply, after bounded, jittered retries of what may pass; else `LlmFailed`."""
+        import anthropic  # loaded with the client already
+
         started = time.monotonic()
         attempt = 0
         while True:
@@ -189,6 +193,8 @@ def create_proposer(
     """Built at start-up, and only when a key is configured (otherwise rules only)."""
     if not api_key:
         return None
+    import anthropic  # the SDK only with an LLM configured
+
     client = anthropic.AsyncAnthropic(
         api_key=api_key, base_url=base_url, timeout=timeout_s, max_retries=0
     )

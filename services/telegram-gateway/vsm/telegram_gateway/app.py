@@ -3,6 +3,10 @@
 Without `TELEGRAM_BOT_TOKEN` the service runs, healthy, with `{"bot": "disabled"}`.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from litestar import Litestar
 from litestar.di import Provide
 
@@ -23,10 +27,12 @@ from vsm.contract.system5 import System5Query, System5State
 from vsm.kit.runtime import Runtime
 from vsm.telegram_gateway import handlers
 from vsm.telegram_gateway.assistant import Assistant
-from vsm.telegram_gateway.bot import TelegramBot
 from vsm.telegram_gateway.outlets import Outlets, outlets
 from vsm.telegram_gateway.settings import Settings
 from vsm.telegram_gateway.webhook import telegram_webhook
+
+if TYPE_CHECKING:
+    from vsm.telegram_gateway.bot import TelegramBot
 
 SERVICE = "telegram-gateway"
 
@@ -34,6 +40,9 @@ SERVICE = "telegram-gateway"
 def create_bot(settings: Settings, runtime: Runtime, published: Outlets) -> TelegramBot | None:
     if not settings.bot_enabled:
         return None
+    # python-telegram-bot only with a bot configured (about 17 MiB of an idle gateway).
+    from vsm.telegram_gateway.bot import TelegramBot
+
     assistant = Assistant(
         runtime.bus, model=settings.telegram_llm_model, timeout_s=settings.telegram_llm_timeout_s
     )

@@ -7,7 +7,7 @@ dead-lettered with reason `bot_disabled`: parked where operators can see it, nev
 
 from __future__ import annotations
 
-from telegram.error import BadRequest
+from typing import TYPE_CHECKING
 
 from vsm.contract import topology
 from vsm.contract.approvals import ApprovalRequested
@@ -16,7 +16,9 @@ from vsm.contract.errors import Unprocessable
 from vsm.contract.system5 import OperatorAlert
 from vsm.contract.telegram import TELEGRAM_COMMANDS, ChatMessage, TelegramUpdate
 from vsm.kit.bus import Bus
-from vsm.telegram_gateway.bot import TelegramBot
+
+if TYPE_CHECKING:
+    from vsm.telegram_gateway.bot import TelegramBot
 
 DISABLED = Unprocessable("bot_disabled", "no TELEGRAM_BOT_TOKEN: the Telegram bot is off")
 
@@ -58,6 +60,8 @@ def subscribe(bus: Bus, bot: TelegramBot | None) -> None:
     async def on_chat_message(envelope: Envelope[ChatMessage]) -> None:
         """Another system asks the bot to tell an allowed chat something."""
         teller = running(bot)
+        from telegram.error import BadRequest  # loaded with the bot already
+
         message = envelope.data
         if not teller.gate.is_allowed(message.chat_id):
             raise Unprocessable("chat_not_allowed", f"chat {message.chat_id} is not allowed")

@@ -12,7 +12,6 @@ from typing import Any
 
 from litestar import Request, Response, post
 from litestar.di import NamedDependency
-from telegram import Update
 
 from vsm.contract.telegram import TelegramUpdate
 from vsm.telegram_gateway.outlets import Outlets
@@ -33,6 +32,8 @@ def update_id_of(body: Any) -> int | None:
     """The update's id when `body` reads as a Bot API Update (as PTB will read it), else None."""
     if not isinstance(body, dict):
         return None
+    from telegram import Update  # loaded with the bot already (no bot: no webhook)
+
     update_id = body.get("update_id")
     if not isinstance(update_id, int) or isinstance(update_id, bool):
         return None

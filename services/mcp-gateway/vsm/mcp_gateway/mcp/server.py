@@ -6,12 +6,10 @@ without sticky sessions. The SDK's session manager runs inside the service's lif
 
 from __future__ import annotations
 
-import contextlib
 import json
 from typing import Any
 
-from litestar.handlers import asgi
-from litestar.types import Receive, Scope, Send
+from litestar.types import ASGIApp
 from mcp.server.mcpserver import MCPServer
 
 from vsm.contract.health import StatusQuery, SystemStatus
@@ -79,9 +77,9 @@ def _register_prompts(server: MCPServer[Any]) -> None:
         )
 
 
-def mount(runtime: Runtime, settings: Settings, tokens: Tokens) -> Any:
-    """The `/mcp` route (outside the OpenAPI schema), started and stopped with the service.
-    The edge's gate lets a read token in (`opt`); each tool call then needs its own scope."""
+def serve(runtime: Runtime, settings: Settings, tokens: Tokens) -> tuple[Any, ASGIApp]:
+    """The server's session manager (to run while it serves) and the ASGI app of `/mcp`
+    behind its rate limit (`McpGate`). Each tool call needs its own scope (`ToolScopes`)."""
     server = create_mcp_server(runtime, settings.mcp_max_result_chars)
     server.middleware.append(ToolScopes(server, tokens))
     server.streamable_http_app(
@@ -92,20 +90,4 @@ def mount(runtime: Runtime, settings: Settings, tokens: Tokens) -> Any:
     )
     manager = server.session_manager
     handle: Any = manager.handle_request  # Starlette's ASGI types, the same protocol
-    gate = McpGate(handle, RateLimiter(settings.mcp_rate_limit))
-    running = contextlib.AsyncExitStack()
-
-    async def start() -> None:
-        await running.enter_async_context(manager.run())
-
-    async def stop() -> None:
-        await running.aclose()
-
-    runtime.on_start(start)
-    runtime.on_stop(stop)
-
-    @asgi("/mcp", is_mount=True, include_in_schema=False, copy_scope=True, opt={"scope": "read"})
-    async def mcp_endpoint(scope: Scope, receive: Receive, send: Send) -> None:
-        await gate(scope, receive, send)
-
-    return mcp_endpoint
+    return manager, McpGate(handle, RateLimiter(settings.mcp_rate_limit))

@@ -35,6 +35,12 @@ CONTROLLERS = [
 ]
 
 
-def dependencies(bus: Bus, letters: DeadLetters) -> dict[str, Provide]:
+def dependencies(
+    bus: Bus, letters: DeadLetters, bulk_max: int = 1000, bulk_timeout_s: float = 120.0
+) -> dict[str, Provide]:
     """What the routes are given by name: the bus, the agents, the dead letters."""
-    return common.dependencies(bus) | agents.dependencies(bus) | dead_letters.dependencies(letters)
+    return (
+        common.dependencies(bus)
+        | agents.dependencies(bus, bulk_max, bulk_timeout_s)
+        | dead_letters.dependencies(letters)
+    )

@@ -3,6 +3,11 @@
 Registry routes are requests to `operations`; a command is published on `vsm.s1.commands`
 (key `<agent_type>.<agent_id>.<command>`) and the route waits for the agent's result; an
 audit goes straight to the agent's queue, bypassing S2. Bodies over 1 MiB get 413.
+
+`POST /api/vsm/agents:bulk` spawns many agents in one request (one `SpawnAgents` request to
+operations, which checks and spawns each in order): at most `REST_BULK_SPAWN_MAX` items, the
+body within `REST_MAX_BODY_BYTES`; each item answers on its own (201 and the agent, or the
+status and error a single spawn would have answered), so a refused item leaves the others.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from typing import Annotated, Any, TypeVar
 
 from litestar import Controller, Request, Response, delete, get, post
 from litestar.di import NamedDependency, Provide
+from litestar.exceptions import ValidationException
 from litestar.params import FromPath, JSONBody, QueryParameter
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -20,6 +26,7 @@ from vsm.contract import topology
 from vsm.contract.message import Message
 from vsm.contract.operations import (
     AGENT_NAME_PATTERN,
+    BULK_SPAWN_LIMIT,
     COMMAND_PATTERN,
     AgentCommand,
     AgentDescription,
@@ -35,6 +42,8 @@ from vsm.contract.operations import (
     GetAgent,
     ListAgents,
     SpawnAgent,
+    SpawnAgents,
+    SpawnOutcomes,
     TerminateAgent,
     command_key,
     command_queue,
@@ -52,6 +61,7 @@ from vsm.mcp_gateway.rest.common import (
     RestOperation,
     VsmIdParam,
     error_response,
+    status_of,
     system,
 )
 
@@ -65,6 +75,50 @@ class SpawnInput(BaseModel):
     type: str = Field(min_length=1, max_length=32)
     config: dict[str, Any] = Field(default_factory=dict)
     name: str | None = Field(default=None, pattern=AGENT_NAME_PATTERN)
+
+
+class BulkSpawnInput(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    agents: list[SpawnInput] = Field(
+        max_length=BULK_SPAWN_LIMIT,
+        description="The agents to spawn, in order (at most `REST_BULK_SPAWN_MAX`).",
+    )
+
+
+class BulkSpawnItem(BaseModel):
+    """One item of a bulk spawn: 201 and the agent, or the status, `error` code, `message`
+    and `details` a single spawn of it would have answered (409 `quota_exceeded`, ...)."""
+
+    index: int = Field(ge=0, description="The item's position in the request.")
+    status: int
+    agent: AgentInfo | None = None
+    error: str | None = None
+    message: str | None = None
+    details: dict[str, Any] | None = None
+
+
+class BulkSpawnOutput(BaseModel):
+    spawned: int = Field(ge=0, description="How many items were spawned.")
+    refused: int = Field(ge=0, description="How many items were refused.")
+    results: list[BulkSpawnItem] = Field(description="One per item, in the request's order.")
+
+
+def bulk_output(reply: SpawnOutcomes) -> BulkSpawnOutput:
+    results = [
+        BulkSpawnItem(index=o.index, status=201, agent=o.agent)
+        if o.error is None
+        else BulkSpawnItem(
+            index=o.index,
+            status=status_of(o.error.code),
+            error=o.error.code,
+            message=o.error.message,
+            details=o.error.details,
+        )
+        for o in reply.outcomes
+    ]
+    spawned = sum(r.agent is not None for r in results)
+    return BulkSpawnOutput(spawned=spawned, refused=len(results) - spawned, results=results)
 
 
 class CommandInput(BaseModel):
@@ -117,10 +171,16 @@ class Agents:
 
     bus: Bus
     directory: AgentDirectory
+    bulk_max: int = 1000
+    """Most items of one bulk spawn (`REST_BULK_SPAWN_MAX`)."""
+    bulk_timeout_s: float = 120.0
+    """How long a bulk spawn waits for operations (`REST_BULK_SPAWN_TIMEOUT_S`)."""
 
 
-def dependencies(bus: Bus) -> dict[str, Provide]:
-    agents = Agents(bus, AgentDirectory())
+def dependencies(
+    bus: Bus, bulk_max: int = 1000, bulk_timeout_s: float = 120.0
+) -> dict[str, Provide]:
+    agents = Agents(bus, AgentDirectory(), bulk_max, bulk_timeout_s)
 
     async def provide_agents() -> Agents:
         return agents
@@ -146,6 +206,36 @@ class AgentsController(Controller):
             "operations", "spawn", request, AgentDescription, vsm_id=system(vsm_id)
         )
         return reply.agent
+
+    @post("/agents:bulk", status_code=200, responses=BODY | ASKS)
+    async def spawn_many(
+        self,
+        agents: NamedDependency[Agents],
+        data: JSONBody[BulkSpawnInput],
+        vsm_id: VsmIdParam = None,
+    ) -> BulkSpawnOutput:
+        """Spawn many agents of the viable system `vsm_id` in one request (bulk).
+
+        1 to `REST_BULK_SPAWN_MAX` items (1,000 by default; else 422 naming `agents`),
+        the body within `REST_MAX_BODY_BYTES` (413). A malformed item is 422 for the whole
+        request (nothing spawned). Otherwise 200 with one result per item, in order: each
+        item is checked as one spawn is, counting the items before it against the quota
+        (`AGENTS_PER_SYSTEM`) and the names, and a refused item leaves the others spawned.
+        """
+        if not 1 <= len(data.agents) <= agents.bulk_max:
+            message = f"1 to {agents.bulk_max} agents per request (REST_BULK_SPAWN_MAX)"
+            raise ValidationException(message, extra=[{"key": "agents", "message": message}])
+        items = [SpawnAgent(agent_type=a.type, config=a.config, name=a.name) for a in data.agents]
+        request = SpawnAgents(agents=items)
+        reply = await agents.bus.query(
+            "operations",
+            "spawn-many",
+            request,
+            SpawnOutcomes,
+            vsm_id=system(vsm_id),
+            timeout=agents.bulk_timeout_s,
+        )
+        return bulk_output(reply)
 
     @get("/agents", responses=EDGE | PARAMS | ASKS, operation_class=RestOperation)
     async def list_agents(

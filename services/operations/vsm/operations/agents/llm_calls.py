@@ -15,14 +15,15 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from typing import Any
-
-import anthropic
-from anthropic.types import Message
+from typing import TYPE_CHECKING, Any
 
 from vsm.kit.llm import MeteredLlm
 from vsm.kit.llm_allowance import LlmBudgetExhausted
 from vsm.operations.agents.base import CommandFailed
+
+if TYPE_CHECKING:  # imported when a call is made (a client exists only with a key)
+    import anthropic
+    from anthropic.types import Message
 
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504, 529})
 BASE_BACKOFF_S = 0.25
@@ -89,6 +90,8 @@ def refusal(error: anthropic.APIStatusError) -> CommandFailed | None:
 
 async def create_message(llm: MeteredLlm, deadline_s: float, **request: Any) -> tuple[Message, int]:
     """The model's reply and how many attempts it took; `CommandFailed` when it cannot be had."""
+    import anthropic  # loaded with the client already
+
     started = time.monotonic()
     attempt = 0
     while True:

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import uuid
 from collections import OrderedDict
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from anthropic.types import Message
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from vsm.kit.llm import MeteredLlm
@@ -21,6 +20,9 @@ from vsm.operations.agents.base import (
 )
 from vsm.operations.agents.llm_calls import create_message
 from vsm.operations.agents.llm_tools import TOOLS
+
+if TYPE_CHECKING:
+    from anthropic.types import Message
 
 Turn = dict[str, Any]
 

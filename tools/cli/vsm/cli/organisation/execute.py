@@ -1,16 +1,24 @@
-"""Carrying out a plan, one REST call per step (two for a replacement), in the plan's order.
+"""Carrying out a plan, one REST call per step (two for a replacement), in the plan's order;
+agents created one after another in one viable system go in bulk spawns
+(`POST /agents:bulk`, `BULK` at a time; one call each from a gateway without that route).
 
-The first refusal stops the run: the steps before it stay done, and running `vsm apply`
-again plans only what is still missing.
+The first refusal stops the run: the steps before it stay done (in a bulk spawn, every item
+spawned is reported done before the first refused one stops the run), and running
+`vsm apply` again plans only what is still missing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from itertools import groupby
 from typing import Any
 
+from vsm.cli.errors import Refused
 from vsm.cli.gateway import Gateway
 from vsm.cli.organisation.steps import Step
+
+BULK = 1000
+"""Agents per bulk spawn: the gateway's default `REST_BULK_SPAWN_MAX`."""
 
 PUT = {"budget": "/system/3/budget", "rules": "/system/4/rules"}
 """Steps that replace a system's whole object, by kind."""
@@ -38,8 +46,53 @@ def carry_out(gateway: Gateway, step: Step, reason: str) -> Any:
     return gateway.post("/agents", step.body, vsm_id=step.vsm_id)
 
 
+def creates_agent(step: Step) -> bool:
+    return step.kind == "agent" and step.action == "create"
+
+
+def runs(steps: list[Step]) -> Iterator[list[Step]]:
+    """The plan in runs: agents created one after another in one system, at most `BULK`
+    each; any other step alone."""
+    for (creates, _), run in groupby(steps, lambda s: (creates_agent(s), s.vsm_id)):
+        batch = list(run)
+        if not creates:
+            yield from ([step] for step in batch)
+            continue
+        for start in range(0, len(batch), BULK):
+            yield batch[start : start + BULK]
+
+
+def spawn_all(gateway: Gateway, steps: list[Step], done: Callable[[Step, Any], None]) -> None:
+    """The agents of `steps` in one bulk spawn; each spawned one is done, then the first
+    refused one (if any) is raised."""
+    body = {"agents": [step.body for step in steps]}
+    answer = gateway.post("/agents:bulk", body, vsm_id=steps[0].vsm_id)
+    refusals = []
+    for step, item in zip(steps, answer["results"], strict=True):
+        if item.get("agent") is not None:
+            done(step, item["agent"])
+        else:
+            refusals.append((step, item))
+    if refusals:
+        step, item = refusals[0]
+        others = f" (and {len(refusals) - 1} more refused)" if len(refusals) > 1 else ""
+        line = f"POST /agents:bulk: agent {step.name} of {step.vsm_id}: {item['status']} "
+        message = f"{line}{item['error']}: {item['message']}{others}"
+        raise Refused(message, item["status"], item["error"])
+
+
 def execute(
     gateway: Gateway, steps: list[Step], reason: str, done: Callable[[Step, Any], None]
 ) -> None:
-    for step in steps:
-        done(step, carry_out(gateway, step, reason))
+    bulk = True
+    for run in runs(steps):
+        if bulk and creates_agent(run[0]):
+            try:
+                spawn_all(gateway, run, done)
+                continue
+            except Refused as refused:
+                if not refused.no_such_route:
+                    raise
+                bulk = False  # an older gateway: one spawn at a time
+        for step in run:
+            done(step, carry_out(gateway, step, reason))
