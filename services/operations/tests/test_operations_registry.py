@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 import pytest
 
 from vsm.contract.errors import Refused
-from vsm.contract.operations import AgentCrashed, AgentSpawned, AgentTerminated
+from vsm.contract.operations import AgentCrashed, AgentRehomed, AgentSpawned, AgentTerminated
 from vsm.kit.egress import EgressPolicy
 from vsm.operations.agents.catalog import describe_types
 from vsm.operations.registry import Registry, new_agent
@@ -154,3 +154,20 @@ def test_a_system_runs_at_most_its_quota_of_agents_and_a_terminated_one_frees_a_
     )
     registry.apply("t0", gone)
     registry.check_quota("root/a", 3)
+
+
+def test_a_rehomed_agent_belongs_to_its_new_system_once_running() -> None:
+    registry = Registry()
+    agent = new_agent("worker", {}, NOW)
+    registry.apply("e1", AgentSpawned(agent=agent))
+    there = agent.model_copy(update={"vsm_id": "root/worker"})
+    moved = AgentRehomed(agent=there, from_vsm_id="root", reason="structure")
+    assert registry.apply("e2", moved) == there
+    assert registry.of_type("root", "worker") == []
+    assert registry.of_type("root/worker", "worker") == [there]
+    end = AgentTerminated(
+        agent_id=agent.agent_id, agent_type="worker", reason="done", terminated_at=NOW
+    )
+    registry.apply("e3", end)
+    back = AgentRehomed(agent=agent, from_vsm_id="root/worker", reason="structure")
+    assert registry.apply("e4", back) is None  # a terminated agent moves nowhere
