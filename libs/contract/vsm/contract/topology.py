@@ -203,8 +203,13 @@ SYSTEM5_POLICIES = Queue(
 )
 SYSTEM5_INTELLIGENCE = Queue(
     "vsm.system5.intelligence",
-    (Binding(INTELLIGENCE, "adaptation.proposal.*"), Binding(INTELLIGENCE, "readiness")),
-    "S4's adaptation proposals and readiness, for S5's verdicts and viability.",
+    (
+        Binding(INTELLIGENCE, "adaptation.proposal.*"),
+        Binding(INTELLIGENCE, "readiness"),
+        Binding(CONTROL, "adaptation.transformational.proposed"),
+    ),
+    "S4's adaptation proposals and readiness, for S5's verdicts and viability; S3's spawn "
+    "requests of the child viable systems transformational adaptations grow.",
 )
 SYSTEM5_PERFORMANCE = Queue(
     "vsm.system5.performance",
