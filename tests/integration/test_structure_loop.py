@@ -100,8 +100,10 @@ async def test_variety_overload_grows_a_child_for_the_work_and_idleness_folds_it
         assert await children(gateway) == []
         # Two structural changes in the episode: the child grown and retired.
         assert structural_changes(watch, episode.started) == 2
-        # The chain is on the trail: proposal -> policy -> request -> child -> move.
-        await on_the_trail(gateway, episode.proposal, [adopted, request, spawned])
+        # The chain is on the trail: proposal -> policy -> request -> child -> move, and
+        # child -> fold -> move back, retirement.
+        wanted = [adopted, request, spawned, *episode.moved, episode.folded, episode.retired]
+        await on_the_trail(gateway, episode.proposal, [*wanted, *episode.returned])
     finally:
         await watch.stop()
 

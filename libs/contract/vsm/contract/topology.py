@@ -132,7 +132,7 @@ S1_COMMANDS = Exchange(
 S1_REGISTRY = Exchange(
     "vsm.s1.registry",
     "topic",
-    "S1 registry events, key `agent.<spawned|terminated|crashed>.<agent_type>`.",
+    "S1 registry events, key `agent.<spawned|terminated|crashed|rehomed>.<agent_type>`.",
 )
 S1_RESULTS = Exchange(
     "vsm.s1.results", "topic", "Aggregate of every agent's results exchange (observers bind here)."
@@ -246,6 +246,9 @@ TRAIL = Queue(
         Binding(RECURSIVE, "meta.#"),
         Binding(INTELLIGENCE, "adaptation.#"),
         Binding(OPERATORS, "#"),
+        # Structure: S5's requests to re-home agents, and the moves they made.
+        Binding(REQUESTS, "operations.rehome"),
+        Binding(S1_REGISTRY, "agent.rehomed.#"),
     ),
     "The causal trail (a stream, kept a day): every message of the loop, so that a chain "
     "signal -> intervention -> policy -> allocation can be rebuilt from causation ids.",

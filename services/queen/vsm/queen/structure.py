@@ -150,12 +150,11 @@ class Structure:
             if delegation is None or delegation.parent != record.vsm_id:
                 continue
             await self.move(delegation, child, delegation.parent, changed)
+            self.delegations.close(child)  # the work is back, whatever becomes of the child
             try:
                 await self.meta.retire_child(changed, child)
-            except FAILED as refused:
+            except FAILED as refused:  # e.g. an operator retired it, or gave it children
                 await self.refuse(record.vsm_id, child, code_of(refused), str(refused), changed)
-                continue
-            self.delegations.close(child)
 
     async def refuse(
         self, vsm_id: str, target: str, code: str, detail: str, cause: AnyEnvelope
