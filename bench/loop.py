@@ -181,7 +181,7 @@ async def structure(ctx: Context) -> dict[str, float]:
     }
 
 
-@benchmark("loop.recovery", rounds=1)
+@benchmark("loop.recovery", rounds=1, deadline_s=900)
 async def recovery(ctx: Context) -> Figures:
     """The closed loop on a system of its own (`LOOP_ENV` clocks): an `api` agent fed 20
     commands/s through S2; its upstream fails until S5 intervenes plus 6 s, then heals.
