@@ -3,7 +3,10 @@ how calm S5 stays while it lasts (policy changes per episode; damping promises a
 The cost episode (`tests.support.budget_loop`) adds the same for LLM spend: an llm_worker's
 burst past 80% of its share of a daily budget, and what was spent beyond the cap (never any).
 The scale episode (`tests.support.scale_loop`) adds it for capacity: work queued for a type
-until S3 spawns more of it, the queue drains and S3 retires them again.
+until S3 spawns more of it, the queue drains and S3 retires them again. The structure episode
+(`tests.support.structure_loop`) adds it for structure: distinct work for a type overloads
+root's variety until S5 grows a child for it and root's variety falls below capacity again,
+then the idle child is folded back.
 
 These are times of a control loop whose clocks are configuration (`LOOP_ENV`: pain halves
 every 4 s, measures are judged over 1 s windows), not of message passing, so they are
@@ -55,6 +58,12 @@ from tests.support.scale_loop import (
     scale_episode,
     scale_watch,
     spawn_worker,
+)
+from tests.support.structure_loop import (
+    STRUCTURE_ENV,
+    structural_changes,
+    structure_episode,
+    structure_watch,
 )
 from vsm.contract.policy import PolicyChanged
 from vsm.contract.system5 import InterventionOpened, InterventionResolved
@@ -146,7 +155,33 @@ async def scale(ctx: Context) -> dict[str, float]:
     }
 
 
-@benchmark("loop.recovery", rounds=1)
+async def structure(ctx: Context) -> dict[str, float]:
+    """One structure episode on a system of its own: seconds from the first item offered to
+    S4's proposal, to the workers re-homed in the child and to root's variety below capacity
+    (`recovery_s`: from overload to relief), then to the child retired, and the structural
+    changes (at most 2)."""
+    system = await ctx.fixture(
+        "structure-system",
+        lambda: launched(ctx, suffix="structure", env=STRUCTURE_ENV, workers=False),
+    )
+    agents = [await spawn_worker(system.http, slots=2) for _ in range(2)]
+    system.agents.update(agents)
+    async with open_probe(ctx.url, system.namespace) as probe:
+        watch = await structure_watch(probe, agents)
+        try:
+            run = await structure_episode(system.http, probe, watch, set(agents))
+        finally:
+            await watch.stop()
+    return {
+        "to_proposal_s": run.proposal.at - run.started,
+        "to_moved_s": max(s.at for s in run.moved) - run.started,
+        "recovery_s": run.relieved_at - run.started,
+        "to_retired_s": run.retired.at - run.started,
+        "changes": float(structural_changes(watch, run.started)),
+    }
+
+
+@benchmark("loop.recovery", rounds=1, deadline_s=900)
 async def recovery(ctx: Context) -> Figures:
     """The closed loop on a system of its own (`LOOP_ENV` clocks): an `api` agent fed 20
     commands/s through S2; its upstream fails until S5 intervenes plus 6 s, then heals.
@@ -159,7 +194,11 @@ async def recovery(ctx: Context) -> Figures:
     a system of its own with `SCALE_ENV`'s clocks: 40 items queued for a `worker` type whose
     one worker is throttled to 1/s; seconds from the first item queued to S3's spawn step,
     to the last item served and to S3's retire step (`scale_recovery_s`), and the policy
-    changes in between (the expansive one and the one scaling back)."""
+    changes in between (the expansive one and the one scaling back). Then one structure
+    episode (`structure_*`), on a system of its own with `STRUCTURE_ENV`'s clocks: distinct
+    work for two workers until S4 proposes a child for them; seconds from the first item to
+    the proposal, to the workers re-homed, to root's variety below capacity
+    (`structure_recovery_s`) and to the idle child retired, and the structural changes."""
     results: list[dict[str, float]] = []
     # First: operations is told the upstream and the Messages API when it starts.
     with Upstream() as upstream, FakeAnthropic() as fake:
@@ -181,11 +220,13 @@ async def recovery(ctx: Context) -> Figures:
                 await watch.stop()
             cost = await cost_episode(system, probe, fake)
     scaled = await scale(ctx)
+    grown = await structure(ctx)
     figures = summary(results, float(LOOP_ENV["ALGEDONIC_HALF_LIFE_S"]))
     return (
         figures
         | {f"cost_{name}": value for name, value in cost.items()}
         | {f"scale_{name}": value for name, value in scaled.items()}
+        | {f"structure_{name}": value for name, value in grown.items()}
     )
 
 

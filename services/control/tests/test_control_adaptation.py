@@ -158,3 +158,15 @@ def test_breaker_probes_then_closes_or_reopens_on_the_probes_report() -> None:
     breaker.open("w1", 100.0, "v2")
     breaker.due(130.0)
     assert breaker.due(160.0) == [("w1", "close", "v2")]  # a quiet probation closes it too
+
+
+def test_transformational_names_the_child_after_the_type_it_takes_and_a_fold_proposes_none() -> (
+    None
+):
+    grow = policy("transformational", overloading=["s1.result.x.ok"], delegate=["llm_worker"])
+    (step,) = plan(grow, Fleet({}), "root", FREE)[0]
+    assert (step.action, step.target) == ("meta_system", "llm-worker")
+    assert plan(policy("transformational", fold=["root/llm-worker"]), Fleet({}), "root", FREE) == (
+        [],
+        [],
+    )

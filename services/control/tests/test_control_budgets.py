@@ -148,3 +148,19 @@ def test_a_budget_below_a_minimum_is_refused_naming_the_field_set_or_carved() ->
     assert carved.value.details["field"] == "budget.memory_mb"
     assert "root/c" not in ledger.systems
     carve(ledger, "root", "root/c", Resources(concurrency_slots=1, memory_mb=64))
+
+
+def test_a_rehomed_agent_takes_its_account_to_the_child_and_back() -> None:
+    ledger = Ledger(BUDGET)
+    ledger.admit(agent("w-1", 4))
+    carve(ledger, "root", "root/worker", Resources(concurrency_slots=5))
+    assert ledger.move("w-1", "root/nowhere") is None  # S3 keeps no such system
+    moved = ledger.move("w-1", "root/worker")
+    assert moved is not None
+    assert moved.vsm_id == "root/worker"
+    assert set(ledger.system("root/worker").accounts) == {"w-1"}
+    assert ledger.system("root").accounts == {}
+    release(ledger, "root", "root/worker")  # released before the agent came back
+    assert ledger.move("w-1", "root") is not None
+    assert set(ledger.system("root").accounts) == {"w-1"}
+    assert "root/worker" not in ledger.systems  # the released child went with its last agent

@@ -202,3 +202,24 @@ def test_an_agent_that_found_no_route_rests_and_its_type_work_goes_elsewhere() -
     fleet.agents["w2"].take(1.0)
     assert fleet.pick(waits_for, 1.0) is None
     assert fleet.pick(waits_for, 5.0).agent_id == "w1"  # type: ignore[union-attr]
+
+
+def test_a_rehomed_type_takes_its_lane_to_the_child_and_back() -> None:
+    fleet = Fleet()
+    fleet.learn(info("w-1"))
+    item = WorkItem(lane="l", agent_type="worker", command_id="c1", command_type="process_data")
+    waiting = address(item, "root")
+    assert fleet.pick(waiting, 0.0) is not None
+
+    fleet.rehome(info("w-1", vsm_id="root/worker"), "root")
+    picked = fleet.pick(waiting, 0.0)  # root's worker work is dispatched in the child
+    assert picked is not None
+    assert picked.vsm_id == "root/worker"
+    assert set(fleet.pressure("root/worker", {waiting: 3})) == {"worker"}
+    assert fleet.pressure("root", {waiting: 3}) == {}
+
+    fleet.rehome(info("w-1"), "root/worker")  # back: the lane is root's again
+    assert fleet.routes == {}
+    picked = fleet.pick(waiting, 0.0)
+    assert picked is not None
+    assert picked.vsm_id == "root"

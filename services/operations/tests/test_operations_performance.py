@@ -86,3 +86,18 @@ def test_an_unchanged_report_goes_once_per_refresh_at_each_agents_own_phase() ->
         assert ticks[1] - ticks[0] == ticks[2] - ticks[1] == 6
         phases.add(ticks[0] % 6)
     assert len(phases) > 1  # quiet agents do not all refresh in the same tick
+
+
+def test_the_report_carries_the_mix_of_work_done_in_its_window() -> None:
+    meter = PerformanceMeter(window_s=10)
+    meter.record(ok=True, duration_s=0.1, now=85.0, command="analyze")  # left the window
+    for i, command in enumerate(["analyze", "transform", "analyze", "process_data"]):
+        meter.record(ok=True, duration_s=0.1, now=95.0 + i, command=command)
+    meter.record(ok=False, duration_s=0.1, now=99.5, command="transform")
+    report = meter.report("a", "worker", allocation=2, max_allocation=8, now=100.0)
+    assert report.work == {
+        "analyze.ok": 2,
+        "transform.ok": 1,
+        "process_data.ok": 1,
+        "transform.error": 1,
+    }

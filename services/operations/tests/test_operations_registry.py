@@ -8,6 +8,7 @@ from vsm.contract.errors import Refused
 from vsm.contract.operations import (
     AgentCrashed,
     AgentInfo,
+    AgentRehomed,
     AgentSpawned,
     AgentTerminated,
     SpawnAgent,
@@ -181,3 +182,20 @@ def test_a_batch_counts_its_own_items_against_the_quota_and_the_names() -> None:
     (later,) = admit(items[3:4], pending, "root", 2, now=NOW)  # those still being spawned count
     assert isinstance(later, Refused)
     assert later.code == "quota_exceeded"
+
+
+def test_a_rehomed_agent_belongs_to_its_new_system_once_running() -> None:
+    registry = Registry()
+    agent = new_agent("worker", {}, NOW)
+    registry.apply("e1", AgentSpawned(agent=agent))
+    there = agent.model_copy(update={"vsm_id": "root/worker"})
+    moved = AgentRehomed(agent=there, from_vsm_id="root", reason="structure")
+    assert registry.apply("e2", moved) == there
+    assert registry.of_type("root", "worker") == []
+    assert registry.of_type("root/worker", "worker") == [there]
+    end = AgentTerminated(
+        agent_id=agent.agent_id, agent_type="worker", reason="done", terminated_at=NOW
+    )
+    registry.apply("e3", end)
+    back = AgentRehomed(agent=agent, from_vsm_id="root/worker", reason="structure")
+    assert registry.apply("e4", back) is None  # a terminated agent moves nowhere

@@ -16,6 +16,7 @@ from vsm.kit.runtime import Runtime
 from vsm.kit.testing import InMemory
 from vsm.queen import app, handlers
 from vsm.queen.approvals import Desk
+from vsm.queen.delegations import Delegations
 from vsm.queen.journal import PolicyJournal
 from vsm.queen.meta import MetaTree
 from vsm.queen.metrics import create_metrics
@@ -23,6 +24,7 @@ from vsm.queen.outlets import Outlets
 from vsm.queen.proposals import Proposals
 from vsm.queen.recursion import MetaSystems
 from vsm.queen.settings import Settings
+from vsm.queen.structure import Structure
 from vsm.queen.trail import Trail
 
 
@@ -38,7 +40,8 @@ async def s5() -> AsyncIterator[InMemory]:
     meta = MetaSystems(runtime.bus, system5, journal, tree, settings.parent_namespace)
     outlets = Outlets(runtime.bus, system5, journal, metrics, None)
     proposals = Proposals(runtime.bus, journal, Desk(max_pending=settings.approval_max_pending))
-    handlers.register(outlets, meta, proposals, Trail(), "rules only")
+    grown = Structure(runtime.bus, journal, meta, Delegations())
+    handlers.register(outlets, meta, proposals, Trail(), "rules only", grown=grown)
     async with InMemory(runtime.bus) as memory:
         yield memory
 

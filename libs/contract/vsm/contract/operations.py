@@ -41,6 +41,7 @@ __all__ = [
     "AgentDescription",
     "AgentInfo",
     "AgentList",
+    "AgentRehomed",
     "AgentSpawned",
     "AgentState",
     "AgentTerminated",
@@ -56,6 +57,7 @@ __all__ = [
     "GetAgent",
     "ListAgents",
     "RegistryMark",
+    "RehomeAgents",
     "SpawnAgent",
     "SpawnAgents",
     "SpawnOutcome",
@@ -95,7 +97,9 @@ REGISTRY_LOG = Queue(
 )
 
 
-def registry_key(event: Literal["spawned", "terminated", "crashed"], agent_type: str) -> str:
+def registry_key(
+    event: Literal["spawned", "terminated", "crashed", "rehomed"], agent_type: str
+) -> str:
     return f"agent.{event}.{agent_type}"
 
 
@@ -310,6 +314,28 @@ class AgentTerminated(Message):
     terminated_at: datetime
 
 
+class AgentRehomed(Message):
+    """Registry event: the agent now belongs to another viable system (`agent.vsm_id`), its
+    work, reports and allocation with it (a structural change moved it)."""
+
+    TYPE: ClassVar[str] = "vsm.s1.agent.rehomed.v1"
+
+    agent: AgentInfo
+    from_vsm_id: VsmId
+    reason: str = Field(max_length=256)
+
+
+class RehomeAgents(Message):
+    """Move the running agents of `agent_type` in the envelope's viable system to `to_vsm_id`
+    (answered with the `AgentList` of the agents moved)."""
+
+    TYPE: ClassVar[str] = "vsm.s1.agents.rehome.v1"
+
+    agent_type: str = Field(min_length=1, max_length=32)
+    to_vsm_id: VsmId
+    reason: str = Field(default="", max_length=256)
+
+
 class AgentCrashed(Message):
     """Registry event: something inside the agent failed unexpectedly (it keeps running)."""
 
@@ -375,6 +401,12 @@ class CommandResult(Message):
     result: dict[str, Any] | None = None
     error: CommandError | None = None
     processing_time_ms: float = Field(ge=0)
+    agent_type: str | None = Field(
+        default=None,
+        max_length=32,
+        description="The type of the agent that answered (none from earlier releases): the "
+        "part of the work S4 names when its variety overloads a viable system.",
+    )
 
 
 # S3* audit --------------------------------------------------------------------------------

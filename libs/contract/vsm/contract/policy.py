@@ -140,7 +140,9 @@ class AdaptationPolicy(_Document):
     each agent type should run), `isolate` (defensive: agents S2 stops dispatching to until
     they are healthy), `shed` (defensive: lanes whose waiting work is held back), `capacity`
     (incremental: a factor on the slots of an agent type or agent, within the budget),
-    `overloading` (transformational: what a meta-system should take over).
+    `overloading` (transformational: what a meta-system should take over), `delegate`
+    (transformational: the agent types whose work moves to the new child, with their agents
+    and lane) and `fold` (transformational: children to retire, their work returning).
     """
 
     policy_type: Literal["adaptation"]
@@ -159,6 +161,18 @@ class AdaptationPolicy(_Document):
         default_factory=list,
         max_length=8,
         description="What overloads the system (event or agent types; transformational).",
+    )
+    delegate: list[Name] = Field(
+        default_factory=list,
+        max_length=4,
+        description="Agent types whose work, agents and lane move to a new child viable "
+        "system that S5 spawns (transformational).",
+    )
+    fold: list[Name] = Field(
+        default_factory=list,
+        max_length=4,
+        description="Child viable systems (`vsm_id`) S5 retires, their work returning to this "
+        "system (transformational).",
     )
 
     # The sizes of mappings are checked here rather than by `Field(max_length=...)`, which

@@ -132,7 +132,7 @@ S1_COMMANDS = Exchange(
 S1_REGISTRY = Exchange(
     "vsm.s1.registry",
     "topic",
-    "S1 registry events, key `agent.<spawned|terminated|crashed>.<agent_type>`.",
+    "S1 registry events, key `agent.<spawned|terminated|crashed|rehomed>.<agent_type>`.",
 )
 S1_RESULTS = Exchange(
     "vsm.s1.results", "topic", "Aggregate of every agent's results exchange (observers bind here)."
@@ -203,8 +203,13 @@ SYSTEM5_POLICIES = Queue(
 )
 SYSTEM5_INTELLIGENCE = Queue(
     "vsm.system5.intelligence",
-    (Binding(INTELLIGENCE, "adaptation.proposal.*"), Binding(INTELLIGENCE, "readiness")),
-    "S4's adaptation proposals and readiness, for S5's verdicts and viability.",
+    (
+        Binding(INTELLIGENCE, "adaptation.proposal.*"),
+        Binding(INTELLIGENCE, "readiness"),
+        Binding(CONTROL, "adaptation.transformational.proposed"),
+    ),
+    "S4's adaptation proposals and readiness, for S5's verdicts and viability; S3's spawn "
+    "requests of the child viable systems transformational adaptations grow.",
 )
 SYSTEM5_PERFORMANCE = Queue(
     "vsm.system5.performance",
@@ -241,6 +246,9 @@ TRAIL = Queue(
         Binding(RECURSIVE, "meta.#"),
         Binding(INTELLIGENCE, "adaptation.#"),
         Binding(OPERATORS, "#"),
+        # Structure: S5's requests to re-home agents, and the moves they made.
+        Binding(REQUESTS, "operations.rehome"),
+        Binding(S1_REGISTRY, "agent.rehomed.#"),
     ),
     "The causal trail (a stream, kept a day): every message of the loop, so that a chain "
     "signal -> intervention -> policy -> allocation can be rebuilt from causation ids.",

@@ -8,7 +8,9 @@
   defensive        - `isolate`: S2 stops dispatching to the agent (S3 takes back its slots)
                      until a probe finds it healthy; `shed`: S2 holds a lane's work back;
   transformational - a meta-system (a child viable system) for the variety that overloads
-                     this one: the spawn request, for S5 to decide on (`meta_system_request`).
+                     this one: the spawn request, for S5 to decide on (`meta_system_request`),
+                     named after the agent types to `delegate` to it when the policy names
+                     some; a policy that only folds children back proposes nothing (S5 does).
 A step that cannot be taken becomes a refusal with a stable reason; nothing is dropped.
 """
 
@@ -107,8 +109,8 @@ def plan(
     steps += [Step("reallocate", t, factor=f) for t, f in sorted(policy.capacity.items())]
     steps += [Step("isolate", agent_id) for agent_id in policy.isolate]
     steps += [Step("shed", lane) for lane in policy.shed]
-    if policy.mode == "transformational":
-        request = meta_system_request(vsm_id, policy.overloading, free)
+    if policy.mode == "transformational" and (policy.delegate or not policy.fold):
+        request = meta_system_request(vsm_id, policy.delegate or policy.overloading, free)
         steps.append(Step("meta_system", request.name, request=request.model_dump(mode="json")))
     return steps, refusals
 
@@ -120,7 +122,8 @@ def meta_system_request(
     vsm_id: str, overloading: list[str], free: Resources, share: float = 0.25
 ) -> SpawnMetaSystem:
     """The spawn request of a child viable system for the variety that overloads `vsm_id`:
-    named after the busiest event type S4 saw, given `share` of the parent's free budget.
+    named after the agent type it takes over (or the busiest event type S4 saw), given
+    `share` of the parent's free budget.
     A plain function, so the request can be routed through an approval before it is sent."""
     kinds = overloading[:5]
     head = SEGMENT.sub("-", (kinds[0] if kinds else "variety").lower()).strip("-")[:40]

@@ -29,7 +29,7 @@ from vsm.contract.coordination import Damping
 from vsm.contract.envelope import Envelope
 from vsm.contract.errors import Refused
 from vsm.contract.llm import LlmUsage
-from vsm.contract.operations import AgentCrashed, AgentSpawned, AgentTerminated
+from vsm.contract.operations import AgentCrashed, AgentRehomed, AgentSpawned, AgentTerminated
 from vsm.contract.performance import UnitPerformance
 from vsm.contract.policy import PolicyChanged
 from vsm.control import budgets
@@ -82,6 +82,14 @@ def register_intake(
         await ready()
         s3.close(envelope.data.agent_id)
         journal.later()
+
+    @bus.handle(INTAKE, AgentRehomed)
+    async def on_rehomed(envelope: Envelope[AgentRehomed]) -> None:
+        """The agent's account moves to its new system's budget (a child's carved one)."""
+        await ready()
+        changes = s3.rehome(envelope.data.agent)
+        journal.later()
+        await out.changed(changes)
 
     @bus.handle(INTAKE, AgentCrashed)
     async def on_crashed(envelope: Envelope[AgentCrashed]) -> None:

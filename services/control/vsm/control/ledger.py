@@ -101,6 +101,28 @@ class Ledger:
         self.where[agent.agent_id] = agent.vsm_id
         return opened
 
+    def move(self, agent_id: str, to_vsm_id: str) -> Account | None:
+        """The agent's account, with its allocation, into another system S3 keeps (a child's
+        carved budget, or back to its parent); None when either is unknown."""
+        vsm_id = self.where.get(agent_id)
+        if vsm_id is None or to_vsm_id not in self.systems:
+            return None
+        account = self.systems[vsm_id].accounts.pop(agent_id)
+        account.vsm_id = to_vsm_id
+        self.systems[to_vsm_id].accounts[agent_id] = account
+        self.where[agent_id] = to_vsm_id
+        self._forget_if_released(vsm_id)
+        return account
+
+    def _forget_if_released(self, vsm_id: str) -> None:
+        """A child whose budget was released while agents were still in it goes with the
+        last of them."""
+        own, parent = self.systems.get(vsm_id), self.systems.get(parent_of(vsm_id) or "")
+        if own is None or parent is None or own.accounts or own.children:
+            return
+        if vsm_id not in parent.children:
+            del self.systems[vsm_id]
+
     def close(self, agent_id: str) -> Account | None:
         """The agent is gone: its allocation returns to its system's budget."""
         self.gone[agent_id] = None

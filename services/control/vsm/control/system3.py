@@ -58,6 +58,12 @@ class System3:
         reason = f"a share of {opened.usd_share:g} USD/day of {opened.vsm_id}'s LLM budget"
         return [Change.of(opened, "budget", reason)]
 
+    def rehome(self, agent: AgentInfo) -> list[Change]:
+        """The agent now belongs to `agent.vsm_id`: its account moves there with it (an
+        agent S3 has no account of yet is admitted there)."""
+        moved = self.ledger.move(agent.agent_id, agent.vsm_id)
+        return [] if moved is not None else self.admit(agent)
+
     def close(self, agent_id: str) -> None:
         account = self.ledger.close(agent_id)
         if account is not None:

@@ -15,6 +15,8 @@ from vsm.contract.coordination import TypePressure, WorkItem
 from vsm.contract.operations import AgentInfo
 
 TYPE_ADDRESS = "type:"
+MAX_ROUTES = 1000
+"""Lanes handed to children at once (S5's quotas keep it far below)."""
 
 
 def address(item: WorkItem, vsm_id: str) -> str:
@@ -105,6 +107,26 @@ class Fleet:
 
     def __init__(self) -> None:
         self.agents: dict[str, AgentCapacity] = {}
+        self.routes: dict[tuple[str, str], str] = {}
+        """(vsm_id, agent_type) -> the viable system its work is dispatched in now: the
+        child that took the type over (a structural change)."""
+
+    def rehome(self, info: AgentInfo, from_vsm_id: str) -> None:
+        """An agent moved to another viable system, and the lane of its type with it: work
+        for the type in `from_vsm_id` goes to the new system, or comes back when the agent
+        returns to the system that handed the type over."""
+        known = self.agents.get(info.agent_id)
+        if known is not None:
+            known.vsm_id = info.vsm_id
+        lane, back = (from_vsm_id, info.agent_type), (info.vsm_id, info.agent_type)
+        if self.routes.get(back) == from_vsm_id:
+            del self.routes[back]
+        elif len(self.routes) < MAX_ROUTES:
+            self.routes[lane] = info.vsm_id
+
+    def resolve(self, typed: tuple[str, str]) -> tuple[str, str]:
+        """Where the work addressed to a type of a system is dispatched now."""
+        return self.routes.get(typed, typed[0]), typed[1]
 
     def learn(self, info: AgentInfo) -> None:
         """Apply a registry entry (idempotent): a running agent joins, a terminated one leaves."""
@@ -149,6 +171,7 @@ class Fleet:
         if typed is None:
             agent = self.agents.get(address)
             return agent if agent is not None and agent.can_take(now) else None
+        typed = self.resolve(typed)
         able = [
             a for a in self.agents.values() if (a.vsm_id, a.agent_type) == typed and a.can_take(now)
         ]
@@ -166,6 +189,7 @@ class Fleet:
                 counts[2] += agent.in_flight
         for waiting_for, waiting in queued.items():
             typed = addressed_type(waiting_for)
+            typed = self.resolve(typed) if typed is not None else None
             if typed is not None and typed[0] == vsm_id:
                 types.setdefault(typed[1], [0, 0, 0])[1] += waiting
         return {t: TypePressure(agents=a, queued=q, in_flight=f) for t, (a, q, f) in types.items()}

@@ -32,7 +32,7 @@ from vsm.contract.coordination import (
 )
 from vsm.contract.envelope import Envelope
 from vsm.contract.errors import Refused
-from vsm.contract.operations import AgentCrashed, AgentSpawned, AgentTerminated
+from vsm.contract.operations import AgentCrashed, AgentRehomed, AgentSpawned, AgentTerminated
 from vsm.coordinator import notes
 from vsm.coordinator.directory import Directory
 from vsm.coordinator.dispatcher import Dispatcher
@@ -89,6 +89,11 @@ def _registry(bus: Bus, s2: System2, dispatcher: Dispatcher) -> None:
     @bus.handle(INTAKE, AgentSpawned)
     async def on_spawned(envelope: Envelope[AgentSpawned]) -> None:
         s2.fleet.learn(envelope.data.agent)
+        dispatcher.wake.set()
+
+    @bus.handle(INTAKE, AgentRehomed)
+    async def on_rehomed(envelope: Envelope[AgentRehomed]) -> None:
+        s2.fleet.rehome(envelope.data.agent, envelope.data.from_vsm_id)
         dispatcher.wake.set()
 
     @bus.handle(INTAKE, AgentTerminated)

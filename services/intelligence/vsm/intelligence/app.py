@@ -20,6 +20,7 @@ from vsm.intelligence.rulesets import RuleSets
 from vsm.intelligence.scaling import Scaling
 from vsm.intelligence.settings import Settings
 from vsm.intelligence.sources import vocabulary
+from vsm.intelligence.structure import Overload
 from vsm.intelligence.system4 import System4
 from vsm.intelligence.systems import ViableSystems
 from vsm.intelligence.tree import TreeSync
@@ -64,6 +65,7 @@ def build_systems(settings: Settings, rulesets: RuleSets) -> ViableSystems:
             sightings=sightings,
             need_params=NeedParams(threshold=settings.meta_system_threshold),
             scaling=Scaling(settings.scale_params),
+            overload=Overload(settings.structure_params),
             judgement=rulesets.judgement(),
         )
 

@@ -105,7 +105,7 @@ def _samples(env: Environment, source: str, values: dict[str, float], at: float)
 def record_fact(env: Environment, fact: Fact, series: dict[str, float]) -> list[Anomaly]:
     """One fact: an event of its name from its source; `series` are sampled under the source."""
     source = fact.fields.get("source", "unknown")
-    env.window.add(Event(fact.at, fact.event, source))
+    env.window.add(Event(fact.at, fact.event, source, fact.fields.get("agent_type", "")))
     return _samples(env, source, series, fact.at)
 
 
@@ -136,9 +136,15 @@ def performance_fact(report: UnitPerformance, at: float) -> Fact:
 
 
 def record_performance(env: Environment, report: UnitPerformance, at: float) -> list[Anomaly]:
+    """A report, and the mix of work it summarises: each kind of work done in the window is
+    that many events of `s1.work.<command>.<outcome>` for the variety (one entry each)."""
     fact = performance_fact(report, at)
     if report.productivity is not None:
         env.productive(report.agent_id, at, report.productivity)
+    source = fact.fields["source"]
+    for kind, count in report.work.items():
+        if count > 0:
+            env.window.add(Event(at, f"s1.work.{kind}", source, report.agent_type, count))
     return record_fact(env, fact, dict(fact.readings))
 
 
@@ -163,6 +169,8 @@ def result_fact(result: CommandResult, at: float) -> Fact:
         "command": result.command_type,
         "status": result.status,
     }
+    if result.agent_type:
+        fields["agent_type"] = result.agent_type
     return Fact(at, f"s1.result.{result.command_type}.{result.status}", values, fields)
 
 

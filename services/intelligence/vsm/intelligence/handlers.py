@@ -115,6 +115,9 @@ def register(bus: Bus, s4: S4, clock: Clock = time.time) -> Periodic:
         for alert in alerts:
             await out.alert(alert, sent)
         await speak(s4, system, system.judge_scan(result, now), sent)
+        regrow = system.structure(result, now)
+        if regrow is not None:
+            await out.proposal(regrow, sent)
         return result
 
     @bus.handle(INTAKE, ScanRequest)

@@ -7,6 +7,7 @@ from pydantic import Field, SecretStr, model_validator
 from vsm.contract.rules import MAX_RULES, Limits, Rule, RuleDeclaration, compile_rules
 from vsm.intelligence.scaling import ScaleParams
 from vsm.intelligence.sources import SourceConfig, vocabulary
+from vsm.intelligence.structure import StructureParams
 from vsm.kit.egress import Blocked, EgressPolicy
 from vsm.kit.llm import LlmSettings
 
@@ -30,6 +31,13 @@ class Settings(LlmSettings):
     """Expansive adaptation (README): work waiting for an agent type above
     SCALE_QUEUED_PER_AGENT per agent for SCALE_SUSTAIN_S proposes up to SCALE_MAX_STEP more
     agents of it; nothing waiting for SCALE_CALM_S proposes the count it started from."""
+    structure_sustain_s: float = Field(
+        default=120.0,
+        gt=0,
+        le=86_400,
+        description="The meta-system need at or above META_SYSTEM_THRESHOLD for this long "
+        "proposes handing the busiest agent type to a child viable system (once per episode).",
+    )
     series_per_system: int = Field(default=2_000, ge=10, le=100_000)
     """Series watched per viable system; the least recently fed is evicted beyond."""
 
@@ -78,6 +86,10 @@ class Settings(LlmSettings):
             calm_s=self.scale_calm_s,
             max_step=self.scale_max_step,
         )
+
+    @property
+    def structure_params(self) -> StructureParams:
+        return StructureParams(sustain_s=self.structure_sustain_s)
 
     @property
     def llm_configured(self) -> bool:

@@ -27,6 +27,7 @@ from vsm.intelligence.judgement import Judgement, Said, said
 from vsm.intelligence.meta_system import NeedParams, meta_system_need
 from vsm.intelligence.proposals import propose
 from vsm.intelligence.scaling import Scaling
+from vsm.intelligence.structure import Overload, busiest_part, proposal
 from vsm.intelligence.variety import variety_report
 
 Trigger = Literal["scheduled", "requested"]
@@ -45,6 +46,7 @@ class System4:
     need_params: NeedParams = field(default_factory=NeedParams)
     judgement: Judgement = field(default_factory=Judgement)
     scaling: Scaling = field(default_factory=Scaling)
+    overload: Overload = field(default_factory=Overload)
     alerts_raised: int = 0
     scans: int = 0
     proposals: int = 0
@@ -112,6 +114,16 @@ class System4:
             findings=findings,
         )
         return result, alerts
+
+    def structure(self, result: ScanResult, now: float) -> AdaptationProposal | None:
+        """After a scan: a change of structure, when variety has exceeded capacity for the
+        window (see `vsm.intelligence.structure`)."""
+        need, part = result.meta_system_need, busiest_part(self.env.window, self.vsm_id)
+        since = self.overload.since
+        if not self.overload.read(need, part, now) or part is None:
+            return None
+        self.proposals += 1
+        return proposal(self.vsm_id, need, part, now - (since if since is not None else now))
 
     def variety_alert(self, need: MetaSystemNeed, now: float) -> IntelligenceAlert:
         self.alerts_raised += 1

@@ -22,6 +22,10 @@ class Event:
     at: float
     event_type: str
     source: str
+    part: str = ""
+    """The part of the work the event belongs to (its agent type), when known."""
+    count: int = 1
+    """How many events of the type this stands for (a report summarising a window's work)."""
 
 
 @dataclass
@@ -66,20 +70,24 @@ def normalised_entropy(counts: Counter[str]) -> float:
 def variety_report(window: EventWindow, now: float) -> VarietyReport:
     """The variety of what is in `window` at `now` (expiring what has left it)."""
     window.expire(now)
-    types = Counter(e.event_type for e in window.events)
-    sources = Counter(e.source for e in window.events)
+    types: Counter[str] = Counter()
+    sources: Counter[str] = Counter()
+    for e in window.events:
+        types[e.event_type] += e.count
+        sources[e.source] += e.count
+    events = sum(types.values())
     span = window.window_s
     if window.events:
         # A young window (S4 just started) has seen less than window_s of time.
         span = min(window.window_s, max(1.0, now - window.events[0].at))
     return VarietyReport(
         window_s=window.window_s,
-        events=len(window.events),
+        events=events,
         distinct_types=len(types),
         distinct_sources=len(sources),
         entropy_bits=round(entropy_bits(types), 6),
         normalised_entropy=round(normalised_entropy(types), 6),
-        event_rate=round(len(window.events) / span, 6),
+        event_rate=round(events / span, 6),
         anomalies=len(window.anomalies),
         top_types=dict(types.most_common(TOP_TYPES)),
         top_sources=dict(sources.most_common(TOP_TYPES)),

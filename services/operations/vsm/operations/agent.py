@@ -124,7 +124,7 @@ class Agent:
         elapsed = time.monotonic() - started
         result = self._result(command, outcome, elapsed)
         self._remember(result)
-        await self._account(result.status == "ok", elapsed)
+        await self._account(result.status == "ok", elapsed, command.command_type)
         return result
 
     async def _admitted(self) -> bool:
@@ -199,6 +199,7 @@ class Agent:
             result=None if failed else outcome,
             error=outcome if failed else None,
             processing_time_ms=round(elapsed * 1000, 3),
+            agent_type=self.info.agent_type,
         )
 
     def _remember(self, result: CommandResult) -> None:
@@ -206,9 +207,9 @@ class Agent:
         while len(self.recent) > RECENT_RESULTS:
             self.recent.popitem(last=False)
 
-    async def _account(self, ok: bool, elapsed: float) -> None:
+    async def _account(self, ok: bool, elapsed: float, command: str) -> None:
         now = time.monotonic()
-        self.meter.record(ok, elapsed, now)
+        self.meter.record(ok, elapsed, now, command)
         feeling = self.monitor.record(ok, now)
         if feeling is not None:
             await self.feel(feeling)

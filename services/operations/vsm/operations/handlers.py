@@ -17,6 +17,7 @@ from vsm.contract.operations import (
     DescribeAgentTypes,
     GetAgent,
     ListAgents,
+    RehomeAgents,
     SpawnAgent,
     SpawnAgents,
     SpawnOutcome,
@@ -72,6 +73,15 @@ def register(bus: Bus, s1: System1, ready_timeout_s: float) -> None:
         await s1.wait_ready(ready_timeout_s)
         agent = await s1.terminate(envelope.data.agent_id, envelope.data.reason)
         return bus.reply(AgentDescription(agent=agent), cause=envelope)
+
+    @bus.handle(requests, RehomeAgents)
+    async def on_rehome(envelope: Envelope[RehomeAgents]) -> RabbitResponse:
+        await s1.wait_ready(ready_timeout_s)
+        request = envelope.data
+        moved = await s1.rehome(
+            envelope.vsm_id, request.agent_type, request.to_vsm_id, request.reason, envelope
+        )
+        return bus.reply(AgentList(agents=moved, total=len(moved)), cause=envelope)
 
     @bus.handle(requests, DescribeAgentTypes)
     async def on_types(envelope: Envelope[DescribeAgentTypes]) -> RabbitResponse:

@@ -20,6 +20,7 @@ from vsm.contract.message import Message
 from vsm.contract.operations import (
     REGISTRY_LOG,
     AgentCrashed,
+    AgentRehomed,
     AgentSpawned,
     AgentTerminated,
     RegistryMark,
@@ -40,7 +41,7 @@ class RegistryJournal:
         self.apply = apply
         self.nonce = secrets.token_hex(8)
         self.caught_up = asyncio.Event()
-        events = (AgentSpawned, AgentTerminated, AgentCrashed, RegistryMark)
+        events = (AgentSpawned, AgentTerminated, AgentCrashed, AgentRehomed, RegistryMark)
         bus.interface.receives(REGISTRY_LOG, *events)
         bus.interface.sends_to_queue(REGISTRY_LOG, RegistryMark)
         self.refused: RefusedEntry | None = None

@@ -31,6 +31,7 @@ from vsm.contract.message import Message
 from vsm.contract.operations import (
     AgentCrashed,
     AgentInfo,
+    AgentRehomed,
     AgentSpawned,
     AgentTerminated,
     CommandResult,
@@ -44,7 +45,7 @@ from vsm.kit.bus import Bus
 
 log = structlog.get_logger("vsm.operations.outlets")
 
-RegistryEvent = AgentSpawned | AgentTerminated | AgentCrashed
+RegistryEvent = AgentSpawned | AgentTerminated | AgentCrashed | AgentRehomed
 
 
 class Outlets:
@@ -65,15 +66,24 @@ class Outlets:
             AgentSpawned,
             AgentTerminated,
             AgentCrashed,
+            AgentRehomed,
             routing_key=registry_key("{event}", "{agent_type}"),  # type: ignore[arg-type]
         )
 
-    async def logged(self, event: RegistryEvent, event_type: str, agent_type: str) -> Envelope[Any]:
-        """A registry event, confirmed by the broker before S1 applies it."""
+    async def logged(
+        self,
+        event: RegistryEvent,
+        event_type: str,
+        agent_type: str,
+        cause: Envelope[Any] | None = None,
+    ) -> Envelope[Any]:
+        """A registry event, confirmed by the broker before S1 applies it (caused by the
+        request that made it, when one did)."""
         return await self.bus.publish(
             topology.S1_REGISTRY,
             event,
             routing_key=registry_key(event_type, agent_type),  # type: ignore[arg-type]
+            cause=cause,
         )
 
     async def result(self, info: AgentInfo, result: CommandResult, cause: Envelope[Any]) -> None:

@@ -14,10 +14,10 @@ empty; with no work offered in the window the indices are None (nothing to judge
 from __future__ import annotations
 
 import zlib
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass, field
 
-from vsm.contract.performance import UnitPerformance
+from vsm.contract.performance import MAX_WORK_KINDS, UnitPerformance
 
 
 def ratio(numerator: float, denominator: float) -> float | None:
@@ -28,13 +28,16 @@ def ratio(numerator: float, denominator: float) -> float | None:
 class PerformanceMeter:
     window_s: float
     samples: deque[tuple[float, bool, float]] = field(default_factory=deque)
+    kinds: deque[str] = field(default_factory=deque)
+    """The kind of each sample (`<command>.<ok|error>`), in step with `samples`."""
     arrivals: deque[float] = field(default_factory=deque)
     service_time_s: float | None = None
     succeeded: int = 0
     failed: int = 0
 
-    def record(self, ok: bool, duration_s: float, now: float) -> None:
+    def record(self, ok: bool, duration_s: float, now: float, command: str = "command") -> None:
         self.samples.append((now, ok, max(duration_s, 1e-6)))
+        self.kinds.append(f"{command}.{'ok' if ok else 'error'}")
         if ok:
             self.succeeded += 1
         else:
@@ -77,11 +80,13 @@ class PerformanceMeter:
             performance=ratio(actuality, potentiality),
             succeeded=successes,
             failed=failures,
+            work=dict(Counter(self.kinds).most_common(MAX_WORK_KINDS)),
         )
 
     def _prune(self, now: float) -> None:
         while self.samples and self.samples[0][0] < now - self.window_s:
             self.samples.popleft()
+            self.kinds.popleft()
         while self.arrivals and self.arrivals[0] < now - self.window_s:
             self.arrivals.popleft()
 

@@ -15,7 +15,13 @@ from pydantic import ValidationError
 
 from vsm.contract.errors import Refused
 from vsm.contract.message import Message
-from vsm.contract.operations import AgentCrashed, AgentInfo, AgentSpawned, AgentTerminated
+from vsm.contract.operations import (
+    AgentCrashed,
+    AgentInfo,
+    AgentRehomed,
+    AgentSpawned,
+    AgentTerminated,
+)
 from vsm.kit.egress import Blocked, EgressPolicy
 from vsm.operations.agents.base import AgentConfig, AgentType
 from vsm.operations.agents.catalog import AGENT_TYPES
@@ -106,7 +112,8 @@ class Registry:
                 return None
             self.agents[event.agent.agent_id] = event.agent
             return event.agent
-        known = self.agents.get(getattr(event, "agent_id", ""))
+        named = event.agent if isinstance(event, AgentRehomed) else event
+        known = self.agents.get(str(getattr(named, "agent_id", "")))
         if known is None:
             return None
         if isinstance(event, AgentTerminated) and known.state == "running":
@@ -115,6 +122,8 @@ class Registry:
             )
         elif isinstance(event, AgentCrashed):
             changed = known.model_copy(update={"crashes": known.crashes + 1})
+        elif isinstance(event, AgentRehomed) and known.state == "running":
+            changed = known.model_copy(update={"vsm_id": event.agent.vsm_id})
         else:
             return None
         self.agents[known.agent_id] = changed
@@ -131,6 +140,14 @@ class Registry:
                 {"agent_id": agent_id},
             )
         return agent
+
+    def of_type(self, vsm_id: str, agent_type: str) -> list[AgentInfo]:
+        """The running agents of `agent_type` in `vsm_id`."""
+        return [
+            a
+            for a in self.agents.values()
+            if (a.state, a.vsm_id, a.agent_type) == ("running", vsm_id, agent_type)
+        ]
 
     def listing(self, agent_type: str | None, include_terminated: bool) -> list[AgentInfo]:
         return sorted(

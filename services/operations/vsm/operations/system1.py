@@ -10,14 +10,17 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 import structlog
 
+from vsm.contract.envelope import Envelope
 from vsm.contract.errors import Refused
 from vsm.contract.message import Message
 from vsm.contract.operations import (
     AgentCrashed,
     AgentInfo,
+    AgentRehomed,
     AgentSpawned,
     AgentTerminated,
     SpawnAgent,
@@ -65,11 +68,18 @@ class System1:
         self.ready.set()
 
     async def _log(
-        self, event: AgentSpawned | AgentTerminated | AgentCrashed, event_type: str, agent_type: str
+        self,
+        event: AgentSpawned | AgentTerminated | AgentCrashed | AgentRehomed,
+        event_type: str,
+        agent_type: str,
+        cause: Envelope[Any] | None = None,
     ) -> None:
-        envelope = await self.host.outlets.logged(event, event_type, agent_type)
+        envelope = await self.host.outlets.logged(event, event_type, agent_type, cause)
         self.registry.apply(envelope.id, event)
-        agent_id = event.agent.agent_id if isinstance(event, AgentSpawned) else event.agent_id
+        if isinstance(event, AgentSpawned | AgentRehomed):
+            agent_id = event.agent.agent_id
+        else:
+            agent_id = event.agent_id
         # Even when the stream delivered the event first, wait until this replica follows it.
         await self.host.sync(self.registry.agents[agent_id])
 
@@ -132,6 +142,19 @@ class System1:
         )
         await self._log(event, "terminated", agent.agent_type)
         return self.registry.agents[agent_id]
+
+    async def rehome(
+        self, vsm_id: str, agent_type: str, to_vsm_id: str, reason: str, cause: Envelope[Any]
+    ) -> list[AgentInfo]:
+        """Move the running agents of a type from one viable system to another (a structural
+        change: their work, reports and allocation follow them)."""
+        moved = []
+        for agent in self.registry.of_type(vsm_id, agent_type):
+            there = agent.model_copy(update={"vsm_id": to_vsm_id})
+            event = AgentRehomed(agent=there, from_vsm_id=vsm_id, reason=reason)
+            await self._log(event, "rehomed", agent_type, cause)
+            moved.append(self.registry.agents[agent.agent_id])
+        return moved
 
     async def crashed(self, agent: AgentInfo, error: BaseException) -> None:
         event = AgentCrashed(

@@ -6,12 +6,14 @@ from litestar import Litestar
 
 from vsm.contract import topology
 from vsm.contract.control import CarveBudget, ReleaseBudget, System3State
+from vsm.contract.operations import AgentList, RehomeAgents
 from vsm.contract.recursion import PolicyDirective, meta_queue
 from vsm.kit.llm import Caller, service_meter
 from vsm.kit.runtime import Runtime
 from vsm.queen import handlers
 from vsm.queen.algedonic import Thresholds
 from vsm.queen.approvals import Desk
+from vsm.queen.delegations import Delegations
 from vsm.queen.interventions import EscalationRules
 from vsm.queen.journal import PolicyJournal
 from vsm.queen.llm import create_proposer
@@ -22,6 +24,7 @@ from vsm.queen.outlets import Outlets
 from vsm.queen.proposals import Proposals
 from vsm.queen.recursion import MetaSystems
 from vsm.queen.settings import Settings
+from vsm.queen.structure import Structure
 from vsm.queen.system5 import System5
 from vsm.queen.trail import Trail
 from vsm.queen.trail_reader import TRAIL_ENTRIES, TrailReader
@@ -79,9 +82,19 @@ def create_app(settings: Settings) -> Litestar:
     llm = proposer.source if proposer else "not configured (rules only)"
     outlets = Outlets(runtime.bus, s5, journal, metrics, proposer)
     proposals = Proposals(runtime.bus, journal, Desk(max_pending=settings.approval_max_pending))
-    handlers.register(outlets, meta, proposals, trail, llm)
+    delegations = Delegations(
+        idle_s=settings.structure_idle_s, max_per_hour=settings.structure_max_per_hour
+    )
+    structure = Structure(runtime.bus, journal, meta, delegations)
+    handlers.register(outlets, meta, proposals, trail, llm, grown=structure)
+    interface.asks("operations", RehomeAgents, AgentList)
     monitor = Monitor(
-        outlets, meta, proposals, settings.monitor_interval_s, settings.meta_report_interval_s
+        outlets,
+        meta,
+        proposals,
+        settings.monitor_interval_s,
+        settings.meta_report_interval_s,
+        structure=structure,
     )
 
     async def open_store() -> None:

@@ -18,6 +18,7 @@ from vsm.kit.labels import OTHER
 from vsm.queen.outlets import Outlets
 from vsm.queen.proposals import Proposals
 from vsm.queen.recursion import MetaSystems
+from vsm.queen.structure import Structure
 
 log = structlog.get_logger("vsm.queen.monitor")
 
@@ -54,10 +55,13 @@ class Monitor:
         proposals: Proposals,
         interval_s: float,
         report_interval_s: float,
+        *,
+        structure: Structure,
     ) -> None:
         self.outlets = outlets
         self.meta = meta
         self.proposals = proposals
+        self.structure = structure
         self.interval_s = interval_s
         self.report_interval_s = report_interval_s
         self._task: asyncio.Task[None] | None = None
@@ -70,6 +74,7 @@ class Monitor:
             try:
                 await tick(self.outlets, now)
                 await self.proposals.expire(now)
+                await self.structure.tick()
                 if time.monotonic() - last_report >= self.report_interval_s:
                     last_report = time.monotonic()
                     await self.meta.report_up(now)

@@ -88,7 +88,14 @@ class MetaSystems:
             await self._open_inbox(self.tree.root)
 
     async def spawn(self, envelope: Envelope[SpawnMetaSystem]) -> MetaSystemInfo:
-        request, parent = envelope.data, envelope.vsm_id
+        info, _ = await self.spawn_child(envelope.data, envelope.vsm_id, envelope)
+        return info
+
+    async def spawn_child(
+        self, request: SpawnMetaSystem, parent: str, envelope: Envelope[Any]
+    ) -> tuple[MetaSystemInfo, Envelope[Any]]:
+        """Spawn `request` under `parent`, caused by `envelope`: the child and its
+        `MetaSystemSpawned` as sent (the cause of what follows from it)."""
         child = self.tree.check_spawn(parent, request.name)
         await self._control(CarveBudget(child=child, budget=request.budget), parent)
         identity = {
@@ -118,26 +125,33 @@ class MetaSystems:
             spawned_at=datetime.now(UTC),
         )
         event = MetaSystemSpawned(meta_system=info)
-        await self.spawned.publish(
+        sent = await self.spawned.publish(
             event, routing_key=tree_key("spawned", parent), cause=envelope, vsm_id=child
         )
         self.tree.apply(event)
         await self._open_inbox(child)
         log.info("meta_system_spawned", vsm_id=child, parent=parent)
-        return info
+        return info, sent
 
     async def retire(self, envelope: Envelope[Any], vsm_id: str) -> MetaSystemInfo:
+        info, _ = await self.retire_child(envelope, vsm_id)
+        return info
+
+    async def retire_child(
+        self, envelope: Envelope[Any], vsm_id: str
+    ) -> tuple[MetaSystemInfo, Envelope[Any]]:
+        """Retire a child, caused by `envelope`: it and its `MetaSystemRetired` as sent."""
         info = self.tree.check_retire(vsm_id)
         await self._control(ReleaseBudget(child=vsm_id), info.parent)
         event = MetaSystemRetired(vsm_id=vsm_id, parent=info.parent, retired_at=datetime.now(UTC))
-        await self.retired.publish(
+        sent = await self.retired.publish(
             event, routing_key=tree_key("retired", info.parent), cause=envelope, vsm_id=vsm_id
         )
         self.tree.apply(event)
         await self._close_inbox(vsm_id)
         self.s5.forget(vsm_id)
         log.info("meta_system_retired", vsm_id=vsm_id)
-        return info
+        return info, sent
 
     async def _control(self, body: CarveBudget | ReleaseBudget, vsm_id: str) -> None:
         try:

@@ -38,6 +38,19 @@ class Settings(LlmSettings):
     meta_max_total: int = Field(
         default=100, ge=1, le=100_000, description="Meta-systems in the whole tree."
     )
+    structure_idle_s: float = Field(
+        default=600.0,
+        gt=0,
+        le=604_800,
+        description="A child grown for a part of the work that did no S1 work for this long "
+        "is proposed for retirement, its work returning to the parent.",
+    )
+    structure_max_per_hour: int = Field(
+        default=2,
+        ge=0,
+        le=100,
+        description="Children a viable system may grow for variety overload per sliding hour.",
+    )
     policy_max_bytes: int = Field(
         default=64 * 1024,
         ge=1024,

@@ -60,7 +60,13 @@ def _decided(f: dict[str, Any]) -> str:
     return f"approval {f['approval_id']} {f['outcome']} by {f['by']}"
 
 
+def _rehomed(f: dict[str, Any]) -> str:
+    agent = f["agent"]
+    return f"agent {agent['agent_id']} moved from {f['from_vsm_id']} to {agent['vsm_id']}"
+
+
 SUMMARIES: dict[str, Callable[[dict[str, Any]], str]] = {
+    "AgentRehomed": _rehomed,
     "AlgedonicSignal": _signal,
     "PolicyChanged": _policy,
     "AllocationChanged": _allocation,

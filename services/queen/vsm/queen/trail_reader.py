@@ -17,6 +17,7 @@ from vsm.contract.algedonic import AlgedonicSignal
 from vsm.contract.approvals import ApprovalDecided, ApprovalRequested
 from vsm.contract.control import AllocationChanged, AuditFindings
 from vsm.contract.coordination import CoordinationNote, Damping, OscillationDetected, Rescheduled
+from vsm.contract.operations import AgentRehomed, RehomeAgents
 from vsm.contract.policy import PolicyChanged
 from vsm.contract.recursion import MetaSystemRetired, MetaSystemSpawned, PolicyDirective
 from vsm.contract.system5 import (
@@ -55,6 +56,8 @@ TRAIL_ENTRIES = (
     AlertAcknowledgement,
     ApprovalRequested,
     ApprovalDecided,
+    RehomeAgents,
+    AgentRehomed,
 )
 """What the trail's bindings carry (the stream keeps whatever arrives on them)."""
 

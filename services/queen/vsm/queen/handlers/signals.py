@@ -3,6 +3,7 @@ performance, S2 oscillation, S3 headroom, S4 readiness) and operators' acknowled
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from vsm.contract import topology
@@ -30,9 +31,12 @@ def performance_index(report: UnitPerformance) -> float | None:
     return report.actuality / report.potentiality if report.potentiality > 0 else None
 
 
-def register(outlets: Outlets, meta: MetaSystems) -> None:
+Worked = Callable[[str, int], None]
+
+
+def register(outlets: Outlets, meta: MetaSystems, worked: Worked) -> None:
     register_algedonic(outlets)
-    register_viability_inputs(outlets, meta)
+    register_viability_inputs(outlets, meta, worked)
 
 
 def register_algedonic(outlets: Outlets) -> None:
@@ -71,9 +75,9 @@ def register_algedonic(outlets: Outlets) -> None:
         metrics.acknowledgements.labels(metrics.vsm_ids(acknowledged.vsm_id)).inc()
 
 
-def register_viability_inputs(outlets: Outlets, meta: MetaSystems) -> None:
+def register_viability_inputs(outlets: Outlets, meta: MetaSystems, worked: Worked) -> None:
     """The terms of each system's viability: S4's readiness, S1's performance, S3's headroom,
-    S2's oscillation."""
+    S2's oscillation (and S1's work, which keeps a grown child alive)."""
     bus, s5 = outlets.bus, outlets.s5
 
     @bus.handle(topology.SYSTEM5_INTELLIGENCE, AdaptationReadiness)
@@ -90,6 +94,7 @@ def register_viability_inputs(outlets: Outlets, meta: MetaSystems) -> None:
         if index is not None:
             inputs.s1[report.agent_id] = Reading(index, envelope.time)
         done = report.succeeded + report.failed
+        worked(envelope.vsm_id, done)
         if done:
             inputs.failures[report.agent_id] = Reading(report.failed / done, envelope.time)
 
