@@ -234,14 +234,15 @@ def table(found: dict[str, Any], minutes: float, hostile: Hostile, workload: Wor
 async def watch(system: System, until: float, began: float) -> list[dict[str, Any]]:
     """Every process's RSS and every queue's depth each `SAMPLE_S`, until `until`."""
     samples: list[dict[str, Any]] = []
+    logs = streams()
     while True:
         t = time.monotonic() - began
         sample: dict[str, Any] = {"t": t, "rss_mib": resident(system)}
         sample["queues"] = await queue_depths(system)
         samples.append(sample)
         rss = " ".join(f"{k}={v:.0f}" for k, v in sample["rss_mib"].items())
-        deepest = max(sample["queues"].values(), default=0)
-        print(f"soak t={t:6.0f}s rss_mib {rss} deepest_queue={deepest}", file=sys.stderr)
+        backlog = [n for name, n in sample["queues"].items() if name not in logs]
+        print(f"soak t={t:6.0f}s rss_mib {rss} deepest_queue={max(backlog)}", file=sys.stderr)
         if time.monotonic() >= until:
             return samples
         await asyncio.sleep(min(SAMPLE_S, max(0.0, until - time.monotonic())))
