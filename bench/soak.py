@@ -242,7 +242,10 @@ async def watch(system: System, until: float, began: float) -> list[dict[str, An
         samples.append(sample)
         rss = " ".join(f"{k}={v:.0f}" for k, v in sample["rss_mib"].items())
         backlog = [n for name, n in sample["queues"].items() if name not in logs]
-        print(f"soak t={t:6.0f}s rss_mib {rss} deepest_queue={max(backlog)}", file=sys.stderr)
+        print(
+            f"soak t={t:6.0f}s rss_mib {rss} deepest_queue={max(backlog, default=0)}",
+            file=sys.stderr,
+        )
         if time.monotonic() >= until:
             return samples
         await asyncio.sleep(min(SAMPLE_S, max(0.0, until - time.monotonic())))
