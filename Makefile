@@ -11,6 +11,7 @@ help:
 	@echo "make run    run the seven services locally (settings from .env; starts RabbitMQ if none answers)"
 	@echo "make test   lint, type-check and run the whole test suite against a real RabbitMQ"
 	@echo "make bench  benchmarks against raw aio-pika on the same broker (not part of make test)"
+	@echo "make bench SOAK=30  instead: a 30-minute soak (default organisation + hostile mix), memory and queues watched"
 	@echo "make docs   regenerate the AsyncAPI/OpenAPI documents, dashboards, organisation schema, .env.example, deploy/k8s"
 	@echo "make release-check  build every wheel, sdist and the chart package into dist/ and validate them offline"
 
@@ -70,8 +71,10 @@ test: setup rabbitmq-package prometheus-package shellcheck-package chromium-pack
 	$(UV) run --frozen pytest $(addprefix --ignore=,$(ISOLATED))
 	$(UV) run --frozen pytest $(ISOLATED)
 
+# ARGS: passed to `python -m bench` (make bench ARGS="--quick"); SOAK=<minutes>: the soak
+# instead of the cases (make bench SOAK=30: the default organisation plus a hostile mix).
 bench: setup rabbitmq-package chromium-package
-	$(UV) run --frozen python -m bench
+	$(UV) run --frozen python -m bench $(if $(SOAK),--soak --minutes $(SOAK)) $(ARGS)
 
 docs: setup
 	$(UV) run --frozen python scripts/gen_docs.py

@@ -1,4 +1,5 @@
-"""`python -m bench [--quick] [--only NAME] [--rounds K]`: run, print a table, save JSON."""
+"""`python -m bench [--quick] [--only NAME] [--rounds K]`: run, print a table, save JSON.
+`python -m bench --soak [--minutes M]`: the soak instead (`bench/soak.py`)."""
 
 from __future__ import annotations
 
@@ -34,6 +35,7 @@ from bench import (  # importing a module of cases registers them
     kit,  # noqa: F401
     loop,  # noqa: F401
     raw,  # noqa: F401
+    soak,
     system,  # noqa: F401
 )
 from vsm.kit.addresses import BrokerAddresses
@@ -49,9 +51,23 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="small N: a smoke run")
     parser.add_argument("--only", metavar="NAME", help="cases whose name contains NAME")
     parser.add_argument("--rounds", type=int, default=5, metavar="K", help="default 5")
+    parser.add_argument(
+        "--soak",
+        action="store_true",
+        help="instead of the cases: the default organisation plus a hostile mix, watched",
+    )
+    parser.add_argument(
+        "--minutes",
+        type=float,
+        default=soak.DEFAULT_MINUTES,
+        metavar="M",
+        help=f"the soak's length (default {soak.DEFAULT_MINUTES:g})",
+    )
     args = parser.parse_args(argv)
     if args.rounds < 1:
         parser.error("--rounds must be at least 1")
+    if args.minutes <= 0:
+        parser.error("--minutes must be positive")
     return args
 
 
@@ -229,8 +245,25 @@ def table(
     return "\n".join(lines)
 
 
+async def soaked(minutes: float) -> int:
+    """`--soak`: the soak alone (`bench/soak.py`), on the same broker as the cases would use."""
+    async with broker_url() as url:
+        ctx = Context(url, f"bench-{secrets.token_hex(4)}", 0, 0)
+        print(f"broker {redact(url)}, {ctx.namespace}, soak {minutes:g} min", file=sys.stderr)
+        try:
+            async with ctx.stack:
+                return await soak.soak(ctx, minutes, RESULTS)
+        finally:
+            await cleanup(ctx)
+
+
 async def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    if args.soak:
+        code = await soaked(args.minutes)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
     cases = select(args.only)
     messages, requests = SIZES["quick" if args.quick else "full"]
     started = datetime.now(UTC)

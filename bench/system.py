@@ -304,7 +304,11 @@ class System:
 
 @asynccontextmanager
 async def launched(
-    ctx: Context, suffix: str = "sys", env: dict[str, str] | None = None, workers: bool = True
+    ctx: Context,
+    suffix: str = "sys",
+    env: dict[str, str] | None = None,
+    workers: bool = True,
+    ready_within_s: float = 120.0,
 ) -> AsyncIterator[System]:
     """The seven services on the run's broker under a namespace of their own."""
     namespace = f"{ctx.namespace}-{suffix}"
@@ -329,7 +333,7 @@ async def launched(
     clean = False
     system: System | None = None
     try:
-        await asyncio.to_thread(local.wait_ready, 120.0)
+        await asyncio.to_thread(local.wait_ready, ready_within_s)
         print(
             f"system: seven services ready in {time.perf_counter() - began:.1f} s "
             f"(namespace {namespace}, logs {log_dir})",

@@ -23,9 +23,9 @@ from scripts.localrun import LocalSystem
 from tests.support.fake_anthropic import FakeAnthropic
 from tests.support.fake_telegram import FakeTelegram
 from tests.support.probe import Probe
+from tests.support.proposals import s4_proposes
 from tests.support.tokens import READ_TOKEN, bearer, mcp_session
 from vsm.contract import topology
-from vsm.contract.adaptation import AdaptationProposal, proposal_key
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
@@ -91,20 +91,6 @@ async def llm_proposes(gateway: httpx.AsyncClient, llm: FakeAnthropic, vsm_id: s
     assert result["applied"] is None
     assert result["awaiting"]["source"] == f"llm:{MODEL}"
     return str(result["awaiting"]["approval_id"])
-
-
-async def s4_proposes(probe: Probe, vsm_id: str) -> None:
-    proposal = AdaptationProposal(
-        proposal_id=f"p-{uuid.uuid4().hex[:8]}",
-        kind="defensive",
-        rationale="S4 would slow api-1",
-        policy_type="throttle",
-        policy=NEW,
-        confidence=0.8,
-    )
-    await probe.bus.publish(
-        topology.INTELLIGENCE, proposal, routing_key=proposal_key("defensive"), vsm_id=vsm_id
-    )
 
 
 async def in_force(gateway: httpx.AsyncClient, vsm_id: str) -> dict[str, Any]:
@@ -188,7 +174,7 @@ async def test_a_rejection_leaves_the_old_policy_and_is_on_the_trail(
     gateway: httpx.AsyncClient, system_probe: Probe
 ) -> None:
     vsm_id = await governed(gateway)
-    await s4_proposes(system_probe, vsm_id)
+    await s4_proposes(system_probe, vsm_id, NEW, "S4 would slow api-1")
     [proposal] = await until(lambda: pending_of(gateway, vsm_id))
     assert proposal["source"] == "s4:defensive"
 
@@ -240,7 +226,7 @@ async def test_bad_decisions_are_refused_with_a_clear_error(
     assert unknown.json()["error"] == "approval_not_found"
 
     vsm_id = await governed(gateway)
-    await s4_proposes(system_probe, vsm_id)
+    await s4_proposes(system_probe, vsm_id, NEW, "S4 would slow api-1")
     [proposal] = await until(lambda: pending_of(gateway, vsm_id))
     route = f"/api/vsm/approvals/{proposal['approval_id']}"
     bad = await gateway.post(route, json={"decision": "maybe"})
@@ -270,7 +256,7 @@ async def test_operators_list_and_decide_over_mcp(
     system: LocalSystem, gateway: httpx.AsyncClient, system_probe: Probe
 ) -> None:
     vsm_id = await governed(gateway)
-    await s4_proposes(system_probe, vsm_id)
+    await s4_proposes(system_probe, vsm_id, NEW, "S4 would slow api-1")
     [proposal] = await until(lambda: pending_of(gateway, vsm_id))
     url = f"{system.url('mcp-gateway')}/mcp"
     arguments = {"approval_id": proposal["approval_id"], "decision": "approve"}

@@ -60,8 +60,9 @@ CONSUMERS = {
     "services/queen/vsm/queen/inbox.py:Inbox.open": "a child's inbox: `admit` (swept, and "
     "tested below)",
     "libs/kit/vsm/kit/streams.py:LogReader.start": "the event logs (the trail, the registry "
-    "log, the policy log, S3's and S2's journals): `LogReading` (swept below; the policy log "
-    "by test_key_rotation, the journals by test_decisions_survive_restarts)",
+    "log, the policy log, S2's, S3's and S4's journals, all three through StateJournal): "
+    "`LogReading` (swept below; the policy log by test_key_rotation, the journals by "
+    "test_decisions_survive_restarts)",
 }
 """Every place the code consumes a queue, and what guards it."""
 CONSUMING_CALLS = frozenset({"consume", "consume_held", "subscriber", "iterator", "basic_consume"})

@@ -18,6 +18,7 @@ FIXED_QUEUES = (
     telegram.TELEGRAM_COMMANDS,
     topology.SYSTEM3_JOURNAL,
     topology.SYSTEM2_JOURNAL,
+    topology.SYSTEM4_JOURNAL,
 )
 FIXED_EXCHANGES = (*topology.EXCHANGES, operations.S1_REGISTRY, telegram.TELEGRAM)
 

@@ -30,12 +30,14 @@ __all__ = [
     "MetaSystemNeed",
     "MetaSystemNeedQuery",
     "Observation",
+    "RulesRecord",
     "ScanRequest",
     "ScanResult",
     "SeriesAnomaly",
     "Severity",
     "SourceStatus",
     "System4Rules",
+    "System4Snapshot",
     "System4Status",
     "System4StatusQuery",
     "VarietyReport",
@@ -201,6 +203,24 @@ class System4Rules(Message):
     TYPE: ClassVar[str] = "vsm.s4.rules.v1"
 
     rules: list[RuleDeclaration] = Field(default_factory=list, max_length=MAX_RULES)
+
+
+class RulesRecord(BaseModel):
+    """One viable system's own rules, as declared (`System4Rules`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    vsm_id: str = Field(max_length=256)
+    rules: list[RuleDeclaration] = Field(default_factory=list, max_length=MAX_RULES)
+
+
+class System4Snapshot(Message):
+    """S4's decisions, its journal's entry: every viable system's own rules (the standing
+    ones are settings; what S4 sees is learnt again)."""
+
+    TYPE: ClassVar[str] = "vsm.s4.journal.snapshot.v1"
+
+    rules: list[RulesRecord] = Field(default_factory=list)
 
 
 class System4Status(Message):

@@ -39,6 +39,7 @@ __all__ = [
     "SYSTEM3_JOURNAL",
     "SYSTEM4_HEALTH",
     "SYSTEM4_INTELLIGENCE",
+    "SYSTEM4_JOURNAL",
     "SYSTEM5_ALGEDONIC",
     "SYSTEM5_HEALTH",
     "SYSTEM5_INTELLIGENCE",
@@ -354,6 +355,15 @@ SYSTEM2_JOURNAL = Queue(
     "dispatches), its damping and the oscillation history behind it, when a weight or a "
     "damping changes and every report interval otherwise; coordinator reads the last one "
     "back at start-up.",
+    kind="stream",
+    arguments=JOURNAL_RETENTION,
+)
+
+SYSTEM4_JOURNAL = Queue(
+    "vsm.system4.journal",
+    (),
+    "S4's journal (a stream, written straight to it): a snapshot of every viable system's own "
+    "rules, after every change; intelligence reads the last one back at start-up.",
     kind="stream",
     arguments=JOURNAL_RETENTION,
 )

@@ -7,8 +7,10 @@ import time
 
 from litestar import Litestar
 
+from vsm.contract import topology
+from vsm.contract.intelligence import System4Snapshot
 from vsm.contract.recursion import MetaSystemQuery, MetaSystemTree
-from vsm.intelligence import handlers
+from vsm.intelligence import handlers, journal
 from vsm.intelligence.amplifier import Amplifier, create_client
 from vsm.intelligence.anomaly import DetectorParams
 from vsm.intelligence.environment import Environment, Sightings
@@ -25,7 +27,9 @@ from vsm.intelligence.system4 import System4
 from vsm.intelligence.systems import ViableSystems
 from vsm.intelligence.tree import TreeSync
 from vsm.intelligence.variety import EventWindow
+from vsm.kit.bus import Bus
 from vsm.kit.egress import egress_client
+from vsm.kit.journal import StateJournal
 from vsm.kit.llm import Caller, service_meter
 from vsm.kit.runtime import Runtime
 from vsm.kit.schedule import Every
@@ -55,7 +59,7 @@ def build_systems(settings: Settings, rulesets: RuleSets) -> ViableSystems:
     )
 
     def make(vsm_id: str, sightings: Sightings) -> System4:
-        return System4(
+        system = System4(
             vsm_id=vsm_id,
             env=Environment(
                 detector=detector,
@@ -68,8 +72,24 @@ def build_systems(settings: Settings, rulesets: RuleSets) -> ViableSystems:
             overload=Overload(settings.structure_params),
             judgement=rulesets.judgement(),
         )
+        rulesets.resume(system)
+        return system
 
     return ViableSystems(root=settings.vsm_id, make=make)
+
+
+def build_journal(
+    bus: Bus, systems: ViableSystems, rulesets: RuleSets, settings: Settings
+) -> StateJournal[System4Snapshot]:
+    """S4's decisions, kept in its stream (`journal.py` says what a snapshot holds)."""
+    return StateJournal(
+        bus,
+        topology.SYSTEM4_JOURNAL,
+        System4Snapshot,
+        lambda: journal.snapshot_of(systems, rulesets),
+        instance=settings.instance_id,
+        timeout_s=settings.journal_replay_timeout_s,
+    )
 
 
 def create_app(settings: Settings) -> Litestar:
@@ -94,6 +114,13 @@ def create_app(settings: Settings) -> Litestar:
 
     rulesets = build_rulesets(settings)
     systems = build_systems(settings, rulesets)
+    decisions = build_journal(runtime.bus, systems, rulesets, settings)
+    rulesets.keep = decisions.keep
+
+    async def read_journal() -> None:
+        """The systems' own rules as they were: none is declared before they are back."""
+        await decisions.open(lambda kept: journal.restore(systems, rulesets, kept))
+
     metrics = create_metrics(runtime.telemetry.registry, systems.__len__)
     s4 = handlers.S4(systems, Outlets(runtime.bus, amplifier), metrics, rulesets)
     periodic = handlers.register(runtime.bus, s4)
@@ -113,6 +140,7 @@ def create_app(settings: Settings) -> Litestar:
         Every("tree-sync", TREE_SYNC_S, TreeSync(runtime.bus, systems).once),
         *outside.schedules(),
     )
+    runtime.on_start(read_journal)
     runtime.on_start(open_llm)
     for schedule in schedules:
         runtime.on_start(schedule.start)

@@ -143,7 +143,11 @@ def register_structure(bus: Bus, s4: S4) -> None:
 
     @bus.handle(INTAKE, MetaSystemRetired)
     async def on_retired(envelope: Envelope[MetaSystemRetired]) -> None:
+        """The system goes, and its rules with it (kept ones too: a child of the same name
+        spawned later starts without them)."""
         systems.retired(envelope.data.vsm_id)
+        s4.rulesets.kept.pop(envelope.data.vsm_id, None)
+        await s4.rulesets.kept_now()
 
 
 def periodic(s4: S4, scan: Scan, clock: Clock) -> Periodic:
@@ -279,5 +283,6 @@ def register_requests(bus: Bus, s4: S4, scan: Scan, clock: Clock) -> None:
         invalid = rulesets.adopt(system, envelope.data.rules)
         if invalid is not None:
             return bus.reply(invalid, cause=envelope)
+        await rulesets.kept_now()
         status = rulesets.status(system, clock(), llm_enabled=out.amplifier.enabled)
         return bus.reply(status, cause=envelope)

@@ -4,7 +4,7 @@ apply`); and the status of a system with its rules and outside sources."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 from pydantic import ValidationError
@@ -33,6 +33,23 @@ class RuleSets:
     sources: Sequence[SourceConfig] = ()
     polls: dict[str, SourceState] = field(default_factory=dict)
     root: str = "root"
+    kept: dict[str, list[RuleDeclaration]] = field(default_factory=dict)
+    """Rules read back from the journal for children S4 has not met again yet (it meets
+    them when it reads S5's tree): each is adopted when its system is made (`resume`)."""
+
+    keep: Callable[[], Awaitable[bool]] | None = None
+    """Writes every system's own rules to S4's journal (the app sets it)."""
+
+    async def kept_now(self) -> None:
+        """The rules as they are now in the journal, before a change is answered."""
+        if self.keep is not None:
+            await self.keep()
+
+    def resume(self, system: System4) -> None:
+        """Give a system made again the rules it had before the restart, if any."""
+        declared = self.kept.pop(system.vsm_id, None)
+        if declared is not None:
+            self.adopt(system, declared)
 
     def judgement(self) -> Judgement:
         """A new system's rules: the standing ones, with a memory of their own."""

@@ -47,6 +47,12 @@ class Settings(LlmSettings):
     rule_max_window_s: float = Field(default=3600.0, ge=1, le=86_400, alias="RULE_MAX_WINDOW")
     rule_max_groups: int = Field(default=100, ge=1, le=10_000)
     rule_tick_s: float = Field(default=1.0, gt=0, le=60, alias="RULE_TICK")
+    journal_replay_timeout_s: float = Field(
+        default=60.0,
+        gt=0,
+        le=600,
+        description="How long reading the service's journal back at start-up may take.",
+    )
 
     # Outside sources (S4_SOURCES, a JSON list) and where S4 may reach: the same names and
     # meaning as operations' (README, "Outbound HTTP"). Empty URLs: S4 calls nothing outside.
