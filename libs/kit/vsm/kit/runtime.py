@@ -12,6 +12,15 @@ from typing import Any
 
 import structlog
 import uvicorn
+from aiormq.exceptions import (
+    AMQPError,
+    AuthenticationError,
+    ChannelAccessRefused,
+    ChannelInvalidStateError,
+    ChannelPreconditionFailed,
+    ConnectionNotAllowed,
+    IncompatibleProtocolError,
+)
 from faststream import BaseMiddleware
 from faststream.exceptions import HandlerException
 from faststream.rabbit.response import RabbitResponse
@@ -47,13 +56,44 @@ from vsm.kit.telemetry import (
     messaging_middleware,
 )
 
-__all__ = ["RECONNECT_INTERVAL_S", "Hook", "PacedRedelivery", "Runtime", "serve"]
+__all__ = [
+    "RECONNECT_INTERVAL_S",
+    "START_ATTEMPTS",
+    "Hook",
+    "PacedRedelivery",
+    "Runtime",
+    "serve",
+    "transient",
+]
 
 Hook = Callable[[], Awaitable[None]]
 log = structlog.get_logger("vsm.runtime")
 
 RECONNECT_INTERVAL_S = 1.0
 """Between attempts to reach a lost broker (aio-pika's default is 5 s)."""
+
+START_ATTEMPTS = 5
+"""Attempts at the broker part of a start-up (declare the topology, start consuming) before
+the service gives up (uvicorn's exit 3); the pause between attempts grows by
+`RECONNECT_INTERVAL_S` each time."""
+
+_REFUSALS = (
+    ChannelPreconditionFailed,  # declared otherwise already: the same again is refused again
+    ChannelAccessRefused,
+    AuthenticationError,
+    ConnectionNotAllowed,
+    IncompatibleProtocolError,
+)
+
+
+def transient(error: BaseException) -> bool:
+    """Whether a failed start-up may pass when tried again: a connection or channel the
+    broker closed (e.g. `INTERNAL_ERROR - timed out consuming from quorum queue`, when a
+    queue another service has just declared has no leader yet on a loaded broker), a
+    timeout, a queue that went away. Not a refusal that would only be repeated."""
+    if isinstance(error, _REFUSALS):
+        return False
+    return isinstance(error, AMQPError | ConnectionError | TimeoutError | ChannelInvalidStateError)
 
 
 class PacedRedelivery(BaseMiddleware[Any, Any]):
@@ -195,10 +235,33 @@ class Runtime:
             "topology": self.bus.declared,
         }
 
+    async def start_bus(self) -> None:
+        """Connect and start the bus. A transient failure (see `transient`) is logged with
+        its cause and tried again from a new connection, up to `START_ATTEMPTS` in all; a
+        broker that does not answer at all stops the start-up as before (`CONNECT_TIMEOUT_S`)."""
+        for attempt in range(1, START_ATTEMPTS + 1):
+            await self.addresses.connect_broker(self.broker)
+            try:
+                await self.bus.start()
+            except Exception as error:
+                if attempt == START_ATTEMPTS or not transient(error):
+                    raise
+                log.warning(
+                    "broker_start_failed",
+                    attempt=attempt,
+                    of=START_ATTEMPTS,
+                    error=repr(error),
+                    exc_info=error,
+                )
+                with suppress(Exception):  # what was opened goes; the next attempt starts anew
+                    await self.bus.stop()
+                await asyncio.sleep(RECONNECT_INTERVAL_S * attempt)
+            else:
+                return
+
     @asynccontextmanager
     async def lifespan(self, _: Litestar) -> AsyncIterator[None]:
-        await self.addresses.connect_broker(self.broker)
-        await self.bus.start()
+        await self.start_bus()
         self.connected = True
         for hook in self._on_start:
             await hook()
