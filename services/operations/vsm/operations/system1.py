@@ -16,6 +16,7 @@ from vsm.contract.operations import (
     AgentInfo,
     AgentSpawned,
     AgentTerminated,
+    RegistrySnapshot,
 )
 from vsm.kit.bus import Bus
 from vsm.kit.egress import EgressPolicy
@@ -33,6 +34,8 @@ class System1:
         self.host = host
         self.egress = egress
         self.registry = Registry()
+        self.ahead: set[str] = set()
+        """Ids of this replica's events applied before the log gave them back."""
         self.ready = asyncio.Event()
         host.report_crash = self.crashed
 
@@ -42,9 +45,22 @@ class System1:
 
     async def apply(self, event_id: str, event: Message, live: bool) -> None:
         """Apply a logged event; once replay is over, make the live agents follow it."""
+        self.ahead.discard(event_id)
         changed = self.registry.apply(event_id, event)
         if changed is not None and live:
             await self.host.sync(changed)
+
+    def snapshot(self, covers: int | None) -> RegistrySnapshot:
+        """The running agents, as of the log's entry at `covers` and this replica's events
+        applied beyond it."""
+        return RegistrySnapshot(
+            agents=self.registry.running(), covers=covers, ahead=sorted(self.ahead)
+        )
+
+    def restore(self, snapshot: RegistrySnapshot) -> None:
+        """The registry a snapshot holds (before any event after it is applied)."""
+        self.registry.agents = {agent.agent_id: agent for agent in snapshot.agents}
+        self.registry.applied = set(snapshot.ahead)
 
     async def caught_up(self) -> None:
         for agent in self.registry.running():
@@ -55,6 +71,8 @@ class System1:
         self, event: AgentSpawned | AgentTerminated | AgentCrashed, event_type: str, agent_type: str
     ) -> None:
         envelope = await self.host.outlets.logged(event, event_type, agent_type)
+        if envelope.id not in self.registry.applied:
+            self.ahead.add(envelope.id)
         self.registry.apply(envelope.id, event)
         agent_id = event.agent.agent_id if isinstance(event, AgentSpawned) else event.agent_id
         # Even when the stream delivered the event first, wait until this replica follows it.
