@@ -6,25 +6,30 @@ naming the log and the offset."""
 
 from __future__ import annotations
 
+import base64
 import logging
 import secrets
 from collections.abc import AsyncIterator
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import aio_pika
 import pytest
 from aio_pika.exceptions import ChannelPreconditionFailed
 from faststream.rabbit import RabbitBroker
+from prometheus_client import CollectorRegistry
 from pydantic import Field
 
 from vsm.contract import topology
 from vsm.contract.envelope import Envelope
-from vsm.contract.journal import JournalMark
+from vsm.contract.journal import JournalMark, LogSnapshot
 from vsm.contract.message import Message
 from vsm.kit.bus import Bus
-from vsm.kit.eventlog import RefusedEntry
+from vsm.kit.deadletter import MessageGuard
+from vsm.kit.eventlog import LogKeys, RefusedEntry
 from vsm.kit.journal import append
 from vsm.kit.names import Namespace
+from vsm.kit.replay import ReplayGuard
+from vsm.kit.signing import parse_keyring
 from vsm.kit.snapshots import SnapshotLog
 from vsm.kit.streams import Entry
 from vsm.kit.telemetry import create_telemetry
@@ -46,7 +51,7 @@ class Added(Message):
     padding: str = ""
 
 
-class Total(Message):
+class Total(LogSnapshot):
     """The live state: the total and how many changes made it."""
 
     TYPE: ClassVar[str] = "vsm.test.snapshots.total.v1"
@@ -91,7 +96,12 @@ class Counter:
             await self.log.changed()
 
 
-def make_bus(amqp_url: str, namespace: str, retention: dict[str, int | str]) -> Bus:
+def make_bus(
+    amqp_url: str,
+    namespace: str,
+    retention: dict[str, int | str],
+    guard: MessageGuard | None = None,
+) -> Bus:
     broker = RabbitBroker(amqp_url, logger=logging.getLogger("test"), log_level=logging.DEBUG)
     return Bus(
         broker,
@@ -100,7 +110,22 @@ def make_bus(amqp_url: str, namespace: str, retention: dict[str, int | str]) -> 
         vsm_id="root",
         telemetry=create_telemetry("test"),
         request_timeout_s=5,
+        guard=guard,
         log_retention=retention,
+    )
+
+
+def guard(signing: str, logs: str | None = None) -> MessageGuard:
+    """A guard signing with `signing`'s first key, reading the logs with `logs` too."""
+    keyring = parse_keyring(signing)
+    assert keyring is not None
+    log_keys = parse_keyring(logs, "log key") if logs else None
+    return MessageGuard(
+        "test",
+        keyring,
+        ReplayGuard(300, 30),
+        CollectorRegistry(),
+        LogKeys(keyring.joined(log_keys) if log_keys else keyring),
     )
 
 
@@ -266,3 +291,46 @@ async def test_retention_drops_old_segments_but_never_the_last_snapshot_or_what_
         await bus.stop()
     assert (reader.total, reader.changes) == (writer.total, 2000)
     assert reader.log.read <= 22
+
+
+K1 = "k1:" + base64.b64encode(b"snapshot-key-one-0123456789abcd").decode()
+K2 = "k2:" + base64.b64encode(b"snapshot-key-two-0123456789abcd").decode()
+
+
+async def test_a_key_kept_for_the_logs_alone_signs_nothing_after_a_snapshot(
+    amqp_url: str, namespace: str, stream: topology.Queue
+) -> None:
+    """k1 signed the history; k2 signs now and k1 is kept for the logs alone: the snapshot
+    written then names k1 retired, so an entry k1 signs after it (a leaked key) is refused by
+    a start-up that reads from that snapshot on, though it sees no marker before it."""
+    name = Namespace(namespace).name(stream.name)
+    for keys in ((K1, None), (K2, K1)):
+        bus = make_bus(amqp_url, namespace, RETENTION, guard(*keys))
+        await bus.start()
+        try:
+            writer = Counter(bus, stream, every=10)
+            await writer.log.open()
+            await writer.add(3)
+            await writer.log.stop()
+        finally:
+            await bus.stop()
+    forged = Envelope.wrap(Added(n=1000), source="vsm/test")
+    body = forged.model_dump_json().encode()
+    keyring = parse_keyring(K1)
+    assert keyring is not None
+    connection = await aio_pika.connect(amqp_url)
+    async with connection:
+        channel = await connection.channel()
+        headers: dict[str, Any] = keyring.sign(body, "", name)
+        await channel.default_exchange.publish(
+            aio_pika.Message(body, headers=headers, message_id=forged.id), routing_key=name
+        )
+
+    bus = make_bus(amqp_url, namespace, RETENTION, guard(K2, K1))
+    await bus.start()
+    try:
+        reader = Counter(bus, stream)
+        with pytest.raises(RefusedEntry, match="after its retirement"):
+            await reader.log.open()
+    finally:
+        await bus.stop()

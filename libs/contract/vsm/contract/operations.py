@@ -16,6 +16,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from vsm.contract.envelope import VsmId
+from vsm.contract.journal import LogSnapshot
 from vsm.contract.message import Message
 from vsm.contract.topology import (
     CONTROL,
@@ -274,7 +275,7 @@ class AgentCrashed(Message):
     crashed_at: datetime
 
 
-class RegistrySnapshot(Message):
+class RegistrySnapshot(LogSnapshot):
     """The registry's live state written to its log every so many entries (and at start-up):
     a start-up reads the log from its last snapshot on (`vsm.kit.snapshots`), so replay is
     bounded by the live agents, not by the history. Terminated agents are left out."""
@@ -282,12 +283,6 @@ class RegistrySnapshot(Message):
     TYPE: ClassVar[str] = "vsm.s1.registry.snapshot.v1"
 
     agents: list[AgentInfo] = Field(default_factory=list, description="The running agents.")
-    covers: int | None = Field(
-        default=None,
-        ge=0,
-        description="The offset of the last log entry this state includes: the entries after "
-        "it (some may precede the snapshot itself) are applied on top.",
-    )
     ahead: list[str] = Field(
         default_factory=list,
         description="Ids of events the writer had applied beyond `covers` (its own, not yet "

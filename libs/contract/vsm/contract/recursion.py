@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from vsm.contract.control import Resources
 from vsm.contract.envelope import VsmId
+from vsm.contract.journal import LogSnapshot
 from vsm.contract.message import Message
 from vsm.contract.policy import IdentityConstraint, PolicyRecord, Text
 from vsm.contract.topology import RECURSIVE, Binding, Queue
@@ -156,7 +157,7 @@ class PolicyDirective(Message):
     record: PolicyRecord
 
 
-class PolicyLogSnapshot(Message):
+class PolicyLogSnapshot(LogSnapshot):
     """S5's live state written to its policy log every so many entries (and at start-up):
     the versions of every policy it keeps and the meta-system tree. A start-up reads the log
     from its last snapshot on (`vsm.kit.snapshots`), so replay is bounded by the live state,

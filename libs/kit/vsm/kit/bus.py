@@ -194,6 +194,14 @@ class Bus:
         log's marker records, so that a key retired later signs no later entry."""
         return [] if self.guard is None else [kid for kid, _ in self.guard.keyring.keys]
 
+    def log_only_key_ids(self) -> list[str]:
+        """The ids of the keys that verify the logs but no live traffic (`VSM_LOG_KEYS`): keys
+        retired from live traffic, named by a log's snapshots (`vsm.kit.snapshots`)."""
+        if self.guard is None:
+            return []
+        live = set(self.live_key_ids())
+        return [kid for kid, _ in self.guard.logs.keyring.keys if kid not in live]
+
     def signature_headers(self, body: bytes, exchange: str, routing_key: str) -> dict[str, str]:
         """The headers that sign `body` for a publish made outside the producer, to `exchange`
         with `routing_key` as the broker names them (none without keys)."""

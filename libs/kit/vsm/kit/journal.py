@@ -34,7 +34,7 @@ import structlog
 
 from vsm.contract import topology
 from vsm.contract.envelope import Envelope
-from vsm.contract.journal import JournalMark
+from vsm.contract.journal import JournalMark, LogSnapshot
 from vsm.contract.message import Message
 from vsm.contract.operations import RegistryMark
 from vsm.contract.policy import PolicyStoreOpened
@@ -101,6 +101,8 @@ async def read_log(
         data = found.envelope.data
         if isinstance(data, MARKERS):
             found.opened(data.live_keys)
+        elif isinstance(data, LogSnapshot):
+            found.retired(data.retired_keys)
         on_entry(found.offset, found.envelope)
         if found.envelope.id == until:
             reached.set()

@@ -2,8 +2,9 @@
 the live state, not by the history.
 
 The log holds changes (a policy's new version, an agent spawned); every `every` entries
-(`VSM_LOG_SNAPSHOT_EVERY`), every `interval_s` when anything changed
-(`VSM_LOG_SNAPSHOT_INTERVAL_S`) and once at start-up after reading, the writer appends a
+(`VSM_LOG_SNAPSHOT_EVERY`), or a quarter as many entries as the live state holds items when
+that is more (`ITEMS_PER_ENTRY`), every `interval_s` when anything changed
+(`VSM_LOG_SNAPSHOT_INTERVAL_S`) and at every start-up after reading, the writer appends a
 snapshot of the whole live state to the same log. The stream's retention
 (`topology.LOG_RETENTION`, `VSM_LOG_*`) drops whole old segments only, never the one being
 written, and keeps at least its size less one segment: many snapshot intervals, so the last
@@ -24,30 +25,36 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
-from typing import Generic
+from typing import Generic, TypeVar
 
 import structlog
 
 from vsm.contract import topology
+from vsm.contract.journal import LogSnapshot
 from vsm.contract.message import Message
 from vsm.kit.bus import Bus
 from vsm.kit.eventlog import RefusedEntry
-from vsm.kit.journal import MARKERS, StateT, append, find_snapshot
+from vsm.kit.journal import MARKERS, append, find_snapshot
 from vsm.kit.streams import Entry, LogReader
 
-__all__ = ["Apply", "SnapshotLog"]
+__all__ = ["ITEMS_PER_ENTRY", "Apply", "SnapshotLog"]
 
 log = structlog.get_logger("vsm.snapshots")
 
+StateT = TypeVar("StateT", bound=LogSnapshot)
 Apply = Callable[[Entry, bool], Awaitable[None]]
+ITEMS_PER_ENTRY = 4
+"""A snapshot of a live state of n items follows at least n / 4 entries after the last: its
+writing costs at most about four entries' worth per entry, and a start-up reads at most one
+snapshot and a quarter of the state's worth of entries after it."""
 """Apply one change read from the log; whether the reading has caught up (live)."""
 
 
 class SnapshotLog(Generic[StateT]):
     """`stream`'s reading and snapshots: `snapshot(covers)` builds the live state (`covers`:
-    the offset of the last entry read, for a follower), `restore` takes it back, `covers`
-    says which entry a snapshot includes last (none: everything before it), `mark` builds the
-    reader's marker from the live keys."""
+    the offset of the last entry read, for a follower; the kit adds the retired keys),
+    `restore` takes it back, `mark` builds the reader's marker from the live keys, `items`
+    counts the items of the live state."""
 
     def __init__(
         self,
@@ -63,7 +70,7 @@ class SnapshotLog(Generic[StateT]):
         interval_s: float,
         timeout_s: float,
         follow: bool = False,
-        covers: Callable[[StateT], int | None] = lambda _: None,
+        items: Callable[[], int] = lambda: 0,
     ) -> None:
         self.bus = bus
         self.stream = stream
@@ -76,7 +83,8 @@ class SnapshotLog(Generic[StateT]):
         self.interval_s = interval_s
         self.timeout_s = timeout_s
         self.follow = follow
-        self.covers = covers
+        self.items = items
+        """How many items (agents, policy versions) the live state holds."""
         self.lock = asyncio.Lock()
         """Held while a snapshot is written; a single writer holds it while it writes a change
         and counts it (`changed`), so that no snapshot misses a change before it."""
@@ -109,7 +117,7 @@ class SnapshotLog(Generic[StateT]):
         start: int | str = "first"
         if last is not None:
             self.restore(last.state)
-            covered = self.covers(last.state)
+            covered = last.state.covers
             start = covered + 1 if covered is not None else (last.offset or 0)
         self._reader = LogReader(
             self.bus,
@@ -136,9 +144,10 @@ class SnapshotLog(Generic[StateT]):
             start=start,
             entries=self.read,
         )
-        if self.since or last is None:  # the next start reads from here
-            async with self.lock:
-                await self._write()
+        # The next start reads from here: signed with the key live now (a log needs a
+        # retired key no longer than its writer's next start), naming the keys retired now.
+        async with self.lock:
+            await self._write()
         self._timer = asyncio.create_task(self._tick(), name=f"snapshot {self.stream.name}")
         return self.read
 
@@ -154,6 +163,7 @@ class SnapshotLog(Generic[StateT]):
                 self.caught_up.set()
             return
         if isinstance(data, self.state_type):  # another writer's: nothing new
+            entry.retired(data.retired_keys)
             self.since = 0
             return
         try:
@@ -161,7 +171,7 @@ class SnapshotLog(Generic[StateT]):
         except Exception as error:
             log.error("log_entry_failed", stream=self.stream.name, error=repr(error))
         self.since += 1
-        if live and self.since >= self.every:
+        if live and self._due():
             async with self.lock:
                 await self._try_write()
 
@@ -177,11 +187,16 @@ class SnapshotLog(Generic[StateT]):
         live state when it is the `every`th (a snapshot that fails is logged, and tried again
         at the next change: the change itself is made)."""
         self.since += 1
-        if self.since >= self.every:
+        if self._due():
             await self._try_write()
 
+    def _due(self) -> bool:
+        return self.since >= self.every and self.since * ITEMS_PER_ENTRY >= self.items()
+
     async def _write(self) -> None:
-        await append(self.bus, self.stream, self.snapshot(self.offset))
+        state = self.snapshot(self.offset)
+        retired = self.bus.log_only_key_ids()
+        await append(self.bus, self.stream, state.model_copy(update={"retired_keys": retired}))
         self.since = 0
         self.snapshots += 1
 

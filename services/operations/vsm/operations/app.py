@@ -90,6 +90,7 @@ def create_app(settings: Settings) -> Litestar:
         s1.restore,
         snapshot_every=settings.vsm_log_snapshot_every,
         snapshot_interval_s=settings.vsm_log_snapshot_interval_s,
+        items=lambda: s1.registry.live,
     )
     handlers.register(bus, s1, settings.registry_replay_timeout_s)
     runtime.on_start(start)

@@ -48,6 +48,7 @@ class RegistryJournal:
         *,
         snapshot_every: int = 1000,
         snapshot_interval_s: float = 3600.0,
+        items: Callable[[], int] = lambda: 0,
     ) -> None:
         self.bus = bus
         self.instance = instance
@@ -60,6 +61,7 @@ class RegistryJournal:
         self.restore = restore
         self.snapshot_every = snapshot_every
         self.snapshot_interval_s = snapshot_interval_s
+        self.items = items
         self.log: SnapshotLog[RegistrySnapshot] | None = None
 
     async def start(self, timeout_s: float) -> None:
@@ -79,7 +81,7 @@ class RegistryJournal:
             interval_s=self.snapshot_interval_s,
             timeout_s=timeout_s,
             follow=True,
-            covers=lambda snapshot: snapshot.covers,
+            items=self.items,
         )
         entries = await self.log.open()
         log.info("registry_replayed", entries=entries)

@@ -59,8 +59,7 @@ class System1:
 
     def restore(self, snapshot: RegistrySnapshot) -> None:
         """The registry a snapshot holds (before any event after it is applied)."""
-        self.registry.agents = {agent.agent_id: agent for agent in snapshot.agents}
-        self.registry.applied = set(snapshot.ahead)
+        self.registry.restore(snapshot.agents, snapshot.ahead)
 
     async def caught_up(self) -> None:
         for agent in self.registry.running():

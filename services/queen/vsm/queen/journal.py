@@ -98,6 +98,7 @@ class PolicyJournal:
             every=snapshot_every,
             interval_s=snapshot_interval_s,
             timeout_s=REPLAY_TIMEOUT_S,
+            items=lambda: sum(map(len, store.versions.values())),
         )
 
     async def replay(self) -> int:
