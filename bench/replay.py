@@ -12,17 +12,16 @@ from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
 
-import aio_pika
+import aiormq
 from prometheus_client import CollectorRegistry
 
 from bench import Context, Figures, benchmark
 from bench.kit import started
 from vsm.contract import topology
 from vsm.contract.envelope import Envelope
-from vsm.contract.operations import REGISTRY_LOG, AgentSpawned, AgentTerminated
+from vsm.contract.operations import REGISTRY_LOG, AgentInfo, AgentSpawned, AgentTerminated
 from vsm.contract.policy import PolicyChanged, PolicyRecord, ThrottleLimit, ThrottlePolicy
 from vsm.kit.egress import EgressPolicy
-from vsm.kit.journal import append
 from vsm.kit.names import Namespace
 from vsm.kit.runtime import Runtime
 from vsm.kit.settings import ServiceSettings
@@ -60,49 +59,68 @@ def _runtime(ctx: Context, namespace: str, service: str) -> Runtime:
     return Runtime(service, settings)
 
 
-async def _write(ctx: Context, stream: str, bodies: Any) -> None:
-    """Publish each body (bytes) straight to `stream`, BATCH at a time with confirms."""
-    connection = await aio_pika.connect(ctx.url)
-    async with connection:
-        channel = await connection.channel(publisher_confirms=True)
-        exchange = channel.default_exchange
+class Writer:
+    """Publishes bodies straight to a stream, BATCH at a time with confirms, on one channel
+    of the bare AMQP client (aio-pika's per-message cost would dominate a million)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.connection: Any = None
+        self.channel: Any = None
+        self.properties = aiormq.spec.Basic.Properties(delivery_mode=2)
+
+    async def __aenter__(self) -> Writer:
+        self.connection = await aiormq.connect(self.url)
+        self.channel = await self.connection.channel()  # publisher confirms on
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.connection.close()
+
+    async def write(self, stream: str, bodies: Any) -> None:
         batch: list[Any] = []
         for body in bodies:
-            message = aio_pika.Message(body, delivery_mode=aio_pika.DeliveryMode.PERSISTENT)
-            batch.append(exchange.publish(message, routing_key=stream))
+            batch.append(
+                self.channel.basic_publish(body, routing_key=stream, properties=self.properties)
+            )
             if len(batch) >= BATCH:
                 await asyncio.gather(*batch)
                 batch = []
         await asyncio.gather(*batch)
 
 
-def _registry_history(total: int, live: int) -> Any:
-    """`total` events, spawns and terminations, as (event id, event, JSON) leaving `live`
-    agents running: the agents spawned first stay; every later one is terminated right after
-    its spawn. The JSON is made from one envelope of each kind with its ids replaced: encoding
-    a million envelopes one by one would take longer than writing them."""
+def _renamed(template: tuple[str, str], envelope_id: str) -> bytes:
+    """An envelope's JSON with its id replaced."""
+    text, old_id = template
+    return text.replace(old_id, envelope_id).encode()
+
+
+def _registry_history(total: int, live: int, agent: AgentInfo) -> Any:
+    """`total` events as (event id, the agent spawned or None, JSON), leaving `live` agents
+    running: the agents spawned first stay; every later one is terminated right after its
+    spawn. The JSON is made from one envelope of each kind with its ids replaced: encoding a
+    million envelopes one by one would take longer than writing them."""
     now = datetime.now(UTC)
-    agent = new_agent("worker", {}, now)
     spawned = Envelope.wrap(AgentSpawned(agent=agent), source="vsm/bench")
     ended = AgentTerminated(
         agent_id=agent.agent_id, agent_type="worker", reason="bench", terminated_at=now
     )
     terminated = Envelope.wrap(ended, source="vsm/bench")
     templates = {
-        "spawned": (spawned.model_dump_json(), spawned.id),
-        "terminated": (terminated.model_dump_json(), terminated.id),
+        "spawned": spawned.model_dump_json(),
+        "terminated": terminated.model_dump_json(),
     }
+    ids = {"spawned": spawned.id, "terminated": terminated.id}
 
-    def event(kind: str, n: int) -> tuple[str, Any, bytes]:
-        text, envelope_id = templates[kind]
+    def event(kind: str, n: int) -> tuple[str, AgentInfo | None, bytes]:
         agent_id, event_id = f"worker-{n:012x}", f"{kind[0]}{n:031x}"
-        body = text.replace(agent.agent_id, agent_id).replace(envelope_id, event_id)
-        data = (
-            AgentSpawned(agent=agent.model_copy(update={"agent_id": agent_id}))
-            if kind == "spawned"
-            else ended.model_copy(update={"agent_id": agent_id})
+        body = templates[kind].replace(agent.agent_id, agent_id).replace(ids[kind], event_id)
+        stays = kind == "spawned" and n < live
+        return (
+            event_id,
+            agent.model_copy(update={"agent_id": agent_id}) if stays else None,
+            (body.encode()),
         )
-        return event_id, data, body.encode()
 
     for n in range(live):
         yield event("spawned", n)
@@ -139,28 +157,35 @@ async def replay(ctx: Context) -> Figures:
     figures: dict[str, float] = {}
     service = _runtime(ctx, namespace, "bench-replay")
     async with started(service):
-        # S1: the history, with a snapshot every EVERY events as the replica that wrote
-        # them would append (`System1.snapshot`; one writer: it covers all before it).
+        # S1: the history, with a snapshot (`System1.snapshot`; one writer: it covers all
+        # before it) every `every` events as the replica that wrote them would append. Every
+        # later agent is gone again before the next snapshot, so the running agents are the
+        # first LIVE_AGENTS and the writer's registry holds only those.
         writer = _system1(service.bus)
         events = REGISTRY_EVENTS[size]
         stream = ns.name(REGISTRY_LOG.name)
         await service.bus.declare(REGISTRY_LOG)
         started_at = time.perf_counter()
-        history = _registry_history(events, LIVE_AGENTS[size])
+        agent = new_agent("worker", {}, datetime.now(UTC))
+        history = _registry_history(events, LIVE_AGENTS[size], agent)
         snapshots = 0
+        snapshot: tuple[str, str] | None = None
         every = max(EVERY, LIVE_AGENTS[size] // ITEMS_PER_ENTRY)  # as `SnapshotLog` does
-        while chunk := list(itertools.islice(history, every)):
-            await _write(ctx, stream, [body for _, _, body in chunk])
-            for event_id, event, _ in chunk:
-                writer.registry.apply(event_id, event)
-                if isinstance(event, AgentTerminated):  # only the running are kept
-                    writer.registry.agents.pop(event.agent_id, None)
-            writer.registry.applied.clear()
-            await append(service.bus, REGISTRY_LOG, writer.snapshot(None))
-            snapshots += 1
+        async with Writer(ctx.url) as out:
+            while chunk := list(itertools.islice(history, every)):
+                await out.write(stream, [body for _, _, body in chunk])
+                for event_id, stays, _ in chunk:
+                    if stays is not None:
+                        writer.registry.apply(event_id, AgentSpawned(agent=stays))
+                        snapshot = None
+                if snapshot is None:
+                    state = Envelope.wrap(writer.snapshot(None), source="vsm/bench")
+                    snapshot = (state.model_dump_json(), state.id)
+                await out.write(stream, [_renamed(snapshot, f"snapshot-{snapshots}")])
+                snapshots += 1
         figures["registry_write_s"] = time.perf_counter() - started_at
         figures["registry_snapshots"] = snapshots
-        figures["registry_snapshot_kb"] = len(writer.snapshot(None).model_dump_json()) / 1024
+        figures["registry_snapshot_kb"] = len(snapshot[0]) / 1024 if snapshot else 0
         reader = _system1(service.bus)
         fresh = _registry_journal(service, reader)
         started_at = time.perf_counter()
@@ -181,38 +206,48 @@ async def replay(ctx: Context) -> Figures:
         now = datetime.now(UTC)
         stream = ns.name(topology.SYSTEM5_POLICIES.name)
         started_at = time.perf_counter()
-        for first in range(0, versions, BATCH):
-            records = [
-                PolicyRecord(
-                    vsm_id=f"root/s{n % POLICY_KEYS}",
-                    policy_type="throttle",
-                    version=n // POLICY_KEYS + 1,
-                    policy=ThrottlePolicy(
-                        policy_type="throttle",
-                        limits=[ThrottleLimit(target="*", max_rate_per_s=1 + n % 50)],
-                    ),
-                    source="operator",
-                    created_at=now,
-                )
-                for n in range(first, min(first + BATCH, versions))
-            ]
-            await _write(
-                ctx,
-                stream,
-                (
-                    Envelope.wrap(PolicyChanged(record=r), source="vsm/bench")
-                    .model_dump_json()
-                    .encode()
-                    for r in records
-                ),
+        throttles = [
+            ThrottlePolicy(
+                policy_type="throttle", limits=[ThrottleLimit(target="*", max_rate_per_s=1 + r)]
             )
-            # As `PolicyJournal.adopt` does after each publish, a batch at a time: a snapshot
-            # must follow every change it holds in the log, so one is due only between two.
-            async with policies.log.lock:
-                for record in records:
-                    store.apply(record)
-                policies.log.since += len(records) - 1
-                await policies.log.changed()
+            for r in range(50)
+        ]
+        base = PolicyRecord(
+            vsm_id="root/s0",
+            policy_type="throttle",
+            version=1,
+            policy=throttles[0],
+            source="operator",
+            created_at=now,
+        )
+        async with Writer(ctx.url) as out:
+            for first in range(0, versions, BATCH):
+                records = [
+                    base.model_copy(
+                        update={
+                            "vsm_id": f"root/s{n % POLICY_KEYS}",
+                            "version": n // POLICY_KEYS + 1,
+                            "policy": throttles[n % 50],
+                        }
+                    )
+                    for n in range(first, min(first + BATCH, versions))
+                ]
+                await out.write(
+                    stream,
+                    (
+                        Envelope.wrap(PolicyChanged(record=r), source="vsm/bench")
+                        .model_dump_json()
+                        .encode()
+                        for r in records
+                    ),
+                )
+                # As `PolicyJournal.adopt` does after each publish, a batch at a time: a
+                # snapshot must follow every change it holds, so one is due only between two.
+                async with policies.log.lock:
+                    for record in records:
+                        store.apply(record)
+                    policies.log.since += len(records) - 1
+                    await policies.log.changed()
         figures["policy_write_s"] = time.perf_counter() - started_at
         figures["policy_snapshots"] = policies.log.snapshots
         await policies.close()

@@ -5,8 +5,10 @@ both streams carry their retention."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import signal
+from collections.abc import Iterator
 from typing import Any
 
 import aio_pika
@@ -15,6 +17,7 @@ import pytest
 from aio_pika.exceptions import ChannelPreconditionFailed
 
 from scripts.localrun import LocalSystem
+from tests.support.system import launch, shut_down
 from vsm.contract import topology
 from vsm.contract.operations import REGISTRY_LOG
 from vsm.kit.names import Namespace
@@ -32,21 +35,28 @@ RETENTION = {
 
 
 @pytest.fixture(scope="module")
-def system_env() -> dict[str, str]:
-    return {
-        "VSM_LOG_SNAPSHOT_EVERY": str(EVERY),
-        "POLICY_VERSIONS_KEPT": str(KEPT),
-        "VSM_LOG_MAX_BYTES": str(RETENTION["x-max-length-bytes"]),
-        "VSM_LOG_SEGMENT_BYTES": str(RETENTION["x-stream-max-segment-size-bytes"]),
-        "VSM_LOG_MAX_AGE": "30D",
-    }
+def system(amqp_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSystem]:
+    """The services whose logs these are, and the gateway in front of them."""
+    running = launch(
+        amqp_url,
+        tmp_path_factory.mktemp("logs"),
+        services=["queen", "operations", "mcp-gateway"],
+        ready_within_s=400,
+        VSM_LOG_SNAPSHOT_EVERY=str(EVERY),
+        POLICY_VERSIONS_KEPT=str(KEPT),
+        VSM_LOG_MAX_BYTES=str(RETENTION["x-max-length-bytes"]),
+        VSM_LOG_SEGMENT_BYTES=str(RETENTION["x-stream-max-segment-size-bytes"]),
+        VSM_LOG_MAX_AGE="30D",
+    )
+    yield running
+    asyncio.run(shut_down(running, amqp_url))
 
 
 def restart(system: LocalSystem, service: str) -> None:
     system.kill(service, signal.SIGTERM)
     system.processes[service].wait(timeout=15)
     system.start([service])
-    system.wait_ready(timeout=60, services=[service])
+    system.wait_ready(timeout=300, services=[service])
 
 
 def last_read(system: LocalSystem, service: str, stream: str) -> dict[str, Any]:
