@@ -35,6 +35,7 @@ from bench import (  # importing a module of cases registers them
     kit,  # noqa: F401
     loop,  # noqa: F401
     raw,  # noqa: F401
+    replay,  # noqa: F401
     soak,
     system,  # noqa: F401
 )

@@ -16,10 +16,12 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from vsm.contract.envelope import VsmId
+from vsm.contract.journal import LogSnapshot
 from vsm.contract.message import Message
 from vsm.contract.topology import (
     CONTROL,
     COORDINATION,
+    LOG_RETENTION,
     S1_COMMANDS,
     S1_REGISTRY,
     Binding,
@@ -57,6 +59,7 @@ __all__ = [
     "GetAgent",
     "ListAgents",
     "RegistryMark",
+    "RegistrySnapshot",
     "RehomeAgents",
     "SpawnAgent",
     "SpawnAgents",
@@ -92,8 +95,12 @@ AuditType = Literal["state_dump", "metrics_only", "resource_audit"]
 REGISTRY_LOG = Queue(
     "vsm.operations.registry",
     (Binding(S1_REGISTRY, "agent.#"),),
-    "The registry's event log (a stream), replayed by every operations replica at start-up.",
+    "The registry's event log (a stream), with a snapshot of the running agents every so "
+    "many entries; every operations replica reads it from the last snapshot on at start-up "
+    "and follows it.",
     kind="stream",
+    arguments=LOG_RETENTION,
+    snapshots=True,
 )
 
 
@@ -345,6 +352,21 @@ class AgentCrashed(Message):
     agent_type: str
     error: str = Field(max_length=1024)
     crashed_at: datetime
+
+
+class RegistrySnapshot(LogSnapshot):
+    """The registry's live state written to its log every so many entries (and at start-up):
+    a start-up reads the log from its last snapshot on (`vsm.kit.snapshots`), so replay is
+    bounded by the live agents, not by the history. Terminated agents are left out."""
+
+    TYPE: ClassVar[str] = "vsm.s1.registry.snapshot.v1"
+
+    agents: list[AgentInfo] = Field(default_factory=list, description="The running agents.")
+    ahead: list[str] = Field(
+        default_factory=list,
+        description="Ids of events the writer had applied beyond `covers` (its own, not yet "
+        "read back): not applied twice.",
+    )
 
 
 class RegistryMark(Message):

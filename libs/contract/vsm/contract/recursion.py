@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from vsm.contract.control import Resources
 from vsm.contract.envelope import VsmId
+from vsm.contract.journal import LogSnapshot
 from vsm.contract.message import Message
 from vsm.contract.policy import IdentityConstraint, PolicyRecord, Text
 from vsm.contract.topology import RECURSIVE, Binding, Queue
@@ -32,6 +33,7 @@ __all__ = [
     "MetaSystemSpawned",
     "MetaSystemTree",
     "PolicyDirective",
+    "PolicyLogSnapshot",
     "RetireMetaSystem",
     "SpawnMetaSystem",
     "ViabilityReport",
@@ -153,3 +155,19 @@ class PolicyDirective(Message):
     TYPE: ClassVar[str] = "vsm.s5.policy-directive.v1"
 
     record: PolicyRecord
+
+
+class PolicyLogSnapshot(LogSnapshot):
+    """S5's live state written to its policy log every so many entries (and at start-up):
+    the versions of every policy it keeps and the meta-system tree. A start-up reads the log
+    from its last snapshot on (`vsm.kit.snapshots`), so replay is bounded by the live state,
+    not by the history."""
+
+    TYPE: ClassVar[str] = "vsm.s5.policy-log.snapshot.v1"
+
+    records: list[PolicyRecord] = Field(
+        default_factory=list,
+        description="Every version kept, per viable system and policy type in version order "
+        "(the latest ones: `POLICY_VERSIONS_KEPT`).",
+    )
+    meta_systems: list[MetaSystemInfo] = Field(default_factory=list)

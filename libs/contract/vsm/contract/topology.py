@@ -21,6 +21,7 @@ __all__ = [
     "INTELLIGENCE",
     "INTERVENTIONS",
     "JOURNAL_RETENTION",
+    "LOG_RETENTION",
     "OPERATORS",
     "OPERATOR_ALERTS",
     "OPERATOR_APPROVALS",
@@ -110,6 +111,9 @@ class Queue:
     message_ttl_ms: int | None = None
     arguments: dict[str, int | str] = field(default_factory=dict, hash=False, compare=False)
     shared_dead_letters: str | None = None
+    snapshots: bool = False
+    """A stream of changes with periodic snapshots of the live state (`vsm.kit.snapshots`):
+    its retention is the deployment's (`LOG_RETENTION` unless `VSM_LOG_*` say otherwise)."""
 
     @property
     def dead_letter_queue(self) -> str:
@@ -195,12 +199,23 @@ SYSTEM5_HEALTH = Queue(
     "Health reports of every service, aggregated by S5.",
     message_ttl_ms=HEALTH_TTL_MS,
 )
+LOG_RETENTION: dict[str, int | str] = {
+    "x-max-length-bytes": 512 * 1024 * 1024,
+    "x-stream-max-segment-size-bytes": 16 * 1024 * 1024,
+}
+"""The default retention of a log of changes with snapshots (the policy and registry logs):
+the broker drops its oldest 16 MiB segments beyond 512 MiB, never the segment being written.
+Snapshots are written every `VSM_LOG_SNAPSHOT_EVERY` entries, far less than that, so the last
+snapshot and everything after it are always kept (README, "Logs and snapshots")."""
 SYSTEM5_POLICIES = Queue(
     "vsm.system5.policies",
     (Binding(POLICY), Binding(RECURSIVE, "spawned.#"), Binding(RECURSIVE, "retired.#")),
-    "S5's durable log: every policy change and every change of the meta-system tree, "
-    "replayed at start-up.",
+    "S5's durable log: every policy change and every change of the meta-system tree, with a "
+    "snapshot of the live state every so many entries; read from the last snapshot on at "
+    "start-up.",
     kind="stream",
+    arguments=LOG_RETENTION,
+    snapshots=True,
 )
 SYSTEM5_INTELLIGENCE = Queue(
     "vsm.system5.intelligence",

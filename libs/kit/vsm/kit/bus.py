@@ -108,8 +108,13 @@ class Bus:
         metrics: MetricsManager | None = None,
         tracer: trace.Tracer | None = None,
         dead_letter_cap: topology.DeadLetterCap | None = None,
+        log_retention: dict[str, int | str] | None = None,
     ) -> None:
         self.broker = broker
+        self.log_retention = dict(
+            topology.LOG_RETENTION if log_retention is None else log_retention
+        )
+        """The retention of the logs with snapshots (`topology.Queue.snapshots`)."""
         self.dead_letter_cap = dead_letter_cap or topology.DeadLetterCap()
         self.guard = guard  # signs and checks messages when signing keys are configured
         self.service = service
@@ -154,6 +159,8 @@ class Bus:
 
     def queue(self, queue: topology.Queue, routing_key: str = "") -> RabbitQueue:
         arguments: dict[str, Any] = dict(queue.arguments)
+        if queue.snapshots:
+            arguments = {**self.log_retention}
         if queue.kind == "quorum":
             arguments["x-delivery-limit"] = topology.DELIVERY_LIMIT
         if queue.kind == "quorum" and queue.message_ttl_ms is None:
@@ -187,6 +194,14 @@ class Bus:
         log's marker records, so that a key retired later signs no later entry."""
         return [] if self.guard is None else [kid for kid, _ in self.guard.keyring.keys]
 
+    def log_only_key_ids(self) -> list[str]:
+        """The ids of the keys that verify the logs but no live traffic (`VSM_LOG_KEYS`): keys
+        retired from live traffic, named by a log's snapshots (`vsm.kit.snapshots`)."""
+        if self.guard is None:
+            return []
+        live = set(self.live_key_ids())
+        return [kid for kid, _ in self.guard.logs.keyring.keys if kid not in live]
+
     def signature_headers(self, body: bytes, exchange: str, routing_key: str) -> dict[str, str]:
         """The headers that sign `body` for a publish made outside the producer, to `exchange`
         with `routing_key` as the broker names them (none without keys)."""
@@ -201,6 +216,11 @@ class Bus:
         await self.broker.declare_exchange(self.exchange(topology.DEAD_LETTER))
         for queue in (*self._queues.values(), *queues):
             self._queues[queue.name] = queue
+            if queue.kind == "stream" and queue.name not in self._subscribers:
+                # Read by `LogReader`s, not subscribers; one declared with other arguments
+                # (retention) is kept as it is, with a warning.
+                await self.declarations.stream(queue)
+                continue
             declared = await self.broker.declare_queue(self.queue(queue))
             if queue.kind == "quorum":
                 await self.declarations.dead_letters(queue.dead_letter_queue, queue.dead_letter_key)

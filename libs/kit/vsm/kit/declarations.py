@@ -83,6 +83,28 @@ class Declarations:
             raise QueueMismatch(f"{queue.name}: {error}") from error
         await self.bind(queue)
 
+    async def stream(self, queue: topology.Queue) -> None:
+        """Declare the stream `queue` with its arguments (its retention) and bind it
+        (idempotent).
+
+        A stream of that name declared with other arguments (an earlier version, declared
+        without retention, or other `VSM_LOG_*` settings) fails the declaration
+        (PRECONDITION_FAILED): it is kept as it is, with its entries, and a warning says how
+        to give it the retention by a broker policy (README, "Logs and snapshots")."""
+        wanted = self._arguments(queue)
+        try:
+            await self.queue(queue)
+        except QueueMismatch:
+            async with self._channel() as channel:
+                await channel.declare_queue(self._name(queue.name), passive=True)
+            log.warning(
+                "stream_kept_as_declared",
+                queue=queue.name,
+                wanted=wanted,
+                hint="give it this retention by a broker policy: README, 'Logs and snapshots'",
+            )
+            await self.bind(queue)
+
     async def bind(self, queue: topology.Queue) -> None:
         """Bind an existing `queue` as its bindings say (idempotent)."""
         async with self._channel() as channel:

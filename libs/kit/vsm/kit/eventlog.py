@@ -17,6 +17,10 @@ so a retired key, leaked or not, cannot add to a log. (Newer: first seen later i
 A replica still on an older configuration writes markers with an older key, which retire
 nothing newer, so a rolling restart retires nothing by accident.)
 
+A snapshot (`vsm.kit.snapshots`) names the keys its writer kept for the logs alone: they are
+retired from the snapshot on, so a reading that starts at the last snapshot (and sees no
+earlier marker) still refuses an entry a retired key signs after it.
+
 A log's history is read as it was written: entries signed over the body alone (format 1,
 earlier releases) until the log's first entry that signs its destination, and unsigned
 entries (written before signing was switched on) until its first signed entry, those only
@@ -106,6 +110,16 @@ class LogReading:
         for key_id, seen in self._first_seen.items():
             if key_id not in live_keys and seen < newest:
                 self._retired[key_id] = min(self._retired.get(key_id, offset), offset)
+
+    def retire(self, message: AbstractIncomingMessage, key_ids: list[str]) -> None:
+        """A snapshot of this log (checked already) names the keys its writer kept for the
+        logs alone: each is retired from the snapshot on, whatever this reading saw before
+        (a reading that starts at the snapshot has seen no marker before it)."""
+        offset = offset_of(message)
+        if self.guard is None or offset is None:
+            return
+        for key_id in key_ids:
+            self._retired[key_id] = min(self._retired.get(key_id, offset), offset)
 
     def _seen(self, key_id: str, offset: int) -> None:
         self._first_seen[key_id] = min(self._first_seen.get(key_id, offset), offset)

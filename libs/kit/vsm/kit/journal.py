@@ -27,13 +27,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 import structlog
 
 from vsm.contract import topology
 from vsm.contract.envelope import Envelope
-from vsm.contract.journal import JournalMark
+from vsm.contract.journal import JournalMark, LogSnapshot
 from vsm.contract.message import Message
 from vsm.contract.operations import RegistryMark
 from vsm.contract.policy import PolicyStoreOpened
@@ -47,9 +48,11 @@ __all__ = [
     "READ_PREFETCH",
     "OnEntry",
     "OnRefused",
+    "Snapshot",
     "StateJournal",
     "StateT",
     "append",
+    "find_snapshot",
     "log",
     "read_log",
 ]
@@ -98,6 +101,8 @@ async def read_log(
         data = found.envelope.data
         if isinstance(data, MARKERS):
             found.opened(data.live_keys)
+        elif isinstance(data, LogSnapshot):
+            found.retired(data.retired_keys)
         on_entry(found.offset, found.envelope)
         if found.envelope.id == until:
             reached.set()
@@ -124,6 +129,98 @@ async def read_log(
         await reader.stop()
     if failed:
         raise failed[0]
+
+
+@dataclass(frozen=True)
+class Snapshot(Generic[StateT]):
+    """The last snapshot of a log before a mark, and where it is."""
+
+    state: StateT
+    offset: int | None
+
+
+async def find_snapshot(
+    bus: Bus, stream: topology.Queue, state_type: type[StateT], mark: str, *, timeout_s: float
+) -> Snapshot[StateT] | None:
+    """The last `state_type` entry of `stream` before the entry whose id is `mark` (written
+    by the caller): the mark's offset is learnt first (reading from the last chunk), then the
+    log is read from a little before it up to it, further back (eight times as far each time)
+    only when that span holds no snapshot. None for a log without one; `RefusedEntry` when
+    the broker's retention has dropped the log's start and no snapshot is left, or for an
+    entry after the snapshot that does not verify or cannot be read."""
+    tail = await _offset_of(bus, stream, mark, timeout_s)
+    span = FIRST_SPAN
+    while True:
+        start = 0 if tail is None else max(0, tail - span)
+        found, first = await _last_snapshot(
+            bus, stream, state_type, mark, start=start, timeout_s=timeout_s
+        )
+        if found is not None or start == 0:
+            break
+        span *= 8
+    if found is None and first not in (None, 0):
+        raise RefusedEntry(
+            f"log {stream.name} holds no snapshot from offset {first} (where the "
+            "broker's retention now starts it) to the start-up mark: the state is lost; "
+            "restore the stream or start again with a new one"
+        )
+    return found
+
+
+async def _offset_of(bus: Bus, stream: topology.Queue, mark: str, timeout_s: float) -> int | None:
+    offsets: dict[str, int | None] = {}
+    await read_log(
+        bus,
+        stream,
+        until=mark,
+        on_entry=lambda offset, envelope: offsets.__setitem__(envelope.id, offset),
+        start="last",
+        timeout_s=timeout_s,
+        on_refused=lambda *_: None,  # judged by the reading that follows
+    )
+    return offsets.get(mark)
+
+
+async def _last_snapshot(
+    bus: Bus,
+    stream: topology.Queue,
+    state_type: type[StateT],
+    mark: str,
+    *,
+    start: int,
+    timeout_s: float,
+) -> tuple[Snapshot[StateT] | None, int | None]:
+    """The last snapshot from `start` to the mark, and the first offset read. An entry
+    refused before that snapshot is passed over (logged as a security event: it changes
+    nothing the snapshot says); one after it stops the start-up."""
+    found: list[Snapshot[StateT]] = []
+    first: list[int | None] = []
+    refused: list[RefusedEntry] = []
+
+    def on_entry(offset: int | None, envelope: Envelope[Any]) -> None:
+        if not first:
+            first.append(offset)
+        if (offset is None or offset >= start) and isinstance(envelope.data, state_type):
+            found[:] = [Snapshot(envelope.data, offset)]
+            refused.clear()
+
+    def on_refused(offset: int | None, entry: RefusedEntry) -> None:
+        if not first:
+            first.append(offset)
+        refused.append(entry)
+
+    await read_log(
+        bus,
+        stream,
+        until=mark,
+        on_entry=on_entry,
+        start=start,
+        timeout_s=timeout_s,
+        on_refused=on_refused,
+    )
+    if refused:
+        raise refused[0]
+    return (found[0] if found else None), (first[0] if first else None)
 
 
 class StateJournal(Generic[StateT]):
@@ -164,20 +261,10 @@ class StateJournal(Generic[StateT]):
             self.stream,
             JournalMark(instance=self.instance, live_keys=self.bus.live_key_ids()),
         )
-        tail = await self._offset_of(mark.id)
-        span = FIRST_SPAN
-        while True:
-            start = 0 if tail is None else max(0, tail - span)
-            found, first = await self._last_snapshot(mark.id, start)
-            if found is not None or start == 0:
-                break
-            span *= 8
-        if found is None and first not in (None, 0):
-            raise RefusedEntry(
-                f"log {self.stream.name} holds no snapshot from offset {first} (where the "
-                "broker's retention now starts it) to the start-up mark: the state is lost; "
-                "restore the stream or start again with a new one"
-            )
+        last = await find_snapshot(
+            self.bus, self.stream, self.state_type, mark.id, timeout_s=self.timeout_s
+        )
+        found = None if last is None else last.state
         if found is not None:
             restore(found)
             # Written again, signed with the key live now: a journal needs a retired key for
@@ -185,54 +272,9 @@ class StateJournal(Generic[StateT]):
             await append(self.bus, self.stream, found)
         self._last = found
         self.opened.set()
-        log.info("journal_read", stream=self.stream.name, found=found is not None, tail=tail)
+        offset = None if last is None else last.offset
+        log.info("journal_read", stream=self.stream.name, found=found is not None, at=offset)
         return found
-
-    async def _offset_of(self, mark: str) -> int | None:
-        offsets: dict[str, int | None] = {}
-        await read_log(
-            self.bus,
-            self.stream,
-            until=mark,
-            on_entry=lambda offset, envelope: offsets.__setitem__(envelope.id, offset),
-            start="last",
-            timeout_s=self.timeout_s,
-            on_refused=lambda *_: None,  # judged by the reading that follows
-        )
-        return offsets.get(mark)
-
-    async def _last_snapshot(self, mark: str, start: int) -> tuple[StateT | None, int | None]:
-        """The last snapshot from `start` to the mark, and the first offset read. An entry
-        refused before that snapshot is passed over (logged as a security event: it changes
-        nothing the snapshot says); one after it stops the start-up."""
-        found: list[StateT] = []
-        first: list[int | None] = []
-        refused: list[RefusedEntry] = []
-
-        def on_entry(offset: int | None, envelope: Envelope[Any]) -> None:
-            if not first:
-                first.append(offset)
-            if (offset is None or offset >= start) and isinstance(envelope.data, self.state_type):
-                found[:] = [envelope.data]
-                refused.clear()
-
-        def on_refused(offset: int | None, entry: RefusedEntry) -> None:
-            if not first:
-                first.append(offset)
-            refused.append(entry)
-
-        await read_log(
-            self.bus,
-            self.stream,
-            until=mark,
-            on_entry=on_entry,
-            start=start,
-            timeout_s=self.timeout_s,
-            on_refused=on_refused,
-        )
-        if refused:
-            raise refused[0]
-        return (found[0] if found else None), (first[0] if first else None)
 
     def later(self) -> None:
         """A change that can wait for the next `keep()` (the caller's rhythm decides when)."""

@@ -166,6 +166,7 @@ class Runtime:
             metrics=measured,
             tracer=tracer,
             dead_letter_cap=settings.dead_letter_cap(),
+            log_retention=settings.log_retention(),
         )
         around: list[Any] = []
         if traced:  # spans are costly per message (`make bench`): opt in

@@ -74,11 +74,54 @@ class ServiceSettings(BaseSettings):
         description="Bytes of message bodies a dead-letter queue holds.",
     )
 
+    # The logs of changes with snapshots (S5's policy log, S1's registry log): their retention,
+    # declared on the streams (set the same in every service; an existing stream keeps its
+    # own: README, "Logs and snapshots"), and how often a writer snapshots the live state.
+    vsm_log_max_bytes: int = Field(
+        default=512 * 1024 * 1024,
+        ge=16 * 1024 * 1024,
+        le=1024**4,
+        description="Bytes a log keeps (`x-max-length-bytes`): older segments are dropped.",
+    )
+    vsm_log_max_age: str = Field(
+        default="",
+        pattern=r"^([1-9][0-9]{0,5}[YMDhms])?$",
+        description="Age past which a log's segments are dropped (`x-max-age`, e.g. `30D`); "
+        "empty: never by age. Set it only well above `VSM_LOG_SNAPSHOT_INTERVAL_S`.",
+    )
+    vsm_log_segment_bytes: int = Field(
+        default=16 * 1024 * 1024,
+        ge=1024 * 1024,
+        le=1024**3,
+        description="A log's segment size (`x-stream-max-segment-size-bytes`): retention "
+        "drops whole segments.",
+    )
+    vsm_log_snapshot_every: int = Field(
+        default=1000,
+        ge=10,
+        le=1_000_000,
+        description="Log entries after which the writer snapshots the live state.",
+    )
+    vsm_log_snapshot_interval_s: float = Field(
+        default=3600.0,
+        ge=1,
+        le=30 * 86_400,
+        description="Seconds after which the writer snapshots a changed live state anyway.",
+    )
+
     @field_validator("amqp_url")
     @classmethod
     def _broker_urls(cls, value: str) -> str:
         broker_urls(value)
         return value
+
+    @model_validator(mode="after")
+    def _last_snapshot_kept(self) -> Self:
+        # Retention drops whole segments and keeps at least `max - segment` bytes: room for
+        # many snapshot intervals (README, "Logs and snapshots").
+        if self.vsm_log_segment_bytes * 4 > self.vsm_log_max_bytes:
+            raise ValueError("VSM_LOG_SEGMENT_BYTES must be at most a quarter of VSM_LOG_MAX_BYTES")
+        return self
 
     @model_validator(mode="after")
     def _metrics_port_of_its_own(self) -> Self:
@@ -88,6 +131,16 @@ class ServiceSettings(BaseSettings):
 
     def dead_letter_cap(self) -> DeadLetterCap:
         return DeadLetterCap(self.vsm_dead_letter_max_messages, self.vsm_dead_letter_max_bytes)
+
+    def log_retention(self) -> dict[str, int | str]:
+        """The arguments declared on the logs with snapshots (`topology.LOG_RETENTION`)."""
+        retention: dict[str, int | str] = {
+            "x-max-length-bytes": self.vsm_log_max_bytes,
+            "x-stream-max-segment-size-bytes": self.vsm_log_segment_bytes,
+        }
+        if self.vsm_log_max_age:
+            retention["x-max-age"] = self.vsm_log_max_age
+        return retention
 
     def keyring(self) -> Keyring | None:
         """The signing keys (`ValueError` naming the bad one by position, never its text)."""

@@ -52,6 +52,11 @@ class Entry:
         (`LogReading.opened`): older keys it leaves out sign no later entry."""
         self._reading.opened(self._message, live_keys)
 
+    def retired(self, key_ids: list[str]) -> None:
+        """This entry is a snapshot naming the keys its writer kept for the logs alone
+        (`LogReading.retire`): none of them signs a later entry."""
+        self._reading.retire(self._message, key_ids)
+
 
 def _skip(_: RefusedEntry) -> bool:
     return False

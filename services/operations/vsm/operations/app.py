@@ -83,7 +83,16 @@ def create_app(settings: Settings) -> Litestar:
     )
     s1 = System1(bus, host, egress, settings.agents_per_system)
     host.metrics = metrics = create_metrics(runtime.telemetry.registry, s1.registry)
-    journal = RegistryJournal(bus, settings.instance_id, s1.apply)
+    journal = RegistryJournal(
+        bus,
+        settings.instance_id,
+        s1.apply,
+        s1.snapshot,
+        s1.restore,
+        snapshot_every=settings.vsm_log_snapshot_every,
+        snapshot_interval_s=settings.vsm_log_snapshot_interval_s,
+        items=lambda: s1.registry.live,
+    )
     handlers.register(bus, s1, settings.registry_replay_timeout_s)
     runtime.on_start(start)
     runtime.on_stop(stop)

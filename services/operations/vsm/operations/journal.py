@@ -1,16 +1,19 @@
-"""The registry log: events published on `vsm.s1.registry`, replayed from the stream.
+"""The registry log: events published on `vsm.s1.registry`, read from the last snapshot.
 
-A replica knows its replay has caught up when it reads back a mark it wrote itself after
-it started reading: everything before the mark is the registry as it stood. Events are
-applied one at a time, in stream order (`vsm.kit.streams`). An unreadable entry is logged,
-counted and skipped (it stays in the log for inspection). An entry whose signature does not
-verify (`vsm.kit.eventlog`) stops the start-up, since a registry rebuilt without it would be
+Every replica reads the log from its last `RegistrySnapshot` (the running agents) up to a
+mark it wrote itself, then follows it (`vsm.kit.snapshots`): everything before the mark is
+the registry as it stood. Events are applied one at a time, in stream order. Every
+`VSM_LOG_SNAPSHOT_EVERY` events read (and at start-up) a replica appends a snapshot naming
+the last entry it includes (`covers`) and the events of its own it applied before reading
+them back (`ahead`): a reader restores it and applies the entries after `covers`, so an
+event another replica wrote while the snapshot was on its way is not lost, and none is
+applied twice. An entry that does not verify or cannot be read stops the start-up, naming
+the log and the offset (`vsm.kit.eventlog`), since a registry rebuilt without it would be
 wrong; one that arrives once caught up is logged as a security event and not applied.
 """
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 from collections.abc import Awaitable, Callable
 
@@ -24,10 +27,11 @@ from vsm.contract.operations import (
     AgentSpawned,
     AgentTerminated,
     RegistryMark,
+    RegistrySnapshot,
 )
 from vsm.kit.bus import Bus
-from vsm.kit.eventlog import RefusedEntry
-from vsm.kit.streams import Entry, LogReader
+from vsm.kit.snapshots import SnapshotLog
+from vsm.kit.streams import Entry
 
 log = structlog.get_logger("vsm.operations.journal")
 
@@ -35,56 +39,57 @@ Apply = Callable[[str, Message, bool], Awaitable[None]]
 
 
 class RegistryJournal:
-    def __init__(self, bus: Bus, instance: str, apply: Apply) -> None:
+    def __init__(
+        self,
+        bus: Bus,
+        instance: str,
+        apply: Apply,
+        snapshot: Callable[[int | None], RegistrySnapshot],
+        restore: Callable[[RegistrySnapshot], None],
+        *,
+        snapshot_every: int = 1000,
+        snapshot_interval_s: float = 3600.0,
+        items: Callable[[], int] = lambda: 0,
+    ) -> None:
         self.bus = bus
         self.instance = instance
         self.apply = apply
         self.nonce = secrets.token_hex(8)
-        self.caught_up = asyncio.Event()
         events = (AgentSpawned, AgentTerminated, AgentCrashed, AgentRehomed, RegistryMark)
         bus.interface.receives(REGISTRY_LOG, *events)
         bus.interface.sends_to_queue(REGISTRY_LOG, RegistryMark)
-        self.refused: RefusedEntry | None = None
-        """The entry that stopped the replay, if one did."""
-        self.skipped = 0
-        self.reader = LogReader(
-            bus, REGISTRY_LOG, self._entry, unreadable=self._unreadable, refused=self._refused
-        )
+        self.snapshot = snapshot
+        self.restore = restore
+        self.snapshot_every = snapshot_every
+        self.snapshot_interval_s = snapshot_interval_s
+        self.items = items
+        self.log: SnapshotLog[RegistrySnapshot] | None = None
 
     async def start(self, timeout_s: float) -> None:
-        """Replay the whole log; return once caught up (or raise after `timeout_s`)."""
-        await self.reader.start()
-        live = self.bus.live_key_ids()
-        mark = RegistryMark(instance=self.instance, nonce=self.nonce, live_keys=live)
-        await self.bus.append(REGISTRY_LOG, self.bus.envelope(mark))
-        async with asyncio.timeout(timeout_s):
-            await self.caught_up.wait()
-        if self.refused is not None:
-            raise self.refused
-        log.info("registry_replayed", skipped=self.skipped)
+        """Read the log from its last snapshot; return once caught up (raise `RefusedEntry`
+        for an entry that cannot be trusted, TimeoutError after `timeout_s`)."""
+        self.log = SnapshotLog(
+            self.bus,
+            REGISTRY_LOG,
+            RegistrySnapshot,
+            apply=self._entry,
+            snapshot=self.snapshot,
+            restore=self.restore,
+            mark=lambda keys: RegistryMark(
+                instance=self.instance, nonce=self.nonce, live_keys=keys
+            ),
+            every=self.snapshot_every,
+            interval_s=self.snapshot_interval_s,
+            timeout_s=timeout_s,
+            follow=True,
+            items=self.items,
+        )
+        entries = await self.log.open()
+        log.info("registry_replayed", entries=entries)
 
-    async def _entry(self, entry: Entry) -> None:
-        envelope = entry.envelope
-        if isinstance(envelope.data, RegistryMark):  # the keys live from here on
-            entry.opened(envelope.data.live_keys)
-            if envelope.data.nonce == self.nonce:
-                self.caught_up.set()
-            return
-        try:
-            await self.apply(envelope.id, envelope.data, self.caught_up.is_set())
-        except Exception as error:
-            log.error("registry_apply_failed", error=repr(error), exc_info=error)
-
-    def _refused(self, refused: RefusedEntry) -> bool:
-        if self.caught_up.is_set():  # logged as a security event, not applied
-            return False
-        self.refused = refused  # start-up stops here
-        self.caught_up.set()
-        return True
-
-    def _unreadable(self, error: ValueError) -> None:
-        self.skipped += 1
-        log.error("registry_entry_unreadable", error=str(error)[:500])
+    async def _entry(self, entry: Entry, live: bool) -> None:
+        await self.apply(entry.envelope.id, entry.envelope.data, live)
 
     async def stop(self) -> None:
-        await self.reader.stop()
+        if self.log is not None:
+            await self.log.stop()

@@ -101,6 +101,15 @@ def new_agent(
 class Registry:
     agents: dict[str, AgentInfo] = field(default_factory=dict)
     applied: set[str] = field(default_factory=set)
+    live: int = 0
+    """How many of the agents are running."""
+
+    def restore(self, running: list[AgentInfo], applied: list[str]) -> None:
+        """The running agents of a snapshot, and the ids of the events they include beyond
+        the entry it covers."""
+        self.agents = {agent.agent_id: agent for agent in running}
+        self.applied = set(applied)
+        self.live = sum(1 for agent in running if agent.state == "running")
 
     def apply(self, event_id: str, event: Message) -> AgentInfo | None:
         """Apply one event; the agent it changed, or None if it changed nothing."""
@@ -111,6 +120,7 @@ class Registry:
             if event.agent.agent_id in self.agents:
                 return None
             self.agents[event.agent.agent_id] = event.agent
+            self.live += event.agent.state == "running"
             return event.agent
         named = event.agent if isinstance(event, AgentRehomed) else event
         known = self.agents.get(str(getattr(named, "agent_id", "")))
@@ -120,6 +130,7 @@ class Registry:
             changed = known.model_copy(
                 update={"state": "terminated", "terminated_at": event.terminated_at}
             )
+            self.live -= 1
         elif isinstance(event, AgentCrashed):
             changed = known.model_copy(update={"crashes": known.crashes + 1})
         elif isinstance(event, AgentRehomed) and known.state == "running":

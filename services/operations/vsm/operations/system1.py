@@ -23,6 +23,7 @@ from vsm.contract.operations import (
     AgentRehomed,
     AgentSpawned,
     AgentTerminated,
+    RegistrySnapshot,
     SpawnAgent,
 )
 from vsm.kit.bus import Bus
@@ -49,6 +50,8 @@ class System1:
         self.registry = Registry()
         self.pending: dict[str, AgentInfo] = {}
         """Agents admitted and not yet logged: the quota and the names count them."""
+        self.ahead: set[str] = set()
+        """Ids of this replica's events applied before the log gave them back."""
         self.ready = asyncio.Event()
         host.report_crash = self.crashed
 
@@ -58,9 +61,21 @@ class System1:
 
     async def apply(self, event_id: str, event: Message, live: bool) -> None:
         """Apply a logged event; once replay is over, make the live agents follow it."""
+        self.ahead.discard(event_id)
         changed = self.registry.apply(event_id, event)
         if changed is not None and live:
             await self.host.sync(changed)
+
+    def snapshot(self, covers: int | None) -> RegistrySnapshot:
+        """The running agents, as of the log's entry at `covers` and this replica's events
+        applied beyond it."""
+        return RegistrySnapshot(
+            agents=self.registry.running(), covers=covers, ahead=sorted(self.ahead)
+        )
+
+    def restore(self, snapshot: RegistrySnapshot) -> None:
+        """The registry a snapshot holds (before any event after it is applied)."""
+        self.registry.restore(snapshot.agents, snapshot.ahead)
 
     async def caught_up(self) -> None:
         for agent in self.registry.running():
@@ -75,6 +90,8 @@ class System1:
         cause: Envelope[Any] | None = None,
     ) -> None:
         envelope = await self.host.outlets.logged(event, event_type, agent_type, cause)
+        if envelope.id not in self.registry.applied:
+            self.ahead.add(envelope.id)
         self.registry.apply(envelope.id, event)
         if isinstance(event, AgentSpawned | AgentRehomed):
             agent_id = event.agent.agent_id

@@ -59,13 +59,22 @@ def create_app(settings: Settings) -> Litestar:
     s5 = build_system5(settings)
     metrics = create_metrics(runtime.telemetry.registry)
     s5.store.max_document_bytes = settings.policy_max_bytes
+    s5.store.keep = settings.policy_versions_kept
     tree = MetaTree(
         root=settings.vsm_id,
         max_depth=settings.meta_max_depth,
         max_children=settings.meta_max_children,
         max_total=settings.meta_max_total,
     )
-    journal = PolicyJournal(runtime.bus, s5.store, tree, metrics, settings.instance_id)
+    journal = PolicyJournal(
+        runtime.bus,
+        s5.store,
+        tree,
+        metrics,
+        settings.instance_id,
+        snapshot_every=settings.vsm_log_snapshot_every,
+        snapshot_interval_s=settings.vsm_log_snapshot_interval_s,
+    )
     meta = MetaSystems(runtime.bus, s5, journal, tree, settings.parent_namespace)
     trail = Trail()
     trail_reader = TrailReader(runtime.bus, trail)
@@ -109,6 +118,7 @@ def create_app(settings: Settings) -> Litestar:
     runtime.on_start(open_store)
     runtime.on_start(monitor.start)
     runtime.on_stop(close_llm)
+    runtime.on_stop(journal.close)
     runtime.on_stop(monitor.stop)
     runtime.on_stop(trail_reader.stop)
     runtime.health.add_details(lambda: {"llm": llm})

@@ -1,18 +1,21 @@
-"""The policy store's durability: a RabbitMQ stream bound to `vsm.policy`, replayed at start.
+"""The policy store's durability: a RabbitMQ stream bound to `vsm.policy`, read at start.
 
 Every change is one `PolicyChanged` published on `vsm.policy`; the broker confirms it only
 once the stream (and every other bound queue) has it, so broadcast and persistence are one
-act. At start-up S5 writes a `PolicyStoreOpened` marker straight to the stream and reads
-the stream from its first offset up to that marker: everything before it is the store.
-The meta-system tree is kept in the same log (its events are bound into the stream too).
-An entry whose signature does not verify stops the start-up (`vsm.kit.eventlog`): S5 never
-runs on a store rebuilt without it. The writing and reading are the kit's (`vsm.kit.journal`).
+act. The meta-system tree is kept in the same log (its events are bound into the stream too).
+Every `VSM_LOG_SNAPSHOT_EVERY` changes (and at start-up) S5 appends a `PolicyLogSnapshot`,
+the versions it keeps and the tree, written under the lock every change is written under, so
+it misses none before it. At start-up S5 writes a `PolicyStoreOpened` marker straight to the
+stream and reads it from the last snapshot up to that marker (`vsm.kit.snapshots`). An entry
+that does not verify or cannot be read stops the start-up, naming the log and the offset
+(`vsm.kit.eventlog`): S5 never runs on a store rebuilt without it.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -21,10 +24,10 @@ import structlog
 from vsm.contract import topology
 from vsm.contract.envelope import Envelope
 from vsm.contract.policy import Policy, PolicyChanged, PolicyRecord, PolicyStoreOpened
-from vsm.contract.recursion import MetaSystemRetired, MetaSystemSpawned
+from vsm.contract.recursion import MetaSystemRetired, MetaSystemSpawned, PolicyLogSnapshot
 from vsm.kit.bus import Bus
-from vsm.kit.eventlog import RefusedEntry
-from vsm.kit.streams import Entry, LogReader
+from vsm.kit.snapshots import SnapshotLog
+from vsm.kit.streams import Entry
 from vsm.queen.meta import MetaTree
 from vsm.queen.metrics import Metrics
 from vsm.queen.policies import PolicyRejected, PolicyStore, check_author
@@ -59,7 +62,15 @@ def chain(cause: Envelope[Any] | None) -> list[str]:
 
 class PolicyJournal:
     def __init__(
-        self, bus: Bus, store: PolicyStore, tree: MetaTree, metrics: Metrics, instance: str
+        self,
+        bus: Bus,
+        store: PolicyStore,
+        tree: MetaTree,
+        metrics: Metrics,
+        instance: str,
+        *,
+        snapshot_every: int = 1000,
+        snapshot_interval_s: float = 3600.0,
     ) -> None:
         self.bus = bus
         self.store = store
@@ -71,53 +82,59 @@ class PolicyJournal:
         self.metrics = metrics
         self.instance = instance
         self.opened = asyncio.Event()
-        self._lock = asyncio.Lock()
+        self.applied = 0
         self.changes = bus.publisher(topology.POLICY, PolicyChanged)
         log_entries = (PolicyChanged, MetaSystemSpawned, MetaSystemRetired, PolicyStoreOpened)
         bus.interface.receives(topology.SYSTEM5_POLICIES, *log_entries)
         bus.interface.sends_to_queue(topology.SYSTEM5_POLICIES, PolicyStoreOpened)
+        self.log = SnapshotLog(
+            bus,
+            topology.SYSTEM5_POLICIES,
+            PolicyLogSnapshot,
+            apply=self._apply,
+            snapshot=self._snapshot,
+            restore=self._restore,
+            mark=lambda keys: PolicyStoreOpened(instance=instance, live_keys=keys),
+            every=snapshot_every,
+            interval_s=snapshot_interval_s,
+            timeout_s=REPLAY_TIMEOUT_S,
+            items=lambda: sum(map(len, store.versions.values())),
+        )
 
     async def replay(self) -> int:
-        """Rebuild the store from the stream; the number of versions read."""
-        stream = topology.SYSTEM5_POLICIES
-        opened = PolicyStoreOpened(instance=self.instance, live_keys=self.bus.live_key_ids())
-        marker = self.bus.envelope(opened)
-        reached = asyncio.Event()
-        refused: list[RefusedEntry] = []
-        applied = 0
-
-        async def on_entry(entry: Entry) -> None:
-            nonlocal applied
-            data = entry.envelope.data
-            if isinstance(data, PolicyChanged):
-                applied += self.store.apply(data.record)
-            elif isinstance(data, MetaSystemSpawned | MetaSystemRetired):
-                self.tree.apply(data)
-            elif isinstance(data, PolicyStoreOpened):  # the keys live from here on
-                entry.opened(data.live_keys)
-                if entry.envelope.id == marker.id:
-                    reached.set()
-
-        def on_refused(error: RefusedEntry) -> bool:  # a state without it would be wrong
-            refused.append(error)
-            reached.set()
-            return True
-
-        def unreadable(error: ValueError) -> None:
-            log.warning("policy_log_entry_skipped", error=str(error)[:300])
-
-        reader = LogReader(self.bus, stream, on_entry, unreadable=unreadable, refused=on_refused)
-        await reader.start()
-        await self.bus.append(stream, marker)
-        try:
-            await asyncio.wait_for(reached.wait(), REPLAY_TIMEOUT_S)
-        finally:
-            await reader.stop()
-        if refused:
-            raise refused[0]
+        """Rebuild the store from the stream's last snapshot and the entries after it; the
+        number of versions read after the snapshot."""
+        await self.log.open()
         self.opened.set()
-        log.info("policy_store_replayed", versions=applied)
-        return applied
+        log.info("policy_store_replayed", versions=self.applied, entries=self.log.read)
+        return self.applied
+
+    async def close(self) -> None:
+        await self.log.stop()
+
+    async def _apply(self, entry: Entry, _: bool) -> None:
+        data = entry.envelope.data
+        if isinstance(data, PolicyChanged):
+            self.applied += self.store.apply(data.record)
+        elif isinstance(data, MetaSystemSpawned | MetaSystemRetired):
+            self.tree.apply(data)
+
+    def _snapshot(self, _: int | None) -> PolicyLogSnapshot:
+        return PolicyLogSnapshot(
+            records=self.store.records(), meta_systems=list(self.tree.systems.values())
+        )
+
+    def _restore(self, snapshot: PolicyLogSnapshot) -> None:
+        self.store.restore(snapshot.records)
+        self.tree.systems = {info.vsm_id: info for info in snapshot.meta_systems}
+
+    @contextlib.asynccontextmanager
+    async def writing(self) -> AsyncIterator[None]:
+        """Write one change to the log (and apply it) inside: no snapshot is taken meanwhile,
+        and one follows every `VSM_LOG_SNAPSHOT_EVERY` changes."""
+        async with self.log.lock:
+            yield
+            await self.log.changed()
 
     async def adopt(
         self,
@@ -140,7 +157,7 @@ class PolicyJournal:
         storing the same policy twice (an operator's retry, an organisation file applied
         again, a rule firing again) makes no new version."""
         await self.opened.wait()
-        async with self._lock:
+        async with self.writing():
             try:
                 check_author(source, policy_type, vsm_id)
                 policy = self.store.admit(vsm_id, policy_type, document)

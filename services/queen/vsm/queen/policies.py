@@ -160,22 +160,41 @@ def diff(
 
 @dataclass
 class PolicyStore:
-    """Every version of every policy, by (vsm_id, policy_type); version n is at index n-1."""
+    """The versions kept of every policy, by (vsm_id, policy_type), oldest first: the latest
+    `keep` of each (`POLICY_VERSIONS_KEPT`); an older one is forgotten (its number is never
+    given again)."""
 
     versions: dict[tuple[str, str], list[PolicyRecord]] = field(default_factory=dict)
     max_document_bytes: int = 64 * 1024
-    """The largest document taken (its compact JSON): every version is kept and replayed."""
+    """The largest document taken (its compact JSON): every version kept is in each snapshot."""
+    keep: int = 100
 
     def apply(self, record: PolicyRecord) -> bool:
         """Add the record if it is the next version (replay may see one twice); whether added."""
-        history = self.versions.setdefault((record.vsm_id, record.policy_type), [])
-        if record.version != len(history) + 1:
+        key = (record.vsm_id, record.policy_type)
+        if record.version != self.next_version(*key):
             return False
+        history = self.versions.setdefault(key, [])
         history.append(record)
+        del history[: -self.keep]
         return True
 
+    def restore(self, records: list[PolicyRecord]) -> None:
+        """The versions kept, from a snapshot (each key's in version order), and nothing else."""
+        self.versions = {}
+        for record in records:
+            history = self.versions.setdefault((record.vsm_id, record.policy_type), [])
+            history.append(record)
+        for history in self.versions.values():
+            del history[: -self.keep]
+
+    def records(self) -> list[PolicyRecord]:
+        """Every version kept, each key's in version order (what a snapshot holds)."""
+        return [record for _, history in sorted(self.versions.items()) for record in history]
+
     def next_version(self, vsm_id: str, policy_type: str) -> int:
-        return len(self.versions.get((vsm_id, policy_type), [])) + 1
+        latest = self.latest(vsm_id, policy_type)
+        return 1 if latest is None else latest.version + 1
 
     def latest(self, vsm_id: str, policy_type: str) -> PolicyRecord | None:
         history = self.versions.get((vsm_id, policy_type))
@@ -189,12 +208,18 @@ class PolicyStore:
             )
         if version is None:
             return history[-1]
-        if not 1 <= version <= len(history):
+        first, last = history[0].version, history[-1].version
+        if not first <= version <= last:
+            kept = f"versions {first}..{last}" + (
+                f" (older ones are not kept: POLICY_VERSIONS_KEPT is {self.keep})"
+                if first > 1
+                else ""
+            )
             raise PolicyRejected(
                 "policy_version_not_found",
-                f"{policy_type} policy of {vsm_id} has versions 1..{len(history)}, not {version}",
+                f"{policy_type} policy of {vsm_id} has {kept}, not {version}",
             )
-        return history[version - 1]
+        return history[version - first]
 
     def identity(self, vsm_id: str) -> IdentityPolicy | None:
         record = self.latest(vsm_id, "identity")

@@ -125,10 +125,11 @@ class MetaSystems:
             spawned_at=datetime.now(UTC),
         )
         event = MetaSystemSpawned(meta_system=info)
-        sent = await self.spawned.publish(
-            event, routing_key=tree_key("spawned", parent), cause=envelope, vsm_id=child
-        )
-        self.tree.apply(event)
+        async with self.journal.writing():
+            sent = await self.spawned.publish(
+                event, routing_key=tree_key("spawned", parent), cause=envelope, vsm_id=child
+            )
+            self.tree.apply(event)
         await self._open_inbox(child)
         log.info("meta_system_spawned", vsm_id=child, parent=parent)
         return info, sent
@@ -144,10 +145,11 @@ class MetaSystems:
         info = self.tree.check_retire(vsm_id)
         await self._control(ReleaseBudget(child=vsm_id), info.parent)
         event = MetaSystemRetired(vsm_id=vsm_id, parent=info.parent, retired_at=datetime.now(UTC))
-        sent = await self.retired.publish(
-            event, routing_key=tree_key("retired", info.parent), cause=envelope, vsm_id=vsm_id
-        )
-        self.tree.apply(event)
+        async with self.journal.writing():
+            sent = await self.retired.publish(
+                event, routing_key=tree_key("retired", info.parent), cause=envelope, vsm_id=vsm_id
+            )
+            self.tree.apply(event)
         await self._close_inbox(vsm_id)
         self.s5.forget(vsm_id)
         log.info("meta_system_retired", vsm_id=vsm_id)

@@ -57,6 +57,13 @@ class Settings(LlmSettings):
         le=1024 * 1024,
         description="Largest policy or identity document (its JSON), in bytes.",
     )
+    policy_versions_kept: int = Field(
+        default=100,
+        ge=1,
+        le=10_000,
+        description="Versions of each policy kept (and shown, diffed); older ones are "
+        "forgotten. Every version kept is in each snapshot of the policy log.",
+    )
     parent_namespace: str | None = Field(
         default=None,
         pattern=r"^[a-z0-9][a-z0-9-]{0,30}$|^$",
