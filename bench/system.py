@@ -53,7 +53,13 @@ from vsm.contract import topology
 from vsm.contract.algedonic import AlgedonicSignal
 from vsm.contract.envelope import Envelope
 from vsm.contract.message import Message
-from vsm.contract.operations import AgentCommand, command_key, command_queue, results_exchange
+from vsm.contract.operations import (
+    AgentCommand,
+    command_key,
+    command_queue,
+    partition_queue,
+    results_exchange,
+)
 from vsm.contract.policy import PolicyChanged
 from vsm.kit.addresses import BrokerAddresses
 from vsm.kit.bus import amqp_properties
@@ -353,6 +359,7 @@ async def launched(
         codes = await asyncio.to_thread(local.stop)
         agents = system.agents if system is not None else set()
         queues, exchanges = contract_names()
+        queues += [partition_queue(k).name for k in range(16)]  # S1_PARTITIONS by default
         for agent in agents:
             queue = command_queue(agent)
             queues += [queue.name, queue.dead_letter_queue]

@@ -21,7 +21,7 @@ from tests.support.polling import eventually
 from tests.support.system import shut_down
 from tests.support.tokens import gateway_client
 from vsm.contract import topology
-from vsm.contract.operations import command_queue, results_exchange
+from vsm.contract.operations import command_queue, partition_of, partition_queue, results_exchange
 from vsm.kit.deadletter import DETAIL_HEADER, REASON_HEADER
 from vsm.kit.names import Namespace
 from vsm.kit.signing import KEY_ID_HEADER, SIGNATURE_HEADER
@@ -261,7 +261,7 @@ async def test_a_command_replayed_to_another_agent_is_refused_and_never_runs(
         channel, namespace, topology.S1_COMMANDS.name, on_b_key, f"worker.{b}.process_data"
     )
     await channel.default_exchange.publish(
-        to_b_queue, routing_key=namespace.name(command_queue(b).name)
+        to_b_queue, routing_key=namespace.name(partition_queue(partition_of(b, 16)).name)
     )
 
     for replay in (on_b_key, to_b_queue):

@@ -34,6 +34,7 @@ from vsm.contract.operations import (
     AuditType,
     CommandResult,
     SpawnAgent,
+    audit_key,
     command_key,
     command_queue,
     results_exchange,
@@ -118,7 +119,11 @@ async def spawn(bus: Bus, agent_type: str, **config: Any) -> str:
 
 
 async def audit(bus: Bus, agent_id: str, kind: AuditType = "metrics_only") -> dict[str, Any]:
-    reply = await bus.ask(AuditRequest(audit_type=kind), queue=command_queue(agent_id).name)
+    reply = await bus.ask(
+        AuditRequest(audit_type=kind),
+        exchange=topology.S1_COMMANDS,
+        routing_key=audit_key(agent_id),
+    )
     return expect(reply, AuditReport).report
 
 

@@ -16,12 +16,19 @@ from vsm.contract.operations import (
     AgentInfo,
     AgentSpawned,
     AgentTerminated,
+    partition_of,
 )
 from vsm.kit.bus import Bus
 from vsm.kit.egress import EgressPolicy
 from vsm.operations.host import AgentHost
 from vsm.operations.registry import Registry, new_agent
-from vsm.operations.wiring import declare_agent
+from vsm.operations.wiring import (
+    declare_agent,
+    forget_agent,
+    partition_for,
+    retire_earlier_queue,
+    unbind_agent,
+)
 
 
 class System1:
@@ -35,6 +42,7 @@ class System1:
         self.registry = Registry()
         self.ready = asyncio.Event()
         host.report_crash = self.crashed
+        host.lookup = self.registry.agents.get
 
     async def wait_ready(self, timeout_s: float) -> None:
         async with asyncio.timeout(timeout_s):
@@ -43,11 +51,19 @@ class System1:
     async def apply(self, event_id: str, event: Message, live: bool) -> None:
         """Apply a logged event; once replay is over, make the live agents follow it."""
         changed = self.registry.apply(event_id, event)
+        if changed is not None:
+            self.host.registry_changed()
         if changed is not None and live:
             await self.host.sync(changed)
 
     async def caught_up(self) -> None:
+        """The registry replayed: agents from before partitions leave their own queues (their
+        routes bound into their partitions), the agents of this replica's partitions start."""
+        partitions = self.host.partitions
         for agent in self.registry.running():
+            if agent.partition is None:
+                await retire_earlier_queue(self.bus, agent.agent_id)
+                await declare_agent(self.bus, agent.agent_id, partition_for(agent, partitions))
             await self.host.sync(agent)
         self.ready.set()
 
@@ -56,6 +72,7 @@ class System1:
     ) -> None:
         envelope = await self.host.outlets.logged(event, event_type, agent_type)
         self.registry.apply(envelope.id, event)
+        self.host.registry_changed()
         agent_id = event.agent.agent_id if isinstance(event, AgentSpawned) else event.agent_id
         # Even when the stream delivered the event first, wait until this replica follows it.
         await self.host.sync(self.registry.agents[agent_id])
@@ -72,8 +89,10 @@ class System1:
             self.registry.check_name_free(name, vsm_id)
         now = datetime.now(UTC)
         agent = new_agent(agent_type, dict(config), now, name, vsm_id, egress=self.egress)
-        # Its queue first: what S3 sends it on hearing of it (its LLM share) finds it.
-        await declare_agent(self.bus, agent.agent_id)
+        partition = partition_of(agent.agent_id, self.host.partitions)
+        agent = agent.model_copy(update={"partition": partition})
+        # Its routes first: what S3 sends it on hearing of it (its LLM share) finds it.
+        await declare_agent(self.bus, agent.agent_id, partition)
         await self._log(AgentSpawned(agent=agent), "spawned", agent_type)
         return self.registry.find(agent.agent_id)
 
@@ -85,7 +104,11 @@ class System1:
             reason=reason,
             terminated_at=datetime.now(UTC),
         )
+        # Unrouted first: a command sent from now on is returned as unroutable; one already
+        # in its partition is dead-lettered as `agent_terminated` where it is met.
+        await unbind_agent(self.bus, agent_id, partition_for(agent, self.host.partitions))
         await self._log(event, "terminated", agent.agent_type)
+        await forget_agent(self.bus, agent_id)
         return self.registry.agents[agent_id]
 
     async def crashed(self, agent: AgentInfo, error: BaseException) -> None:

@@ -36,8 +36,8 @@ from vsm.contract.operations import (
     ListAgents,
     SpawnAgent,
     TerminateAgent,
+    audit_key,
     command_key,
-    command_queue,
 )
 from vsm.kit.bus import Bus, NotRoutable, expect
 from vsm.mcp_gateway.rest.common import (
@@ -203,7 +203,8 @@ class AgentsController(Controller):
         """S3*: audit an agent straight through its queue; 404 if it has none, 504 if silent."""
         reply = await bus.ask(
             AuditRequest(audit_type=data.audit_type),
-            queue=command_queue(data.agent_id).name,
+            exchange=topology.S1_COMMANDS,
+            routing_key=audit_key(data.agent_id),
             timeout=data.timeout_s,
         )
         return expect(reply, AuditReport)
