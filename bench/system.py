@@ -87,7 +87,7 @@ SIZES = {
 SPAWN_WINDOW = 16
 """REST spawns in flight in `system.spawn_1000`."""
 SPAWN_ROUNDS = 1
-"""`system.spawn_1000` runs once, after the rounds: 1,000 agents (1,000 quorum queues) stay
+"""`system.spawn_1000` runs once, after the rounds: 1,000 agents (1,000 results exchanges) stay
 until the system is torn down, so nothing else runs beside them."""
 TERMINATE = 100
 """Agents of the 1,000 terminated over REST (timed: `terminated_per_s`); the rest go with the
@@ -562,6 +562,53 @@ async def quorum_floor(ctx: Context, system: System, n: int, channels: int) -> F
     return floor
 
 
+async def routes_floor(ctx: Context, system: System, n: int, channels: int) -> Floor:
+    """How long the broker alone takes to create what a spawn cannot do without, for `n`
+    agents, over `channels` channels at once, with bare aio-pika: the agent's durable topic
+    results exchange joined into `vsm.s1.results`, and its three bindings into its partition
+    queue (commands, allocations, notes); deleted afterwards (untimed)."""
+    ns = system.name
+    partition = ns(partition_queue(0).name)
+    aggregate = ns(topology.S1_RESULTS.name)
+    routes = [
+        (ns(topology.S1_COMMANDS.name), "*.{}.*"),
+        (ns(topology.CONTROL.name), "allocation.{}"),
+        (ns(topology.COORDINATION.name), "s1.{}"),
+    ]
+    opened = [await system.connection.channel() for _ in range(channels)]
+    names = [f"floor-{secrets.token_hex(4)}" for _ in range(n)]
+    exchanges = [ctx.name(f"floor.{name}.results") for name in names]
+    ctx.track(exchanges=exchanges)
+    todo = iter(zip(names, exchanges, strict=True))
+
+    async def worker(channel: AbstractChannel) -> None:
+        queue = await channel.get_queue(partition, ensure=False)
+        for name, results in todo:
+            exchange = await channel.declare_exchange(results, "topic", durable=True)
+            target = await channel.get_exchange(aggregate, ensure=False)
+            await target.bind(exchange, routing_key="#")
+            for source, key in routes:
+                await queue.bind(source, routing_key=key.format(name))
+
+    broker = system.broker_pid
+    began, cpu = time.perf_counter(), cpu_s(broker) if broker else 0.0
+    await asyncio.gather(*(worker(channel) for channel in opened))
+    floor = Floor(time.perf_counter() - began, cpu_s(broker) - cpu if broker else None)
+    deleting = iter(zip(names, exchanges, strict=True))
+
+    async def delete(channel: AbstractChannel) -> None:
+        queue = await channel.get_queue(partition, ensure=False)
+        for name, results in deleting:
+            for source, key in routes:
+                await queue.unbind(source, routing_key=key.format(name))
+            await channel.exchange_delete(results)
+
+    await asyncio.gather(*(delete(channel) for channel in opened))
+    for channel in opened:
+        await channel.close()
+    return floor
+
+
 async def idle_cpu(system: System, settle_s: float, window_s: float) -> Figures:
     """CPU used by the idle system (nothing sent to it) over `window_s`, after `settle_s`:
     `idle_cpu_pct` for the seven services and the broker together, in % of one core, and
@@ -579,12 +626,12 @@ async def spawn_many(ctx: Context) -> Figures:
     while it sits idle with them (`idle_cpu`); then terminate 100 of them over REST
     (16 in flight: `terminated_per_s`) and read VmRSS again. Runs once, after the rounds.
 
-    First the broker's floor for as many agents (`quorum_floor`, 16 channels): each agent
-    needs one quorum queue, and creating one is the broker's costliest step, so no spawn can
-    beat it; `spawn_vs_floor` is the ratio."""
+    First the broker's floor for as many agents (`routes_floor`, 16 channels): an agent is
+    no queue but a results exchange joined into `vsm.s1.results` and three bindings into its
+    partition, and no spawn can beat creating them; `spawn_vs_floor` is the ratio."""
     system = await the_system(ctx)
     n = sizes(ctx).spawn
-    floor = await quorum_floor(ctx, system, n, SPAWN_WINDOW)
+    floor = await routes_floor(ctx, system, n, SPAWN_WINDOW)
     floor_s = floor.seconds
     pid = system.pid("operations")
     before = rss_mib(pid)

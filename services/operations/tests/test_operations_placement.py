@@ -1,11 +1,15 @@
-"""Placing partitions on replicas (rendezvous hashing) and finding a message's agent."""
+"""Placing partitions on replicas (rendezvous hashing), finding a message's agent, and an
+agent's slots served in arrival order."""
 
 from __future__ import annotations
+
+import asyncio
 
 import pytest
 
 from vsm.contract.errors import Unprocessable
 from vsm.contract.operations import audit_key, command_key, partition_of
+from vsm.operations.allocation import Slots
 from vsm.operations.host import addressee
 from vsm.operations.placement import Placement
 
@@ -64,3 +68,33 @@ def test_every_route_names_its_agent() -> None:
     assert addressee("s1.worker-1") == "worker-1"
     with pytest.raises(Unprocessable):
         addressee("nothing")
+
+
+async def test_slots_are_served_in_arrival_order_even_to_a_late_comer() -> None:
+    slots = Slots(1)
+    order: list[int] = []
+
+    async def command(index: int) -> None:
+        async with slots:
+            order.append(index)
+            await asyncio.sleep(0)
+
+    first = [asyncio.create_task(command(i)) for i in range(5)]
+    await asyncio.sleep(0)  # all five wait for the one slot (the first holds it)
+    late = asyncio.create_task(command(5))
+    await asyncio.gather(*first, late)
+    assert order == [0, 1, 2, 3, 4, 5]
+    assert slots.taken == 0
+
+
+async def test_a_slot_waiter_cancelled_leaks_no_slot() -> None:
+    slots = Slots(1)
+    await slots.__aenter__()
+    waiter = asyncio.create_task(slots.__aenter__())
+    await asyncio.sleep(0)
+    waiter.cancel()
+    await asyncio.gather(waiter, return_exceptions=True)
+    await slots.__aexit__()
+    assert slots.taken == 0
+    async with slots:
+        assert slots.taken == 1

@@ -2,7 +2,7 @@
 
 Registry routes are requests to `operations`; a command is published on `vsm.s1.commands`
 (key `<agent_type>.<agent_id>.<command>`) and the route waits for the agent's result; an
-audit goes straight to the agent's queue, bypassing S2. Bodies over 1 MiB get 413.
+audit goes straight to the agent (`audit.<id>.audit`), bypassing S2. Bodies over 1 MiB get 413.
 """
 
 from __future__ import annotations
@@ -93,7 +93,7 @@ class AgentDirectory:
     """Agent id -> agent type, learnt from the registry once per agent.
 
     A command's routing key names the agent's type, and a type never changes; a terminated
-    agent's queue is unbound, so a command to it is unroutable (404) whatever is cached.
+    agent's routes are unbound, so a command to it is unroutable (404) whatever is cached.
     """
 
     def __init__(self, limit: int = 100_000) -> None:
