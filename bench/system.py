@@ -56,7 +56,7 @@ from vsm.contract.message import Message
 from vsm.contract.operations import (
     AgentCommand,
     command_key,
-    command_queue,
+    earlier_command_queue,
     partition_queue,
     results_exchange,
 )
@@ -361,7 +361,7 @@ async def launched(
         queues, exchanges = contract_names()
         queues += [partition_queue(k).name for k in range(16)]  # S1_PARTITIONS by default
         for agent in agents:
-            queue = command_queue(agent)
+            queue = earlier_command_queue(agent)
             queues += [queue.name, queue.dead_letter_queue]
             exchanges.append(results_exchange(agent).name)
         try:

@@ -36,7 +36,7 @@ from vsm.contract.operations import (
     AuditRequest,
     audit_key,
     command_key,
-    command_queue,
+    earlier_command_queue,
     partition_queue,
     results_exchange,
 )
@@ -57,7 +57,7 @@ def expected_checksum(data: Any) -> str:
 async def delete_s1(amqp_url: str, namespace: str, agent_ids: list[str]) -> None:
     queues = [REGISTRY_LOG.name, AGENT_DEAD_LETTERS, *(partition_queue(k).name for k in range(16))]
     for agent_id in agent_ids:
-        queue = command_queue(agent_id)
+        queue = earlier_command_queue(agent_id)
         queues += [queue.name, queue.dead_letter_queue]
     exchanges = [S1_REGISTRY.name, *(results_exchange(a).name for a in agent_ids)]
     await delete_namespace(amqp_url, namespace, queues=queues, exchanges=exchanges)
@@ -153,7 +153,9 @@ async def test_an_agent_is_no_queue_and_a_terminated_one_leaves_no_route_nor_res
         async with await connection.channel() as channel:  # no queue of its own
             await channel.get_exchange(exchange, ensure=True)
             with pytest.raises(aio_pika.exceptions.ChannelNotFoundEntity):
-                await channel.get_queue(f"{prefix}.{command_queue(agent_id).name}", ensure=True)
+                await channel.get_queue(
+                    f"{prefix}.{earlier_command_queue(agent_id).name}", ensure=True
+                )
         assert (await rest.delete(f"/api/vsm/agents/{agent_id}")).status_code == 200
         channel = await connection.channel()
         with pytest.raises(aio_pika.exceptions.ChannelNotFoundEntity):
@@ -301,7 +303,7 @@ async def test_a_silent_agent_times_out_and_an_unknown_one_is_not_found(
 ) -> None:
     silent = f"ghost-{secrets.token_hex(3)}"
     SPAWNED.append(silent)
-    await s1_probe.bus.declare(command_queue(silent))  # a route, and nobody serving it
+    await s1_probe.bus.declare(earlier_command_queue(silent))  # a route, and nobody serving it
     response = await rest.post(
         "/api/vsm/audit/bypass",
         json={"agent_id": silent, "audit_type": "state_dump", "timeout_s": 1},

@@ -35,7 +35,7 @@ from vsm.contract.operations import (
     AgentCommand,
     CommandResult,
     command_key,
-    command_queue,
+    earlier_command_queue,
     partition_of,
     results_exchange,
 )
@@ -152,7 +152,9 @@ async def test_hundreds_of_agents_are_spawned_without_queues_and_all_answer(
     async with await aio_pika.connect(amqp_url) as connection:
         channel = await connection.channel()
         with pytest.raises(aio_pika.exceptions.ChannelNotFoundEntity):  # no queue of its own
-            await channel.get_queue(f"{prefix}.{command_queue(SPAWNED[0]).name}", ensure=True)
+            await channel.get_queue(
+                f"{prefix}.{earlier_command_queue(SPAWNED[0]).name}", ensure=True
+            )
 
 
 async def test_commands_to_one_agent_are_handled_in_their_order(

@@ -11,7 +11,7 @@ import pytest
 
 from tests.support.cleanup import delete_namespace
 from vsm.contract import topology
-from vsm.contract.operations import AGENT_DEAD_LETTERS, command_queue, results_exchange
+from vsm.contract.operations import AGENT_DEAD_LETTERS, earlier_command_queue, results_exchange
 from vsm.kit.names import Namespace
 from vsm.kit.runtime import Runtime
 from vsm.kit.settings import ServiceSettings
@@ -30,7 +30,7 @@ async def test_an_agent_queue_from_an_earlier_version_keeps_its_messages_and_dea
     )
     bus = Runtime("operations", settings).bus
     ns = Namespace(namespace).name
-    queue = command_queue(AGENT)
+    queue = earlier_command_queue(AGENT)
     earlier = {**bus.queue(queue).arguments, "x-dead-letter-routing-key": ns(queue.name)}
     await bus.start()
     try:

@@ -36,7 +36,7 @@ from vsm.contract.operations import (
     SpawnAgent,
     audit_key,
     command_key,
-    command_queue,
+    earlier_command_queue,
     results_exchange,
 )
 from vsm.kit.addresses import BrokerAddresses
@@ -294,7 +294,7 @@ async def clean_up(
     """Delete the namespace's topology, the agents' queues and exchanges, and `queues`."""
     names = [REGISTRY_LOG.name, *queues]
     for agent_id in agent_ids:
-        queue = command_queue(agent_id)
+        queue = earlier_command_queue(agent_id)
         names += [queue.name, queue.dead_letter_queue]
     exchanges = [S1_REGISTRY.name, *(results_exchange(a).name for a in agent_ids)]
     await delete_namespace(amqp_url, namespace, queues=names, exchanges=exchanges)

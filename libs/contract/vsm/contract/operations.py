@@ -61,7 +61,7 @@ __all__ = [
     "agent_routes",
     "audit_key",
     "command_key",
-    "command_queue",
+    "earlier_command_queue",
     "partition_of",
     "partition_queue",
     "registry_key",
@@ -156,7 +156,7 @@ def audit_key(agent_id: str) -> str:
     return f"audit.{agent_id}.audit"
 
 
-def command_queue(agent_id: str) -> Queue:
+def earlier_command_queue(agent_id: str) -> Queue:
     """The agent's own command queue as versions before partitions declared it: operations
     moves what is left in it to the agent's partition and deletes it (`vsm.s1.<id>.command`)."""
     return Queue(

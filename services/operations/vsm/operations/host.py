@@ -35,6 +35,7 @@ from vsm.contract.operations import (
     AuditReport,
     AuditRequest,
     CommandResult,
+    agent_routes,
     partition_queue,
 )
 from vsm.kit.bus import Bus
@@ -136,7 +137,7 @@ class AgentHost:
         self._news = asyncio.Event()
         self._handing_over: set[asyncio.Task[None]] = set()
         bus.telemetry.routes.narrowers.append(narrow_command_key)
-        agents = partition_queue("{partition}")  # type: ignore[arg-type]
+        agents = agent_routes("{agent_id}", "{partition}")  # type: ignore[arg-type]
         bus.interface.receives(
             agents, AgentCommand, AuditRequest, AllocationChanged, CoordinationNote
         )

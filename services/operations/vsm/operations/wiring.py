@@ -14,7 +14,7 @@ from vsm.contract.operations import (
     AGENT_DEAD_LETTERS,
     AgentInfo,
     agent_routes,
-    command_queue,
+    earlier_command_queue,
     partition_of,
     partition_queue,
     results_exchange,
@@ -67,7 +67,7 @@ async def retire_earlier_queue(bus: Bus, agent_id: str) -> None:
     to the agent now reaches its partition, and deleted once empty. One still holding
     messages is kept with them (a warning names it), its dead letters still parked in the
     shared dead-letter queue as that version routed them."""
-    queue = command_queue(agent_id)
+    queue = earlier_command_queue(agent_id)
     try:
         await bus.declarations.unbind(queue)
     except Exception:  # no such queue: the usual case
