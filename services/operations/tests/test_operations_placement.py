@@ -98,3 +98,12 @@ async def test_a_slot_waiter_cancelled_leaks_no_slot() -> None:
     assert slots.taken == 0
     async with slots:
         assert slots.taken == 1
+
+
+def test_a_replica_is_fresh_only_while_its_heartbeats_keep_coming() -> None:
+    a = Placement("op-a", PARTITIONS, ttl_s=10, fresh_s=1)
+    a.heard("op-b", ready=True, now=0.0)
+    assert a.fresh("op-b", 0.5)
+    assert not a.fresh("op-b", 2.0)  # maybe dead: nothing is handed to it
+    assert "op-b" in a.live(2.0)  # yet it keeps its partitions until its time-to-live ends
+    assert a.fresh("op-a", 99.0)

@@ -87,6 +87,7 @@ def create_app(settings: Settings) -> Litestar:
         refresh_s=settings.performance_refresh_s,
         partitions=settings.s1_partitions,
         placement_ttl_s=max(5 * settings.health_interval, 10.0),
+        placement_fresh_s=2.5 * settings.health_interval,
     )
     s1 = System1(bus, host, egress, settings.agents_per_system)
     host.metrics = metrics = create_metrics(runtime.telemetry.registry, s1.registry)

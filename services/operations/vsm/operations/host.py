@@ -120,12 +120,13 @@ class AgentHost:
         *,
         refresh_s: float | None = None,
         partitions: int = 16,
-        placement_ttl_s: float = 6.0,
+        placement_ttl_s: float = 10.0,
+        placement_fresh_s: float | None = None,
     ) -> None:
         self.bus = bus
         self.consumers = consumers
         self.partitions = partitions
-        self.placement = Placement(instance, partitions, placement_ttl_s)
+        self.placement = Placement(instance, partitions, placement_ttl_s, placement_fresh_s)
         self.lanes: dict[int, Lane] = {}
         self.lookup: Lookup = lambda agent_id: None
         """The registry's view of an agent (set by S1)."""
@@ -276,7 +277,8 @@ class AgentHost:
         now = time.monotonic()
         if now - lane.since < HANDOVER_PAUSE_S:
             return False
-        return self.placement.owner(lane.partition, now) != self.instance
+        owner = self.placement.owner(lane.partition, now)
+        return owner != self.instance and self.placement.fresh(owner, now)
 
     async def _hand_over(self, lane: Lane) -> None:
         """Give the partition to the replica that owns it: what started here finishes and is

@@ -27,6 +27,9 @@ class Placement:
     me: str
     partitions: int
     ttl_s: float
+    fresh_s: float | None = None
+    """Heard within this long: surely alive (a partition is handed over only to such a
+    replica, not to one that may have just died); by default `ttl_s`."""
     seen: dict[str, float] = field(default_factory=dict)
     """When each other ready replica was last heard (monotonic seconds)."""
 
@@ -45,6 +48,12 @@ class Placement:
             if now - last > self.ttl_s:
                 del self.seen[instance]
         return sorted({self.me, *self.seen})
+
+    def fresh(self, instance: str, now: float) -> bool:
+        """Whether `instance` is this replica or was heard within `fresh_s`."""
+        last = self.seen.get(instance)
+        within = self.ttl_s if self.fresh_s is None else self.fresh_s
+        return instance == self.me or (last is not None and now - last <= within)
 
     def owner(self, partition: int, now: float) -> str:
         return max(self.live(now), key=lambda instance: score(instance, partition))
