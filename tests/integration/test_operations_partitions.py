@@ -26,7 +26,7 @@ from scripts.localrun import LocalSystem
 from tests.integration.test_operations_agents import delete_s1, raw_envelope
 from tests.support.polling import eventually
 from tests.support.probe import Probe, open_probe
-from tests.support.system import free_port, launch
+from tests.support.system import READY_WITHIN_S, free_port, launch
 from tests.support.tokens import gateway_client
 from vsm.contract import topology
 from vsm.contract.control import AllocationChanged, Resources, allocation_key
@@ -69,7 +69,7 @@ def add_replica(first: LocalSystem) -> LocalSystem:
     replica = LocalSystem(env=first.env, log_dir=logs, ports={"operations": free_port()})
     REPLICAS.append(replica)
     replica.start(["operations"])
-    replica.wait_ready(timeout=120, services=["operations"])
+    replica.wait_ready(timeout=READY_WITHIN_S, services=["operations"])
     return replica
 
 
