@@ -53,7 +53,13 @@ from vsm.contract import topology
 from vsm.contract.algedonic import AlgedonicSignal
 from vsm.contract.envelope import Envelope
 from vsm.contract.message import Message
-from vsm.contract.operations import AgentCommand, command_key, command_queue, results_exchange
+from vsm.contract.operations import (
+    AgentCommand,
+    command_key,
+    earlier_command_queue,
+    partition_queue,
+    results_exchange,
+)
 from vsm.contract.policy import PolicyChanged
 from vsm.kit.addresses import BrokerAddresses
 from vsm.kit.bus import amqp_properties
@@ -81,7 +87,7 @@ SIZES = {
 SPAWN_WINDOW = 16
 """REST spawns in flight in `system.spawn_1000`."""
 SPAWN_ROUNDS = 1
-"""`system.spawn_1000` runs once, after the rounds: 1,000 agents (1,000 quorum queues) stay
+"""`system.spawn_1000` runs once, after the rounds: 1,000 agents (1,000 results exchanges) stay
 until the system is torn down, so nothing else runs beside them."""
 TERMINATE = 100
 """Agents of the 1,000 terminated over REST (timed: `terminated_per_s`); the rest go with the
@@ -366,8 +372,9 @@ async def launched(
         codes = await asyncio.to_thread(local.stop)
         agents = system.agents if system is not None else set()
         queues, exchanges = contract_names()
+        queues += [partition_queue(k).name for k in range(16)]  # S1_PARTITIONS by default
         for agent in agents:
-            queue = command_queue(agent)
+            queue = earlier_command_queue(agent)
             queues += [queue.name, queue.dead_letter_queue]
             exchanges.append(results_exchange(agent).name)
         try:
@@ -568,6 +575,53 @@ async def quorum_floor(ctx: Context, system: System, n: int, channels: int) -> F
     return floor
 
 
+async def routes_floor(ctx: Context, system: System, n: int, channels: int) -> Floor:
+    """How long the broker alone takes to create what a spawn cannot do without, for `n`
+    agents, over `channels` channels at once, with bare aio-pika: the agent's durable topic
+    results exchange joined into `vsm.s1.results`, and its three bindings into its partition
+    queue (commands, allocations, notes); deleted afterwards (untimed)."""
+    ns = system.name
+    partition = ns(partition_queue(0).name)
+    aggregate = ns(topology.S1_RESULTS.name)
+    routes = [
+        (ns(topology.S1_COMMANDS.name), "*.{}.*"),
+        (ns(topology.CONTROL.name), "allocation.{}"),
+        (ns(topology.COORDINATION.name), "s1.{}"),
+    ]
+    opened = [await system.connection.channel() for _ in range(channels)]
+    names = [f"floor-{secrets.token_hex(4)}" for _ in range(n)]
+    exchanges = [ctx.name(f"floor.{name}.results") for name in names]
+    ctx.track(exchanges=exchanges)
+    todo = iter(zip(names, exchanges, strict=True))
+
+    async def worker(channel: AbstractChannel) -> None:
+        queue = await channel.get_queue(partition, ensure=False)
+        for name, results in todo:
+            exchange = await channel.declare_exchange(results, "topic", durable=True)
+            target = await channel.get_exchange(aggregate, ensure=False)
+            await target.bind(exchange, routing_key="#")
+            for source, key in routes:
+                await queue.bind(source, routing_key=key.format(name))
+
+    broker = system.broker_pid
+    began, cpu = time.perf_counter(), cpu_s(broker) if broker else 0.0
+    await asyncio.gather(*(worker(channel) for channel in opened))
+    floor = Floor(time.perf_counter() - began, cpu_s(broker) - cpu if broker else None)
+    deleting = iter(zip(names, exchanges, strict=True))
+
+    async def delete(channel: AbstractChannel) -> None:
+        queue = await channel.get_queue(partition, ensure=False)
+        for name, results in deleting:
+            for source, key in routes:
+                await queue.unbind(source, routing_key=key.format(name))
+            await channel.exchange_delete(results)
+
+    await asyncio.gather(*(delete(channel) for channel in opened))
+    for channel in opened:
+        await channel.close()
+    return floor
+
+
 async def idle_cpu(system: System, settle_s: float, window_s: float) -> Figures:
     """CPU used by the idle system (nothing sent to it) over `window_s`, after `settle_s`:
     `idle_cpu_pct` for the seven services and the broker together, in % of one core, and
@@ -585,12 +639,12 @@ async def spawn_many(ctx: Context) -> Figures:
     while it sits idle with them (`idle_cpu`); then terminate 100 of them over REST
     (16 in flight: `terminated_per_s`) and read VmRSS again. Runs once, after the rounds.
 
-    First the broker's floor for as many agents (`quorum_floor`, 16 channels): each agent
-    needs one quorum queue, and creating one is the broker's costliest step, so no spawn can
-    beat it; `spawn_vs_floor` is the ratio."""
+    First the broker's floor for as many agents (`routes_floor`, 16 channels): an agent is
+    no queue but a results exchange joined into `vsm.s1.results` and three bindings into its
+    partition, and no spawn can beat creating them; `spawn_vs_floor` is the ratio."""
     system = await the_system(ctx)
     n = sizes(ctx).spawn
-    floor = await quorum_floor(ctx, system, n, SPAWN_WINDOW)
+    floor = await routes_floor(ctx, system, n, SPAWN_WINDOW)
     floor_s = floor.seconds
     pid = system.pid("operations")
     before = rss_mib(pid)
@@ -641,13 +695,13 @@ async def spawn_bulk(ctx: Context) -> Figures:
     """Spawn 1,000 worker agents over REST in one bulk request (`POST /api/vsm/agents:bulk`,
     in the viable system `root/bulk`): `spawn_s`, agents/s, the CPU per spawn of the
     services and of the broker (`broker_cpu_us_per_op`), against the broker's floor for as
-    many agents (`quorum_floor`, as `system.spawn_1000`); then terminate all of them over
+    many agents (`routes_floor`, as `system.spawn_1000`); then terminate all of them over
     REST (16 in flight: `terminated_per_s`). Runs once, after the rounds; its deadline is
     600 s (launching the system when no case did before, the floor, the spawns and the
     terminations)."""
     system = await the_system(ctx)
     n = sizes(ctx).spawn
-    floor = await quorum_floor(ctx, system, n, SPAWN_WINDOW)
+    floor = await routes_floor(ctx, system, n, SPAWN_WINDOW)
     body = {"agents": [{"type": "worker", "config": {}}] * n}
     clock = ProcessClock.of(system)
     async with asyncio.timeout(DEADLINE_S):

@@ -25,7 +25,8 @@ DOCUMENTS = {
     path.stem: json.loads(text) for path, text in documents().items() if "asyncapi" in path.parts
 }
 HELPERS = {
-    "command_queue": lambda: operations.command_queue("{agent_id}"),
+    "partition_queue": lambda: operations.partition_queue("{partition}"),  # type: ignore[arg-type]
+    "agent_routes": lambda: operations.agent_routes("{agent_id}", "{partition}"),  # type: ignore[arg-type]
     "results_exchange": lambda: operations.results_exchange("{agent_id}"),
     "meta_queue": lambda: recursion.meta_queue("{vsm_id}"),
 }

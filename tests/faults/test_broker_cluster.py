@@ -46,7 +46,7 @@ from tests.support.faults import (
 )
 from tests.support.rabbitmq import ClusterNode, ClusterTrace, PrivateCluster, alive
 from vsm.contract import topology
-from vsm.contract.operations import AgentCommand, command_queue
+from vsm.contract.operations import AgentCommand, partition_of, partition_queue
 from vsm.kit.bus import Bus
 from vsm.kit.names import Namespace
 
@@ -237,7 +237,9 @@ async def test_killing_the_node_that_leads_the_busiest_queues_loses_no_confirmed
         Load(bus, ResultLog(cluster.url, namespace, "faults.results.kill")) as load,
     ):
         replicated = await asyncio.to_thread(replicas, cluster, namespace)
-        target = await queue_leader(cluster, namespace, command_queue(load.agent_id))
+        target = await queue_leader(
+            cluster, namespace, partition_queue(partition_of(load.agent_id, 16))
+        )
         operations = topology.requests_queue("operations")
         requests_leader = await queue_leader(cluster, namespace, operations)
         pids = {name: process.pid for name, process in system.processes.items()}
@@ -312,7 +314,9 @@ async def test_a_node_paused_for_30_s_rejoins_without_loss(
         httpx.AsyncClient() as http,
         Load(bus, ResultLog(cluster.url, namespace, "faults.results.pause")) as load,
     ):
-        target = await queue_leader(cluster, namespace, command_queue(load.agent_id))
+        target = await queue_leader(
+            cluster, namespace, partition_queue(partition_of(load.agent_id, 16))
+        )
         pids = {name: process.pid for name, process in system.processes.items()}
         on_target = sorted(name for name, pid in pids.items() if target in cluster.used_by(pid))
 

@@ -33,7 +33,7 @@ from vsm.contract.control import (
 )
 from vsm.contract.coordination import Damping, damping_key
 from vsm.contract.envelope import Envelope
-from vsm.contract.operations import AgentInfo, AgentSpawned, command_queue
+from vsm.contract.operations import AgentInfo, AgentSpawned, earlier_command_queue
 from vsm.contract.policy import PolicyChanged
 from vsm.kit.bus import AnyEnvelope, RequestFailed
 
@@ -403,7 +403,7 @@ async def test_an_agent_that_nobody_serves_is_reported_silent(
 ) -> None:
     vsm = "root/s3-silent"
     ghost = f"ghost-{secrets.token_hex(4)}"
-    await system_probe.bus.declare(command_queue(ghost))  # a queue, and no consumer on it
+    await system_probe.bus.declare(earlier_command_queue(ghost))  # a queue, and no consumer on it
     info = AgentInfo(
         agent_id=ghost,
         agent_type="worker",

@@ -39,7 +39,7 @@ from vsm.contract.coordination import (
 )
 from vsm.contract.envelope import Envelope
 from vsm.contract.health import Ping, Pong
-from vsm.contract.operations import CommandResult, command_queue, results_exchange
+from vsm.contract.operations import CommandResult, earlier_command_queue, results_exchange
 from vsm.kit.bus import AnyEnvelope
 from vsm.kit.deadletter import REASON_HEADER
 
@@ -55,7 +55,9 @@ def system(amqp_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     yield running
     running.stop()
     queues = [
-        n for a in SPAWNED for n in (command_queue(a).name, command_queue(a).dead_letter_queue)
+        n
+        for a in SPAWNED
+        for n in (earlier_command_queue(a).name, earlier_command_queue(a).dead_letter_queue)
     ]
     exchanges = [results_exchange(a).name for a in SPAWNED]
     namespace = running.env["VSM_NAMESPACE"]

@@ -22,7 +22,7 @@ from scripts.localrun import LocalSystem
 from tests.support.cleanup import delete_namespace
 from tests.support.listener import Listener, Reply
 from tests.support.system import launch
-from vsm.contract.operations import command_queue, results_exchange
+from vsm.contract.operations import earlier_command_queue, results_exchange
 
 pytestmark = pytest.mark.integration
 
@@ -64,7 +64,7 @@ def system(
     )
     yield running
     running.stop()
-    agent_queues = [command_queue(a) for a in SPAWNED]
+    agent_queues = [earlier_command_queue(a) for a in SPAWNED]
     queues = [name for q in agent_queues for name in (q.name, q.dead_letter_queue)]
     exchanges = [results_exchange(a).name for a in SPAWNED]
     asyncio.run(

@@ -28,13 +28,16 @@ from vsm.contract import topology
 from vsm.contract.algedonic import AlgedonicSignal
 from vsm.contract.envelope import Envelope
 from vsm.contract.operations import (
+    AGENT_DEAD_LETTERS,
     REGISTRY_LOG,
     S1_REGISTRY,
     AgentCommand,
     AuditReport,
     AuditRequest,
+    audit_key,
     command_key,
-    command_queue,
+    earlier_command_queue,
+    partition_queue,
     results_exchange,
 )
 from vsm.kit.bus import AnyEnvelope
@@ -52,9 +55,9 @@ def expected_checksum(data: Any) -> str:
 
 
 async def delete_s1(amqp_url: str, namespace: str, agent_ids: list[str]) -> None:
-    queues = [REGISTRY_LOG.name]
+    queues = [REGISTRY_LOG.name, AGENT_DEAD_LETTERS, *(partition_queue(k).name for k in range(16))]
     for agent_id in agent_ids:
-        queue = command_queue(agent_id)
+        queue = earlier_command_queue(agent_id)
         queues += [queue.name, queue.dead_letter_queue]
     exchanges = [S1_REGISTRY.name, *(results_exchange(a).name for a in agent_ids)]
     await delete_namespace(amqp_url, namespace, queues=queues, exchanges=exchanges)
@@ -136,27 +139,35 @@ async def test_spawn_list_get_and_terminate(rest: httpx.AsyncClient) -> None:
     assert late.json()["error"] == "agent_not_found"
 
 
-async def test_a_terminated_agent_leaves_neither_its_queue_nor_its_results_exchange(
+async def test_an_agent_is_no_queue_and_a_terminated_one_leaves_no_route_nor_results_exchange(
     rest: httpx.AsyncClient, amqp_url: str, s1_system: LocalSystem
 ) -> None:
     agent_id = await spawn(rest, "worker")
     assert (await command(rest, agent_id, "process_data", {"data": 1})).status_code == 200
     prefix = s1_system.env["VSM_NAMESPACE"]
     exchange = f"{prefix}.{results_exchange(agent_id).name}"
-    queue = f"{prefix}.{command_queue(agent_id).name}"
+    commands = f"{prefix}.{topology.S1_COMMANDS.name}"
+    key = command_key("worker", agent_id, "process_data")
     connection = await aio_pika.connect(amqp_url)
     async with connection:
-        async with await connection.channel() as channel:  # both there while it runs
+        async with await connection.channel() as channel:  # no queue of its own
             await channel.get_exchange(exchange, ensure=True)
-            await channel.get_queue(queue, ensure=True)
-        assert (await rest.delete(f"/api/vsm/agents/{agent_id}")).status_code == 200
-        for passive in (
-            lambda c: c.get_exchange(exchange, ensure=True),
-            lambda c: c.get_queue(queue, ensure=True),
-        ):
-            channel = await connection.channel()
             with pytest.raises(aio_pika.exceptions.ChannelNotFoundEntity):
-                await passive(channel)
+                await channel.get_queue(
+                    f"{prefix}.{earlier_command_queue(agent_id).name}", ensure=True
+                )
+        assert (await rest.delete(f"/api/vsm/agents/{agent_id}")).status_code == 200
+        channel = await connection.channel()
+        with pytest.raises(aio_pika.exceptions.ChannelNotFoundEntity):
+            await channel.get_exchange(exchange, ensure=True)
+        channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
+        target = await channel.get_exchange(commands, ensure=False)
+        with pytest.raises(aio_pika.exceptions.DeliveryError):  # returned: no route left
+            await target.publish(
+                aio_pika.Message(raw_envelope(AgentCommand(command_type="process_data"))),
+                key,
+                mandatory=True,
+            )
 
 
 async def test_agent_types_are_declared_with_their_capabilities(rest: httpx.AsyncClient) -> None:
@@ -256,7 +267,7 @@ async def test_an_unsupported_command_answers_capability_not_supported(
 
 
 # S3* audit -------------------------------------------------------------------------------
-async def test_an_audit_straight_to_the_queue_answers_with_the_request_correlation_id(
+async def test_an_audit_on_the_commands_exchange_answers_with_the_request_correlation_id(
     rest: httpx.AsyncClient, s1_probe: Probe
 ) -> None:
     agent_id = await spawn(rest, "worker", allocation=3)
@@ -268,7 +279,7 @@ async def test_an_audit_straight_to_the_queue_answers_with_the_request_correlati
         correlation_id=request.id,
     )
     raw = await s1_probe.bus.requester.request(
-        "", s1_probe.namespace.name(command_queue(agent_id).name), message, 5.0
+        s1_probe.namespace.name(topology.S1_COMMANDS.name), audit_key(agent_id), message, 5.0
     )
     reply = AnyEnvelope.validate_json(raw.body)
     assert raw.correlation_id == request.id
@@ -292,11 +303,7 @@ async def test_a_silent_agent_times_out_and_an_unknown_one_is_not_found(
 ) -> None:
     silent = f"ghost-{secrets.token_hex(3)}"
     SPAWNED.append(silent)
-    await s1_probe.channel.declare_queue(
-        s1_probe.namespace.name(command_queue(silent).name),
-        durable=True,
-        arguments={"x-queue-type": "quorum"},
-    )
+    await s1_probe.bus.declare(earlier_command_queue(silent))  # a route, and nobody serving it
     response = await rest.post(
         "/api/vsm/audit/bypass",
         json={"agent_id": silent, "audit_type": "state_dump", "timeout_s": 1},
@@ -410,7 +417,7 @@ async def test_bad_commands_on_the_agent_queue_are_dead_lettered_with_their_reas
     rest: httpx.AsyncClient, s1_probe: Probe
 ) -> None:
     agent_id = await spawn(rest, "worker")
-    dlq = command_queue(agent_id).dead_letter_queue
+    dlq = AGENT_DEAD_LETTERS
     key = command_key("worker", agent_id, "process_data")
     too_big = raw_envelope(
         AgentCommand(command_type="process_data", data={"data": "x" * (1024 * 1024 + 10)})

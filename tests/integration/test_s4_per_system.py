@@ -34,7 +34,7 @@ from vsm.contract.algedonic import AlgedonicSignal
 from vsm.contract.envelope import Envelope
 from vsm.contract.intelligence import IntelligenceAlert
 from vsm.contract.message import Message
-from vsm.contract.operations import command_queue, results_exchange
+from vsm.contract.operations import earlier_command_queue, results_exchange
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
@@ -117,7 +117,7 @@ def system(
     queues = [
         name
         for a in SPAWNED
-        for name in (command_queue(a).name, command_queue(a).dead_letter_queue)
+        for name in (earlier_command_queue(a).name, earlier_command_queue(a).dead_letter_queue)
     ]
     exchanges = [results_exchange(a).name for a in SPAWNED]
     asyncio.run(

@@ -32,7 +32,7 @@ from vsm.contract.coordination import WorkItem, work_key
 from vsm.contract.envelope import Envelope
 from vsm.contract.health import Ping
 from vsm.contract.message import Message
-from vsm.contract.operations import AGENT_DEAD_LETTERS, REGISTRY_LOG, command_queue
+from vsm.contract.operations import AGENT_DEAD_LETTERS, REGISTRY_LOG, partition_queue
 from vsm.contract.operations import results_exchange as agent_results
 from vsm.contract.policy import GovernancePolicy, PolicyRecord
 from vsm.contract.recursion import PolicyDirective, directive_key, meta_queue
@@ -212,7 +212,7 @@ async def test_every_consumed_queue_refuses_an_unsigned_message(
 ) -> None:
     declared = [
         *topology.SHARED_QUEUES,
-        command_queue(world["agent"]),
+        *(partition_queue(k) for k in range(16)),
         meta_queue(world["child"]),
         REGISTRY_LOG,
     ]

@@ -21,7 +21,12 @@ from tests.support.polling import eventually
 from tests.support.system import shut_down
 from tests.support.tokens import gateway_client
 from vsm.contract import topology
-from vsm.contract.operations import command_queue, results_exchange
+from vsm.contract.operations import (
+    earlier_command_queue,
+    partition_of,
+    partition_queue,
+    results_exchange,
+)
 from vsm.kit.deadletter import DETAIL_HEADER, REASON_HEADER
 from vsm.kit.names import Namespace
 from vsm.kit.signing import KEY_ID_HEADER, SIGNATURE_HEADER
@@ -217,7 +222,7 @@ async def test_a_tampered_command_to_an_agent_is_parked_and_the_agent_still_answ
 
     await publish(channel, namespace, topology.S1_COMMANDS.name, tampered, sent.routing_key or "")
 
-    bad = await parked(channel, namespace, command_queue(agent), tampered.body)
+    bad = await parked(channel, namespace, earlier_command_queue(agent), tampered.body)
     assert bad.headers[REASON_HEADER] == "bad_signature"
     assert await refusals(system, "operations", "bad_signature") == before + 1
     await asyncio.sleep(1.0)
@@ -261,11 +266,11 @@ async def test_a_command_replayed_to_another_agent_is_refused_and_never_runs(
         channel, namespace, topology.S1_COMMANDS.name, on_b_key, f"worker.{b}.process_data"
     )
     await channel.default_exchange.publish(
-        to_b_queue, routing_key=namespace.name(command_queue(b).name)
+        to_b_queue, routing_key=namespace.name(partition_queue(partition_of(b, 16)).name)
     )
 
     for replay in (on_b_key, to_b_queue):
-        bad = await parked(channel, namespace, command_queue(b), replay.body)
+        bad = await parked(channel, namespace, earlier_command_queue(b), replay.body)
         assert bad.headers[REASON_HEADER] == "bad_signature"
         assert "another destination" in bad.headers[DETAIL_HEADER]
     assert await refusals(system, "operations", "bad_signature") == before + 2

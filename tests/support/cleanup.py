@@ -14,6 +14,7 @@ from vsm.kit.names import Namespace
 
 FIXED_QUEUES = (
     *topology.SHARED_QUEUES,
+    *(operations.partition_queue(k) for k in range(16)),  # S1_PARTITIONS' default
     operations.REGISTRY_LOG,
     telegram.TELEGRAM_COMMANDS,
     topology.SYSTEM3_JOURNAL,

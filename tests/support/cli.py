@@ -22,7 +22,7 @@ from tests.support.cleanup import delete_namespace
 from tests.support.probe import open_probe
 from tests.support.system import launch as launch_system
 from tests.support.tokens import OPERATE_TOKEN
-from vsm.contract.operations import AgentList, ListAgents, command_queue, results_exchange
+from vsm.contract.operations import AgentList, ListAgents, earlier_command_queue, results_exchange
 from vsm.contract.recursion import meta_queue
 
 READY_TIMEOUT_S = 240.0
@@ -74,7 +74,9 @@ async def delete_everything(amqp_url: str, namespace: str, children: Iterable[st
             for a in (await probe.bus.query("operations", "list", query, AgentList)).agents
         ]
     queues = [
-        name for a in agents for name in (command_queue(a).name, command_queue(a).dead_letter_queue)
+        name
+        for a in agents
+        for name in (earlier_command_queue(a).name, earlier_command_queue(a).dead_letter_queue)
     ]
     queues += [meta_queue(child).name for child in children]
     exchanges = [results_exchange(a).name for a in agents]

@@ -34,8 +34,9 @@ from vsm.contract.operations import (
     AuditType,
     CommandResult,
     SpawnAgent,
+    audit_key,
     command_key,
-    command_queue,
+    earlier_command_queue,
     results_exchange,
 )
 from vsm.kit.addresses import BrokerAddresses
@@ -118,7 +119,11 @@ async def spawn(bus: Bus, agent_type: str, **config: Any) -> str:
 
 
 async def audit(bus: Bus, agent_id: str, kind: AuditType = "metrics_only") -> dict[str, Any]:
-    reply = await bus.ask(AuditRequest(audit_type=kind), queue=command_queue(agent_id).name)
+    reply = await bus.ask(
+        AuditRequest(audit_type=kind),
+        exchange=topology.S1_COMMANDS,
+        routing_key=audit_key(agent_id),
+    )
     return expect(reply, AuditReport).report
 
 
@@ -289,7 +294,7 @@ async def clean_up(
     """Delete the namespace's topology, the agents' queues and exchanges, and `queues`."""
     names = [REGISTRY_LOG.name, *queues]
     for agent_id in agent_ids:
-        queue = command_queue(agent_id)
+        queue = earlier_command_queue(agent_id)
         names += [queue.name, queue.dead_letter_queue]
     exchanges = [S1_REGISTRY.name, *(results_exchange(a).name for a in agent_ids)]
     await delete_namespace(amqp_url, namespace, queues=names, exchanges=exchanges)

@@ -4,12 +4,14 @@ Agents are spawned and terminated through requests to `operations` (`vsm.request
 `operations.<operation>`). Every registry change is an event on `vsm.s1.registry`; the
 `operations` replicas rebuild their registry by replaying the stream `vsm.operations.registry`.
 Commands reach an agent on `vsm.s1.commands` (key `<agent_type>.<agent_id>.<command>`) through
-its queue `vsm.s1.<agent_id>.command`; results leave on `vsm.s1.<agent_id>.results`.
+its partition `vsm.s1.partition.<k>` (one of a fixed number, `S1_PARTITIONS`; an agent is no
+queue of its own); results leave on `vsm.s1.<agent_id>.results`.
 """
 
 from __future__ import annotations
 
 import uuid
+import zlib
 from datetime import datetime
 from typing import Any, ClassVar, Literal
 
@@ -67,8 +69,12 @@ __all__ = [
     "SpawnOutcomes",
     "SpawnRefusal",
     "TerminateAgent",
+    "agent_routes",
+    "audit_key",
     "command_key",
-    "command_queue",
+    "earlier_command_queue",
+    "partition_of",
+    "partition_queue",
     "registry_key",
     "results_exchange",
 ]
@@ -121,13 +127,61 @@ quorum queue is the costliest thing a spawn declares, so an agent gets one, not 
 binding of its own). A dead letter's headers name the queue it came from."""
 
 
-def command_queue(agent_id: str) -> Queue:
-    """The agent's command queue: single active consumer, so replicas fail over, never split.
+PARTITION_PREFIX = "vsm.s1.partition."
 
-    Besides commands (and S3* audits sent straight to it) it receives the agent's allocation
-    changes from S3 and notes from other S1 units through S2, so they reach whichever
-    replica serves the agent now.
+
+def partition_of(agent_id: str, partitions: int) -> int:
+    """The partition an agent is assigned at spawn (recorded in the registry): a stable rule,
+    crc32 of its id modulo the number of partitions."""
+    return zlib.crc32(agent_id.encode()) % partitions
+
+
+def partition_queue(partition: int) -> Queue:
+    """One of the `S1_PARTITIONS` durable queues through which the agents' commands reach
+    the operations replicas: single active consumer, so a partition (and every agent in it)
+    is served by one replica at a time, and another takes it over when that one dies.
+
+    It has no bindings of its own: each agent binds its routes to its partition
+    (`agent_routes`) while it runs.
     """
+    return Queue(
+        f"{PARTITION_PREFIX}{partition}",
+        (),
+        f"Commands, S3* audits, allocation changes and S2 notes for the agents of partition "
+        f"{partition}.",
+        arguments={"x-single-active-consumer": True},
+        shared_dead_letters=AGENT_DEAD_LETTERS,
+    )
+
+
+def agent_routes(agent_id: str, partition: int) -> Queue:
+    """An agent's bindings into its partition (three bindings, no queue): its commands (and
+    S3* audits, `audit_key`) on `vsm.s1.commands`, its allocation changes from S3 on
+    `vsm.control`, its notes from other S1 units through S2 on `vsm.coordination`."""
+    queue = partition_queue(partition)
+    return Queue(
+        queue.name,
+        (
+            Binding(S1_COMMANDS, f"*.{agent_id}.*"),
+            Binding(CONTROL, f"allocation.{agent_id}"),
+            Binding(COORDINATION, f"s1.{agent_id}"),
+        ),
+        queue.description,
+        arguments=queue.arguments,
+        shared_dead_letters=AGENT_DEAD_LETTERS,
+    )
+
+
+def audit_key(agent_id: str) -> str:
+    """Routing key on `vsm.s1.commands` of an S3* audit of one agent (`AuditRequest`, answered
+    to its `reply_to` with its correlation id): it reaches the agent by its route, bypassing
+    S2; unroutable (returned) when no agent of that id runs."""
+    return f"audit.{agent_id}.audit"
+
+
+def earlier_command_queue(agent_id: str) -> Queue:
+    """The agent's own command queue as versions before partitions declared it: operations
+    moves what is left in it to the agent's partition and deletes it (`vsm.s1.<id>.command`)."""
     return Queue(
         f"vsm.s1.{agent_id}.command",
         (
@@ -135,7 +189,7 @@ def command_queue(agent_id: str) -> Queue:
             Binding(CONTROL, f"allocation.{agent_id}"),
             Binding(COORDINATION, f"s1.{agent_id}"),
         ),
-        f"Commands, S3* audits, allocation changes and S2 notes for agent {agent_id}.",
+        f"Commands for agent {agent_id} (before partitions).",
         arguments={"x-single-active-consumer": True},
         shared_dead_letters=AGENT_DEAD_LETTERS,
     )
@@ -164,6 +218,12 @@ class AgentInfo(BaseModel):
     spawned_at: datetime
     terminated_at: datetime | None = None
     crashes: int = Field(default=0, ge=0)
+    partition: int | None = Field(
+        default=None,
+        ge=0,
+        description="The partition whose queue carries its commands (`partition_of` at spawn); "
+        "none for an agent spawned before partitions.",
+    )
 
 
 class SpawnAgent(Message):

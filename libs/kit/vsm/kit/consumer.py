@@ -236,6 +236,17 @@ class DirectConsumers:
         self._channel: AbstractRobustChannel | None = None
         self._opening = asyncio.Lock()
 
+    def sibling(self) -> DirectConsumers:
+        """Consumers like these on a channel of their own (e.g. one per partition, so that one
+        can be given up without touching the others)."""
+        return DirectConsumers(
+            self.bus,
+            prefetch_count=self.prefetch_count,
+            grace_s=self.grace_s,
+            metrics=self.metrics,
+            tracer=self.tracer,
+        )
+
     async def _open(self) -> AbstractRobustChannel:
         async with self._opening:
             if self._channel is None:
@@ -292,6 +303,17 @@ class DirectConsumers:
         if consumer is not None and consumer.source is not None and consumer.tag is not None:
             with contextlib.suppress(Exception):
                 await consumer.source.cancel(consumer.tag)
+
+    async def abandon(self) -> None:
+        """Close the channel at once, its consumers not cancelled first: the broker takes
+        back every delivery not yet settled and, on a single-active-consumer queue, hands the
+        queue to the next consumer with them still first in line. Handlers still waiting on
+        a delivery settle nothing any more (it is back with the broker)."""
+        self._consumers.clear()
+        channel, self._channel = self._channel, None
+        if channel is not None:
+            with contextlib.suppress(Exception):
+                await channel.close()
 
     async def stop(self) -> None:
         """Stop every consumer, let the messages under way finish (for up to `grace_s`),

@@ -12,7 +12,7 @@ from vsm.contract.operations import (
     ListAgents,
     SpawnAgent,
     TerminateAgent,
-    command_queue,
+    audit_key,
 )
 from vsm.control import handlers, journal
 from vsm.control.adapter import Adapter
@@ -65,8 +65,11 @@ def create_app(settings: Settings) -> Litestar:
     runtime.bus.interface.asks("operations", ListAgents, AgentList)
     runtime.bus.interface.asks("operations", SpawnAgent, AgentDescription)
     runtime.bus.interface.asks("operations", TerminateAgent, AgentDescription)
-    runtime.bus.interface.sends_to_queue(
-        command_queue("{agent_id}"), AuditRequest, replies=(AuditReport,)
+    runtime.bus.interface.sends(
+        topology.S1_COMMANDS,
+        AuditRequest,
+        routing_key=audit_key("{agent_id}"),
+        replies=(AuditReport,),
     )
     s3 = build_system3(settings)
     out = Outlets(runtime.bus, create_metrics(runtime.telemetry.registry))

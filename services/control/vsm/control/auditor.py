@@ -1,8 +1,9 @@
 """S3*: audits sent straight to agents' own queues, bypassing S2, all at once.
 
-Each `AuditRequest` goes through the default exchange to `vsm.s1.<agent_id>.command` with
+Each `AuditRequest` goes on `vsm.s1.commands` with key `audit.<agent_id>.audit` (the agent's
+route into its partition) with
 its own correlation id and the commission's timeout. An agent that does not answer in time,
-has no queue any more, or answers with an error counts as `timeout`: S3 could not see it.
+has no route any more, or answers with an error counts as `timeout`: S3 could not see it.
 """
 
 from __future__ import annotations
@@ -10,8 +11,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from vsm.contract import topology
 from vsm.contract.control import AgentAudit
-from vsm.contract.operations import AuditReport, AuditRequest, AuditType, command_queue
+from vsm.contract.operations import AuditReport, AuditRequest, AuditType, audit_key
 from vsm.kit.bus import Bus, NotRoutable, RequestFailed, UnexpectedReply, expect
 from vsm.kit.rpc import RequestTimeout
 
@@ -22,13 +24,17 @@ async def audit_one(
     request = AuditRequest(audit_type=audit_type)
     try:
         reply = await bus.ask(
-            request, queue=command_queue(agent_id).name, cause=cause, timeout=timeout_s
+            request,
+            exchange=topology.S1_COMMANDS,
+            routing_key=audit_key(agent_id),
+            cause=cause,
+            timeout=timeout_s,
         )
         report = expect(reply, AuditReport)
     except RequestTimeout:
         return AgentAudit(agent_id=agent_id, outcome="timeout")
     except NotRoutable:
-        return AgentAudit(agent_id=agent_id, outcome="timeout", report={"error": "no queue"})
+        return AgentAudit(agent_id=agent_id, outcome="timeout", report={"error": "no such agent"})
     except (RequestFailed, UnexpectedReply) as error:
         return AgentAudit(agent_id=agent_id, outcome="timeout", report={"error": str(error)})
     return AgentAudit(agent_id=agent_id, outcome="answered", report=report.report)

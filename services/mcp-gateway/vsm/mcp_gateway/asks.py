@@ -50,8 +50,8 @@ from vsm.contract.operations import (
     SpawnAgents,
     SpawnOutcomes,
     TerminateAgent,
+    audit_key,
     command_key,
-    command_queue,
 )
 from vsm.contract.policy import (
     IdentityQuery,
@@ -137,7 +137,12 @@ def declare(interface: Interface) -> None:
         routing_key=command_key("{agent_type}", "{agent_id}", "{command}"),
         replies=(CommandResult,),
     )
-    interface.sends_to_queue(command_queue("{agent_id}"), AuditRequest, replies=(AuditReport,))
+    interface.sends(
+        topology.S1_COMMANDS,
+        AuditRequest,
+        routing_key=audit_key("{agent_id}"),
+        replies=(AuditReport,),
+    )
     interface.sends(
         topology.CONTROL,
         AllocationRequest,

@@ -30,6 +30,8 @@ from vsm.operations.allocation import Rate, Slots
 from vsm.operations.performance import PerformanceMeter
 
 RECENT_RESULTS = 1024
+LAST_SHOWN = 100
+"""Ids of the last commands handled that a state dump shows, oldest first."""
 INBOX = 32
 Feel = Callable[[Feeling], Awaitable[None]]
 Crash = Callable[[BaseException], Awaitable[None]]
@@ -118,12 +120,12 @@ class Agent:
             self.in_flight += 1
             started = time.monotonic()
             outcome = await self._outcome(command)
+            elapsed = time.monotonic() - started
+            result = self._result(command, outcome, elapsed)
+            self._remember(result)  # before the slot goes: in the order they were handled
         finally:
             self.in_flight -= 1
             await self._release()
-        elapsed = time.monotonic() - started
-        result = self._result(command, outcome, elapsed)
-        self._remember(result)
         await self._account(result.status == "ok", elapsed, command.command_type)
         return result
 
@@ -270,6 +272,7 @@ class Agent:
             "algedonic": self.monitor.state(),
             "behaviour": self.behaviour.state(),
             "recent_commands": len(self.recent),
+            "last_commands": list(self.recent)[-LAST_SHOWN:],
             "repeats": self.repeats,
             "inbox": list(self.inbox),
         }

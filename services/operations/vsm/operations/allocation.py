@@ -8,31 +8,54 @@ already running finish even when the new size is smaller.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from collections import deque
 
 
 class Slots:
-    """A semaphore whose size S3 can change while commands wait on it."""
+    """A semaphore whose size S3 can change while commands wait on it, served in arrival
+    order: a command never takes a slot ahead of one that waited for it first (an agent's
+    commands start in their order)."""
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
         self.taken = 0
-        self._changed = asyncio.Condition()
+        self._waiting: deque[asyncio.Future[None]] = deque()
 
     async def __aenter__(self) -> None:
-        async with self._changed:
-            await self._changed.wait_for(lambda: self.taken < self.capacity)
+        if self.taken < self.capacity and not self._waiting:
             self.taken += 1
+            return
+        turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiting.append(turn)
+        try:
+            await turn  # the slot is counted as taken for it when its turn comes
+        except asyncio.CancelledError:
+            if turn.done() and not turn.cancelled():  # its turn came as it was cancelled
+                self._give_back()
+            else:
+                with contextlib.suppress(ValueError):
+                    self._waiting.remove(turn)
+            raise
 
     async def __aexit__(self, *_: object) -> None:
-        async with self._changed:
-            self.taken -= 1
-            self._changed.notify_all()
+        self._give_back()
+
+    def _give_back(self) -> None:
+        self.taken -= 1
+        self._serve()
+
+    def _serve(self) -> None:
+        while self._waiting and self.taken < self.capacity:
+            turn = self._waiting.popleft()
+            if not turn.done():
+                self.taken += 1
+                turn.set_result(None)
 
     async def resize(self, capacity: int) -> None:
-        async with self._changed:
-            self.capacity = max(1, capacity)
-            self._changed.notify_all()
+        self.capacity = max(1, capacity)
+        self._serve()
 
 
 class Rate:

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import time
+
 import httpx
 from litestar import Litestar
 
@@ -14,6 +16,7 @@ from vsm.operations.agents.base import Resources
 from vsm.operations.agents.outbound import Outbound
 from vsm.operations.host import AgentHost
 from vsm.operations.journal import RegistryJournal
+from vsm.operations.membership import Membership
 from vsm.operations.metrics import create_metrics
 from vsm.operations.settings import Settings
 from vsm.operations.system1 import System1
@@ -58,12 +61,15 @@ def create_app(settings: Settings) -> Litestar:
         )
         host.resources = resources
         state["http"], state["llm"] = http, resources.llm
-        await declare_shared(bus)
+        await declare_shared(bus, settings.s1_partitions)
+        await membership.start()
         await journal.start(settings.registry_replay_timeout_s)
         await s1.caught_up()
+        await host.consume_partitions()
         host.start_reporting()
 
     async def stop() -> None:
+        await membership.stop()
         await journal.stop()
         await host.stop()
         llm = state.get("llm")
@@ -80,6 +86,9 @@ def create_app(settings: Settings) -> Litestar:
         settings.performance_interval_s,
         settings.instance_id,
         refresh_s=settings.performance_refresh_s,
+        partitions=settings.s1_partitions,
+        placement_ttl_s=max(5 * settings.health_interval, 10.0),
+        placement_fresh_s=2.5 * settings.health_interval,
     )
     s1 = System1(bus, host, egress, settings.agents_per_system)
     host.metrics = metrics = create_metrics(runtime.telemetry.registry, s1.registry)
@@ -96,5 +105,13 @@ def create_app(settings: Settings) -> Litestar:
     handlers.register(bus, s1, settings.registry_replay_timeout_s)
     runtime.on_start(start)
     runtime.on_stop(stop)
-    runtime.health.add_details(lambda: {"agents": len(host.agents), "ready": s1.ready.is_set()})
+    membership = Membership(bus, host, s1.registry)
+    runtime.health.add_details(
+        lambda: {
+            "agents": len(host.agents),
+            "ready": s1.ready.is_set(),
+            "partitions_ready": bool(host.lanes),
+            "partitions_owned": len(host.placement.owned(time.monotonic())),
+        }
+    )
     return runtime.http_app()

@@ -1,8 +1,15 @@
-"""The agents living in this replica: their consumers, results, feelings and measures.
+"""The agents living in this replica: the partitions it consumes, their agents' results,
+feelings and measures.
 
-Each agent's queue has a single active consumer, so with several replicas every replica
-consumes every agent's queue but only one at a time gets its messages; when it dies the
-broker hands the queue (and its unacknowledged messages) to another.
+Agents are no queues: their commands reach the replicas through `S1_PARTITIONS` partition
+queues, each with a single active consumer. Every replica consumes every partition, so the
+broker hands a partition (with its unacknowledged messages) to another replica the moment
+the one serving it dies. An agent is activated where its partition is served: eagerly on the
+partitions this replica owns (`Placement`: rendezvous hashing over the live replicas), lazily
+on the first message for it anywhere else. A replica that serves a partition another live
+replica owns hands it over at its next message: it holds what has not started, lets what has
+started finish, then gives the partition back by closing that partition's channel, so the
+broker passes the partition with the held messages still first in line to the next replica.
 """
 
 from __future__ import annotations
@@ -11,6 +18,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
@@ -27,9 +35,9 @@ from vsm.contract.operations import (
     AuditReport,
     AuditRequest,
     CommandResult,
-    command_queue,
+    agent_routes,
+    partition_queue,
 )
-from vsm.contract.topology import Queue
 from vsm.kit.bus import Bus
 from vsm.kit.consumer import Delivery, DirectConsumers, LeaveQueued
 from vsm.kit.llm_allowance import LlmAllowance
@@ -41,7 +49,8 @@ from vsm.operations.algedonics import Feeling
 from vsm.operations.metrics import Metrics, declared_command, narrow_command_key
 from vsm.operations.outlets import Outlets
 from vsm.operations.performance import report_due
-from vsm.operations.wiring import declare_agent, forget_agent, unbind_agent
+from vsm.operations.placement import Placement
+from vsm.operations.wiring import forget_agent, partition_for, unbind_agent
 
 log = structlog.get_logger("vsm.operations.host")
 
@@ -49,6 +58,40 @@ CRASH_REPORT_INTERVAL_S = 60.0
 """At most one `agent_crashed` event per agent per minute: the registry log must not flood."""
 
 CrashReport = Callable[[AgentInfo, BaseException], Awaitable[None]]
+Lookup = Callable[[str], AgentInfo | None]
+
+REGISTRY_WAIT_S = 5.0
+"""How long a message for an agent this replica's registry does not know yet waits for the
+registry log to bring it (spawned on another replica a moment ago)."""
+HANDOVER_PAUSE_S = 5.0
+"""A partition just taken up is not handed over again before this long (no ping-pong while
+the replicas' views of each other settle)."""
+
+
+@dataclass
+class Lane:
+    """This replica's consumption of one partition, on a channel of its own."""
+
+    partition: int
+    consumers: DirectConsumers
+    since: float
+    started: int = 0
+    """Messages under way (admitted, not yet settled)."""
+    delivered: int = 0
+    """Messages received since taken up: none, and the broker serves it to another replica."""
+    holding: bool = False
+    drained: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set when, holding, the last message under way is settled."""
+    released: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+def addressee(routing_key: str) -> str:
+    """The agent a message on a partition is for, from its routing key: `<type>.<id>.<cmd>`
+    (commands and audits on `vsm.s1.commands`), `allocation.<id>` (S3), `s1.<id>` (S2)."""
+    parts = routing_key.split(".")
+    if len(parts) in (2, 3) and 0 < len(parts[1]) <= 64:
+        return parts[1]
+    raise Unprocessable("misaddressed", f"no agent in routing key {routing_key[:200]!r}")
 
 
 def check_size(body: bytes) -> None:
@@ -76,11 +119,26 @@ class AgentHost:
         instance: str,
         *,
         refresh_s: float | None = None,
+        partitions: int = 16,
+        placement_ttl_s: float = 10.0,
+        placement_fresh_s: float | None = None,
     ) -> None:
         self.bus = bus
         self.consumers = consumers
+        self.partitions = partitions
+        self.placement = Placement(instance, partitions, placement_ttl_s, placement_fresh_s)
+        self.lanes: dict[int, Lane] = {}
+        self.lookup: Lookup = lambda agent_id: None
+        """The registry's view of an agent (set by S1)."""
+        self.handovers = 0
+        self._activating: dict[str, asyncio.Future[Agent | None]] = {}
+        self.stirring: dict[str, bool] = {}
+        """The agents whose report may say something new: those that worked since the last
+        tick (True) or whose measures are still moving (False). Idle agents are not here."""
+        self._news = asyncio.Event()
+        self._handing_over: set[asyncio.Task[None]] = set()
         bus.telemetry.routes.narrowers.append(narrow_command_key)
-        agents = command_queue("{agent_id}")
+        agents = agent_routes("{agent_id}", "{partition}")  # type: ignore[arg-type]
         bus.interface.receives(
             agents, AgentCommand, AuditRequest, AllocationChanged, CoordinationNote
         )
@@ -100,17 +158,62 @@ class AgentHost:
         self._reporter: asyncio.Task[None] | None = None
 
     async def sync(self, info: AgentInfo) -> None:
-        """Make this replica match the registry's view of one agent (idempotent)."""
-        async with self.locks.hold(info.agent_id):
-            live = self.agents.get(info.agent_id)
-            if info.state == "running" and live is None:
-                await self._activate(info)
-            elif info.state == "running" and live is not None:
-                live.info = info
-            elif info.state == "terminated" and live is not None:
+        """Make this replica follow the registry's view of one agent (idempotent): a running
+        agent of a partition it owns is activated; a terminated one retired."""
+        live = self.agents.get(info.agent_id)
+        if info.state == "running" and live is not None:
+            live.info = info
+        elif info.state == "running" and self.owns(info):
+            await self.activated(info.agent_id, info)
+        elif info.state == "terminated" and live is not None:
+            async with self.locks.hold(info.agent_id):
                 await self._retire(live)
 
-    async def _activate(self, info: AgentInfo) -> None:
+    def owns(self, info: AgentInfo) -> bool:
+        partition = partition_for(info, self.partitions)
+        return self.placement.owner(partition, time.monotonic()) == self.instance
+
+    async def activated(self, agent_id: str, info: AgentInfo | None = None) -> Agent | None:
+        """The live agent, activated here from the registry if it is not yet; None for an
+        agent the registry does not know as running (after waiting a moment for it)."""
+        agent = self.agents.get(agent_id)
+        if agent is not None:
+            return agent
+        activating = self._activating.get(agent_id)
+        if activating is not None:  # behind the messages that came first, in their order
+            return await asyncio.shield(activating)
+        done: asyncio.Future[Agent | None] = asyncio.get_running_loop().create_future()
+        self._activating[agent_id] = done
+        try:
+            async with self.locks.hold(agent_id):
+                agent = self.agents.get(agent_id)
+                if agent is None:
+                    info = info or await self._known(agent_id)
+                    if info is not None and info.state == "running":
+                        agent = await self._activate(info)
+        except BaseException as error:
+            done.set_exception(error)
+            done.exception()  # retrieved: nobody may be waiting for it
+            raise
+        finally:
+            del self._activating[agent_id]
+        done.set_result(agent)
+        return agent
+
+    async def _known(self, agent_id: str) -> AgentInfo | None:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(REGISTRY_WAIT_S):
+                while (info := self.lookup(agent_id)) is None:
+                    await self._news.wait()
+                return info
+        return None
+
+    def registry_changed(self) -> None:
+        """The registry took an event: whoever waits for an agent to be known looks again."""
+        news, self._news = self._news, asyncio.Event()
+        news.set()
+
+    async def _activate(self, info: AgentInfo) -> Agent:
         if self.resources is None:
             raise RuntimeError("agents need the clients built at start-up")
         kind = AGENT_TYPES[info.agent_type]
@@ -131,49 +234,132 @@ class AgentHost:
             crash=lambda error: self._crashed(agent, error),
             llm_allowance=allowance,
         )
-        await declare_agent(self.bus, info.agent_id)
         self.agents[info.agent_id] = agent
-        await self._consume(agent)
         await behaviour.start(agent.feel, agent.crash)
+        self.stirring[info.agent_id] = True  # its first report
         log.info("agent_activated", agent_id=info.agent_id, agent_type=info.agent_type)
+        return agent
 
-    async def _consume(self, agent: Agent) -> None:
-        """One consumer per agent queue, dispatching on the envelope's type. Consumed directly
-        (not a FastStream subscriber): an agent comes and goes at run time, and its commands
-        are the hottest traffic here. Answers go out from the handler, a command's before its
-        result is published."""
+    # Partitions ---------------------------------------------------------------------------
+    async def consume_partitions(self) -> None:
+        """Consume every partition (single active consumer: the broker picks one replica)."""
+        for partition in range(self.partitions):
+            await self._take_up(partition)
+
+    async def _take_up(self, partition: int) -> None:
+        lane = Lane(partition, self.consumers.sibling(), time.monotonic())
+        self.lanes[partition] = lane
 
         async def on_message(envelope: Envelope[Any], delivery: Delivery) -> None:
-            check_size(delivery.body)
-            match envelope.data:
-                case AgentCommand() as command:
-                    check_addressee(command, agent.info.agent_id)
-                    await self._command(agent, command, envelope, delivery)
-                case AuditRequest(audit_type=audit_type):
-                    report = AuditReport(
-                        agent_id=agent.info.agent_id,
-                        agent_type=agent.info.agent_type,
-                        audit_type=audit_type,
-                        report={**agent.audit(audit_type), "instance": self.instance},
-                    )
-                    await self.outlets.answer(
-                        delivery.reply_to, delivery.correlation_id, report, envelope
-                    )
-                case AllocationChanged() as change:
-                    await agent.allocate(change)
-                    log.info(
-                        "allocation_changed",
-                        agent_id=agent.info.agent_id,
-                        slots=agent.slots.capacity,
-                        max_rate_per_s=agent.rate.per_s,
-                        reason=change.reason,
-                    )
-                case CoordinationNote() as note:
-                    agent.receive(note, envelope.id)
-                case _:
-                    raise Unprocessable("unexpected_type", f"no handler here for {envelope.type!r}")
+            await self._on_message(lane, envelope, delivery)
 
-        await self.consumers.consume(command_queue(agent.info.agent_id), on_message)
+        await lane.consumers.consume(partition_queue(partition), on_message)
+
+    async def _on_message(self, lane: Lane, envelope: Envelope[Any], delivery: Delivery) -> None:
+        lane.delivered += 1
+        if not lane.holding and self._hand_over_due(lane):
+            lane.holding = True
+            task = asyncio.create_task(self._hand_over(lane), name="s1-hand-over")
+            self._handing_over.add(task)
+            task.add_done_callback(self._handing_over.discard)
+        if lane.holding:  # given back with the partition, still first in line
+            await lane.released.wait()
+            raise LeaveQueued
+        lane.started += 1
+        try:
+            await self._dispatch(envelope, delivery)
+        finally:
+            lane.started -= 1
+            if lane.holding and lane.started == 0:
+                lane.drained.set()
+
+    def _hand_over_due(self, lane: Lane) -> bool:
+        now = time.monotonic()
+        if now - lane.since < HANDOVER_PAUSE_S:
+            return False
+        owner = self.placement.owner(lane.partition, now)
+        return owner != self.instance and self.placement.fresh(owner, now)
+
+    async def _hand_over(self, lane: Lane) -> None:
+        """Give the partition to the replica that owns it: what started here finishes and is
+        acked, what has not is given back in its order by closing the channel; its agents
+        are deactivated here (not terminated) and the partition consumed again, last in
+        line, to take it back should its owner die."""
+        if lane.started > 0:
+            await lane.drained.wait()
+        await lane.consumers.abandon()
+        lane.released.set()
+        self.handovers += 1
+        log.info("partition_handed_over", partition=lane.partition)
+        await self._deactivate_partition(lane.partition)
+        try:
+            await self._take_up(lane.partition)
+        except Exception as error:
+            log.error("partition_not_consumed", partition=lane.partition, error=repr(error))
+
+    async def _deactivate_partition(self, partition: int) -> None:
+        for agent in list(self.agents.values()):
+            if partition_for(agent.info, self.partitions) == partition:
+                async with self.locks.hold(agent.info.agent_id):
+                    if self.agents.get(agent.info.agent_id) is agent:
+                        await agent.behaviour.stop()
+                        del self.agents[agent.info.agent_id]
+
+    async def placement_changed(self, running: list[AgentInfo]) -> None:
+        """The live replicas changed: activate the agents of the partitions now owned here
+        (e.g. a sensor's polling) and deactivate those of the partitions owned elsewhere
+        that this replica does not serve."""
+        owned = self.placement.owned(time.monotonic())
+        log.info("placement_changed", owned=sorted(owned), live=len(self.placement.seen) + 1)
+        for partition, lane in list(self.lanes.items()):
+            if partition not in owned and lane.delivered == 0:
+                await self._deactivate_partition(partition)
+        for info in running:
+            partition = partition_for(info, self.partitions)
+            if partition in owned and info.agent_id not in self.agents:
+                await self.activated(info.agent_id, info)
+
+    async def _dispatch(self, envelope: Envelope[Any], delivery: Delivery) -> None:
+        """One message for one agent, dispatched on the envelope's type. Consumed directly
+        (not a FastStream subscriber): the hottest traffic here. Answers go out from the
+        handler, a command's before its result is published."""
+        check_size(delivery.body)
+        agent_id = addressee(delivery.message.routing_key or "")
+        agent = await self.activated(agent_id)
+        if agent is None or agent.terminated:
+            raise Unprocessable("agent_terminated", f"no running agent {agent_id!r}")
+        match envelope.data:
+            case AgentCommand() as command:
+                check_addressee(command, agent.info.agent_id)
+                await self._command(agent, command, envelope, delivery)
+            case AuditRequest(audit_type=audit_type):
+                report = AuditReport(
+                    agent_id=agent.info.agent_id,
+                    agent_type=agent.info.agent_type,
+                    audit_type=audit_type,
+                    report={
+                        **agent.audit(audit_type),
+                        "instance": self.instance,
+                        "partition": partition_for(agent.info, self.partitions),
+                    },
+                )
+                await self.outlets.answer(
+                    delivery.reply_to, delivery.correlation_id, report, envelope
+                )
+            case AllocationChanged() as change:
+                await agent.allocate(change)
+                self.stirring[agent.info.agent_id] = True
+                log.info(
+                    "allocation_changed",
+                    agent_id=agent.info.agent_id,
+                    slots=agent.slots.capacity,
+                    max_rate_per_s=agent.rate.per_s,
+                    reason=change.reason,
+                )
+            case CoordinationNote() as note:
+                agent.receive(note, envelope.id)
+            case _:
+                raise Unprocessable("unexpected_type", f"no handler here for {envelope.type!r}")
 
     async def _command(
         self,
@@ -190,6 +376,7 @@ class AgentHost:
             raise LeaveQueued from stopping
         await self.outlets.answer(delivery.reply_to, delivery.correlation_id, result, envelope)
         await self.outlets.result(agent.info, result, envelope)
+        self.stirring[agent.info.agent_id] = True
         self._count(agent, result)
 
     def _count(self, agent: Agent, result: CommandResult) -> None:
@@ -203,22 +390,17 @@ class AgentHost:
         self.metrics.duration.labels(info.agent_type, command).observe(seconds)
 
     async def _retire(self, agent: Agent) -> None:
+        """A terminated agent: unrouted (what is still queued for it is dead-lettered where
+        it is met, answering its requesters), stopped, its results exchange deleted."""
         agent.terminated = True
         agent_id = agent.info.agent_id
-        queue = command_queue(agent_id)
-        await unbind_agent(self.bus, agent_id)
-        await self.consumers.cancel(queue)
+        with contextlib.suppress(Exception):  # unbound already by the replica that logged it
+            await unbind_agent(self.bus, agent_id, partition_for(agent.info, self.partitions))
         await agent.behaviour.stop()
-        await self._drain(queue)
         await forget_agent(self.bus, agent_id)
         self.agents.pop(agent_id, None)
         self.crash_reported.pop(agent_id, None)
         log.info("agent_retired", agent_id=agent_id)
-
-    async def _drain(self, queue: Queue) -> None:
-        """Dead-letter what is still queued for a terminated agent, answering its requesters."""
-        bad = Unprocessable("agent_terminated", "the agent was terminated")
-        await self.outlets.dead_letter_queued(queue, bad)
 
     async def _feel(self, agent: Agent, feeling: Feeling) -> None:
         signal = AlgedonicSignal(
@@ -253,25 +435,35 @@ class AgentHost:
         self._reporter = asyncio.create_task(self._report_forever(), name="s1-performance")
 
     async def _report_forever(self) -> None:
-        """Each interval, every agent's report that has something new to say (or is due for a
-        refresh: `report_due`) goes to `vsm.control`."""
+        """Each interval, the report of every stirring agent that has something new to say
+        (or, still working, is due for a refresh: `report_due`) goes to `vsm.control`. An
+        agent leaves the stirring ones once it is idle and its report says what the last one
+        said: an idle agent sends nothing, and a tick costs what changed, not the agents."""
         tick = 0
         while True:
             await asyncio.sleep(self.window_s)
             tick += 1
-            for agent in list(self.agents.values()):
-                if agent.terminated:
-                    continue
-                report = agent.performance()
-                if not report_due(report, agent.reported, tick, self.refresh_every):
-                    continue
-                try:
-                    # Not mandatory: S3 binds to these reports when it wants them; a report
-                    # nobody reads is no error; one that failed is tried again next interval.
-                    await self.outlets.performance(agent.info, report)
-                    agent.reported = report
-                except Exception as error:
-                    log.warning("performance_report_failed", error=repr(error))
+            await self._report(tick)
+
+    async def _report(self, tick: int) -> None:
+        stirring, self.stirring = self.stirring, {}
+        for agent_id, worked in stirring.items():
+            agent = self.agents.get(agent_id)
+            if agent is None or agent.terminated:
+                continue
+            report = agent.performance()
+            if report == agent.reported and not worked and not agent.monitor.in_pain:
+                continue  # quiet now: it leaves the stirring agents
+            self.stirring.setdefault(agent_id, False)
+            if not report_due(report, agent.reported, tick, self.refresh_every):
+                continue
+            try:
+                # Not mandatory: S3 binds to these reports when it wants them; a report
+                # nobody reads is no error; one that failed is tried again next interval.
+                await self.outlets.performance(agent.info, report)
+                agent.reported = report
+            except Exception as error:
+                log.warning("performance_report_failed", error=repr(error))
 
     async def stop(self) -> None:
         """Shut down within the grace period: the commands running finish and are acked;
@@ -283,6 +475,7 @@ class AgentHost:
                 await self._reporter
         for agent in self.agents.values():
             agent.stop_admitting()
+        await asyncio.gather(*(lane.consumers.stop() for lane in self.lanes.values()))
         await self.consumers.stop()
         for agent in self.agents.values():
             await agent.behaviour.stop()

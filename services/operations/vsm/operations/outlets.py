@@ -9,8 +9,8 @@
   is logged loudly, never raised into the agent.
 - Each agent's `UnitPerformance` on `vsm.control`, key `performance.<agent_id>`: not
   mandatory, S3 binds to it when it wants it.
-- Answers to the requests on an agent's queue (`CommandResult`, `AuditReport`) and the
-  dead letters of a terminated agent's queue, each with its reason.
+- Answers to the requests for an agent (`CommandResult`, `AuditReport`) and the dead
+  letters of its partition (e.g. for a terminated agent), each with its reason.
 
 An llm_worker's `LlmUsage` (on `vsm.control`) is the kit's metered client's to publish
 (`vsm.kit.llm`), not this module's.
@@ -123,7 +123,7 @@ class Outlets:
         body: Message,
         cause: Envelope[Any],
     ) -> None:
-        """The answer to a request on an agent's queue, sent from inside its handling."""
+        """The answer to a request for an agent, sent from inside its handling."""
         await self.bus.answer(reply_to, correlation_id, body, cause)
 
     async def dead_letter_queued(self, queue: Queue, bad: Unprocessable) -> None:

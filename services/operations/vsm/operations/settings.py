@@ -23,13 +23,22 @@ class Settings(LlmSettings):
         gt=0,
         le=86400,
         alias="PERFORMANCE_REFRESH",
-        description="An agent whose report has not changed sends it again after this long.",
+        description="An agent still at work whose report has not changed sends it again after "
+        "this long; an idle agent sends nothing.",
     )
     agents_per_system: int = Field(
         default=2000,
         ge=1,
         le=1_000_000,
         description="Running agents a viable system may have; one more spawn is refused (409).",
+    )
+    s1_partitions: int = Field(
+        default=16,
+        ge=1,
+        le=1024,
+        alias="S1_PARTITIONS",
+        description="Partition queues carrying the agents' commands (`vsm.s1.partition.<k>`), "
+        "spread over the replicas; every replica must be given the same number.",
     )
     registry_replay_timeout_s: float = Field(default=30.0, gt=0, le=600)
     # Outbound HTTP of api and sensor agents (README, "Outbound HTTP"): JSON lists. Empty

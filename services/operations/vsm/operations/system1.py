@@ -25,13 +25,20 @@ from vsm.contract.operations import (
     AgentTerminated,
     RegistrySnapshot,
     SpawnAgent,
+    partition_of,
 )
 from vsm.kit.bus import Bus
 from vsm.kit.egress import EgressPolicy
 from vsm.operations.admission import admit
 from vsm.operations.host import AgentHost
 from vsm.operations.registry import Registry
-from vsm.operations.wiring import declare_agent
+from vsm.operations.wiring import (
+    declare_agent,
+    forget_agent,
+    partition_for,
+    retire_earlier_queue,
+    unbind_agent,
+)
 
 SPAWNS_IN_FLIGHT = 64
 """Agents of one bulk spawn whose declarations and registry events are in flight at once."""
@@ -54,6 +61,7 @@ class System1:
         """Ids of this replica's events applied before the log gave them back."""
         self.ready = asyncio.Event()
         host.report_crash = self.crashed
+        host.lookup = self.registry.agents.get
 
     async def wait_ready(self, timeout_s: float) -> None:
         async with asyncio.timeout(timeout_s):
@@ -63,6 +71,8 @@ class System1:
         """Apply a logged event; once replay is over, make the live agents follow it."""
         self.ahead.discard(event_id)
         changed = self.registry.apply(event_id, event)
+        if changed is not None:
+            self.host.registry_changed()
         if changed is not None and live:
             await self.host.sync(changed)
 
@@ -78,7 +88,13 @@ class System1:
         self.registry.restore(snapshot.agents, snapshot.ahead)
 
     async def caught_up(self) -> None:
+        """The registry replayed: agents from before partitions leave their own queues (their
+        routes bound into their partitions), the agents of this replica's partitions start."""
+        partitions = self.host.partitions
         for agent in self.registry.running():
+            if agent.partition is None:
+                await retire_earlier_queue(self.bus, agent.agent_id)
+                await declare_agent(self.bus, agent.agent_id, partition_for(agent, partitions))
             await self.host.sync(agent)
         self.ready.set()
 
@@ -93,6 +109,7 @@ class System1:
         if envelope.id not in self.registry.applied:
             self.ahead.add(envelope.id)
         self.registry.apply(envelope.id, event)
+        self.host.registry_changed()
         if isinstance(event, AgentSpawned | AgentRehomed):
             agent_id = event.agent.agent_id
         else:
@@ -144,8 +161,10 @@ class System1:
         return [next(started) if isinstance(a, AgentInfo) else a for a in admitted]
 
     async def _start(self, agent: AgentInfo) -> AgentInfo:
-        # Its queue first: what S3 sends it on hearing of it (its LLM share) finds it.
-        await declare_agent(self.bus, agent.agent_id)
+        partition = partition_of(agent.agent_id, self.host.partitions)
+        agent = agent.model_copy(update={"partition": partition})
+        # Its routes first: what S3 sends it on hearing of it (its LLM share) finds it.
+        await declare_agent(self.bus, agent.agent_id, partition)
         await self._log(AgentSpawned(agent=agent), "spawned", agent.agent_type)
         return self.registry.find(agent.agent_id)
 
@@ -157,7 +176,11 @@ class System1:
             reason=reason,
             terminated_at=datetime.now(UTC),
         )
+        # Unrouted first: a command sent from now on is returned as unroutable; one already
+        # in its partition is dead-lettered as `agent_terminated` where it is met.
+        await unbind_agent(self.bus, agent_id, partition_for(agent, self.host.partitions))
         await self._log(event, "terminated", agent.agent_type)
+        await forget_agent(self.bus, agent_id)
         return self.registry.agents[agent_id]
 
     async def rehome(

@@ -1,6 +1,7 @@
-"""An agent's own piece of the broker: its command queue and its results exchange; and the
-agents' shared dead-letter queue, declared once. Declared through the kit's run-time
-declarations (`Bus.declarations`), which agents spawned at once share."""
+"""The agents' piece of the broker: the partition queues and the agents' shared dead-letter
+queue, declared once at start-up; per agent only its routes into its partition (bindings)
+and its results exchange. Declared through the kit's run-time declarations
+(`Bus.declarations`), which agents spawned at once share."""
 
 from __future__ import annotations
 
@@ -9,51 +10,69 @@ import contextlib
 import structlog
 
 from vsm.contract import topology
-from vsm.contract.operations import AGENT_DEAD_LETTERS, command_queue, results_exchange
+from vsm.contract.operations import (
+    AGENT_DEAD_LETTERS,
+    AgentInfo,
+    agent_routes,
+    earlier_command_queue,
+    partition_of,
+    partition_queue,
+    results_exchange,
+)
 from vsm.kit.bus import Bus
-from vsm.kit.declarations import QueueMismatch
 
 log = structlog.get_logger("vsm.operations.wiring")
 
 
-async def declare_shared(bus: Bus) -> None:
-    """The agents' shared dead-letter queue, bound to the dead-letter exchange once."""
+def partition_for(agent: AgentInfo, partitions: int) -> int:
+    """The partition serving `agent`: the one the registry recorded, while it exists; else
+    (an agent from before partitions, or fewer partitions configured now) the stable rule."""
+    if agent.partition is not None and agent.partition < partitions:
+        return agent.partition
+    return partition_of(agent.agent_id, partitions)
+
+
+async def declare_shared(bus: Bus, partitions: int) -> None:
+    """The partition queues and the agents' shared dead-letter queue, bound to the
+    dead-letter exchange once."""
     await bus.declarations.dead_letters(AGENT_DEAD_LETTERS, AGENT_DEAD_LETTERS)
+    for partition in range(partitions):
+        await bus.declarations.queue(partition_queue(partition))
 
 
-async def declare_agent(bus: Bus, agent_id: str) -> None:
-    """Declare (idempotently) the agent's queue with its bindings, and its results exchange
-    bound into `vsm.s1.results`."""
+async def declare_agent(bus: Bus, agent_id: str, partition: int) -> None:
+    """Declare (idempotently) the agent's results exchange bound into `vsm.s1.results`, and
+    bind its routes into its partition: no queue of its own."""
     ns = bus.namespace.name
     results = ns(results_exchange(agent_id).name)
     await bus.declarations.exchange(results)
     await bus.declarations.join(ns(topology.S1_RESULTS.name), results, "#")
-    queue = command_queue(agent_id)
-    try:
-        await bus.declarations.queue(queue)
-    except QueueMismatch:
-        await keep_earlier_queue(bus, queue)
-
-
-async def keep_earlier_queue(bus: Bus, queue: topology.Queue) -> None:
-    """An agent queue declared by an earlier version (its dead letters routed by the queue's
-    own name, not the shared DLQ's): keep it, with its messages, and bind the shared DLQ by
-    that name too, as that version did, so that nothing it dead-letters is dropped."""
-    await bus.declarations.bind(queue)
-    await bus.declarations.dead_letters(AGENT_DEAD_LETTERS, queue.name)
-    log.warning("agent_queue_from_earlier_version", queue=queue.name)
+    await bus.declarations.bind(agent_routes(agent_id, partition))
 
 
 async def forget_agent(bus: Bus, agent_id: str) -> None:
-    """Once a retired agent's queue is drained: delete it if still empty (its dead letters
-    stay in the shared dead-letter queue), and its results exchange with its bindings, so
-    that nothing of a terminated agent stays on the broker."""
-    with contextlib.suppress(Exception):  # gone already, or not empty: kept
-        await bus.declarations.delete(command_queue(agent_id).name, if_empty=True)
+    """Delete a retired agent's results exchange with its bindings, so that nothing of a
+    terminated agent stays on the broker."""
     with contextlib.suppress(Exception):  # gone already
         await bus.declarations.delete_exchange(results_exchange(agent_id).name)
 
 
-async def unbind_agent(bus: Bus, agent_id: str) -> None:
+async def unbind_agent(bus: Bus, agent_id: str, partition: int) -> None:
     """Stop new commands reaching the agent: a publish for it is then returned as unroutable."""
-    await bus.declarations.unbind(command_queue(agent_id))
+    await bus.declarations.unbind(agent_routes(agent_id, partition))
+
+
+async def retire_earlier_queue(bus: Bus, agent_id: str) -> None:
+    """An agent queue declared by a version before partitions: unbound, so that what is sent
+    to the agent now reaches its partition, and deleted once empty. One still holding
+    messages is kept with them (a warning names it), its dead letters still parked in the
+    shared dead-letter queue as that version routed them."""
+    queue = earlier_command_queue(agent_id)
+    try:
+        await bus.declarations.unbind(queue)
+    except Exception:  # no such queue: the usual case
+        return
+    await bus.declarations.dead_letters(AGENT_DEAD_LETTERS, queue.name)
+    with contextlib.suppress(Exception):  # not empty: kept
+        await bus.declarations.delete(queue.name, if_empty=True)
+    log.warning("agent_queue_from_earlier_version", queue=queue.name)

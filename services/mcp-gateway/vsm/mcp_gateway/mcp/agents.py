@@ -25,8 +25,8 @@ from vsm.contract.operations import (
     ListAgents,
     SpawnAgent,
     TerminateAgent,
+    audit_key,
     command_key,
-    command_queue,
 )
 from vsm.kit.bus import Bus, expect
 from vsm.mcp_gateway.mcp.arguments import ADDITIVE, DESTRUCTIVE, READ_ONLY, AgentId
@@ -108,7 +108,8 @@ def register(server: MCPServer[Any], bus: Bus, max_chars: int, directory: AgentD
         """S3*: audit an agent straight through its queue, bypassing S2."""
         reply = await bus.ask(
             AuditRequest(audit_type=audit_type),
-            queue=command_queue(agent_id).name,
+            exchange=topology.S1_COMMANDS,
+            routing_key=audit_key(agent_id),
             timeout=timeout_s,
         )
         return tool_result(expect(reply, AuditReport), max_chars)

@@ -2,7 +2,7 @@
 
 Registry routes are requests to `operations`; a command is published on `vsm.s1.commands`
 (key `<agent_type>.<agent_id>.<command>`) and the route waits for the agent's result; an
-audit goes straight to the agent's queue, bypassing S2. Bodies over 1 MiB get 413.
+audit goes straight to the agent (`audit.<id>.audit`), bypassing S2. Bodies over 1 MiB get 413.
 
 `POST /api/vsm/agents:bulk` spawns many agents in one request (one `SpawnAgents` request to
 operations, which checks and spawns each in order): at most `REST_BULK_SPAWN_MAX` items, the
@@ -45,8 +45,8 @@ from vsm.contract.operations import (
     SpawnAgents,
     SpawnOutcomes,
     TerminateAgent,
+    audit_key,
     command_key,
-    command_queue,
 )
 from vsm.kit.bus import Bus, NotRoutable, expect
 from vsm.mcp_gateway.rest.common import (
@@ -147,7 +147,7 @@ class AgentDirectory:
     """Agent id -> agent type, learnt from the registry once per agent.
 
     A command's routing key names the agent's type, and a type never changes; a terminated
-    agent's queue is unbound, so a command to it is unroutable (404) whatever is cached.
+    agent's routes are unbound, so a command to it is unroutable (404) whatever is cached.
     """
 
     def __init__(self, limit: int = 100_000) -> None:
@@ -293,7 +293,8 @@ class AgentsController(Controller):
         """S3*: audit an agent straight through its queue; 404 if it has none, 504 if silent."""
         reply = await bus.ask(
             AuditRequest(audit_type=data.audit_type),
-            queue=command_queue(data.agent_id).name,
+            exchange=topology.S1_COMMANDS,
+            routing_key=audit_key(data.agent_id),
             timeout=data.timeout_s,
         )
         return expect(reply, AuditReport)
