@@ -101,7 +101,7 @@ def create_app(settings: Settings) -> Litestar:
     desk = Desk(max_pending=settings.approval_max_pending)
     proposals = Proposals(runtime.bus, journal, desk)
     kept = build_matters(runtime.bus, s5, desk, settings)
-    outlets.matters, proposals.keep = kept, kept.keep
+    outlets.matters, proposals.keep, proposals.restored = kept, kept.keep, outlets.restored
     delegations = Delegations(
         idle_s=settings.structure_idle_s, max_per_hour=settings.structure_max_per_hour
     )
@@ -130,8 +130,8 @@ def create_app(settings: Settings) -> Litestar:
         """The open interventions and pending approvals as they were, before any signal."""
         await kept.open(lambda snapshot: matters.restore(s5, desk, snapshot))
 
+    runtime.on_start(read_matters)  # first: nothing it holds waits on another start-up step
     runtime.on_start(open_store)
-    runtime.on_start(read_matters)
     runtime.on_start(monitor.start)
     runtime.on_stop(close_llm)
     runtime.on_stop(monitor.stop)

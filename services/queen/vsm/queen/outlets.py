@@ -70,6 +70,11 @@ class Outlets:
         if self.matters is not None:
             await self.matters.keep()
 
+    async def restored(self) -> None:
+        """Wait until the interventions and approvals kept are back (at start-up)."""
+        if self.matters is not None:
+            await self.matters.opened.wait()
+
     def __post_init__(self) -> None:
         bus = self.bus
         self.adaptation_requests = bus.publisher(

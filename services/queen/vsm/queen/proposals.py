@@ -37,7 +37,7 @@ EXPIRED_BY = "s5:deadline"
 
 
 async def nothing_kept() -> None:
-    """No journal (a `Proposals` built without one)."""
+    """No journal (a `Proposals` built without one): nothing to write or wait for."""
 
 
 class AwaitingApproval(PolicyRejected):
@@ -59,6 +59,8 @@ class Proposals:
         self.desk = desk
         self.keep: Callable[[], Awaitable[object]] = nothing_kept
         """Write the pending approvals (with S5's interventions) to S5's journal."""
+        self.restored: Callable[[], Awaitable[object]] = nothing_kept
+        """Wait until the approvals kept are back (at start-up)."""
         self.requests = bus.publisher(
             topology.OPERATORS, ApprovalRequested, routing_key=APPROVAL_REQUESTED_KEY
         )

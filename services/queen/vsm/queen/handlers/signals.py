@@ -52,8 +52,7 @@ def register_algedonic(outlets: Outlets) -> None:
     @bus.handle(topology.SYSTEM5_ALGEDONIC, AlgedonicSignal)
     async def on_signal(envelope: Envelope[AlgedonicSignal]) -> None:
         await outlets.journal.opened.wait()
-        if outlets.matters is not None:
-            await outlets.matters.opened.wait()  # the interventions kept are back first
+        await outlets.restored()  # the interventions kept are back first
         signal = envelope.data
         metrics = outlets.metrics
         metrics.signals.labels(
