@@ -325,15 +325,6 @@ async def answered(gateway: httpx.AsyncClient) -> bool | None:
     return with_ok.status_code == 200 or None
 
 
-KNOWN_LOST = {
-    "queen": {
-        "interventions": "issue 23: S5 keeps its open interventions in memory only",
-        "approvals": "issue 23: S5 keeps the approvals waiting for a person in memory only",
-    },
-}
-"""Decisions a restart of the service still forgets: the case checks everything else, then
-is marked xfail naming them (and passes, unmarked, once they are kept)."""
-
 CASES = [
     ("queen", signal.SIGTERM),
     ("queen", signal.SIGKILL),
@@ -376,7 +367,4 @@ async def test_a_restart_under_load_forgets_nothing_decided(
         approvals=len(before["approvals"]),
         forgotten=",".join(sorted(lost)) or "nothing",
     )
-    known = KNOWN_LOST.get(service, {})
-    assert not {k: v for k, v in lost.items() if k not in known}, lost
-    if defects := [why for what, why in known.items() if what in lost]:
-        pytest.xfail("; ".join(defects))  # every other decision was kept, checked above
+    assert not lost, lost

@@ -60,7 +60,7 @@ CONSUMERS = {
     "services/queen/vsm/queen/inbox.py:Inbox.open": "a child's inbox: `admit` (swept, and "
     "tested below)",
     "libs/kit/vsm/kit/streams.py:LogReader.start": "the event logs (the trail, the registry "
-    "log, the policy log, S2's, S3's and S4's journals, all three through StateJournal): "
+    "log, the policy log, S2's, S3's, S4's and S5's journals, all four through StateJournal): "
     "`LogReading` (swept below; the policy log by test_key_rotation, the journals by "
     "test_decisions_survive_restarts)",
 }

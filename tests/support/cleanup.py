@@ -20,6 +20,7 @@ FIXED_QUEUES = (
     topology.SYSTEM3_JOURNAL,
     topology.SYSTEM2_JOURNAL,
     topology.SYSTEM4_JOURNAL,
+    topology.SYSTEM5_JOURNAL,
 )
 FIXED_EXCHANGES = (*topology.EXCHANGES, operations.S1_REGISTRY, telegram.TELEGRAM)
 

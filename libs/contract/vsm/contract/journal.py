@@ -1,7 +1,7 @@
 """A service's journal (a stream of its own): the marker written at each start-up.
 
 The entries themselves are the services' own snapshots (`System3Snapshot`,
-`System2Snapshot`, `System4Snapshot`); see `vsm.kit.journal`.
+`System2Snapshot`, `System4Snapshot`, `System5Snapshot`); see `vsm.kit.journal`.
 """
 
 from __future__ import annotations

@@ -14,7 +14,9 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from vsm.contract.approvals import Approval
+from vsm.contract.algedonic import AlgedonicSignal
+from vsm.contract.approvals import Approval, ApprovalRequested
+from vsm.contract.envelope import Envelope
 from vsm.contract.message import Message
 from vsm.contract.policy import PolicyRecord
 
@@ -26,15 +28,19 @@ __all__ = [
     "Decision",
     "DecisionRequest",
     "DecisionType",
+    "EpisodeRecord",
     "Escalation",
     "InterventionOpened",
+    "InterventionRecord",
     "InterventionResolved",
     "InterventionState",
     "OperatorAlert",
+    "ProposalRecord",
     "ProposalVerdict",
     "SynthesisRequest",
     "SynthesisResult",
     "System5Query",
+    "System5Snapshot",
     "System5State",
     "Trace",
     "TraceQuery",
@@ -311,3 +317,62 @@ class Trace(Message):
     message_id: str
     chain: list[TraceStep]
     text: str = Field(description="The chain as an indented, human-readable tree.")
+
+
+MAX_KEPT = 1024
+"""Open interventions (one per viable system at most) and pending approvals a snapshot holds."""
+
+
+class EpisodeRecord(BaseModel):
+    """The episode of pain an intervention answers, as it was when kept."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    trigger: str = Field(max_length=64)
+    opened_at: datetime
+    pain_at_open: float
+    causes: list[str] = Field(default_factory=list, max_length=256)
+    reasons: dict[str, int] = Field(default_factory=dict)
+    origins: dict[str, int] = Field(default_factory=dict)
+    sender_episodes: list[str] = Field(default_factory=list, max_length=256)
+
+
+class InterventionRecord(BaseModel):
+    """One intervention not yet resolved: its episode, the signal that opened it (the head of
+    every message it causes), its escalation and the policy it applied."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    intervention_id: str = Field(max_length=64)
+    vsm_id: str = Field(max_length=256)
+    status: Literal["open", "escalated", "acknowledged"]
+    escalation_level: int = Field(ge=0)
+    last_escalated_at: datetime | None = None
+    alert_ids: list[str] = Field(default_factory=list, max_length=64)
+    policy_type: str | None = Field(default=None, max_length=64)
+    policy_version: int | None = None
+    throttled: str | None = Field(default=None, max_length=256)
+    episode: EpisodeRecord
+    cause: Envelope[AlgedonicSignal]
+    opened: Envelope[InterventionOpened] | None = None
+
+
+class ProposalRecord(BaseModel):
+    """One decision waiting for a person: the approval (its policy, requester and deadline),
+    the chain behind it, and the `ApprovalRequested` that announced it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    approval: Approval
+    causation: list[str] = Field(default_factory=list, max_length=256)
+    requested: Envelope[ApprovalRequested] | None = None
+
+
+class System5Snapshot(Message):
+    """S5's matters in hand, its journal's entry: the interventions not yet resolved and the
+    approvals waiting for a person (policies are in the policy log; levels are felt again)."""
+
+    TYPE: ClassVar[str] = "vsm.s5.journal.snapshot.v1"
+
+    interventions: list[InterventionRecord] = Field(default_factory=list, max_length=MAX_KEPT)
+    approvals: list[ProposalRecord] = Field(default_factory=list, max_length=MAX_KEPT)

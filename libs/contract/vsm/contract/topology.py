@@ -44,6 +44,7 @@ __all__ = [
     "SYSTEM5_ALGEDONIC",
     "SYSTEM5_HEALTH",
     "SYSTEM5_INTELLIGENCE",
+    "SYSTEM5_JOURNAL",
     "SYSTEM5_OPERATORS",
     "SYSTEM5_PERFORMANCE",
     "SYSTEM5_POLICIES",
@@ -379,6 +380,16 @@ SYSTEM4_JOURNAL = Queue(
     (),
     "S4's journal (a stream, written straight to it): a snapshot of every viable system's own "
     "rules, after every change; intelligence reads the last one back at start-up.",
+    kind="stream",
+    arguments=JOURNAL_RETENTION,
+)
+
+SYSTEM5_JOURNAL = Queue(
+    "vsm.system5.journal",
+    (),
+    "S5's journal (a stream, written straight to it): a snapshot of its interventions not yet "
+    "resolved and the approvals waiting for a person, after every change; queen reads the "
+    "last one back at start-up.",
     kind="stream",
     arguments=JOURNAL_RETENTION,
 )

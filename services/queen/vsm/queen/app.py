@@ -8,9 +8,12 @@ from vsm.contract import topology
 from vsm.contract.control import CarveBudget, ReleaseBudget, System3State
 from vsm.contract.operations import AgentList, RehomeAgents
 from vsm.contract.recursion import PolicyDirective, meta_queue
+from vsm.contract.system5 import System5Snapshot
+from vsm.kit.bus import Bus
+from vsm.kit.journal import StateJournal
 from vsm.kit.llm import Caller, service_meter
 from vsm.kit.runtime import Runtime
-from vsm.queen import handlers
+from vsm.queen import handlers, matters
 from vsm.queen.algedonic import Thresholds
 from vsm.queen.approvals import Desk
 from vsm.queen.delegations import Delegations
@@ -46,6 +49,20 @@ def build_system5(settings: Settings) -> System5:
         ),
         freshness_s=settings.viability_freshness_s,
         viable_above=settings.viability_threshold,
+    )
+
+
+def build_matters(
+    bus: Bus, s5: System5, desk: Desk, settings: Settings
+) -> StateJournal[System5Snapshot]:
+    """S5's interventions and approvals, kept in its stream (`matters.py` says what)."""
+    return StateJournal(
+        bus,
+        topology.SYSTEM5_JOURNAL,
+        System5Snapshot,
+        lambda: matters.snapshot_of(s5, desk),
+        instance=settings.instance_id,
+        timeout_s=settings.journal_replay_timeout_s,
     )
 
 
@@ -90,7 +107,10 @@ def create_app(settings: Settings) -> Litestar:
     )
     llm = proposer.source if proposer else "not configured (rules only)"
     outlets = Outlets(runtime.bus, s5, journal, metrics, proposer)
-    proposals = Proposals(runtime.bus, journal, Desk(max_pending=settings.approval_max_pending))
+    desk = Desk(max_pending=settings.approval_max_pending)
+    proposals = Proposals(runtime.bus, journal, desk)
+    kept = build_matters(runtime.bus, s5, desk, settings)
+    outlets.matters, proposals.keep, proposals.restored = kept, kept.keep, outlets.restored
     delegations = Delegations(
         idle_s=settings.structure_idle_s, max_per_hour=settings.structure_max_per_hour
     )
@@ -115,6 +135,11 @@ def create_app(settings: Settings) -> Litestar:
         if proposer is not None:
             await proposer.llm.close()
 
+    async def read_matters() -> None:
+        """The open interventions and pending approvals as they were, before any signal."""
+        await kept.open(lambda snapshot: matters.restore(s5, desk, snapshot))
+
+    runtime.on_start(read_matters)  # first: nothing it holds waits on another start-up step
     runtime.on_start(open_store)
     runtime.on_start(monitor.start)
     runtime.on_stop(close_llm)

@@ -33,6 +33,7 @@ async def tick(outlets: Outlets, now: datetime) -> None:
             await outlets.lift_throttle(intervention, now)
     for overdue in s5.due(now):
         await outlets.escalate(overdue, now)
+    await outlets.keep()  # resolved and forgotten ones
     for vsm_id, feeling in s5.feelings.items():
         if metrics.vsm_ids(vsm_id) == OTHER:  # levels only for the systems labelled by id
             continue

@@ -23,12 +23,14 @@ from vsm.contract.system5 import (
     InterventionResolved,
     OperatorAlert,
     ProposalVerdict,
+    System5Snapshot,
     escalation_key,
     intervention_key,
     operator_alert_key,
     verdict_key,
 )
 from vsm.kit.bus import Bus
+from vsm.kit.journal import StateJournal
 from vsm.queen import interventions
 from vsm.queen.interventions import Intervention
 from vsm.queen.journal import PolicyJournal
@@ -60,6 +62,18 @@ class Outlets:
     journal: PolicyJournal
     metrics: Metrics
     proposer: LlmProposer | None
+    matters: StateJournal[System5Snapshot] | None = None
+    """S5's interventions and approvals kept on the broker (`vsm.queen.matters`)."""
+
+    async def keep(self) -> None:
+        """Write the interventions and approvals as they are now (nothing if unchanged)."""
+        if self.matters is not None:
+            await self.matters.keep()
+
+    async def restored(self) -> None:
+        """Wait until the interventions and approvals kept are back (at start-up)."""
+        if self.matters is not None:
+            await self.matters.opened.wait()
 
     def __post_init__(self) -> None:
         bus = self.bus
@@ -90,6 +104,7 @@ class Outlets:
         either fails, the signal is redelivered and opens the intervention again (the same
         policy again makes no new version)."""
         episode, anomaly = intervention.episode, anomaly_of(intervention)
+        await self.keep()  # kept before it is announced
         opened = self.bus.envelope(
             InterventionOpened(
                 intervention_id=intervention.id,
@@ -133,6 +148,7 @@ class Outlets:
             log.warning(
                 "intervention_without_policy", intervention=intervention.id, refused=refused
             )
+        await self.keep()
         await self.adaptation_requests.publish(
             AdaptationRequest(
                 intervention_id=intervention.id,
@@ -250,6 +266,7 @@ class Outlets:
             vsm_id=intervention.vsm_id,
         )
         interventions.escalate(intervention, now)  # only once delivered: late rather than lost
+        await self.keep()
         self.metrics.escalations.labels(
             self.metrics.vsm_ids(intervention.vsm_id), "operators"
         ).inc()

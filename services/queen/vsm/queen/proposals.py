@@ -8,6 +8,7 @@ naming who decided; an approved policy is adopted with that decision as its caus
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -35,6 +36,10 @@ log = structlog.get_logger("vsm.queen.proposals")
 EXPIRED_BY = "s5:deadline"
 
 
+async def nothing_kept() -> None:
+    """No journal (a `Proposals` built without one): nothing to write or wait for."""
+
+
 class AwaitingApproval(PolicyRejected):
     """The policy is held for a person: not in force until approved (`approval_pending`)."""
 
@@ -52,6 +57,10 @@ class Proposals:
         self.bus = bus
         self.journal = journal
         self.desk = desk
+        self.keep: Callable[[], Awaitable[object]] = nothing_kept
+        """Write the pending approvals (with S5's interventions) to S5's journal."""
+        self.restored: Callable[[], Awaitable[object]] = nothing_kept
+        """Wait until the approvals kept are back (at start-up)."""
         self.requests = bus.publisher(
             topology.OPERATORS, ApprovalRequested, routing_key=APPROVAL_REQUESTED_KEY
         )
@@ -92,12 +101,14 @@ class Proposals:
         )
         if new:
             try:
+                await self.keep()  # kept before it is announced
                 proposal.requested = await self.requests.publish(
                     ApprovalRequested(approval=proposal.approval), cause=cause, vsm_id=vsm_id
                 )
             except Exception:
                 self.desk.withdraw(proposal.approval.approval_id)
                 raise
+            await self.keep()  # with the announcement, the cause of its decision
             log.info("approval_requested", approval=proposal.approval.approval_id, why=why)
         raise AwaitingApproval(proposal.approval)
 
@@ -110,7 +121,8 @@ class Proposals:
             self.journal.store.admit(approval.vsm_id, approval.policy_type, proposal.document)
         outcome: ApprovalOutcome = "approved" if request.approve else "rejected"
         closed = self.desk.close(proposal, outcome, request.by, datetime.now(UTC))  # before any
-        decided = await self._announce(proposal, outcome, request.by, request.note)  # await
+        await self.keep()  # await: a second decision finds it closed
+        decided = await self._announce(proposal, outcome, request.by, request.note)
         record = None
         if request.approve:
             record = await self.journal.adopt(
@@ -133,6 +145,7 @@ class Proposals:
         for proposal in self.desk.overdue(now):
             note = "no decision before the deadline: rejected, the old policy stays"
             self.desk.close(proposal, "expired", EXPIRED_BY, now)
+            await self.keep()
             await self._announce(proposal, "expired", EXPIRED_BY, note)
             log.info("approval_expired", approval=proposal.approval.approval_id)
 

@@ -75,6 +75,13 @@ class Settings(LlmSettings):
     anthropic_model: str = "claude-sonnet-4-5"
     llm_timeout_s: float = Field(default=30.0, gt=0, le=600)
     llm_max_retries: int = Field(default=2, ge=0, le=10)
+    journal_replay_timeout_s: float = Field(
+        default=60.0,
+        gt=0,
+        le=600,
+        description="How long reading S5's journal (its interventions and approvals) back at "
+        "start-up may take.",
+    )
 
     @field_validator("anthropic_api_key", "anthropic_base_url", "parent_namespace", mode="before")
     @classmethod

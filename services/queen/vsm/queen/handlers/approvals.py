@@ -22,9 +22,11 @@ def register(proposals: Proposals) -> None:
 
     @bus.handle(REQUESTS, ApprovalQuery)
     async def pending(envelope: Envelope[ApprovalQuery]) -> RabbitResponse:
+        await proposals.restored()
         return bus.reply(ApprovalList(approvals=proposals.desk.listing()), cause=envelope)
 
     @bus.handle(REQUESTS, DecideApproval)
     async def decide(envelope: Envelope[DecideApproval]) -> RabbitResponse:
         await journal.opened.wait()
+        await proposals.restored()
         return bus.reply(await proposals.decide(envelope.data), cause=envelope)

@@ -52,6 +52,7 @@ def register_algedonic(outlets: Outlets) -> None:
     @bus.handle(topology.SYSTEM5_ALGEDONIC, AlgedonicSignal)
     async def on_signal(envelope: Envelope[AlgedonicSignal]) -> None:
         await outlets.journal.opened.wait()
+        await outlets.restored()  # the interventions kept are back first
         signal = envelope.data
         metrics = outlets.metrics
         metrics.signals.labels(
@@ -71,6 +72,7 @@ def register_algedonic(outlets: Outlets) -> None:
         acknowledged = interventions.acknowledge(s5.interventions, envelope.data.alert_id)
         if acknowledged is None:
             raise Unprocessable("unknown_alert", f"no alert {envelope.data.alert_id!r} is open")
+        await outlets.keep()
         metrics = outlets.metrics
         metrics.acknowledgements.labels(metrics.vsm_ids(acknowledged.vsm_id)).inc()
 

@@ -61,6 +61,7 @@ def register(outlets: Outlets, trail: Trail, llm: str) -> None:
     @bus.handle(REQUESTS, System5Query)
     async def state(envelope: Envelope[System5Query]) -> RabbitResponse:
         await journal.opened.wait()
+        await outlets.restored()
         await known(s5, journal, envelope.vsm_id)
         return bus.reply(s5.state(envelope.vsm_id, datetime.now(UTC), llm), cause=envelope)
 
