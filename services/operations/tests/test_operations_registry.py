@@ -199,3 +199,14 @@ def test_a_rehomed_agent_belongs_to_its_new_system_once_running() -> None:
     registry.apply("e3", end)
     back = AgentRehomed(agent=agent, from_vsm_id="root/worker", reason="structure")
     assert registry.apply("e4", back) is None  # a terminated agent moves nowhere
+
+
+def test_a_lookup_taken_before_a_restore_finds_the_restored_agents() -> None:
+    # The agent host keeps `registry.get` from the start; a replica then restores the registry
+    # from a snapshot, and activates the agents of a partition it takes over through it.
+    registry = Registry()
+    lookup = registry.get
+    agent = new_agent("worker", {}, NOW)
+    registry.restore([agent], applied=["e1"])
+    assert lookup(agent.agent_id) == agent
+    assert lookup("worker-unknown") is None

@@ -107,7 +107,8 @@ class Registry:
     def restore(self, running: list[AgentInfo], applied: list[str]) -> None:
         """The running agents of a snapshot, and the ids of the events they include beyond
         the entry it covers."""
-        self.agents = {agent.agent_id: agent for agent in running}
+        self.agents.clear()  # the same map: whoever holds it sees the restored agents
+        self.agents.update((agent.agent_id, agent) for agent in running)
         self.applied = set(applied)
         self.live = sum(1 for agent in running if agent.state == "running")
 
@@ -139,6 +140,10 @@ class Registry:
             return None
         self.agents[known.agent_id] = changed
         return changed
+
+    def get(self, agent_id: str) -> AgentInfo | None:
+        """The agent of that id, whatever its state, or None."""
+        return self.agents.get(agent_id)
 
     def find(self, agent_id: str) -> AgentInfo:
         """A running agent, or `agent_not_found`."""

@@ -61,7 +61,7 @@ class System1:
         """Ids of this replica's events applied before the log gave them back."""
         self.ready = asyncio.Event()
         host.report_crash = self.crashed
-        host.lookup = self.registry.agents.get
+        host.lookup = self.registry.get
 
     async def wait_ready(self, timeout_s: float) -> None:
         async with asyncio.timeout(timeout_s):
