@@ -54,7 +54,7 @@ from scripts.localrun import (
     egress_allowance,
 )
 from vsm.contract import topology
-from vsm.contract.operations import command_queue
+from vsm.contract.operations import partition_queue
 from vsm.kit.addresses import BrokerAddresses
 
 DEFAULT_MINUTES = 30.0
@@ -144,9 +144,8 @@ def streams() -> set[str]:
 async def queue_depths(system: System) -> dict[str, int]:
     """Messages in every queue the system declared (those that exist), streams included."""
     queues, _ = contract_names()
-    listed = await system.http.get("/api/vsm/agents")
-    for agent in listed.json() if listed.status_code == 200 else []:
-        queue = command_queue(agent["agent_id"])
+    for partition in range(16):  # S1_PARTITIONS by default: the agents' commands wait there
+        queue = partition_queue(partition)
         queues += [queue.name, queue.dead_letter_queue]
     depths: dict[str, int] = {}
     channel = await system.connection.channel()

@@ -13,7 +13,7 @@ from tests.support.listener import Listener, Reply
 from vsm.intelligence.polling import Outside
 from vsm.intelligence.settings import Settings
 from vsm.intelligence.sources import SourceConfig, extract, steps
-from vsm.kit.egress import EgressPolicy, destination, egress_client
+from vsm.kit.egress import EgressPolicy, OnDemand, destination
 
 
 def source(url: str, **readings: str) -> SourceConfig:
@@ -79,7 +79,7 @@ async def polled(listener: Listener, silent: str) -> AsyncIterator[tuple[Outside
     policy = allowing(f"{listener.url}/", f"{silent}/")
     seen = Polled()
     sources = [source(f"{listener.url}/now"), source(f"{silent}/now")]
-    outside = Outside(sources, policy, egress_client(policy, 5.0), seen.deliver, seen.count)
+    outside = Outside(sources, policy, OnDemand(policy, 5.0), seen.deliver, seen.count)
     yield outside, seen
     await outside.close()
 
@@ -120,7 +120,7 @@ async def test_a_source_the_operator_did_not_name_is_never_reached(listener: Lis
     seen = Polled()
     weather = source(f"{listener.url}/now")
     outside = Outside(
-        [weather], listed_not_named, egress_client(listed_not_named, 5.0), seen.deliver, seen.count
+        [weather], listed_not_named, OnDemand(listed_not_named, 5.0), seen.deliver, seen.count
     )
     await outside.poll(weather)
     await outside.close()

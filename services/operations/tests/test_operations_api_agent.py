@@ -13,7 +13,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from tests.support.listener import Listener, Reply
 from tests.support.spans import named, recorded_spans
-from vsm.kit.egress import EgressPolicy, destination, egress_client
+from vsm.kit.egress import EgressPolicy, OnDemand, destination
 from vsm.operations.agents.api import API, ApiAgent, ApiConfig
 from vsm.operations.agents.base import CommandFailed
 from vsm.operations.agents.outbound import Outbound
@@ -56,7 +56,7 @@ class Operator:
     ) -> ApiAgent:
         policy = EgressPolicy.parse(allowed or [base], private, max_body_bytes)
         extra = {} if resolver is None else {"resolver": resolver}
-        http = egress_client(policy, 5.0, **extra)
+        http = OnDemand(policy, 5.0, **extra)
         outbound = Outbound(http, policy, lambda kind, why: self.refusals.append((kind, why)))
         self.clients.append(outbound)
         return ApiAgent(ApiConfig(base_urls=[base], **config), outbound)

@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from tests.support.listener import Listener, Reply
-from vsm.kit.egress import EgressPolicy, destination, egress_client
+from vsm.kit.egress import EgressPolicy, OnDemand, destination
 from vsm.operations.agents.base import CommandFailed, Feel
 from vsm.operations.agents.outbound import Outbound
 from vsm.operations.agents.sensor import SENSOR, Sensor, SensorConfig
@@ -34,7 +34,7 @@ async def outbound_to(url: str | None, max_body_bytes: int = 64 * 1024) -> Outbo
         if url is None
         else EgressPolicy.parse([url], [destination(url).endpoint], max_body_bytes)
     )
-    return Outbound(egress_client(policy, 5.0), policy)
+    return Outbound(OnDemand(policy, 5.0), policy)
 
 
 @pytest.fixture
@@ -88,7 +88,7 @@ async def test_an_http_source_the_operator_did_not_name_is_never_reached(
 ) -> None:
     refused: list[tuple[str, str]] = []
     policy = EgressPolicy.parse([listener.url])  # listed, but loopback is not named
-    outbound = Outbound(egress_client(policy, 5.0), policy, lambda *r: refused.append(r))
+    outbound = Outbound(OnDemand(policy, 5.0), policy, lambda *r: refused.append(r))
     sensor = Sensor(SensorConfig(source="http", url=f"{listener.url}/metrics"), outbound)
     with pytest.raises(CommandFailed) as failed:
         await execute(sensor, "read", {})

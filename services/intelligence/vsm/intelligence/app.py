@@ -28,7 +28,7 @@ from vsm.intelligence.systems import ViableSystems
 from vsm.intelligence.tree import TreeSync
 from vsm.intelligence.variety import EventWindow
 from vsm.kit.bus import Bus
-from vsm.kit.egress import egress_client
+from vsm.kit.egress import OnDemand
 from vsm.kit.journal import StateJournal
 from vsm.kit.llm import Caller, service_meter
 from vsm.kit.runtime import Runtime
@@ -128,7 +128,7 @@ def create_app(settings: Settings) -> Litestar:
     outside = Outside(
         list(settings.s4_sources),
         policy,
-        egress_client(policy, OUTSIDE_TIMEOUT_S),
+        OnDemand(policy, OUTSIDE_TIMEOUT_S),
         lambda source, readings: handlers.outside(s4, source, readings, time.time()),
         metrics.polled,
     )

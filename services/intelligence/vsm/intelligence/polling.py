@@ -9,11 +9,10 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from functools import partial
 
-import httpx
 import structlog
 
 from vsm.intelligence.sources import Failure, SourceConfig, SourceState, extract
-from vsm.kit.egress import Blocked, EgressPolicy, fetch
+from vsm.kit.egress import Blocked, EgressPolicy, OnDemand
 from vsm.kit.schedule import Every
 
 log = structlog.get_logger("vsm.intelligence.polling")
@@ -30,7 +29,7 @@ class Outside:
         self,
         sources: list[SourceConfig],
         policy: EgressPolicy,
-        http: httpx.AsyncClient,
+        http: OnDemand,
         deliver: Deliver,
         count: Count,
     ) -> None:
@@ -62,9 +61,13 @@ class Outside:
         await self.deliver(source, found)
 
     async def read(self, source: SourceConfig) -> dict[str, float] | Failure:
+        import httpx  # with the client, on the first poll: none without outside sources
+
+        from vsm.kit.egress.client import fetch
+
         try:
             answer = await fetch(
-                self.http,
+                self.http(),
                 "GET",
                 str(source.url),
                 self.policy.max_body_bytes,

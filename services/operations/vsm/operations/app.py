@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import time
 
-import httpx
 from litestar import Litestar
 
-from vsm.kit.egress import egress_client
+from vsm.kit.egress import OnDemand
 from vsm.kit.llm import Caller, LlmMeter, MeteredLlm, service_meter
 from vsm.kit.runtime import Runtime
 from vsm.operations import handlers
@@ -53,7 +52,7 @@ def create_app(settings: Settings) -> Litestar:
     meter = service_meter(settings, runtime.telemetry.registry, bus)
 
     async def start() -> None:
-        http = egress_client(egress, settings.http_timeout_s)
+        http = OnDemand(egress, settings.http_timeout_s)  # made on an agent's first call out
         resources = Resources(
             outbound=Outbound(http, egress, metrics.refused),
             llm=anthropic_client(settings, meter),
@@ -76,7 +75,7 @@ def create_app(settings: Settings) -> Litestar:
         if isinstance(llm, MeteredLlm):
             await llm.close()
         http = state.get("http")
-        if isinstance(http, httpx.AsyncClient):
+        if isinstance(http, OnDemand):
             await http.aclose()
 
     host = AgentHost(

@@ -13,13 +13,12 @@ own memory of done commands dies with the process; the called service's does not
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urljoin
 
-import httpx
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
-from vsm.kit.egress import Blocked, Destination, Fetched, destination
+from vsm.kit.egress import Blocked, Destination, destination
 from vsm.operations.agent import current_command
 from vsm.operations.agents.base import (
     AgentConfig,
@@ -30,6 +29,9 @@ from vsm.operations.agents.base import (
     Resources,
 )
 from vsm.operations.agents.outbound import Outbound
+
+if TYPE_CHECKING:
+    from vsm.kit.egress.client import Fetched
 
 NAME = "api"
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
@@ -114,6 +116,8 @@ class ApiAgent(Passive):
         return self._map(response)
 
     async def _send(self, call: Call, url: str, headers: dict[str, str]) -> Fetched:
+        import httpx  # on the first call only: a service without api agents never loads it
+
         for attempt in range(self.config.retries + 1):
             last = attempt == self.config.retries
             try:

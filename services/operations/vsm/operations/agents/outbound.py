@@ -5,13 +5,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 import structlog
 
-from vsm.kit.egress import Blocked, EgressPolicy, Fetched, Reason, fetch
+from vsm.kit.egress import Blocked, EgressPolicy, OnDemand, Reason
 from vsm.operations.agents.base import CommandFailed
+
+if TYPE_CHECKING:
+    from vsm.kit.egress.client import Fetched
 
 log = structlog.get_logger("vsm.operations.outbound")
 
@@ -25,14 +27,17 @@ def uncounted(agent_type: str, reason: Reason) -> None:
 
 @dataclass(frozen=True)
 class Outbound:
-    http: httpx.AsyncClient
+    http: OnDemand
+    """The egress client, made on the first call out (httpx only then)."""
     policy: EgressPolicy
     count: Count = uncounted
 
     async def fetch(self, agent_type: str, method: str, url: str, **options: Any) -> Fetched:
         """One call, its body read up to the operator's cap (`Fetched.truncated` beyond)."""
+        from vsm.kit.egress.client import fetch
+
         try:
-            return await fetch(self.http, method, url, self.policy.max_body_bytes, **options)
+            return await fetch(self.http(), method, url, self.policy.max_body_bytes, **options)
         except Blocked as refused:
             raise self.refusal(agent_type, refused) from refused
 
