@@ -54,7 +54,7 @@ from scripts.localrun import (
     egress_allowance,
 )
 from vsm.contract import topology
-from vsm.contract.operations import command_queue
+from vsm.contract.operations import partition_queue
 from vsm.kit.addresses import BrokerAddresses
 
 DEFAULT_MINUTES = 30.0
@@ -142,11 +142,11 @@ def streams() -> set[str]:
 
 
 async def queue_depths(system: System) -> dict[str, int]:
-    """Messages in every queue the system declared (those that exist), streams included."""
+    """Messages in every queue the system declared (those that exist), streams included: the
+    agents' commands are in S1's partition queues (`S1_PARTITIONS`, 16 by default)."""
     queues, _ = contract_names()
-    listed = await system.http.get("/api/vsm/agents")
-    for agent in listed.json() if listed.status_code == 200 else []:
-        queue = command_queue(agent["agent_id"])
+    for k in range(16):
+        queue = partition_queue(k)
         queues += [queue.name, queue.dead_letter_queue]
     depths: dict[str, int] = {}
     channel = await system.connection.channel()
