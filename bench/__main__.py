@@ -36,6 +36,7 @@ from bench import (  # importing a module of cases registers them
     loop,  # noqa: F401
     raw,  # noqa: F401
     replay,  # noqa: F401
+    scale,  # noqa: F401
     soak,
     system,  # noqa: F401
 )

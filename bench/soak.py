@@ -142,10 +142,11 @@ def streams() -> set[str]:
 
 
 async def queue_depths(system: System) -> dict[str, int]:
-    """Messages in every queue the system declared (those that exist), streams included."""
+    """Messages in every queue the system declared (those that exist), streams included: the
+    agents' commands are in S1's partition queues (`S1_PARTITIONS`, 16 by default)."""
     queues, _ = contract_names()
-    for partition in range(16):  # S1_PARTITIONS by default: the agents' commands wait there
-        queue = partition_queue(partition)
+    for k in range(16):
+        queue = partition_queue(k)
         queues += [queue.name, queue.dead_letter_queue]
     depths: dict[str, int] = {}
     channel = await system.connection.channel()

@@ -19,6 +19,7 @@ import pkgutil
 import secrets
 import shutil
 import socket
+import subprocess
 import sys
 import tempfile
 import time
@@ -49,6 +50,7 @@ from bench import (
 from bench.http import LeanHttp
 from scripts.localrun import SERVICES, LocalSystem
 from tests.support.cleanup import delete_namespace
+from tests.support.rabbitmq import RabbitMQNotInstalled, find_server_script
 from vsm.contract import topology
 from vsm.contract.algedonic import AlgedonicSignal
 from vsm.contract.envelope import Envelope
@@ -159,6 +161,44 @@ def listening_pid(url: str) -> int | None:
                 if any(os.readlink(fd) in inodes for fd in (proc / "fd").iterdir()):
                     return int(proc.name)
     return None
+
+
+def broker_leftovers(broker_pid: int | None, agents: Iterable[str]) -> Figures:
+    """What the broker still holds of `agents` (their results exchanges, and any binding
+    whose source, destination or routing key names one), asked of the node itself with
+    `rabbitmqctl` in the node's own environment (its name and cookie): `left_exchanges`,
+    `left_bindings`; nothing when the broker is not a local node of ours."""
+    if broker_pid is None:
+        return {}
+    try:
+        pairs = Path(f"/proc/{broker_pid}/environ").read_bytes().split(b"\0")
+        environment = dict(p.decode().split("=", 1) for p in pairs if b"=" in p)
+        node = environment["RABBITMQ_NODENAME"]
+        ctl = str(Path(find_server_script()).with_name("rabbitmqctl"))
+    except (OSError, KeyError, UnicodeDecodeError, RabbitMQNotInstalled):
+        return {}
+    ids = set(agents)
+
+    def listed(*args: str) -> int:
+        done = subprocess.run(
+            [ctl, "-n", node, "-q", *args],
+            env=environment,
+            capture_output=True,
+            timeout=120,
+            check=True,
+        )
+        lines = done.stdout.decode().splitlines()
+        return sum(1 for line in lines if ids & set(line.replace("\t", ".").split(".")))
+
+    try:
+        return {
+            "left_exchanges": listed("list_exchanges", "name"),
+            "left_bindings": listed(
+                "list_bindings", "source_name", "destination_name", "routing_key"
+            ),
+        }
+    except (OSError, subprocess.SubprocessError):
+        return {}
 
 
 class ProcessClock:
@@ -724,6 +764,7 @@ async def spawn_bulk(ctx: Context) -> Figures:
     async with asyncio.timeout(DEADLINE_S):
         await pipelined(len(spawned), SPAWN_WINDOW, retire)
     terminated_per_s = len(spawned) / (time.perf_counter() - began)
+    left = await asyncio.to_thread(broker_leftovers, system.broker_pid, spawned)
     return {
         "spawn_s": spawn_s,
         "broker_floor_s": floor.seconds,
@@ -735,6 +776,7 @@ async def spawn_bulk(ctx: Context) -> Figures:
             else {}
         ),
         "terminated_per_s": terminated_per_s,
+        **left,
     }
 
 
