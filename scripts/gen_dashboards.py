@@ -22,11 +22,12 @@ GRID_WIDTH = 24
 NS = 'namespace=~"$namespace"'
 VSM_ID = 'vsm_id=~"$vsm_id"'
 RATE = "[$__rate_interval]"
-# FastStream labels a received message by "<exchange>.<routing key>": a command arrives on
-# vsm.s1.commands with key <agent_type>.<agent_id>.<command>; an S3* audit straight to the
-# agent's queue through the default exchange.
+# The kit labels a received message by "<exchange>.<routing key>": a command arrives on
+# vsm.s1.commands with key <agent_type>.<agent_id>.<command>, and an S3* audit on the same
+# exchange with key audit.<agent_id>.audit (both through the agent's partition queue).
 COMMANDS = r'handler=~".*vsm\\.s1\\.commands\\..+"'
-AUDITS = r'handler=~"default\\..*vsm\\.s1\\.[^.]+\\.command"'
+NOT_AUDITS = r'handler!~".*vsm\\.s1\\.commands\\.audit\\..+"'
+AUDITS = r'handler=~".*vsm\\.s1\\.commands\\.audit\\..+\\.audit"'
 OPERATIONS = 'app_name="operations"'
 SERVICE = 'service="operations"'  # the kit's own counters label by service
 
@@ -395,7 +396,7 @@ def overview() -> Dashboard:
 
 
 def operations() -> Dashboard:
-    commands = (OPERATIONS, COMMANDS)
+    commands = (OPERATIONS, COMMANDS, NOT_AUDITS)
     processed = "vsm_amqp_received_processed_messages_total"
     buckets = rate("vsm_amqp_received_processed_messages_duration_seconds_bucket", *commands)
     registry = r'destination=~".*vsm\\.s1\\.registry\\.agent\\..+"'

@@ -18,3 +18,11 @@ def test_command_and_result_keys_are_narrowed_other_keys_kept() -> None:
     known = "worker.worker-1a2b.process_data"
     assert narrow_command_key("vsm.s1.commands", known) == known
     assert narrow_command_key("vsm.control", "s1.performance.x") == "s1.performance.x"
+
+
+def test_an_audit_keeps_its_key_so_the_dashboards_tell_audits_from_commands() -> None:
+    audit = "audit.worker-1a2b.audit"
+    assert narrow_command_key("ns.vsm.s1.commands", audit) == audit
+    assert narrow_command_key("vsm.s1.commands", "audit.worker-1a2b.other") == (
+        "other.worker-1a2b.other"
+    )

@@ -36,6 +36,8 @@ def narrow_command_key(exchange: str, routing_key: str) -> str:
     if len(parts) != 3:
         return routing_key
     agent_type, agent_id, command = parts
+    if (agent_type, command) == ("audit", "audit"):  # an S3* audit (`audit_key`)
+        return routing_key
     known = agent_type if agent_type in AGENT_TYPES else OTHER
     return f"{known}.{agent_id}.{declared_command(agent_type, command)}"
 
