@@ -604,3 +604,49 @@ async def test_a_command_that_swallows_its_cancellation_cannot_hold_the_answer(
 
     assert error_of(outcome.result)[0] == "deadline_exceeded"
     assert any("ignores its cancellation" in r.getMessage() for r in caplog.records)
+
+
+class Prompt(BaseModel):
+    text: str
+
+
+class Reply(BaseModel):
+    text: str
+
+
+class Writer(Agent[NoConfig]):
+    """Asks the host's LLM client, when it lends one."""
+
+    name = "writer"
+
+    @command
+    async def write(self, prompt: Prompt, ctx: Context) -> Reply:
+        if ctx.llm is None:
+            raise Refused("llm_unavailable", "this host has no LLM configured")
+        answer = await ctx.llm.create(model="m", max_tokens=16, messages=[prompt.text])
+        return Reply(text=str(answer))
+
+
+class Lender:
+    """An LLM client as a host lends it: `create` with the Messages API's arguments."""
+
+    def __init__(self) -> None:
+        self.requests: list[dict[str, Any]] = []
+
+    async def create(self, **request: Any) -> Any:
+        self.requests.append(request)
+        return f"re: {request['messages'][0]}"
+
+
+async def test_a_command_calls_the_llm_client_its_host_lends_it() -> None:
+    lender = Lender()
+    identity = AgentIdentity("writer-1", "writer")
+    running = await spawn(Writer, {}, identity, llm=lender)
+    outcome = await running.run(Invocation("write", {"text": "hello"}))
+    assert outcome.result.result == {"text": "re: hello"}
+    assert lender.requests == [{"model": "m", "max_tokens": 16, "messages": ["hello"]}]
+
+    alone = await spawn(Writer, {}, identity)
+    refused = await alone.run(Invocation("write", {"text": "hello"}))
+    assert refused.result.error is not None
+    assert refused.result.error.code == "llm_unavailable"

@@ -16,6 +16,7 @@ from vsm.agent.context import (
     Context,
     Feeling,
     Intent,
+    Llm,
     Progress,
 )
 from vsm.agent.definition import (
@@ -54,6 +55,7 @@ __all__ = [
     "Feeling",
     "Intent",
     "Invocation",
+    "Llm",
     "NoConfig",
     "Outcome",
     "Progress",

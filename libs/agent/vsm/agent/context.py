@@ -15,7 +15,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from pydantic_core import to_jsonable_python
 
@@ -33,6 +33,7 @@ __all__ = [
     "Context",
     "Feeling",
     "Intent",
+    "Llm",
     "Progress",
     "agent_log",
 ]
@@ -40,6 +41,15 @@ __all__ = [
 MAX_FEELINGS = 16
 """Feelings one command may raise; more are dropped (a loop must not flood S5)."""
 REASON_PATTERN = r"^[a-z][a-z0-9_]{0,63}$"
+
+
+class Llm(Protocol):
+    """The LLM client a host lends an agent: one call of Anthropic's Messages API, with the
+    API's own arguments (`model`, `max_tokens`, `messages`, `tools`, ...), answering its
+    `Message`. The host's client is metered and charged to the agent: a call waits for tokens
+    under S3's allocation, or fails unsent once the agent's daily share is spent."""
+
+    async def create(self, **request: Any) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -238,8 +248,11 @@ class Context:
         causation_id: str | None = None,
         trace_id: str | None = None,
         on_intent: Callable[[Intent], None] | None = None,
+        llm: Llm | None = None,
     ) -> None:
         self.identity = identity
+        self.llm = llm
+        """The host's LLM client for this agent (None: the host has no LLM configured)."""
         self.command = command
         self.command_id = command_id
         self.causation_id = causation_id

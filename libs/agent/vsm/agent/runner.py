@@ -27,6 +27,7 @@ from vsm.agent.context import (
     CommandCancelled,
     Context,
     Intent,
+    Llm,
     agent_log,
 )
 from vsm.agent.definition import Agent, AgentTypeDefinition, CommandDefinition, definition
@@ -97,9 +98,11 @@ async def spawn(
     config: Mapping[str, Any] | BaseModel,
     identity: AgentIdentity,
     allocation: Allocation | None = None,
+    llm: Llm | None = None,
 ) -> RunningAgent:
     """A started agent: its config validated (`Refused("invalid_config")` naming the fields)
-    and its `start` hook done (`Refused("agent_start_failed")` when it raises)."""
+    and its `start` hook done (`Refused("agent_start_failed")` when it raises). `llm` is the
+    client its commands see as `ctx.llm`."""
     read = definition(agent_type)
     if identity.agent_type != read.name:
         raise ValueError(f"an agent of type {read.name!r} cannot be {identity.agent_type!r}")
@@ -117,14 +120,21 @@ async def spawn(
         raise Refused(
             "agent_start_failed", f"{read.name} failed to start ({type(error).__name__})"
         ) from None
-    return RunningAgent(read, agent, allocation or Allocation())
+    return RunningAgent(read, agent, allocation or Allocation(), llm)
 
 
 class RunningAgent:
     """One live agent: runs its commands, takes S3's allocations, answers audits, stops."""
 
-    def __init__(self, read: AgentTypeDefinition, agent: Agent[Any], allocation: Allocation):
+    def __init__(
+        self,
+        read: AgentTypeDefinition,
+        agent: Agent[Any],
+        allocation: Allocation,
+        llm: Llm | None = None,
+    ):
         self.definition = read
+        self.llm = llm
         self.agent = agent
         self.identity = agent.identity
         self.allocation = allocation
@@ -220,6 +230,7 @@ class RunningAgent:
             causation_id=invocation.causation_id,
             trace_id=invocation.trace_id,
             on_intent=on_intent,
+            llm=self.llm,
         )
 
     async def _perform(
