@@ -621,6 +621,7 @@ class Writer(Agent[NoConfig]):
 
     @command
     async def write(self, prompt: Prompt, ctx: Context) -> Reply:
+        """Answer the prompt."""
         if ctx.llm is None:
             raise Refused("llm_unavailable", "this host has no LLM configured")
         answer = await ctx.llm.create(model="m", max_tokens=16, messages=[prompt.text])
