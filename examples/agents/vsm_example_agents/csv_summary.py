@@ -1,0 +1,253 @@
+"""`csv-summary`: an I/O agent type. It reads CSV (text given in the command, or a file
+under the directory its config names) and answers a summary of each column: how many values,
+how many empty, and for numbers their minimum, maximum and mean.
+
+What it shows of the SDK: typed, bounded input and output models; a config that decides what
+the agent may touch (one directory, files up to a size); refusals with stable codes (a path
+leaving the directory, a file too big); progress and cancellation checks between chunks of
+rows; pain when a burst of malformed rows comes in; an audit view of the rows processed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import math
+from itertools import islice
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from vsm.agent import Agent, Context, Refused, command
+
+__all__ = ["ColumnSummary", "CsvAudit", "CsvSummary", "CsvSummaryConfig", "Summarise", "Summary"]
+
+MAX_TEXT_CHARS = 1_000_000
+"""CSV given inline: at most this many characters (about a megabyte)."""
+MAX_COLUMNS = 256
+
+
+class CsvSummaryConfig(BaseModel):
+    """What one csv-summary agent may read, and how much."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    data_dir: str | None = Field(
+        default=None,
+        max_length=4096,
+        description="The directory files are read from (None: inline text only).",
+    )
+    max_bytes: int = Field(default=5_000_000, ge=1, le=100_000_000, description="A file's limit.")
+    max_rows: int = Field(default=100_000, ge=1, le=1_000_000, description="Data rows at most.")
+    chunk_rows: int = Field(
+        default=1_000, ge=1, le=100_000, description="Rows between progress reports."
+    )
+    pain_malformed_rows: int = Field(
+        default=10,
+        ge=1,
+        description="Malformed rows in one command that hurt (a burst of bad input).",
+    )
+
+
+class Summarise(BaseModel):
+    """The CSV to summarise: `text`, or a `path` relative to the agent's data directory."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: str | None = Field(default=None, max_length=MAX_TEXT_CHARS)
+    path: str | None = Field(default=None, min_length=1, max_length=256)
+    delimiter: str = Field(default=",", min_length=1, max_length=1)
+    has_header: bool = True
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Summarise:
+        if (self.text is None) == (self.path is None):
+            raise ValueError("give either text or path")
+        return self
+
+
+class ColumnSummary(BaseModel):
+    """One column: its values counted, and its numbers summed up (None: no number in it)."""
+
+    name: str
+    count: int = Field(description="Values that are not empty.")
+    empty: int
+    numeric: int = Field(description="Values that read as finite numbers.")
+    min: float | None = None
+    max: float | None = None
+    mean: float | None = None
+
+
+class Summary(BaseModel):
+    source: Literal["text", "file"]
+    rows: int = Field(description="Data rows summarised (the header and malformed rows left out).")
+    malformed_rows: int = Field(description="Rows whose number of fields differs from the header.")
+    columns: list[ColumnSummary]
+
+
+class CsvAudit(BaseModel):
+    """What an S3* audit sees of a csv-summary agent."""
+
+    commands: int = 0
+    rows_processed: int = 0
+    malformed_rows: int = 0
+    files_read: int = 0
+    bytes_read: int = 0
+    refused: int = 0
+
+
+class _Column:
+    """A column's running totals."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.count = self.empty = self.numeric = 0
+        self.total = 0.0
+        self.low = math.inf
+        self.high = -math.inf
+
+    def add(self, value: str) -> None:
+        value = value.strip()
+        if not value:
+            self.empty += 1
+            return
+        self.count += 1
+        try:
+            number = float(value)
+        except ValueError:
+            return
+        if math.isfinite(number):
+            self.numeric += 1
+            self.total += number
+            self.low = min(self.low, number)
+            self.high = max(self.high, number)
+
+    def summary(self) -> ColumnSummary:
+        if not self.numeric:
+            return ColumnSummary(name=self.name, count=self.count, empty=self.empty, numeric=0)
+        return ColumnSummary(
+            name=self.name,
+            count=self.count,
+            empty=self.empty,
+            numeric=self.numeric,
+            min=self.low,
+            max=self.high,
+            mean=self.total / self.numeric,
+        )
+
+
+def inside(root: Path, relative: str) -> Path:
+    """The file `relative` names under `root`; `Refused("path_outside_data_dir")` when it
+    would leave it (`..`, an absolute path, a symbolic link pointing out)."""
+    base = root.resolve()
+    target = (base / relative).resolve()
+    if Path(relative).is_absolute() or not target.is_relative_to(base):
+        raise Refused(
+            "path_outside_data_dir",
+            "the path must stay inside the agent's data directory",
+            {"path": relative},
+        )
+    return target
+
+
+class CsvSummary(Agent[CsvSummaryConfig]):
+    """Summarises CSV data column by column: counts, and minimum, maximum and mean of numbers."""
+
+    name = "csv-summary"
+    version = "1.0"
+
+    async def start(self) -> None:
+        self.seen = CsvAudit()
+
+    def audit(self) -> CsvAudit:
+        return self.seen
+
+    @command
+    async def summarise(self, data: Summarise, ctx: Context) -> Summary:
+        """Summarise CSV given as text, or a file under the agent's data directory."""
+        self.seen.commands += 1
+        try:
+            text = data.text if data.text is not None else await self._read(data.path or "")
+            rows = self._rows(text, data.delimiter, data.has_header)
+        except Refused:
+            self.seen.refused += 1
+            raise
+        header = rows.pop(0) if data.has_header and rows else []
+        width = len(header) or max((len(row) for row in rows), default=0)
+        if width > MAX_COLUMNS:
+            self.seen.refused += 1
+            raise Refused("too_many_columns", f"at most {MAX_COLUMNS} columns", {"columns": width})
+        names = [name.strip() or f"column_{i}" for i, name in enumerate(header, start=1)]
+        columns = [_Column(n) for n in names or [f"column_{i}" for i in range(1, width + 1)]]
+        malformed = await self._summarise(rows, columns, ctx)
+        summarised = len(rows) - malformed
+        self.seen.rows_processed += summarised
+        self.seen.malformed_rows += malformed
+        if malformed >= self.config.pain_malformed_rows:
+            ctx.pain(
+                "malformed_rows",
+                intensity=min(1.0, 0.3 + 0.7 * malformed / max(1, len(rows))),
+                malformed=malformed,
+                rows=len(rows),
+            )
+        ctx.log.info("summarised", rows=summarised, malformed=malformed)
+        return Summary(
+            source="text" if data.text is not None else "file",
+            rows=summarised,
+            malformed_rows=malformed,
+            columns=[column.summary() for column in columns],
+        )
+
+    async def _summarise(self, rows: list[list[str]], columns: list[_Column], ctx: Context) -> int:
+        """Add the rows to the columns, a chunk at a time; the malformed rows counted."""
+        malformed = 0
+        step = self.config.chunk_rows
+        for start in range(0, len(rows), step):
+            ctx.check()
+            for row in rows[start : start + step]:
+                if len(row) != len(columns):
+                    malformed += 1
+                    continue
+                for column, value in zip(columns, row, strict=True):
+                    column.add(value)
+            ctx.progress(min(start + step, len(rows)), len(rows), "rows summarised")
+            await asyncio.sleep(0)  # let the host's cancellation in between chunks
+        return malformed
+
+    async def _read(self, relative: str) -> str:
+        """A file's text, under the data directory and within the size limit."""
+        if self.config.data_dir is None:
+            raise Refused("no_data_dir", "this agent reads no files: its config names no data_dir")
+        path = inside(Path(self.config.data_dir), relative)
+        if not path.is_file():
+            message = "no such file in the data directory"
+            raise Refused("file_not_found", message, {"path": relative})
+        size = path.stat().st_size
+        if size > self.config.max_bytes:
+            limit = self.config.max_bytes
+            details = {"path": relative, "bytes": size, "max_bytes": limit}
+            raise Refused("input_too_large", f"the file is over {limit} bytes", details)
+        raw = await asyncio.to_thread(path.read_bytes)
+        self.seen.files_read += 1
+        self.seen.bytes_read += len(raw)
+        try:
+            return raw.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise Refused("not_utf8", "the file is not UTF-8 text", {"path": relative}) from None
+
+    def _rows(self, text: str, delimiter: str, has_header: bool) -> list[list[str]]:
+        """The CSV's rows (blank lines left out): the header, if any, and `max_rows` more."""
+        limit = self.config.max_rows
+        allowed = limit + 1 if has_header else limit
+        reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+        try:
+            rows = list(islice((row for row in reader if row), allowed + 1))
+        except csv.Error as error:
+            raise Refused(
+                "malformed_csv", f"line {reader.line_num}: {error}", {"line": reader.line_num}
+            ) from None
+        if len(rows) > allowed:
+            raise Refused("too_many_rows", f"at most {limit} rows", {"max_rows": limit})
+        return rows
