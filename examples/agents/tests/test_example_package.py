@@ -1,5 +1,5 @@
-"""The package as a host and an operator see it: its types found through the installed
-entry points, and its organisation file valid for them."""
+"""The package as a host, an operator and a release see it: its types found through the
+installed entry points, its organisation file valid for them, its wheel and sdist clean."""
 
 from __future__ import annotations
 
@@ -7,11 +7,13 @@ from pathlib import Path
 
 from vsm_example_agents import AGENT_TYPES, CsvSummary, Researcher
 
-from vsm.agent import TypeRegistry, describe, discover
+from scripts import release
+from vsm.agent import AgentIdentity, Invocation, TypeRegistry, describe, discover, spawn
 from vsm.cli.organisation.checks import check_configs
 from vsm.cli.organisation.source import load
 
-ORGANISATION = Path(__file__).resolve().parents[1] / "organisation.yaml"
+HERE = Path(__file__).resolve().parents[1]
+ORGANISATION = HERE / "organisation.yaml"
 
 
 def test_discover_finds_both_types_through_the_installed_entry_points() -> None:
@@ -27,3 +29,22 @@ def test_the_organisation_file_spawns_one_agent_of_each_type_with_valid_configs(
     assert sorted(agent.type for agent in organisation.agents) == ["csv-summary", "researcher"]
     schemas = {describe(t).name: describe(t).config_schema for t in AGENT_TYPES}
     assert check_configs(organisation, schemas) == []
+
+
+def test_the_package_builds_as_make_release_check_wants_it(tmp_path: Path) -> None:
+    version = release.project_version()
+    built = release.build_packages(tmp_path, ["vsm-example-agents"])
+    assert len(built) == 2
+    for path in built:
+        check = release.wheel_problems if path.suffix == ".whl" else release.sdist_problems
+        assert check(path, version) == []
+
+
+async def test_the_sample_data_summarises() -> None:
+    identity = AgentIdentity("csv-1", "csv-summary")
+    running = await spawn(CsvSummary, {"data_dir": str(HERE / "data")}, identity)
+    done = await running.run(Invocation("summarise", {"path": "orders.csv"}))
+    assert done.result.result is not None
+    assert done.result.result["rows"] == 6
+    quantity = done.result.result["columns"][2]
+    assert (quantity["name"], quantity["empty"], quantity["max"]) == ("quantity", 1, 40.0)

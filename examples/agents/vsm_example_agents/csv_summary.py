@@ -152,6 +152,20 @@ def inside(root: Path, relative: str) -> Path:
     return target
 
 
+def read_file(root: Path, relative: str, max_bytes: int) -> bytes:
+    """The bytes of the file `relative` names under `root` (blocking: run it in a thread),
+    refused when it leaves `root`, is missing or is over `max_bytes`."""
+    path = inside(root, relative)
+    if not path.is_file():
+        raise Refused("file_not_found", "no such file in the data directory", {"path": relative})
+    with path.open("rb") as file:
+        raw = file.read(max_bytes + 1)  # never more, however big the file is (or grows)
+    if len(raw) > max_bytes:
+        details = {"path": relative, "max_bytes": max_bytes}
+        raise Refused("input_too_large", f"the file is over {max_bytes} bytes", details)
+    return raw
+
+
 class CsvSummary(Agent[CsvSummaryConfig]):
     """Summarises CSV data column by column: counts, and minimum, maximum and mean of numbers."""
 
@@ -220,16 +234,8 @@ class CsvSummary(Agent[CsvSummaryConfig]):
         """A file's text, under the data directory and within the size limit."""
         if self.config.data_dir is None:
             raise Refused("no_data_dir", "this agent reads no files: its config names no data_dir")
-        path = inside(Path(self.config.data_dir), relative)
-        if not path.is_file():
-            message = "no such file in the data directory"
-            raise Refused("file_not_found", message, {"path": relative})
-        size = path.stat().st_size
-        if size > self.config.max_bytes:
-            limit = self.config.max_bytes
-            details = {"path": relative, "bytes": size, "max_bytes": limit}
-            raise Refused("input_too_large", f"the file is over {limit} bytes", details)
-        raw = await asyncio.to_thread(path.read_bytes)
+        root = Path(self.config.data_dir)
+        raw = await asyncio.to_thread(read_file, root, relative, self.config.max_bytes)
         self.seen.files_read += 1
         self.seen.bytes_read += len(raw)
         try:
