@@ -14,7 +14,8 @@ import asyncio
 import csv
 import io
 import math
-from itertools import islice
+from collections.abc import Callable, Iterator
+from itertools import chain
 from pathlib import Path
 from typing import Literal
 
@@ -141,8 +142,11 @@ class _Column:
 def inside(root: Path, relative: str) -> Path:
     """The file `relative` names under `root`; `Refused("path_outside_data_dir")` when it
     would leave it (`..`, an absolute path, a symbolic link pointing out)."""
-    base = root.resolve()
-    target = (base / relative).resolve()
+    try:
+        base = root.resolve()
+        target = (base / relative).resolve()
+    except (OSError, ValueError):  # a NUL byte, a name too long, a loop of links
+        raise Refused("invalid_path", "not a usable path", {"path": relative}) from None
     if Path(relative).is_absolute() or not target.is_relative_to(base):
         raise Refused(
             "path_outside_data_dir",
@@ -152,9 +156,10 @@ def inside(root: Path, relative: str) -> Path:
     return target
 
 
-def read_file(root: Path, relative: str, max_bytes: int) -> bytes:
-    """The bytes of the file `relative` names under `root` (blocking: run it in a thread),
-    refused when it leaves `root`, is missing or is over `max_bytes`."""
+def read_file(root: Path, relative: str, max_bytes: int) -> tuple[str, int]:
+    """The text of the file `relative` names under `root` and its size in bytes (blocking:
+    run it in a thread); refused when it leaves `root`, is missing, is over `max_bytes` or is
+    not UTF-8."""
     path = inside(root, relative)
     if not path.is_file():
         raise Refused("file_not_found", "no such file in the data directory", {"path": relative})
@@ -163,7 +168,28 @@ def read_file(root: Path, relative: str, max_bytes: int) -> bytes:
     if len(raw) > max_bytes:
         details = {"path": relative, "max_bytes": max_bytes}
         raise Refused("input_too_large", f"the file is over {max_bytes} bytes", details)
-    return raw
+    try:
+        return raw.decode("utf-8-sig"), len(raw)
+    except UnicodeDecodeError:
+        raise Refused("not_utf8", "the file is not UTF-8 text", {"path": relative}) from None
+
+
+def records(reader: Iterator[list[str]], line: Callable[[], int]) -> Iterator[list[str]]:
+    """The reader's rows, blank lines left out; what it cannot parse is `malformed_csv`."""
+    try:
+        for row in reader:
+            if row:
+                yield row
+    except csv.Error as error:
+        raise Refused("malformed_csv", f"line {line()}: {error}", {"line": line()}) from None
+
+
+def columns_of(first: list[str], named: bool) -> list[_Column]:
+    """The columns a header names (blank names numbered), or as many as the first row has."""
+    if len(first) > MAX_COLUMNS:
+        raise Refused("too_many_columns", f"at most {MAX_COLUMNS} columns", {"columns": len(first)})
+    names = [name.strip() if named else "" for name in first]
+    return [_Column(name or f"column_{i}") for i, name in enumerate(names, start=1)]
 
 
 class CsvSummary(Agent[CsvSummaryConfig]):
@@ -184,76 +210,69 @@ class CsvSummary(Agent[CsvSummaryConfig]):
         self.seen.commands += 1
         try:
             text = data.text if data.text is not None else await self._read(data.path or "")
-            rows = self._rows(text, data.delimiter, data.has_header)
+            summary = await self._summarise(text, data, ctx)
         except Refused:
             self.seen.refused += 1
             raise
-        header = rows.pop(0) if data.has_header and rows else []
-        width = len(header) or max((len(row) for row in rows), default=0)
-        if width > MAX_COLUMNS:
-            self.seen.refused += 1
-            raise Refused("too_many_columns", f"at most {MAX_COLUMNS} columns", {"columns": width})
-        names = [name.strip() or f"column_{i}" for i, name in enumerate(header, start=1)]
-        columns = [_Column(n) for n in names or [f"column_{i}" for i in range(1, width + 1)]]
-        malformed = await self._summarise(rows, columns, ctx)
-        summarised = len(rows) - malformed
-        self.seen.rows_processed += summarised
-        self.seen.malformed_rows += malformed
-        if malformed >= self.config.pain_malformed_rows:
+        self.seen.rows_processed += summary.rows
+        self.seen.malformed_rows += summary.malformed_rows
+        seen = summary.rows + summary.malformed_rows
+        if summary.malformed_rows >= self.config.pain_malformed_rows:
             ctx.pain(
                 "malformed_rows",
-                intensity=min(1.0, 0.3 + 0.7 * malformed / max(1, len(rows))),
-                malformed=malformed,
-                rows=len(rows),
+                intensity=min(1.0, 0.3 + 0.7 * summary.malformed_rows / seen),
+                malformed=summary.malformed_rows,
+                rows=seen,
             )
-        ctx.log.info("summarised", rows=summarised, malformed=malformed)
+        ctx.log.info("summarised", rows=summary.rows, malformed=summary.malformed_rows)
+        return summary
+
+    async def _summarise(self, text: str, data: Summarise, ctx: Context) -> Summary:
+        """Read the rows into the columns a chunk at a time: between chunks the progress (in
+        characters read) is reported and the cancellation checked. Malformed rows (a number
+        of fields other than the columns') are counted and left out."""
+        source = io.StringIO(text, newline="")
+        reader = csv.reader(source, delimiter=data.delimiter, strict=True)
+        rows = records(reader, lambda: reader.line_num)
+        first = next(rows, None)
+        if first is None:
+            return Summary(source=_source(data), rows=0, malformed_rows=0, columns=[])
+        columns = columns_of(first, data.has_header)
+        if not data.has_header:
+            rows = chain([first], rows)
+        summarised = malformed = 0
+        for count, row in enumerate(rows, start=1):
+            if count > self.config.max_rows:
+                limit = self.config.max_rows
+                raise Refused("too_many_rows", f"at most {limit} rows", {"max_rows": limit})
+            if len(row) == len(columns):
+                summarised += 1
+                for column, value in zip(columns, row, strict=True):
+                    column.add(value)
+            else:
+                malformed += 1
+            if count % self.config.chunk_rows == 0:
+                ctx.progress(source.tell(), len(text), "characters read")
+                await asyncio.sleep(0)  # the host's cancellation comes in here
+                ctx.check()
+        ctx.progress(len(text), len(text), "characters read")
         return Summary(
-            source="text" if data.text is not None else "file",
+            source=_source(data),
             rows=summarised,
             malformed_rows=malformed,
             columns=[column.summary() for column in columns],
         )
 
-    async def _summarise(self, rows: list[list[str]], columns: list[_Column], ctx: Context) -> int:
-        """Add the rows to the columns, a chunk at a time; the malformed rows counted."""
-        malformed = 0
-        step = self.config.chunk_rows
-        for start in range(0, len(rows), step):
-            ctx.check()
-            for row in rows[start : start + step]:
-                if len(row) != len(columns):
-                    malformed += 1
-                    continue
-                for column, value in zip(columns, row, strict=True):
-                    column.add(value)
-            ctx.progress(min(start + step, len(rows)), len(rows), "rows summarised")
-            await asyncio.sleep(0)  # let the host's cancellation in between chunks
-        return malformed
-
     async def _read(self, relative: str) -> str:
-        """A file's text, under the data directory and within the size limit."""
+        """A file's text, read in a thread: under the data directory, within the limit."""
         if self.config.data_dir is None:
             raise Refused("no_data_dir", "this agent reads no files: its config names no data_dir")
         root = Path(self.config.data_dir)
-        raw = await asyncio.to_thread(read_file, root, relative, self.config.max_bytes)
+        text, size = await asyncio.to_thread(read_file, root, relative, self.config.max_bytes)
         self.seen.files_read += 1
-        self.seen.bytes_read += len(raw)
-        try:
-            return raw.decode("utf-8-sig")
-        except UnicodeDecodeError:
-            raise Refused("not_utf8", "the file is not UTF-8 text", {"path": relative}) from None
+        self.seen.bytes_read += size
+        return text
 
-    def _rows(self, text: str, delimiter: str, has_header: bool) -> list[list[str]]:
-        """The CSV's rows (blank lines left out): the header, if any, and `max_rows` more."""
-        limit = self.config.max_rows
-        allowed = limit + 1 if has_header else limit
-        reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
-        try:
-            rows = list(islice((row for row in reader if row), allowed + 1))
-        except csv.Error as error:
-            raise Refused(
-                "malformed_csv", f"line {reader.line_num}: {error}", {"line": reader.line_num}
-            ) from None
-        if len(rows) > allowed:
-            raise Refused("too_many_rows", f"at most {limit} rows", {"max_rows": limit})
-        return rows
+
+def _source(data: Summarise) -> Literal["text", "file"]:
+    return "text" if data.text is not None else "file"
