@@ -1,4 +1,4 @@
-""" "Write your first agent", section 6, as written: its agent type (section 1) in a package of
+"""The page "Write your first agent", section 6, as written: its agent type (section 1) in a package of
 the reader's own, offered by `vsm-agent run` to a running system, then the `vsm` commands the
 page shows, with the answers it promises."""
 
@@ -8,7 +8,6 @@ import json
 import re
 import shlex
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
