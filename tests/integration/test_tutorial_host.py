@@ -1,6 +1,6 @@
-"""The page "Write your first agent", section 6, as written: its agent type (section 1) in a package of
-the reader's own, offered by `vsm-agent run` to a running system, then the `vsm` commands the
-page shows, with the answers it promises."""
+"""The page "Write your first agent", section 6, as written: its agent type (section 1) in a
+package of the reader's own, offered by `vsm-agent run` to a running system, then the `vsm`
+commands the page shows, with the answers it promises."""
 
 from __future__ import annotations
 
