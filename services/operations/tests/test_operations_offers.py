@@ -120,9 +120,11 @@ def test_a_spawn_of_a_hosted_type_is_checked_by_its_schema_and_served_by_its_poo
 
     assert not isinstance(good, Refused)
     assert (good.pool, good.allocation, good.capabilities) == ("counter", 2, ["count"])
-    assert isinstance(bad, Refused) and bad.code == "invalid_config"
+    assert isinstance(bad, Refused)
+    assert bad.code == "invalid_config"
     assert [e["field"] for e in bad.details["errors"]] == ["config.step"]
-    assert isinstance(unknown, Refused) and unknown.code == "invalid_agent_type"
+    assert isinstance(unknown, Refused)
+    assert unknown.code == "invalid_agent_type"
 
 
 def test_a_host_loads_the_types_of_a_module_or_a_class() -> None:
