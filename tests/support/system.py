@@ -52,6 +52,9 @@ def launch(
             "LOG_FORMAT": "json",
             "TELEGRAM_BOT_TOKEN": "",
             "REST_RATE_LIMIT": "1000000",  # tests send thousands a minute; its own test sets it
+            # operations runs the built-in types only (the workspace installs the examples'
+            # package, whose entry points it would also run); the agent hosts' tests set it
+            "AGENT_TYPE_ENTRY_POINTS": "false",
             **TOKEN_ENV,
             **env,
         },

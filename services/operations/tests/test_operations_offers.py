@@ -14,7 +14,7 @@ from vsm.contract.operations import SpawnAgent
 from vsm.operations.admission import admit
 from vsm.operations.agents.catalog import built_in_manifests
 from vsm.operations.hosting import load_types
-from vsm.operations.offers import MAX_TYPES, HostOffers
+from vsm.operations.offers import BUILT_IN, MAX_TYPES, HostOffers
 
 NOW = datetime(2026, 12, 7, tzinfo=UTC)
 
@@ -91,7 +91,7 @@ def test_a_clashing_offer_is_refused_naming_both_sources() -> None:
     assert "the input schema of 'count'" in clash.value.message
     with pytest.raises(TypeClash) as built_in:
         known.register("host-c", [describe(Impostor)], now=1.0)
-    assert built_in.value.details["sources"][0] == "operations (built-in types)"
+    assert built_in.value.details["sources"][0] == BUILT_IN
     assert known.live_hosts("counter", now=2.0) == ["host-a"]
     known.heard("host-b", [describe(OtherCounter)], now=2.0)  # logged, ignored
     assert "host-b" not in known.hosts

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import structlog
 from litestar import Litestar
 
-from vsm.agent import Agent, describe
+from vsm.agent import Agent, TypeRegistry, describe, discover
 from vsm.contract.agent_types import HOST_SERVICE, AgentTypeManifest, HostRegistered, RegisterHost
 from vsm.contract.errors import Refused
 from vsm.kit.bus import Bus, RequestFailed
@@ -21,7 +21,7 @@ from vsm.kit.egress import OnDemand
 from vsm.kit.llm import Caller, LlmMeter, MeteredLlm, service_meter
 from vsm.kit.runtime import Runtime
 from vsm.operations import handlers
-from vsm.operations.agents.base import Resources
+from vsm.operations.agents.base import AgentType, Resources
 from vsm.operations.agents.catalog import AGENT_TYPES, built_in_manifests
 from vsm.operations.agents.outbound import Outbound
 from vsm.operations.agents.sdk import hosted_type
@@ -81,10 +81,58 @@ async def register(bus: Bus, instance: str, offers: list[AgentTypeManifest]) -> 
             await asyncio.sleep(2.0)
 
 
+def installed_types() -> list[type[Agent[Any]]]:
+    """The SDK types installed packages publish (`vsm.agent_types`), but for those whose
+    names the built-in types hold; each one skipped is logged with its package."""
+    known = TypeRegistry()
+    for manifest in built_in_manifests().values():
+        known.register(manifest, "operations (built-in)")
+    found = discover(registry=known)
+    for problem in found.problems:
+        log.warning(
+            "agent_type_skipped",
+            package=problem.package,
+            entry_point=problem.entry_point,
+            error=problem.error,
+        )
+    return [t.agent_class for t in found.types]
+
+
+def agent_host(
+    runtime: Runtime, settings: Settings, kinds: Mapping[str, AgentType], pools: list[str | None]
+) -> AgentHost:
+    """This process's agents: the `kinds` it runs, served through the partitions of `pools`
+    (None: operations' own; a type's name: that type's)."""
+    return AgentHost(
+        runtime.bus,
+        runtime.direct,
+        None,
+        settings.performance_interval_s,
+        settings.instance_id,
+        refresh_s=settings.performance_refresh_s,
+        partitions=settings.s1_partitions,
+        placement_ttl_s=max(5 * settings.health_interval, 10.0),
+        placement_fresh_s=2.5 * settings.health_interval,
+        kinds=kinds,
+        pools=pools,
+        type_partitions=settings.s1_type_partitions,
+    )
+
+
+async def offer(bus: Bus, settings: Settings, manifests: list[AgentTypeManifest]) -> None:
+    """An agent host's types: their partitions declared, then offered to operations."""
+    for manifest in manifests:
+        await declare_pool(bus, manifest.name, settings.s1_type_partitions)
+    accepted = await register(bus, settings.instance_id, manifests)
+    log.info("agent_host_registered", offers=accepted)
+
+
 def create_app(settings: Settings, offered: Sequence[type[Agent[Any]]] = ()) -> Litestar:
     """operations, or (with `offered`, SDK agent types) an agent host offering them."""
     hosting = bool(offered)
-    kinds = {t.name: t for t in map(hosted_type, offered)} if hosting else AGENT_TYPES
+    installed = [] if hosting or not settings.agent_type_entry_points else installed_types()
+    sdk_types = {t.name: hosted_type(t) for t in [*offered, *installed]}
+    kinds = sdk_types if hosting else {**AGENT_TYPES, **sdk_types}
     manifests = [describe(agent_type) for agent_type in offered]
     runtime = Runtime(HOST_SERVICE if hosting else SERVICE, settings)
     bus = runtime.bus
@@ -102,10 +150,7 @@ def create_app(settings: Settings, offered: Sequence[type[Agent[Any]]] = ()) -> 
         host.resources = resources
         state["http"], state["llm"] = http, resources.llm
         if hosting:
-            for agent_type in kinds:
-                await declare_pool(bus, agent_type, settings.s1_type_partitions)
-            accepted = await register(bus, settings.instance_id, manifests)
-            log.info("agent_host_registered", offers=accepted)
+            await offer(bus, settings, manifests)
         else:
             await declare_shared(bus, settings.s1_partitions)
         await membership.start()
@@ -125,22 +170,9 @@ def create_app(settings: Settings, offered: Sequence[type[Agent[Any]]] = ()) -> 
         if isinstance(http, OnDemand):
             await http.aclose()
 
-    ttl_s = max(5 * settings.health_interval, 10.0)
-    host = AgentHost(
-        bus,
-        runtime.direct,
-        None,
-        settings.performance_interval_s,
-        settings.instance_id,
-        refresh_s=settings.performance_refresh_s,
-        partitions=settings.s1_partitions,
-        placement_ttl_s=ttl_s,
-        placement_fresh_s=2.5 * settings.health_interval,
-        kinds=kinds,
-        pools=list(kinds) if hosting else (None,),
-        type_partitions=settings.s1_type_partitions,
-    )
-    offers = HostOffers(ttl_s, built_in_manifests())
+    host = agent_host(runtime, settings, kinds, list(kinds) if hosting else [None])
+    own = {m.name: m for m in map(describe, installed)}
+    offers = HostOffers(host.placement_ttl_s, {**built_in_manifests(), **own}, own)
     s1 = System1(bus, host, egress, settings.agents_per_system, offers)
     host.metrics = metrics = create_metrics(runtime.telemetry.registry, s1.registry)
     journal = RegistryJournal(

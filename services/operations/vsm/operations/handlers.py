@@ -91,8 +91,10 @@ def register(bus: Bus, s1: System1, ready_timeout_s: float) -> None:
 
     @bus.handle(requests, DescribeAgentTypes)
     async def on_types(envelope: Envelope[DescribeAgentTypes]) -> RabbitResponse:
-        hosted = [manifest.info() for manifest in s1.offers.offered(time.monotonic())]
-        return bus.reply(AgentTypes(types=[*describe_types(), *hosted]), cause=envelope)
+        offers = s1.offers
+        hosted = [*offers.own.values(), *offers.offered(time.monotonic())]
+        listed = [*describe_types(), *(manifest.info() for manifest in hosted)]
+        return bus.reply(AgentTypes(types=listed), cause=envelope)
 
     @bus.handle(requests, RegisterHost)
     async def on_register_host(envelope: Envelope[RegisterHost]) -> RabbitResponse:

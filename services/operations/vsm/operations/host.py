@@ -134,6 +134,7 @@ class AgentHost:
         self.type_partitions = type_partitions
         self.kinds = kinds
         """The agent types this host runs."""
+        self.placement_ttl_s = placement_ttl_s
         self.placements = {
             pool: Placement(
                 instance,

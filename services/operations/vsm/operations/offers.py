@@ -6,6 +6,8 @@ A host registers its types before it consumes anything (`RegisterHost`), then he
 type's first offer fixes its schemas: a later offer under the same name with other schemas,
 or one that takes a built-in type's name, is refused (`TypeClash`, naming both sources).
 A spawn of a type offered before but by no live host now is refused `no_host_for_type`.
+operations runs some SDK types itself (`own`: those installed packages publish through the
+`vsm.agent_types` entry points), on its own partitions, like the built-in ones.
 
 Memory is bounded: at most `MAX_TYPES` types and one entry per host heard, forgotten once
 silent.
@@ -33,7 +35,7 @@ __all__ = ["BUILT_IN", "MAX_TYPES", "HostOffers", "governance", "new_hosted_agen
 
 MAX_TYPES = 256
 """Agent types hosts may offer in all: one more is refused (`too_many_agent_types`)."""
-BUILT_IN = "operations (built-in types)"
+BUILT_IN = "operations (its built-in and installed types)"
 GOVERNANCE = frozenset(AgentConfig.model_fields)
 """Config keys the host reads for every agent (its allocation and algedonic limits), beside
 the agent type's own config."""
@@ -53,6 +55,9 @@ def no_host(agent_type: str) -> Refused:
 class HostOffers:
     ttl_s: float
     built_in: Mapping[str, AgentTypeManifest] = field(default_factory=dict)
+    """Every type operations runs itself: no host may offer one of their names."""
+    own: Mapping[str, AgentTypeManifest] = field(default_factory=dict)
+    """Of those, the SDK types of installed packages (checked by their schemas at spawn)."""
     types: TypeRegistry = field(default_factory=TypeRegistry)
     hosts: dict[str, tuple[float, frozenset[str]]] = field(default_factory=dict)
     """Each live host: when it was last heard (monotonic seconds) and the types it offers."""
@@ -107,9 +112,9 @@ class HostOffers:
     def find(self, agent_type: str, now: float) -> AgentTypeManifest | None:
         """The manifest of a type some live host offers; None for a type never offered;
         `no_host_for_type` for one offered before but by no live host now."""
-        manifest = self.types.get(agent_type)
-        if manifest is None:
-            return None
+        manifest = self.own.get(agent_type) or self.types.get(agent_type)
+        if manifest is None or agent_type in self.own:
+            return manifest
         if not self.live_hosts(agent_type, now):
             raise no_host(agent_type)
         return manifest
@@ -154,8 +159,9 @@ def new_hosted_agent(
     name: str | None = None,
     vsm_id: str = "root",
 ) -> AgentInfo:
-    """A fresh agent of a type agent hosts offer, its config checked against the type's
-    schema (the governance keys aside), served through the type's own partitions."""
+    """A fresh agent of an SDK type, its config checked against the type's schema (the
+    governance keys aside), served through the type's own partitions when hosts offer it,
+    through operations' own when operations runs it."""
     limits = governance(config)
     offers.validate(manifest, {k: v for k, v in config.items() if k not in GOVERNANCE})
     return AgentInfo(
@@ -168,5 +174,5 @@ def new_hosted_agent(
         allocation=limits.allocation,
         max_allocation=limits.max_allocation,
         spawned_at=now,
-        pool=manifest.name,
+        pool=None if manifest.name in offers.own else manifest.name,
     )

@@ -50,6 +50,13 @@ class Settings(LlmSettings):
         "(`vsm.s1.pool.<type>.<k>`): the most hosts sharing one type's agents; operations and "
         "every host must be given the same number.",
     )
+    agent_type_entry_points: bool = Field(
+        default=True,
+        alias="AGENT_TYPE_ENTRY_POINTS",
+        description="Run, beside the built-in types, the SDK agent types that installed "
+        "packages publish through the `vsm.agent_types` entry points (a broken one is logged "
+        "with its package and skipped).",
+    )
     registry_replay_timeout_s: float = Field(default=30.0, gt=0, le=600)
     # Outbound HTTP of api and sensor agents (README, "Outbound HTTP"): JSON lists. Empty
     # URLs: no agent calls outside. Private endpoints: exact `host:port`, e.g. `127.0.0.1:8007`.

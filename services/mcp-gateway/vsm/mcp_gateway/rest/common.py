@@ -120,6 +120,7 @@ CONFLICTS = frozenset(
         "damped",
         "approval_closed",
         "quota_exceeded",
+        "no_host_for_type",
     }
 )
 REFUSALS = frozenset({"over_budget", "cyclic_vsm_id", "identity_reserved", "approvals_full"})
