@@ -14,7 +14,7 @@ from vsm.contract.operations import SpawnAgent
 from vsm.operations.admission import admit
 from vsm.operations.agents.catalog import built_in_manifests
 from vsm.operations.hosting import load_types
-from vsm.operations.offers import BUILT_IN, MAX_TYPES, HostOffers
+from vsm.operations.offers import BUILT_IN, MAX_HOSTS, MAX_TYPES, HostOffers
 
 NOW = datetime(2026, 12, 7, tzinfo=UTC)
 
@@ -95,6 +95,17 @@ def test_a_clashing_offer_is_refused_naming_both_sources() -> None:
     assert known.live_hosts("counter", now=2.0) == ["host-a"]
     known.heard("host-b", [describe(OtherCounter)], now=2.0)  # logged, ignored
     assert "host-b" not in known.hosts
+
+
+def test_the_hosts_heard_are_bounded() -> None:
+    known = offers()
+    manifest = describe(Counter)
+    for n in range(MAX_HOSTS):
+        known.register(f"host-{n}", [manifest], now=0.0)
+    with pytest.raises(Refused) as refused:
+        known.register("one-more", [manifest], now=1.0)
+    assert refused.value.code == "too_many_hosts"
+    assert known.register("one-more", [manifest], now=11.0) == ["counter"]  # the rest fell silent
 
 
 def test_the_types_offered_are_bounded() -> None:

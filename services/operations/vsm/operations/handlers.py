@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 
+import structlog
 from faststream.rabbit.response import RabbitResponse
 
 from vsm.contract import topology
@@ -32,6 +33,8 @@ from vsm.kit.bus import Bus
 from vsm.operations.agents.catalog import describe_types
 from vsm.operations.host import check_size
 from vsm.operations.system1 import System1
+
+log = structlog.get_logger("vsm.operations.handlers")
 
 
 def register(bus: Bus, s1: System1, ready_timeout_s: float) -> None:
@@ -99,7 +102,11 @@ def register(bus: Bus, s1: System1, ready_timeout_s: float) -> None:
     @bus.handle(requests, RegisterHost)
     async def on_register_host(envelope: Envelope[RegisterHost]) -> RabbitResponse:
         offer = envelope.data
-        accepted = s1.offers.register(offer.instance, offer.offers, time.monotonic())
+        try:
+            accepted = s1.offers.register(offer.instance, offer.offers, time.monotonic())
+        except Refused as refused:
+            log.error("agent_host_refused", instance=offer.instance, error=refused.message)
+            raise
         return bus.reply(HostRegistered(accepted=accepted), cause=envelope)
 
 

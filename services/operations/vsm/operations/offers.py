@@ -31,10 +31,20 @@ from vsm.contract.operations import AgentInfo
 from vsm.operations.agents.base import AgentConfig
 from vsm.operations.registry import invalid
 
-__all__ = ["BUILT_IN", "MAX_TYPES", "HostOffers", "governance", "new_hosted_agent", "no_host"]
+__all__ = [
+    "BUILT_IN",
+    "MAX_HOSTS",
+    "MAX_TYPES",
+    "HostOffers",
+    "governance",
+    "new_hosted_agent",
+    "no_host",
+]
 
 MAX_TYPES = 256
 """Agent types hosts may offer in all: one more is refused (`too_many_agent_types`)."""
+MAX_HOSTS = 1024
+"""Live hosts heard at once: one more is refused (`too_many_hosts`) until one falls silent."""
 BUILT_IN = "operations (its built-in and installed types)"
 GOVERNANCE = frozenset(AgentConfig.model_fields)
 """Config keys the host reads for every agent (its allocation and algedonic limits), beside
@@ -78,6 +88,9 @@ class HostOffers:
             known = self.types.offers.get(manifest.name)
             if known is not None:
                 check_clash(known.manifest, known.sources[0], manifest, source)
+        self._forget_silent(now)
+        if instance not in self.hosts and len(self.hosts) >= MAX_HOSTS:
+            raise Refused("too_many_hosts", f"at most {MAX_HOSTS} agent hosts are heard at once")
         new = {m.name for m in offers} - set(self.types.offers)
         if len(self.types.offers) + len(new) > MAX_TYPES:
             raise Refused(
