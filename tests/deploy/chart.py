@@ -118,7 +118,10 @@ HOSTS: dict[str, Any] = {
             "replicas": 3,
             "env": {"LOG_LEVEL": "DEBUG"},
             "extraEnv": [
-                {"name": "LEDGER_DSN", "valueFrom": {"secretKeyRef": {"name": "ledger", "key": "dsn"}}}
+                {
+                    "name": "LEDGER_DSN",
+                    "valueFrom": {"secretKeyRef": {"name": "ledger", "key": "dsn"}},
+                }
             ],
             "resources": {"limits": {"memory": "1Gi"}},
             "secretEnv": [],

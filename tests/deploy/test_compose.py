@@ -147,3 +147,22 @@ def test_the_quickstart_script_is_valid_bash_and_shellcheck_clean() -> None:
         pytest.fail("shellcheck is missing: `make shellcheck-package` installs it (Debian package)")
     linted = subprocess.run([shellcheck, str(script)], capture_output=True, text=True, check=False)
     assert linted.returncode == 0, linted.stdout
+
+
+def test_the_example_host_runs_vsm_agent_from_the_operations_image_behind_its_profile(
+    compose: dict[str, Any],
+) -> None:
+    """`docker compose up` leaves it out; `--profile example-host` adds a host offering the
+    example agent types, with operations' image and environment (docs/agent-hosts.md)."""
+    services = compose["services"]
+    host, operations = services["example-host"], services["operations"]
+    profiled = {name for name, service in services.items() if service.get("profiles")}
+    assert profiled == {"example-host"}
+    assert host["profiles"] == ["example-host"]
+    assert host["image"] == operations["image"]
+    assert "build" not in host  # the operations service builds the image
+    assert [*host["entrypoint"], *host["command"]] == ["vsm-agent", "run", "vsm_example_agents"]
+    assert operations["environment"].items() <= host["environment"].items()
+    assert host["depends_on"]["operations"] == {"condition": "service_healthy"}
+    package = mounts(host)[host["environment"]["PYTHONPATH"]]
+    assert package == "./examples/agents"
