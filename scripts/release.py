@@ -211,8 +211,9 @@ def wheel_problems(path: Path, version: str) -> list[str]:
     if "vsm/__init__.py" in names:
         problems.append("vsm/__init__.py would shadow the other packages' share of namespace vsm")
     module = meta["Name"].removeprefix("vsm-").replace("-", "_")
-    if not any(n.startswith(f"vsm/{module}/") for n in names):
-        problems.append(f"no module vsm/{module}/")
+    own = meta["Name"].replace("-", "_")  # a package outside the namespace (examples/)
+    if not any(n.startswith((f"vsm/{module}/", f"{own}/")) for n in names):
+        problems.append(f"no module vsm/{module}/ (nor {own}/)")
     service = meta["Name"].removeprefix("vsm-")
     if service in SERVICES and f"vsm-{service} = " not in entry_points:
         problems.append(f"no console script vsm-{service} (the image's entry point)")

@@ -1,6 +1,7 @@
 """A state journal on a real broker (`vsm.kit.journal`): only changes are written, a restart
 reads the last snapshot back however many starts came after it, and an entry that does not
-verify stops the read-back when it comes after the last snapshot, not before."""
+verify stops the read-back when it comes after the last snapshot, not before; a service's
+journal (`service_journal`) is marked with the instance its settings name."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import base64
 import logging
 import secrets
 from collections.abc import AsyncIterator
-from typing import ClassVar
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import aio_pika
 import pytest
@@ -22,7 +24,7 @@ from vsm.contract.message import Message
 from vsm.kit.bus import Bus
 from vsm.kit.deadletter import MessageGuard
 from vsm.kit.eventlog import RefusedEntry
-from vsm.kit.journal import FIRST_SPAN, StateJournal, append
+from vsm.kit.journal import FIRST_SPAN, StateJournal, append, read_log, service_journal
 from vsm.kit.names import Namespace
 from vsm.kit.replay import ReplayGuard
 from vsm.kit.signing import parse_keyring
@@ -69,6 +71,14 @@ async def stream(amqp_url: str, namespace: str) -> AsyncIterator[topology.Queue]
     connection = await aio_pika.connect(amqp_url)
     async with connection:
         await (await connection.channel()).queue_delete(Namespace(namespace).name(journal.name))
+
+
+@dataclass(frozen=True)
+class JournalSettings:
+    """The two settings of a service that name its journal (`vsm.kit.journal.JournalSettings`)."""
+
+    instance_id: str = "intelligence-7"
+    journal_replay_timeout_s: float = 20.0
 
 
 def journal(bus: Bus, stream: topology.Queue, state: list[Tally]) -> StateJournal[Tally]:
@@ -139,3 +149,24 @@ async def test_an_entry_that_does_not_verify_stops_the_read_back_only_after_the_
     await unsigned(amqp_url, bus, stream, Tally(count=2000))  # forged, the latest
     with pytest.raises(RefusedEntry, match=rf"log {stream.name}, entry at offset \d+ .*not signed"):
         await reopened(bus, stream)
+
+
+async def test_a_service_journal_is_marked_with_its_instance_and_reads_back_its_state(
+    bus: Bus, stream: topology.Queue
+) -> None:
+    settings = JournalSettings()
+    state = [Tally(count=5)]
+    kept = service_journal(settings, bus, stream, Tally, lambda: state[0])
+    assert kept.timeout_s == settings.journal_replay_timeout_s
+    await kept.open(lambda _: None)
+    await kept.keep()
+    end = await append(bus, stream, Tally(count=5))
+    marks: list[str] = []
+
+    def on_entry(_: int | None, envelope: Envelope[Any]) -> None:
+        if isinstance(envelope.data, JournalMark):
+            marks.append(envelope.data.instance)
+
+    await read_log(bus, stream, until=end.id, on_entry=on_entry, timeout_s=20)
+    assert marks == [settings.instance_id]
+    assert await reopened(bus, stream) == [Tally(count=5)]

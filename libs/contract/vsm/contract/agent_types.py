@@ -10,13 +10,28 @@ same type only when their schemas agree (`same_schemas`); the version is for peo
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from vsm.contract.message import Message
 from vsm.contract.operations import COMMAND_PATTERN, AgentTypeInfo, CommandInfo
 
-__all__ = ["AGENT_TYPE_PATTERN", "AgentTypeManifest", "same_schemas"]
+__all__ = [
+    "AGENT_TYPE_PATTERN",
+    "HOST_SERVICE",
+    "MAX_OFFERS",
+    "AgentTypeManifest",
+    "HostRegistered",
+    "RegisterHost",
+    "same_schemas",
+]
+
+HOST_SERVICE = "agent-host"
+"""The service name agent hosts heartbeat under on `vsm.health` (details: `offers`, the
+manifests of the types offered, and `partitions_ready`)."""
+MAX_OFFERS = 64
+"""Agent types one host offers at most."""
 
 AGENT_TYPE_PATTERN = r"^[a-z][a-z0-9_-]{0,31}$"
 """A type's name travels inside routing keys (`<agent_type>.<agent_id>.<command>`): no dots,
@@ -61,3 +76,22 @@ def same_schemas(one: AgentTypeManifest, other: AgentTypeManifest) -> bool:
     return one.config_schema == other.config_schema and {
         name: (c.input_schema, c.output_schema) for name, c in one.commands.items()
     } == {name: (c.input_schema, c.output_schema) for name, c in other.commands.items()}
+
+
+class RegisterHost(Message):
+    """An agent host's offer, sent to operations before it consumes anything: the types it
+    offers. Refused with `agent_type_clash` (naming both sources) when a type's schemas
+    differ from a built-in type's or another host's."""
+
+    TYPE: ClassVar[str] = "vsm.s1.host.register.v1"
+
+    instance: str = Field(min_length=1, max_length=128)
+    offers: list[AgentTypeManifest] = Field(min_length=1, max_length=MAX_OFFERS)
+
+
+class HostRegistered(Message):
+    """The reply to `RegisterHost`: the types now known to be offered by the host."""
+
+    TYPE: ClassVar[str] = "vsm.s1.host.registered.v1"
+
+    accepted: list[str]

@@ -12,6 +12,7 @@ from vsm.contract.message import Message
 __all__ = [
     "ComponentStatus",
     "HealthReport",
+    "HostStatus",
     "Ping",
     "Pong",
     "ServiceState",
@@ -55,6 +56,18 @@ class ComponentStatus(BaseModel):
     details: dict[str, Any] = Field(default_factory=dict)
 
 
+class HostStatus(BaseModel):
+    """One agent host as S5 hears it: the types it offers and the agents it runs."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    instance: str
+    state: ServiceState
+    last_seen: datetime
+    offers: list[str] = Field(default_factory=list)
+    agents: int = 0
+
+
 class SystemStatus(Message):
     """S5's answer: every deployable with its state and when it was last heard from."""
 
@@ -66,6 +79,10 @@ class SystemStatus(Message):
     viability: float | None = Field(default=None, description="S5's viability score (0..1).")
     viability_coverage: float | None = Field(
         default=None, description="Share of the viability formula's weight actually measured."
+    )
+    hosts: list[HostStatus] = Field(
+        default_factory=list,
+        description="The agent hosts heard lately (`vsm-agent run`), with what they offer.",
     )
 
 

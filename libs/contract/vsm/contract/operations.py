@@ -154,11 +154,38 @@ def partition_queue(partition: int) -> Queue:
     )
 
 
-def agent_routes(agent_id: str, partition: int) -> Queue:
+POOL_PREFIX = "vsm.s1.pool."
+TYPE_PARTITIONS = 4
+"""Partitions of an agent type offered by agent hosts (`S1_TYPE_PARTITIONS`): the most hosts
+that share the agents of one type."""
+
+
+def pool_queue(agent_type: str, partition: int) -> Queue:
+    """One of the `S1_TYPE_PARTITIONS` durable queues of an agent type that agent hosts offer
+    (`vsm.s1.pool.<type>.<k>`): every host offering the type consumes all of them, single
+    active consumer, so each partition (and every agent in it) is served by one host at a
+    time, and another host offering the type takes it over when that one dies."""
+    return Queue(
+        f"{POOL_PREFIX}{agent_type}.{partition}",
+        (),
+        f"Commands, S3* audits, allocation changes and S2 notes for the {agent_type} agents of "
+        f"partition {partition}, served by the agent hosts offering {agent_type}.",
+        arguments={"x-single-active-consumer": True},
+        shared_dead_letters=AGENT_DEAD_LETTERS,
+    )
+
+
+def serving_queue(pool: str | None, partition: int) -> Queue:
+    """The queue that serves an agent: its type's pool on the hosts offering it, or (None)
+    operations' own partitions."""
+    return partition_queue(partition) if pool is None else pool_queue(pool, partition)
+
+
+def agent_routes(agent_id: str, partition: int, pool: str | None = None) -> Queue:
     """An agent's bindings into its partition (three bindings, no queue): its commands (and
     S3* audits, `audit_key`) on `vsm.s1.commands`, its allocation changes from S3 on
     `vsm.control`, its notes from other S1 units through S2 on `vsm.coordination`."""
-    queue = partition_queue(partition)
+    queue = serving_queue(pool, partition)
     return Queue(
         queue.name,
         (
@@ -223,6 +250,12 @@ class AgentInfo(BaseModel):
         ge=0,
         description="The partition whose queue carries its commands (`partition_of` at spawn); "
         "none for an agent spawned before partitions.",
+    )
+    pool: str | None = Field(
+        default=None,
+        max_length=32,
+        description="The agent type whose agent hosts serve it, through the type's own "
+        "partitions (`vsm.s1.pool.<type>.<k>`); none for a type operations runs itself.",
     )
 
 

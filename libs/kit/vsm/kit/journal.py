@@ -18,9 +18,10 @@ holds no snapshot; the last snapshot before the mark is the state, and is writte
 stops the start-up with an error naming the log, the offset and what to do; one before it
 is logged as a security event and changes nothing.
 
-`append` writes an entry straight to a log (through `Bus.append`) and `read_log` reads a log
-from an offset up to a mark its reader wrote, for a journal's start-up (where
-`vsm.kit.streams.LogReader` reads a log from its first entry and follows it).
+`service_journal` is a service's journal as its settings name it (its instance, how long the
+read-back may take). `append` writes an entry straight to a log (through `Bus.append`) and
+`read_log` reads a log from an offset up to a mark its reader wrote, for a journal's start-up
+(where `vsm.kit.streams.LogReader` reads a log from its first entry and follows it).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 import structlog
 
@@ -46,6 +47,7 @@ __all__ = [
     "FIRST_SPAN",
     "MARKERS",
     "READ_PREFETCH",
+    "JournalSettings",
     "OnEntry",
     "OnRefused",
     "Snapshot",
@@ -55,6 +57,7 @@ __all__ = [
     "find_snapshot",
     "log",
     "read_log",
+    "service_journal",
 ]
 
 log = structlog.get_logger("vsm.journal")
@@ -293,3 +296,34 @@ class StateJournal(Generic[StateT]):
             self._last = state
             self.written += 1
             return True
+
+
+class JournalSettings(Protocol):
+    """What a service's settings say of its journal: the instance that writes its start-up
+    marks, and how long reading it back at start-up may take (`JOURNAL_REPLAY_TIMEOUT_S`)."""
+
+    @property
+    def instance_id(self) -> str: ...
+
+    @property
+    def journal_replay_timeout_s(self) -> float: ...
+
+
+def service_journal(
+    settings: JournalSettings,
+    bus: Bus,
+    stream: topology.Queue,
+    state_type: type[StateT],
+    snapshot: Callable[[], StateT],
+) -> StateJournal[StateT]:
+    """A service's journal in `stream` (e.g. `topology.SYSTEM4_JOURNAL`): `state_type`
+    snapshots built by `snapshot`, marked with the service's instance and read back within
+    its `journal_replay_timeout_s`."""
+    return StateJournal(
+        bus,
+        stream,
+        state_type,
+        snapshot,
+        instance=settings.instance_id,
+        timeout_s=settings.journal_replay_timeout_s,
+    )

@@ -26,7 +26,7 @@ from vsm.control.registry import RegistryFollower
 from vsm.control.settings import Settings
 from vsm.control.system3 import System3
 from vsm.kit.bus import Bus
-from vsm.kit.journal import StateJournal
+from vsm.kit.journal import StateJournal, service_journal
 from vsm.kit.runtime import Runtime
 from vsm.kit.schedule import Every
 
@@ -50,13 +50,8 @@ def build_adapter(bus: Bus, s3: System3, out: Outlets, settings: Settings) -> Ad
 
 def build_journal(bus: Bus, s3: System3, settings: Settings) -> StateJournal[System3Snapshot]:
     """S3's decisions, kept in its stream (`journal.py` says what a snapshot holds)."""
-    return StateJournal(
-        bus,
-        topology.SYSTEM3_JOURNAL,
-        System3Snapshot,
-        lambda: journal.snapshot_of(s3),
-        instance=settings.instance_id,
-        timeout_s=settings.journal_replay_timeout_s,
+    return service_journal(
+        settings, bus, topology.SYSTEM3_JOURNAL, System3Snapshot, lambda: journal.snapshot_of(s3)
     )
 
 

@@ -24,7 +24,7 @@ from vsm.coordinator.outlets import Outlets
 from vsm.coordinator.settings import Settings
 from vsm.coordinator.system2 import Params, System2
 from vsm.kit.bus import Bus
-from vsm.kit.journal import StateJournal
+from vsm.kit.journal import StateJournal, service_journal
 from vsm.kit.runtime import Runtime
 from vsm.kit.schedule import Every
 
@@ -45,13 +45,8 @@ def build_system2(settings: Settings) -> System2:
 
 def build_journal(bus: Bus, s2: System2, settings: Settings) -> StateJournal[System2Snapshot]:
     """S2's lane weights and damping, kept in its stream (`journal.py` says what they hold)."""
-    return StateJournal(
-        bus,
-        topology.SYSTEM2_JOURNAL,
-        System2Snapshot,
-        lambda: journal.snapshot_of(s2),
-        instance=settings.instance_id,
-        timeout_s=settings.journal_replay_timeout_s,
+    return service_journal(
+        settings, bus, topology.SYSTEM2_JOURNAL, System2Snapshot, lambda: journal.snapshot_of(s2)
     )
 
 

@@ -29,7 +29,7 @@ from vsm.intelligence.tree import TreeSync
 from vsm.intelligence.variety import EventWindow
 from vsm.kit.bus import Bus
 from vsm.kit.egress import OnDemand
-from vsm.kit.journal import StateJournal
+from vsm.kit.journal import StateJournal, service_journal
 from vsm.kit.llm import Caller, service_meter
 from vsm.kit.runtime import Runtime
 from vsm.kit.schedule import Every
@@ -82,13 +82,12 @@ def build_journal(
     bus: Bus, systems: ViableSystems, rulesets: RuleSets, settings: Settings
 ) -> StateJournal[System4Snapshot]:
     """S4's decisions, kept in its stream (`journal.py` says what a snapshot holds)."""
-    return StateJournal(
+    return service_journal(
+        settings,
         bus,
         topology.SYSTEM4_JOURNAL,
         System4Snapshot,
         lambda: journal.snapshot_of(systems, rulesets),
-        instance=settings.instance_id,
-        timeout_s=settings.journal_replay_timeout_s,
     )
 
 

@@ -14,6 +14,8 @@ from datetime import datetime
 from vsm.contract.errors import Refused
 from vsm.contract.operations import AgentInfo, SpawnAgent
 from vsm.kit.egress import EgressPolicy
+from vsm.operations.agents.catalog import AGENT_TYPES
+from vsm.operations.offers import HostOffers, new_hosted_agent
 from vsm.operations.registry import NO_EGRESS, new_agent
 
 __all__ = ["admit", "name_taken", "quota_exceeded"]
@@ -46,10 +48,13 @@ def admit(
     *,
     now: datetime,
     egress: EgressPolicy = NO_EGRESS,
+    offers: HostOffers | None = None,
+    monotonic: float = 0.0,
 ) -> list[AgentInfo | Refused]:
     """Per item, in order: the new agent (not yet spawned), or why it is refused.
 
-    `known`: the agents that exist or are being spawned (any state, any system).
+    `known`: the agents that exist or are being spawned (any state, any system); `offers`:
+    the types agent hosts offer (as of `monotonic`), besides the built-in ones.
     """
     mine = [a for a in known if a.state == "running" and a.vsm_id == vsm_id]
     running = len(mine)
@@ -61,9 +66,19 @@ def admit(
                 raise quota_exceeded(vsm_id, running, most)
             if item.name is not None and item.name in names:
                 raise name_taken(item.name, vsm_id, names[item.name])
-            agent = new_agent(
-                item.agent_type, dict(item.config), now, item.name, vsm_id, egress=egress
+            hosted = (
+                offers.find(item.agent_type, monotonic)
+                if offers is not None and item.agent_type not in AGENT_TYPES
+                else None
             )
+            if hosted is not None and offers is not None:
+                agent = new_hosted_agent(
+                    hosted, offers, dict(item.config), now, name=item.name, vsm_id=vsm_id
+                )
+            else:
+                agent = new_agent(
+                    item.agent_type, dict(item.config), now, item.name, vsm_id, egress=egress
+                )
         except Refused as refused:
             admitted.append(refused)
             continue

@@ -224,6 +224,9 @@ class Agent:
         if self.llm_allowance is not None:
             self.llm_allowance.tokens_per_min = self.llm_tokens_per_min
             self.llm_allowance.share_usd = change.resources.llm_usd_per_day
+        allocated = getattr(self.behaviour, "allocate", None)  # an SDK agent's context sees it
+        if allocated is not None:
+            allocated(change)
 
     def receive(self, note: CoordinationNote, note_id: str) -> None:
         """Keep a note from another S1 unit (delivered by S2) where audits and work can see it."""

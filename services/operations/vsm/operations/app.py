@@ -1,27 +1,44 @@
 """Wiring: Settings -> Runtime -> clients (egress, metered Anthropic) -> S1 (registry, agents)
--> app."""
+-> app. One shape for both kinds of host: operations (the registry's requests, the built-in
+types on operations' partitions) and an agent host (`vsm-agent run`: the SDK types it offers,
+on their own partitions, the registry followed but never written)."""
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import Sequence
+from typing import Any
 
+import structlog
 from litestar import Litestar
 
+from vsm.agent import Agent, describe
+from vsm.contract.agent_types import HOST_SERVICE, AgentTypeManifest, HostRegistered, RegisterHost
+from vsm.contract.errors import Refused
+from vsm.kit.bus import Bus, RequestFailed
 from vsm.kit.egress import OnDemand
 from vsm.kit.llm import Caller, LlmMeter, MeteredLlm, service_meter
 from vsm.kit.runtime import Runtime
 from vsm.operations import handlers
 from vsm.operations.agents.base import Resources
+from vsm.operations.agents.catalog import AGENT_TYPES, built_in_manifests
 from vsm.operations.agents.outbound import Outbound
+from vsm.operations.agents.sdk import hosted_type
 from vsm.operations.host import AgentHost
 from vsm.operations.journal import RegistryJournal
 from vsm.operations.membership import Membership
 from vsm.operations.metrics import create_metrics
+from vsm.operations.offers import HostOffers
 from vsm.operations.settings import Settings
 from vsm.operations.system1 import System1
-from vsm.operations.wiring import declare_shared
+from vsm.operations.wiring import declare_pool, declare_shared
 
 SERVICE = "operations"
+REGISTER_WITHIN_S = 120.0
+"""How long a host keeps asking operations to take its offer before it gives up."""
+
+log = structlog.get_logger("vsm.operations.app")
 
 
 def anthropic_client(settings: Settings, meter: LlmMeter) -> MeteredLlm | None:
@@ -44,8 +61,32 @@ def anthropic_client(settings: Settings, meter: LlmMeter) -> MeteredLlm | None:
     return MeteredLlm(client, meter, Caller(settings.instance_id, SERVICE, settings.vsm_id))
 
 
-def create_app(settings: Settings) -> Litestar:
-    runtime = Runtime(SERVICE, settings)
+async def register(bus: Bus, instance: str, offers: list[AgentTypeManifest]) -> list[str]:
+    """Offer the host's types to operations, waiting for it to answer (it may be starting);
+    a refusal (`agent_type_clash`, naming both sources) is raised."""
+    deadline = time.monotonic() + REGISTER_WITHIN_S
+    while True:
+        try:
+            reply = await bus.query(
+                SERVICE, "register", RegisterHost(instance=instance, offers=offers), HostRegistered
+            )
+            return reply.accepted
+        except RequestFailed as refused:
+            log.error("agent_host_refused", code=refused.code, error=refused.message)
+            raise Refused(refused.code, refused.message, refused.details) from None
+        except Exception as error:
+            if time.monotonic() > deadline:
+                raise
+            log.warning("operations_not_answering", error=repr(error))
+            await asyncio.sleep(2.0)
+
+
+def create_app(settings: Settings, offered: Sequence[type[Agent[Any]]] = ()) -> Litestar:
+    """operations, or (with `offered`, SDK agent types) an agent host offering them."""
+    hosting = bool(offered)
+    kinds = {t.name: t for t in map(hosted_type, offered)} if hosting else AGENT_TYPES
+    manifests = [describe(agent_type) for agent_type in offered]
+    runtime = Runtime(HOST_SERVICE if hosting else SERVICE, settings)
     bus = runtime.bus
     state: dict[str, object] = {}
     egress = settings.egress_policy()
@@ -60,7 +101,13 @@ def create_app(settings: Settings) -> Litestar:
         )
         host.resources = resources
         state["http"], state["llm"] = http, resources.llm
-        await declare_shared(bus, settings.s1_partitions)
+        if hosting:
+            for agent_type in kinds:
+                await declare_pool(bus, agent_type, settings.s1_type_partitions)
+            accepted = await register(bus, settings.instance_id, manifests)
+            log.info("agent_host_registered", offers=accepted)
+        else:
+            await declare_shared(bus, settings.s1_partitions)
         await membership.start()
         await journal.start(settings.registry_replay_timeout_s)
         await s1.caught_up()
@@ -78,6 +125,7 @@ def create_app(settings: Settings) -> Litestar:
         if isinstance(http, OnDemand):
             await http.aclose()
 
+    ttl_s = max(5 * settings.health_interval, 10.0)
     host = AgentHost(
         bus,
         runtime.direct,
@@ -86,10 +134,14 @@ def create_app(settings: Settings) -> Litestar:
         settings.instance_id,
         refresh_s=settings.performance_refresh_s,
         partitions=settings.s1_partitions,
-        placement_ttl_s=max(5 * settings.health_interval, 10.0),
+        placement_ttl_s=ttl_s,
         placement_fresh_s=2.5 * settings.health_interval,
+        kinds=kinds,
+        pools=list(kinds) if hosting else (None,),
+        type_partitions=settings.s1_type_partitions,
     )
-    s1 = System1(bus, host, egress, settings.agents_per_system)
+    offers = HostOffers(ttl_s, built_in_manifests())
+    s1 = System1(bus, host, egress, settings.agents_per_system, offers)
     host.metrics = metrics = create_metrics(runtime.telemetry.registry, s1.registry)
     journal = RegistryJournal(
         bus,
@@ -101,16 +153,19 @@ def create_app(settings: Settings) -> Litestar:
         snapshot_interval_s=settings.vsm_log_snapshot_interval_s,
         items=lambda: s1.registry.live,
     )
-    handlers.register(bus, s1, settings.registry_replay_timeout_s)
+    if not hosting:
+        handlers.register(bus, s1, settings.registry_replay_timeout_s)
     runtime.on_start(start)
     runtime.on_stop(stop)
-    membership = Membership(bus, host, s1.registry)
+    membership = Membership(bus, host, s1.registry, offers)
+    offers_shown = [manifest.model_dump(mode="json") for manifest in manifests]
     runtime.health.add_details(
         lambda: {
             "agents": len(host.agents),
             "ready": s1.ready.is_set(),
             "partitions_ready": bool(host.lanes),
-            "partitions_owned": len(host.placement.owned(time.monotonic())),
+            "partitions_owned": host.owned(time.monotonic()),
+            **({"offers": offers_shown} if hosting else {}),
         }
     )
     return runtime.http_app()

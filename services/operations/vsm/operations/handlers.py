@@ -3,9 +3,12 @@ a `Refused` from the registry is the request's answer (the kit replies its `Erro
 
 from __future__ import annotations
 
+import time
+
 from faststream.rabbit.response import RabbitResponse
 
 from vsm.contract import topology
+from vsm.contract.agent_types import HostRegistered, RegisterHost
 from vsm.contract.envelope import Envelope
 from vsm.contract.errors import Refused, Unprocessable
 from vsm.contract.operations import (
@@ -85,7 +88,14 @@ def register(bus: Bus, s1: System1, ready_timeout_s: float) -> None:
 
     @bus.handle(requests, DescribeAgentTypes)
     async def on_types(envelope: Envelope[DescribeAgentTypes]) -> RabbitResponse:
-        return bus.reply(AgentTypes(types=describe_types()), cause=envelope)
+        hosted = [manifest.info() for manifest in s1.offers.offered(time.monotonic())]
+        return bus.reply(AgentTypes(types=[*describe_types(), *hosted]), cause=envelope)
+
+    @bus.handle(requests, RegisterHost)
+    async def on_register_host(envelope: Envelope[RegisterHost]) -> RabbitResponse:
+        offer = envelope.data
+        accepted = s1.offers.register(offer.instance, offer.offers, time.monotonic())
+        return bus.reply(HostRegistered(accepted=accepted), cause=envelope)
 
 
 def outcomes(spawned: list[AgentInfo | Refused]) -> list[SpawnOutcome]:

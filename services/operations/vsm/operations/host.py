@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,21 +36,22 @@ from vsm.contract.operations import (
     AuditRequest,
     CommandResult,
     agent_routes,
-    partition_queue,
+    serving_queue,
 )
 from vsm.kit.bus import Bus
 from vsm.kit.consumer import Delivery, DirectConsumers, LeaveQueued
 from vsm.kit.llm_allowance import LlmAllowance
 from vsm.kit.locks import KeyedLocks
 from vsm.operations.agent import Agent, NotStarted
-from vsm.operations.agents.base import Resources
+from vsm.operations.agents.base import AgentType, Resources
 from vsm.operations.agents.catalog import AGENT_TYPES
 from vsm.operations.algedonics import Feeling
 from vsm.operations.metrics import Metrics, declared_command, narrow_command_key
 from vsm.operations.outlets import Outlets
 from vsm.operations.performance import report_due
 from vsm.operations.placement import Placement
-from vsm.operations.wiring import forget_agent, partition_for, unbind_agent
+from vsm.operations.wiring import Lane as LaneKey
+from vsm.operations.wiring import forget_agent, lane_of, unbind_agent
 
 log = structlog.get_logger("vsm.operations.host")
 
@@ -72,6 +73,7 @@ the replicas' views of each other settle)."""
 class Lane:
     """This replica's consumption of one partition, on a channel of its own."""
 
+    pool: str | None
     partition: int
     consumers: DirectConsumers
     since: float
@@ -122,12 +124,28 @@ class AgentHost:
         partitions: int = 16,
         placement_ttl_s: float = 10.0,
         placement_fresh_s: float | None = None,
+        kinds: Mapping[str, AgentType] = AGENT_TYPES,
+        pools: Iterable[str | None] = (None,),
+        type_partitions: int = 4,
     ) -> None:
         self.bus = bus
         self.consumers = consumers
         self.partitions = partitions
-        self.placement = Placement(instance, partitions, placement_ttl_s, placement_fresh_s)
-        self.lanes: dict[int, Lane] = {}
+        self.type_partitions = type_partitions
+        self.kinds = kinds
+        """The agent types this host runs."""
+        self.placements = {
+            pool: Placement(
+                instance,
+                partitions if pool is None else type_partitions,
+                placement_ttl_s,
+                placement_fresh_s,
+            )
+            for pool in pools
+        }
+        """Per pool served (None: operations' partitions; else a type's), who owns which of
+        its partitions."""
+        self.lanes: dict[LaneKey, Lane] = {}
         self.lookup: Lookup = lambda agent_id: None
         """The registry's view of an agent (set by S1)."""
         self.handovers = 0
@@ -157,6 +175,26 @@ class AgentHost:
         self.metrics: Metrics | None = None
         self._reporter: asyncio.Task[None] | None = None
 
+    def lane_of(self, info: AgentInfo) -> LaneKey:
+        return lane_of(info, self.partitions, self.type_partitions)
+
+    def serves(self, info: AgentInfo) -> bool:
+        """Whether agents like `info` are run here: its pool served, its type known."""
+        return info.pool in self.placements and info.agent_type in self.kinds
+
+    def heard(self, instance: str, pools: Iterable[str | None], ready: bool, now: float) -> bool:
+        """A heartbeat of a host serving `pools`; True when who serves a pool here changed."""
+        changed = False
+        for pool in pools:
+            placement = self.placements.get(pool)
+            if placement is not None:
+                changed = placement.heard(instance, ready, now) or changed
+        return changed
+
+    def owned(self, now: float) -> int:
+        """Partitions this host owns, over its pools."""
+        return sum(len(placement.owned(now)) for placement in self.placements.values())
+
     async def sync(self, info: AgentInfo) -> None:
         """Make this replica follow the registry's view of one agent (idempotent): a running
         agent of a partition it owns is activated; a terminated one retired."""
@@ -170,8 +208,10 @@ class AgentHost:
                 await self._retire(live)
 
     def owns(self, info: AgentInfo) -> bool:
-        partition = partition_for(info, self.partitions)
-        return self.placement.owner(partition, time.monotonic()) == self.instance
+        if not self.serves(info):
+            return False
+        pool, partition = self.lane_of(info)
+        return self.placements[pool].owner(partition, time.monotonic()) == self.instance
 
     async def activated(self, agent_id: str, info: AgentInfo | None = None) -> Agent | None:
         """The live agent, activated here from the registry if it is not yet; None for an
@@ -189,7 +229,7 @@ class AgentHost:
                 agent = self.agents.get(agent_id)
                 if agent is None:
                     info = info or await self._known(agent_id)
-                    if info is not None and info.state == "running":
+                    if info is not None and info.state == "running" and self.serves(info):
                         agent = await self._activate(info)
         except BaseException as error:
             done.set_exception(error)
@@ -216,12 +256,10 @@ class AgentHost:
     async def _activate(self, info: AgentInfo) -> Agent:
         if self.resources is None:
             raise RuntimeError("agents need the clients built at start-up")
-        kind = AGENT_TYPES[info.agent_type]
+        kind = self.kinds[info.agent_type]
         config = kind.config_model.model_validate(info.config)
         allowance = LlmAllowance()
-        resources = self.resources.charged_to(
-            info.agent_id, info.agent_type, info.vsm_id, allowance
-        )
+        resources = self.resources.charged_to(info, allowance)
         behaviour = kind.build(config, resources)
         agent: Agent
         agent = Agent(
@@ -242,18 +280,21 @@ class AgentHost:
 
     # Partitions ---------------------------------------------------------------------------
     async def consume_partitions(self) -> None:
-        """Consume every partition (single active consumer: the broker picks one replica)."""
-        for partition in range(self.partitions):
-            await self._take_up(partition)
+        """Consume every partition of every pool served (single active consumer: the broker
+        picks one host)."""
+        for pool, placement in self.placements.items():
+            for partition in range(placement.partitions):
+                await self._take_up((pool, partition))
 
-    async def _take_up(self, partition: int) -> None:
-        lane = Lane(partition, self.consumers.sibling(), time.monotonic())
-        self.lanes[partition] = lane
+    async def _take_up(self, key: LaneKey) -> None:
+        pool, partition = key
+        lane = Lane(pool, partition, self.consumers.sibling(), time.monotonic())
+        self.lanes[key] = lane
 
         async def on_message(envelope: Envelope[Any], delivery: Delivery) -> None:
             await self._on_message(lane, envelope, delivery)
 
-        await lane.consumers.consume(partition_queue(partition), on_message)
+        await lane.consumers.consume(serving_queue(pool, partition), on_message)
 
     async def _on_message(self, lane: Lane, envelope: Envelope[Any], delivery: Delivery) -> None:
         lane.delivered += 1
@@ -277,8 +318,9 @@ class AgentHost:
         now = time.monotonic()
         if now - lane.since < HANDOVER_PAUSE_S:
             return False
-        owner = self.placement.owner(lane.partition, now)
-        return owner != self.instance and self.placement.fresh(owner, now)
+        placement = self.placements[lane.pool]
+        owner = placement.owner(lane.partition, now)
+        return owner != self.instance and placement.fresh(owner, now)
 
     async def _hand_over(self, lane: Lane) -> None:
         """Give the partition to the replica that owns it: what started here finishes and is
@@ -290,16 +332,17 @@ class AgentHost:
         await lane.consumers.abandon()
         lane.released.set()
         self.handovers += 1
-        log.info("partition_handed_over", partition=lane.partition)
-        await self._deactivate_partition(lane.partition)
+        key = (lane.pool, lane.partition)
+        log.info("partition_handed_over", pool=lane.pool, partition=lane.partition)
+        await self._deactivate_partition(key)
         try:
-            await self._take_up(lane.partition)
+            await self._take_up(key)
         except Exception as error:
-            log.error("partition_not_consumed", partition=lane.partition, error=repr(error))
+            log.error("partition_not_consumed", lane=key, error=repr(error))
 
-    async def _deactivate_partition(self, partition: int) -> None:
+    async def _deactivate_partition(self, key: LaneKey) -> None:
         for agent in list(self.agents.values()):
-            if partition_for(agent.info, self.partitions) == partition:
+            if self.lane_of(agent.info) == key:
                 async with self.locks.hold(agent.info.agent_id):
                     if self.agents.get(agent.info.agent_id) is agent:
                         await agent.behaviour.stop()
@@ -309,14 +352,20 @@ class AgentHost:
         """The live replicas changed: activate the agents of the partitions now owned here
         (e.g. a sensor's polling) and deactivate those of the partitions owned elsewhere
         that this replica does not serve."""
-        owned = self.placement.owned(time.monotonic())
-        log.info("placement_changed", owned=sorted(owned), live=len(self.placement.seen) + 1)
-        for partition, lane in list(self.lanes.items()):
-            if partition not in owned and lane.delivered == 0:
-                await self._deactivate_partition(partition)
+        now = time.monotonic()
+        owned = {
+            (pool, partition)
+            for pool, placement in self.placements.items()
+            for partition in placement.owned(now)
+        }
+        log.info("placement_changed", owned=len(owned))
+        for key, lane in list(self.lanes.items()):
+            if key not in owned and lane.delivered == 0:
+                await self._deactivate_partition(key)
         for info in running:
-            partition = partition_for(info, self.partitions)
-            if partition in owned and info.agent_id not in self.agents:
+            if info.agent_id in self.agents or not self.serves(info):
+                continue
+            if self.lane_of(info) in owned:
                 await self.activated(info.agent_id, info)
 
     async def _dispatch(self, envelope: Envelope[Any], delivery: Delivery) -> None:
@@ -340,7 +389,8 @@ class AgentHost:
                     report={
                         **agent.audit(audit_type),
                         "instance": self.instance,
-                        "partition": partition_for(agent.info, self.partitions),
+                        "partition": self.lane_of(agent.info)[1],
+                        "pool": agent.info.pool,
                     },
                 )
                 await self.outlets.answer(
@@ -395,7 +445,7 @@ class AgentHost:
         agent.terminated = True
         agent_id = agent.info.agent_id
         with contextlib.suppress(Exception):  # unbound already by the replica that logged it
-            await unbind_agent(self.bus, agent_id, partition_for(agent.info, self.partitions))
+            await unbind_agent(self.bus, agent_id, self.lane_of(agent.info))
         await agent.behaviour.stop()
         await forget_agent(self.bus, agent_id)
         self.agents.pop(agent_id, None)

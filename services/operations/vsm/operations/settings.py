@@ -4,6 +4,7 @@ from typing import Self
 
 from pydantic import Field, SecretStr, model_validator
 
+from vsm.contract.operations import TYPE_PARTITIONS
 from vsm.kit.egress import EgressPolicy
 from vsm.kit.llm import LlmSettings
 
@@ -39,6 +40,15 @@ class Settings(LlmSettings):
         alias="S1_PARTITIONS",
         description="Partition queues carrying the agents' commands (`vsm.s1.partition.<k>`), "
         "spread over the replicas; every replica must be given the same number.",
+    )
+    s1_type_partitions: int = Field(
+        default=TYPE_PARTITIONS,
+        ge=1,
+        le=256,
+        alias="S1_TYPE_PARTITIONS",
+        description="Partition queues of each agent type that agent hosts offer "
+        "(`vsm.s1.pool.<type>.<k>`): the most hosts sharing one type's agents; operations and "
+        "every host must be given the same number.",
     )
     registry_replay_timeout_s: float = Field(default=30.0, gt=0, le=600)
     # Outbound HTTP of api and sensor agents (README, "Outbound HTTP"): JSON lists. Empty

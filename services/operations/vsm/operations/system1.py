@@ -8,6 +8,7 @@ the stream; applying an event twice is harmless.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -31,9 +32,11 @@ from vsm.kit.bus import Bus
 from vsm.kit.egress import EgressPolicy
 from vsm.operations.admission import admit
 from vsm.operations.host import AgentHost
+from vsm.operations.offers import HostOffers
 from vsm.operations.registry import Registry
 from vsm.operations.wiring import (
     declare_agent,
+    declare_pool,
     forget_agent,
     partition_for,
     retire_earlier_queue,
@@ -48,9 +51,18 @@ log = structlog.get_logger("vsm.operations.system1")
 
 class System1:
     def __init__(
-        self, bus: Bus, host: AgentHost, egress: EgressPolicy, agents_per_system: int = 2000
+        self,
+        bus: Bus,
+        host: AgentHost,
+        egress: EgressPolicy,
+        agents_per_system: int = 2000,
+        offers: HostOffers | None = None,
     ) -> None:
         self.bus = bus
+        self.offers = offers if offers is not None else HostOffers(ttl_s=10.0)
+        """The agent types agent hosts offer (heard by `Membership`)."""
+        self.pools: set[str] = set()
+        """The pools whose queues this replica has declared."""
         self.agents_per_system = agents_per_system
         self.host = host
         self.egress = egress
@@ -92,7 +104,7 @@ class System1:
         routes bound into their partitions), the agents of this replica's partitions start."""
         partitions = self.host.partitions
         for agent in self.registry.running():
-            if agent.partition is None:
+            if agent.partition is None and agent.pool is None and self.host.serves(agent):
                 await retire_earlier_queue(self.bus, agent.agent_id)
                 await declare_agent(self.bus, agent.agent_id, partition_for(agent, partitions))
             await self.host.sync(agent)
@@ -139,7 +151,14 @@ class System1:
         known = [*self.registry.agents.values(), *self.pending.values()]
         now = datetime.now(UTC)
         admitted = admit(
-            requests, known, vsm_id, self.agents_per_system, now=now, egress=self.egress
+            requests,
+            known,
+            vsm_id,
+            self.agents_per_system,
+            now=now,
+            egress=self.egress,
+            offers=self.offers,
+            monotonic=time.monotonic(),
         )
         fresh = [a for a in admitted if isinstance(a, AgentInfo)]
         self.pending.update((a.agent_id, a) for a in fresh)
@@ -161,10 +180,17 @@ class System1:
         return [next(started) if isinstance(a, AgentInfo) else a for a in admitted]
 
     async def _start(self, agent: AgentInfo) -> AgentInfo:
-        partition = partition_of(agent.agent_id, self.host.partitions)
+        pool = agent.pool
+        if pool is None:
+            partition = partition_of(agent.agent_id, self.host.partitions)
+        else:
+            partition = partition_of(agent.agent_id, self.host.type_partitions)
+            if pool not in self.pools:  # its hosts declare them too; whoever is first
+                await declare_pool(self.bus, pool, self.host.type_partitions)
+                self.pools.add(pool)
         agent = agent.model_copy(update={"partition": partition})
         # Its routes first: what S3 sends it on hearing of it (its LLM share) finds it.
-        await declare_agent(self.bus, agent.agent_id, partition)
+        await declare_agent(self.bus, agent.agent_id, partition, pool)
         await self._log(AgentSpawned(agent=agent), "spawned", agent.agent_type)
         return self.registry.find(agent.agent_id)
 
@@ -178,7 +204,7 @@ class System1:
         )
         # Unrouted first: a command sent from now on is returned as unroutable; one already
         # in its partition is dead-lettered as `agent_terminated` where it is met.
-        await unbind_agent(self.bus, agent_id, partition_for(agent, self.host.partitions))
+        await unbind_agent(self.bus, agent_id, self.host.lane_of(agent))
         await self._log(event, "terminated", agent.agent_type)
         await forget_agent(self.bus, agent_id)
         return self.registry.agents[agent_id]

@@ -17,6 +17,7 @@ from vsm.contract.operations import (
     earlier_command_queue,
     partition_of,
     partition_queue,
+    pool_queue,
     results_exchange,
 )
 from vsm.kit.bus import Bus
@@ -40,14 +41,36 @@ async def declare_shared(bus: Bus, partitions: int) -> None:
         await bus.declarations.queue(partition_queue(partition))
 
 
-async def declare_agent(bus: Bus, agent_id: str, partition: int) -> None:
+Lane = tuple[str | None, int]
+"""Where an agent is served: its pool (the type whose agent hosts serve it; None for
+operations' own partitions) and its partition there."""
+
+
+def lane_of(agent: AgentInfo, partitions: int, type_partitions: int) -> Lane:
+    """The pool and partition serving `agent`. A hosted type's agent keeps the partition
+    recorded at spawn (hosts and operations may be configured apart)."""
+    if agent.pool is not None:
+        if agent.partition is not None:
+            return agent.pool, agent.partition
+        return agent.pool, partition_of(agent.agent_id, type_partitions)
+    return None, partition_for(agent, partitions)
+
+
+async def declare_pool(bus: Bus, agent_type: str, type_partitions: int) -> None:
+    """The partition queues of a type that agent hosts offer (idempotent)."""
+    await bus.declarations.dead_letters(AGENT_DEAD_LETTERS, AGENT_DEAD_LETTERS)
+    for partition in range(type_partitions):
+        await bus.declarations.queue(pool_queue(agent_type, partition))
+
+
+async def declare_agent(bus: Bus, agent_id: str, partition: int, pool: str | None = None) -> None:
     """Declare (idempotently) the agent's results exchange bound into `vsm.s1.results`, and
     bind its routes into its partition: no queue of its own."""
     ns = bus.namespace.name
     results = ns(results_exchange(agent_id).name)
     await bus.declarations.exchange(results)
     await bus.declarations.join(ns(topology.S1_RESULTS.name), results, "#")
-    await bus.declarations.bind(agent_routes(agent_id, partition))
+    await bus.declarations.bind(agent_routes(agent_id, partition, pool))
 
 
 async def forget_agent(bus: Bus, agent_id: str) -> None:
@@ -57,9 +80,10 @@ async def forget_agent(bus: Bus, agent_id: str) -> None:
         await bus.declarations.delete_exchange(results_exchange(agent_id).name)
 
 
-async def unbind_agent(bus: Bus, agent_id: str, partition: int) -> None:
+async def unbind_agent(bus: Bus, agent_id: str, lane: Lane) -> None:
     """Stop new commands reaching the agent: a publish for it is then returned as unroutable."""
-    await bus.declarations.unbind(agent_routes(agent_id, partition))
+    pool, partition = lane
+    await bus.declarations.unbind(agent_routes(agent_id, partition, pool))
 
 
 async def retire_earlier_queue(bus: Bus, agent_id: str) -> None:

@@ -10,7 +10,7 @@ from vsm.contract.operations import AgentList, RehomeAgents
 from vsm.contract.recursion import PolicyDirective, meta_queue
 from vsm.contract.system5 import System5Snapshot
 from vsm.kit.bus import Bus
-from vsm.kit.journal import StateJournal
+from vsm.kit.journal import StateJournal, service_journal
 from vsm.kit.llm import Caller, service_meter
 from vsm.kit.runtime import Runtime
 from vsm.queen import handlers, matters
@@ -56,13 +56,12 @@ def build_matters(
     bus: Bus, s5: System5, desk: Desk, settings: Settings
 ) -> StateJournal[System5Snapshot]:
     """S5's interventions and approvals, kept in its stream (`matters.py` says what)."""
-    return StateJournal(
+    return service_journal(
+        settings,
         bus,
         topology.SYSTEM5_JOURNAL,
         System5Snapshot,
         lambda: matters.snapshot_of(s5, desk),
-        instance=settings.instance_id,
-        timeout_s=settings.journal_replay_timeout_s,
     )
 
 

@@ -6,7 +6,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from vsm.contract import topology
-from vsm.contract.health import ComponentStatus, HealthReport, ServiceState, SystemStatus
+from vsm.contract.agent_types import HOST_SERVICE, MAX_OFFERS
+from vsm.contract.health import (
+    ComponentStatus,
+    HealthReport,
+    HostStatus,
+    ServiceState,
+    SystemStatus,
+)
 
 DOWN_AFTER_INTERVALS = 2.5
 """An instance silent for this many of its own report intervals counts as down.
@@ -61,11 +68,36 @@ def component_status(service: str, board: HealthBoard, now: datetime) -> Compone
     )
 
 
+def host_status(sighting: Sighting, now: datetime) -> HostStatus:
+    """An agent host: live or down, and the names of the types its last report offered."""
+    report = sighting.report
+    offers = report.details.get("offers")
+    names = [
+        str(offer.get("name"))[:32]
+        for offer in (offers if isinstance(offers, list) else [])[:MAX_OFFERS]
+        if isinstance(offer, dict)
+    ]
+    agents = report.details.get("agents")
+    return HostStatus(
+        instance=report.instance,
+        state=report.state if is_live(sighting, now) else "down",
+        last_seen=sighting.seen_at,
+        offers=names,
+        agents=agents if isinstance(agents, int) else 0,
+    )
+
+
 def system_status(board: HealthBoard, now: datetime, vsm_id: str) -> SystemStatus:
-    """Every deployable's state; the system is up only when all of them are."""
+    """Every deployable's state (the system is up only when all of them are) and the agent
+    hosts heard lately."""
     components = [component_status(service, board, now) for service in topology.SERVICES]
     states = {c.state for c in components}
     overall: ServiceState = (
         "up" if states == {"up"} else "down" if states == {"down"} else "degraded"
     )
-    return SystemStatus(vsm_id=vsm_id, state=overall, components=components)
+    hosts = [
+        host_status(sighting, now)
+        for (service, _), sighting in sorted(board.sightings.items())
+        if service == HOST_SERVICE
+    ]
+    return SystemStatus(vsm_id=vsm_id, state=overall, components=components, hosts=hosts)

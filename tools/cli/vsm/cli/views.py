@@ -69,6 +69,17 @@ def components(status: dict[str, Any]) -> Table:
     return table
 
 
+def hosts(status: dict[str, Any]) -> Table:
+    """The agent hosts heard lately, with the types they offer and the agents they run."""
+    table = new_table("host", "state", "offers", "agents", "last seen", title="Agent hosts")
+    for h in status.get("hosts", []):
+        style = STATE_STYLE.get(h["state"], "")
+        offers = ", ".join(h.get("offers", []))
+        last = ago(h.get("last_seen"))
+        table.add_row(h["instance"], Text(h["state"], style), offers, str(h["agents"]), last)
+    return table
+
+
 def viability_terms(s5: dict[str, Any]) -> Table:
     table = new_table("term", "weight", "value", "detail", title="Viability")
     for term in s5["viability"]["terms"]:

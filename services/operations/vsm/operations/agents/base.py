@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from vsm.contract.operations import CommandInfo
+from vsm.contract.operations import AgentInfo, CommandInfo
 from vsm.kit.llm import Caller, MeteredLlm
 from vsm.kit.llm_allowance import LlmAllowance
 from vsm.operations.algedonics import AlgedonicThresholds, Feeling
@@ -55,15 +55,15 @@ class Resources:
     llm: MeteredLlm | None
     """Claude, metered; None without an API key."""
     llm_retry_deadline_s: float
+    agent: AgentInfo | None = None
+    """The agent these resources are lent to (`charged_to`)."""
 
-    def charged_to(
-        self, agent_id: str, agent_type: str, vsm_id: str, allowance: LlmAllowance
-    ) -> Resources:
-        """The same clients, with LLM calls charged to this agent, within its allowance."""
+    def charged_to(self, agent: AgentInfo, allowance: LlmAllowance) -> Resources:
+        """The same clients lent to `agent`, its LLM calls charged to it, within its allowance."""
         if self.llm is None:
-            return self
-        caller = Caller(agent_id, agent_type, vsm_id)
-        return replace(self, llm=self.llm.on_behalf_of(caller, allowance))
+            return replace(self, agent=agent)
+        caller = Caller(agent.agent_id, agent.agent_type, agent.vsm_id)
+        return replace(self, llm=self.llm.on_behalf_of(caller, allowance), agent=agent)
 
 
 class Behaviour(Protocol):

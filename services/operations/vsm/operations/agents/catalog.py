@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import cache
 
+from vsm.contract.agent_types import AgentTypeManifest
 from vsm.contract.operations import AgentTypeInfo
 from vsm.operations.agents.api import API
 from vsm.operations.agents.base import AgentType
@@ -26,3 +27,18 @@ def describe_types() -> list[AgentTypeInfo]:
         )
         for t in AGENT_TYPES.values()
     ]
+
+
+@cache
+def built_in_manifests() -> dict[str, AgentTypeManifest]:
+    """The built-in types as manifests: a host may not offer a type under one of their names."""
+    return {
+        t.agent_type: AgentTypeManifest(
+            name=t.agent_type,
+            version="built-in",
+            description=t.description,
+            config_schema=t.config_schema,
+            commands=t.commands,
+        )
+        for t in describe_types()
+    }

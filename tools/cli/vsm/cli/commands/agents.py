@@ -57,7 +57,7 @@ def list_agents(session: Session, agent_type: str | None, vsm_id: str | None) ->
 def spawn(
     session: Session, agent_type: str, name: str | None, config: str | None, vsm_id: str | None
 ) -> None:
-    """Spawn an agent of TYPE (worker, llm_worker, sensor, api)."""
+    """Spawn an agent of TYPE (a built-in type, or one an agent host offers)."""
     body: dict[str, Any] = {"type": agent_type, "config": json_object(config, "--config")}
     if name:
         body["name"] = name

@@ -22,6 +22,7 @@ def status(session: Session, vsm_id: str | None) -> None:
         {"status": overall, "system5": s5},
         views.headline(overall, s5),
         views.components(overall),
+        *([views.hosts(overall)] if overall.get("hosts") else []),
         views.viability_terms(s5),
         views.interventions(s5),
         f"Policies in force: {policies(s5)}",

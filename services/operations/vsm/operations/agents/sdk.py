@@ -1,0 +1,172 @@
+"""An agent type written on the SDK (`vsm.agent`), run by the host like a built-in one.
+
+The host's `Agent` keeps what governance needs (slots and rate from S3's allocation, the
+algedonic monitor, the performance meter, the results of the last commands); the SDK's
+`RunningAgent` runs the command itself (validation, context, deadline, cancellation, error
+codes). Its error results keep their codes; an `agent_error` or `invalid_output` is the
+agent's own fault, reported as a crash (its exception stays in the host's log) and counted
+toward its pain like any failure. The config keys the host reads (`allocation`,
+`max_allocation`, `algedonic`) are taken out before the type's own config is validated.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import ConfigDict
+
+from vsm.agent import (
+    Agent,
+    AgentIdentity,
+    Allocation,
+    Feeling,
+    Intent,
+    Invocation,
+    Progress,
+    Refused,
+    RunningAgent,
+    definition,
+    spawn,
+)
+from vsm.agent.definition import AgentTypeDefinition, CommandDefinition
+from vsm.contract.control import AllocationChanged
+from vsm.contract.operations import CommandInfo
+from vsm.operations.agent import current_command
+from vsm.operations.agents.base import (
+    AgentConfig,
+    AgentType,
+    CommandFailed,
+    Crash,
+    Feel,
+    Resources,
+)
+from vsm.operations.algedonics import Feeling as Felt
+
+__all__ = ["HostedConfig", "SdkBehaviour", "SdkCommand", "hosted_type"]
+
+
+class HostedConfig(AgentConfig):
+    """What the host reads of an SDK agent's config: its allocation and algedonic limits;
+    the rest is the type's own config, validated by the SDK when the agent starts."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+
+class SdkBehaviour:
+    """One SDK agent between commands: started (its config validated, its `start` hook run),
+    stopped, shown to an auditor."""
+
+    def __init__(self, read: AgentTypeDefinition, config: HostedConfig, resources: Resources):
+        if resources.agent is None:
+            raise ValueError("an SDK agent is built for one agent (Resources.charged_to)")
+        self.read = read
+        self.info = resources.agent
+        self.config = dict(config.model_extra or {})
+        self.resources = resources
+        self.running: RunningAgent | None = None
+        self.broken: Refused | None = None
+        """Why the agent could not start (its config, its `start` hook): every command
+        answers this."""
+        self.feel: Feel | None = None
+        self.crash: Crash | None = None
+        self._felt: set[asyncio.Future[None]] = set()
+
+    async def start(self, feel: Feel, crash: Crash) -> None:
+        self.feel, self.crash = feel, crash
+        info = self.info
+        identity = AgentIdentity(info.agent_id, info.agent_type, info.name, info.vsm_id)
+        allocation = Allocation(concurrency_slots=info.allocation)
+        try:
+            self.running = await spawn(
+                self.read.agent_class, self.config, identity, allocation, self.resources.llm
+            )
+        except Refused as refused:
+            self.broken = refused
+            await crash(refused)
+
+    async def stop(self) -> None:
+        if self.running is not None:
+            await self.running.stop()
+        for task in list(self._felt):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    def state(self) -> dict[str, Any]:
+        if self.running is None:
+            return {"start_error": None if self.broken is None else self.broken.code}
+        return self.running.audit()
+
+    def allocate(self, change: AllocationChanged) -> None:
+        """S3's allocation, as the agent's commands see it (`ctx.allocation`)."""
+        if self.running is not None:
+            self.running.allocate(Allocation.from_change(change))
+
+    def intent(self, intent: Intent) -> None:
+        """A feeling a command raised goes to S5 as an algedonic signal; progress is logged."""
+        if isinstance(intent, Progress):
+            return
+        if isinstance(intent, Feeling) and self.feel is not None:
+            felt = Felt(
+                kind=intent.kind,
+                intensity=intent.intensity,
+                reason=intent.reason,
+                episode=f"{self.info.agent_id}:{intent.reason}",
+                context={k: v for k, v in intent.context.items() if isinstance(v, int | float)},
+            )
+            task = asyncio.ensure_future(self.feel(felt))
+            self._felt.add(task)
+            task.add_done_callback(self._felt.discard)
+
+
+class SdkCommand:
+    """One command of an SDK type, as the host's `Agent` performs commands."""
+
+    def __init__(self, declared: CommandDefinition, info: CommandInfo) -> None:
+        self.declared = declared
+        self.description = info.description
+        self._info = info
+
+    def info(self) -> CommandInfo:
+        return self._info
+
+    async def perform(self, behaviour: SdkBehaviour, data: dict[str, Any]) -> dict[str, Any]:
+        if behaviour.broken is not None:
+            refused = behaviour.broken
+            raise CommandFailed(refused.code, refused.message, refused.details)
+        if behaviour.running is None:
+            raise CommandFailed("agent_not_started", "the agent has not started")
+        invocation = Invocation(
+            self.declared.name, data, current_command.get() or str(uuid.uuid4())
+        )
+        outcome = await behaviour.running.run(invocation, behaviour.intent)
+        if outcome.exception is not None and behaviour.crash is not None:
+            await behaviour.crash(outcome.exception)
+        error = outcome.result.error
+        if error is not None:
+            raise CommandFailed(error.code, error.message, error.details)
+        return outcome.result.result or {}
+
+
+def hosted_type(agent_class: type[Agent[Any]]) -> AgentType:
+    """The SDK type `agent_class`, as the host runs agent types."""
+    read = definition(agent_class)
+    manifest = read.manifest()
+    commands: Mapping[str, Any] = {
+        name: SdkCommand(declared, manifest.commands[name])
+        for name, declared in read.commands.items()
+    }
+
+    def build(config: Any, resources: Resources) -> SdkBehaviour:
+        return SdkBehaviour(read, config, resources)
+
+    return AgentType(
+        name=read.name,
+        description=manifest.description,
+        config_model=HostedConfig,
+        commands=commands,
+        build=build,
+    )

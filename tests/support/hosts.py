@@ -1,0 +1,94 @@
+"""Agent hosts as processes of their own beside a launched system: `python -m vsm.agent run`
+with the system's environment, each under its own instance id and port."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from scripts.localrun import LocalSystem
+from tests.support.system import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+READY_WITHIN_S = 90.0
+
+
+@dataclass
+class Host:
+    """One agent host process."""
+
+    instance: str
+    port: int
+    process: subprocess.Popen[bytes]
+    log: Path
+    env: dict[str, str] = field(default_factory=dict)
+
+    def ready(self) -> bool:
+        try:
+            url = f"http://127.0.0.1:{self.port}/readyz"
+            with urllib.request.urlopen(url, timeout=1) as answer:
+                return bool(answer.status == 200)
+        except OSError:
+            return False
+
+    def wait_ready(self, within_s: float = READY_WITHIN_S) -> None:
+        deadline = time.monotonic() + within_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(
+                    f"host {self.instance} exited with {self.process.returncode}:\n{self.tail()}"
+                )
+            if self.ready():
+                return
+            time.sleep(0.2)
+        raise TimeoutError(f"host {self.instance} not ready after {within_s:g}s:\n{self.tail()}")
+
+    def tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+        except OSError as error:
+            return f"(unreadable: {error})"
+
+    def stop(self, grace_s: float = 20.0) -> int:
+        """SIGTERM, then SIGKILL after `grace_s`; the exit code."""
+        if self.process.poll() is None:
+            self.process.terminate()
+        try:
+            return self.process.wait(timeout=grace_s)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            return self.process.wait()
+
+
+def start_host(
+    system: LocalSystem,
+    instance: str,
+    targets: list[str],
+    log_dir: Path,
+    **env: str,
+) -> Host:
+    """An agent host offering `targets` (modules or module:Class) to `system`, not yet ready."""
+    port = free_port()
+    environment = {
+        **os.environ,
+        **system.env,
+        "HTTP_PORT": str(port),
+        "INSTANCE_ID": instance,
+        "PYTHONPATH": str(ROOT),
+        **env,
+    }
+    log = log_dir / f"host-{instance}.log"
+    with log.open("ab") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "vsm.agent", "run", *targets],
+            env=environment,
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    return Host(instance, port, process, log, environment)
