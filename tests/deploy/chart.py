@@ -128,7 +128,7 @@ HOSTS: dict[str, Any] = {
             "networkPolicy": {"internetEgress": False},
         },
     },
-    "monitoring": {"serviceMonitor": {"enabled": True}},
+    "monitoring": {"serviceMonitor": {"enabled": True}, "prometheusRule": {"enabled": True}},
 }
 RENDERS: dict[str, dict[str, Any] | None] = {
     "default": None,

@@ -132,6 +132,13 @@ def test_a_host_reaches_the_broker_and_is_scraped_and_budgeted(hosts_render: Ren
     assert not [rule for rule in ledger if "ipBlock" in rule.get("to", [{}])[0]]
 
 
+def test_a_host_down_is_alerted_like_a_service(hosts_render: Render) -> None:
+    rules = objects(hosts_render, "PrometheusRule")["vsm"]["spec"]["groups"][0]["rules"]
+    down = next(rule for rule in rules if rule["alert"] == "VsmServiceDown")["expr"]
+    for name in HOST_WORKLOADS:
+        assert f'absent(up{{namespace="vsm", service="vsm-{name}"}})' in down
+
+
 def test_no_hosts_by_default(default_render: Render) -> None:
     assert not [m for m in default_render if component_of(m).startswith("host-")]
 
