@@ -166,3 +166,9 @@ def test_the_example_host_runs_vsm_agent_from_the_operations_image_behind_its_pr
     assert host["depends_on"]["operations"] == {"condition": "service_healthy"}
     package = mounts(host)[host["environment"]["PYTHONPATH"]]
     assert package == "./examples/agents"
+    assert (ROOT / package / "vsm_example_agents" / "__init__.py").exists()
+    organisation = yaml.safe_load((ROOT / package / "organisation.yaml").read_text())
+    data_dirs = {
+        a["config"]["data_dir"] for a in organisation["agents"] if "data_dir" in a["config"]
+    }
+    assert data_dirs <= set(mounts(host)), "csv-summary's data_dir is not mounted"
