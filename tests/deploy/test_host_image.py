@@ -8,31 +8,17 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
 
+from scripts.release import instructions
+
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = ROOT / "examples" / "Dockerfile.host"
 Instruction = tuple[str, str]
-
-
-def instructions(text: str) -> list[Instruction]:
-    """(KEYWORD, arguments) per instruction: comments dropped, continued lines joined."""
-    logical = re.sub(
-        r"\\\n",
-        " ",
-        "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#")),
-    )
-    found = []
-    for line in logical.splitlines():
-        if line.strip():
-            keyword, _, rest = line.strip().partition(" ")
-            found.append((keyword.upper(), rest.strip()))
-    return found
 
 
 def stages(found: list[Instruction]) -> list[list[Instruction]]:
@@ -48,7 +34,7 @@ def stages(found: list[Instruction]) -> list[list[Instruction]]:
 
 @pytest.fixture(scope="module")
 def parsed() -> list[Instruction]:
-    return instructions(DOCKERFILE.read_text())
+    return [(i.keyword, i.arguments) for i in instructions(DOCKERFILE.read_text())]
 
 
 def test_every_stage_is_built_on_the_operations_image(parsed: list[Instruction]) -> None:
@@ -73,7 +59,9 @@ def test_the_package_goes_into_the_images_environment(parsed: list[Instruction])
 def test_the_host_runs_as_the_non_root_user(parsed: list[Instruction]) -> None:
     final = stages(parsed)[-1]
     users = [rest for keyword, rest in final if keyword == "USER"]
-    assert users == ["10001:10001"]  # the base image's user, which the chart's context runs
+    values = yaml.safe_load((ROOT / "deploy" / "helm" / "vsm" / "values.yaml").read_text())
+    uid = values["default"]["securityContext"]["runAsUser"]
+    assert users == [f"{uid}:{uid}"]  # the base image's user, which the chart's context runs
     entrypoint = next(i for i in final if i[0] == "ENTRYPOINT")
     assert final.index(("USER", users[0])) < final.index(entrypoint)
 
