@@ -36,18 +36,30 @@ FIXED = {
 }
 
 
+HOST = "agent-host"
+"""An agent host (`vsm-agent run`): operations' code offering SDK types; its document is
+built with an example type (the routes are the same for every type)."""
+
+
 def build_app(service: str) -> Any:
     """The service's app built from default settings, so documents don't depend on the env."""
-    module = MODULES[service]
+    module = MODULES["operations" if service == HOST else service]
     settings_type = importlib.import_module(f"{module}.settings").Settings
     settings = settings_type.model_construct(**{**settings_type().model_dump(), **FIXED})
-    return importlib.import_module(f"{module}.app").create_app(settings)
+    create_app = importlib.import_module(f"{module}.app").create_app
+    if service == HOST:
+        from vsm_example_agents.csv_summary import CsvSummary
+
+        return create_app(settings, [CsvSummary])
+    return create_app(settings)
 
 
 def interfaces() -> dict[str, Interface]:
-    """What each service sends and receives; a service's request queue is told the answers
-    that the services asking it wait for."""
-    found = {service: build_app(service).state.runtime.bus.interface for service in MODULES}
+    """What each service (and an agent host) sends and receives; a service's request queue is
+    told the answers that the services asking it wait for."""
+    found = {
+        service: build_app(service).state.runtime.bus.interface for service in [*MODULES, HOST]
+    }
     for asker in found.values():
         for use in asker.uses:
             if use.exchange == topology.REQUESTS and use.replies:
@@ -57,13 +69,14 @@ def interfaces() -> dict[str, Interface]:
 
 
 def asyncapi(service: str, interface: Interface) -> dict[str, Any]:
+    what = "a vsm agent host (`vsm-agent run`)" if service == HOST else f"the vsm {service} service"
     return spec.document(
         interface,
         title=f"vsm {service}",
         version=VERSION,
-        description=f"AMQP interface of the vsm {service} service (generated from the code): "
-        "every channel it sends to or receives from. Every message is a CloudEvents 1.0 "
-        "event in structured mode; `data` is the typed body.",
+        description=f"AMQP interface of {what}, generated from the code: every channel it "
+        "sends to or receives from. Every message is a CloudEvents 1.0 event in structured "
+        "mode; `data` is the typed body.",
     )
 
 

@@ -371,6 +371,7 @@ def main() -> int:
         print(f"  {name:<17} {system.url(name)}  (/healthz /readyz /metrics)")
     print(f"  logs             {args.log_dir}/<service>.log")
     print(connecting(system, token, from_environment=bool(os.environ.get("MCP_AUTH_TOKEN"))))
+    print("Your own agents: `uv run vsm-agent run <your module>` in another terminal (README).")
     running = bring_to_life(system, organisation, token) if organisation else []
     print("Ctrl-C stops everything.")
     reported: set[str] = set()

@@ -1,6 +1,7 @@
-"""The page "Write your first agent", section 6, as written: its agent type (section 1) in a
-package of the reader's own, offered by `vsm-agent run` to a running system, then the `vsm`
-commands the page shows, with the answers it promises."""
+"""The pages that show how to write an agent, as written: their agent type in a package of the
+reader's own, offered by `vsm-agent run` to a running system, then the `vsm` commands they
+show, with the answers they promise ("Write your first agent", section 6, and the README's
+"Your own agents")."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import json
 import re
 import shlex
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,55 +20,94 @@ from tests.support.hosts import ROOT, Host, start_host
 
 pytestmark = pytest.mark.integration
 
-PAGE = ROOT / "docs" / "write-your-first-agent.md"
+TUTORIAL = ROOT / "docs" / "write-your-first-agent.md"
+README = ROOT / "README.md"
 BLOCK = re.compile(r"^```(python|sh)\n(.*?)^```$", re.DOTALL | re.MULTILINE)
 
 
-def blocks(kind: str, section: str) -> list[str]:
+def blocks(page: Path, kind: str, section: str) -> list[str]:
     """The page's `kind` blocks under the heading starting with `section`."""
-    text = PAGE.read_text()
+    text = page.read_text()
     start = text.index(f"\n## {section}")
     end = text.find("\n## ", start + 1)
     return [body for found, body in BLOCK.findall(text[start:end]) if found == kind]
 
 
-@pytest.fixture(scope="module")
-def host(system: LocalSystem, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Host]:
-    package = tmp_path_factory.mktemp("readers") / "my_agents"
-    package.mkdir()
+def commands(block: str) -> list[list[str]]:
+    """Each line of a shell block as arguments, its comment and `uv run` left out."""
+    lines = [shlex.split(line, comments=True) for line in block.splitlines()]
+    return [line[2:] if line[:2] == ["uv", "run"] else line for line in lines]
+
+
+@pytest.fixture
+def hosts() -> Iterator[list[Host]]:
+    """The hosts a test starts, stopped after it."""
+    started: list[Host] = []
+    yield started
+    for host in started:
+        host.stop()
+
+
+def offer(
+    system: LocalSystem, tmp: Path, module: str, code: str, run: list[str], hosts: list[Host]
+) -> None:
+    """Write `code` as `my_agents.<module>` and start the host the page's `run` line starts."""
+    program, verb, *targets = run
+    assert (program, verb, targets) == ("vsm-agent", "run", [f"my_agents.{module}"])
+    package = tmp / "my_agents"
+    package.mkdir(exist_ok=True)
     (package / "__init__.py").write_text("")
-    (package / "stock.py").write_text(blocks("python", "1.")[0])
-    (run,) = blocks("sh", "6.")[0].splitlines()
-    program, verb, *targets = shlex.split(run)
-    assert (program, verb, targets) == ("vsm-agent", "run", ["my_agents.stock"])
-    log_dir = tmp_path_factory.mktemp("host-logs")
-    reader = start_host(
-        system, "readers-host", targets, log_dir, PYTHONPATH=f"{package.parent}:{ROOT}"
-    )
-    reader.wait_ready()
-    yield reader
-    reader.stop()
+    (package / f"{module}.py").write_text(code)
+    host = start_host(system, f"readers-{module}", targets, tmp, PYTHONPATH=f"{tmp}:{ROOT}")
+    hosts.append(host)
+    host.wait_ready()
 
 
-def test_the_pages_commands_answer_as_it_says(system: LocalSystem, host: Host) -> None:
-    commands = [shlex.split(line) for line in blocks("sh", "6.")[1].splitlines()]
-    assert [c[:3] for c in commands] == [
+def run(system: LocalSystem, line: list[str]) -> tuple[int, Any]:
+    """A `vsm` line of the page, with `--json`: its exit code and what it printed."""
+    assert line[0] == "vsm", line
+    done = vsm(*line[1:], "--json", url=system.url("mcp-gateway"))
+    return done.returncode, json.loads(done.stdout or "null")
+
+
+def outcome(system: LocalSystem, line: list[str]) -> tuple[int, Any]:
+    """A `vsm agents command` line: its exit code and the result, or the error's code."""
+    code, printed = run(system, line)
+    return code, printed["result"] if printed["status"] == "ok" else printed["error"]["code"]
+
+
+def test_the_tutorials_commands_answer_as_it_says(
+    system: LocalSystem, tmp_path: Path, hosts: list[Host]
+) -> None:
+    start, then = (commands(block) for block in blocks(TUTORIAL, "sh", "6."))
+    offer(system, tmp_path, "stock", blocks(TUTORIAL, "python", "1.")[0], start[0], hosts)
+    assert [line[:3] for line in then] == [
         ["vsm", "agents", "spawn"],
         ["vsm", "agents", "command"],
         ["vsm", "agents", "command"],
         ["vsm", "status"],
     ]
-    url = system.url("mcp-gateway")
-    spawned, received, shipped, status = (vsm(*c[1:], "--json", url=url) for c in commands)
+    spawn, receive, ship, status = then
 
-    assert spawned.returncode == 0, spawned.stderr
-    assert json.loads(spawned.stdout)["agent_type"] == "stock_keeper"
-    assert received.returncode == 0, received.stderr
-    assert json.loads(received.stdout)["result"] == {"item": "bolt", "quantity": 8}
-    assert shipped.returncode == 1
-    assert json.loads(shipped.stdout)["error"]["code"] == "out_of_stock"
-    assert status.returncode == 0, status.stderr
-    hosts = json.loads(status.stdout)["status"]["hosts"]
-    assert [(h["instance"], h["offers"], h["agents"]) for h in hosts] == [
-        ("readers-host", ["stock_keeper"], 1)
-    ]
+    assert run(system, spawn)[1]["agent_type"] == "stock_keeper"
+    assert outcome(system, receive) == (0, {"item": "bolt", "quantity": 8})
+    assert outcome(system, ship) == (1, "out_of_stock")
+    code, shown = run(system, status)
+    hosts = {h["instance"]: h for h in shown["status"]["hosts"]}
+    assert code == 0
+    assert (hosts["readers-stock"]["offers"], hosts["readers-stock"]["agents"]) == (
+        ["stock_keeper"],
+        1,
+    )
+
+
+def test_the_readmes_agent_answers_as_it_says(
+    system: LocalSystem, tmp_path: Path, hosts: list[Host]
+) -> None:
+    (code,) = blocks(README, "python", "Your own agents")
+    (lines,) = (commands(block) for block in blocks(README, "sh", "Your own agents"))
+    start, spawn, greet = lines
+    offer(system, tmp_path, "greeter", code, start, hosts)
+
+    assert run(system, spawn)[0] == 0
+    assert outcome(system, greet) == (0, {"text": "Hello, Stafford!"})

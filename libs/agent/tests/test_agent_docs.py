@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[3]
 BLOCK = re.compile(r"^```python\n(.*?)^```$", re.DOTALL | re.MULTILINE)
 
 
-PAGES = ["libs/agent/README.md", "docs/write-your-first-agent.md"]
+PAGES = ["libs/agent/README.md", "docs/write-your-first-agent.md", "README.md"]
 
 
 def examples(page: str) -> str:
@@ -25,7 +25,8 @@ def examples(page: str) -> str:
 @pytest.mark.parametrize("page", PAGES)
 def test_the_examples_run(page: str) -> None:
     script = examples(page)
-    assert script.count("assert ") >= 8  # the examples show what they claim
+    if page != "README.md":  # the README's is a class only: tests/integration runs it on a host
+        assert script.count("assert ") >= 8  # the examples show what they claim
 
     ran = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False

@@ -384,6 +384,12 @@ class AgentDescription(Message):
     TYPE: ClassVar[str] = "vsm.s1.agent.v1"
 
     agent: AgentInfo
+    hosts: int | None = Field(
+        default=None,
+        ge=0,
+        description="Live agent hosts offering its type, for an agent of a type hosts serve "
+        "(none for operations' own types, and from earlier releases).",
+    )
 
 
 class AgentList(Message):

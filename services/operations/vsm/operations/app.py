@@ -153,7 +153,9 @@ def create_app(settings: Settings, offered: Sequence[type[Agent[Any]]] = ()) -> 
         snapshot_interval_s=settings.vsm_log_snapshot_interval_s,
         items=lambda: s1.registry.live,
     )
-    if not hosting:
+    if hosting:
+        bus.interface.asks(SERVICE, RegisterHost, HostRegistered)
+    else:
         handlers.register(bus, s1, settings.registry_replay_timeout_s)
     runtime.on_start(start)
     runtime.on_stop(stop)

@@ -60,7 +60,10 @@ def register(bus: Bus, s1: System1, ready_timeout_s: float) -> None:
     async def on_get(envelope: Envelope[GetAgent]) -> RabbitResponse:
         await s1.wait_ready(ready_timeout_s)
         agent = s1.registry.find(envelope.data.agent_id)
-        return bus.reply(AgentDescription(agent=agent), cause=envelope)
+        hosts = None
+        if agent.pool is not None:
+            hosts = len(s1.offers.live_hosts(agent.agent_type, time.monotonic()))
+        return bus.reply(AgentDescription(agent=agent, hosts=hosts), cause=envelope)
 
     @bus.handle(requests, ListAgents)
     async def on_list(envelope: Envelope[ListAgents]) -> RabbitResponse:

@@ -156,7 +156,8 @@ class AgentHost:
         self._news = asyncio.Event()
         self._handing_over: set[asyncio.Task[None]] = set()
         bus.telemetry.routes.narrowers.append(narrow_command_key)
-        agents = agent_routes("{agent_id}", "{partition}")  # type: ignore[arg-type]
+        pool = None if None in self.placements else "{agent_type}"
+        agents = agent_routes("{agent_id}", "{partition}", pool)  # type: ignore[arg-type]
         bus.interface.receives(
             agents, AgentCommand, AuditRequest, AllocationChanged, CoordinationNote
         )

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import inspect
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -26,6 +27,9 @@ from vsm.operations.settings import Settings
 __all__ = ["load_types", "main"]
 
 USAGE_ERROR = 2
+HOST_PORT = 8010
+"""A host's /health and /metrics port unless `HTTP_PORT` says otherwise (operations' default,
+8001, is taken where the services run on one machine)."""
 
 
 def _classes_in(module: Any) -> list[type[Agent[Any]]]:
@@ -76,6 +80,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         help="modules whose agent types to offer (default: the vsm.agent_types entry points)",
     )
     arguments = parser.parse_args(argv)
+    if os.getcwd() not in sys.path:  # a module beside the caller, as `python -m` would find it
+        sys.path.insert(0, os.getcwd())
     try:
         offered = load_types(arguments.targets)
     except (ImportError, AttributeError, AgentDefinitionError) as error:
@@ -85,6 +91,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         print("vsm-agent: no agent type to offer", file=sys.stderr)
         raise SystemExit(USAGE_ERROR)
     settings = Settings()
+    if "HTTP_PORT" not in os.environ:
+        settings = settings.model_copy(update={"http_port": HOST_PORT})
     serve(create_app(settings, offered), settings)
 
 

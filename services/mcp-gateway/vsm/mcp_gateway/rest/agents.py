@@ -49,6 +49,7 @@ from vsm.contract.operations import (
     command_key,
 )
 from vsm.kit.bus import Bus, NotRoutable, expect
+from vsm.kit.rpc import RequestTimeout
 from vsm.mcp_gateway.rest.common import (
     ASKS,
     BODY,
@@ -143,6 +144,14 @@ def on_not_routable(_: Request[Any, Any, Any], error: NotRoutable) -> Response[A
     return error_response(404, "agent_not_found", str(error))
 
 
+class NoHost(Exception):
+    """A command timed out while no live agent host offered its agent's type."""
+
+
+def on_no_host(_: Request[Any, Any, Any], error: NoHost) -> Response[Any]:
+    return error_response(504, "no_host", str(error))
+
+
 class AgentDirectory:
     """Agent id -> agent type, learnt from the registry once per agent.
 
@@ -191,7 +200,7 @@ def dependencies(
 class AgentsController(Controller):
     path = "/api/vsm"
     tags = ["system 1", "agents"]
-    exception_handlers = {NotRoutable: on_not_routable}
+    exception_handlers = {NotRoutable: on_not_routable, NoHost: on_no_host}
 
     @post("/agents", status_code=201, responses=BODY | CONFLICT | ASKS)
     async def spawn(
@@ -278,14 +287,25 @@ class AgentsController(Controller):
         agent_id: FromPath[str],
         data: JSONBody[CommandInput],
     ) -> CommandResult:
-        """Send a command on `vsm.s1.commands` and wait for its result (504 past the timeout)."""
+        """Send a command on `vsm.s1.commands` and wait for its result (504 past the timeout:
+        `no_host` when no live agent host offers the agent's type, else `timeout`)."""
         agent_type = await agents.directory.type_of(agents.bus, agent_id)
-        reply = await agents.bus.ask(
-            AgentCommand(agent_id=agent_id, command_type=data.type, data=data.data),
-            exchange=topology.S1_COMMANDS,
-            routing_key=command_key(agent_type, agent_id, data.type),
-            timeout=data.timeout_s,
-        )
+        try:
+            reply = await agents.bus.ask(
+                AgentCommand(agent_id=agent_id, command_type=data.type, data=data.data),
+                exchange=topology.S1_COMMANDS,
+                routing_key=command_key(agent_type, agent_id, data.type),
+                timeout=data.timeout_s,
+            )
+        except RequestTimeout:
+            query = GetAgent(agent_id=agent_id)
+            described = await agents.bus.query("operations", "get", query, AgentDescription)
+            if described.hosts == 0:
+                raise NoHost(
+                    f"no live agent host offers {agent_type!r}: the command was not taken "
+                    f"within {data.timeout_s:g} s"
+                ) from None
+            raise
         return expect(reply, CommandResult)
 
     @post("/audit/bypass", status_code=200, responses=BODY | NOT_FOUND | ASKS)
