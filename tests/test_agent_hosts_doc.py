@@ -71,6 +71,7 @@ def test_the_names_table_is_the_topology() -> None:
     exchanges = {exchange.name for exchange in topology.EXCHANGES}
     queues = {REGISTRY_LOG.name, AGENT_DEAD_LETTERS, pool_queue("<type>", 0).name[:-1] + "<k>"}
     queues |= {results_exchange("<id>").name}  # an exchange of the agent's own
+    queues |= {topology.requests_queue(HOST_SERVICE).name}
     for name, *_ in table_after("| name | kind |"):
         assert name.strip("`") in exchanges | queues, name
 
