@@ -106,7 +106,7 @@ HOSTS: dict[str, Any] = {
     "agentHostDefaults": {"typePartitions": 6},
     "agentHosts": {
         "research": {
-            "args": ["vsm_example_agents"],
+            "args": ["vsm_example_agents.researcher", "vsm_example_agents.csv_summary"],
             "types": ["researcher", "csv-summary"],
             "keda": {"enabled": True, "maxReplicas": 3},
         },

@@ -36,7 +36,7 @@ def test_each_host_is_a_deployment_running_vsm_agent_on_its_modules(hosts_render
     research = container(hosts_render, "host-research")
     assert research["image"] == "vsm-operations:0.1.0"  # the vsm-agent script ships there
     assert research["command"] == ["vsm-agent", "run"]
-    assert research["args"] == ["vsm_example_agents"]
+    assert research["args"] == ["vsm_example_agents.researcher", "vsm_example_agents.csv_summary"]
     ledger = container(hosts_render, "host-ledger")
     assert ledger["image"] == "registry.example.com/ledger-agents:2.1.0"
     assert ledger["args"] == ["ledger.agents", "ledger.extra:Reconciler"]

@@ -25,6 +25,9 @@ from typing import Any
 import pytest
 import yaml
 
+from vsm.agent import definition
+from vsm.operations.hosting import load_types
+
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
 PROMETHEUS = ROOT / "deploy" / "compose" / "prometheus.yml"
@@ -161,7 +164,7 @@ def test_the_example_host_runs_vsm_agent_from_the_operations_image_behind_its_pr
     assert host["profiles"] == ["example-host"]
     assert host["image"] == operations["image"]
     assert "build" not in host  # the operations service builds the image
-    assert [*host["entrypoint"], *host["command"]] == ["vsm-agent", "run", "vsm_example_agents"]
+    assert host["entrypoint"] == ["vsm-agent", "run"]
     assert operations["environment"].items() <= host["environment"].items()
     assert host["depends_on"]["operations"] == {"condition": "service_healthy"}
     package = mounts(host)[host["environment"]["PYTHONPATH"]]
@@ -172,3 +175,7 @@ def test_the_example_host_runs_vsm_agent_from_the_operations_image_behind_its_pr
         a["config"]["data_dir"] for a in organisation["agents"] if "data_dir" in a["config"]
     }
     assert data_dirs <= set(mounts(host)), "csv-summary's data_dir is not mounted"
+    # The modules it is given define the types the example organisation spawns, as the host
+    # (`vsm-agent run`) loads them.
+    offered = {definition(agent_type).name for agent_type in load_types(host["command"])}
+    assert offered == {agent["type"] for agent in organisation["agents"]}
