@@ -15,6 +15,7 @@ from tests.deploy.chart import (
     env_of,
     lint,
     lint_problems,
+    notes,
     objects,
     render,
     render_error,
@@ -137,6 +138,14 @@ def test_a_host_down_is_alerted_like_a_service(hosts_render: Render) -> None:
     down = next(rule for rule in rules if rule["alert"] == "VsmServiceDown")["expr"]
     for name in HOST_WORKLOADS:
         assert f'absent(up{{namespace="vsm", service="vsm-{name}"}})' in down
+
+
+def test_the_install_notes_list_the_hosts() -> None:
+    text = notes(HOSTS)
+    research = "vsm_example_agents.researcher vsm_example_agents.csv_summary"
+    assert f"vsm-host-research: vsm-agent run {research}  (offers researcher, csv-summary)" in text
+    assert "vsm-host-ledger: vsm-agent run ledger.agents ledger.extra:Reconciler" in text
+    assert "Agent hosts" not in notes()
 
 
 def test_no_hosts_by_default(default_render: Render) -> None:
