@@ -38,7 +38,14 @@ SEMVER = re.compile(r"^\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?$")
 SERVICES = tuple(sorted(p.name for p in (ROOT / "services").iterdir() if p.is_dir()))
 IMAGE = re.compile(r"\bvsm-(" + "|".join(map(re.escape, SERVICES)) + r"):(\d[\w.+-]*)")
 # Where the images are named with a tag, for people to copy.
-IMAGE_FILES = ("docker-compose.yml", "README.md", "deploy/README.md", "deploy/helm/vsm/values.yaml")
+IMAGE_FILES = (
+    "docker-compose.yml",
+    "README.md",
+    "deploy/README.md",
+    "deploy/helm/vsm/values.yaml",
+    "examples/Dockerfile.host",
+    "examples/agents/README.md",
+)
 LICENSE_EXPRESSION = "Apache-2.0"
 
 
@@ -60,7 +67,9 @@ def members(root: Path = ROOT) -> dict[str, Path]:
     for pattern in tomllib.loads((root / "pyproject.toml").read_text())["tool"]["uv"]["workspace"][
         "members"
     ]:
-        for directory in sorted(root.glob(pattern)):
+        # Directories only, as uv reads the globs: a file beside them (examples/Dockerfile.host)
+        # is no package.
+        for directory in sorted(p for p in root.glob(pattern) if p.is_dir()):
             project = tomllib.loads((directory / "pyproject.toml").read_text())["project"]
             found[project["name"]] = directory
     return found

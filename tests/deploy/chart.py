@@ -98,11 +98,44 @@ CLUSTER: dict[str, Any] = {
     "monitoring": {"serviceMonitor": {"enabled": True}},
     "keda": {"enabled": True},
 }
+# Two agent hosts (docs/agent-hosts.md): one on the operations image scaled by KEDA, one on an
+# image of its own with extra environment, no internet and a type partition count of 6.
+HOSTS: dict[str, Any] = {
+    "vsm": {"namespace": "logistics"},
+    "secrets": {"signingKeys": "k1:c2lnbmluZy1rZXktb2YtdGhlLXRlc3Q="},
+    "agentHostDefaults": {"typePartitions": 6},
+    "agentHosts": {
+        "research": {
+            "args": ["vsm_example_agents.researcher", "vsm_example_agents.csv_summary"],
+            "types": ["researcher", "csv-summary"],
+            "keda": {"enabled": True, "maxReplicas": 3},
+        },
+        "ledger": {
+            "image": {"repository": "registry.example.com/ledger-agents", "tag": "2.1.0"},
+            "command": ["vsm-agent", "run"],
+            "args": ["ledger.agents", "ledger.extra:Reconciler"],
+            "types": ["reconciler"],
+            "replicas": 3,
+            "env": {"LOG_LEVEL": "DEBUG"},
+            "extraEnv": [
+                {
+                    "name": "LEDGER_DSN",
+                    "valueFrom": {"secretKeyRef": {"name": "ledger", "key": "dsn"}},
+                }
+            ],
+            "resources": {"limits": {"memory": "1Gi"}},
+            "secretEnv": [],
+            "networkPolicy": {"internetEgress": False},
+        },
+    },
+    "monitoring": {"serviceMonitor": {"enabled": True}, "prometheusRule": {"enabled": True}},
+}
 RENDERS: dict[str, dict[str, Any] | None] = {
     "default": None,
     "full": FULL,
     "child": CHILD,
     "cluster": CLUSTER,
+    "hosts": HOSTS,
 }
 
 

@@ -1,5 +1,5 @@
 """Renders of the chart, once per session: default values, every feature on, a child system,
-the production broker."""
+the production broker, two agent hosts."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.deploy.chart import CHILD, CLUSTER, FULL, RENDERS, render
+from tests.deploy.chart import CHILD, CLUSTER, FULL, HOSTS, RENDERS, render
 
 
 @pytest.fixture(scope="session")
@@ -28,6 +28,11 @@ def child_render() -> list[dict[str, Any]]:
 @pytest.fixture(scope="session")
 def cluster_render() -> list[dict[str, Any]]:
     return render(CLUSTER)
+
+
+@pytest.fixture(scope="session")
+def hosts_render() -> list[dict[str, Any]]:
+    return render(HOSTS)
 
 
 @pytest.fixture(scope="session", params=list(RENDERS))

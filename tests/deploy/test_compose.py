@@ -25,6 +25,9 @@ from typing import Any
 import pytest
 import yaml
 
+from vsm.agent import definition
+from vsm.operations.hosting import load_types
+
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
 PROMETHEUS = ROOT / "deploy" / "compose" / "prometheus.yml"
@@ -147,3 +150,32 @@ def test_the_quickstart_script_is_valid_bash_and_shellcheck_clean() -> None:
         pytest.fail("shellcheck is missing: `make shellcheck-package` installs it (Debian package)")
     linted = subprocess.run([shellcheck, str(script)], capture_output=True, text=True, check=False)
     assert linted.returncode == 0, linted.stdout
+
+
+def test_the_example_host_runs_vsm_agent_from_the_operations_image_behind_its_profile(
+    compose: dict[str, Any],
+) -> None:
+    """`docker compose up` leaves it out; `--profile example-host` adds a host offering the
+    example agent types, with operations' image and environment (docs/agent-hosts.md)."""
+    services = compose["services"]
+    host, operations = services["example-host"], services["operations"]
+    profiled = {name for name, service in services.items() if service.get("profiles")}
+    assert profiled == {"example-host"}
+    assert host["profiles"] == ["example-host"]
+    assert host["image"] == operations["image"]
+    assert "build" not in host  # the operations service builds the image
+    assert host["entrypoint"] == ["vsm-agent", "run"]
+    assert operations["environment"].items() <= host["environment"].items()
+    assert host["depends_on"]["operations"] == {"condition": "service_healthy"}
+    package = mounts(host)[host["environment"]["PYTHONPATH"]]
+    assert package == "./examples/agents"
+    assert (ROOT / package / "vsm_example_agents" / "__init__.py").exists()
+    organisation = yaml.safe_load((ROOT / package / "organisation.yaml").read_text())
+    data_dirs = {
+        a["config"]["data_dir"] for a in organisation["agents"] if "data_dir" in a["config"]
+    }
+    assert data_dirs <= set(mounts(host)), "csv-summary's data_dir is not mounted"
+    # The modules it is given define the types the example organisation spawns, as the host
+    # (`vsm-agent run`) loads them.
+    offered = {definition(agent_type).name for agent_type in load_types(host["command"])}
+    assert offered == {agent["type"] for agent in organisation["agents"]}

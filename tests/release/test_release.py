@@ -27,11 +27,12 @@ def test_every_place_states_the_project_version() -> None:
 
 
 def copy_of_the_repository(tmp_path: Path) -> Path:
-    for name in (*FILES, "docs/openapi", "docs/asyncapi", "libs", "services", "tools"):
+    for name in (*FILES, "docs/openapi", "docs/asyncapi", "libs", "services", "tools", "examples"):
         source, target = release.ROOT / name, tmp_path / name
         target.parent.mkdir(parents=True, exist_ok=True)
         if source.is_dir():
-            shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__", "tests"))
+            ignore = shutil.ignore_patterns("__pycache__", "tests")
+            shutil.copytree(source, target, ignore=ignore, dirs_exist_ok=True)
         else:
             shutil.copy2(source, target)
     return tmp_path

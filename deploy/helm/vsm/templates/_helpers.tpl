@@ -45,7 +45,7 @@ app.kubernetes.io/version: {{ $root.Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ $root.Release.Service }}
 {{- end }}
 
-{{/* A LabelSelector of every enabled component's pods of this release (not RabbitMQ). */}}
+{{/* A LabelSelector of every enabled component's and agent host's pods of this release (not RabbitMQ). */}}
 {{- define "vsm.componentPodsSelector" -}}
 matchLabels:
   app.kubernetes.io/name: {{ include "vsm.name" . }}
@@ -54,10 +54,8 @@ matchExpressions:
   - key: app.kubernetes.io/component
     operator: In
     values:
-      {{- range $name, $component := .Values.components }}
-      {{- if $component.enabled }}
+      {{- range $name, $_ := include "vsm.workloads" . | fromYaml }}
       - {{ $name }}
-      {{- end }}
       {{- end }}
 {{- end }}
 
@@ -199,13 +197,24 @@ loopback (kubectl port-forward), the Ingress hosts and access.hosts.
 
 {{/*
 (list $ "queen") -> YAML of the component's effective values: `default` merged with its
-entry. Maps merge key by key, extraEnv is appended, lists and scalars given replace.
+entry (vsm.settings), its image <default.image.repository>-<component>.
 */}}
 {{- define "vsm.component" -}}
 {{- $root := index . 0 -}}
 {{- $name := index . 1 }}
+{{- $entry := index $root.Values.components $name }}
+{{- include "vsm.settings" (list $root $entry (printf "%s-%s" $root.Values.default.image.repository $name)) }}
+{{- end }}
+
+{{/*
+(list $ entry imageRepository) -> YAML of a workload's effective values: `default` merged
+with the entry. Maps merge key by key, extraEnv is appended, lists and scalars given replace;
+the image is imageRepository unless the entry names its own.
+*/}}
+{{- define "vsm.settings" -}}
+{{- $root := index . 0 -}}
+{{- $c := index . 1 }}
 {{- $d := $root.Values.default }}
-{{- $c := index $root.Values.components $name }}
 {{- $out := dict }}
 {{- range $key := list "env" "resources" "podAnnotations" "podLabels" "nodeSelector" "service" }}
 {{- $_ := set $out $key (mergeOverwrite (deepCopy (index $d $key)) (deepCopy (index $c $key | default dict))) }}
@@ -216,7 +225,7 @@ entry. Maps merge key by key, extraEnv is appended, lists and scalars given repl
 {{- $_ := set $out "extraEnv" (concat $d.extraEnv ($c.extraEnv | default list)) }}
 {{- $image := mergeOverwrite (deepCopy $d.image) (deepCopy ($c.image | default dict)) }}
 {{- if not (and $c.image $c.image.repository) }}
-{{- $_ := set $image "repository" (printf "%s-%s" $d.image.repository $name) }}
+{{- $_ := set $image "repository" (index . 2) }}
 {{- end }}
 {{- $_ := set $image "appVersion" $root.Chart.AppVersion }}
 {{- $_ := set $out "image" (include "vsm.image" $image) }}
@@ -224,6 +233,64 @@ entry. Maps merge key by key, extraEnv is appended, lists and scalars given repl
 {{- $_ := set $out "secretEnv" ($c.secretEnv | default list) }}
 {{- $_ := set $out "networkPolicy" ($c.networkPolicy | default dict) }}
 {{- $_ := set $out "ingress" ($c.ingress | default dict) }}
+{{- toYaml $out }}
+{{- end }}
+
+{{/*
+(list $ "research") -> YAML of an agent host's effective values: `agentHosts.research` over
+`default` like a component (vsm.settings), on the operations image (the `vsm-agent` console
+script ships in the operations distribution), plus what only a host has: command, args,
+types, keda. It may have the Anthropic key (the LLM client it lends its agents) and HTTPS
+to the internet, as operations has, unless its entry says otherwise.
+*/}}
+{{- define "vsm.agentHost" -}}
+{{- $root := index . 0 -}}
+{{- $entry := index $root.Values.agentHosts (index . 1) }}
+{{- $given := omit $entry "command" "args" "types" "keda" }}
+{{- if not (hasKey $given "secretEnv") }}
+{{- $_ := set $given "secretEnv" (list "ANTHROPIC_API_KEY") }}
+{{- end }}
+{{- $policy := deepCopy ($entry.networkPolicy | default dict) }}
+{{- if not (hasKey $policy "internetEgress") }}
+{{- $_ := set $policy "internetEgress" true }}
+{{- end }}
+{{- $_ := set $given "networkPolicy" $policy }}
+{{- $operations := printf "%s-operations" $root.Values.default.image.repository }}
+{{- $out := include "vsm.settings" (list $root $given $operations) | fromYaml }}
+{{- $_ := set $out "command" ($entry.command | default (list "vsm-agent" "run")) }}
+{{- $_ := set $out "args" ($entry.args | default list) }}
+{{- $_ := set $out "types" ($entry.types | default list) }}
+{{- /* key by key: a false or 0 given replaces the default (sprig's merges would keep it) */}}
+{{- $keda := deepCopy $root.Values.agentHostDefaults.keda }}
+{{- range $key, $value := $entry.keda }}
+{{- $_ := set $keda $key $value }}
+{{- end }}
+{{- $_ := set $out "keda" $keda }}
+{{- toYaml $out }}
+{{- end }}
+
+{{/* (list $ "research") -> the workload name of an agent host: host-research. */}}
+{{- define "vsm.agentHostComponent" -}}
+{{- printf "host-%s" (index . 1) }}
+{{- end }}
+
+{{/*
+Every workload of the release as YAML, workload name -> effective values: the enabled
+components (vsm.component) and the agent hosts (vsm.agentHost, named host-<name>, with
+`host: <name>`). Templates that treat hosts like components range over this.
+*/}}
+{{- define "vsm.workloads" -}}
+{{- $out := dict }}
+{{- range $name, $entry := .Values.components }}
+{{- if $entry.enabled }}
+{{- $_ := set $out $name (include "vsm.component" (list $ $name) | fromYaml) }}
+{{- end }}
+{{- end }}
+{{- range $name, $_ := .Values.agentHosts }}
+{{- $host := include "vsm.agentHost" (list $ $name) | fromYaml }}
+{{- $_ := set $host "host" $name }}
+{{- $_ := set $out (include "vsm.agentHostComponent" (list $ $name)) $host }}
+{{- end }}
 {{- toYaml $out }}
 {{- end }}
 
@@ -258,6 +325,47 @@ entry. Maps merge key by key, extraEnv is appended, lists and scalars given repl
 {{- if and .Values.keda.enabled (not .Values.components.operations.enabled) }}
 {{- fail "keda.enabled scales operations, but components.operations.enabled is false" }}
 {{- end }}
+{{- if and .Values.agentHosts (not .Values.components.operations.enabled) }}
+{{- fail "agentHosts register with operations, but components.operations.enabled is false" }}
+{{- end }}
+{{- range $name, $_ := .Values.agentHosts }}
+{{- $host := include "vsm.agentHost" (list $ $name) | fromYaml }}
+{{- if and $host.keda.enabled (not $host.types) }}
+{{- fail (printf "agentHosts.%s.keda.enabled scales on the partition queues of the host's agent types: list them in agentHosts.%s.types" $name $name) }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* (list $ "operations") -> KEDA's TriggerAuthentication of that workload: the broker's URL. */}}
+{{- define "vsm.kedaAuthentication" -}}
+{{- $root := index . 0 -}}
+{{- $name := index . 1 -}}
+apiVersion: keda.sh/v1alpha1
+kind: TriggerAuthentication
+metadata:
+  name: {{ include "vsm.componentFullname" . }}
+  namespace: {{ $root.Release.Namespace }}
+  labels:
+    {{- include "vsm.labels" . | nindent 4 }}
+spec:
+  secretTargetRef:
+    - parameter: host
+      name: {{ include "vsm.brokerSecretName" $root }}
+      # One URL: the broker's Service (an existing Secret's key must hold a single URL too).
+      key: {{ ternary $root.Values.broker.external.existingSecretKey "KEDA_HOST" (ne $root.Values.broker.external.existingSecret "") }}
+{{- end }}
+
+{{/* "true" when KEDA scales anything (operations or an agent host): its operator then reads queue depths from the broker. */}}
+{{- define "vsm.kedaEnabled" -}}
+{{- $on := .Values.keda.enabled }}
+{{- range $_, $host := .Values.agentHosts }}
+{{- if and $host.keda (hasKey $host.keda "enabled") }}
+{{- $on = or $on $host.keda.enabled }}
+{{- else }}
+{{- $on = or $on $.Values.agentHostDefaults.keda.enabled }}
+{{- end }}
+{{- end }}
+{{- ternary "true" "" $on }}
 {{- end }}
 
 {{/* The egress rule to the DNS servers. */}}
