@@ -142,5 +142,7 @@ def test_a_host_loads_the_types_of_a_module_or_a_class() -> None:
     module = "vsm_example_agents.csv_summary"
     assert [t.name for t in load_types([module])] == ["csv-summary"]
     assert [t.name for t in load_types([f"{module}:CsvSummary"])] == ["csv-summary"]
+    package = sorted(t.name for t in load_types(["vsm_example_agents"]))
+    assert package == ["csv-summary", "researcher"]
     with pytest.raises(Exception, match="no agent type"):
         load_types(["vsm.operations.offers"])

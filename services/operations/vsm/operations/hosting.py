@@ -33,14 +33,16 @@ HOST_PORT = 8010
 
 
 def _classes_in(module: Any) -> list[type[Agent[Any]]]:
-    """The agent types a module defines (not those it imports)."""
+    """The agent types a module defines, or a package's modules (not those it imports from
+    elsewhere)."""
+    inside = (module.__name__, f"{module.__name__}.")
     return [
         value
         for value in vars(module).values()
         if inspect.isclass(value)
         and issubclass(value, Agent)
         and value is not Agent
-        and value.__module__ == module.__name__
+        and (value.__module__ == inside[0] or value.__module__.startswith(inside[1]))
         and "name" in vars(value)
     ]
 
