@@ -87,7 +87,7 @@ def select(only: str | None) -> list[Case]:
         name = todo.pop()
         if name not in names:
             names.add(name)
-            todo += [CASES[name].baseline] if CASES[name].baseline else []
+            todo += [base] if (base := CASES[name].baseline) else []
     order = list(CASES)
 
     def place(case: Case) -> tuple[int, int]:
