@@ -31,6 +31,7 @@ from bench import (  # importing a module of cases registers them
     console,  # noqa: F401
     floor,  # noqa: F401
     higher_is_better,
+    hosts,  # noqa: F401
     journal,  # noqa: F401
     kit,  # noqa: F401
     loop,  # noqa: F401
@@ -74,16 +75,29 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def select(only: str | None) -> list[Case]:
-    """The chosen cases and their baselines, each case right after its baseline."""
+    """The chosen cases and their baselines (and theirs: a system case may be the baseline
+    of another, e.g. `system.rest_command` of `system.host_command`), each case right after
+    its baseline."""
     chosen = [case for case in CASES.values() if only is None or only in case.name]
     if not chosen:
         raise SystemExit(f"no benchmark matches {only!r}; known: {', '.join(CASES)}")
-    names = {case.name for case in chosen} | {case.baseline for case in chosen if case.baseline}
+    names = {case.name for case in chosen}
+    todo = [case.baseline for case in chosen if case.baseline]
+    while todo:
+        name = todo.pop()
+        if name not in names:
+            names.add(name)
+            todo += [base] if (base := CASES[name].baseline) else []
     order = list(CASES)
-    return sorted(
-        (CASES[name] for name in names),
-        key=lambda case: (order.index(case.baseline or case.name), case.baseline is not None),
-    )
+
+    def place(case: Case) -> tuple[int, int]:
+        """Where the case's first baseline (one without its own) stands, then how deep."""
+        depth = 0
+        while case.baseline:
+            case, depth = CASES[case.baseline], depth + 1
+        return order.index(case.name), depth
+
+    return sorted((CASES[name] for name in names), key=place)
 
 
 @asynccontextmanager
@@ -168,6 +182,13 @@ def median(rounds: list[Figures]) -> Figures:
     return {key: statistics.median(figures[key] for figures in rounds) for key in rounds[0]}
 
 
+def breakdown(figure: str, baseline: Figures) -> bool:
+    """A figure shown as it is, not as a ratio: one the baseline lacks, or a part of a
+    figure (`cpu_us_per_op:<process>`), which may be 0 in the baseline (a system case
+    compared with another, e.g. `system.host_command` with `system.rest_command`)."""
+    return figure not in baseline or ":" in figure
+
+
 def compare(cases: list[Case], results: dict[str, list[Figures]]) -> list[dict[str, Any]]:
     rows = []
     for case in cases:
@@ -175,8 +196,8 @@ def compare(cases: list[Case], results: dict[str, list[Figures]]) -> list[dict[s
             continue
         mine, theirs = results[case.name], results[case.baseline]
         for figure, value in median(mine).items():
-            if figure not in theirs[0]:
-                continue  # a breakdown (e.g. CPU per service): in the JSON and `extras`
+            if breakdown(figure, theirs[0]):
+                continue  # in the JSON and `extras`
             base = median(theirs)[figure]
             paired = [a[figure] / b[figure] for a, b in zip(mine, theirs, strict=True)]
             rows.append(
@@ -210,7 +231,7 @@ def extras(
             shown[case.name] = (mine, "no baseline")
         elif case.baseline is not None:
             theirs = results[case.baseline][0]
-            more = [{k: v for k, v in r.items() if k not in theirs} for r in mine]
+            more = [{k: v for k, v in r.items() if breakdown(k, theirs)} for r in mine]
             if more[0]:
                 shown[case.name] = (more, "breakdown")
     return shown
@@ -243,6 +264,8 @@ def table(
         "ends included): lower is better (kit/raw > 1: the kit is slower or costlier).",
         "system.* rows: 'kit' is the whole system (seven service processes driven from here);",
         "their cpu_us_per_op counts this process and the seven services (per process below).",
+        "system.host_command's 'raw' is system.rest_command (same system, same run); its",
+        "cpu_us_per_op counts the agent host too.",
     ]
     return "\n".join(lines)
 

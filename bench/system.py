@@ -23,7 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,10 +56,12 @@ from vsm.contract.algedonic import AlgedonicSignal
 from vsm.contract.envelope import Envelope
 from vsm.contract.message import Message
 from vsm.contract.operations import (
+    TYPE_PARTITIONS,
     AgentCommand,
     command_key,
     earlier_command_queue,
     partition_queue,
+    pool_queue,
     results_exchange,
 )
 from vsm.contract.policy import PolicyChanged
@@ -215,9 +217,11 @@ class ProcessClock:
         self.start()
 
     @classmethod
-    def of(cls, system: System) -> ProcessClock:
+    def of(cls, system: System, also: Mapping[str, int] | None = None) -> ProcessClock:
+        """The seven services' clock, and that of the processes `also` names beside them
+        (e.g. an agent host: `{"agent-host": pid}`)."""
         pids = {name: process.pid for name, process in system.local.processes.items()}
-        return cls(pids, system.broker_pid)
+        return cls({**pids, **(also or {})}, system.broker_pid)
 
     def start(self) -> None:
         self.clock = Stopwatch()
@@ -303,6 +307,9 @@ class System:
     workers: list[str] = field(default_factory=list)
     agents: set[str] = field(default_factory=set)
     """Every agent spawned in this run, so their queues and exchanges get deleted."""
+    pools: set[str] = field(default_factory=set)
+    """Agent types offered by agent hosts beside the system (`bench.hosts`), so that their
+    partition queues (`vsm.s1.pool.<type>.<k>`) get deleted."""
     token: str = ""
     """The gateway's operate token (the console's sign-in takes it too)."""
     idle_rss: dict[str, float] = field(default_factory=dict)
@@ -413,6 +420,8 @@ async def launched(
         agents = system.agents if system is not None else set()
         queues, exchanges = contract_names()
         queues += [partition_queue(k).name for k in range(16)]  # S1_PARTITIONS by default
+        for pool in system.pools if system is not None else ():
+            queues += [pool_queue(pool, k).name for k in range(TYPE_PARTITIONS)]
         for agent in agents:
             queue = earlier_command_queue(agent)
             queues += [queue.name, queue.dead_letter_queue]
@@ -462,20 +471,45 @@ async def check_worker_schema(http: httpx.AsyncClient) -> None:
 
 
 # REST commands ----------------------------------------------------------------------------
-def rest_command(system: System) -> Callable[[], Awaitable[None]]:
-    """One `POST /api/vsm/agents/{id}/command` round trip; fails on anything but an ok result."""
-    path = f"/api/vsm/agents/{system.rest_agent}/command"
+def process_data_body(seq: int) -> dict[str, Any]:
+    """A worker's `process_data` command with small data (the REST cases' command)."""
+    return {"type": "process_data", "data": {"data": {"seq": seq, "text": "bench"}}}
+
+
+def rest_command(
+    system: System,
+    agent_id: str | None = None,
+    body: Callable[[int], dict[str, Any]] = process_data_body,
+) -> Callable[[], Awaitable[None]]:
+    """One `POST /api/vsm/agents/{id}/command` round trip (`body(seq)`, by default a worker's
+    `process_data`, to `system.rest_agent`); fails on anything but an ok result."""
+    path = f"/api/vsm/agents/{agent_id or system.rest_agent}/command"
     seq = 0
 
     async def post() -> None:
         nonlocal seq
         seq += 1
-        body = {"type": "process_data", "data": {"data": {"seq": seq, "text": "bench"}}}
-        response = await system.rest.post(path, body)
+        response = await system.rest.post(path, body(seq))
         if response.status != 200 or response.json().get("status") != "ok":
             raise RuntimeError(f"command: {response.status} {response.text[:300]}")
 
     return post
+
+
+async def one_at_a_time(
+    post: Callable[[], Awaitable[None]], n: int, clock: Callable[[], ProcessClock]
+) -> Figures:
+    """`WARMUP` untimed calls of `post`, then `n` timed one after the other: p50/p99 and the
+    CPU per call of the processes `clock()` watches."""
+    for _ in range(WARMUP):
+        await post()
+    samples, timing = [], clock()
+    async with asyncio.timeout(DEADLINE_S):
+        for _ in range(n):
+            started = time.perf_counter()
+            await post()
+            samples.append(time.perf_counter() - started)
+    return timing.latency(samples)
 
 
 @benchmark("system.rest_command", baseline="raw.rpc")
@@ -483,16 +517,9 @@ async def rest_command_latency(ctx: Context) -> Figures:
     """`POST /api/vsm/agents/{id}/command` (`process_data`, small data) to one worker agent
     through the mcp-gateway, one at a time on one keep-alive connection: p50/p99."""
     system = await the_system(ctx)
-    post = rest_command(system)
-    for _ in range(WARMUP):
-        await post()
-    samples, clock = [], ProcessClock.of(system)
-    async with asyncio.timeout(DEADLINE_S):
-        for _ in range(sizes(ctx).rest):
-            started = time.perf_counter()
-            await post()
-            samples.append(time.perf_counter() - started)
-    return clock.latency(samples)
+    return await one_at_a_time(
+        rest_command(system), sizes(ctx).rest, lambda: ProcessClock.of(system)
+    )
 
 
 @benchmark("system.rest_command16", baseline="raw.rpc16")
@@ -662,12 +689,14 @@ async def routes_floor(ctx: Context, system: System, n: int, channels: int) -> F
     return floor
 
 
-async def idle_cpu(system: System, settle_s: float, window_s: float) -> Figures:
+async def idle_cpu(
+    system: System, settle_s: float, window_s: float, also: Mapping[str, int] | None = None
+) -> Figures:
     """CPU used by the idle system (nothing sent to it) over `window_s`, after `settle_s`:
-    `idle_cpu_pct` for the seven services and the broker together, in % of one core, and
-    `idle_cpu_pct:<process>` each."""
+    `idle_cpu_pct` for the seven services, the broker and the processes `also` names
+    together, in % of one core, and `idle_cpu_pct:<process>` each."""
     await asyncio.sleep(settle_s)
-    clock = ProcessClock.of(system)
+    clock = ProcessClock.of(system, also)
     await asyncio.sleep(window_s)
     return clock.busy_pct("idle_cpu_pct")
 
