@@ -19,10 +19,9 @@ import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
-from jsonschema import Draft202012Validator
 
 from vsm.agent.registry import TypeClash, TypeRegistry, check_clash
 from vsm.contract.agent_types import AgentTypeManifest
@@ -30,6 +29,9 @@ from vsm.contract.errors import Refused
 from vsm.contract.operations import AgentInfo
 from vsm.operations.agents.base import AgentConfig
 from vsm.operations.registry import invalid
+
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator
 
 __all__ = [
     "BUILT_IN",
@@ -134,6 +136,8 @@ class HostOffers:
 
     def validate(self, manifest: AgentTypeManifest, config: Mapping[str, Any]) -> None:
         """`invalid_config` naming each field the type's config schema refuses."""
+        from jsonschema import Draft202012Validator  # only where spawns are checked, not in hosts
+
         validator = self._validators.get(manifest.name)
         if validator is None or validator.schema != manifest.config_schema:
             validator = self._validators[manifest.name] = Draft202012Validator(
