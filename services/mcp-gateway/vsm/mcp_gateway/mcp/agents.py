@@ -26,12 +26,11 @@ from vsm.contract.operations import (
     SpawnAgent,
     TerminateAgent,
     audit_key,
-    command_key,
 )
 from vsm.kit.bus import Bus, expect
 from vsm.mcp_gateway.mcp.arguments import ADDITIVE, DESTRUCTIVE, READ_ONLY, AgentId
 from vsm.mcp_gateway.mcp.results import answered, tool_result
-from vsm.mcp_gateway.rest.agents import AgentDirectory
+from vsm.mcp_gateway.rest.agents import AgentDirectory, command_agent
 
 TERMINATES = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=True)
 """Ends an agent for good; ending it again changes nothing more."""
@@ -78,14 +77,9 @@ def register(server: MCPServer[Any], bus: Bus, max_chars: int, directory: AgentD
     ) -> Annotated[CallToolResult, CommandResult]:
         """Send a command on `vsm.s1.commands` and wait for the agent's result; `data` follows
         the command's input schema (`list_agent_types`)."""
-        agent_type = await directory.type_of(bus, agent_id)
-        reply = await bus.ask(
-            AgentCommand(agent_id=agent_id, command_type=command_type, data=data),
-            exchange=topology.S1_COMMANDS,
-            routing_key=command_key(agent_type, agent_id, command_type),
-            timeout=timeout_s,
-        )
-        return tool_result(expect(reply, CommandResult), max_chars)
+        command = AgentCommand(agent_id=agent_id, command_type=command_type, data=data)
+        result = await command_agent(bus, directory, agent_id, command, timeout_s)
+        return tool_result(result, max_chars)
 
     @server.tool(annotations=TERMINATES)
     @answered

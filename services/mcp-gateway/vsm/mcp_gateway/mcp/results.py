@@ -18,6 +18,7 @@ from pydantic import BaseModel
 
 from vsm.kit.bus import NotRoutable, RequestFailed, UnexpectedReply
 from vsm.kit.rpc import RequestTimeout
+from vsm.mcp_gateway.rest.agents import NoHost
 
 P = ParamSpec("P")
 
@@ -48,6 +49,8 @@ def describe_failure(error: Exception) -> str | None:
     """`<code>: <message>` for a failure of the owning system; None for anything else."""
     if isinstance(error, RequestFailed):
         return f"{error.reply.code}: {error.reply.message}"
+    if isinstance(error, NoHost):
+        return f"no_host: {error}"
     if isinstance(error, RequestTimeout):
         return f"timeout: {error}"
     if isinstance(error, NotRoutable):
@@ -66,7 +69,7 @@ def answered(
     async def call(*args: P.args, **kwargs: P.kwargs) -> CallToolResult:
         try:
             return await fn(*args, **kwargs)
-        except (RequestFailed, RequestTimeout, NotRoutable, UnexpectedReply) as error:
+        except (RequestFailed, RequestTimeout, NotRoutable, UnexpectedReply, NoHost) as error:
             raise ToolError(describe_failure(error) or "failed") from error
 
     return call

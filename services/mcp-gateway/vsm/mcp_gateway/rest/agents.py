@@ -152,6 +152,35 @@ def on_no_host(_: Request[Any, Any, Any], error: NoHost) -> Response[Any]:
     return error_response(504, "no_host", str(error))
 
 
+async def command_agent(
+    bus: Bus,
+    directory: AgentDirectory,
+    agent_id: str,
+    command: AgentCommand,
+    timeout_s: float,
+) -> CommandResult:
+    """Send a command on `vsm.s1.commands` and wait for its result: `RequestTimeout` past
+    `timeout_s`, or `NoHost` when no live agent host offers the agent's type."""
+    agent_type = await directory.type_of(bus, agent_id)
+    try:
+        reply = await bus.ask(
+            command,
+            exchange=topology.S1_COMMANDS,
+            routing_key=command_key(agent_type, agent_id, command.command_type),
+            timeout=timeout_s,
+        )
+    except RequestTimeout:
+        query = GetAgent(agent_id=agent_id)
+        described = await bus.query("operations", "get", query, AgentDescription)
+        if described.hosts == 0:
+            raise NoHost(
+                f"no live agent host offers {agent_type!r}: the command was not taken "
+                f"within {timeout_s:g} s"
+            ) from None
+        raise
+    return expect(reply, CommandResult)
+
+
 class AgentDirectory:
     """Agent id -> agent type, learnt from the registry once per agent.
 
@@ -289,24 +318,8 @@ class AgentsController(Controller):
     ) -> CommandResult:
         """Send a command on `vsm.s1.commands` and wait for its result (504 past the timeout:
         `no_host` when no live agent host offers the agent's type, else `timeout`)."""
-        agent_type = await agents.directory.type_of(agents.bus, agent_id)
-        try:
-            reply = await agents.bus.ask(
-                AgentCommand(agent_id=agent_id, command_type=data.type, data=data.data),
-                exchange=topology.S1_COMMANDS,
-                routing_key=command_key(agent_type, agent_id, data.type),
-                timeout=data.timeout_s,
-            )
-        except RequestTimeout:
-            query = GetAgent(agent_id=agent_id)
-            described = await agents.bus.query("operations", "get", query, AgentDescription)
-            if described.hosts == 0:
-                raise NoHost(
-                    f"no live agent host offers {agent_type!r}: the command was not taken "
-                    f"within {data.timeout_s:g} s"
-                ) from None
-            raise
-        return expect(reply, CommandResult)
+        command = AgentCommand(agent_id=agent_id, command_type=data.type, data=data.data)
+        return await command_agent(agents.bus, agents.directory, agent_id, command, data.timeout_s)
 
     @post("/audit/bypass", status_code=200, responses=BODY | NOT_FOUND | ASKS)
     async def audit(self, bus: BusDep, data: JSONBody[BypassAuditInput]) -> AuditReport:
