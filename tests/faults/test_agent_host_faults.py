@@ -15,6 +15,7 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -25,6 +26,7 @@ from tests.support.hosts import Host, audit, command, start_host
 from tests.support.polling import eventually
 from tests.support.system import launch, shut_down
 from tests.support.tokens import gateway_client
+from vsm.operations.host import HANDOVER_PAUSE_S
 
 pytestmark = [pytest.mark.integration, pytest.mark.fault, pytest.mark.timeout(300)]
 
@@ -101,17 +103,24 @@ async def agents(rest: httpx.AsyncClient) -> list[str]:
 
 
 async def spread(rest: httpx.AsyncClient, hosts: set[str]) -> dict[str, str]:
-    """Which host serves each agent once they are spread over exactly `hosts` (a command to
-    each first, so that a partition another host owns is handed over to it)."""
+    """Which host serves each agent once they are spread over exactly `hosts` and the
+    hand-overs have settled: the same hosts for longer than a hand-over pause, through
+    rounds of a command to each agent (a partition another host owns moves at its next
+    message)."""
+    last: dict[str, Any] = {"where": None, "since": 0.0}
 
-    async def served() -> dict[str, str] | None:
+    async def settled() -> dict[str, str] | None:
         ids = await agents(rest)
         await asyncio.gather(*(command(rest, a, "add", {"value": 0}) for a in ids))
         reports = await asyncio.gather(*(audit(rest, a) for a in ids))
         where = {a: r["instance"] for a, r in zip(ids, reports, strict=True)}
-        return where if set(where.values()) == hosts else None
+        now = time.monotonic()
+        if where != last["where"]:
+            last.update(where=where, since=now)
+        steady = now - last["since"] > HANDOVER_PAUSE_S + 1
+        return where if steady and set(where.values()) == hosts else None
 
-    return await eventually(served, timeout=120, interval=1, what=f"agents spread over {hosts}")
+    return await eventually(settled, timeout=120, interval=1, what=f"agents settled on {hosts}")
 
 
 async def test_killing_a_host_loses_no_command_and_the_other_answers_each_once(
