@@ -93,13 +93,7 @@ async def test_pain_becomes_policy_becomes_allocation_and_viability_recovers(
 
         # The failing work stops hurting: errors now come at the throttled rate at most.
         await asyncio.sleep(5)
-        window = (allocation.at + 2, allocation.at + 5)
-        failures = [
-            s
-            for s in watch.of(CommandResult.TYPE, window[0])
-            if s.at <= window[1] and s.data["status"] == "error"
-        ]
-        failures_per_s = len(failures) / (window[1] - window[0])
+        failures_per_s = watch.failures_per_s(allocation.at + 2, allocation.at + 5)
         print(f"\nthrottled to {rate}/s: {failures_per_s:.1f} failures/s (offered 20/s)")
         assert failures_per_s <= rate * 1.3 + 1
 

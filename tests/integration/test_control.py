@@ -92,6 +92,18 @@ async def changes(
     return seen  # type: ignore[return-value]
 
 
+async def throttle(
+    gateway: httpx.AsyncClient, vsm_id: str, *limits: dict[str, Any], reason: str | None = None
+) -> dict[str, Any]:
+    """A new version of `vsm_id`'s throttle policy, limiting `limits`: the stored version."""
+    body: dict[str, Any] = {"policy": {"limits": list(limits)}}
+    if reason is not None:
+        body["reason"] = reason
+    reply = await gateway.put("/api/vsm/policies/throttle", params={"vsm_id": vsm_id}, json=body)
+    assert reply.status_code == 200, reply.text
+    return dict(reply.json())
+
+
 def without_audit(s3: dict[str, Any]) -> dict[str, Any]:
     """S3's state less the last audit (sporadic audits may replace it at any time)."""
     return {key: value for key, value in s3.items() if key != "last_audit"}
@@ -309,14 +321,8 @@ async def test_a_throttle_policy_limits_the_agent_and_a_later_version_restores_i
     policies = await system_probe.bind_queue("test.policies", topology.POLICY.name)
     limit = {"target": agent, "max_rate_per_s": 2, "max_concurrency": 1, "reason": "failing unit"}
 
-    v1 = await gateway.put(
-        "/api/vsm/policies/throttle",
-        params={"vsm_id": vsm},
-        json={"policy": {"limits": [limit]}, "reason": "test"},
-    )
+    version = (await throttle(gateway, vsm, limit, reason="test"))["version"]
 
-    assert v1.status_code == 200, v1.text
-    version = v1.json()["version"]
     [throttled] = await changes(system_probe, watched, 1)
     assert throttled.data.max_rate_per_s == 2.0
     assert throttled.data.resources.concurrency_slots == 1
@@ -333,20 +339,15 @@ async def test_a_throttle_policy_limits_the_agent_and_a_later_version_restores_i
     assert held(s3)[agent]["max_rate_per_s"] == 2.0
     assert held(s3)[bystander]["max_rate_per_s"] is None
 
-    v2 = await gateway.put(
-        "/api/vsm/policies/throttle",
-        params={"vsm_id": vsm},
-        json={"policy": {"limits": [{"target": "someone-else", "max_rate_per_s": 5}]}},
-    )
-    assert v2.status_code == 200, v2.text
+    v2 = await throttle(gateway, vsm, {"target": "someone-else", "max_rate_per_s": 5})
     [restored] = await changes(system_probe, watched, 1)
     assert restored.data.max_rate_per_s is None
     assert restored.data.resources.concurrency_slots == 4
-    assert restored.data.policy == f"throttle v{v2.json()['version']}"
+    assert restored.data.policy == f"throttle v{v2['version']}"
     print(
         f"\nthrottle v{version}: {agent} -> {throttled.data.max_rate_per_s}/s, "
         f"{throttled.data.resources.concurrency_slots} slot ({throttled.data.reason!r}); "
-        f"v{v2.json()['version']} restores -> rate {restored.data.max_rate_per_s}, "
+        f"v{v2['version']} restores -> rate {restored.data.max_rate_per_s}, "
         f"{restored.data.resources.concurrency_slots} slots"
     )
 

@@ -26,7 +26,7 @@ from tests.support.polling import eventually
 from tests.support.probe import Probe
 from vsm.contract import topology
 from vsm.contract.coordination import WorkItem, work_key
-from vsm.contract.operations import results_exchange
+from vsm.contract.operations import CommandResult, results_exchange
 
 LOOP_ENV = {
     "ALGEDONIC_HALF_LIFE_S": "4",
@@ -129,6 +129,15 @@ class Watch:
 
     def of(self, message_type: str, since: float = 0.0) -> list[Seen]:
         return [s for s in self.seen if s.type == message_type and s.at >= since]
+
+    def failures_per_s(self, start: float, end: float) -> float:
+        """Error results per second seen between `start` and `end`."""
+        failures = [
+            s
+            for s in self.of(CommandResult.TYPE, start)
+            if s.at <= end and s.data["status"] == "error"
+        ]
+        return len(failures) / (end - start)
 
     async def first(self, message_type: str, since: float = 0.0, timeout: float = 60.0) -> Seen:
         async def found() -> Seen | None:

@@ -1,5 +1,8 @@
 """Agent types of a package of the user's own, written on the SDK alone, for the tests of
-agent hosts (`vsm-agent run tests.support.host_agents`)."""
+agent hosts (`vsm-agent run tests.support.host_agents`, or one type: `...host_agents:Tally`).
+
+`tally` is the type the tests govern; `beacon` is offered by a host of its own, which a
+test stops to see a type left without any host."""
 
 from __future__ import annotations
 
@@ -76,3 +79,14 @@ class Tally(Agent[TallyConfig]):
 
     def audit(self) -> dict[str, int]:
         return {"total": self.total}
+
+
+class Beacon(Agent[Nothing]):
+    """Answers where it runs: a type offered by one host only, stopped by a test."""
+
+    name = "beacon"
+
+    @command
+    async def where(self, nothing: Nothing) -> Total:
+        """The host running it."""
+        return Total(total=0, host=os.environ.get("INSTANCE_ID", ""))

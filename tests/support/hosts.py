@@ -1,15 +1,20 @@
 """Agent hosts as processes of their own beside a launched system: `python -m vsm.agent run`
-with the system's environment, each under its own instance id and port."""
+with the system's environment, each under its own instance id and port; and the REST calls
+the tests make to the agents they host."""
 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+import httpx
 
 from scripts.localrun import LocalSystem
 from tests.support.system import free_port
@@ -54,6 +59,28 @@ class Host:
         except OSError as error:
             return f"(unreadable: {error})"
 
+    def text(self) -> str:
+        """The whole log."""
+        return self.log.read_text(errors="replace")
+
+    def exited(self, within_s: float) -> int:
+        """The exit code of a process that ends by itself within `within_s`."""
+        try:
+            return self.process.wait(timeout=within_s)
+        except subprocess.TimeoutExpired:
+            raise TimeoutError(f"host {self.instance} still running:\n{self.tail()}") from None
+
+    def kill(self) -> None:
+        """SIGKILL: no drain, no goodbye; its connection drops at once."""
+        self.process.kill()
+        self.process.wait()
+
+    def clean_exit(self, code: int) -> bool:
+        """Whether it ended as a service ends on SIGTERM: its shutdown done (`service_stopped`
+        logged), exit code 0 or uvicorn's re-raised SIGTERM (as tests/faults'
+        test_graceful_shutdown judges every service)."""
+        return code in (0, -signal.SIGTERM) and "service_stopped" in self.text()
+
     def stop(self, grace_s: float = 20.0) -> int:
         """SIGTERM, then SIGKILL after `grace_s`; the exit code."""
         if self.process.poll() is None:
@@ -92,3 +119,30 @@ def start_host(
             stderr=subprocess.STDOUT,
         )
     return Host(instance, port, process, log, environment)
+
+
+async def command(
+    rest: httpx.AsyncClient,
+    agent_id: str,
+    kind: str,
+    data: dict[str, Any],
+    timeout_s: float = 60,
+) -> dict[str, Any]:
+    """The agent's answer to one command sent through the gateway's REST API."""
+    response = await rest.post(
+        f"/api/vsm/agents/{agent_id}/command",
+        json={"type": kind, "data": data, "timeout_s": timeout_s},
+    )
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+async def audit(
+    rest: httpx.AsyncClient, agent_id: str, kind: str = "resource_audit"
+) -> dict[str, Any]:
+    """The agent's S3* audit report (`POST /audit/bypass`)."""
+    response = await rest.post(
+        "/api/vsm/audit/bypass", json={"agent_id": agent_id, "audit_type": kind, "timeout_s": 10}
+    )
+    assert response.status_code == 200, response.text
+    return dict(response.json()["report"])

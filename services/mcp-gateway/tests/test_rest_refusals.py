@@ -79,3 +79,12 @@ async def test_too_many_notes_is_the_senders_doing_a_429(
 
     assert answer.status_code == 429
     assert answer.json()["details"] == {"rate_per_s": 1}
+
+
+def test_a_type_no_live_host_offers_is_a_conflict() -> None:
+    """A spawn of a type offered before, by no live host now (operations' `no_host_for_type`),
+    is a conflict with the system's state (409), as the agent-hosts design says."""
+    from vsm.mcp_gateway.rest.common import status_of
+
+    assert status_of("no_host_for_type") == 409
+    assert status_of("invalid_agent_type") == 422

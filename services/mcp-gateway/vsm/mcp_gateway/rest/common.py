@@ -44,7 +44,8 @@ ANSWERS = {
     409: "Conflict: the name is taken, the meta-system exists or has children, the agent is "
     "damped, the approval is already decided or expired, or a quota is reached "
     "(`quota_exceeded`: agents per viable system, children per parent, depth, meta-systems in "
-    "total; the message names the setting).",
+    "total; the message names the setting), or no live agent host offers the agent type "
+    "(`no_host_for_type`).",
     413: "The body is larger than the gateway's cap on every route (`REST_MAX_BODY_BYTES`, "
     "1 MiB by default).",
     415: "The body is not declared JSON (`Content-Type: application/json`).",
