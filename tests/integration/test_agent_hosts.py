@@ -29,6 +29,7 @@ from vsm.contract import topology
 from vsm.contract.algedonic import AlgedonicSignal
 from vsm.contract.control import AllocationChanged, allocation_key
 from vsm.contract.system5 import InterventionOpened, InterventionResolved
+from vsm.operations.offers import BUILT_IN
 
 pytestmark = pytest.mark.integration
 
@@ -285,7 +286,7 @@ async def test_a_host_offering_a_known_name_with_other_schemas_is_refused_and_ex
     assert "agent host host-a" in clash
     built_in = usurper.text()
     assert "agent_type_clash" in built_in
-    assert "operations (built-in types)" in built_in
+    assert BUILT_IN in built_in
     types = {t["agent_type"]: t for t in (await rest.get("/api/vsm/agent-types")).json()}
     assert types["tally"]["commands"]["add"]["input_schema"]["properties"]["value"]["type"] == (
         "integer"
