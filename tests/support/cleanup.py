@@ -15,6 +15,12 @@ from vsm.kit.names import Namespace
 FIXED_QUEUES = (
     *topology.SHARED_QUEUES,
     *(operations.partition_queue(k) for k in range(16)),  # S1_PARTITIONS' default
+    # The partitions of the types the tests' agent hosts offer (up to 8 per type)
+    *(
+        operations.pool_queue(agent_type, k)
+        for agent_type in ("tally", "beacon", "stock_keeper", "greeter")
+        for k in range(8)
+    ),
     operations.REGISTRY_LOG,
     telegram.TELEGRAM_COMMANDS,
     topology.SYSTEM3_JOURNAL,
