@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import MutableMapping
 from typing import Any
 
 import structlog
@@ -17,6 +18,20 @@ def _trace_ids(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
     if span.is_valid:
         event["trace_id"] = format(span.trace_id, "032x")
         event["span_id"] = format(span.span_id, "016x")
+    return event
+
+
+_RECORD_FIELDS = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+
+
+def _agent_fields(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """The fields an SDK agent's log binds (`ctx.log.info("fetched", rows=3)`: its id, type,
+    command, and the caller's own), carried by its standard records under `vsm.agent.`."""
+    record = event.get("_record")
+    if isinstance(record, logging.LogRecord) and record.name.startswith("vsm.agent."):
+        for key, value in vars(record).items():
+            if key not in _RECORD_FIELDS:
+                event.setdefault(key, value)
     return event
 
 
@@ -42,7 +57,7 @@ def configure_logging(service: str, level: str, fmt: str) -> None:
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
-            foreign_pre_chain=shared,
+            foreign_pre_chain=[*shared, _agent_fields],
             processors=[
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
                 renderer,
