@@ -13,7 +13,7 @@ import re
 import typing
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, Generic, TypeVar, overload
+from typing import Any, ClassVar, Generic, NewType, TypeVar, overload
 
 from pydantic import BaseModel, ConfigDict
 
@@ -26,6 +26,7 @@ __all__ = [
     "AgentDefinitionError",
     "AgentTypeDefinition",
     "CommandDefinition",
+    "JsonObject",
     "NoConfig",
     "command",
     "definition",
@@ -45,6 +46,11 @@ class NoConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+
+JsonObject = NewType("JsonObject", dict[str, Any])
+"""A command's answer whose shape is not declared: any JSON object. Annotate the command
+`-> JsonObject` and return `JsonObject({...})`; its manifest's `output_schema` is None (left
+open) and the host checks only that the answer is a JSON object."""
 
 ConfigT = TypeVar("ConfigT", bound=BaseModel)
 
@@ -134,6 +140,8 @@ class CommandDefinition:
     method: str
     input_parameter: str
     context_parameter: str | None
+    open_output: bool = False
+    """Annotated `-> JsonObject`: any JSON object, no output model."""
 
     def info(self) -> CommandInfo:
         output = self.output_model
@@ -207,8 +215,11 @@ def _command(
             f"{where}: a command takes one pydantic model (its input) and at most one Context"
         )
     output = hints.get("return", None)
-    if output is not type(None) and not _is_model(output):
-        raise AgentDefinitionError(f"{where}: it must return a pydantic model or None, annotated")
+    open_output = output is JsonObject
+    if output is not type(None) and not _is_model(output) and not open_output:
+        raise AgentDefinitionError(
+            f"{where}: it must return a pydantic model or None (or JsonObject), annotated"
+        )
     description = mark.description or _summary(method.__doc__)
     if not description:
         raise AgentDefinitionError(f"{where}: describe the command (a docstring or description=)")
@@ -216,10 +227,11 @@ def _command(
         name=name,
         description=description,
         input_model=hints[inputs[0]],
-        output_model=None if output is type(None) else output,
+        output_model=None if output is type(None) or open_output else output,
         method=attribute,
         input_parameter=inputs[0],
         context_parameter=contexts[0] if contexts else None,
+        open_output=open_output,
     )
 
 

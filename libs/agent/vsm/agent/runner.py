@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
-from pydantic_core import to_jsonable_python
+from pydantic_core import PydanticSerializationError, to_jsonable_python
 
 from vsm.agent import failures
 from vsm.agent.context import (
@@ -304,6 +304,10 @@ class RunningAgent:
 def _checked(declared: CommandDefinition, answer: Any) -> dict[str, Any]:
     """The answer as JSON data, checked against the declared output model."""
     model = declared.output_model
+    if declared.open_output:
+        if not isinstance(answer, dict):
+            raise InvalidOutput(_wrong_output(f"{declared.name} must answer a JSON object"))
+        return _json_object(declared, answer)
     if model is None:
         if answer is not None:
             raise InvalidOutput(_wrong_output(f"{declared.name} declares no output"))
@@ -315,6 +319,16 @@ def _checked(declared: CommandDefinition, answer: Any) -> dict[str, Any]:
         return model.model_validate(data).model_dump(mode="json")
     except ValidationError as error:
         raise InvalidOutput(failures.invalid(error, "invalid_output", "result")) from None
+
+
+def _json_object(declared: CommandDefinition, answer: dict[str, Any]) -> dict[str, Any]:
+    """An open answer as JSON data (`JsonObject`): text keys, JSON values."""
+    if not all(isinstance(key, str) for key in answer):
+        raise InvalidOutput(_wrong_output(f"{declared.name} answered keys that are not text"))
+    try:
+        return dict(to_jsonable_python(answer))
+    except PydanticSerializationError:
+        raise InvalidOutput(_wrong_output(f"{declared.name} answered no JSON data")) from None
 
 
 def _wrong_output(message: str) -> CommandError:

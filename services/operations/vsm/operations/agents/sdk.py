@@ -7,6 +7,12 @@ codes). Its error results keep their codes; an `agent_error` or `invalid_output`
 agent's own fault, reported as a crash (its exception stays in the host's log) and counted
 toward its pain like any failure. The config keys the host reads (`allocation`,
 `max_allocation`, `algedonic`) are taken out before the type's own config is validated.
+
+operations' own types are SDK types too, hosted with `built_in=True`: their config models
+are `AgentConfig`s (the governance keys are their own fields, validated with the rest at
+spawn, as they always were), and data that does not fit a command answers
+`invalid_command`, the code clients of earlier releases know (SDK types answer
+`invalid_input`).
 """
 
 from __future__ import annotations
@@ -14,10 +20,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from pydantic import ConfigDict
+from pydantic import BaseModel, ConfigDict
 
 from vsm.agent import (
     Agent,
@@ -43,6 +49,7 @@ from vsm.operations.agents.base import (
     Crash,
     Feel,
     Resources,
+    nowhere,
 )
 from vsm.operations.algedonics import Feeling as Felt
 
@@ -60,12 +67,15 @@ class SdkBehaviour:
     """One SDK agent between commands: started (its config validated, its `start` hook run),
     stopped, shown to an auditor."""
 
-    def __init__(self, read: AgentTypeDefinition, config: HostedConfig, resources: Resources):
+    def __init__(
+        self, read: AgentTypeDefinition, config: dict[str, Any], resources: Resources
+    ) -> None:
         if resources.agent is None:
             raise ValueError("an SDK agent is built for one agent (Resources.charged_to)")
         self.read = read
         self.info = resources.agent
-        self.config = dict(config.model_extra or {})
+        self.config = config
+        """The type's own config, as its config model reads it."""
         self.resources = resources
         self.running: RunningAgent | None = None
         self.broken: Refused | None = None
@@ -125,10 +135,14 @@ class SdkBehaviour:
 class SdkCommand:
     """One command of an SDK type, as the host's `Agent` performs commands."""
 
-    def __init__(self, declared: CommandDefinition, info: CommandInfo) -> None:
+    def __init__(
+        self, declared: CommandDefinition, info: CommandInfo, invalid_code: str = "invalid_input"
+    ) -> None:
         self.declared = declared
         self.description = info.description
         self._info = info
+        self.invalid_code = invalid_code
+        """The code of data that does not fit the command (`invalid_command`: built-ins)."""
 
     def info(self) -> CommandInfo:
         return self._info
@@ -147,26 +161,42 @@ class SdkCommand:
             await behaviour.crash(outcome.exception)
         error = outcome.result.error
         if error is not None:
-            raise CommandFailed(error.code, error.message, error.details)
+            code = self.invalid_code if error.code == "invalid_input" else error.code
+            raise CommandFailed(code, error.message, error.details)
         return outcome.result.result or {}
 
 
-def hosted_type(agent_class: type[Agent[Any]]) -> AgentType:
-    """The SDK type `agent_class`, as the host runs agent types."""
+def hosted_type(
+    agent_class: type[Agent[Any]],
+    *,
+    built_in: bool = False,
+    destinations: Callable[[Any], list[tuple[str, str]]] = nowhere,
+) -> AgentType:
+    """The SDK type `agent_class`, as the host runs agent types; `built_in` for operations'
+    own types (config and codes as earlier releases had them: see the module's docstring),
+    `destinations` the URLs a config would call, checked against the egress policy at spawn."""
     read = definition(agent_class)
     manifest = read.manifest()
+    config_model: type[AgentConfig] = HostedConfig
+    if built_in:
+        if not issubclass(read.config_model, AgentConfig):
+            raise TypeError(f"a built-in type's config is an AgentConfig: {read.name}")
+        config_model = read.config_model
+    invalid_code = "invalid_command" if built_in else "invalid_input"
     commands: Mapping[str, Any] = {
-        name: SdkCommand(declared, manifest.commands[name])
+        name: SdkCommand(declared, manifest.commands[name], invalid_code)
         for name, declared in read.commands.items()
     }
 
-    def build(config: Any, resources: Resources) -> SdkBehaviour:
-        return SdkBehaviour(read, config, resources)
+    def build(config: BaseModel, resources: Resources) -> SdkBehaviour:
+        own = config.model_dump(mode="json") if built_in else dict(config.model_extra or {})
+        return SdkBehaviour(read, own, resources)
 
     return AgentType(
         name=read.name,
         description=manifest.description,
-        config_model=HostedConfig,
+        config_model=config_model,
         commands=commands,
         build=build,
+        destinations=destinations,
     )
