@@ -4,9 +4,10 @@ import hashlib
 from typing import Any
 
 import pytest
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
-from vsm.agent import AgentIdentity, definition
+from tests.support.commands import perform
+from vsm.agent import AgentIdentity
 from vsm.operations.agents.analysis import describe
 from vsm.operations.agents.base import CommandFailed
 from vsm.operations.agents.worker import Worker, WorkerConfig, checksum
@@ -18,9 +19,7 @@ def a_worker() -> Worker:
 
 async def execute(worker: Worker, command: str, data: dict[str, Any]) -> dict[str, Any]:
     """The command as the runner does it: input validated, then the worker's method."""
-    declared = definition(Worker).commands[command]
-    answer = await getattr(worker, declared.method)(declared.input_model.model_validate(data))
-    return answer.model_dump(mode="json") if isinstance(answer, BaseModel) else dict(answer)
+    return await perform(worker, command, data)
 
 
 def test_checksum_is_of_the_canonical_form_whatever_the_key_order() -> None:

@@ -99,10 +99,13 @@ async def spawn(
     identity: AgentIdentity,
     allocation: Allocation | None = None,
     llm: Llm | None = None,
+    *,
+    prepare: Callable[[Agent[Any]], None] | None = None,
 ) -> RunningAgent:
     """A started agent: its config validated (`Refused("invalid_config")` naming the fields)
     and its `start` hook done (`Refused("agent_start_failed")` when it raises). `llm` is the
-    client its commands see as `ctx.llm`."""
+    client its commands see as `ctx.llm`; `prepare` sees the agent made, before its `start`
+    hook (where a host hands its own agents what it lends them)."""
     read = definition(agent_type)
     if identity.agent_type != read.name:
         raise ValueError(f"an agent of type {read.name!r} cannot be {identity.agent_type!r}")
@@ -114,6 +117,8 @@ async def spawn(
         raise Refused(problem.code, problem.message, problem.details) from None
     try:
         agent = read.agent_class(validated, identity)
+        if prepare is not None:
+            prepare(agent)
         await agent.start()
     except Exception as error:
         agent_log(identity).exception("the agent failed to start")

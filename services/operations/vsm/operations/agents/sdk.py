@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
 
@@ -53,7 +53,15 @@ from vsm.operations.agents.base import (
 )
 from vsm.operations.algedonics import Feeling as Felt
 
-__all__ = ["HostedConfig", "SdkBehaviour", "SdkCommand", "hosted_type"]
+__all__ = ["Borrower", "HostedConfig", "SdkBehaviour", "SdkCommand", "hosted_type"]
+
+
+@runtime_checkable
+class Borrower(Protocol):
+    """A built-in type that uses the host's own clients (the egress client, the LLM retry
+    deadline): given them once made, before its `start` hook."""
+
+    def borrow(self, resources: Resources) -> None: ...
 
 
 class HostedConfig(AgentConfig):
@@ -68,7 +76,12 @@ class SdkBehaviour:
     stopped, shown to an auditor."""
 
     def __init__(
-        self, read: AgentTypeDefinition, config: dict[str, Any], resources: Resources
+        self,
+        read: AgentTypeDefinition,
+        config: dict[str, Any],
+        resources: Resources,
+        *,
+        lends: bool = False,
     ) -> None:
         if resources.agent is None:
             raise ValueError("an SDK agent is built for one agent (Resources.charged_to)")
@@ -76,6 +89,8 @@ class SdkBehaviour:
         self.info = resources.agent
         self.config = config
         """The type's own config, as its config model reads it."""
+        self.lends = lends
+        """Whether the agent is given the host's clients (`Borrower`): built-ins only."""
         self.resources = resources
         self.running: RunningAgent | None = None
         self.broken: Refused | None = None
@@ -92,11 +107,20 @@ class SdkBehaviour:
         allocation = Allocation(concurrency_slots=info.allocation)
         try:
             self.running = await spawn(
-                self.read.agent_class, self.config, identity, allocation, self.resources.llm
+                self.read.agent_class,
+                self.config,
+                identity,
+                allocation,
+                self.resources.llm,
+                prepare=self._lend,
             )
         except Refused as refused:
             self.broken = refused
             await crash(refused)
+
+    def _lend(self, agent: Agent[Any]) -> None:
+        if self.lends and isinstance(agent, Borrower):
+            agent.borrow(self.resources)
 
     async def stop(self) -> None:
         if self.running is not None:
@@ -190,7 +214,7 @@ def hosted_type(
 
     def build(config: BaseModel, resources: Resources) -> SdkBehaviour:
         own = config.model_dump(mode="json") if built_in else dict(config.model_extra or {})
-        return SdkBehaviour(read, own, resources)
+        return SdkBehaviour(read, own, resources, lends=built_in)
 
     return AgentType(
         name=read.name,
