@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from pydantic import BaseModel
 
 from vsm.agent import Agent, AgentIdentity, NoConfig, Refused, command, spawn
@@ -46,9 +47,7 @@ async def test_a_failing_prepare_is_a_start_failure() -> None:
     def broken(agent: Agent[NoConfig]) -> None:
         raise RuntimeError("no client")
 
-    try:
+    with pytest.raises(Refused) as refused:
         await spawn(Borrower, {}, AgentIdentity("borrower-1", "borrower"), prepare=broken)
-    except Refused as refused:
-        assert refused.code == "agent_start_failed"
-    else:
-        raise AssertionError("a failing prepare is refused")
+
+    assert refused.value.code == "agent_start_failed"
