@@ -1,11 +1,22 @@
-"""What a host gives an agent outside its commands: `spawn(prepare=...)` before `start`."""
+"""What passes between a host and an agent outside commands: `spawn(prepare=...)` before
+`start`, and feelings the agent raises on its own (`Agent.pain`, `spawn(on_intent=...)`)."""
 
 from __future__ import annotations
 
 import pytest
 from pydantic import BaseModel
 
-from vsm.agent import Agent, AgentIdentity, NoConfig, Refused, command, spawn
+from vsm.agent import (
+    Agent,
+    AgentIdentity,
+    Feeling,
+    Intent,
+    Invocation,
+    NoConfig,
+    Refused,
+    command,
+    spawn,
+)
 
 
 class Nothing(BaseModel):
@@ -51,3 +62,46 @@ async def test_a_failing_prepare_is_a_start_failure() -> None:
         await spawn(Borrower, {}, AgentIdentity("borrower-1", "borrower"), prepare=broken)
 
     assert refused.value.code == "agent_start_failed"
+
+
+class Watcher(Agent[NoConfig]):
+    """Watches something in the background and says how it goes."""
+
+    name = "watcher"
+
+    async def start(self) -> None:
+        self.pain("upstream-down", 0.7, episode="watch:1", depth=12)
+
+    @command
+    async def recovered(self, data: Nothing) -> None:
+        """Say it is fine again."""
+        self.pleasure("upstream_back")
+
+
+async def test_a_feeling_outside_any_command_reaches_the_host_from_start_on() -> None:
+    heard: list[Intent] = []
+
+    running = await spawn(
+        Watcher, {}, AgentIdentity("watcher-1", "watcher"), on_intent=heard.append
+    )
+    await running.run(Invocation("recovered"))
+
+    pain, pleasure = heard
+    assert isinstance(pain, Feeling)
+    assert (pain.kind, pain.reason, pain.intensity) == ("pain", "upstream-down", 0.7)
+    assert (pain.command_id, pain.episode, pain.context) == (None, "watch:1", {"depth": 12})
+    assert pain.signal("operations/watcher-1").episode == "watch:1"
+    assert "command_id" not in pain.signal("operations/watcher-1").context
+    assert isinstance(pleasure, Feeling)
+    assert (pleasure.kind, pleasure.episode) == ("pleasure", None)
+
+
+async def test_a_feeling_nobody_hears_is_dropped_and_a_bad_one_refused() -> None:
+    running = await spawn(Watcher, {}, AgentIdentity("watcher-1", "watcher"))
+
+    running.agent.pleasure("fine")
+
+    with pytest.raises(ValueError, match="reason"):
+        running.agent.pain("not a code")
+    with pytest.raises(ValueError, match="intensity"):
+        running.agent.pain("too_much", 2.0)

@@ -13,11 +13,11 @@ import re
 import typing
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, Generic, NewType, TypeVar, overload
+from typing import Any, ClassVar, Generic, Literal, NewType, TypeVar, overload
 
 from pydantic import BaseModel, ConfigDict
 
-from vsm.agent.context import AgentIdentity, Context, agent_log
+from vsm.agent.context import AgentIdentity, Context, Intent, agent_log, feeling
 from vsm.contract.agent_types import AGENT_TYPE_PATTERN, AgentTypeManifest
 from vsm.contract.operations import COMMAND_PATTERN, CommandInfo
 
@@ -95,6 +95,40 @@ class Agent(Generic[ConfigT]):
     def audit(self) -> Mapping[str, Any] | BaseModel:
         """What S3*'s `state_dump` shows of this agent besides what the host knows (JSON)."""
         return {}
+
+    _heard: Callable[[Intent], None] | None = None
+    """Where the host hears feelings raised outside commands (`spawn(on_intent=...)`)."""
+
+    def pain(
+        self, reason: str, intensity: float = 0.5, *, episode: str | None = None, **context: Any
+    ) -> None:
+        """Tell S5 this hurts, outside any command (what a background loop finds): `reason` a
+        stable code, intensity 0..1; `episode` names the incident (signals of one episode are
+        one trouble to S5; None: the host's, by agent and reason). In a command, `ctx.pain`."""
+        self._feel("pain", reason, intensity, episode, context)
+
+    def pleasure(
+        self, reason: str, intensity: float = 0.5, *, episode: str | None = None, **context: Any
+    ) -> None:
+        """Tell S5 this goes well, outside any command (as `pain`)."""
+        self._feel("pleasure", reason, intensity, episode, context)
+
+    def _feel(
+        self,
+        kind: Literal["pain", "pleasure"],
+        reason: str,
+        intensity: float,
+        episode: str | None,
+        context: dict[str, Any],
+    ) -> None:
+        felt = feeling(kind, reason, intensity, context, episode=episode)
+        if self._heard is None:
+            self.log.warning("feeling_unheard", kind=kind, reason=reason)
+            return
+        try:
+            self._heard(felt)
+        except Exception:
+            self.log.exception("the host failed to take a feeling")
 
 
 F = TypeVar("F", bound=Callable[..., Awaitable[Any]])

@@ -100,12 +100,14 @@ async def spawn(
     allocation: Allocation | None = None,
     llm: Llm | None = None,
     *,
+    on_intent: Callable[[Intent], None] | None = None,
     prepare: Callable[[Agent[Any]], None] | None = None,
 ) -> RunningAgent:
     """A started agent: its config validated (`Refused("invalid_config")` naming the fields)
     and its `start` hook done (`Refused("agent_start_failed")` when it raises). `llm` is the
-    client its commands see as `ctx.llm`; `prepare` sees the agent made, before its `start`
-    hook (where a host hands its own agents what it lends them)."""
+    client its commands see as `ctx.llm`; `on_intent` hears the feelings it raises outside
+    commands (`Agent.pain`, from its `start` hook on); `prepare` sees the agent made, before
+    its `start` hook (where a host hands its own agents what it lends them)."""
     read = definition(agent_type)
     if identity.agent_type != read.name:
         raise ValueError(f"an agent of type {read.name!r} cannot be {identity.agent_type!r}")
@@ -117,6 +119,7 @@ async def spawn(
         raise Refused(problem.code, problem.message, problem.details) from None
     try:
         agent = read.agent_class(validated, identity)
+        agent._heard = on_intent
         if prepare is not None:
             prepare(agent)
         await agent.start()

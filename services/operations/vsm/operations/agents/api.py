@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
 from vsm.agent import Agent, Context, command
 from vsm.kit.egress import Blocked, Destination, destination
-from vsm.operations.agents.base import AgentConfig, CommandFailed, Resources
+from vsm.operations.agents.base import AgentConfig, CommandFailed, Crash, Resources
 from vsm.operations.agents.outbound import Outbound
 from vsm.operations.agents.sdk import hosted_type
 
@@ -102,7 +102,7 @@ class ApiAgent(Agent[ApiConfig]):
     outbound: Outbound | None = None
     """The host's egress client (`borrow`)."""
 
-    def borrow(self, resources: Resources) -> None:
+    def borrow(self, resources: Resources, crash: Crash | None = None) -> None:
         self.outbound = resources.outbound
 
     @property

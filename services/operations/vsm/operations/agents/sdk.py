@@ -59,9 +59,10 @@ __all__ = ["Borrower", "HostedConfig", "SdkBehaviour", "SdkCommand", "hosted_typ
 @runtime_checkable
 class Borrower(Protocol):
     """A built-in type that uses the host's own clients (the egress client, the LLM retry
-    deadline): given them once made, before its `start` hook."""
+    deadline): given them once made, before its `start` hook, with `crash` to report a
+    failure of its own work outside commands (a sensor's source)."""
 
-    def borrow(self, resources: Resources) -> None: ...
+    def borrow(self, resources: Resources, crash: Crash | None = None) -> None: ...
 
 
 class HostedConfig(AgentConfig):
@@ -112,6 +113,7 @@ class SdkBehaviour:
                 identity,
                 allocation,
                 self.resources.llm,
+                on_intent=self.intent,
                 prepare=self._lend,
             )
         except Refused as refused:
@@ -120,7 +122,7 @@ class SdkBehaviour:
 
     def _lend(self, agent: Agent[Any]) -> None:
         if self.lends and isinstance(agent, Borrower):
-            agent.borrow(self.resources)
+            agent.borrow(self.resources, self.crash)
 
     async def stop(self) -> None:
         if self.running is not None:
@@ -140,7 +142,8 @@ class SdkBehaviour:
             self.running.allocate(Allocation.from_change(change))
 
     def intent(self, intent: Intent) -> None:
-        """A feeling a command raised goes to S5 as an algedonic signal; progress is logged."""
+        """A feeling the agent raised (in a command or outside) goes to S5 as an algedonic
+        signal; progress is dropped."""
         if isinstance(intent, Progress):
             return
         if isinstance(intent, Feeling) and self.feel is not None:
@@ -148,7 +151,7 @@ class SdkBehaviour:
                 kind=intent.kind,
                 intensity=intent.intensity,
                 reason=intent.reason,
-                episode=f"{self.info.agent_id}:{intent.reason}",
+                episode=intent.episode or f"{self.info.agent_id}:{intent.reason}",
                 context={k: v for k, v in intent.context.items() if isinstance(v, int | float)},
             )
             task = asyncio.ensure_future(self.feel(felt))
