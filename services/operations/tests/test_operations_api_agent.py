@@ -11,17 +11,19 @@ import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
+from tests.support.commands import perform
 from tests.support.listener import Listener, Reply
 from tests.support.spans import named, recorded_spans
+from vsm.agent import AgentIdentity
 from vsm.kit.egress import EgressPolicy, OnDemand, destination
-from vsm.operations.agents.api import API, ApiAgent, ApiConfig
-from vsm.operations.agents.base import CommandFailed
+from vsm.operations.agents.api import ApiAgent, ApiConfig
+from vsm.operations.agents.base import CommandFailed, Resources
 from vsm.operations.agents.outbound import Outbound
 
 
-async def execute(behaviour: Any, command: str, data: dict[str, Any]) -> dict[str, Any]:
-    """The command as an agent does it: input validated, then the behaviour's method."""
-    return await API.commands[command].perform(behaviour, data)
+async def execute(agent: ApiAgent, command: str, data: dict[str, Any]) -> dict[str, Any]:
+    """The command as the runner does it: input validated, then the agent's method."""
+    return await perform(agent, command, data)
 
 
 Refusals = list[tuple[str, str]]
@@ -59,7 +61,9 @@ class Operator:
         http = OnDemand(policy, 5.0, **extra)
         outbound = Outbound(http, policy, lambda kind, why: self.refusals.append((kind, why)))
         self.clients.append(outbound)
-        return ApiAgent(ApiConfig(base_urls=[base], **config), outbound)
+        agent = ApiAgent(ApiConfig(base_urls=[base], **config), AgentIdentity("api-1", "api"))
+        agent.borrow(Resources(outbound=outbound, llm=None, llm_retry_deadline_s=0.0))
+        return agent
 
 
 @pytest.fixture

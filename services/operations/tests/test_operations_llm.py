@@ -9,18 +9,31 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, StatusCode
 from prometheus_client import CollectorRegistry
 
+from tests.support.commands import perform
 from tests.support.fake_anthropic import FakeAnthropic
 from tests.support.spans import named, recorded_spans
+from vsm.agent import AgentIdentity
+from vsm.kit.egress import EgressPolicy, OnDemand
 from vsm.kit.llm import Caller, LlmMeter, MeteredLlm
 from vsm.kit.llm_allowance import LlmAllowance
 from vsm.kit.pricing import PriceTable
-from vsm.operations.agents.base import CommandFailed
-from vsm.operations.agents.llm_worker import LLM_WORKER, LlmConfig, LlmWorker, trimmed
+from vsm.operations.agents.base import CommandFailed, Resources
+from vsm.operations.agents.llm_worker import LlmConfig, LlmWorker, trimmed
+from vsm.operations.agents.outbound import Outbound
 
 
-async def execute(behaviour: Any, command: str, data: dict[str, Any]) -> dict[str, Any]:
-    """The command as an agent does it: input validated, then the behaviour's method."""
-    return await LLM_WORKER.commands[command].perform(behaviour, data)
+def llm_worker(config: LlmConfig, client: MeteredLlm | None, deadline_s: float) -> LlmWorker:
+    """An llm_worker lent `client` (None: no key configured) and the retry deadline."""
+    worker = LlmWorker(config, AgentIdentity("llm-1", "llm_worker"))
+    nowhere = EgressPolicy()
+    outbound = Outbound(OnDemand(nowhere, 1.0), nowhere)
+    worker.borrow(Resources(outbound=outbound, llm=client, llm_retry_deadline_s=deadline_s))
+    return worker
+
+
+async def execute(worker: LlmWorker, command: str, data: dict[str, Any]) -> dict[str, Any]:
+    """The command as the runner does it, with the client the host lent the worker."""
+    return await perform(worker, command, data, llm=worker.client)
 
 
 @pytest.fixture
@@ -38,7 +51,7 @@ async def client(fake: FakeAnthropic) -> AsyncIterator[MeteredLlm]:
 
 
 async def test_without_a_key_it_answers_llm_not_configured() -> None:
-    worker = LlmWorker(LlmConfig(), None, deadline_s=1)
+    worker = llm_worker(LlmConfig(), None, deadline_s=1)
     with pytest.raises(CommandFailed) as failed:
         await execute(worker, "chat", {"message": "hi"})
     assert failed.value.code == "llm_not_configured"
@@ -47,7 +60,7 @@ async def test_without_a_key_it_answers_llm_not_configured() -> None:
 async def test_model_and_max_tokens_come_from_the_config(
     fake: FakeAnthropic, client: MeteredLlm
 ) -> None:
-    worker = LlmWorker(LlmConfig(model="claude-test", max_tokens=7), client, deadline_s=5)
+    worker = llm_worker(LlmConfig(model="claude-test", max_tokens=7), client, deadline_s=5)
     result = await execute(worker, "chat", {"message": "echo me", "conversation_id": "c1"})
     assert result["text"] == "echo me"
     assert (fake.requests[0].model, fake.requests[0].max_tokens) == ("claude-test", 7)
@@ -58,7 +71,7 @@ async def test_429_is_retried_until_the_deadline_then_given_up(
     fake: FakeAnthropic, client: MeteredLlm
 ) -> None:
     fake.fail_times(50, 429, retry_after=0.2)
-    worker = LlmWorker(LlmConfig(), client, deadline_s=0.5)
+    worker = llm_worker(LlmConfig(), client, deadline_s=0.5)
     with pytest.raises(CommandFailed) as failed:
         await execute(worker, "chat", {"message": "hi"})
     assert failed.value.code == "llm_unavailable"
@@ -67,7 +80,7 @@ async def test_429_is_retried_until_the_deadline_then_given_up(
 
 async def test_a_bad_request_is_not_retried(fake: FakeAnthropic, client: MeteredLlm) -> None:
     fake.fail(400)
-    worker = LlmWorker(LlmConfig(), client, deadline_s=5)
+    worker = llm_worker(LlmConfig(), client, deadline_s=5)
     with pytest.raises(CommandFailed) as failed:
         await execute(worker, "chat", {"message": "hi"})
     assert failed.value.code == "llm_error"
@@ -103,7 +116,7 @@ async def test_a_call_beyond_the_daily_cap_fails_unsent_and_nothing_is_spent_bey
     0.003 USD lets two chats through and refuses the third before sending it."""
     config = LlmConfig(model=HAIKU, max_tokens=100, daily_cap_usd=0.003)
     allowance = LlmAllowance(daily_cap_usd=config.daily_cap_usd)
-    worker = LlmWorker(config, within(client, allowance), deadline_s=5)
+    worker = llm_worker(config, within(client, allowance), deadline_s=5)
     for _ in range(5):
         fake.reply_text("ok", usage={"input_tokens": 1000, "output_tokens": 100})
     answered = 0
@@ -134,7 +147,7 @@ async def test_a_call_beyond_the_tokens_per_minute_waits_for_them(
     """6000 tokens a minute refill 100 a second: after a call of 6300 the bucket is 300
     short, so the next call waits about 3 s; it is not refused."""
     allowance = LlmAllowance(tokens_per_min=6000)
-    worker = LlmWorker(LlmConfig(model=HAIKU), within(client, allowance), deadline_s=5)
+    worker = llm_worker(LlmConfig(model=HAIKU), within(client, allowance), deadline_s=5)
     fake.reply_text("big", usage={"input_tokens": 6000, "output_tokens": 300})
     fake.reply_text("small", usage={"input_tokens": 10, "output_tokens": 10})
 
@@ -154,7 +167,7 @@ def spans() -> Iterator[InMemorySpanExporter]:
 async def test_each_messages_call_is_a_gen_ai_span_with_its_token_counts(
     fake: FakeAnthropic, client: MeteredLlm, spans: InMemorySpanExporter
 ) -> None:
-    worker = LlmWorker(LlmConfig(model="claude-test", max_tokens=64), client, deadline_s=5)
+    worker = llm_worker(LlmConfig(model="claude-test", max_tokens=64), client, deadline_s=5)
     await execute(worker, "chat", {"message": "count my tokens", "conversation_id": "c2"})
 
     (span,) = named(spans, "chat claude-test")
@@ -180,7 +193,7 @@ async def test_a_refused_call_leaves_its_error_on_the_span(
     fake: FakeAnthropic, client: MeteredLlm, spans: InMemorySpanExporter
 ) -> None:
     fake.fail(400)
-    worker = LlmWorker(LlmConfig(model="claude-test"), client, deadline_s=5)
+    worker = llm_worker(LlmConfig(model="claude-test"), client, deadline_s=5)
     with pytest.raises(CommandFailed):
         await execute(worker, "chat", {"message": "hi"})
 

@@ -3,22 +3,51 @@ loopback here); pain once per breach."""
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
+from tests.support.commands import perform
 from tests.support.listener import Listener, Reply
+from vsm.agent import AgentIdentity
+from vsm.contract.operations import AgentInfo
 from vsm.kit.egress import EgressPolicy, OnDemand, destination
-from vsm.operations.agents.base import CommandFailed, Feel
+from vsm.operations.agents.base import CommandFailed, Feel, Resources
 from vsm.operations.agents.outbound import Outbound
+from vsm.operations.agents.sdk import SdkBehaviour
 from vsm.operations.agents.sensor import SENSOR, Sensor, SensorConfig
 from vsm.operations.algedonics import Feeling
 
 
-async def execute(behaviour: Any, command: str, data: dict[str, Any]) -> dict[str, Any]:
-    """The command as an agent does it: input validated, then the behaviour's method."""
-    return await SENSOR.commands[command].perform(behaviour, data)
+def hosted(config: SensorConfig, outbound: Outbound) -> SdkBehaviour:
+    """A sensor as its host runs it (`start(feel, crash)`, `stop()`), lent `outbound`."""
+    info = AgentInfo(
+        agent_id="sensor-1",
+        agent_type="sensor",
+        config=config.model_dump(mode="json"),
+        capabilities=list(SENSOR.capabilities),
+        allocation=config.allocation,
+        max_allocation=config.max_allocation,
+        spawned_at=datetime.now(UTC),
+    )
+    resources = Resources(outbound=outbound, llm=None, llm_retry_deadline_s=0.0, agent=info)
+    behaviour = SENSOR.build(config, resources)
+    assert isinstance(behaviour, SdkBehaviour)
+    return behaviour
+
+
+async def execute(sensor: SdkBehaviour, command: str, data: dict[str, Any]) -> dict[str, Any]:
+    """The command as the runner does it, its refusal raised: on the sensor the host runs,
+    or (not started) on one made for it."""
+    agent = sensor.running.agent if sensor.running is not None else None
+    if not isinstance(agent, Sensor):
+        agent = Sensor(
+            SensorConfig.model_validate(sensor.config), AgentIdentity("sensor-1", "sensor")
+        )
+        agent.borrow(sensor.resources)
+    return await perform(agent, command, data)
 
 
 @pytest.fixture
@@ -45,7 +74,7 @@ async def outbound(listener: Listener) -> AsyncIterator[Outbound]:
 
 
 async def test_host_readings_have_load_and_disk() -> None:
-    reading = await execute(Sensor(SensorConfig(), await outbound_to(None)), "read", {})
+    reading = await execute(hosted(SensorConfig(), await outbound_to(None)), "read", {})
     assert {"load1", "disk_used_fraction"} <= set(reading["values"])
 
 
@@ -66,7 +95,7 @@ async def test_a_breached_threshold_hurts_once_per_episode(
         interval_s=0.05,
         rules=[{"metric": "queue.depth", "above": 10}],
     )
-    sensor = Sensor(config, outbound)
+    sensor = hosted(config, outbound)
     listener.replies.extend([Reply(body={"queue": {"depth": d}}) for d in (1, 50, 60, 70, 2, 80)])
     listener.default = Reply(body={"queue": {"depth": 80}})
     await sensor.start(feel, crash)
@@ -89,7 +118,7 @@ async def test_an_http_source_the_operator_did_not_name_is_never_reached(
     refused: list[tuple[str, str]] = []
     policy = EgressPolicy.parse([listener.url])  # listed, but loopback is not named
     outbound = Outbound(OnDemand(policy, 5.0), policy, lambda *r: refused.append(r))
-    sensor = Sensor(SensorConfig(source="http", url=f"{listener.url}/metrics"), outbound)
+    sensor = hosted(SensorConfig(source="http", url=f"{listener.url}/metrics"), outbound)
     with pytest.raises(CommandFailed) as failed:
         await execute(sensor, "read", {})
     await outbound.http.aclose()
@@ -101,7 +130,7 @@ async def test_an_http_source_the_operator_did_not_name_is_never_reached(
 async def test_an_oversized_reading_is_refused_not_half_read(listener: Listener) -> None:
     listener.default = Reply(body={"values": list(range(10_000))})
     outbound = await outbound_to(listener.url, max_body_bytes=1024)
-    sensor = Sensor(SensorConfig(source="http", url=f"{listener.url}/metrics"), outbound)
+    sensor = hosted(SensorConfig(source="http", url=f"{listener.url}/metrics"), outbound)
     with pytest.raises(CommandFailed) as failed:
         await execute(sensor, "read", {})
     await outbound.http.aclose()
@@ -132,7 +161,7 @@ async def test_a_compound_rule_hurts_once_when_both_readings_hold_for_its_durati
             }
         ],
     )
-    sensor = Sensor(config, outbound)
+    sensor = hosted(config, outbound)
     listener.default = Reply(body={"cpu": 0.95, "memory": 0.5})  # only one condition holds
     await sensor.start(felt_by(felt), crash_loudly)
     await asyncio.sleep(0.6)
@@ -160,7 +189,7 @@ async def test_a_silent_source_is_a_rule_too(listener: Listener, outbound: Outbo
     async def crash(error: BaseException) -> None:
         crashes.append(error)
 
-    sensor = Sensor(config, outbound)
+    sensor = hosted(config, outbound)
     await sensor.start(felt_by(felt), crash)
     await asyncio.sleep(2.5)
     await sensor.stop()

@@ -6,14 +6,20 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from tests.support.commands import perform
+from vsm.agent import AgentIdentity
 from vsm.operations.agents.analysis import describe
 from vsm.operations.agents.base import CommandFailed
-from vsm.operations.agents.worker import WORKER, Worker, checksum
+from vsm.operations.agents.worker import Worker, WorkerConfig, checksum
 
 
-async def execute(behaviour: Any, command: str, data: dict[str, Any]) -> dict[str, Any]:
-    """The command as an agent does it: input validated, then the behaviour's method."""
-    return await WORKER.commands[command].perform(behaviour, data)
+def a_worker() -> Worker:
+    return Worker(WorkerConfig(), AgentIdentity("worker-1", "worker"))
+
+
+async def execute(worker: Worker, command: str, data: dict[str, Any]) -> dict[str, Any]:
+    """The command as the runner does it: input validated, then the worker's method."""
+    return await perform(worker, command, data)
 
 
 def test_checksum_is_of_the_canonical_form_whatever_the_key_order() -> None:
@@ -23,12 +29,12 @@ def test_checksum_is_of_the_canonical_form_whatever_the_key_order() -> None:
 
 
 async def test_process_data_returns_checksum_and_size() -> None:
-    result = await execute(Worker(), "process_data", {"data": [1, 2]})
+    result = await execute(a_worker(), "process_data", {"data": [1, 2]})
     assert result == {"checksum": checksum([1, 2]), "size_bytes": 5}
 
 
 async def test_transform_uppercases_nested_strings_and_aggregates() -> None:
-    worker = Worker()
+    worker = a_worker()
     upper = await execute(worker, "transform", {"operation": "uppercase", "data": {"k": ["a", 1]}})
     assert upper == {"data": {"k": ["A", 1]}}
     totals = await execute(worker, "transform", {"operation": "aggregate", "data": [1, 2, 3]})
@@ -41,7 +47,7 @@ async def test_transform_uppercases_nested_strings_and_aggregates() -> None:
 
 
 async def test_bad_data_is_refused() -> None:
-    worker = Worker()
+    worker = a_worker()
     with pytest.raises(CommandFailed) as failed:
         await execute(worker, "transform", {"operation": "aggregate", "data": ["a"]})
     assert failed.value.code == "invalid_command"

@@ -36,11 +36,14 @@ __all__ = [
     "Llm",
     "Progress",
     "agent_log",
+    "feeling",
 ]
 
+MAX_EPISODE = 128
 MAX_FEELINGS = 16
 """Feelings one command may raise; more are dropped (a loop must not flood S5)."""
-REASON_PATTERN = r"^[a-z][a-z0-9_]{0,63}$"
+REASON_PATTERN = r"^[A-Za-z0-9_.:-]{1,64}$"
+"""A feeling's reason: a stable code (`upstream_down`), as a rule's name is."""
 
 
 class Llm(Protocol):
@@ -95,24 +98,49 @@ class Allocation:
 
 @dataclass(frozen=True)
 class Feeling:
-    """Pain or pleasure a command raises on purpose, for the host to send to S5."""
+    """Pain or pleasure an agent raises on purpose, for the host to send to S5: in a command
+    (`ctx.pain`, its `command_id` set) or outside any (`Agent.pain`, `command_id` None).
+    `episode` says "still the same trouble" (None: the host groups by agent and reason)."""
 
-    command_id: str
+    command_id: str | None
     kind: Literal["pain", "pleasure"]
     intensity: float
     reason: str
     context: dict[str, Any] = field(default_factory=dict)
+    episode: str | None = None
 
     def signal(self, origin: str, episode: str | None = None) -> AlgedonicSignal:
         """The algedonic signal this feeling is on the wire."""
+        context = dict(self.context)
+        if self.command_id is not None:
+            context["command_id"] = self.command_id
         return AlgedonicSignal(
             kind=self.kind,
             intensity=self.intensity,
             origin=origin,
             reason=self.reason,
-            episode=episode,
-            context={**self.context, "command_id": self.command_id},
+            episode=episode or self.episode,
+            context=context,
         )
+
+
+def feeling(
+    kind: Literal["pain", "pleasure"],
+    reason: str,
+    intensity: float,
+    context: dict[str, Any],
+    *,
+    command_id: str | None = None,
+    episode: str | None = None,
+) -> Feeling:
+    """A feeling, checked: `reason` a stable code, `intensity` within 0..1."""
+    if not re.fullmatch(REASON_PATTERN, reason):
+        raise ValueError(f"a feeling's reason is a code matching {REASON_PATTERN}: {reason!r}")
+    if not 0.0 <= intensity <= 1.0:
+        raise ValueError(f"a feeling's intensity is between 0 and 1: {intensity}")
+    if episode is not None and not 0 < len(episode) <= MAX_EPISODE:
+        raise ValueError(f"a feeling's episode is 1 to {MAX_EPISODE} characters")
+    return Feeling(command_id, kind, intensity, reason, to_jsonable_python(context), episode)
 
 
 @dataclass(frozen=True)
@@ -305,16 +333,12 @@ class Context:
     def _feel(
         self, kind: Literal["pain", "pleasure"], reason: str, intensity: float, context: Any
     ) -> None:
-        if not re.fullmatch(REASON_PATTERN, reason):
-            raise ValueError(f"a feeling's reason is a code matching {REASON_PATTERN}: {reason!r}")
-        if not 0.0 <= intensity <= 1.0:
-            raise ValueError(f"a feeling's intensity is between 0 and 1: {intensity}")
+        felt = feeling(kind, reason, intensity, context, command_id=self.command_id)
         self._feelings += 1
         if self._feelings > MAX_FEELINGS:
             return
-        feeling = Feeling(self.command_id, kind, intensity, reason, to_jsonable_python(context))
-        self.intents.append(feeling)
-        self._emit(feeling)
+        self.intents.append(felt)
+        self._emit(felt)
 
     def _emit(self, intent: Intent) -> None:
         if self._on_intent is not None:

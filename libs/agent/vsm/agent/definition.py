@@ -13,11 +13,11 @@ import re
 import typing
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, Generic, TypeVar, overload
+from typing import Any, ClassVar, Generic, Literal, NewType, TypeVar, overload
 
 from pydantic import BaseModel, ConfigDict
 
-from vsm.agent.context import AgentIdentity, Context, agent_log
+from vsm.agent.context import AgentIdentity, Context, Intent, agent_log, feeling
 from vsm.contract.agent_types import AGENT_TYPE_PATTERN, AgentTypeManifest
 from vsm.contract.operations import COMMAND_PATTERN, CommandInfo
 
@@ -26,6 +26,7 @@ __all__ = [
     "AgentDefinitionError",
     "AgentTypeDefinition",
     "CommandDefinition",
+    "JsonObject",
     "NoConfig",
     "command",
     "definition",
@@ -45,6 +46,11 @@ class NoConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+
+JsonObject = NewType("JsonObject", dict[str, Any])
+"""A command's answer whose shape is not declared: any JSON object. Annotate the command
+`-> JsonObject` and return `JsonObject({...})`; its manifest's `output_schema` is None (left
+open) and the host checks only that the answer is a JSON object."""
 
 ConfigT = TypeVar("ConfigT", bound=BaseModel)
 
@@ -90,6 +96,40 @@ class Agent(Generic[ConfigT]):
         """What S3*'s `state_dump` shows of this agent besides what the host knows (JSON)."""
         return {}
 
+    _heard: Callable[[Intent], None] | None = None
+    """Where the host hears feelings raised outside commands (`spawn(on_intent=...)`)."""
+
+    def pain(
+        self, reason: str, intensity: float = 0.5, *, episode: str | None = None, **context: Any
+    ) -> None:
+        """Tell S5 this hurts, outside any command (what a background loop finds): `reason` a
+        stable code, intensity 0..1; `episode` names the incident (signals of one episode are
+        one trouble to S5; None: the host's, by agent and reason). In a command, `ctx.pain`."""
+        self._feel("pain", reason, intensity, episode, context)
+
+    def pleasure(
+        self, reason: str, intensity: float = 0.5, *, episode: str | None = None, **context: Any
+    ) -> None:
+        """Tell S5 this goes well, outside any command (as `pain`)."""
+        self._feel("pleasure", reason, intensity, episode, context)
+
+    def _feel(
+        self,
+        kind: Literal["pain", "pleasure"],
+        reason: str,
+        intensity: float,
+        episode: str | None,
+        context: dict[str, Any],
+    ) -> None:
+        felt = feeling(kind, reason, intensity, context, episode=episode)
+        if self._heard is None:
+            self.log.warning("feeling_unheard", kind=kind, reason=reason)
+            return
+        try:
+            self._heard(felt)
+        except Exception:
+            self.log.exception("the host failed to take a feeling")
+
 
 F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
 
@@ -134,6 +174,8 @@ class CommandDefinition:
     method: str
     input_parameter: str
     context_parameter: str | None
+    open_output: bool = False
+    """Annotated `-> JsonObject`: any JSON object, no output model."""
 
     def info(self) -> CommandInfo:
         output = self.output_model
@@ -207,8 +249,11 @@ def _command(
             f"{where}: a command takes one pydantic model (its input) and at most one Context"
         )
     output = hints.get("return", None)
-    if output is not type(None) and not _is_model(output):
-        raise AgentDefinitionError(f"{where}: it must return a pydantic model or None, annotated")
+    open_output = output is JsonObject
+    if output is not type(None) and not _is_model(output) and not open_output:
+        raise AgentDefinitionError(
+            f"{where}: it must return a pydantic model or None (or JsonObject), annotated"
+        )
     description = mark.description or _summary(method.__doc__)
     if not description:
         raise AgentDefinitionError(f"{where}: describe the command (a docstring or description=)")
@@ -216,10 +261,11 @@ def _command(
         name=name,
         description=description,
         input_model=hints[inputs[0]],
-        output_model=None if output is type(None) else output,
+        output_model=None if output is type(None) or open_output else output,
         method=attribute,
         input_parameter=inputs[0],
         context_parameter=contexts[0] if contexts else None,
+        open_output=open_output,
     )
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
-from pydantic_core import to_jsonable_python
+from pydantic_core import PydanticSerializationError, to_jsonable_python
 
 from vsm.agent import failures
 from vsm.agent.context import (
@@ -99,10 +99,15 @@ async def spawn(
     identity: AgentIdentity,
     allocation: Allocation | None = None,
     llm: Llm | None = None,
+    *,
+    on_intent: Callable[[Intent], None] | None = None,
+    prepare: Callable[[Agent[Any]], None] | None = None,
 ) -> RunningAgent:
     """A started agent: its config validated (`Refused("invalid_config")` naming the fields)
     and its `start` hook done (`Refused("agent_start_failed")` when it raises). `llm` is the
-    client its commands see as `ctx.llm`."""
+    client its commands see as `ctx.llm`; `on_intent` hears the feelings it raises outside
+    commands (`Agent.pain`, from its `start` hook on); `prepare` sees the agent made, before
+    its `start` hook (where a host hands its own agents what it lends them)."""
     read = definition(agent_type)
     if identity.agent_type != read.name:
         raise ValueError(f"an agent of type {read.name!r} cannot be {identity.agent_type!r}")
@@ -114,6 +119,9 @@ async def spawn(
         raise Refused(problem.code, problem.message, problem.details) from None
     try:
         agent = read.agent_class(validated, identity)
+        agent._heard = on_intent
+        if prepare is not None:
+            prepare(agent)
         await agent.start()
     except Exception as error:
         agent_log(identity).exception("the agent failed to start")
@@ -304,6 +312,10 @@ class RunningAgent:
 def _checked(declared: CommandDefinition, answer: Any) -> dict[str, Any]:
     """The answer as JSON data, checked against the declared output model."""
     model = declared.output_model
+    if declared.open_output:
+        if not isinstance(answer, dict):
+            raise InvalidOutput(_wrong_output(f"{declared.name} must answer a JSON object"))
+        return _json_object(declared, answer)
     if model is None:
         if answer is not None:
             raise InvalidOutput(_wrong_output(f"{declared.name} declares no output"))
@@ -315,6 +327,16 @@ def _checked(declared: CommandDefinition, answer: Any) -> dict[str, Any]:
         return model.model_validate(data).model_dump(mode="json")
     except ValidationError as error:
         raise InvalidOutput(failures.invalid(error, "invalid_output", "result")) from None
+
+
+def _json_object(declared: CommandDefinition, answer: dict[str, Any]) -> dict[str, Any]:
+    """An open answer as JSON data (`JsonObject`): text keys, JSON values."""
+    if not all(isinstance(key, str) for key in answer):
+        raise InvalidOutput(_wrong_output(f"{declared.name} answered keys that are not text"))
+    try:
+        return dict(to_jsonable_python(answer))
+    except PydanticSerializationError:
+        raise InvalidOutput(_wrong_output(f"{declared.name} answered no JSON data")) from None
 
 
 def _wrong_output(message: str) -> CommandError:

@@ -4,8 +4,8 @@ Commands beyond the allocation wait for a slot or for their turn under a rate li
 "busy"); S3 changes the allocation while the agent runs. A redelivered command id is
 answered from memory instead of being done twice, as long as this process remembers it;
 an effect outside that must survive a crash of the process is deduplicated where it
-happens, by the command id its behaviour passes on (`current_command`, e.g. the api agent's
-`Idempotency-Key`).
+happens, by the command id its behaviour passes on (`current_command`: an SDK command's
+`ctx.command_id`, e.g. the api agent's `Idempotency-Key`).
 """
 
 from __future__ import annotations

@@ -18,17 +18,11 @@ from urllib.parse import urljoin
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
+from vsm.agent import Agent, Context, command
 from vsm.kit.egress import Blocked, Destination, destination
-from vsm.operations.agent import current_command
-from vsm.operations.agents.base import (
-    AgentConfig,
-    AgentType,
-    Command,
-    CommandFailed,
-    Passive,
-    Resources,
-)
+from vsm.operations.agents.base import AgentConfig, CommandFailed, Crash, Resources
 from vsm.operations.agents.outbound import Outbound
+from vsm.operations.agents.sdk import hosted_type
 
 if TYPE_CHECKING:
     from vsm.kit.egress.client import Fetched
@@ -80,10 +74,9 @@ def under_bases(url: str, bases: list[str]) -> Destination:
     return target
 
 
-def idempotent(headers: dict[str, str]) -> dict[str, str]:
+def idempotent(headers: dict[str, str], command_id: str) -> dict[str, str]:
     """`headers` with the command id as idempotency key, unless they carry one already."""
-    command_id = current_command.get()
-    if command_id is None or any(name.lower() == "idempotency-key" for name in headers):
+    if any(name.lower() == "idempotency-key" for name in headers):
         return headers
     return {**headers, IDEMPOTENCY_KEY: command_id}
 
@@ -101,27 +94,49 @@ def dig(document: Any, path: str) -> Any:
     return current
 
 
-class ApiAgent(Passive):
-    def __init__(self, config: ApiConfig, outbound: Outbound) -> None:
-        self.config = config
-        self.outbound = outbound
-        self.bases = [str(url) for url in config.base_urls]
+class ApiAgent(Agent[ApiConfig]):
+    """Calls HTTP APIs under its base URLs (within the operator's egress policy), with
+    retries and mapping."""
 
-    async def call(self, call: Call) -> dict[str, Any]:
+    name = NAME
+    outbound: Outbound | None = None
+    """The host's egress client (`borrow`)."""
+
+    def borrow(self, resources: Resources, crash: Crash | None = None) -> None:
+        self.outbound = resources.outbound
+
+    @property
+    def bases(self) -> list[str]:
+        return [str(url) for url in self.config.base_urls]
+
+    @command(
+        description="`method` `url` (`params`, `json`, `headers`) -> status, body, truncated, "
+        "mapped"
+    )
+    async def call(self, call: Call, ctx: Context) -> Called:
+        outbound = self._outbound()
         try:
             target = under_bases(call.url, self.bases)
         except Blocked as refused:
-            raise self.outbound.refusal(NAME, refused) from refused
-        response = await self._send(call, target.url, idempotent(call.headers))
-        return self._map(response)
+            raise outbound.refusal(NAME, refused) from refused
+        headers = idempotent(call.headers, ctx.command_id)
+        response = await self._send(outbound, call, target.url, headers)
+        return Called.model_validate(self._map(response))
 
-    async def _send(self, call: Call, url: str, headers: dict[str, str]) -> Fetched:
+    def _outbound(self) -> Outbound:
+        if self.outbound is None:
+            raise CommandFailed("agent_not_started", "the host lent this agent no egress client")
+        return self.outbound
+
+    async def _send(
+        self, outbound: Outbound, call: Call, url: str, headers: dict[str, str]
+    ) -> Fetched:
         import httpx  # on the first call only: a service without api agents never loads it
 
         for attempt in range(self.config.retries + 1):
             last = attempt == self.config.retries
             try:
-                response = await self.outbound.fetch(
+                response = await outbound.fetch(
                     NAME,
                     call.method,
                     url,
@@ -162,27 +177,8 @@ class ApiAgent(Passive):
         return result
 
 
-def build(config: ApiConfig, resources: Resources) -> ApiAgent:
-    return ApiAgent(config, resources.outbound)
-
-
 def destinations(config: ApiConfig) -> list[tuple[str, str]]:
     return [(f"config.base_urls.{i}", str(url)) for i, url in enumerate(config.base_urls)]
 
 
-API = AgentType(
-    name=NAME,
-    description="Calls HTTP APIs under its base URLs (within the operator's egress policy), "
-    "with retries and mapping.",
-    config_model=ApiConfig,
-    commands={
-        "call": Command(
-            "`method` `url` (`params`, `json`, `headers`) -> status, body, truncated, mapped",
-            Call,
-            ApiAgent.call,
-            Called,
-        )
-    },
-    build=build,
-    destinations=destinations,
-)
+API = hosted_type(ApiAgent, built_in=True, destinations=destinations)

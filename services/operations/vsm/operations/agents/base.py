@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from vsm.contract.errors import Refused
 from vsm.contract.operations import AgentInfo, CommandInfo
 from vsm.kit.llm import Caller, MeteredLlm
 from vsm.kit.llm_allowance import LlmAllowance
@@ -17,14 +18,9 @@ if TYPE_CHECKING:
     from vsm.operations.agents.outbound import Outbound
 
 
-class CommandFailed(Exception):
-    """A command that cannot succeed; the agent answers an error result with this code."""
-
-    def __init__(self, code: str, message: str, details: Mapping[str, Any] | None = None) -> None:
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.message = message
-        self.details = dict(details or {})
+CommandFailed = Refused
+"""A command that cannot succeed: the agent answers an error result with its code. The
+SDK's `Refused`, so a built-in type's command (an SDK command) keeps its code too."""
 
 
 class AgentConfig(BaseModel):

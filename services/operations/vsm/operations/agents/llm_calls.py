@@ -17,7 +17,7 @@ import random
 import time
 from typing import TYPE_CHECKING, Any
 
-from vsm.kit.llm import MeteredLlm
+from vsm.agent import Llm
 from vsm.kit.llm_allowance import LlmBudgetExhausted
 from vsm.operations.agents.base import CommandFailed
 
@@ -88,7 +88,7 @@ def refusal(error: anthropic.APIStatusError) -> CommandFailed | None:
     return None
 
 
-async def create_message(llm: MeteredLlm, deadline_s: float, **request: Any) -> tuple[Message, int]:
+async def create_message(llm: Llm, deadline_s: float, **request: Any) -> tuple[Message, int]:
     """The model's reply and how many attempts it took; `CommandFailed` when it cannot be had."""
     import anthropic  # loaded with the client already
 

@@ -8,18 +8,13 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from vsm.agent import Agent, AgentIdentity, Context, Llm, command
 from vsm.kit.llm import MeteredLlm
 from vsm.kit.locks import KeyedLocks
-from vsm.operations.agents.base import (
-    AgentConfig,
-    AgentType,
-    Command,
-    CommandFailed,
-    Passive,
-    Resources,
-)
+from vsm.operations.agents.base import AgentConfig, CommandFailed, Crash, Resources
 from vsm.operations.agents.llm_calls import create_message
 from vsm.operations.agents.llm_tools import TOOLS
+from vsm.operations.agents.sdk import hosted_type
 
 if TYPE_CHECKING:
     from anthropic.types import Message
@@ -123,29 +118,48 @@ def trimmed(history: list[Turn], limit: int) -> list[Turn]:
     return history[start:]
 
 
-class LlmWorker(Passive):
-    def __init__(self, config: LlmConfig, client: MeteredLlm | None, deadline_s: float) -> None:
-        self.config = config
-        self.client = client
-        self.deadline_s = deadline_s
+DEFAULT_RETRY_DEADLINE_S = 20.0
+"""How long a chat's Messages API call is retried, until the host lends its own setting."""
+
+
+class LlmWorker(Agent[LlmConfig]):
+    """Claude over the Messages API: conversations, allow-listed tools."""
+
+    name = "llm_worker"
+
+    def __init__(self, config: LlmConfig, identity: AgentIdentity) -> None:
+        super().__init__(config, identity)
+        self.client: MeteredLlm | None = None
+        """The host's metered client for this agent (`borrow`): its allowance, for audits."""
+        self.deadline_s = DEFAULT_RETRY_DEADLINE_S
         self.conversations: OrderedDict[str, list[Turn]] = OrderedDict()
         self.locks = KeyedLocks()
         """One chat at a time per conversation, kept only while one runs or waits."""
         self.calls = 0
 
-    async def reset(self, request: Reset) -> dict[str, Any]:
-        self.conversations.pop(request.conversation_id, None)
-        return {"conversation_id": request.conversation_id, "reset": True}
+    def borrow(self, resources: Resources, crash: Crash | None = None) -> None:
+        """The host's LLM client, charged to this agent and capped at its `daily_cap_usd`,
+        and how long a call is retried."""
+        self.client = resources.llm
+        self.deadline_s = resources.llm_retry_deadline_s
+        if self.client is not None and self.client.allowance is not None:
+            self.client.allowance.daily_cap_usd = self.config.daily_cap_usd
 
-    async def chat(self, chat: Chat) -> dict[str, Any]:
-        if self.client is None:
+    @command(description="forget `conversation_id`")
+    async def reset(self, request: Reset) -> Forgotten:
+        self.conversations.pop(request.conversation_id, None)
+        return Forgotten(conversation_id=request.conversation_id, reset=True)
+
+    @command(description="`message` in `conversation_id` (new when omitted) -> text, tool calls")
+    async def chat(self, chat: Chat, ctx: Context) -> Chatted:
+        if ctx.llm is None:
             raise CommandFailed(
                 "llm_not_configured", "no Anthropic API key is configured (ANTHROPIC_API_KEY)"
             )
         async with self.locks.hold(chat.conversation_id):
-            return await self._chat(self.client, chat)
+            return Chatted.model_validate(await self._chat(ctx.llm, chat))
 
-    async def _chat(self, client: MeteredLlm, chat: Chat) -> dict[str, Any]:
+    async def _chat(self, client: Llm, chat: Chat) -> dict[str, Any]:
         history = [*self.conversations.get(chat.conversation_id, []), _user(chat.message)]
         tool_calls: list[dict[str, Any]] = []
         attempts = 0
@@ -214,6 +228,9 @@ class LlmWorker(Passive):
         while len(self.conversations) > self.config.max_conversations:
             self.conversations.popitem(last=False)
 
+    def audit(self) -> dict[str, Any]:
+        return self.state()
+
     def state(self) -> dict[str, Any]:
         allowance = self.client.allowance if self.client is not None else None
         return {
@@ -232,24 +249,4 @@ def _user(text: str) -> Turn:
     return {"role": "user", "content": text}
 
 
-def build(config: LlmConfig, resources: Resources) -> LlmWorker:
-    if resources.llm is not None and resources.llm.allowance is not None:
-        resources.llm.allowance.daily_cap_usd = config.daily_cap_usd
-    return LlmWorker(config, resources.llm, resources.llm_retry_deadline_s)
-
-
-LLM_WORKER = AgentType(
-    name="llm_worker",
-    description="Claude over the Messages API: conversations, allow-listed tools.",
-    config_model=LlmConfig,
-    commands={
-        "chat": Command(
-            "`message` in `conversation_id` (new when omitted) -> text, tool calls",
-            Chat,
-            LlmWorker.chat,
-            Chatted,
-        ),
-        "reset": Command("forget `conversation_id`", Reset, LlmWorker.reset, Forgotten),
-    },
-    build=build,
-)
+LLM_WORKER = hosted_type(LlmWorker, built_in=True)

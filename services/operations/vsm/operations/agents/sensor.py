@@ -29,6 +29,7 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from vsm.agent import Agent, AgentIdentity, command
 from vsm.contract.rules import (
     MAX_RULES,
     Fact,
@@ -44,18 +45,10 @@ from vsm.contract.rules import (
     compile_rules,
     parse_when,
 )
-from vsm.operations.agents.base import (
-    AgentConfig,
-    AgentType,
-    Command,
-    CommandFailed,
-    Crash,
-    Feel,
-    Resources,
-)
+from vsm.operations.agents.base import AgentConfig, CommandFailed, Crash, Resources
 from vsm.operations.agents.outbound import Outbound
 from vsm.operations.agents.readings import HOST_READINGS, host_metrics, http_metrics
-from vsm.operations.algedonics import Feeling
+from vsm.operations.agents.sdk import hosted_type
 
 NAME = "sensor"
 CRASH_BACKOFF_S = 1.0
@@ -184,56 +177,75 @@ class Readings(BaseModel):
     readings: list[Reading]
 
 
-class Sensor:
-    def __init__(self, config: SensorConfig, outbound: Outbound) -> None:
-        self.config = config
-        self.outbound = outbound
+class Sensor(Agent[SensorConfig]):
+    """Samples host metrics or an HTTP JSON endpoint, rules over its readings raising pain
+    or pleasure."""
+
+    name = NAME
+    description = (
+        "Samples host metrics or an HTTP JSON endpoint (within the operator's egress "
+        "policy); rules over its readings (docs/rules.md) raise pain or pleasure."
+    )
+
+    def __init__(self, config: SensorConfig, identity: AgentIdentity) -> None:
+        super().__init__(config, identity)
+        self.outbound: Outbound | None = None
+        """The host's egress client (`borrow`)."""
+        self.crash: Crash | None = None
         self.readings: deque[dict[str, Any]] = deque(maxlen=config.history)
         self.book = RuleBook(config.compiled())
         self.thresholds = {r.metric for r in config.rules if isinstance(r, Threshold)}
         self.episodes = 0
         self._task: asyncio.Task[None] | None = None
 
+    def borrow(self, resources: Resources, crash: Crash | None = None) -> None:
+        """The host's egress client, and where a failing sample is reported."""
+        self.outbound = resources.outbound
+        self.crash = crash
+
     async def read(self) -> dict[str, float]:
         if self.config.source == "host":
             return host_metrics()
+        if self.outbound is None:
+            raise CommandFailed("agent_not_started", "the host lent this agent no egress client")
         return await http_metrics(self.outbound, NAME, str(self.config.url), self.config.timeout_s)
 
-    async def sample(self, feel: Feel | None) -> dict[str, Any]:
+    async def sample(self, signal: bool) -> dict[str, Any]:
         values = await self.read()
         entry = {"at": time.time(), "values": values}
         self.readings.append(entry)
-        if feel is not None:
-            await self.signal(self.book.observe(Fact(time.monotonic(), "reading", values)), feel)
+        if signal:
+            self.signal(self.book.observe(Fact(time.monotonic(), "reading", values)))
         return {**entry, "breached": self.book.firing()}
 
-    async def signal(self, firings: list[Firing], feel: Feel) -> None:
+    def signal(self, firings: list[Firing]) -> None:
+        """Each rule that fired, felt (a new episode each time it fires)."""
         for firing in firings:
             rule, outcome = firing.rule, firing.rule.outcome
             self.episodes += 1
             legacy = rule.name in self.thresholds
-            await feel(
-                Feeling(
-                    kind="pleasure" if outcome.kind == "pleasure" else "pain",
-                    intensity=outcome.intensity,
-                    reason=THRESHOLD_REASON if legacy else rule.name,
-                    episode=f"sensor:{rule.name}:{self.episodes}",
-                    context={k: v for k, v in firing.evidence.items() if v is not None},
-                )
+            feel = self.pleasure if outcome.kind == "pleasure" else self.pain
+            feel(
+                THRESHOLD_REASON if legacy else rule.name,
+                outcome.intensity,
+                episode=f"sensor:{rule.name}:{self.episodes}",
+                **{k: v for k, v in firing.evidence.items() if v is not None},
             )
 
-    async def read_now(self, request: Read) -> dict[str, Any]:
+    @command(name="read", description="take a reading now")
+    async def read_now(self, request: Read) -> Sample:
         import httpx  # on a read only: a service whose agents never call out never loads it
 
         try:
-            return await self.sample(None)
+            return Sample.model_validate(await self.sample(signal=False))
         except (httpx.HTTPError, ValueError) as error:
             raise CommandFailed("source_unavailable", str(error) or repr(error)) from error
 
-    async def history(self, request: History) -> dict[str, Any]:
-        return {"readings": list(self.readings)[-request.last :]}
+    @command(description="the `last` N readings")
+    async def history(self, request: History) -> Readings:
+        return Readings.model_validate({"readings": list(self.readings)[-request.last :]})
 
-    def state(self) -> dict[str, Any]:
+    def audit(self) -> dict[str, Any]:
         return {
             "source": self.config.source,
             "readings": len(self.readings),
@@ -241,8 +253,8 @@ class Sensor:
             "last": self.readings[-1] if self.readings else None,
         }
 
-    async def start(self, feel: Feel, crash: Crash) -> None:
-        self._task = asyncio.create_task(self._run(feel, crash), name="sensor")
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="sensor")
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -250,35 +262,26 @@ class Sensor:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
-    async def _run(self, feel: Feel, crash: Crash) -> None:
+    async def _run(self) -> None:
         while True:
             try:
-                await self.sample(feel)
+                await self.sample(signal=True)
             except Exception as error:  # a failing source is reported, the loop goes on
-                await self.signal(self.book.observe(Fact(time.monotonic(), "error")), feel)
-                await crash(error)
+                self.signal(self.book.observe(Fact(time.monotonic(), "error")))
+                await self._crashed(error)
                 await asyncio.sleep(CRASH_BACKOFF_S)
-            await self.signal(self.book.tick(time.monotonic()), feel)
+            self.signal(self.book.tick(time.monotonic()))
             await asyncio.sleep(self.config.interval_s)
 
-
-def build(config: SensorConfig, resources: Resources) -> Sensor:
-    return Sensor(config, resources.outbound)
+    async def _crashed(self, error: Exception) -> None:
+        if self.crash is None:
+            self.log.warning("sample_failed", error=repr(error))
+        else:
+            await self.crash(error)
 
 
 def destinations(config: SensorConfig) -> list[tuple[str, str]]:
     return [("config.url", str(config.url))] if config.source == "http" else []
 
 
-SENSOR = AgentType(
-    name=NAME,
-    description="Samples host metrics or an HTTP JSON endpoint (within the operator's egress "
-    "policy); rules over its readings (docs/rules.md) raise pain or pleasure.",
-    config_model=SensorConfig,
-    commands={
-        "read": Command("take a reading now", Read, Sensor.read_now, Sample),
-        "history": Command("the `last` N readings", History, Sensor.history, Readings),
-    },
-    build=build,
-    destinations=destinations,
-)
+SENSOR = hosted_type(Sensor, built_in=True, destinations=destinations)

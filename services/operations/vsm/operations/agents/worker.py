@@ -9,15 +9,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from vsm.agent import Agent, JsonObject, command
 from vsm.operations.agents.analysis import describe
-from vsm.operations.agents.base import (
-    AgentConfig,
-    AgentType,
-    Command,
-    CommandFailed,
-    Passive,
-    Resources,
-)
+from vsm.operations.agents.base import AgentConfig, CommandFailed
+from vsm.operations.agents.sdk import hosted_type
 
 
 class WorkerConfig(AgentConfig):
@@ -120,45 +115,24 @@ def _totals(numbers: list[float]) -> dict[str, Any]:
     return {"count": len(numbers), "sum": total, "mean": total / len(numbers) if numbers else None}
 
 
-class Worker(Passive):
-    async def process_data(self, request: ProcessData) -> dict[str, Any]:
-        return {"checksum": checksum(request.data), "size_bytes": len(canonical(request.data))}
+class Worker(Agent[WorkerConfig]):
+    """Deterministic data work: checksums, transforms and statistics."""
 
-    async def transform(self, request: Transform) -> dict[str, Any]:
+    name = "worker"
+
+    @command(description="sha256 `checksum` of the canonical JSON of `data`")
+    async def process_data(self, request: ProcessData) -> Checksum:
+        return Checksum(checksum=checksum(request.data), size_bytes=len(canonical(request.data)))
+
+    @command(description="`operation` uppercase or aggregate (optionally `group_by` + `field`)")
+    async def transform(self, request: Transform) -> JsonObject:
         if request.operation == "uppercase":
-            return {"data": uppercase(request.data)}
-        return aggregate(request.data, request.group_by, request.field)
+            return JsonObject({"data": uppercase(request.data)})
+        return JsonObject(aggregate(request.data, request.group_by, request.field))
 
-    async def analyze(self, request: Analyze) -> dict[str, Any]:
-        return describe(request.values)
-
-
-def build(config: WorkerConfig, resources: Resources) -> Worker:
-    return Worker()
+    @command(description="count, mean, median, stdev, min, max, trend and pattern of `values`")
+    async def analyze(self, request: Analyze) -> Statistics:
+        return Statistics.model_validate(describe(request.values))
 
 
-WORKER = AgentType(
-    name="worker",
-    description="Deterministic data work: checksums, transforms and statistics.",
-    config_model=WorkerConfig,
-    commands={
-        "process_data": Command(
-            "sha256 `checksum` of the canonical JSON of `data`",
-            ProcessData,
-            Worker.process_data,
-            Checksum,
-        ),
-        "transform": Command(
-            "`operation` uppercase or aggregate (optionally `group_by` + `field`)",
-            Transform,
-            Worker.transform,
-        ),
-        "analyze": Command(
-            "count, mean, median, stdev, min, max, trend and pattern of `values`",
-            Analyze,
-            Worker.analyze,
-            Statistics,
-        ),
-    },
-    build=build,
-)
+WORKER = hosted_type(Worker, built_in=True)
