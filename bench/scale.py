@@ -4,19 +4,20 @@ On a system of its own (`launched(ctx, "10k")`, no agents of the other cases): t
 spawns (`POST /api/vsm/agents:bulk`, `REST_BULK_SPAWN_MAX` 1,000 each), one after the other,
 each into a viable system of its own (`root/k<i>`, so no quota, `AGENTS_PER_SYSTEM`, is in
 the way); then, after `IDLE_SETTLE_S`, the seven services' and the broker's CPU over
-`IDLE_10K_WINDOW_S` and operations' VmRSS growth; then every agent terminated over REST.
+`IDLE_10K_WINDOW_S` and operations' VmRSS growth; then every agent terminated over REST in
+bulk requests of 1,000 (`POST /api/vsm/agents:bulk-terminate`), and what the broker still holds
+of them.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
 
-from bench import DEADLINE_S, Context, Figures, benchmark, pipelined
+from bench import DEADLINE_S, Context, Figures, benchmark
 from bench.system import (
     IDLE_SETTLE_S,
-    SPAWN_WINDOW,
     ProcessClock,
+    broker_leftovers,
     idle_cpu,
     launched,
     rss_mib,
@@ -38,7 +39,8 @@ async def idle_10k(ctx: Context) -> Figures:
     the services' and the broker's CPU per spawn; after `IDLE_SETTLE_S`, `idle_cpu_pct` (the
     seven services and the broker, % of one core, over 30 s) and operations' VmRSS before the
     spawns, after them and after the idle window (`rss_growth_mib`); then every agent
-    terminated over REST, 16 in flight (`terminated_per_s`)."""
+    terminated over REST in bulk requests of 1,000 (`terminated_per_s` beside
+    `spawned_per_s`, `terminate_vs_spawn`), and `left_exchanges`/`left_bindings`."""
     size = 100 if ctx.quick else BULK_SIZE
     n = BULKS * size
     async with launched(ctx, "10k", workers=False) as system:
@@ -62,15 +64,9 @@ async def idle_10k(ctx: Context) -> Figures:
         after_spawn = rss_mib(pid)
         idle = await idle_cpu(system, IDLE_SETTLE_S, IDLE_10K_WINDOW_S)
         after_idle = rss_mib(pid)
-        todo = iter(spawned)
-
-        async def retire() -> None:
-            await system.terminate(next(todo))
-
-        began = time.perf_counter()
         async with asyncio.timeout(DEADLINE_S * 5):
-            await pipelined(len(spawned), SPAWN_WINDOW, retire)
-        terminated_per_s = len(spawned) / (time.perf_counter() - began)
+            terminated = await system.terminate_bulk(spawned)
+        left = await asyncio.to_thread(broker_leftovers, system.broker_pid, spawned)
         return {
             "agents": n,
             "spawn_s": n / spawn["agents_per_s"],
@@ -80,6 +76,9 @@ async def idle_10k(ctx: Context) -> Figures:
             "rss_after_spawn_mib": after_spawn,
             "rss_after_idle_mib": after_idle,
             "rss_growth_mib": after_idle - before,
-            "terminated_per_s": terminated_per_s,
+            "spawned_per_s": spawn["agents_per_s"],
+            **terminated,
+            "terminate_vs_spawn": terminated["terminated_per_s"] / spawn["agents_per_s"],
             "rss_after_terminate_mib": rss_mib(pid),
+            **left,
         }

@@ -109,6 +109,9 @@ IDLE_WINDOW_S = 20.0
 """How long `system.spawn_1000` watches the system sit idle with its 1,000 agents."""
 IDLE_RSS_SETTLE_S = 5.0
 """Between the services' readiness and the reading of their idle RSS (`system.idle_rss`)."""
+BULK_TERMINATE = 1000
+"""Ids per bulk terminate (`POST /api/vsm/agents:bulk-terminate`): the gateway's default
+`REST_BULK_TERMINATE_MAX`."""
 BULK_SYSTEM = "root/bulk"
 """The viable system `system.spawn_bulk_1000` spawns into: its quota (`AGENTS_PER_SYSTEM`)
 is its own, apart from the root's 1,000 agents of `system.spawn_1000`."""
@@ -333,6 +336,26 @@ class System:
         response = await self.rest.delete(f"/api/vsm/agents/{agent_id}")
         if response.status != 200:
             raise RuntimeError(f"terminate: {response.status} {response.text[:300]}")
+
+    async def terminate_bulk(self, agent_ids: list[str]) -> Figures:
+        """Terminate `agent_ids` over REST in bulk requests of `BULK_TERMINATE`, one after
+        the other: `terminated_per_s`, and the CPU per termination of the services
+        (`terminate_cpu_us_per_op`, `terminate_cpu_us_per_op:<process>`) and of the broker
+        (`terminate_broker_cpu_us_per_op`)."""
+        clock = ProcessClock.of(self)
+        for start in range(0, len(agent_ids), BULK_TERMINATE):
+            chunk = agent_ids[start : start + BULK_TERMINATE]
+            body = {"agent_ids": chunk, "reason": "bench"}
+            response = await self.rest.post("/api/vsm/agents:bulk-terminate", body)
+            if response.status != 200:
+                raise RuntimeError(f"bulk terminate: {response.status} {response.text[:300]}")
+            answer = response.json()
+            if answer["terminated"] != len(chunk):
+                refused = next(r for r in answer["results"] if r["agent"] is None)
+                raise RuntimeError(f"bulk terminate: {answer['refused']} refused: {refused}")
+        figures = clock.rate(len(agent_ids), "terminated")
+        rate = figures.pop("terminated_per_s")
+        return {"terminated_per_s": rate, **{f"terminate_{k}": v for k, v in figures.items()}}
 
     async def observe(
         self,
@@ -765,8 +788,10 @@ async def spawn_bulk(ctx: Context) -> Figures:
     in the viable system `root/bulk`): `spawn_s`, agents/s, the CPU per spawn of the
     services and of the broker (`broker_cpu_us_per_op`), against the broker's floor for as
     many agents (`routes_floor`, as `system.spawn_1000`); then terminate all of them over
-    REST (16 in flight: `terminated_per_s`). Runs once, after the rounds; its deadline is
-    600 s (launching the system when no case did before, the floor, the spawns and the
+    REST in one bulk request (`POST /api/vsm/agents:bulk-terminate`: `terminated_per_s`
+    beside `spawned_per_s`, `terminate_vs_spawn`, the CPU per termination) and ask the
+    broker what it still holds of them. Runs once, after the rounds; its deadline is 600 s
+    (launching the system when no case did before, the floor, the spawns and the
     terminations)."""
     system = await the_system(ctx)
     n = sizes(ctx).spawn
@@ -784,15 +809,8 @@ async def spawn_bulk(ctx: Context) -> Figures:
     if len(spawned) != n:
         raise RuntimeError(f"bulk spawn: {answer['refused']} of {n} refused")
     spawn_s = n / spawn["agents_per_s"]
-    todo = iter(spawned)
-
-    async def retire() -> None:
-        await system.terminate(next(todo))
-
-    began = time.perf_counter()
     async with asyncio.timeout(DEADLINE_S):
-        await pipelined(len(spawned), SPAWN_WINDOW, retire)
-    terminated_per_s = len(spawned) / (time.perf_counter() - began)
+        terminated = await system.terminate_bulk(spawned)
     left = await asyncio.to_thread(broker_leftovers, system.broker_pid, spawned)
     return {
         "spawn_s": spawn_s,
@@ -804,7 +822,9 @@ async def spawn_bulk(ctx: Context) -> Figures:
             if floor.broker_cpu_s is not None
             else {}
         ),
-        "terminated_per_s": terminated_per_s,
+        "spawned_per_s": spawn["agents_per_s"],
+        **terminated,
+        "terminate_vs_spawn": terminated["terminated_per_s"] / spawn["agents_per_s"],
         **left,
     }
 

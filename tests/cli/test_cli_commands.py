@@ -162,6 +162,22 @@ def test_errors_are_one_line_with_distinct_exit_codes(url: str, tmp_path: Path) 
     assert "no running agent has the id or name 'no-such-agent'" in unknown.stderr
 
 
+def test_agents_terminate_ends_several_agents_in_one_command(url: str) -> None:
+    names = [f"cli-end{n}-{uuid.uuid4().hex[:6]}" for n in range(3)]
+    for name in names:
+        spawned = vsm("agents", "spawn", "worker", "--name", name, url=url)
+        assert spawned.returncode == 0, spawned.stderr
+
+    ended = vsm("agents", "terminate", *names, "--json", url=url)
+
+    assert ended.returncode == 0, ended.stderr
+    gone = json.loads(ended.stdout)
+    assert [a["name"] for a in gone] == names
+    assert {a["state"] for a in gone} == {"terminated"}
+    running = json.loads(vsm("agents", "list", "--json", url=url).stdout)
+    assert not set(names) & {a.get("name") for a in running}
+
+
 def test_gateway_and_token_come_from_the_config_file(url: str, tmp_path: Path) -> None:
     (tmp_path / "vsm").mkdir()
     (tmp_path / "vsm" / "config.toml").write_text(f'url = "{url}"\ntoken = "{OPERATE_TOKEN}"\n')

@@ -1,7 +1,8 @@
-"""`vsm apply` carries out a plan's agent creations as bulk spawns, against a fake gateway on
-loopback that records what it was asked: one `POST /agents:bulk` per system, each spawned
-item reported done and the first refused one stopping the run; one call per agent from a
-gateway without the bulk route."""
+"""`vsm apply` carries out a plan's agent creations as bulk spawns and its removals as bulk
+terminates, against a fake gateway on loopback that records what it was asked: one
+`POST /agents:bulk` (or `:bulk-terminate`) per run of them, each item carried out reported
+done and the first refused one stopping the run; one call per agent from a gateway without
+the bulk route."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from vsm.cli.settings import Target
 
 class FakeGateway(ThreadingHTTPServer):
     bulk = True
+    bulk_terminate = True
     refuse: frozenset[str] = frozenset()
     asked: list[tuple[str, str, Any]]
 
@@ -40,10 +42,20 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
+    def do_DELETE(self) -> None:
+        self.server.asked.append(("DELETE", self.path, None))
+        self.answer(200, {"agent_id": self.path.rsplit("/", 1)[-1], "state": "terminated"})
+
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         self.server.asked.append(("POST", self.path, body))
-        if self.path.startswith("/api/vsm/agents:bulk"):
+        if self.path == "/api/vsm/agents:bulk-terminate":
+            if not self.server.bulk_terminate:
+                self.answer(404, {"error": "not_found", "message": "no route"})
+                return
+            ids = body["agent_ids"]
+            self.answer(200, {"results": [self.ended(i, a) for i, a in enumerate(ids)]})
+        elif self.path.startswith("/api/vsm/agents:bulk"):
             if not self.server.bulk:
                 self.answer(404, {"error": "not_found", "message": "no route"})
                 return
@@ -65,6 +77,20 @@ class Handler(BaseHTTPRequestHandler):
             }
         return {"index": index, "status": 201, "agent": {"agent_id": f"id-{item['name']}"}}
 
+    def ended(self, index: int, agent_id: str) -> dict[str, Any]:
+        if agent_id in self.server.refuse:
+            return {
+                "index": index,
+                "agent_id": agent_id,
+                "status": 404,
+                "agent": None,
+                "error": "agent_not_found",
+                "message": f"no running agent {agent_id!r}",
+                "details": {"agent_id": agent_id},
+            }
+        agent = {"agent_id": agent_id, "state": "terminated"}
+        return {"index": index, "agent_id": agent_id, "status": 200, "agent": agent}
+
 
 @pytest.fixture
 def fake() -> Iterator[FakeGateway]:
@@ -79,6 +105,10 @@ def fake() -> Iterator[FakeGateway]:
 
 def create(name: str, vsm_id: str = "root") -> Step:
     return Step("create", "agent", vsm_id, name, "worker", {"type": "worker", "name": name})
+
+
+def remove(name: str, vsm_id: str = "root") -> Step:
+    return Step("remove", "agent", vsm_id, name, "not in the file", {}, f"id-{name}")
 
 
 def run(fake: FakeGateway, steps: list[Step], done: list[str] | None = None) -> list[str]:
@@ -124,4 +154,40 @@ def test_a_gateway_without_the_bulk_route_gets_one_spawn_per_agent(fake: FakeGat
         "/api/vsm/agents:bulk?vsm_id=root",
         "/api/vsm/agents?vsm_id=root",
         "/api/vsm/agents?vsm_id=root",
+    ]
+
+
+def test_agents_removed_in_a_row_go_in_one_bulk_terminate_per_system(fake: FakeGateway) -> None:
+    steps = [remove("a"), remove("b"), create("c"), remove("d", "root/x")]
+    assert run(fake, steps) == ["a", "b", "c", "d"]
+    assert [(path, body) for _, path, body in fake.asked] == [
+        ("/api/vsm/agents:bulk-terminate", {"agent_ids": ["id-a", "id-b"], "reason": "test"}),
+        ("/api/vsm/agents:bulk?vsm_id=root", {"agents": [{"type": "worker", "name": "c"}]}),
+        ("/api/vsm/agents:bulk-terminate", {"agent_ids": ["id-d"], "reason": "test"}),
+    ]
+
+
+def test_the_terminated_items_are_done_and_the_first_refused_one_stops_the_run(
+    fake: FakeGateway,
+) -> None:
+    fake.refuse = frozenset({"id-b"})
+    done: list[str] = []
+    with pytest.raises(Refused) as refused:
+        run(fake, [remove("a"), remove("b"), remove("c"), create("d")], done)
+    assert done == ["a", "c"]
+    assert (refused.value.status, refused.value.code) == (404, "agent_not_found")
+    assert "POST /agents:bulk-terminate: agent b of root" in str(refused.value)
+    assert len(fake.asked) == 1  # d was never asked for
+
+
+def test_a_gateway_without_the_bulk_terminate_route_gets_one_delete_per_agent(
+    fake: FakeGateway,
+) -> None:
+    fake.bulk_terminate = False
+    assert run(fake, [remove("a"), remove("b"), create("c")]) == ["a", "b", "c"]
+    assert [(method, path) for method, path, _ in fake.asked] == [
+        ("POST", "/api/vsm/agents:bulk-terminate"),
+        ("DELETE", "/api/vsm/agents/id-a"),
+        ("DELETE", "/api/vsm/agents/id-b"),
+        ("POST", "/api/vsm/agents:bulk?vsm_id=root"),  # spawns still go in bulk
     ]

@@ -49,6 +49,7 @@ def system_env() -> dict[str, str]:
         ("POST", "/api/vsm/meta-systems"),
         ("POST", "/api/vsm/agents"),
         ("POST", "/api/vsm/agents:bulk"),
+        ("POST", "/api/vsm/agents:bulk-terminate"),
     ],
 )
 async def test_a_body_over_1_mib_is_refused_on_every_route(

@@ -18,6 +18,8 @@ from vsm.contract.operations import (
     GetAgent,
     ListAgents,
     SpawnAgent,
+    TerminateAgents,
+    TerminateOutcomes,
 )
 from vsm.kit.egress import EgressPolicy
 from vsm.kit.runtime import Runtime
@@ -74,6 +76,33 @@ async def test_a_spawn_of_the_wrong_shape_is_dead_lettered_with_its_reason(s1: I
         b'{"specversion": "1.0", "type": "vsm.s1.agent.spawn.v1"}',
         topology.REQUESTS,
         routing_key=topology.request_key("operations", "spawn"),
+    )
+
+    assert s1.dead_letters() == [("invalid_schema", topology.requests_queue("operations").name)]
+
+
+async def test_a_bulk_terminate_of_unknown_ids_answers_each_and_logs_nothing(s1: InMemory) -> None:
+    ids = ["ghost", "nobody", "ghost"]
+    reply = await s1.request("operations", "terminate-many", TerminateAgents(agent_ids=ids))
+
+    assert isinstance(reply, TerminateOutcomes)
+    assert [(o.index, o.agent_id, o.agent) for o in reply.outcomes] == [
+        (0, "ghost", None),
+        (1, "nobody", None),
+        (2, "ghost", None),
+    ]
+    assert {o.error.code for o in reply.outcomes if o.error} == {"agent_not_found"}
+    assert s1.published(topology.S1_REGISTRY) == []
+
+
+async def test_a_bulk_terminate_without_ids_is_dead_lettered_with_its_reason(
+    s1: InMemory,
+) -> None:
+    valid = s1.envelope(TerminateAgents(agent_ids=["ghost"])).model_dump_json()
+    await s1.send(
+        valid.replace('["ghost"]', "[]").encode(),
+        topology.REQUESTS,
+        routing_key=topology.request_key("operations", "terminate-many"),
     )
 
     assert s1.dead_letters() == [("invalid_schema", topology.requests_queue("operations").name)]

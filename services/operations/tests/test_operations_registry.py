@@ -210,3 +210,24 @@ def test_a_lookup_taken_before_a_restore_finds_the_restored_agents() -> None:
     registry.restore([agent], applied=["e1"])
     assert lookup(agent.agent_id) == agent
     assert lookup("worker-unknown") is None
+
+
+def test_a_bulk_terminate_finds_each_running_agent_once_in_order() -> None:
+    registry = Registry()
+    running, ended = (new_agent("worker", {}, NOW) for _ in range(2))
+    registry.apply("s0", AgentSpawned(agent=running))
+    registry.apply("s1", AgentSpawned(agent=ended))
+    gone = AgentTerminated(
+        agent_id=ended.agent_id, agent_type="worker", reason="done", terminated_at=NOW
+    )
+    registry.apply("t1", gone)
+    ids = ["ghost", running.agent_id, ended.agent_id, running.agent_id]
+
+    found = registry.find_each(ids)
+
+    assert found[1] == running
+    refused = [f for f in found if isinstance(f, Refused)]
+    assert [r.code for r in refused] == ["agent_not_found"] * 3
+    assert [r.details["agent_id"] for r in refused] == ["ghost", ended.agent_id, running.agent_id]
+    assert "terminated" in refused[1].message
+    assert "earlier in this request" in refused[2].message

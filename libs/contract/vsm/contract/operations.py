@@ -13,7 +13,7 @@ from __future__ import annotations
 import uuid
 import zlib
 from datetime import datetime
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -36,6 +36,7 @@ __all__ = [
     "AGENT_ID_PATTERN",
     "AGENT_NAME_PATTERN",
     "BULK_SPAWN_LIMIT",
+    "BULK_TERMINATE_LIMIT",
     "COMMAND_PATTERN",
     "MAX_BULK_PAYLOAD_BYTES",
     "MAX_PAYLOAD_BYTES",
@@ -69,6 +70,9 @@ __all__ = [
     "SpawnOutcomes",
     "SpawnRefusal",
     "TerminateAgent",
+    "TerminateAgents",
+    "TerminateOutcome",
+    "TerminateOutcomes",
     "agent_routes",
     "audit_key",
     "command_key",
@@ -91,8 +95,13 @@ MAX_PAYLOAD_BYTES = 1024 * 1024
 BULK_SPAWN_LIMIT = 10_000
 """Most agents one `SpawnAgents` asks for (the gateway's `REST_BULK_SPAWN_MAX` is at most this)."""
 
+BULK_TERMINATE_LIMIT = 10_000
+"""Most agents one `TerminateAgents` names (the gateway's `REST_BULK_TERMINATE_MAX` is at most
+this)."""
+
 MAX_BULK_PAYLOAD_BYTES = 16 * 1024 * 1024
-"""Largest `SpawnAgents` message accepted (AMQP dead-letters a larger one)."""
+"""Largest `SpawnAgents` or `TerminateAgents` message accepted (AMQP dead-letters a larger
+one)."""
 
 AgentState = Literal["running", "terminated"]
 AuditType = Literal["state_dump", "metrics_only", "resource_audit"]
@@ -287,7 +296,8 @@ class SpawnAgents(Message):
 
 
 class SpawnRefusal(BaseModel):
-    """Why one item of a bulk spawn was refused: the codes a single spawn answers with."""
+    """Why one item of a bulk spawn (or bulk terminate) was refused: the codes a single spawn
+    (or terminate) answers with."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -336,6 +346,42 @@ class TerminateAgent(Message):
 
     agent_id: str = Field(min_length=1, max_length=128)
     reason: str = Field(default="requested", max_length=256)
+
+
+class TerminateAgents(Message):
+    """Terminate many agents in one request (bulk terminate).
+
+    Each id is terminated on its own, as one `TerminateAgent` is (unrouted, logged as its own
+    `AgentTerminated`, its results exchange deleted): an id that names no running agent, or
+    repeats one named before it, is refused (`agent_not_found`) and leaves the others alone.
+    """
+
+    TYPE: ClassVar[str] = "vsm.s1.agent.terminate-many.v1"
+
+    agent_ids: list[Annotated[str, Field(min_length=1, max_length=128)]] = Field(
+        min_length=1, max_length=BULK_TERMINATE_LIMIT
+    )
+    reason: str = Field(default="requested", max_length=256)
+
+
+class TerminateOutcome(BaseModel):
+    """One item of a bulk terminate: the agent as it now stands (terminated), or why it was
+    not terminated (exactly one of them)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    index: int = Field(ge=0, description="The item's position in the request.")
+    agent_id: str = Field(max_length=128)
+    agent: AgentInfo | None = None
+    error: SpawnRefusal | None = None
+
+
+class TerminateOutcomes(Message):
+    """The reply to `TerminateAgents`: one outcome per id, in the request's order."""
+
+    TYPE: ClassVar[str] = "vsm.s1.agent.terminate-many-reply.v1"
+
+    outcomes: list[TerminateOutcome] = Field(max_length=BULK_TERMINATE_LIMIT)
 
 
 class DescribeAgentTypes(Message):

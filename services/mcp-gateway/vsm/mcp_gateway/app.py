@@ -41,7 +41,11 @@ def create_app(settings: Settings) -> Litestar:
             *room.routes,
         ],
         dependencies=rest.dependencies(
-            runtime.bus, letters, settings.rest_bulk_spawn_max, settings.rest_bulk_spawn_timeout_s
+            runtime.bus,
+            letters,
+            settings.rest_bulk_spawn_max,
+            settings.rest_bulk_spawn_timeout_s,
+            settings.rest_bulk_terminate_max,
         ),
         exception_handlers=EXCEPTION_HANDLERS,
         cors_config=crosssite.cors(settings),

@@ -50,6 +50,8 @@ from vsm.contract.operations import (
     SpawnAgents,
     SpawnOutcomes,
     TerminateAgent,
+    TerminateAgents,
+    TerminateOutcomes,
     audit_key,
     command_key,
 )
@@ -122,6 +124,7 @@ ASKED = {
         (ListAgents, AgentList),
         (GetAgent, AgentDescription),
         (TerminateAgent, AgentDescription),
+        (TerminateAgents, TerminateOutcomes),
         (DescribeAgentTypes, AgentTypes),
     ),
 }

@@ -2,7 +2,7 @@
 
 from pydantic import AliasChoices, Field, SecretStr
 
-from vsm.contract.operations import BULK_SPAWN_LIMIT
+from vsm.contract.operations import BULK_SPAWN_LIMIT, BULK_TERMINATE_LIMIT
 from vsm.kit.settings import ServiceSettings
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "[::1]")
@@ -62,7 +62,15 @@ class Settings(ServiceSettings):
         default=120.0,
         gt=0,
         le=3600,
-        description="How long a bulk spawn waits for operations to spawn its agents (504 past it).",
+        description="How long a bulk spawn (or bulk terminate) waits for operations to spawn "
+        "(or terminate) its agents (504 past it).",
+    )
+    rest_bulk_terminate_max: int = Field(
+        default=1000,
+        ge=1,
+        le=BULK_TERMINATE_LIMIT,
+        description="Most agents one bulk terminate (`POST /api/vsm/agents:bulk-terminate`) "
+        "may name.",
     )
     rest_rate_limit: int = Field(
         default=1200,

@@ -28,6 +28,9 @@ from vsm.contract.operations import (
     SpawnOutcomes,
     SpawnRefusal,
     TerminateAgent,
+    TerminateAgents,
+    TerminateOutcome,
+    TerminateOutcomes,
 )
 from vsm.kit.bus import Bus
 from vsm.operations.agents.catalog import describe_types
@@ -50,11 +53,7 @@ def register(bus: Bus, s1: System1, ready_timeout_s: float) -> None:
 
     @bus.handle(requests, SpawnAgents)
     async def on_spawn_many(envelope: Envelope[SpawnAgents]) -> RabbitResponse:
-        body = bus.delivery().body
-        if len(body) > MAX_BULK_PAYLOAD_BYTES:
-            raise Unprocessable(
-                "payload_too_large", f"{len(body)} bytes; the limit is {MAX_BULK_PAYLOAD_BYTES}"
-            )
+        check_bulk_size(bus.delivery().body)
         await s1.wait_ready(ready_timeout_s)
         spawned = await s1.spawn_many(envelope.data.agents, envelope.vsm_id)
         return bus.reply(SpawnOutcomes(outcomes=outcomes(spawned)), cause=envelope)
@@ -76,6 +75,15 @@ def register(bus: Bus, s1: System1, ready_timeout_s: float) -> None:
             query.agent_type, query.include_terminated, query.offset, query.limit
         )
         return bus.reply(AgentList(agents=page, total=total), cause=envelope)
+
+    @bus.handle(requests, TerminateAgents)
+    async def on_terminate_many(envelope: Envelope[TerminateAgents]) -> RabbitResponse:
+        check_bulk_size(bus.delivery().body)
+        await s1.wait_ready(ready_timeout_s)
+        request = envelope.data
+        ended = await s1.terminate_many(request.agent_ids, request.reason)
+        reply = TerminateOutcomes(outcomes=terminate_outcomes(request.agent_ids, ended))
+        return bus.reply(reply, cause=envelope)
 
     @bus.handle(requests, TerminateAgent)
     async def on_terminate(envelope: Envelope[TerminateAgent]) -> RabbitResponse:
@@ -110,10 +118,33 @@ def register(bus: Bus, s1: System1, ready_timeout_s: float) -> None:
         return bus.reply(HostRegistered(accepted=accepted), cause=envelope)
 
 
+def check_bulk_size(body: bytes) -> None:
+    """A bulk request within `MAX_BULK_PAYLOAD_BYTES`; else dead-lettered, unprocessable."""
+    if len(body) > MAX_BULK_PAYLOAD_BYTES:
+        raise Unprocessable(
+            "payload_too_large", f"{len(body)} bytes; the limit is {MAX_BULK_PAYLOAD_BYTES}"
+        )
+
+
+def refusal(refused: Refused) -> SpawnRefusal:
+    return SpawnRefusal(**refused.reply.model_dump())
+
+
+def terminate_outcomes(
+    agent_ids: list[str], ended: list[AgentInfo | Refused]
+) -> list[TerminateOutcome]:
+    return [
+        TerminateOutcome(index=index, agent_id=agent_id, agent=agent)
+        if isinstance(agent, AgentInfo)
+        else TerminateOutcome(index=index, agent_id=agent_id, error=refusal(agent))
+        for index, (agent_id, agent) in enumerate(zip(agent_ids, ended, strict=True))
+    ]
+
+
 def outcomes(spawned: list[AgentInfo | Refused]) -> list[SpawnOutcome]:
     return [
         SpawnOutcome(index=index, agent=agent)
         if isinstance(agent, AgentInfo)
-        else SpawnOutcome(index=index, error=SpawnRefusal(**agent.reply.model_dump()))
+        else SpawnOutcome(index=index, error=refusal(agent))
         for index, agent in enumerate(spawned)
     ]

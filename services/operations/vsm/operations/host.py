@@ -51,7 +51,7 @@ from vsm.operations.outlets import Outlets
 from vsm.operations.performance import report_due
 from vsm.operations.placement import Placement
 from vsm.operations.wiring import Lane as LaneKey
-from vsm.operations.wiring import forget_agent, lane_of, unbind_agent
+from vsm.operations.wiring import forget_agent, lane_of
 
 log = structlog.get_logger("vsm.operations.host")
 
@@ -442,12 +442,11 @@ class AgentHost:
         self.metrics.duration.labels(info.agent_type, command).observe(seconds)
 
     async def _retire(self, agent: Agent) -> None:
-        """A terminated agent: unrouted (what is still queued for it is dead-lettered where
-        it is met, answering its requesters), stopped, its results exchange deleted."""
+        """A terminated agent, unrouted already by the replica that logged its termination
+        (what is still queued for it is dead-lettered where it is met, answering its
+        requesters): stopped, its results exchange deleted."""
         agent.terminated = True
         agent_id = agent.info.agent_id
-        with contextlib.suppress(Exception):  # unbound already by the replica that logged it
-            await unbind_agent(self.bus, agent_id, self.lane_of(agent.info))
         await agent.behaviour.stop()
         await forget_agent(self.bus, agent_id)
         self.agents.pop(agent_id, None)

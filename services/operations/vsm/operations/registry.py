@@ -7,6 +7,7 @@ event twice changes nothing, so a replay after a reconnect is harmless.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -156,6 +157,29 @@ class Registry:
                 {"agent_id": agent_id},
             )
         return agent
+
+    def find_each(self, agent_ids: Iterable[str]) -> list[AgentInfo | Refused]:
+        """Per id, in order, the running agent (as `find`), or `agent_not_found`: an id
+        named before it in `agent_ids` is refused the second time, so no agent is retired
+        twice by one request."""
+        seen: set[str] = set()
+        found: list[AgentInfo | Refused] = []
+        for agent_id in agent_ids:
+            if agent_id in seen:
+                found.append(
+                    Refused(
+                        "agent_not_found",
+                        f"agent {agent_id!r} is named earlier in this request",
+                        {"agent_id": agent_id},
+                    )
+                )
+                continue
+            seen.add(agent_id)
+            try:
+                found.append(self.find(agent_id))
+            except Refused as refused:
+                found.append(refused)
+        return found
 
     def of_type(self, vsm_id: str, agent_type: str) -> list[AgentInfo]:
         """The running agents of `agent_type` in `vsm_id`."""

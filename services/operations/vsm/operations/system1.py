@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -45,8 +45,37 @@ from vsm.operations.wiring import (
 
 SPAWNS_IN_FLIGHT = 64
 """Agents of one bulk spawn whose declarations and registry events are in flight at once."""
+TERMINATIONS_IN_FLIGHT = 64
+"""Agents of one bulk terminate whose unbindings, registry events and deletions are in flight
+at once."""
 
 log = structlog.get_logger("vsm.operations.system1")
+
+
+async def each_in_flight(
+    items: Sequence[AgentInfo | Refused],
+    work: Callable[[AgentInfo], Awaitable[AgentInfo]],
+    in_flight: int,
+    failed: str,
+    raising: bool,
+) -> list[AgentInfo | Refused]:
+    """`work` done on each agent of `items`, `in_flight` at a time, the refusals among them
+    kept in their places: per item, what `work` gave or the refusal. An agent whose work
+    fails (on the broker) is refused as `failed`; with `raising`, the error is raised."""
+    gate = asyncio.Semaphore(in_flight)
+
+    async def one(agent: AgentInfo) -> AgentInfo | Refused:
+        async with gate:
+            try:
+                return await work(agent)
+            except Exception as error:
+                if raising:
+                    raise
+                log.warning(failed, agent_id=agent.agent_id, error=repr(error))
+                return Refused(failed, f"{agent.agent_id}: {error!r}"[:1024])
+
+    done = iter(await asyncio.gather(*(one(a) for a in items if isinstance(a, AgentInfo))))
+    return [next(done) if isinstance(a, AgentInfo) else a for a in items]
 
 
 class System1:
@@ -162,22 +191,14 @@ class System1:
         )
         fresh = [a for a in admitted if isinstance(a, AgentInfo)]
         self.pending.update((a.agent_id, a) for a in fresh)
-        gate = asyncio.Semaphore(SPAWNS_IN_FLIGHT)
 
-        async def start(agent: AgentInfo) -> AgentInfo | Refused:
-            async with gate:
-                try:
-                    return await self._start(agent)
-                except Exception as error:
-                    if raising:
-                        raise
-                    log.warning("spawn_failed", agent_id=agent.agent_id, error=repr(error))
-                    return Refused("spawn_failed", f"{agent.agent_id}: {error!r}"[:1024])
-                finally:
-                    self.pending.pop(agent.agent_id, None)
+        async def start(agent: AgentInfo) -> AgentInfo:
+            try:
+                return await self._start(agent)
+            finally:
+                self.pending.pop(agent.agent_id, None)
 
-        started = iter(await asyncio.gather(*(start(a) for a in fresh)))
-        return [next(started) if isinstance(a, AgentInfo) else a for a in admitted]
+        return await each_in_flight(admitted, start, SPAWNS_IN_FLIGHT, "spawn_failed", raising)
 
     async def _start(self, agent: AgentInfo) -> AgentInfo:
         pool = agent.pool
@@ -195,7 +216,29 @@ class System1:
         return self.registry.find(agent.agent_id)
 
     async def terminate(self, agent_id: str, reason: str) -> AgentInfo:
-        agent = self.registry.find(agent_id)
+        (agent,) = await self.terminate_many([agent_id], reason, raising=True)
+        if isinstance(agent, Refused):
+            raise agent
+        return agent
+
+    async def terminate_many(
+        self, agent_ids: Sequence[str], reason: str, *, raising: bool = False
+    ) -> list[AgentInfo | Refused]:
+        """Terminate each running agent named, `TERMINATIONS_IN_FLIGHT` at a time; per id,
+        the agent as it now stands or why not (`agent_not_found`, also for an id named twice).
+        One that fails on the broker is `terminate_failed` (with `raising`, its error is
+        raised instead)."""
+
+        async def stop(agent: AgentInfo) -> AgentInfo:
+            return await self._stop(agent, reason)
+
+        found = self.registry.find_each(agent_ids)
+        return await each_in_flight(
+            found, stop, TERMINATIONS_IN_FLIGHT, "terminate_failed", raising
+        )
+
+    async def _stop(self, agent: AgentInfo, reason: str) -> AgentInfo:
+        agent_id = agent.agent_id
         event = AgentTerminated(
             agent_id=agent_id,
             agent_type=agent.agent_type,
@@ -205,8 +248,10 @@ class System1:
         # Unrouted first: a command sent from now on is returned as unroutable; one already
         # in its partition is dead-lettered as `agent_terminated` where it is met.
         await unbind_agent(self.bus, agent_id, self.host.lane_of(agent))
+        retired_here = agent_id in self.host.agents  # its retirement deletes the exchange
         await self._log(event, "terminated", agent.agent_type)
-        await forget_agent(self.bus, agent_id)
+        if not retired_here:
+            await forget_agent(self.bus, agent_id)
         return self.registry.agents[agent_id]
 
     async def rehome(

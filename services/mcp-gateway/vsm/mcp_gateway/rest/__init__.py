@@ -36,11 +36,15 @@ CONTROLLERS = [
 
 
 def dependencies(
-    bus: Bus, letters: DeadLetters, bulk_max: int = 1000, bulk_timeout_s: float = 120.0
+    bus: Bus,
+    letters: DeadLetters,
+    bulk_max: int = 1000,
+    bulk_timeout_s: float = 120.0,
+    bulk_terminate_max: int = 1000,
 ) -> dict[str, Provide]:
     """What the routes are given by name: the bus, the agents, the dead letters."""
     return (
         common.dependencies(bus)
-        | agents.dependencies(bus, bulk_max, bulk_timeout_s)
+        | agents.dependencies(bus, bulk_max, bulk_timeout_s, bulk_terminate_max)
         | dead_letters.dependencies(letters)
     )

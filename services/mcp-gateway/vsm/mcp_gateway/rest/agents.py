@@ -8,6 +8,10 @@ audit goes straight to the agent (`audit.<id>.audit`), bypassing S2. Bodies over
 operations, which checks and spawns each in order): at most `REST_BULK_SPAWN_MAX` items, the
 body within `REST_MAX_BODY_BYTES`; each item answers on its own (201 and the agent, or the
 status and error a single spawn would have answered), so a refused item leaves the others.
+`POST /api/vsm/agents:bulk-terminate` is its counterpart (one `TerminateAgents` request, at
+most `REST_BULK_TERMINATE_MAX` ids): each id answers as its `DELETE` would (200 and the
+agent, or 404 `agent_not_found`). A custom method, not `DELETE /agents` with a body: a body
+on DELETE has no defined meaning in HTTP and some clients and proxies drop it.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from vsm.contract.message import Message
 from vsm.contract.operations import (
     AGENT_NAME_PATTERN,
     BULK_SPAWN_LIMIT,
+    BULK_TERMINATE_LIMIT,
     COMMAND_PATTERN,
     AgentCommand,
     AgentDescription,
@@ -44,7 +49,10 @@ from vsm.contract.operations import (
     SpawnAgent,
     SpawnAgents,
     SpawnOutcomes,
+    SpawnRefusal,
     TerminateAgent,
+    TerminateAgents,
+    TerminateOutcomes,
     audit_key,
     command_key,
 )
@@ -87,9 +95,9 @@ class BulkSpawnInput(BaseModel):
     )
 
 
-class BulkSpawnItem(BaseModel):
-    """One item of a bulk spawn: 201 and the agent, or the status, `error` code, `message`
-    and `details` a single spawn of it would have answered (409 `quota_exceeded`, ...)."""
+class BulkItem(BaseModel):
+    """One item of a bulk request: its status and the agent, or the status, `error` code,
+    `message` and `details` the single request would have answered."""
 
     index: int = Field(ge=0, description="The item's position in the request.")
     status: int
@@ -99,27 +107,76 @@ class BulkSpawnItem(BaseModel):
     details: dict[str, Any] | None = None
 
 
+class BulkSpawnItem(BulkItem):
+    """One item of a bulk spawn: 201 and the agent, or the status, `error` code, `message`
+    and `details` a single spawn of it would have answered (409 `quota_exceeded`, ...)."""
+
+
 class BulkSpawnOutput(BaseModel):
     spawned: int = Field(ge=0, description="How many items were spawned.")
     refused: int = Field(ge=0, description="How many items were refused.")
     results: list[BulkSpawnItem] = Field(description="One per item, in the request's order.")
 
 
+def refused_item(error: SpawnRefusal) -> dict[str, Any]:
+    """The fields of a refused item of a bulk request: as a single request would answer."""
+    return {
+        "status": status_of(error.code),
+        "error": error.code,
+        "message": error.message,
+        "details": error.details,
+    }
+
+
 def bulk_output(reply: SpawnOutcomes) -> BulkSpawnOutput:
     results = [
         BulkSpawnItem(index=o.index, status=201, agent=o.agent)
         if o.error is None
-        else BulkSpawnItem(
-            index=o.index,
-            status=status_of(o.error.code),
-            error=o.error.code,
-            message=o.error.message,
-            details=o.error.details,
-        )
+        else BulkSpawnItem(index=o.index, **refused_item(o.error))
         for o in reply.outcomes
     ]
     spawned = sum(r.agent is not None for r in results)
     return BulkSpawnOutput(spawned=spawned, refused=len(results) - spawned, results=results)
+
+
+AgentId = Annotated[str, Field(min_length=1, max_length=128)]
+
+
+class BulkTerminateInput(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    agent_ids: list[AgentId] = Field(
+        max_length=BULK_TERMINATE_LIMIT,
+        description="The agents to terminate, by id, in order (at most `REST_BULK_TERMINATE_MAX`).",
+    )
+    reason: str = Field(
+        default="requested", max_length=256, description="Why (logged with each termination)."
+    )
+
+
+class BulkTerminateItem(BulkItem):
+    """One item of a bulk terminate: 200 and the agent (terminated), or the status, `error`
+    code, `message` and `details` its `DELETE` would have answered (404 `agent_not_found`,
+    also for an id named earlier in the request)."""
+
+    agent_id: str = Field(description="The id the item named.")
+
+
+class BulkTerminateOutput(BaseModel):
+    terminated: int = Field(ge=0, description="How many items were terminated.")
+    refused: int = Field(ge=0, description="How many items were refused.")
+    results: list[BulkTerminateItem] = Field(description="One per item, in the request's order.")
+
+
+def bulk_terminate_output(reply: TerminateOutcomes) -> BulkTerminateOutput:
+    results = [
+        BulkTerminateItem(index=o.index, agent_id=o.agent_id, status=200, agent=o.agent)
+        if o.error is None
+        else BulkTerminateItem(index=o.index, agent_id=o.agent_id, **refused_item(o.error))
+        for o in reply.outcomes
+    ]
+    ended = sum(r.agent is not None for r in results)
+    return BulkTerminateOutput(terminated=ended, refused=len(results) - ended, results=results)
 
 
 class CommandInput(BaseModel):
@@ -212,13 +269,15 @@ class Agents:
     bulk_max: int = 1000
     """Most items of one bulk spawn (`REST_BULK_SPAWN_MAX`)."""
     bulk_timeout_s: float = 120.0
-    """How long a bulk spawn waits for operations (`REST_BULK_SPAWN_TIMEOUT_S`)."""
+    """How long a bulk spawn or terminate waits for operations (`REST_BULK_SPAWN_TIMEOUT_S`)."""
+    bulk_terminate_max: int = 1000
+    """Most ids of one bulk terminate (`REST_BULK_TERMINATE_MAX`)."""
 
 
 def dependencies(
-    bus: Bus, bulk_max: int = 1000, bulk_timeout_s: float = 120.0
+    bus: Bus, bulk_max: int = 1000, bulk_timeout_s: float = 120.0, bulk_terminate_max: int = 1000
 ) -> dict[str, Provide]:
-    agents = Agents(bus, AgentDirectory(), bulk_max, bulk_timeout_s)
+    agents = Agents(bus, AgentDirectory(), bulk_max, bulk_timeout_s, bulk_terminate_max)
 
     async def provide_agents() -> Agents:
         return agents
@@ -274,6 +333,32 @@ class AgentsController(Controller):
             timeout=agents.bulk_timeout_s,
         )
         return bulk_output(reply)
+
+    @post("/agents:bulk-terminate", status_code=200, responses=BODY | ASKS)
+    async def terminate_many(
+        self, agents: NamedDependency[Agents], data: JSONBody[BulkTerminateInput]
+    ) -> BulkTerminateOutput:
+        """Terminate many agents in one request (bulk), each as its `DELETE` would.
+
+        1 to `REST_BULK_TERMINATE_MAX` ids (1,000 by default; else 422 naming `agent_ids`),
+        the body within `REST_MAX_BODY_BYTES` (413). Otherwise 200 with one result per id,
+        in order: 200 and the agent (terminated: its routes unbound, its results exchange
+        deleted), or 404 `agent_not_found` for an id that names no running agent (or one
+        named earlier in the request), which leaves the others terminated.
+        """
+        if not 1 <= len(data.agent_ids) <= agents.bulk_terminate_max:
+            message = f"1 to {agents.bulk_terminate_max} agent ids per request"
+            message += " (REST_BULK_TERMINATE_MAX)"
+            raise ValidationException(message, extra=[{"key": "agent_ids", "message": message}])
+        request = TerminateAgents(agent_ids=data.agent_ids, reason=data.reason)
+        reply = await agents.bus.query(
+            "operations",
+            "terminate-many",
+            request,
+            TerminateOutcomes,
+            timeout=agents.bulk_timeout_s,
+        )
+        return bulk_terminate_output(reply)
 
     @get("/agents", responses=EDGE | PARAMS | ASKS, operation_class=RestOperation)
     async def list_agents(

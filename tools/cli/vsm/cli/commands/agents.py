@@ -16,7 +16,11 @@ from vsm.cli.session import Session, json_option, output_option, pass_session, v
 
 def find(gateway: Gateway, key: str) -> dict[str, Any]:
     """The running agent whose id, or else whose name, is `key` (a name must be unambiguous)."""
-    running = gateway.get("/agents")
+    return pick(gateway.get("/agents"), key)
+
+
+def pick(running: list[dict[str, Any]], key: str) -> dict[str, Any]:
+    """The agent of `running` whose id, or else whose name, is `key`."""
     by_id = [a for a in running if a["agent_id"] == key]
     by_name = [a for a in running if a.get("name") == key]
     if by_id or len(by_name) == 1:
@@ -26,6 +30,27 @@ def find(gateway: Gateway, key: str) -> dict[str, Any]:
         raise UsageProblem(f"agent name {key!r} is used in {systems}: give the agent id")
     message = f"no running agent has the id or name {key!r} (see `vsm agents list`)"
     raise Refused(message, 404, "agent_not_found")
+
+
+def end_all(gateway: Gateway, agent_ids: list[str]) -> list[dict[str, Any]]:
+    """Terminate `agent_ids`: one DELETE for one, one bulk terminate for several (one DELETE
+    each from a gateway without that route); the agents terminated, then the first refusal
+    (if any) raised."""
+    if len(agent_ids) > 1:
+        try:
+            answer = gateway.post("/agents:bulk-terminate", {"agent_ids": agent_ids})
+        except Refused as refused:
+            if not refused.no_such_route:
+                raise
+        else:
+            refusals = [r for r in answer["results"] if r["agent"] is None]
+            if refusals:
+                first = refusals[0]
+                message = f"POST /agents:bulk-terminate: {first['agent_id']}: {first['status']} "
+                message += f"{first['error']}: {first['message']}"
+                raise Refused(message, first["status"], first["error"])
+            return [r["agent"] for r in answer["results"]]
+    return [gateway.delete(f"/agents/{agent_id}") for agent_id in agent_ids]
 
 
 @click.group()
@@ -90,10 +115,10 @@ def command(session: Session, agent: str, command: str, data: str | None, timeou
 @json_option
 @pass_session
 def terminate(session: Session, agent: tuple[str, ...]) -> None:
-    """Terminate each AGENT (id or name)."""
-    ended = [
-        session.gateway.delete(f"/agents/{find(session.gateway, a)['agent_id']}") for a in agent
-    ]
+    """Terminate each AGENT (id or name), several in one request."""
+    running = session.gateway.get("/agents")
+    agent_ids = list(dict.fromkeys(pick(running, a)["agent_id"] for a in agent))
+    ended = end_all(session.gateway, agent_ids)
     session.show(ended, *(f"terminated {a['agent_type']} {a['agent_id']}" for a in ended))
 
 

@@ -1,0 +1,159 @@
+"""Bulk terminate on the real broker: `POST /api/vsm/agents:bulk-terminate` retires many agents
+in one request, each answered on its own, and leaves nothing of them on the broker.
+
+The system runs on a RabbitMQ node of this module's own, so that the test can ask the node
+itself (`rabbitmqctl`) for every exchange and binding that still names a terminated agent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import AsyncIterator, Iterable, Iterator
+
+import aio_pika
+import httpx
+import pytest
+
+from scripts.localrun import LocalSystem
+from tests.support.rabbitmq import PrivateRabbitMQ
+from tests.support.tokens import gateway_client
+from vsm.contract import topology
+from vsm.contract.envelope import Envelope
+from vsm.contract.operations import AgentCommand, command_key
+
+pytestmark = pytest.mark.integration
+
+AGENTS = 200
+TERMINATE_MAX = 250
+"""`REST_BULK_TERMINATE_MAX` of the module's system: the 200 agents and a few unknown ids fit."""
+
+
+@pytest.fixture(scope="module")
+def node() -> Iterator[PrivateRabbitMQ]:
+    with PrivateRabbitMQ() as private:
+        yield private
+
+
+@pytest.fixture(scope="module")
+def amqp_url(node: PrivateRabbitMQ) -> str:
+    """The module's system (`tests.support.system`) runs on the module's own node."""
+    return node.url
+
+
+@pytest.fixture(scope="module")
+def system_env() -> dict[str, str]:
+    return {"REST_BULK_TERMINATE_MAX": str(TERMINATE_MAX)}
+
+
+@pytest.fixture
+async def rest(system: LocalSystem) -> AsyncIterator[httpx.AsyncClient]:
+    async with gateway_client(system, timeout=120) as client:
+        yield client
+
+
+def naming(node: PrivateRabbitMQ, agent_ids: Iterable[str]) -> list[str]:
+    """The node's exchanges and bindings (source, destination, key) that name one of
+    `agent_ids`."""
+    ids = set(agent_ids)
+    listed = node.ctl("list_exchanges", "name").splitlines()
+    listed += node.ctl(
+        "list_bindings", "source_name", "destination_name", "routing_key"
+    ).splitlines()
+    return [line for line in listed if ids & set(line.replace("\t", ".").split("."))]
+
+
+async def spawn_many(rest: httpx.AsyncClient, n: int) -> list[str]:
+    vsm = {"vsm_id": f"root/bt{secrets.token_hex(3)}"}
+    body = {"agents": [{"type": "worker"}] * n}
+    reply = await rest.post("/api/vsm/agents:bulk", params=vsm, json=body)
+    assert reply.status_code == 200, reply.text
+    assert reply.json()["spawned"] == n, reply.text
+    return [r["agent"]["agent_id"] for r in reply.json()["results"]]
+
+
+async def unroutable(amqp_url: str, namespace: str, agent_id: str) -> bool:
+    """Whether a command to `agent_id` on `vsm.s1.commands` is returned: no route left."""
+    envelope = Envelope.wrap(AgentCommand(command_type="process_data"), source="vsm/test")
+    connection = await aio_pika.connect(amqp_url)
+    async with connection:
+        channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
+        commands = await channel.get_exchange(
+            f"{namespace}.{topology.S1_COMMANDS.name}", ensure=False
+        )
+        try:
+            await commands.publish(
+                aio_pika.Message(envelope.model_dump_json().encode()),
+                command_key("worker", agent_id, "process_data"),
+                mandatory=True,
+            )
+        except aio_pika.exceptions.DeliveryError:
+            return True
+        return False
+
+
+async def test_a_bulk_terminate_retires_every_agent_named_and_leaves_nothing_on_the_broker(
+    rest: httpx.AsyncClient, node: PrivateRabbitMQ, system: LocalSystem
+) -> None:
+    agents = await spawn_many(rest, AGENTS)
+    assert len(await asyncio.to_thread(naming, node, agents)) >= AGENTS  # their exchanges
+    ghost = f"worker-{secrets.token_hex(6)}"
+    ids = [*agents[:100], ghost, *agents[100:], agents[0]]
+
+    reply = await rest.post("/api/vsm/agents:bulk-terminate", json={"agent_ids": ids})
+
+    assert reply.status_code == 200, reply.text
+    answer = reply.json()
+    assert (answer["terminated"], answer["refused"]) == (AGENTS, 2)
+    results = answer["results"]
+    assert [r["index"] for r in results] == list(range(len(ids)))
+    assert [r["agent_id"] for r in results] == ids
+    refused = [(r["index"], r["status"], r["error"]) for r in results if r["agent"] is None]
+    assert refused == [(100, 404, "agent_not_found"), (AGENTS + 1, 404, "agent_not_found")]
+    assert {r["agent"]["state"] for r in results if r["agent"] is not None} == {"terminated"}
+    listed = (await rest.get("/api/vsm/agents")).json()
+    assert not set(agents) & {a["agent_id"] for a in listed}
+    for agent_id in (agents[0], agents[-1]):
+        assert (await rest.get(f"/api/vsm/agents/{agent_id}")).status_code == 404
+        late = await rest.post(
+            f"/api/vsm/agents/{agent_id}/command", json={"type": "process_data", "data": {}}
+        )
+        assert (late.status_code, late.json()["error"]) == (404, "agent_not_found")
+        assert await unroutable(node.url, system.env["VSM_NAMESPACE"], agent_id)
+    assert await asyncio.to_thread(naming, node, agents) == []
+
+
+async def test_a_bulk_terminate_of_only_unknown_ids_refuses_each_and_changes_nothing(
+    rest: httpx.AsyncClient,
+) -> None:
+    (kept,) = await spawn_many(rest, 1)
+    ids = ["nobody", "nobody"]
+
+    reply = await rest.post("/api/vsm/agents:bulk-terminate", json={"agent_ids": ids})
+
+    assert reply.status_code == 200, reply.text
+    assert reply.json()["terminated"] == 0
+    assert [r["error"] for r in reply.json()["results"]] == ["agent_not_found"] * 2
+    assert (await rest.get(f"/api/vsm/agents/{kept}")).json()["state"] == "running"
+    gone = await rest.post("/api/vsm/agents:bulk-terminate", json={"agent_ids": [kept]})
+    assert gone.json()["terminated"] == 1
+
+
+async def test_a_bulk_terminate_too_large_empty_or_malformed_is_refused_whole(
+    rest: httpx.AsyncClient,
+) -> None:
+    (kept,) = await spawn_many(rest, 1)
+    too_many = {"agent_ids": [kept] + [f"worker-{n}" for n in range(TERMINATE_MAX)]}
+    reply = await rest.post("/api/vsm/agents:bulk-terminate", json=too_many)
+    assert reply.status_code == 422, reply.text
+    assert reply.json()["fields"][0]["field"] == "agent_ids"
+    assert "REST_BULK_TERMINATE_MAX" in reply.json()["message"]
+    for body in ({"agent_ids": []}, {"agent_ids": [kept, ""]}, {"ids": [kept]}):
+        reply = await rest.post("/api/vsm/agents:bulk-terminate", json=body)
+        assert reply.status_code == 422, reply.text
+    huge = {"agent_ids": [kept], "reason": "x" * (2 * 1024 * 1024)}
+    reply = await rest.post("/api/vsm/agents:bulk-terminate", json=huge)
+    assert reply.status_code == 413, reply.text
+    assert (await rest.get(f"/api/vsm/agents/{kept}")).json()["state"] == "running"
+    gone = await rest.post("/api/vsm/agents:bulk-terminate", json={"agent_ids": [kept]})
+    assert gone.json()["terminated"] == 1
