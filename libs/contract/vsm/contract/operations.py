@@ -79,8 +79,10 @@ __all__ = [
     "earlier_command_queue",
     "partition_of",
     "partition_queue",
+    "pool_queue",
     "registry_key",
     "results_exchange",
+    "serving_queue",
 ]
 
 AGENT_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,63}$"
