@@ -10,52 +10,43 @@ from __future__ import annotations
 
 import asyncio
 import random
-from datetime import UTC, datetime
-from typing import Any
 
 import pytest
 from pydantic import BaseModel, ConfigDict
 
+from tests.support.hosted import hosted
+from vsm.agent import Agent as SdkAgent
+from vsm.agent import AgentIdentity, JsonObject, command
 from vsm.contract.operations import AgentCommand
 from vsm.operations.agent import Agent, NotStarted
-from vsm.operations.agents.base import AgentConfig, Command, Passive
-from vsm.operations.algedonics import Feeling
-from vsm.operations.registry import new_agent
-
-
-class Sleepy(Passive):
-    def __init__(self) -> None:
-        self.started = 0
-
-    async def work(self, request: Anything) -> dict[str, Any]:
-        self.started += 1
-        await asyncio.sleep(random.uniform(0, 0.01))
-        return {"done": request.model_dump()}
+from vsm.operations.agents.base import AgentConfig
 
 
 class Anything(BaseModel):
     model_config = ConfigDict(extra="allow")
 
 
-def agent_of(allocation: int) -> tuple[Agent, Sleepy]:
-    async def feel(_: Feeling) -> None:
-        return None
+class Sleepy(SdkAgent[AgentConfig]):
+    """Sleeps a little on each command, counting the commands it started."""
 
-    async def crash(_: BaseException) -> None:
-        return None
+    name = "sleepy"
 
-    info = new_agent("worker", {"allocation": allocation}, datetime.now(UTC))
-    behaviour = Sleepy()
-    agent = Agent(
-        info,
-        AgentConfig(allocation=allocation),
-        behaviour,
-        commands={"process_data": Command("sleeps", Anything, Sleepy.work)},
-        window_s=10,
-        feel=feel,
-        crash=crash,
-    )
-    return agent, behaviour
+    def __init__(self, config: AgentConfig, identity: AgentIdentity) -> None:
+        super().__init__(config, identity)
+        self.started = 0
+
+    @command
+    async def process_data(self, request: Anything) -> JsonObject:
+        """Sleep up to 10 ms, then answer what it was given."""
+        self.started += 1
+        await asyncio.sleep(random.uniform(0, 0.01))
+        return JsonObject({"done": request.model_dump()})
+
+
+async def agent_of(allocation: int) -> tuple[Agent, Sleepy]:
+    made = await hosted(Sleepy, {"allocation": allocation}, built_in=True)
+    assert isinstance(made.running, Sleepy)
+    return made.agent, made.running
 
 
 def commands(count: int) -> list[AgentCommand]:
@@ -65,7 +56,7 @@ def commands(count: int) -> list[AgentCommand]:
 @pytest.mark.parametrize("seed", range(20))
 async def test_cancelling_every_handler_at_once_leaks_no_slot(seed: int) -> None:
     random.seed(seed)
-    agent, _ = agent_of(allocation=4)
+    agent, _ = await agent_of(allocation=4)
     handlers = [asyncio.create_task(agent.run(c)) for c in commands(64)]
     await asyncio.sleep(random.uniform(0, 0.03))
     for handler in handlers:
@@ -76,12 +67,15 @@ async def test_cancelling_every_handler_at_once_leaks_no_slot(seed: int) -> None
     assert agent.slots.taken == 0
     assert agent.under_way == {}
     assert (agent.in_flight, agent.waiting) == (0, 0)
+    running = agent.behaviour.running
+    assert running is not None
+    assert running.in_flight == 0  # the SDK's record of what runs: nothing left in it
     after = await asyncio.gather(*(agent.run(c) for c in commands(16)))
     assert {r.status for r in after} == {"ok"}
 
 
 async def test_after_a_stop_what_waits_never_starts_and_what_runs_finishes() -> None:
-    agent, behaviour = agent_of(allocation=2)
+    agent, sleepy = await agent_of(allocation=2)
     handlers = [asyncio.create_task(agent.run(c)) for c in commands(20)]
     await asyncio.sleep(0)  # two running, eighteen waiting for a slot
     agent.stop_admitting()
@@ -89,6 +83,6 @@ async def test_after_a_stop_what_waits_never_starts_and_what_runs_finishes() -> 
 
     finished = [o for o in outcomes if not isinstance(o, BaseException)]
     returned = [o for o in outcomes if isinstance(o, NotStarted)]
-    assert len(finished) == behaviour.started == 2
+    assert len(finished) == sleepy.started == 2
     assert len(returned) == 18
     assert agent.slots.taken == 0

@@ -1,10 +1,13 @@
 """One live agent: runs commands within its allocation, keeps its feelings and its measures.
 
-Commands beyond the allocation wait for a slot or for their turn under a rate limit (never
-"busy"); S3 changes the allocation while the agent runs. A redelivered command id is
-answered from memory instead of being done twice, as long as this process remembers it;
-an effect outside that must survive a crash of the process is deduplicated where it
-happens, by the command id its behaviour passes on (`current_command`: an SDK command's
+Every agent is one of an SDK type (`vsm.agent`) made a host's type by
+`agents.sdk.hosted_type`: its `SdkBehaviour` keeps the SDK's running agent, and each
+`SdkCommand` has the SDK run the command (validation, context, error codes). What governance
+needs is kept here. Commands beyond the allocation wait for a slot or for their turn under a
+rate limit (never "busy"); S3 changes the allocation while the agent runs. A redelivered
+command id is answered from memory instead of being done twice, as long as this process
+remembers it; an effect outside that must survive a crash of the process is deduplicated
+where it happens, by the command id passed on (`current_command`: the command's
 `ctx.command_id`, e.g. the api agent's `Idempotency-Key`).
 """
 
@@ -13,28 +16,27 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import OrderedDict, deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Mapping
 from contextvars import ContextVar
-from typing import Any
-
-from pydantic import ValidationError
+from typing import TYPE_CHECKING, Any
 
 from vsm.contract.control import AllocationChanged
 from vsm.contract.coordination import CoordinationNote
 from vsm.contract.operations import AgentCommand, AgentInfo, AuditType, CommandError, CommandResult
 from vsm.contract.performance import UnitPerformance
 from vsm.kit.llm_allowance import LlmAllowance
-from vsm.operations.agents.base import AgentConfig, Behaviour, CommandFailed, Commands
-from vsm.operations.algedonics import AlgedonicMonitor, Feeling
+from vsm.operations.agents.base import AgentConfig, CommandFailed, Crash, Feel
+from vsm.operations.algedonics import AlgedonicMonitor
 from vsm.operations.allocation import Rate, Slots
 from vsm.operations.performance import PerformanceMeter
+
+if TYPE_CHECKING:
+    from vsm.operations.agents.sdk import SdkBehaviour, SdkCommand
 
 RECENT_RESULTS = 1024
 LAST_SHOWN = 100
 """Ids of the last commands handled that a state dump shows, oldest first."""
 INBOX = 32
-Feel = Callable[[Feeling], Awaitable[None]]
-Crash = Callable[[BaseException], Awaitable[None]]
 
 current_command: ContextVar[str | None] = ContextVar("current_command", default=None)
 """The id of the command a behaviour is executing: stable across redeliveries and retries."""
@@ -52,9 +54,9 @@ class Agent:
         self,
         info: AgentInfo,
         config: AgentConfig,
-        behaviour: Behaviour,
+        behaviour: SdkBehaviour,
         *,
-        commands: Commands,
+        commands: Mapping[str, SdkCommand],
         window_s: float,
         feel: Feel,
         crash: Crash,
@@ -181,9 +183,8 @@ class Agent:
             return await declared.perform(self.behaviour, command.data)
         except CommandFailed as failed:
             return CommandError(code=failed.code, message=failed.message, details=failed.details)
-        except ValidationError as error:
-            return invalid(error)
-        except Exception as error:  # the agent's own fault: reported as a crash, agent lives on
+        except Exception as error:  # the SDK answers the agent's faults; this is the host's own
+            # (its adapter): reported as a crash, and the agent lives on
             await self.crash(error)
             return CommandError(code="agent_error", message=repr(error)[:4096])
         finally:
@@ -224,9 +225,7 @@ class Agent:
         if self.llm_allowance is not None:
             self.llm_allowance.tokens_per_min = self.llm_tokens_per_min
             self.llm_allowance.share_usd = change.resources.llm_usd_per_day
-        allocated = getattr(self.behaviour, "allocate", None)  # an SDK agent's context sees it
-        if allocated is not None:
-            allocated(change)
+        self.behaviour.allocate(change)  # the agent's commands see it (`ctx.allocation`)
 
     def receive(self, note: CoordinationNote, note_id: str) -> None:
         """Keep a note from another S1 unit (delivered by S2) where audits and work can see it."""
@@ -279,17 +278,3 @@ class Agent:
             "repeats": self.repeats,
             "inbox": list(self.inbox),
         }
-
-
-def invalid(error: ValidationError) -> CommandError:
-    """Input that does not fit the command's model: each problem named by its field
-    (`data.<path>`), in the message and as `details.errors` for a form to place."""
-    problems = [
-        {"field": ".".join(["data", *map(str, p["loc"])]), "message": p["msg"]}
-        for p in error.errors(include_url=False, include_input=False)[:20]
-    ]
-    return CommandError(
-        code="invalid_command",
-        message="; ".join(f"{p['field']}: {p['message']}" for p in problems[:5]),
-        details={"errors": problems},
-    )

@@ -1,21 +1,24 @@
-"""What every agent type shares: its config base, the error a command fails with, resources."""
+"""What every agent type shares: its config base, the error a command fails with, the
+clients lent to its agents, and `AgentType`, the shape the host runs every type in (an SDK
+agent class made one by `vsm.operations.agents.sdk.hosted_type`)."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from vsm.contract.errors import Refused
-from vsm.contract.operations import AgentInfo, CommandInfo
+from vsm.contract.operations import AgentInfo
 from vsm.kit.llm import Caller, MeteredLlm
 from vsm.kit.llm_allowance import LlmAllowance
 from vsm.operations.algedonics import AlgedonicThresholds, Feeling
 
 if TYPE_CHECKING:
     from vsm.operations.agents.outbound import Outbound
+    from vsm.operations.agents.sdk import SdkBehaviour, SdkCommand
 
 
 CommandFailed = Refused
@@ -62,89 +65,20 @@ class Resources:
         return replace(self, llm=self.llm.on_behalf_of(caller, allowance), agent=agent)
 
 
-class Behaviour(Protocol):
-    """What an agent of a type is between commands: started, stopped, shown to an auditor.
-    What it does with a command is declared by its type's `commands`."""
-
-    def state(self) -> dict[str, Any]: ...
-
-    async def start(self, feel: Feel, crash: Crash) -> None: ...
-
-    async def stop(self) -> None: ...
-
-
-BehaviourT = TypeVar("BehaviourT")
-InputT = TypeVar("InputT", bound=BaseModel)
-Answer = dict[str, Any] | BaseModel
-
-
-class BrokenPromise(Exception):
-    """A command answered something its declared output model does not admit: the agent's
-    own fault, reported as a crash."""
-
-
-@dataclass(frozen=True)
-class Command(Generic[BehaviourT, InputT]):
-    """One command a type declares: what it does, the model its `data` must fit (checked
-    before `run`), what it answers (checked after) and the behaviour's method that does it."""
-
-    description: str
-    input: type[InputT]
-    run: Callable[[BehaviourT, InputT], Awaitable[Answer]]
-    output: type[BaseModel] | None = None
-
-    async def perform(self, behaviour: BehaviourT, data: dict[str, Any]) -> dict[str, Any]:
-        """`data` validated (`ValidationError` names the field), done, and its answer as
-        JSON data, checked against the output model when one is declared."""
-        request = self.input.model_validate(data)
-        answer = await self.run(behaviour, request)
-        if isinstance(answer, BaseModel):
-            return answer.model_dump(mode="json")
-        if self.output is not None:
-            try:
-                self.output.model_validate(answer)
-            except ValidationError as error:
-                message = f"the answer does not fit {self.output.__name__}: {error}"
-                raise BrokenPromise(message) from error
-        return answer
-
-    def info(self) -> CommandInfo:
-        return CommandInfo(
-            description=self.description,
-            input_schema=self.input.model_json_schema(),
-            output_schema=self.output.model_json_schema(mode="serialization")
-            if self.output
-            else None,
-        )
-
-
-Commands = Mapping[str, Command[Any, Any]]
-
-
-class Passive:
-    """For behaviours with nothing running between commands."""
-
-    async def start(self, feel: Feel, crash: Crash) -> None:
-        return None
-
-    async def stop(self) -> None:
-        return None
-
-    def state(self) -> dict[str, Any]:
-        return {}
-
-
 def nowhere(config: Any) -> list[tuple[str, str]]:
     return []
 
 
 @dataclass(frozen=True)
 class AgentType:
+    """One type as the host runs it: its config model, its commands, and how one of its
+    agents is built from a validated config and the clients lent to it."""
+
     name: str
     description: str
     config_model: type[AgentConfig]
-    commands: Commands
-    build: Callable[[Any, Resources], Behaviour]
+    commands: Mapping[str, SdkCommand]
+    build: Callable[[Any, Resources], SdkBehaviour]
     destinations: Callable[[Any], list[tuple[str, str]]] = nowhere
     """The URLs a config would call, each with its field (`config.base_urls.0`): checked
     against the operator's egress policy before the agent is spawned."""

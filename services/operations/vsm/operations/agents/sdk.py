@@ -1,4 +1,5 @@
-"""An agent type written on the SDK (`vsm.agent`), run by the host like a built-in one.
+"""An agent type written on the SDK (`vsm.agent`), made a type the host runs: the only way
+agents run in operations, operations' own types and those of hosts and packages alike.
 
 The host's `Agent` keeps what governance needs (slots and rate from S3's allocation, the
 algedonic monitor, the performance meter, the results of the last commands); the SDK's
@@ -20,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
@@ -210,7 +211,7 @@ def hosted_type(
             raise TypeError(f"a built-in type's config is an AgentConfig: {read.name}")
         config_model = read.config_model
     invalid_code = "invalid_command" if built_in else "invalid_input"
-    commands: Mapping[str, Any] = {
+    commands = {
         name: SdkCommand(declared, manifest.commands[name], invalid_code)
         for name, declared in read.commands.items()
     }
