@@ -58,7 +58,7 @@ def offer(
     package.mkdir(exist_ok=True)
     (package / "__init__.py").write_text("")
     (package / f"{module}.py").write_text(code)
-    host = start_host(system, f"readers-{module}", targets, tmp, PYTHONPATH=f"{tmp}:{ROOT}")
+    host = start_host(system, f"readers-{module}", targets, tmp, cwd=tmp)  # vsm-agent, from tmp
     hosts.append(host)
     host.wait_ready()
 

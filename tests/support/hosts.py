@@ -16,10 +16,11 @@ from typing import Any
 
 import httpx
 
-from scripts.localrun import LocalSystem
+from scripts.localrun import LocalSystem, _die_with_parent
 from tests.support.system import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
+VSM_AGENT = str(Path(sys.executable).with_name("vsm-agent"))
 READY_WITHIN_S = 90.0
 
 
@@ -97,9 +98,12 @@ def start_host(
     instance: str,
     targets: list[str],
     log_dir: Path,
+    cwd: Path | None = None,
     **env: str,
 ) -> Host:
-    """An agent host offering `targets` (modules or module:Class) to `system`, not yet ready."""
+    """An agent host offering `targets` (modules or module:Class) to `system`, not yet ready:
+    `python -m vsm.agent run`, or, from `cwd`, the console script `vsm-agent run` as a user
+    starts it beside their modules. It dies with the test process."""
     port = free_port()
     environment = {
         **os.environ,
@@ -110,13 +114,15 @@ def start_host(
         **env,
     }
     log = log_dir / f"host-{instance}.log"
+    program = [VSM_AGENT] if cwd is not None else [sys.executable, "-m", "vsm.agent"]
     with log.open("ab") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "vsm.agent", "run", *targets],
+            [*program, "run", *targets],
             env=environment,
-            cwd=ROOT,
+            cwd=cwd or ROOT,
             stdout=out,
             stderr=subprocess.STDOUT,
+            preexec_fn=_die_with_parent,  # noqa: PLW1509 - async-signal-safe prctl only
         )
     return Host(instance, port, process, log, environment)
 
