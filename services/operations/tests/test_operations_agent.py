@@ -177,3 +177,24 @@ async def test_an_answer_outside_the_declared_output_is_the_agents_fault() -> No
     assert result.error.code == "invalid_output"
     assert [e["field"] for e in result.error.details["errors"]] == ["result.echo"]
     assert len(made.crashes) == 1
+
+
+class Broken:
+    """A stand-in for the SDK's runner that fails itself: a fault of the host's machinery, not
+    of the agent's command."""
+
+    async def run(self, *_: Any) -> Any:
+        raise RuntimeError("password=hunter2")
+
+
+async def test_a_fault_of_the_hosts_own_machinery_names_its_class_and_nothing_more() -> None:
+    made = await make()
+    made.agent.behaviour.running = Broken()  # type: ignore[assignment]
+
+    result = await made.agent.run(AgentCommand(command_type="process_data"))
+
+    assert result.error is not None
+    assert result.error.code == "agent_error"
+    assert "RuntimeError" in result.error.message
+    assert "hunter2" not in result.model_dump_json()
+    assert [type(e) for e in made.crashes] == [RuntimeError]

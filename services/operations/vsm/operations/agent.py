@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
+from vsm.agent.failures import agent_error
 from vsm.contract.control import AllocationChanged
 from vsm.contract.coordination import CoordinationNote
 from vsm.contract.operations import AgentCommand, AgentInfo, AuditType, CommandError, CommandResult
@@ -186,7 +187,7 @@ class Agent:
         except Exception as error:  # the SDK answers the agent's faults; this is the host's own
             # (its adapter): reported as a crash, and the agent lives on
             await self.crash(error)
-            return CommandError(code="agent_error", message=repr(error)[:4096])
+            return agent_error(error)  # its class named; its text stays in the log
         finally:
             current_command.reset(token)
 
