@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from vsm_example_agents.csv_summary import CsvSummary
+
+from vsm.operations.agents.sdk import hosted_type
 from vsm.operations.metrics import declared_command, narrow_command_key
 
 
@@ -9,6 +12,13 @@ def test_a_command_is_labelled_by_its_type_s_declared_name_or_other() -> None:
     assert declared_command("worker", "process_data") == "process_data"
     assert declared_command("worker", "made_up_17") == "other"
     assert declared_command("no_such_type", "process_data") == "other"
+
+
+def test_a_hosted_types_commands_are_labelled_where_it_runs() -> None:
+    kinds = {"csv-summary": hosted_type(CsvSummary)}  # what a host offering it runs
+    assert declared_command("csv-summary", "summarise", kinds) == "summarise"
+    assert declared_command("csv-summary", "made_up_17", kinds) == "other"
+    assert declared_command("csv-summary", "summarise") == "other"  # not in operations
 
 
 def test_command_and_result_keys_are_narrowed_other_keys_kept() -> None:

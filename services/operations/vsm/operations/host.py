@@ -435,7 +435,7 @@ class AgentHost:
         if self.metrics is None:
             return
         info = agent.info
-        command = declared_command(info.agent_type, result.command_type)
+        command = declared_command(info.agent_type, result.command_type, self.kinds)
         labels = (info.vsm_id, info.agent_type, command, result.status)
         self.metrics.commands.labels(*labels).inc()
         seconds = result.processing_time_ms / 1000

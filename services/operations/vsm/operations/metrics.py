@@ -4,7 +4,7 @@ results by type and status, how long commands take, and refused outbound destina
 from __future__ import annotations
 
 from collections import Counter as Tally
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -14,15 +14,19 @@ from prometheus_client.registry import Collector
 from vsm.contract.topology import S1_COMMANDS
 from vsm.kit.egress import Reason
 from vsm.kit.labels import OTHER
+from vsm.operations.agents.base import AgentType
 from vsm.operations.agents.catalog import AGENT_TYPES
 from vsm.operations.registry import Registry
 
 DURATION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
 
-def declared_command(agent_type: str, command: str) -> str:
-    """`command` as labelled: a command the agent type declares, or `other`."""
-    kind = AGENT_TYPES.get(agent_type)
+def declared_command(
+    agent_type: str, command: str, kinds: Mapping[str, AgentType] = AGENT_TYPES
+) -> str:
+    """`command` as labelled: a command the agent type declares (among the types this
+    process runs: a closed set), or `other`."""
+    kind = kinds.get(agent_type)
     return command if kind is not None and command in kind.commands else OTHER
 
 
