@@ -55,3 +55,14 @@ def test_the_worst_case_is_the_whole_prompt_and_every_output_token() -> None:
     request = {"messages": [{"role": "user", "content": "x" * 2000}], "max_tokens": 1000}
     # at least 1000 prompt tokens at 1.25 USD (the cache-write price), 1000 at 5 USD
     assert worst_case(request, price) >= (1000 * 1.25 + 1000 * 5) / 1e6
+
+
+async def test_a_calls_worst_case_is_never_below_the_dearest_call_so_far() -> None:
+    allowance = LlmAllowance(share_usd=0.0100)
+    for _ in range(6):  # estimated at 0.0006 each, charged 0.0015 by the provider
+        await allowance.admit(allowance.worst(0.0006))
+        allowance.settle(allowance.worst(0.0006), tokens=1100, usd=0.0015)
+    assert allowance.spent_usd == pytest.approx(0.0090)
+    with pytest.raises(LlmBudgetExhausted):  # room for the estimate, not for what calls cost
+        await allowance.admit(allowance.worst(0.0006))
+    assert allowance.spent_usd <= allowance.cap_usd  # type: ignore[operator]

@@ -197,7 +197,7 @@ class MeteredLlm:
         if self.allowance is not None:
             if self.allowance.cap_usd is not None:
                 price = self.meter.prices.price(self.meter.prices.entry(asked))
-                worst = worst_case(request, price)
+                worst = self.allowance.worst(worst_case(request, price))
             try:
                 await self.allowance.admit(worst)
             except LlmBudgetExhausted:

@@ -78,6 +78,10 @@ class LlmAllowance:
     spent_usd: float = 0.0
     reserved_usd: float = 0.0
     """The worst cases of the calls under way, held against the cap until they settle."""
+    dearest_usd: float = 0.0
+    """The most one of the caller's calls has cost: a provider may count more prompt tokens
+    than the request's size shows (its own system prompt for tools, say), so a call's worst
+    case is never taken below what a call has already cost (`worst`)."""
     _turn: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def wait_s(self) -> float:
@@ -101,6 +105,10 @@ class LlmAllowance:
         """The cap that binds today: the lower of its own cap and S3's share (None: none)."""
         caps = [c for c in (self.daily_cap_usd, self.share_usd) if c is not None]
         return min(caps) if caps else None
+
+    def worst(self, estimate_usd: float) -> float:
+        """A call's worst case: its `worst_case` estimate, or the dearest call so far."""
+        return max(estimate_usd, self.dearest_usd)
 
     def check_cap(self, worst_usd: float) -> None:
         """`LlmBudgetExhausted` if a call costing up to `worst_usd` could cross the cap, with
@@ -126,6 +134,7 @@ class LlmAllowance:
         self.reserved_usd = max(0.0, self.reserved_usd - worst_usd)
         self.spent_today()
         self.spent_usd += usd
+        self.dearest_usd = max(self.dearest_usd, usd)
         if self.tokens_per_min is not None:
             self.wait_s()  # brings the level up to now before the debit
             self.level = (self.level or 0.0) - tokens
