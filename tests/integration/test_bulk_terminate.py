@@ -1,5 +1,7 @@
 """Bulk terminate on the real broker: `POST /api/vsm/agents:bulk-terminate` retires many agents
-in one request, each answered on its own, and leaves nothing of them on the broker.
+in one request, each answered on its own, and leaves nothing of them on the broker; and what a
+spawned agent is on the broker: its results exchange joined into `vsm.s1.results` and one
+binding into its partition, which its commands, audits, allocations and notes all take.
 
 The system runs on a RabbitMQ node of this module's own, so that the test can ask the node
 itself (`rabbitmqctl`) for every exchange and binding that still names a terminated agent.
@@ -10,17 +12,22 @@ from __future__ import annotations
 import asyncio
 import secrets
 from collections.abc import AsyncIterator, Iterable, Iterator
+from typing import Any
 
 import aio_pika
 import httpx
 import pytest
 
 from scripts.localrun import LocalSystem
+from tests.support.polling import eventually
 from tests.support.rabbitmq import PrivateRabbitMQ
 from tests.support.tokens import gateway_client
 from vsm.contract import topology
+from vsm.contract.control import AllocationChanged, Resources, allocation_key
+from vsm.contract.coordination import CoordinationNote, note_key
 from vsm.contract.envelope import Envelope
-from vsm.contract.operations import AgentCommand, command_key
+from vsm.contract.message import Message
+from vsm.contract.operations import AgentCommand, command_key, partition_queue, results_exchange
 
 pytestmark = pytest.mark.integration
 
@@ -70,6 +77,28 @@ async def spawn_many(rest: httpx.AsyncClient, n: int) -> list[str]:
     assert reply.status_code == 200, reply.text
     assert reply.json()["spawned"] == n, reply.text
     return [r["agent"]["agent_id"] for r in reply.json()["results"]]
+
+
+async def publish(amqp_url: str, exchange: str, message: Message, routing_key: str) -> None:
+    """`message` in an envelope, published (mandatory, confirmed) on the namespaced
+    `exchange` as a service would (the module's system signs nothing)."""
+    envelope = Envelope.wrap(message, source="vsm/test")
+    connection = await aio_pika.connect(amqp_url)
+    async with connection:
+        channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
+        target = await channel.get_exchange(exchange, ensure=False)
+        body = aio_pika.Message(
+            envelope.model_dump_json().encode(), content_type="application/json"
+        )
+        await target.publish(body, routing_key, mandatory=True)
+
+
+async def audit(rest: httpx.AsyncClient, agent_id: str, kind: str) -> Any:
+    response = await rest.post(
+        "/api/vsm/audit/bypass", json={"agent_id": agent_id, "audit_type": kind, "timeout_s": 10}
+    )
+    assert response.status_code == 200, response.text
+    return response.json()["report"]
 
 
 async def unroutable(amqp_url: str, namespace: str, agent_id: str) -> bool:
@@ -157,3 +186,49 @@ async def test_a_bulk_terminate_too_large_empty_or_malformed_is_refused_whole(
     assert (await rest.get(f"/api/vsm/agents/{kept}")).json()["state"] == "running"
     gone = await rest.post("/api/vsm/agents:bulk-terminate", json={"agent_ids": [kept]})
     assert gone.json()["terminated"] == 1
+
+
+async def test_an_agent_is_one_binding_and_its_results_exchange_and_everything_takes_it(
+    rest: httpx.AsyncClient, node: PrivateRabbitMQ, system: LocalSystem
+) -> None:
+    ns = f"{system.env['VSM_NAMESPACE']}."
+    agent_id, other = await spawn_many(rest, 2)
+    partition = (await rest.get(f"/api/vsm/agents/{agent_id}")).json()["partition"]
+
+    results = ns + results_exchange(agent_id).name
+    held = sorted(await asyncio.to_thread(naming, node, [agent_id]))
+    assert held == sorted(
+        [
+            results,  # the exchange
+            f"{results}\t{ns}{topology.S1_RESULTS.name}\t#",  # joined into the aggregate
+            f"{ns}{topology.S1_COMMANDS.name}\t{ns}{partition_queue(partition).name}"
+            f"\t*.{agent_id}.*",  # its one route
+        ]
+    ), held
+    joins = node.ctl("list_bindings", "source_name", "destination_name", "routing_key")
+    for join in topology.JOINS:
+        line = f"{ns}{join.source.name}\t{ns}{join.destination.name}\t{join.routing_key}"
+        assert line in joins.splitlines(), line
+
+    change = AllocationChanged(
+        agent_id=agent_id,
+        agent_type="worker",
+        resources=Resources(concurrency_slots=5),
+        reason="one binding",
+    )
+    await publish(node.url, ns + topology.CONTROL.name, change, allocation_key(agent_id))
+    note = CoordinationNote(from_agent=other, to_agent=agent_id, topic="t", content={"n": 7})
+    await publish(node.url, ns + topology.COORDINATION.name, note, note_key(agent_id))
+
+    async def taken() -> list[Any] | None:
+        report = await audit(rest, agent_id, "state_dump")
+        allocated = report["resources"]["allocation"] == 5
+        return report["inbox"] if allocated and report["inbox"] else None
+
+    inbox = await eventually(taken, timeout=30, what="the allocation and the note at the agent")
+    assert [n["content"] for n in inbox] == [{"n": 7}]
+    untouched = await audit(rest, other, "state_dump")
+    assert untouched["resources"]["allocation"] != 5
+    assert untouched["inbox"] == []
+    dead = node.ctl("list_queues", "name", "messages")
+    assert f"{ns}vsm.s1.commands.dlq\t0" in dead.splitlines(), dead

@@ -1,5 +1,5 @@
 """The agents' piece of the broker: the partition queues and the agents' shared dead-letter
-queue, declared once at start-up; per agent only its routes into its partition (bindings)
+queue, declared once at start-up; per agent only its one route into its partition (a binding)
 and its results exchange. Declared through the kit's run-time declarations
 (`Bus.declarations`), which agents spawned at once share."""
 
