@@ -5,6 +5,7 @@ and its results exchange. Declared through the kit's run-time declarations
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 
 import structlog
@@ -65,12 +66,16 @@ async def declare_pool(bus: Bus, agent_type: str, type_partitions: int) -> None:
 
 async def declare_agent(bus: Bus, agent_id: str, partition: int, pool: str | None = None) -> None:
     """Declare (idempotently) the agent's results exchange bound into `vsm.s1.results`, and
-    bind its routes into its partition: no queue of its own."""
+    bind its one route into its partition: no queue of its own. The route is bound while the
+    exchange is declared and joined (two channels at once: it needs nothing of theirs)."""
     ns = bus.namespace.name
     results = ns(results_exchange(agent_id).name)
-    await bus.declarations.exchange(results)
-    await bus.declarations.join(ns(topology.S1_RESULTS.name), results, "#")
-    await bus.declarations.bind(agent_routes(agent_id, partition, pool))
+
+    async def exchange() -> None:
+        await bus.declarations.exchange(results)
+        await bus.declarations.join(ns(topology.S1_RESULTS.name), results, "#")
+
+    await asyncio.gather(exchange(), bus.declarations.bind(agent_routes(agent_id, partition, pool)))
 
 
 async def forget_agent(bus: Bus, agent_id: str) -> None:
