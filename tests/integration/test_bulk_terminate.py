@@ -27,7 +27,13 @@ from vsm.contract.control import AllocationChanged, Resources, allocation_key
 from vsm.contract.coordination import CoordinationNote, note_key
 from vsm.contract.envelope import Envelope
 from vsm.contract.message import Message
-from vsm.contract.operations import AgentCommand, command_key, partition_queue, results_exchange
+from vsm.contract.operations import (
+    AgentCommand,
+    command_key,
+    earlier_routes,
+    partition_queue,
+    results_exchange,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -232,3 +238,16 @@ async def test_an_agent_is_one_binding_and_its_results_exchange_and_everything_t
     assert untouched["inbox"] == []
     dead = node.ctl("list_queues", "name", "messages")
     assert f"{ns}vsm.s1.commands.dlq\t0" in dead.splitlines(), dead
+
+    # The two bindings an earlier version also gave an agent go when it is terminated.
+    earlier = earlier_routes(agent_id, partition)
+    connection = await aio_pika.connect(node.url)
+    async with connection:
+        channel = await connection.channel()
+        queue = await channel.get_queue(ns + earlier.name, ensure=False)
+        for binding in earlier.bindings:
+            await queue.bind(ns + binding.exchange.name, routing_key=binding.routing_key)
+    assert len(await asyncio.to_thread(naming, node, [agent_id])) == 5
+    gone = await rest.post("/api/vsm/agents:bulk-terminate", json={"agent_ids": [agent_id]})
+    assert gone.json()["terminated"] == 1, gone.text
+    assert await asyncio.to_thread(naming, node, [agent_id]) == []

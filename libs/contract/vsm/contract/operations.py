@@ -78,6 +78,7 @@ __all__ = [
     "audit_key",
     "command_key",
     "earlier_command_queue",
+    "earlier_routes",
     "partition_of",
     "partition_queue",
     "pool_queue",
@@ -203,6 +204,21 @@ def agent_routes(agent_id: str, partition: int, pool: str | None = None) -> Queu
     return Queue(
         queue.name,
         (Binding(S1_COMMANDS, f"*.{agent_id}.*"),),
+        queue.description,
+        arguments=queue.arguments,
+        shared_dead_letters=AGENT_DEAD_LETTERS,
+    )
+
+
+def earlier_routes(agent_id: str, partition: int, pool: str | None = None) -> Queue:
+    """The two bindings into its partition that versions before one binding per agent gave an
+    agent besides `agent_routes` (`allocation.<agent_id>` on `vsm.control`, `s1.<agent_id>`
+    on `vsm.coordination`): an agent spawned then still has them, so terminating any agent
+    unbinds them too (unbinding what is not there is no error)."""
+    queue = serving_queue(pool, partition)
+    return Queue(
+        queue.name,
+        (Binding(CONTROL, f"allocation.{agent_id}"), Binding(COORDINATION, f"s1.{agent_id}")),
         queue.description,
         arguments=queue.arguments,
         shared_dead_letters=AGENT_DEAD_LETTERS,

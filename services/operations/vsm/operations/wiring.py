@@ -16,6 +16,7 @@ from vsm.contract.operations import (
     AgentInfo,
     agent_routes,
     earlier_command_queue,
+    earlier_routes,
     partition_of,
     partition_queue,
     pool_queue,
@@ -86,9 +87,13 @@ async def forget_agent(bus: Bus, agent_id: str) -> None:
 
 
 async def unbind_agent(bus: Bus, agent_id: str, lane: Lane) -> None:
-    """Stop new commands reaching the agent: a publish for it is then returned as unroutable."""
+    """Stop new commands reaching the agent: a publish for it is then returned as unroutable.
+    The bindings an earlier version gave it besides (`earlier_routes`) go at the same time."""
     pool, partition = lane
-    await bus.declarations.unbind(agent_routes(agent_id, partition, pool))
+    await asyncio.gather(
+        bus.declarations.unbind(agent_routes(agent_id, partition, pool)),
+        bus.declarations.unbind(earlier_routes(agent_id, partition, pool)),
+    )
 
 
 async def retire_earlier_queue(bus: Bus, agent_id: str) -> None:
