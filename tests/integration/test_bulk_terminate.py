@@ -34,10 +34,12 @@ from vsm.contract.operations import (
     partition_queue,
     results_exchange,
 )
+from vsm.kit.signing import parse_keyring
 
 pytestmark = pytest.mark.integration
 
 AGENTS = 200
+KEYS = "bt1:YnVsay10ZXJtaW5hdGUta2V5LW9mLXRoZS10ZXN0"
 TERMINATE_MAX = 250
 """`REST_BULK_TERMINATE_MAX` of the module's system: the 200 agents and a few unknown ids fit."""
 
@@ -56,7 +58,9 @@ def amqp_url(node: PrivateRabbitMQ) -> str:
 
 @pytest.fixture(scope="module")
 def system_env() -> dict[str, str]:
-    return {"REST_BULK_TERMINATE_MAX": str(TERMINATE_MAX)}
+    """Signed, so that an allocation or a note joined into `vsm.s1.commands` is seen to
+    verify where it arrives (the signature names the exchange it was published to)."""
+    return {"REST_BULK_TERMINATE_MAX": str(TERMINATE_MAX), "VSM_SIGNING_KEYS": KEYS}
 
 
 @pytest.fixture
@@ -86,17 +90,18 @@ async def spawn_many(rest: httpx.AsyncClient, n: int) -> list[str]:
 
 
 async def publish(amqp_url: str, exchange: str, message: Message, routing_key: str) -> None:
-    """`message` in an envelope, published (mandatory, confirmed) on the namespaced
-    `exchange` as a service would (the module's system signs nothing)."""
-    envelope = Envelope.wrap(message, source="vsm/test")
+    """`message` in an envelope, signed, published (mandatory, confirmed) on `exchange` (the
+    broker's name) as a service would."""
+    keys = parse_keyring(KEYS)
+    assert keys is not None
+    body = Envelope.wrap(message, source="vsm/test").model_dump_json().encode()
+    headers = keys.sign(body, exchange, routing_key)
     connection = await aio_pika.connect(amqp_url)
     async with connection:
         channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
         target = await channel.get_exchange(exchange, ensure=False)
-        body = aio_pika.Message(
-            envelope.model_dump_json().encode(), content_type="application/json"
-        )
-        await target.publish(body, routing_key, mandatory=True)
+        sent = aio_pika.Message(body, content_type="application/json", headers=dict(headers))
+        await target.publish(sent, routing_key, mandatory=True)
 
 
 async def audit(rest: httpx.AsyncClient, agent_id: str, kind: str) -> Any:

@@ -154,7 +154,7 @@ def partition_queue(partition: int) -> Queue:
     the operations replicas: single active consumer, so a partition (and every agent in it)
     is served by one replica at a time, and another takes it over when that one dies.
 
-    It has no bindings of its own: each agent binds its routes to its partition
+    It has no bindings of its own: each agent binds its one route to its partition
     (`agent_routes`, one binding) while it runs.
     """
     return Queue(
