@@ -58,6 +58,7 @@ from vsm.contract.message import Message
 from vsm.contract.operations import (
     TYPE_PARTITIONS,
     AgentCommand,
+    agent_routes,
     command_key,
     earlier_command_queue,
     partition_queue,
@@ -668,15 +669,15 @@ async def quorum_floor(ctx: Context, system: System, n: int, channels: int) -> F
 async def routes_floor(ctx: Context, system: System, n: int, channels: int) -> Floor:
     """How long the broker alone takes to create what a spawn cannot do without, for `n`
     agents, over `channels` channels at once, with bare aio-pika: the agent's durable topic
-    results exchange joined into `vsm.s1.results`, and its three bindings into its partition
-    queue (commands, allocations, notes); deleted afterwards (untimed)."""
+    results exchange joined into `vsm.s1.results`, and its one binding into its partition
+    queue (`*.<id>.*` on `vsm.s1.commands`: commands, audits, and allocations and notes
+    through the fixed joins); deleted afterwards (untimed)."""
     ns = system.name
     partition = ns(partition_queue(0).name)
     aggregate = ns(topology.S1_RESULTS.name)
     routes = [
-        (ns(topology.S1_COMMANDS.name), "*.{}.*"),
-        (ns(topology.CONTROL.name), "allocation.{}"),
-        (ns(topology.COORDINATION.name), "s1.{}"),
+        (ns(binding.exchange.name), binding.routing_key.replace("{agent_id}", "{}"))
+        for binding in agent_routes("{agent_id}", 0).bindings
     ]
     opened = [await system.connection.channel() for _ in range(channels)]
     names = [f"floor-{secrets.token_hex(4)}" for _ in range(n)]
@@ -732,7 +733,7 @@ async def spawn_many(ctx: Context) -> Figures:
     (16 in flight: `terminated_per_s`) and read VmRSS again. Runs once, after the rounds.
 
     First the broker's floor for as many agents (`routes_floor`, 16 channels): an agent is
-    no queue but a results exchange joined into `vsm.s1.results` and three bindings into its
+    no queue but a results exchange joined into `vsm.s1.results` and one binding into its
     partition, and no spawn can beat creating them; `spawn_vs_floor` is the ratio."""
     system = await the_system(ctx)
     n = sizes(ctx).spawn

@@ -21,6 +21,8 @@ import vsm.contract.operations
 import vsm.contract.performance
 from vsm.contract import topology
 from vsm.contract.agent_types import HOST_SERVICE, MAX_OFFERS
+from vsm.contract.control import allocation_key
+from vsm.contract.coordination import note_key
 from vsm.contract.llm import llm_usage_key
 from vsm.contract.message import message_types
 from vsm.contract.operations import (
@@ -80,8 +82,9 @@ def test_the_routing_keys_are_the_contracts() -> None:
     keys = {
         command_key("<type>", "<id>", "<command>"),
         audit_key("<id>"),
-        "allocation.<id>",
-        "s1.<id>",
+        allocation_key("<id>"),
+        note_key("<id>"),
+        *(join.routing_key for join in topology.JOINS),
         performance_key("<id>"),
         llm_usage_key("<type>"),
         registry_key("crashed", "<type>"),
@@ -89,7 +92,7 @@ def test_the_routing_keys_are_the_contracts() -> None:
     }
     assert keys <= QUOTED, keys - QUOTED
     routes = {binding.routing_key for binding in agent_routes("<id>", 0, "<type>").bindings}
-    assert routes == {"*.<id>.*", "allocation.<id>", "s1.<id>"}
+    assert routes == {"*.<id>.*"}
     assert all(f"`{route}`" in TEXT for route in routes)
     assert topology.request_key("operations", "register") == "operations.register"
 

@@ -32,7 +32,7 @@ from tests.support.scale_loop import (
 from vsm.contract import topology
 from vsm.contract.adaptation import AdaptationAction
 from vsm.contract.algedonic import AlgedonicSignal
-from vsm.contract.control import AllocationChanged
+from vsm.contract.control import AllocationChanged, allocation_key
 from vsm.contract.policy import PolicyChanged
 
 pytestmark = pytest.mark.timeout(180)
@@ -118,7 +118,7 @@ async def test_defensive_isolation_takes_the_agents_share_and_a_probe_lets_it_ba
     gateway: httpx.AsyncClient, system_probe: Probe
 ) -> None:
     victim = await spawn_worker(gateway, slots=2)
-    watch = await watching(system_probe, (topology.CONTROL.name, f"allocation.{victim}"))
+    watch = await watching(system_probe, (topology.CONTROL.name, allocation_key(victim)))
     try:
         policy = await adapt(gateway, watch, "defensive", "it keeps failing", isolate=[victim])
         isolated = await effect(watch, AdaptationAction.TYPE, policy, "the isolate step")
@@ -157,7 +157,7 @@ async def test_incremental_capacity_changes_the_agents_slots_within_the_budget(
     gateway: httpx.AsyncClient, system_probe: Probe
 ) -> None:
     agent = await spawn_worker(gateway, slots=2)
-    watch = await watching(system_probe, (topology.CONTROL.name, f"allocation.{agent}"))
+    watch = await watching(system_probe, (topology.CONTROL.name, allocation_key(agent)))
     try:
         policy = await adapt(gateway, watch, "incremental", "the busy one", capacity={agent: 2.0})
         step = await effect(watch, AdaptationAction.TYPE, policy, "the reallocate step")

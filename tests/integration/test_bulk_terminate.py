@@ -1,5 +1,7 @@
 """Bulk terminate on the real broker: `POST /api/vsm/agents:bulk-terminate` retires many agents
-in one request, each answered on its own, and leaves nothing of them on the broker.
+in one request, each answered on its own, and leaves nothing of them on the broker; and what a
+spawned agent is on the broker: its results exchange joined into `vsm.s1.results` and one
+binding into its partition, which its commands, audits, allocations and notes all take.
 
 The system runs on a RabbitMQ node of this module's own, so that the test can ask the node
 itself (`rabbitmqctl`) for every exchange and binding that still names a terminated agent.
@@ -10,21 +12,34 @@ from __future__ import annotations
 import asyncio
 import secrets
 from collections.abc import AsyncIterator, Iterable, Iterator
+from typing import Any
 
 import aio_pika
 import httpx
 import pytest
 
 from scripts.localrun import LocalSystem
+from tests.support.polling import eventually
 from tests.support.rabbitmq import PrivateRabbitMQ
 from tests.support.tokens import gateway_client
 from vsm.contract import topology
+from vsm.contract.control import AllocationChanged, Resources, allocation_key
+from vsm.contract.coordination import CoordinationNote, note_key
 from vsm.contract.envelope import Envelope
-from vsm.contract.operations import AgentCommand, command_key
+from vsm.contract.message import Message
+from vsm.contract.operations import (
+    AgentCommand,
+    command_key,
+    earlier_routes,
+    partition_queue,
+    results_exchange,
+)
+from vsm.kit.signing import parse_keyring
 
 pytestmark = pytest.mark.integration
 
 AGENTS = 200
+KEYS = "bt1:YnVsay10ZXJtaW5hdGUta2V5LW9mLXRoZS10ZXN0"
 TERMINATE_MAX = 250
 """`REST_BULK_TERMINATE_MAX` of the module's system: the 200 agents and a few unknown ids fit."""
 
@@ -43,7 +58,9 @@ def amqp_url(node: PrivateRabbitMQ) -> str:
 
 @pytest.fixture(scope="module")
 def system_env() -> dict[str, str]:
-    return {"REST_BULK_TERMINATE_MAX": str(TERMINATE_MAX)}
+    """Signed, so that an allocation or a note joined into `vsm.s1.commands` is seen to
+    verify where it arrives (the signature names the exchange it was published to)."""
+    return {"REST_BULK_TERMINATE_MAX": str(TERMINATE_MAX), "VSM_SIGNING_KEYS": KEYS}
 
 
 @pytest.fixture
@@ -70,6 +87,29 @@ async def spawn_many(rest: httpx.AsyncClient, n: int) -> list[str]:
     assert reply.status_code == 200, reply.text
     assert reply.json()["spawned"] == n, reply.text
     return [r["agent"]["agent_id"] for r in reply.json()["results"]]
+
+
+async def publish(amqp_url: str, exchange: str, message: Message, routing_key: str) -> None:
+    """`message` in an envelope, signed, published (mandatory, confirmed) on `exchange` (the
+    broker's name) as a service would."""
+    keys = parse_keyring(KEYS)
+    assert keys is not None
+    body = Envelope.wrap(message, source="vsm/test").model_dump_json().encode()
+    headers = keys.sign(body, exchange, routing_key)
+    connection = await aio_pika.connect(amqp_url)
+    async with connection:
+        channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
+        target = await channel.get_exchange(exchange, ensure=False)
+        sent = aio_pika.Message(body, content_type="application/json", headers=dict(headers))
+        await target.publish(sent, routing_key, mandatory=True)
+
+
+async def audit(rest: httpx.AsyncClient, agent_id: str, kind: str) -> Any:
+    response = await rest.post(
+        "/api/vsm/audit/bypass", json={"agent_id": agent_id, "audit_type": kind, "timeout_s": 10}
+    )
+    assert response.status_code == 200, response.text
+    return response.json()["report"]
 
 
 async def unroutable(amqp_url: str, namespace: str, agent_id: str) -> bool:
@@ -157,3 +197,62 @@ async def test_a_bulk_terminate_too_large_empty_or_malformed_is_refused_whole(
     assert (await rest.get(f"/api/vsm/agents/{kept}")).json()["state"] == "running"
     gone = await rest.post("/api/vsm/agents:bulk-terminate", json={"agent_ids": [kept]})
     assert gone.json()["terminated"] == 1
+
+
+async def test_an_agent_is_one_binding_and_its_results_exchange_and_everything_takes_it(
+    rest: httpx.AsyncClient, node: PrivateRabbitMQ, system: LocalSystem
+) -> None:
+    ns = f"{system.env['VSM_NAMESPACE']}."
+    agent_id, other = await spawn_many(rest, 2)
+    partition = (await rest.get(f"/api/vsm/agents/{agent_id}")).json()["partition"]
+
+    results = ns + results_exchange(agent_id).name
+    held = sorted(await asyncio.to_thread(naming, node, [agent_id]))
+    assert held == sorted(
+        [
+            results,  # the exchange
+            f"{results}\t{ns}{topology.S1_RESULTS.name}\t#",  # joined into the aggregate
+            f"{ns}{topology.S1_COMMANDS.name}\t{ns}{partition_queue(partition).name}"
+            f"\t*.{agent_id}.*",  # its one route
+        ]
+    ), held
+    joins = node.ctl("list_bindings", "source_name", "destination_name", "routing_key")
+    for join in topology.JOINS:
+        line = f"{ns}{join.source.name}\t{ns}{join.destination.name}\t{join.routing_key}"
+        assert line in joins.splitlines(), line
+
+    change = AllocationChanged(
+        agent_id=agent_id,
+        agent_type="worker",
+        resources=Resources(concurrency_slots=5),
+        reason="one binding",
+    )
+    await publish(node.url, ns + topology.CONTROL.name, change, allocation_key(agent_id))
+    note = CoordinationNote(from_agent=other, to_agent=agent_id, topic="t", content={"n": 7})
+    await publish(node.url, ns + topology.COORDINATION.name, note, note_key(agent_id))
+
+    async def taken() -> list[Any] | None:
+        report = await audit(rest, agent_id, "state_dump")
+        allocated = report["resources"]["allocation"] == 5
+        return report["inbox"] if allocated and report["inbox"] else None
+
+    inbox = await eventually(taken, timeout=30, what="the allocation and the note at the agent")
+    assert [n["content"] for n in inbox] == [{"n": 7}]
+    untouched = await audit(rest, other, "state_dump")
+    assert untouched["resources"]["allocation"] != 5
+    assert untouched["inbox"] == []
+    dead = node.ctl("list_queues", "name", "messages")
+    assert f"{ns}vsm.s1.commands.dlq\t0" in dead.splitlines(), dead
+
+    # The two bindings an earlier version also gave an agent go when it is terminated.
+    earlier = earlier_routes(agent_id, partition)
+    connection = await aio_pika.connect(node.url)
+    async with connection:
+        channel = await connection.channel()
+        queue = await channel.get_queue(ns + earlier.name, ensure=False)
+        for binding in earlier.bindings:
+            await queue.bind(ns + binding.exchange.name, routing_key=binding.routing_key)
+    assert len(await asyncio.to_thread(naming, node, [agent_id])) == 5
+    gone = await rest.post("/api/vsm/agents:bulk-terminate", json={"agent_ids": [agent_id]})
+    assert gone.json()["terminated"] == 1, gone.text
+    assert await asyncio.to_thread(naming, node, [agent_id]) == []

@@ -20,6 +20,7 @@ from tests.support.probe import Probe
 from vsm.contract import topology
 from vsm.contract.control import (
     ALLOCATION_REQUEST_KEY,
+    ALLOCATIONS_KEY,
     AUDIT_REPORT_KEY,
     HEADROOM_KEY,
     AllocationChanged,
@@ -165,7 +166,7 @@ async def test_a_short_budget_preempts_a_lower_priority_agent_down_to_its_fair_s
     assert budget.status_code == 200, budget.text
     assert budget.json()["free"]["concurrency_slots"] == 2
     watched = await system_probe.bind_queue(
-        "test.allocations", topology.CONTROL.name, "allocation.*"
+        "test.allocations", topology.CONTROL.name, ALLOCATIONS_KEY
     )
 
     first = await allocate(

@@ -25,6 +25,7 @@ from tests.support.loopback import Handler, LoopbackFake
 from tests.support.polling import eventually
 from tests.support.probe import Probe
 from vsm.contract import topology
+from vsm.contract.control import allocation_key
 from vsm.contract.coordination import WorkItem, work_key
 from vsm.contract.operations import CommandResult, results_exchange
 
@@ -98,7 +99,7 @@ class Watch:
             (topology.ALGEDONIC.name, ""),
             (topology.INTERVENTIONS.name, "#"),
             (topology.POLICY.name, ""),
-            (topology.CONTROL.name, f"allocation.{agent_id}"),
+            (topology.CONTROL.name, allocation_key(agent_id)),
             (topology.COORDINATION.name, f"rescheduled.{agent_id}"),
             (results_exchange(agent_id).name, "#"),
         )

@@ -21,7 +21,7 @@ from tests.support.polling import eventually
 from tests.support.probe import Probe
 from vsm.contract import topology
 from vsm.contract.adaptation import AdaptationAction, AdaptationProposal
-from vsm.contract.control import AllocationChanged
+from vsm.contract.control import AllocationChanged, allocation_key
 from vsm.contract.coordination import WorkItem, work_key
 from vsm.contract.operations import CommandResult
 from vsm.contract.policy import PolicyChanged
@@ -123,7 +123,7 @@ async def scale_watch(probe: Probe, base: str) -> Watch:
         (topology.INTELLIGENCE.name, "adaptation.proposal.*"),
         (topology.POLICY.name, ""),
         (topology.CONTROL.name, "adaptation.#"),
-        (topology.CONTROL.name, f"allocation.{base}"),
+        (topology.CONTROL.name, allocation_key(base)),
         (topology.S1_RESULTS.name, "#"),
     )
     return watch

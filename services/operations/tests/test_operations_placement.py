@@ -7,6 +7,8 @@ import asyncio
 
 import pytest
 
+from vsm.contract.control import allocation_key
+from vsm.contract.coordination import note_key
 from vsm.contract.errors import Unprocessable
 from vsm.contract.operations import audit_key, command_key, partition_of
 from vsm.operations.allocation import Slots
@@ -64,7 +66,9 @@ def test_the_partition_of_an_agent_is_stable() -> None:
 def test_every_route_names_its_agent() -> None:
     assert addressee(command_key("worker", "worker-1", "process_data")) == "worker-1"
     assert addressee(audit_key("worker-1")) == "worker-1"
-    assert addressee("allocation.worker-1") == "worker-1"
+    assert addressee(allocation_key("worker-1")) == "worker-1"
+    assert addressee(note_key("worker-1")) == "worker-1"
+    assert addressee("allocation.worker-1") == "worker-1"  # queued by an earlier version
     assert addressee("s1.worker-1") == "worker-1"
     with pytest.raises(Unprocessable):
         addressee("nothing")

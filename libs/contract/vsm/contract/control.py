@@ -1,9 +1,11 @@
 """S3 control: budgets, allocations and S3* audits.
 
 Routing on `vsm.control`: `AllocationRequest` with key `request.allocation` (reply to
-`reply_to`), `AllocationChanged` with key `allocation.<agent_id>` (operations and S2 apply
-it), `AuditFindings` with key `audit.report`, `ResourceHeadroom` with key `s3.headroom`
-(S5's viability). Budgets, audits and S3's state are request/reply to `control.*`.
+`reply_to`), `AllocationChanged` with key `allocation.<agent_id>.changed` (operations and S2
+apply it; `vsm.control` is joined into `vsm.s1.commands` by `allocation.*.changed`, so it
+reaches the agent through the agent's one route, `*.<agent_id>.*`), `AuditFindings` with key
+`audit.report`, `ResourceHeadroom` with key `s3.headroom` (S5's viability). Budgets, audits
+and S3's state are request/reply to `control.*`.
 """
 
 from __future__ import annotations
@@ -16,8 +18,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from vsm.contract.envelope import VsmId
 from vsm.contract.message import Message
 from vsm.contract.operations import AuditType
+from vsm.contract.topology import JOINS
 
 __all__ = [
+    "ALLOCATIONS_KEY",
     "ALLOCATION_REQUEST_KEY",
     "AUDIT_REPORT_KEY",
     "HEADROOM_KEY",
@@ -55,9 +59,15 @@ HEADROOM_KEY = "s3.headroom"
 RESOURCE_KINDS: tuple[str, ...] = ("concurrency_slots", "llm_tokens_per_min", "memory_mb")
 
 
+ALLOCATIONS_KEY = JOINS[0].routing_key
+"""Every `allocation_key`: S2's binding, and the fixed join of `vsm.control` into
+`vsm.s1.commands` (`topology.JOINS`)."""
+
+
 def allocation_key(agent_id: str) -> str:
-    """Routing key on `vsm.control` for a change of one agent's allocation."""
-    return f"allocation.{agent_id}"
+    """Routing key on `vsm.control` for a change of one agent's allocation: three words, so
+    that, joined into `vsm.s1.commands`, it matches the agent's route `*.<agent_id>.*`."""
+    return f"allocation.{agent_id}.changed"
 
 
 class Resources(BaseModel):

@@ -1,7 +1,8 @@
 """S2 coordination: fair-share scheduling of S1 work, notes between S1 units, anti-oscillation.
 
 Routing on `vsm.coordination`: `WorkItem` with key `work.<lane>` (queue `vsm.system2.work`),
-`CoordinationNote` with key `s1.<agent_id>` (bound into that agent's command queue),
+`CoordinationNote` with key `s1.<agent_id>.note` (`vsm.coordination` is joined into
+`vsm.s1.commands` by `s1.*.note`, so it reaches the agent through its one route),
 `OscillationDetected` with key `oscillation.<subject>`, `Damping` with key
 `damping.<subject>` (S3 honours it), `Rescheduled` with key `rescheduled.<agent_id>`,
 `OscillationIndex` with key `s2.oscillation` (S5's viability). `CoordinateMessage` and
@@ -17,10 +18,12 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from vsm.contract.message import Message
 from vsm.contract.operations import AGENT_ID_PATTERN, COMMAND_PATTERN
+from vsm.contract.topology import JOINS
 
 __all__ = [
     "AGENT_TYPE_PATTERN",
     "LANE_PATTERN",
+    "NOTES_KEY",
     "OSCILLATION_INDEX_KEY",
     "QUEUE_PRESSURE_KEY",
     "CoordinateMessage",
@@ -57,8 +60,15 @@ def work_key(lane: str) -> str:
     return f"work.{lane}"
 
 
+NOTES_KEY = JOINS[1].routing_key
+"""Every `note_key`: the fixed join of `vsm.coordination` into `vsm.s1.commands`
+(`topology.JOINS`)."""
+
+
 def note_key(agent_id: str) -> str:
-    return f"s1.{agent_id}"
+    """Routing key on `vsm.coordination` of a note to one agent: three words, so that, joined
+    into `vsm.s1.commands`, it matches the agent's route `*.<agent_id>.*`."""
+    return f"s1.{agent_id}.note"
 
 
 def oscillation_key(subject: str) -> str:

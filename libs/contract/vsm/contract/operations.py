@@ -5,7 +5,8 @@ Agents are spawned and terminated through requests to `operations` (`vsm.request
 `operations` replicas rebuild their registry by replaying the stream `vsm.operations.registry`.
 Commands reach an agent on `vsm.s1.commands` (key `<agent_type>.<agent_id>.<command>`) through
 its partition `vsm.s1.partition.<k>` (one of a fixed number, `S1_PARTITIONS`; an agent is no
-queue of its own); results leave on `vsm.s1.<agent_id>.results`.
+queue of its own, only one binding `*.<agent_id>.*`, which its audits, allocations and notes
+share); results leave on `vsm.s1.<agent_id>.results`.
 """
 
 from __future__ import annotations
@@ -77,6 +78,7 @@ __all__ = [
     "audit_key",
     "command_key",
     "earlier_command_queue",
+    "earlier_routes",
     "partition_of",
     "partition_queue",
     "pool_queue",
@@ -152,8 +154,8 @@ def partition_queue(partition: int) -> Queue:
     the operations replicas: single active consumer, so a partition (and every agent in it)
     is served by one replica at a time, and another takes it over when that one dies.
 
-    It has no bindings of its own: each agent binds its routes to its partition
-    (`agent_routes`) while it runs.
+    It has no bindings of its own: each agent binds its one route to its partition
+    (`agent_routes`, one binding) while it runs.
     """
     return Queue(
         f"{PARTITION_PREFIX}{partition}",
@@ -193,17 +195,30 @@ def serving_queue(pool: str | None, partition: int) -> Queue:
 
 
 def agent_routes(agent_id: str, partition: int, pool: str | None = None) -> Queue:
-    """An agent's bindings into its partition (three bindings, no queue): its commands (and
-    S3* audits, `audit_key`) on `vsm.s1.commands`, its allocation changes from S3 on
-    `vsm.control`, its notes from other S1 units through S2 on `vsm.coordination`."""
+    """An agent's one binding into its partition (no queue): `*.<agent_id>.*` on
+    `vsm.s1.commands`. It carries its commands, its S3* audits (`audit_key`), and, through the
+    fixed joins of `vsm.control` and `vsm.coordination` into `vsm.s1.commands`
+    (`topology.JOINS`), its allocation changes from S3 (`allocation.<agent_id>.changed`) and
+    its notes from other S1 units through S2 (`s1.<agent_id>.note`)."""
     queue = serving_queue(pool, partition)
     return Queue(
         queue.name,
-        (
-            Binding(S1_COMMANDS, f"*.{agent_id}.*"),
-            Binding(CONTROL, f"allocation.{agent_id}"),
-            Binding(COORDINATION, f"s1.{agent_id}"),
-        ),
+        (Binding(S1_COMMANDS, f"*.{agent_id}.*"),),
+        queue.description,
+        arguments=queue.arguments,
+        shared_dead_letters=AGENT_DEAD_LETTERS,
+    )
+
+
+def earlier_routes(agent_id: str, partition: int, pool: str | None = None) -> Queue:
+    """The two bindings into its partition that versions before one binding per agent gave an
+    agent besides `agent_routes` (`allocation.<agent_id>` on `vsm.control`, `s1.<agent_id>`
+    on `vsm.coordination`): an agent spawned then still has them, so terminating any agent
+    unbinds them too (unbinding what is not there is no error)."""
+    queue = serving_queue(pool, partition)
+    return Queue(
+        queue.name,
+        (Binding(CONTROL, f"allocation.{agent_id}"), Binding(COORDINATION, f"s1.{agent_id}")),
         queue.description,
         arguments=queue.arguments,
         shared_dead_letters=AGENT_DEAD_LETTERS,
@@ -218,8 +233,10 @@ def audit_key(agent_id: str) -> str:
 
 
 def earlier_command_queue(agent_id: str) -> Queue:
-    """The agent's own command queue as versions before partitions declared it: operations
-    moves what is left in it to the agent's partition and deletes it (`vsm.s1.<id>.command`)."""
+    """The agent's own command queue as versions before partitions declared it, with the
+    bindings they gave it (allocations and notes had two-word keys then): operations unbinds
+    it, so that what is sent to the agent now reaches its partition, and deletes it once
+    empty (`vsm.s1.<id>.command`)."""
     return Queue(
         f"vsm.s1.{agent_id}.command",
         (

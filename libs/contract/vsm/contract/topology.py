@@ -20,6 +20,7 @@ __all__ = [
     "HEALTH_TTL_MS",
     "INTELLIGENCE",
     "INTERVENTIONS",
+    "JOINS",
     "JOURNAL_RETENTION",
     "LOG_RETENTION",
     "OPERATORS",
@@ -55,6 +56,7 @@ __all__ = [
     "DeadLetterCap",
     "Exchange",
     "ExchangeType",
+    "Join",
     "Queue",
     "QueueKind",
     "request_key",
@@ -90,6 +92,17 @@ class DeadLetterCap:
 class Exchange:
     name: str
     type: ExchangeType
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Join:
+    """A fixed exchange-to-exchange binding: what `source` takes with `routing_key` goes on
+    into `destination` too (a delivery still names `source` as its exchange)."""
+
+    source: Exchange
+    destination: Exchange
+    routing_key: str
     description: str = ""
 
 
@@ -133,7 +146,11 @@ INTELLIGENCE = Exchange("vsm.intelligence", "topic", "Alerts, scans, adaptation 
 CONTROL = Exchange("vsm.control", "topic", "Allocations, resource events, audits (S3).")
 RECURSIVE = Exchange("vsm.recursive", "topic", "Meta-VSM spawn, report and teardown.")
 S1_COMMANDS = Exchange(
-    "vsm.s1.commands", "topic", "Commands to S1 agents, key `<agent_type>.<agent_id>.<command>`."
+    "vsm.s1.commands",
+    "topic",
+    "Commands to S1 agents, key `<agent_type>.<agent_id>.<command>`; S3* audits "
+    "(`audit.<agent_id>.audit`); joined from `vsm.control` (`allocation.*.changed`) and "
+    "`vsm.coordination` (`s1.*.note`).",
 )
 S1_REGISTRY = Exchange(
     "vsm.s1.registry",
@@ -155,7 +172,7 @@ DEAD_LETTER = Exchange(
 COORDINATION = Exchange(
     "vsm.coordination",
     "topic",
-    "S2: work for S1 (`work.<lane>`), notes between S1 units (`s1.<agent_id>`), "
+    "S2: work for S1 (`work.<lane>`), notes between S1 units (`s1.<agent_id>.note`), "
     "oscillation, damping and rescheduling events, the oscillation index (`s2.oscillation`), "
     "queue pressure per agent type (`s2.pressure`).",
 )
@@ -187,6 +204,25 @@ EXCHANGES: tuple[Exchange, ...] = (
     DEAD_LETTER,
     OPERATORS,
 )
+
+JOINS: tuple[Join, ...] = (
+    Join(
+        CONTROL,
+        S1_COMMANDS,
+        "allocation.*.changed",
+        "S3's allocation changes (`allocation.<agent_id>.changed`) reach the agent through its "
+        "one route into its partition (`*.<agent_id>.*`), as its commands do.",
+    ),
+    Join(
+        COORDINATION,
+        S1_COMMANDS,
+        "s1.*.note",
+        "S2's notes to an agent (`s1.<agent_id>.note`) reach it through its one route into its "
+        "partition (`*.<agent_id>.*`), as its commands do.",
+    ),
+)
+"""Exchange-to-exchange bindings every service declares at start-up with the exchanges: one
+binding per agent then carries its commands, S3* audits, allocations and notes."""
 
 HEALTH_TTL_MS = 30_000
 
@@ -338,7 +374,7 @@ SYSTEM2_WORK = Queue(
 SYSTEM2_COORDINATION = Queue(
     "vsm.system2.coordination",
     (
-        Binding(CONTROL, "allocation.*"),
+        Binding(CONTROL, "allocation.*.changed"),
         Binding(CONTROL, "adaptation.*.done"),
         Binding(ALGEDONIC),
         Binding(S1_REGISTRY, "agent.#"),

@@ -210,10 +210,15 @@ class Bus:
         )
 
     async def declare(self, *queues: topology.Queue) -> None:
-        """Declare exchanges, queues, dead-letter queues and bindings (idempotent)."""
+        """Declare exchanges and their fixed joins (`topology.JOINS`), queues, dead-letter queues
+        and bindings (idempotent)."""
         for exchange in topology.EXCHANGES:
             await self.broker.declare_exchange(self.exchange(exchange))
         await self.broker.declare_exchange(self.exchange(topology.DEAD_LETTER))
+        for join in topology.JOINS:
+            source = await self.broker.declare_exchange(self.exchange(join.source))
+            destination = await self.broker.declare_exchange(self.exchange(join.destination))
+            await destination.bind(source, routing_key=join.routing_key)
         for queue in (*self._queues.values(), *queues):
             self._queues[queue.name] = queue
             if queue.kind == "stream" and queue.name not in self._subscribers:

@@ -89,7 +89,9 @@ class Lane:
 
 def addressee(routing_key: str) -> str:
     """The agent a message on a partition is for, from its routing key: `<type>.<id>.<cmd>`
-    (commands and audits on `vsm.s1.commands`), `allocation.<id>` (S3), `s1.<id>` (S2)."""
+    (commands and audits on `vsm.s1.commands`), `allocation.<id>.changed` (S3, on
+    `vsm.control`), `s1.<id>.note` (S2, on `vsm.coordination`); the two-word keys of earlier
+    versions (`allocation.<id>`, `s1.<id>`) may still be queued after an upgrade."""
     parts = routing_key.split(".")
     if len(parts) in (2, 3) and 0 < len(parts[1]) <= 64:
         return parts[1]

@@ -1,10 +1,11 @@
 """The agents' piece of the broker: the partition queues and the agents' shared dead-letter
-queue, declared once at start-up; per agent only its routes into its partition (bindings)
+queue, declared once at start-up; per agent only its one route into its partition (a binding)
 and its results exchange. Declared through the kit's run-time declarations
 (`Bus.declarations`), which agents spawned at once share."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 
 import structlog
@@ -15,6 +16,7 @@ from vsm.contract.operations import (
     AgentInfo,
     agent_routes,
     earlier_command_queue,
+    earlier_routes,
     partition_of,
     partition_queue,
     pool_queue,
@@ -65,12 +67,16 @@ async def declare_pool(bus: Bus, agent_type: str, type_partitions: int) -> None:
 
 async def declare_agent(bus: Bus, agent_id: str, partition: int, pool: str | None = None) -> None:
     """Declare (idempotently) the agent's results exchange bound into `vsm.s1.results`, and
-    bind its routes into its partition: no queue of its own."""
+    bind its one route into its partition: no queue of its own. The route is bound while the
+    exchange is declared and joined (two channels at once: it needs nothing of theirs)."""
     ns = bus.namespace.name
     results = ns(results_exchange(agent_id).name)
-    await bus.declarations.exchange(results)
-    await bus.declarations.join(ns(topology.S1_RESULTS.name), results, "#")
-    await bus.declarations.bind(agent_routes(agent_id, partition, pool))
+
+    async def exchange() -> None:
+        await bus.declarations.exchange(results)
+        await bus.declarations.join(ns(topology.S1_RESULTS.name), results, "#")
+
+    await asyncio.gather(exchange(), bus.declarations.bind(agent_routes(agent_id, partition, pool)))
 
 
 async def forget_agent(bus: Bus, agent_id: str) -> None:
@@ -81,9 +87,13 @@ async def forget_agent(bus: Bus, agent_id: str) -> None:
 
 
 async def unbind_agent(bus: Bus, agent_id: str, lane: Lane) -> None:
-    """Stop new commands reaching the agent: a publish for it is then returned as unroutable."""
+    """Stop new commands reaching the agent: a publish for it is then returned as unroutable.
+    The bindings an earlier version gave it besides (`earlier_routes`) go at the same time."""
     pool, partition = lane
-    await bus.declarations.unbind(agent_routes(agent_id, partition, pool))
+    await asyncio.gather(
+        bus.declarations.unbind(agent_routes(agent_id, partition, pool)),
+        bus.declarations.unbind(earlier_routes(agent_id, partition, pool)),
+    )
 
 
 async def retire_earlier_queue(bus: Bus, agent_id: str) -> None:
