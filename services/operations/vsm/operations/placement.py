@@ -9,15 +9,18 @@ one entry per replica heard, forgotten once silent.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass, field
 
 __all__ = ["Placement", "score"]
 
 
+@functools.lru_cache(maxsize=4096)
 def score(instance: str, partition: int) -> int:
     """The rendezvous weight of `instance` for `partition`: the highest-weighted live replica
-    owns it."""
+    owns it. Kept (a few replicas times the partitions): every message on a partition asks
+    who owns it (`AgentHost._hand_over_due`)."""
     digest = hashlib.blake2b(f"{partition}/{instance}".encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big")
 
