@@ -47,6 +47,8 @@ class Placement:
         return self.live(now) != before
 
     def live(self, now: float) -> list[str]:
+        if not self.seen:  # alone (asked per message: no copy, no sort)
+            return [self.me]
         for instance, last in list(self.seen.items()):
             if now - last > self.ttl_s:
                 del self.seen[instance]
@@ -59,7 +61,10 @@ class Placement:
         return instance == self.me or (last is not None and now - last <= within)
 
     def owner(self, partition: int, now: float) -> str:
-        return max(self.live(now), key=lambda instance: score(instance, partition))
+        live = self.live(now)
+        if len(live) == 1:
+            return live[0]
+        return max(live, key=lambda instance: score(instance, partition))
 
     def owned(self, now: float) -> set[int]:
         live = self.live(now)
