@@ -176,3 +176,58 @@ async def test_faststream_s_spans_carry_the_current_names_as_well() -> None:
         assert size == span.attributes["messaging.message.payload_size_bytes"]  # FastStream's
         assert isinstance(size, int)
         assert size > 0
+
+
+def test_the_kit_s_amqp_series_count_as_faststream_s_own_manager_counts() -> None:
+    """`amqp_metrics` keeps each labelled series once looked up: the same samples, in the same
+    collectors, as FastStream's manager writes, whichever of the two wrote first."""
+    from faststream.prometheus.container import MetricsContainer
+    from faststream.prometheus.manager import MetricsManager
+    from faststream.prometheus.types import ProcessingStatus, PublishingStatus
+    from prometheus_client import CollectorRegistry
+
+    from vsm.kit.telemetry import AMQP_METRICS_PREFIX, KeptSeries
+
+    def drive(manager: MetricsManager) -> None:
+        for route in ("a.x", "a.x", "b.y"):
+            manager.add_received_message(broker="rabbitmq", handler=route)
+            manager.observe_received_messages_size(broker="rabbitmq", handler=route, size=10)
+            manager.add_received_message_in_process(broker="rabbitmq", handler=route)
+            manager.observe_received_processed_message_duration(
+                duration=0.5, broker="rabbitmq", handler=route
+            )
+            manager.remove_received_message_in_process(broker="rabbitmq", handler=route)
+            manager.add_received_processed_message(
+                broker="rabbitmq", handler=route, status=ProcessingStatus.acked
+            )
+            manager.observe_published_message_duration(
+                duration=0.25, broker="rabbitmq", destination=route
+            )
+            manager.add_published_message(
+                broker="rabbitmq", destination=route, status=PublishingStatus.success
+            )
+
+    def samples(kind: type[MetricsManager]) -> dict[tuple[str, tuple[Any, ...]], float]:
+        registry = CollectorRegistry()
+        container = MetricsContainer(
+            registry, metrics_prefix=AMQP_METRICS_PREFIX, custom_label_names=()
+        )
+        drive(kind(container, app_name="svc"))
+        return {
+            (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+            for family in registry.collect()
+            for sample in family.samples
+            if not sample.name.endswith("_created")
+        }
+
+    kept, plain = samples(KeptSeries), samples(MetricsManager)
+    assert kept == plain
+    assert (
+        kept[
+            (
+                "vsm_amqp_received_messages_total",
+                (("app_name", "svc"), ("broker", "rabbitmq"), ("handler", "a.x")),
+            )
+        ]
+        == 2
+    )

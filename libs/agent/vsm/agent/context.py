@@ -173,11 +173,25 @@ class Cancellation:
         """`time.monotonic()` by which the command must be done (None: no deadline)."""
         self._fired = asyncio.Event()
         self._reason: str | None = None
+        self._watchers: list[asyncio.Future[None]] = []
 
     def cancel(self, reason: str) -> None:
         if self._reason is None:
             self._reason = reason
             self._fired.set()
+            for watcher in self._watchers:
+                if not watcher.done():
+                    watcher.set_result(None)
+
+    def fired(self) -> asyncio.Future[None]:
+        """A future done once it fires by `cancel` (the deadline alone is for the one who
+        waits to time, by `remaining_s`): a wait with no task of its own."""
+        watcher: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if self._reason is not None:
+            watcher.set_result(None)
+        else:
+            self._watchers.append(watcher)
+        return watcher
 
     @property
     def reason(self) -> str | None:

@@ -277,19 +277,26 @@ class RunningAgent:
             arguments[declared.context_parameter] = context
         if context.cancellation.cancelled:
             raise CommandCancelled(context.cancellation.reason or "cancelled")
+        cancellation = context.cancellation
         work = asyncio.ensure_future(getattr(self.agent, declared.method)(**arguments))
-        watch = asyncio.ensure_future(context.cancellation.wait())
+        fired = cancellation.fired()  # a future, not a task: one task per command
         try:
-            await asyncio.wait({work, watch}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(
+                {work, fired},
+                timeout=cancellation.remaining_s,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+            if not work.done() and not fired.done():  # the deadline came first
+                cancellation.cancel("deadline")
         finally:
-            for task in (work, watch):
-                if not task.done():
-                    task.cancel()
-            await asyncio.wait({work, watch}, timeout=self.cancel_grace_s)
+            fired.cancel()
             if not work.done():
-                context.log.warning("the command ignores its cancellation; left to run")
-        if context.cancellation.cancelled:
-            raise CommandCancelled(context.cancellation.reason or "cancelled")
+                work.cancel()
+                await asyncio.wait({work}, timeout=self.cancel_grace_s)
+                if not work.done():
+                    context.log.warning("the command ignores its cancellation; left to run")
+        if cancellation.cancelled:
+            raise CommandCancelled(cancellation.reason or "cancelled")
         if work.cancelled():  # something inside the agent cancelled it, not the host
             raise RuntimeError("the command was cancelled from inside the agent")
         return work.result()

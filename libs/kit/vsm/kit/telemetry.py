@@ -12,6 +12,7 @@ from faststream.opentelemetry.middleware import TelemetryMiddleware
 from faststream.prometheus import ConsumeAttrs, PrometheusMiddleware
 from faststream.prometheus.container import MetricsContainer
 from faststream.prometheus.manager import MetricsManager
+from faststream.prometheus.types import ProcessingStatus, PublishingStatus
 from faststream.rabbit.opentelemetry.provider import RabbitTelemetrySettingsProvider
 from faststream.rabbit.prometheus.provider import RabbitMetricsSettingsProvider
 from faststream.rabbit.response import RabbitPublishCommand
@@ -34,6 +35,7 @@ __all__ = [
     "AMQP_METRICS_PREFIX",
     "EXPORTERS",
     "BoundedRoutes",
+    "KeptSeries",
     "MessagingSpans",
     "Telemetry",
     "TraceExport",
@@ -236,4 +238,108 @@ def amqp_metrics(telemetry: Telemetry, service: str) -> MetricsManager:
     container = MetricsContainer(
         telemetry.registry, metrics_prefix=AMQP_METRICS_PREFIX, custom_label_names=()
     )
-    return MetricsManager(container, app_name=service)
+    return KeptSeries(container, app_name=service)
+
+
+class KeptSeries(MetricsManager):
+    """FastStream's manager with each labelled series kept once looked up: the kit updates
+    several per message, and a lookup (`labels()`) costs more than the update. Its labels are
+    closed sets (`RouteLabels`, the statuses), so what is kept is bounded."""
+
+    __slots__ = ("_series",)
+
+    def __init__(self, container: MetricsContainer, *, app_name: str) -> None:
+        super().__init__(container, app_name=app_name)
+        self._series: dict[tuple[str, str, str, str], Any] = {}
+
+    def _kept(self, metric: str, broker: str, route: str, status: str = "") -> Any:
+        key = (metric, broker, route, status)
+        series = self._series.get(key)
+        if series is None:
+            labels = {"app_name": self._app_name, "broker": broker}
+            labels["destination" if metric.startswith("published") else "handler"] = route
+            if status:
+                labels["status"] = status
+            series = getattr(self._container, metric).labels(**labels)
+            self._series[key] = series
+        return series
+
+    def add_received_message(
+        self, broker: str, handler: str, amount: int = 1, **custom_labels: str
+    ) -> None:
+        if custom_labels:
+            super().add_received_message(broker, handler, amount, **custom_labels)
+            return
+        self._kept("received_messages_total", broker, handler).inc(amount)
+
+    def observe_received_messages_size(
+        self, broker: str, handler: str, size: int, **custom_labels: str
+    ) -> None:
+        if custom_labels:
+            super().observe_received_messages_size(broker, handler, size, **custom_labels)
+            return
+        self._kept("received_messages_size_bytes", broker, handler).observe(size)
+
+    def add_received_message_in_process(
+        self, broker: str, handler: str, amount: int = 1, **custom_labels: str
+    ) -> None:
+        if custom_labels:
+            super().add_received_message_in_process(broker, handler, amount, **custom_labels)
+            return
+        self._kept("received_messages_in_process", broker, handler).inc(amount)
+
+    def remove_received_message_in_process(
+        self, broker: str, handler: str, amount: int = 1, **custom_labels: str
+    ) -> None:
+        if custom_labels:
+            super().remove_received_message_in_process(broker, handler, amount, **custom_labels)
+            return
+        self._kept("received_messages_in_process", broker, handler).dec(amount)
+
+    def add_received_processed_message(
+        self,
+        broker: str,
+        handler: str,
+        status: ProcessingStatus,
+        amount: int = 1,
+        **custom_labels: str,
+    ) -> None:
+        if custom_labels:
+            super().add_received_processed_message(broker, handler, status, amount, **custom_labels)
+            return
+        self._kept("received_processed_messages_total", broker, handler, status.value).inc(amount)
+
+    def observe_received_processed_message_duration(
+        self, duration: float, broker: str, handler: str, **custom_labels: str
+    ) -> None:
+        if custom_labels:
+            super().observe_received_processed_message_duration(
+                duration, broker, handler, **custom_labels
+            )
+            return
+        metric = "received_processed_messages_duration_seconds"
+        self._kept(metric, broker, handler).observe(duration)
+
+    def add_published_message(
+        self,
+        broker: str,
+        destination: str,
+        status: PublishingStatus,
+        amount: int = 1,
+        **custom_labels: str,
+    ) -> None:
+        if custom_labels:
+            super().add_published_message(broker, destination, status, amount, **custom_labels)
+            return
+        self._kept("published_messages_total", broker, destination, status.value).inc(amount)
+
+    def observe_published_message_duration(
+        self, duration: float, broker: str, destination: str, **custom_labels: str
+    ) -> None:
+        if custom_labels:
+            super().observe_published_message_duration(
+                duration, broker, destination, **custom_labels
+            )
+            return
+        metric = "published_messages_duration_seconds"
+        self._kept(metric, broker, destination).observe(duration)

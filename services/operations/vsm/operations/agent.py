@@ -128,7 +128,7 @@ class Agent:
             self._remember(result)  # before the slot goes: in the order they were handled
         finally:
             self.in_flight -= 1
-            await self._release()
+            self.slots.release()  # synchronous: a cancellation meanwhile cannot lose it
         await self._account(result.status == "ok", elapsed, command.command_type)
         return result
 
@@ -155,13 +155,9 @@ class Agent:
         finally:
             self._admitting.discard(task)
         if self.stopping.is_set():  # a slot, but too late: the command is not started
-            await self._release()
+            self.slots.release()
             return False
         return True
-
-    async def _release(self) -> None:
-        """Give the slot back, even when the handler is being cancelled meanwhile."""
-        await asyncio.shield(self.slots.__aexit__())
 
     def stop_admitting(self) -> None:
         """Commands still waiting to start go back to the broker; running ones finish."""

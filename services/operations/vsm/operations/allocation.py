@@ -42,6 +42,10 @@ class Slots:
     async def __aexit__(self, *_: object) -> None:
         self._give_back()
 
+    def release(self) -> None:
+        """Give a slot back (synchronous: nothing to await, so no cancellation can lose it)."""
+        self._give_back()
+
     def _give_back(self) -> None:
         self.taken -= 1
         self._serve()

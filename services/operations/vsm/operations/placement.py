@@ -9,15 +9,18 @@ one entry per replica heard, forgotten once silent.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass, field
 
 __all__ = ["Placement", "score"]
 
 
+@functools.lru_cache(maxsize=4096)
 def score(instance: str, partition: int) -> int:
     """The rendezvous weight of `instance` for `partition`: the highest-weighted live replica
-    owns it."""
+    owns it. Kept (a few replicas times the partitions): every message on a partition asks
+    who owns it (`AgentHost._hand_over_due`)."""
     digest = hashlib.blake2b(f"{partition}/{instance}".encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big")
 
@@ -44,6 +47,8 @@ class Placement:
         return self.live(now) != before
 
     def live(self, now: float) -> list[str]:
+        if not self.seen:  # alone (asked per message: no copy, no sort)
+            return [self.me]
         for instance, last in list(self.seen.items()):
             if now - last > self.ttl_s:
                 del self.seen[instance]
@@ -56,7 +61,10 @@ class Placement:
         return instance == self.me or (last is not None and now - last <= within)
 
     def owner(self, partition: int, now: float) -> str:
-        return max(self.live(now), key=lambda instance: score(instance, partition))
+        live = self.live(now)
+        if len(live) == 1:
+            return live[0]
+        return max(live, key=lambda instance: score(instance, partition))
 
     def owned(self, now: float) -> set[int]:
         live = self.live(now)
