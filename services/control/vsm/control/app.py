@@ -91,6 +91,7 @@ def create_app(settings: Settings) -> Litestar:
         handlers.now_utc,
         audit_sample=settings.audit_sample,
         audit_timeout_s=settings.audit_timeout_s,
+        headroom_refresh_s=settings.headroom_refresh_s or 12 * settings.headroom_interval_s,
     )
     follower = RegistryFollower(runtime.bus, s3, out, decisions, settings.registry_retry_s)
     schedules = (

@@ -59,7 +59,7 @@ class Readings(dict[str, Reading]):
         super().update(*args, **kwargs)
         self.version += 1
 
-    def setdefault(self, key: str, default: Reading) -> Reading:  # type: ignore[override]
+    def setdefault(self, key: str, default: Reading) -> Reading:
         self.version += 1
         return super().setdefault(key, default)
 
