@@ -727,8 +727,10 @@ async def idle_cpu(
     return {**figures, "idle_settle_s": settled, **message_rates(before, after, window_s)}
 
 
-QUIET_SLICE_S = 5.0
-"""How often `quiesce` reads the services' message counters."""
+QUIET_SLICE_S = 12.0
+"""How often `quiesce` reads the services' message counters: longer than operations'
+reporting interval (`PERFORMANCE_INTERVAL`, 10 s), whose reports go out in one burst a tick,
+so that a quiet slice is not the gap between two bursts."""
 QUIET_MSGS_PER_S = 1.0
 """Operations' upward messages per second (all it publishes but its heartbeats) below which
 the system counts as settled: new agents' first reports are out, and what flows now is what
