@@ -32,6 +32,8 @@ def test_performance_reports_of_every_agent_share_one_label() -> None:
     routes = RouteLabels(limit=3)
     labels = {routes("vsm.control", f"s1.performance.worker-{i:012x}") for i in range(1_000)}
     assert labels == {"vsm.control.s1.performance.agent"}
+    audits = {routes("vsm.s1.commands", f"audit.worker-{i:012x}.audit") for i in range(1_000)}
+    assert audits == {"vsm.s1.commands.audit.agent.audit"}
 
 
 def test_every_service_exports_its_process_metrics() -> None:

@@ -57,8 +57,13 @@ PER_AGENT = performance_key("")
 
 
 def narrow_agent_keys(exchange: str, routing_key: str) -> str:
-    """An agent's performance report labelled `s1.performance.agent`, whichever agent."""
-    return f"{PER_AGENT}agent" if routing_key.startswith(PER_AGENT) else routing_key
+    """An agent's performance report labelled `s1.performance.agent`, and an S3* audit of one
+    agent (`audit.<agent id>.audit`) `audit.agent.audit`, whichever agent."""
+    if routing_key.startswith(PER_AGENT):
+        return f"{PER_AGENT}agent"
+    if routing_key.startswith("audit.") and routing_key.endswith(".audit"):
+        return "audit.agent.audit"
+    return routing_key
 
 
 class RouteLabels:
