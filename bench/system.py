@@ -719,10 +719,89 @@ async def idle_cpu(
     """CPU used by the idle system (nothing sent to it) over `window_s`, after `settle_s`:
     `idle_cpu_pct` for the seven services, the broker and the processes `also` names
     together, in % of one core, and `idle_cpu_pct:<process>` each."""
-    await asyncio.sleep(settle_s)
+    settled = await quiesce(system, settle_s)
+    before = await amqp_counts(system)
     clock = ProcessClock.of(system, also)
     await asyncio.sleep(window_s)
-    return clock.busy_pct("idle_cpu_pct")
+    figures = clock.busy_pct("idle_cpu_pct")
+    after = await amqp_counts(system)
+    return {**figures, "idle_settle_s": settled, **message_rates(before, after, window_s)}
+
+
+QUIET_SLICE_S = 12.0
+"""How often `quiesce` reads the services' message counters: longer than operations'
+reporting interval (`PERFORMANCE_INTERVAL`, 10 s), whose reports go out in one burst a tick,
+so that a quiet slice is not the gap between two bursts."""
+QUIET_MSGS_PER_S = 1.0
+"""Operations' upward messages per second (all it publishes but its heartbeats) below which
+the system counts as settled: new agents' first reports are out, and what flows now is what
+an idle system sends."""
+QUIET_MAX_S = 300.0
+"""`quiesce` gives up waiting after this long (and says so)."""
+
+
+async def quiesce(system: System, settle_s: float) -> float:
+    """Wait `settle_s`, then until operations sends upward fewer than `QUIET_MSGS_PER_S`
+    over a `QUIET_SLICE_S` slice (at most `QUIET_MAX_S`): how long it waited."""
+    began = time.perf_counter()
+    await asyncio.sleep(settle_s)
+    counts = await amqp_counts(system)
+    while (waited := time.perf_counter() - began) < QUIET_MAX_S:
+        await asyncio.sleep(QUIET_SLICE_S)
+        now = await amqp_counts(system)
+        upward = sum(
+            value - counts.get(key, 0.0)
+            for key, value in now.items()
+            if key[0] == "operations" and "published" in key[1] and ".vsm.health." not in key[2]
+        )
+        counts = now
+        if os.environ.get("BENCH_IDLE_ROUTES"):
+            print(f"idle: settling {waited:.0f} s: {upward / QUIET_SLICE_S:.1f}/s", file=sys.stderr)
+        if upward / QUIET_SLICE_S < QUIET_MSGS_PER_S:
+            return time.perf_counter() - began
+    print(f"warning: not settled after {QUIET_MAX_S:g} s", file=sys.stderr)
+    return time.perf_counter() - began
+
+
+AMQP_SERIES = ("vsm_amqp_received_messages_total", "vsm_amqp_published_messages_total")
+"""The services' own message counters (`vsm_amqp_*`), read from their /metrics."""
+
+
+async def amqp_counts(system: System) -> dict[tuple[str, str, str], float]:
+    """Every service's `AMQP_SERIES` counters from its /metrics: (service, series, labels)."""
+    counts: dict[tuple[str, str, str], float] = {}
+    for name in system.local.processes:
+        try:
+            response = await system.http.get(system.local.url(name) + "/metrics")
+        except httpx.HTTPError:
+            continue
+        for line in response.text.splitlines():
+            series, _, rest = line.partition("{")
+            if series in AMQP_SERIES:
+                labels, _, value = rest.rpartition("} ")
+                counts[name, series, labels] = float(value)
+    return counts
+
+
+def message_rates(
+    before: Mapping[tuple[str, str, str], float],
+    after: Mapping[tuple[str, str, str], float],
+    window_s: float,
+) -> Figures:
+    """Messages per second over the window that the services received (`idle_msgs_per_s`)
+    and published (`idle_published_per_s`), each service's apart (`:<service>`); with
+    `BENCH_IDLE_ROUTES` set, every route that moved is printed."""
+    figures: Figures = {"idle_msgs_per_s": 0.0, "idle_published_per_s": 0.0}
+    for (service, series, labels), value in after.items():
+        moved = (value - before.get((service, series, labels), 0.0)) / window_s
+        if not moved:
+            continue
+        figure = "idle_msgs_per_s" if "received" in series else "idle_published_per_s"
+        figures[figure] += moved
+        figures[f"{figure}:{service}"] = figures.get(f"{figure}:{service}", 0.0) + moved
+        if os.environ.get("BENCH_IDLE_ROUTES"):
+            print(f"idle: {service} {series} {labels} {moved:.2f}/s", file=sys.stderr)
+    return figures
 
 
 @benchmark("system.spawn_1000", rounds=SPAWN_ROUNDS)

@@ -117,7 +117,10 @@ MEANINGS = {
     "BUDGET_MEMORY_MB": "Memory of a viable system's budget until one is set, in MB.",
     "BUDGET_USD_PER_DAY": "A viable system's daily LLM cap until one is set, in USD (unset: none).",
     "AGENT_MEMORY_MB": "Memory S3 books for an agent at spawn, in MB.",
-    "HEADROOM_INTERVAL": "Seconds between reports of S3's headroom to S5.",
+    "HEADROOM_INTERVAL": (
+        "Seconds between S3's looks at each system's headroom (reported to S5 when S3 "
+        "handled anything since)."
+    ),
     "RELEASE_INTERVAL": "How often S3 applies ended cool-downs and lifts expired throttles.",
     "AUDIT_INTERVAL": "Seconds between sporadic S3* audits.",
     "AUDIT_JITTER": "Each sporadic audit comes at the interval plus or minus this share.",

@@ -28,6 +28,14 @@ def test_a_narrower_maps_routing_keys_to_their_closed_form() -> None:
     assert routes("x", "a.b.made_up") == "x.a.b.other"
 
 
+def test_performance_reports_of_every_agent_share_one_label() -> None:
+    routes = RouteLabels(limit=3)
+    labels = {routes("vsm.control", f"s1.performance.worker-{i:012x}") for i in range(1_000)}
+    assert labels == {"vsm.control.s1.performance.agent"}
+    audits = {routes("vsm.s1.commands", f"audit.worker-{i:012x}.audit") for i in range(1_000)}
+    assert audits == {"vsm.s1.commands.audit.agent.audit"}
+
+
 def test_every_service_exports_its_process_metrics() -> None:
     text = generate_latest(create_telemetry("control").registry).decode()
     rss = next(line for line in text.splitlines() if line.startswith("process_resident_memory"))

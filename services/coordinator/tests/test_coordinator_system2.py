@@ -180,6 +180,8 @@ def test_pressure_counts_what_waits_per_type_addressed_either_way() -> None:
         "sensor": (0, 1, 0),
     }
     assert fleet.pressure("root/other", {"type:root:worker": 5}) == {}
+    waiting = {"w1": 2, "type:root:worker": 5, "type:root:sensor": 1}
+    assert fleet.pressures(waiting) == {"root": fleet.pressure("root", waiting)}
 
 
 def test_a_shed_lane_waits_until_it_is_resumed() -> None:

@@ -47,6 +47,26 @@ def test_stale_readings_are_unknown() -> None:
     assert result.score is None
 
 
+def test_the_s1_mean_follows_new_readings_and_staleness_without_walking_every_tick() -> None:
+    inputs = ViabilityInputs()
+    inputs.s1["a"] = Reading(0.8, NOW)
+    inputs.s1["b"] = Reading(0.4, NOW + timedelta(seconds=30))
+
+    def s1(at: datetime) -> float | None:
+        found = viability(inputs, pain=0, pleasure=0, signals=0, now=at, freshness_s=60)
+        return next(t.value for t in found.terms if t.name == "s1_performance")
+
+    assert s1(NOW + timedelta(seconds=31)) == pytest.approx(0.6)
+    kept = inputs.mean_s1
+    assert s1(NOW + timedelta(seconds=40)) == pytest.approx(0.6)
+    assert inputs.mean_s1 is kept  # nothing changed, nothing went stale: not walked again
+    assert s1(NOW + timedelta(seconds=61)) == pytest.approx(0.4)  # "a" went stale
+    inputs.s1["b"] = Reading(1.0, NOW + timedelta(seconds=62))
+    assert s1(NOW + timedelta(seconds=62)) == pytest.approx(1.0)  # a new reading counts at once
+    del inputs.s1["b"]
+    assert s1(NOW + timedelta(seconds=62)) is None
+
+
 def test_a_rate_anomaly_throttles_its_target_and_keeps_other_limits() -> None:
     found = candidates(Anomaly("error_burst", 1.0, {"agent_id": "w1"}), {})
     assert [c.policy_type for c in found] == ["throttle", "adaptation"]

@@ -196,10 +196,13 @@ class Adapter:
         ids = [w.account.agent_id for w in wanted]
         await self.done(record, step, cause, agent_ids=ids, detail=wanted[0].reason)
 
-    async def probe(self) -> None:
-        """The breaker's rhythm: readmit isolated agents on probation, then for good."""
-        for agent_id, move, _ in self.breaker.due(self.monotonic()):
+    async def probe(self) -> bool:
+        """The breaker's rhythm: readmit isolated agents on probation, then for good;
+        whether any moved (nothing to keep otherwise)."""
+        moved = self.breaker.due(self.monotonic())
+        for agent_id, move, _ in moved:
             await self._breaker_moved(agent_id, move)
+        return bool(moved)
 
     async def reported(self, report: UnitPerformance) -> None:
         """A report of an agent on probation decides whether it stays in."""

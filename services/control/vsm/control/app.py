@@ -72,9 +72,10 @@ def create_app(settings: Settings) -> Litestar:
     decisions = build_journal(runtime.bus, s3, settings)
 
     async def probe() -> None:
-        """Readmit isolated agents on probation; their grants are kept at the release tick."""
-        await adapter.probe()
-        decisions.later()
+        """Readmit isolated agents on probation; their grants are kept at the release tick
+        (a tick that moved none has nothing to keep: an idle S3 writes no snapshot)."""
+        if await adapter.probe():
+            decisions.later()
 
     async def read_journal() -> None:
         """S3's decisions as they were: nothing is handled before they are back."""
@@ -90,6 +91,7 @@ def create_app(settings: Settings) -> Litestar:
         handlers.now_utc,
         audit_sample=settings.audit_sample,
         audit_timeout_s=settings.audit_timeout_s,
+        headroom_refresh_s=settings.headroom_refresh_s or 12 * settings.headroom_interval_s,
     )
     follower = RegistryFollower(runtime.bus, s3, out, decisions, settings.registry_retry_s)
     schedules = (

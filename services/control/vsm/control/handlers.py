@@ -10,7 +10,7 @@ next release tick).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 from faststream.rabbit.response import RabbitResponse
@@ -64,11 +64,22 @@ def register(
     register_requests(bus, s3, out, journal, clock=clock)
 
 
+def stirred(s3: System3, journal: Journal) -> Callable[[], Awaitable[None]]:
+    """What a handler awaits first: S3 counts the message (it may change what S3 reports on
+    its own clock), then waits for its journal to be read back."""
+
+    async def ready() -> None:
+        s3.stir()
+        await journal.opened.wait()
+
+    return ready
+
+
 def register_intake(
     bus: Bus, s3: System3, out: Outlets, adapter: Adapter, journal: Journal, *, clock: Clock
 ) -> None:
     """What S3 hears: S1's registry and reports, LLM spend, S2's damping, S5's policies."""
-    ready, keep = journal.opened.wait, journal.keep
+    ready, keep = stirred(s3, journal), journal.keep
 
     @bus.handle(INTAKE, AgentSpawned)
     async def on_spawned(envelope: Envelope[AgentSpawned]) -> None:
@@ -131,7 +142,7 @@ def register_requests(
     bus: Bus, s3: System3, out: Outlets, journal: Journal, *, clock: Clock
 ) -> None:
     """What S3 answers: allocations, budgets and carves, its state, S3* audits."""
-    ready, keep = journal.opened.wait, journal.keep
+    ready, keep = stirred(s3, journal), journal.keep
 
     @bus.handle(INTAKE, AllocationRequest)
     async def on_allocation(envelope: Envelope[AllocationRequest]) -> RabbitResponse:

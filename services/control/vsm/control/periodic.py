@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Hashable
 from datetime import datetime
 
 from vsm.contract.control import System3Snapshot
@@ -27,6 +28,7 @@ class Periodic:
         *,
         audit_sample: int,
         audit_timeout_s: float,
+        headroom_refresh_s: float = 60.0,
         rng: random.Random | None = None,
     ) -> None:
         self.bus = bus
@@ -37,6 +39,9 @@ class Periodic:
         self.audit_sample = audit_sample
         self.audit_timeout_s = audit_timeout_s
         self.rng = rng or random.Random()  # noqa: S311 - sampling, not secrets
+        self.headroom_refresh_s = headroom_refresh_s
+        self.reported: dict[str, tuple[Hashable, float]] = {}
+        """Per system, what S3 was like when its headroom was last reported, and when."""
 
     async def release(self) -> None:
         """Apply what ended cool-downs held back; lift throttles whose time is up."""
@@ -47,10 +52,20 @@ class Periodic:
         await self.out.changed(changes)
 
     async def headroom(self) -> None:
-        """Each viable system's unallocated share of its budget, for S5's viability."""
+        """Each viable system's unallocated share of its budget, for S5's viability: looked
+        at (a walk over the system's accounts) and reported when S3 handled something since
+        the last report, or when `headroom_refresh_s` passed; an idle S3 does neither."""
+        now = time.monotonic()
+        seen = (self.s3.stirs, self.journal.written, self.journal.pending, self.s3.today().day)
         for vsm_id in sorted(self.s3.ledger.systems):
+            last = self.reported.get(vsm_id)
+            if last is not None and last[0] == seen and now - last[1] < self.headroom_refresh_s:
+                continue
             llm = llm_spend(self.s3, vsm_id)
             await self.out.headroom(vsm_id, headroom_of(self.s3, vsm_id), llm.headroom_usd)
+            self.reported[vsm_id] = (seen, now)
+        for gone in self.reported.keys() - self.s3.ledger.systems.keys():
+            del self.reported[gone]
 
     async def audit(self) -> None:
         """A sporadic S3* audit: a small random sample of each system's agents."""

@@ -31,6 +31,16 @@ class Settings(ServiceSettings):
     """Memory S3 books for an agent at spawn (S1 reports only its concurrency slots)."""
 
     headroom_interval_s: float = Field(default=5.0, gt=0, le=3600, alias="HEADROOM_INTERVAL")
+    """How often S3 looks whether a system's headroom may have changed (and then reports it)."""
+    headroom_refresh_s: float | None = Field(
+        default=None,
+        gt=0,
+        le=3600,
+        alias="HEADROOM_REFRESH",
+        description="A system's headroom is reported again after this many seconds even when "
+        "nothing changed (unset: 12 headroom intervals, 60 s; S5 counts a reading older than "
+        "its freshness as unknown).",
+    )
     release_interval_s: float = Field(default=0.5, gt=0, le=60, alias="RELEASE_INTERVAL")
     """How often S3 applies what ended cool-downs held back and lifts expired throttles."""
     audit_interval_s: float = Field(default=300.0, gt=0, le=86_400, alias="AUDIT_INTERVAL")

@@ -42,6 +42,12 @@ class System3:
     last_audit: dict[str, AuditFindings] = field(default_factory=dict)
     throttle_expiry: dict[str, Expiry] = field(default_factory=dict)
     spend: DaySpend = field(default_factory=lambda: DaySpend(day=utc_today()))
+    stirs: int = 0
+    """Messages S3 handled (`stir`): what it reports on its own clock (headroom) is looked at
+    again only when this, its journal or the day moved."""
+
+    def stir(self) -> None:
+        self.stirs += 1
 
     # S1 ---------------------------------------------------------------------------
     def admit(self, agent: AgentInfo) -> list[Change]:

@@ -180,16 +180,27 @@ class Fleet:
     def pressure(self, vsm_id: str, queued: dict[str, int]) -> dict[str, TypePressure]:
         """Per agent type of `vsm_id`: running agents, work waiting for them (addressed to
         one of them or to the type), commands in flight. Types with nothing are left out."""
-        types: dict[str, list[int]] = {}
+        return self.pressures(queued).get(vsm_id, {})
+
+    def pressures(self, queued: dict[str, int]) -> dict[str, dict[str, TypePressure]]:
+        """`pressure` of every viable system, in one walk over the agents (not one per
+        system: S2's clock costs the agents once, however many systems they are in)."""
+        systems: dict[str, dict[str, list[int]]] = {}
         for agent in self.agents.values():
-            if agent.vsm_id == vsm_id:
-                counts = types.setdefault(agent.agent_type, [0, 0, 0])
-                counts[0] += 1
-                counts[1] += queued.get(agent.agent_id, 0)
-                counts[2] += agent.in_flight
+            types = systems.setdefault(agent.vsm_id, {})
+            counts = types.setdefault(agent.agent_type, [0, 0, 0])
+            counts[0] += 1
+            counts[1] += queued.get(agent.agent_id, 0)
+            counts[2] += agent.in_flight
         for waiting_for, waiting in queued.items():
             typed = addressed_type(waiting_for)
             typed = self.resolve(typed) if typed is not None else None
-            if typed is not None and typed[0] == vsm_id:
+            if typed is not None:
+                types = systems.setdefault(typed[0], {})
                 types.setdefault(typed[1], [0, 0, 0])[1] += waiting
-        return {t: TypePressure(agents=a, queued=q, in_flight=f) for t, (a, q, f) in types.items()}
+        return {
+            vsm_id: {
+                t: TypePressure(agents=a, queued=q, in_flight=f) for t, (a, q, f) in types.items()
+            }
+            for vsm_id, types in systems.items()
+        }

@@ -69,13 +69,15 @@ def register(
 
     async def report_oscillation() -> None:
         await journal.opened.wait()
-        now, waiting = wall(), s2.lanes.waiting()
+        now, running = wall(), s2.running_by_system()
+        pressures = s2.fleet.pressures(s2.lanes.waiting())
         for vsm_id in sorted(s2.systems(bus.vsm_id)):
             index = OscillationIndex(
-                index=s2.index(vsm_id, now), flapping=s2.detector.flapping(vsm_id, now)
+                index=s2.index(vsm_id, now, running.get(vsm_id, [])),
+                flapping=s2.detector.flapping(vsm_id, now),
             )
             await out.index(index, vsm_id)
-            types = s2.fleet.pressure(vsm_id, waiting)
+            types = pressures.get(vsm_id)
             if types:
                 await out.pressure(QueuePressure(types=dict(sorted(types.items())[:64])), vsm_id)
         s2.detector.forget_calm(now)

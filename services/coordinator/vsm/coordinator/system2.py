@@ -47,8 +47,17 @@ class System2:
         agents = {agent.vsm_id for agent in self.fleet.agents.values()}
         return {own} | agents | self.detector.systems()
 
-    def index(self, vsm_id: str, wall: float) -> float:
-        return self.detector.index(vsm_id, self.running(vsm_id), wall)
+    def running_by_system(self) -> dict[str, list[str]]:
+        """`running` of every viable system, in one walk over the agents."""
+        found: dict[str, list[str]] = {}
+        for agent in self.fleet.agents.values():
+            found.setdefault(agent.vsm_id, []).append(agent.agent_id)
+        return found
+
+    def index(self, vsm_id: str, wall: float, running: list[str] | None = None) -> float:
+        """The system's oscillation index (`running`: its agents, when already known)."""
+        agents = self.running(vsm_id) if running is None else running
+        return self.detector.index(vsm_id, agents, wall)
 
     def state(self, vsm_id: str, now: float, wall: float) -> System2State:
         """Lanes are shared by every system; agents, oscillation and damping are `vsm_id`'s."""

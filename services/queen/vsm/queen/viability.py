@@ -8,7 +8,8 @@ reports are stale) is unknown: it is left out, never replaced by a made-up const
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
 from vsm.contract.system5 import Viability, ViabilityTerm
 
@@ -27,17 +28,71 @@ class Reading:
     at: datetime
 
 
+class Readings(dict[str, Reading]):
+    """Readings by S1 unit, counting its changes (`version`): the mean over the fresh ones
+    is kept until a reading changes or the oldest of them goes stale (`s1_term`), so that
+    S5's clock costs what changed, not the units."""
+
+    version = 0
+
+    def __setitem__(self, key: str, value: Reading) -> None:
+        super().__setitem__(key, value)
+        self.version += 1
+
+    def __delitem__(self, key: str) -> None:
+        super().__delitem__(key)
+        self.version += 1
+
+    def pop(self, key: str, *default: Any) -> Any:
+        self.version += 1
+        return super().pop(key, *default)
+
+    def popitem(self) -> tuple[str, Reading]:
+        self.version += 1
+        return super().popitem()
+
+    def clear(self) -> None:
+        super().clear()
+        self.version += 1
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        super().update(*args, **kwargs)
+        self.version += 1
+
+    def setdefault(self, key: str, default: Reading) -> Reading:
+        self.version += 1
+        return super().setdefault(key, default)
+
+
+@dataclass(frozen=True)
+class MeanS1:
+    """`s1_term`'s mean as computed at `at`: valid for the same readings (`version`) and
+    freshness, from `at` until `until` (when the oldest fresh reading goes stale)."""
+
+    version: int
+    freshness_s: float
+    at: datetime
+    until: datetime | None
+    values: int
+    mean: float | None
+
+
 @dataclass
 class ViabilityInputs:
     """What has been measured for one viable system."""
 
-    s1: dict[str, Reading] = field(default_factory=dict)
+    s1: dict[str, Reading] = field(default_factory=Readings)
     """Beer's performance index (actuality/potentiality) per S1 unit."""
     failures: dict[str, Reading] = field(default_factory=dict)
     """Share of each S1 unit's commands that failed in its last window."""
     readiness: Reading | None = None
     oscillation: Reading | None = None
     headroom: Reading | None = None
+    mean_s1: MeanS1 | None = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.s1, Readings):
+            self.s1 = Readings(self.s1)
 
 
 def clip(value: float) -> float:
@@ -50,13 +105,41 @@ def fresh(reading: Reading | None, now: datetime, freshness_s: float) -> Reading
     return reading
 
 
+def mean_s1(inputs: ViabilityInputs, now: datetime, freshness_s: float) -> MeanS1:
+    """The mean performance index over the fresh S1 readings: the last one computed while
+    no reading changed and none went stale since, else computed again."""
+    readings = inputs.s1
+    version = readings.version if isinstance(readings, Readings) else -1
+    kept = inputs.mean_s1
+    if (
+        kept is not None
+        and version >= 0
+        and kept.version == version
+        and kept.freshness_s == freshness_s
+        and kept.at <= now
+        and (kept.until is None or now < kept.until)
+    ):
+        return kept
+    found = [r for r in readings.values() if fresh(r, now, freshness_s)]
+    oldest = min((r.at for r in found), default=None)
+    inputs.mean_s1 = MeanS1(
+        version=version,
+        freshness_s=freshness_s,
+        at=now,
+        until=None if oldest is None else oldest + timedelta(seconds=freshness_s),
+        values=len(found),
+        mean=sum(r.value for r in found) / len(found) if found else None,
+    )
+    return inputs.mean_s1
+
+
 def s1_term(inputs: ViabilityInputs, now: datetime, freshness_s: float) -> ViabilityTerm:
-    values = [r.value for r in inputs.s1.values() if fresh(r, now, freshness_s)]
+    mean = mean_s1(inputs, now, freshness_s)
     return ViabilityTerm(
         name="s1_performance",
         weight=WEIGHTS["s1_performance"],
-        value=clip(sum(values) / len(values)) if values else None,
-        detail=f"mean performance index of {len(values)} S1 unit(s)",
+        value=None if mean.mean is None else clip(mean.mean),
+        detail=f"mean performance index of {mean.values} S1 unit(s)",
     )
 
 
