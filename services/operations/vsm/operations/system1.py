@@ -28,8 +28,8 @@ from vsm.contract.operations import (
     SpawnAgent,
     partition_of,
 )
-from vsm.kit.bus import Bus
 from vsm.kit import memory
+from vsm.kit.bus import Bus
 from vsm.kit.egress import EgressPolicy
 from vsm.operations.admission import admit
 from vsm.operations.host import AgentHost
