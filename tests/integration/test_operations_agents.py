@@ -383,6 +383,30 @@ async def test_a_quiet_agent_stops_reporting_until_it_has_something_new_to_say(
     assert (await next_report()).succeeded == 1
 
 
+async def test_an_idle_agent_is_reported_once_before_its_first_command(
+    rest: httpx.AsyncClient, s1_probe: Probe
+) -> None:
+    reports = await s1_probe.bind_queue(
+        f"idle-{time.monotonic_ns()}", topology.CONTROL.name, "s1.performance.#"
+    )
+    agent_id = await spawn(rest, "worker", allocation=2, max_allocation=8)
+
+    async def next_report(timeout: float = 10.0) -> Any:
+        while True:
+            report = AnyEnvelope.validate_json((await s1_probe.get(reports, timeout)).body).data
+            if report.agent_id == agent_id:
+                return report
+
+    first = await next_report()  # S3 learns of it though it has not been activated
+    assert (first.succeeded, first.failed, first.actuality) == (0, 0, 0.0)
+    assert first.performance is None  # no work offered: nothing to judge
+    with pytest.raises(TimeoutError):  # once only: it is idle
+        await next_report(timeout=3.5)
+    await command(rest, agent_id, "process_data", {"data": "x"})  # activates it
+    while (await next_report()).succeeded == 0:
+        pass
+
+
 # Bad input -------------------------------------------------------------------------------
 async def test_bad_spawns_and_bodies_get_clear_http_errors(rest: httpx.AsyncClient) -> None:
     unknown = await rest.post("/api/vsm/agents", json={"type": "robot", "config": {}})

@@ -15,7 +15,7 @@ from vsm.contract.operations import (
 )
 from vsm.kit.egress import EgressPolicy
 from vsm.operations.admission import admit
-from vsm.operations.agents.catalog import describe_types
+from vsm.operations.agents.catalog import AGENT_TYPES, describe_types
 from vsm.operations.registry import Registry, new_agent
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -231,3 +231,32 @@ def test_a_bulk_terminate_finds_each_running_agent_once_in_order() -> None:
     assert [r.details["agent_id"] for r in refused] == ["ghost", ended.agent_id, running.agent_id]
     assert "terminated" in refused[1].message
     assert "earlier in this request" in refused[2].message
+
+
+def test_only_the_latest_terminated_agents_are_kept_and_a_replay_revives_none() -> None:
+    registry = Registry(terminated_kept=2)
+    agents = [new_agent("worker", {}, NOW) for _ in range(4)]
+    for i, agent in enumerate(agents):
+        registry.apply(f"s{i}", AgentSpawned(agent=agent))
+    for i, agent in enumerate(agents[:3]):
+        end = AgentTerminated(
+            agent_id=agent.agent_id, agent_type="worker", reason="done", terminated_at=NOW
+        )
+        registry.apply(f"t{i}", end)
+
+    assert registry.get(agents[0].agent_id) is None  # the oldest ended one is forgotten
+    assert [a.state for a in map(registry.get, [a.agent_id for a in agents[1:]])] == [
+        "terminated",
+        "terminated",
+        "running",
+    ]
+    assert len(registry.listing(None, include_terminated=True)) == 3
+    assert registry.apply("s0", AgentSpawned(agent=agents[0])) is None
+    assert registry.get(agents[0].agent_id) is None
+    assert registry.live == 1
+
+
+def test_only_types_that_work_between_commands_stay_active() -> None:
+    kinds = {name: kind.stays_active for name, kind in AGENT_TYPES.items()}
+    assert kinds["sensor"] is True  # it polls its source
+    assert {name for name, active in kinds.items() if not active} >= {"worker", "llm_worker"}

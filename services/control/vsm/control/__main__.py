@@ -1,8 +1,12 @@
 """Run control: `python -m vsm.control` (configuration from the environment)."""
 
-from vsm.control.app import create_app
-from vsm.control.settings import Settings
-from vsm.kit.runtime import serve
+from vsm.kit.lean import lean_process
+
+lean_process()  # before anything below imports structlog (and with it rich)
+
+from vsm.control.app import create_app  # noqa: E402
+from vsm.control.settings import Settings  # noqa: E402
+from vsm.kit.runtime import serve  # noqa: E402
 
 
 def main() -> None:

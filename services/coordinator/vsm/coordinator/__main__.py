@@ -1,8 +1,12 @@
 """Run coordinator: `python -m vsm.coordinator` (configuration from the environment)."""
 
-from vsm.coordinator.app import create_app
-from vsm.coordinator.settings import Settings
-from vsm.kit.runtime import serve
+from vsm.kit.lean import lean_process
+
+lean_process()  # before anything below imports structlog (and with it rich)
+
+from vsm.coordinator.app import create_app  # noqa: E402
+from vsm.coordinator.settings import Settings  # noqa: E402
+from vsm.kit.runtime import serve  # noqa: E402
 
 
 def main() -> None:

@@ -1,8 +1,12 @@
 """Run intelligence: `python -m vsm.intelligence` (configuration from the environment)."""
 
-from vsm.intelligence.app import create_app
-from vsm.intelligence.settings import Settings
-from vsm.kit.runtime import serve
+from vsm.kit.lean import lean_process
+
+lean_process()  # before anything below imports structlog (and with it rich)
+
+from vsm.intelligence.app import create_app  # noqa: E402
+from vsm.intelligence.settings import Settings  # noqa: E402
+from vsm.kit.runtime import serve  # noqa: E402
 
 
 def main() -> None:

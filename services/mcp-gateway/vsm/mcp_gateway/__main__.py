@@ -1,8 +1,12 @@
 """Run mcp-gateway: `python -m vsm.mcp_gateway` (configuration from the environment)."""
 
-from vsm.kit.runtime import serve
-from vsm.mcp_gateway.app import create_app
-from vsm.mcp_gateway.settings import Settings
+from vsm.kit.lean import lean_process
+
+lean_process()  # before anything below imports structlog (and with it rich)
+
+from vsm.kit.runtime import serve  # noqa: E402
+from vsm.mcp_gateway.app import create_app  # noqa: E402
+from vsm.mcp_gateway.settings import Settings  # noqa: E402
 
 
 def main() -> None:

@@ -1,8 +1,12 @@
 """Run operations: `python -m vsm.operations` (configuration from the environment)."""
 
-from vsm.kit.runtime import serve
-from vsm.operations.app import create_app
-from vsm.operations.settings import Settings
+from vsm.kit.lean import lean_process
+
+lean_process()  # before anything below imports structlog (and with it rich)
+
+from vsm.kit.runtime import serve  # noqa: E402
+from vsm.operations.app import create_app  # noqa: E402
+from vsm.operations.settings import Settings  # noqa: E402
 
 
 def main() -> None:

@@ -7,6 +7,7 @@ event twice changes nothing, so a replay after a reconnect is harmless.
 from __future__ import annotations
 
 import secrets
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -98,12 +99,22 @@ def new_agent(
     )
 
 
+TERMINATED_KEPT = 1000
+"""Terminated agents a registry still shows (`GET` answers `terminated`, listings with
+`include_terminated`), the latest; older ones are forgotten (snapshots never held them)."""
+
+
 @dataclass
 class Registry:
     agents: dict[str, AgentInfo] = field(default_factory=dict)
     applied: set[str] = field(default_factory=set)
+    """Ids of the events applied: a replayed event changes nothing, even for an agent
+    forgotten since."""
     live: int = 0
     """How many of the agents are running."""
+    terminated_kept: int = TERMINATED_KEPT
+    ended: deque[str] = field(default_factory=deque)
+    """The terminated agents still shown, oldest first."""
 
     def restore(self, running: list[AgentInfo], applied: list[str]) -> None:
         """The running agents of a snapshot, and the ids of the events they include beyond
@@ -111,6 +122,7 @@ class Registry:
         self.agents.clear()  # the same map: whoever holds it sees the restored agents
         self.agents.update((agent.agent_id, agent) for agent in running)
         self.applied = set(applied)
+        self.ended.clear()
         self.live = sum(1 for agent in running if agent.state == "running")
 
     def apply(self, event_id: str, event: Message) -> AgentInfo | None:
@@ -140,7 +152,14 @@ class Registry:
         else:
             return None
         self.agents[known.agent_id] = changed
+        if isinstance(event, AgentTerminated):
+            self._forget_the_oldest_ended(known.agent_id)
         return changed
+
+    def _forget_the_oldest_ended(self, agent_id: str) -> None:
+        self.ended.append(agent_id)
+        while len(self.ended) > self.terminated_kept:
+            self.agents.pop(self.ended.popleft(), None)
 
     def get(self, agent_id: str) -> AgentInfo | None:
         """The agent of that id, whatever its state, or None."""

@@ -28,6 +28,7 @@ from vsm.contract.operations import (
     SpawnAgent,
     partition_of,
 )
+from vsm.kit import memory
 from vsm.kit.bus import Bus
 from vsm.kit.egress import EgressPolicy
 from vsm.operations.admission import admit
@@ -48,6 +49,8 @@ SPAWNS_IN_FLIGHT = 64
 TERMINATIONS_IN_FLIGHT = 64
 """Agents of one bulk terminate whose unbindings, registry events and deletions are in flight
 at once."""
+RELEASE_AFTER = 100
+"""Agents terminated by one request past which the memory freed is given back at once."""
 
 log = structlog.get_logger("vsm.operations.system1")
 
@@ -145,18 +148,22 @@ class System1:
         event_type: str,
         agent_type: str,
         cause: Envelope[Any] | None = None,
-    ) -> None:
+    ) -> AgentInfo | None:
+        """The event logged and applied; the agent as it now stands (None: forgotten)."""
         envelope = await self.host.outlets.logged(event, event_type, agent_type, cause)
         if envelope.id not in self.registry.applied:
             self.ahead.add(envelope.id)
-        self.registry.apply(envelope.id, event)
+        changed = self.registry.apply(envelope.id, event)
         self.host.registry_changed()
         if isinstance(event, AgentSpawned | AgentRehomed):
             agent_id = event.agent.agent_id
         else:
             agent_id = event.agent_id
         # Even when the stream delivered the event first, wait until this replica follows it.
-        await self.host.sync(self.registry.agents[agent_id])
+        agent = self.registry.agents.get(agent_id) or changed
+        if agent is not None:  # else terminated and forgotten (`TERMINATED_KEPT`) already
+            await self.host.sync(agent)
+        return agent
 
     async def spawn(
         self,
@@ -233,9 +240,12 @@ class System1:
             return await self._stop(agent, reason)
 
         found = self.registry.find_each(agent_ids)
-        return await each_in_flight(
+        ended = await each_in_flight(
             found, stop, TERMINATIONS_IN_FLIGHT, "terminate_failed", raising
         )
+        if len(found) >= RELEASE_AFTER:
+            memory.release()  # what the retired agents held goes back to the system
+        return ended
 
     async def _stop(self, agent: AgentInfo, reason: str) -> AgentInfo:
         agent_id = agent.agent_id
@@ -249,10 +259,11 @@ class System1:
         # in its partition is dead-lettered as `agent_terminated` where it is met.
         await unbind_agent(self.bus, agent_id, self.host.lane_of(agent))
         retired_here = agent_id in self.host.agents  # its retirement deletes the exchange
-        await self._log(event, "terminated", agent.agent_type)
+        ended = await self._log(event, "terminated", agent.agent_type)
         if not retired_here:
             await forget_agent(self.bus, agent_id)
-        return self.registry.agents[agent_id]
+        update = {"state": "terminated", "terminated_at": event.terminated_at}
+        return ended or agent.model_copy(update=update)
 
     async def rehome(
         self, vsm_id: str, agent_type: str, to_vsm_id: str, reason: str, cause: Envelope[Any]

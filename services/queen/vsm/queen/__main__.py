@@ -1,8 +1,12 @@
 """Run queen: `python -m vsm.queen` (configuration from the environment)."""
 
-from vsm.kit.runtime import serve
-from vsm.queen.app import create_app
-from vsm.queen.settings import Settings
+from vsm.kit.lean import lean_process
+
+lean_process()  # before anything below imports structlog (and with it rich)
+
+from vsm.kit.runtime import serve  # noqa: E402
+from vsm.queen.app import create_app  # noqa: E402
+from vsm.queen.settings import Settings  # noqa: E402
 
 
 def main() -> None:

@@ -1,8 +1,12 @@
 """Run telegram-gateway: `python -m vsm.telegram_gateway` (configuration from the environment)."""
 
-from vsm.kit.runtime import serve
-from vsm.telegram_gateway.app import create_app
-from vsm.telegram_gateway.settings import Settings
+from vsm.kit.lean import lean_process
+
+lean_process()  # before anything below imports structlog (and with it rich)
+
+from vsm.kit.runtime import serve  # noqa: E402
+from vsm.telegram_gateway.app import create_app  # noqa: E402
+from vsm.telegram_gateway.settings import Settings  # noqa: E402
 
 
 def main() -> None:

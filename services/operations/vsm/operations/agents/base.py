@@ -82,6 +82,11 @@ class AgentType:
     destinations: Callable[[Any], list[tuple[str, str]]] = nowhere
     """The URLs a config would call, each with its field (`config.base_urls.0`): checked
     against the operator's egress policy before the agent is spawned."""
+    stays_active: bool = False
+    """Whether its agents work between commands (a `start` hook: a sensor's polling), so they
+    are activated as soon as their partition is served here; the others are activated by
+    their first message (command, audit, allocation, note) and cost only their registry
+    record while idle."""
 
     @property
     def capabilities(self) -> dict[str, str]:

@@ -227,4 +227,5 @@ def hosted_type(
         commands=commands,
         build=build,
         destinations=destinations,
+        stays_active=read.agent_class.start is not Agent.start,
     )
