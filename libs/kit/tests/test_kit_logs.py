@@ -1,4 +1,5 @@
-"""The kit's logs: an SDK agent's bound fields reach the rendered JSON line."""
+"""The kit's logs: an SDK agent's bound fields reach the rendered JSON line; an exception's
+traceback is in it."""
 
 from __future__ import annotations
 
@@ -35,3 +36,29 @@ def test_an_agents_bound_fields_are_rendered_and_no_other_records_extras() -> No
     assert shipped["service"] == "agent-host"
     assert unrelated["event"] == "unrelated"
     assert "noise" not in unrelated
+
+
+FAILING = """
+import logging
+import structlog
+from vsm.kit.logs import configure_logging
+
+configure_logging("control", "INFO", "json")
+try:
+    raise ValueError("ledger out of balance")
+except ValueError:
+    structlog.get_logger().exception("tick_failed", tick=3)
+    logging.getLogger("faststream").exception("consumer failed")
+"""
+
+
+def test_an_exception_logged_as_json_carries_its_traceback() -> None:
+    ran = subprocess.run(
+        [sys.executable, "-c", FAILING], capture_output=True, text=True, timeout=60, check=True
+    )
+    ours, foreign = (json.loads(line) for line in ran.stdout.splitlines())
+    for line, event in ((ours, "tick_failed"), (foreign, "consumer failed")):
+        assert line["event"] == event
+        assert line["exception"].startswith("Traceback (most recent call last):")
+        assert "ValueError: ledger out of balance" in line["exception"]
+    assert ours["tick"] == 3

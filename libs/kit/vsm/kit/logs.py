@@ -60,6 +60,9 @@ def configure_logging(service: str, level: str, fmt: str) -> None:
             foreign_pre_chain=[*shared, _agent_fields],
             processors=[
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                # JSON carries an exception's traceback as text under "exception" (the
+                # console renderer draws it itself).
+                *([structlog.processors.format_exc_info] if fmt == "json" else []),
                 renderer,
             ],
         )
