@@ -256,6 +256,20 @@ def test_only_the_latest_terminated_agents_are_kept_and_a_replay_revives_none() 
     assert registry.live == 1
 
 
+def test_the_ids_of_applied_events_are_a_bounded_window_of_the_latest() -> None:
+    registry = Registry(applied_kept=3)
+    agents = [new_agent("worker", {}, NOW) for _ in range(5)]
+    for i, agent in enumerate(agents):
+        registry.apply(f"s{i}", AgentSpawned(agent=agent))
+    assert list(registry.applied) == ["s2", "s3", "s4"]  # memory bounded whatever the churn
+    end = AgentTerminated(
+        agent_id=agents[4].agent_id, agent_type="worker", reason="done", terminated_at=NOW
+    )
+    assert registry.apply("t4", end) is not None
+    assert registry.apply("t4", end) is None  # a recent event comes back: nothing changes
+    assert registry.live == 4
+
+
 def test_only_types_that_work_between_commands_stay_active() -> None:
     kinds = {name: kind.stays_active for name, kind in AGENT_TYPES.items()}
     assert kinds["sensor"] is True  # it polls its source

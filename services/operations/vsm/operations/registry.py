@@ -99,6 +99,12 @@ def new_agent(
     )
 
 
+APPLIED_KEPT = 65_536
+"""Ids of the latest events a registry remembers having applied. A log entry comes back at
+most once after this replica applied it (its own event, applied before the stream returns
+it) and a restart replays only what follows its snapshot (whose own ids it restores), so a
+window of recent ids deduplicates as well as all of them would, in bounded memory."""
+
 TERMINATED_KEPT = 1000
 """Terminated agents a registry still shows (`GET` answers `terminated`, listings with
 `include_terminated`), the latest; older ones are forgotten (snapshots never held them)."""
@@ -107,9 +113,10 @@ TERMINATED_KEPT = 1000
 @dataclass
 class Registry:
     agents: dict[str, AgentInfo] = field(default_factory=dict)
-    applied: set[str] = field(default_factory=set)
-    """Ids of the events applied: a replayed event changes nothing, even for an agent
-    forgotten since."""
+    applied: dict[str, None] = field(default_factory=dict)
+    """Ids of the latest events applied (`APPLIED_KEPT`, oldest first): a replayed event
+    changes nothing, even for an agent forgotten since."""
+    applied_kept: int = APPLIED_KEPT
     live: int = 0
     """How many of the agents are running."""
     terminated_kept: int = TERMINATED_KEPT
@@ -121,7 +128,7 @@ class Registry:
         the entry it covers."""
         self.agents.clear()  # the same map: whoever holds it sees the restored agents
         self.agents.update((agent.agent_id, agent) for agent in running)
-        self.applied = set(applied)
+        self.applied = dict.fromkeys(applied)
         self.ended.clear()
         self.live = sum(1 for agent in running if agent.state == "running")
 
@@ -129,7 +136,9 @@ class Registry:
         """Apply one event; the agent it changed, or None if it changed nothing."""
         if event_id in self.applied:
             return None
-        self.applied.add(event_id)
+        self.applied[event_id] = None
+        if len(self.applied) > self.applied_kept:
+            del self.applied[next(iter(self.applied))]
         if isinstance(event, AgentSpawned):
             if event.agent.agent_id in self.agents:
                 return None
