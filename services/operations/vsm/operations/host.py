@@ -40,6 +40,7 @@ from vsm.contract.operations import (
     agent_routes,
     serving_queue,
 )
+from vsm.contract.performance import UnitPerformance
 from vsm.kit.bus import Bus
 from vsm.kit.consumer import Delivery, DirectConsumers, LeaveQueued
 from vsm.kit.llm_allowance import LlmAllowance
@@ -63,6 +64,8 @@ CRASH_REPORT_INTERVAL_S = 60.0
 CrashReport = Callable[[AgentInfo, BaseException], Awaitable[None]]
 Lookup = Callable[[str], AgentInfo | None]
 
+REPORTS_IN_FLIGHT = 64
+"""Performance reports of one interval in flight at once (each confirmed by the broker)."""
 REGISTRY_WAIT_S = 5.0
 """How long a message for an agent this replica's registry does not know yet waits for the
 registry log to bring it (spawned on another replica a moment ago)."""
@@ -511,10 +514,11 @@ class AgentHost:
 
     async def _report(self, tick: int) -> None:
         stirring, self.stirring = self.stirring, {}
+        due: list[Awaitable[None]] = []
         for agent_id, worked in stirring.items():
             agent = self.agents.get(agent_id)
             if agent is None:
-                await self._report_dormant(agent_id)
+                due.append(self._report_dormant(agent_id))
                 continue
             if agent.terminated:
                 continue
@@ -522,15 +526,26 @@ class AgentHost:
             if report == agent.reported and not worked and not agent.monitor.in_pain:
                 continue  # quiet now: it leaves the stirring agents
             self.stirring.setdefault(agent_id, False)
-            if not report_due(report, agent.reported, tick, self.refresh_every):
-                continue
-            try:
-                # Not mandatory: S3 binds to these reports when it wants them; a report
-                # nobody reads is no error; one that failed is tried again next interval.
-                await self.outlets.performance(agent.info, report)
-                agent.reported = report
-            except Exception as error:
-                log.warning("performance_report_failed", error=repr(error))
+            if report_due(report, agent.reported, tick, self.refresh_every):
+                due.append(self._report_active(agent, report))
+        # Confirmed one by one, 10,000 first reports would take the broker's round trip
+        # 10,000 times over: `REPORTS_IN_FLIGHT` of them are in flight at once.
+        gate = asyncio.Semaphore(REPORTS_IN_FLIGHT)
+
+        async def one(report: Awaitable[None]) -> None:
+            async with gate:
+                await report
+
+        await asyncio.gather(*map(one, due))
+
+    async def _report_active(self, agent: Agent, report: UnitPerformance) -> None:
+        try:
+            # Not mandatory: S3 binds to these reports when it wants them; a report nobody
+            # reads is no error; one that failed is tried again next interval.
+            await self.outlets.performance(agent.info, report)
+            agent.reported = report
+        except Exception as error:
+            log.warning("performance_report_failed", error=repr(error))
 
     async def _report_dormant(self, agent_id: str) -> None:
         """The one report of an agent not activated (nothing done, nothing offered: what an
