@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
@@ -15,14 +16,17 @@ from vsm.contract.control import (
     ReleaseBudget,
     Resources,
     SetBudget,
+    System3Snapshot,
     System3State,
 )
 from vsm.contract.errors import ErrorReply
-from vsm.contract.operations import AgentInfo, AgentSpawned
+from vsm.contract.llm import LlmUsage
+from vsm.contract.operations import AgentInfo, AgentSpawned, AgentTerminated
 from vsm.control import app, handlers
 from vsm.control.metrics import create_metrics
 from vsm.control.outlets import Outlets
 from vsm.control.settings import Settings
+from vsm.kit.journal import StateJournal
 from vsm.kit.runtime import Runtime
 from vsm.kit.testing import InMemory
 
@@ -31,7 +35,15 @@ BUDGET = Resources(concurrency_slots=8, llm_tokens_per_min=1000, memory_mb=0)
 
 @pytest.fixture
 async def s3() -> AsyncIterator[InMemory]:
-    settings = Settings(log_format="console", agent_memory_mb=0)
+    async with control(Settings(log_format="console", agent_memory_mb=0)) as (memory, _):
+        yield memory
+
+
+@contextlib.asynccontextmanager
+async def control(
+    settings: Settings,
+) -> AsyncIterator[tuple[InMemory, StateJournal[System3Snapshot]]]:
+    """S3's handlers in memory, and its journal (opened empty, never written)."""
     runtime = Runtime("control", settings)
     system3 = app.build_system3(settings)
     out = Outlets(runtime.bus, create_metrics(runtime.telemetry.registry))
@@ -40,7 +52,57 @@ async def s3() -> AsyncIterator[InMemory]:
     decisions.opened.set()  # an empty journal, read back
     handlers.register(runtime.bus, system3, out, adapter, decisions)
     async with InMemory(runtime.bus) as memory:
-        yield memory
+        yield memory, decisions
+
+
+def worker(agent_id: str) -> AgentInfo:
+    return AgentInfo(
+        agent_id=agent_id,
+        agent_type="worker",
+        allocation=1,
+        max_allocation=8,
+        spawned_at=datetime.now(UTC),
+    )
+
+
+def gone(agent_id: str) -> AgentTerminated:
+    return AgentTerminated(
+        agent_id=agent_id, agent_type="worker", reason="test", terminated_at=datetime.now(UTC)
+    )
+
+
+async def test_spawns_and_terminations_mark_the_journal_only_for_what_the_listing_cannot_tell() -> (
+    None
+):
+    """An account opened or closed as S1's registry says is told again by its listing at
+    start-up: a bulk of spawns leaves the journal alone (no whole-state write at each
+    release tick); a USD share, or a day's spend of an agent that leaves, is kept."""
+    async with control(Settings(log_format="console", agent_memory_mb=0)) as (memory, journal):
+        await memory.send(AgentSpawned(agent=worker("w1")), topology.SYSTEM3_CONTROL)
+        assert not journal.pending
+        await memory.send(gone("w1"), topology.SYSTEM3_CONTROL)
+        assert not journal.pending
+
+        await memory.send(AgentSpawned(agent=worker("w2")), topology.SYSTEM3_CONTROL)
+        usage = LlmUsage(
+            agent_id="w2",
+            agent_type="worker",
+            model="m",
+            input_tokens=1,
+            output_tokens=1,
+            cost_usd=0.001,
+            duration_s=0.1,
+        )
+        await memory.send(usage, topology.SYSTEM3_CONTROL)
+        journal.pending = False  # as the release tick leaves it
+        await memory.send(gone("w2"), topology.SYSTEM3_CONTROL)
+        assert journal.pending  # its spend stays its system's
+
+    shared = Settings(log_format="console", agent_memory_mb=0, budget_usd_per_day=1.0)
+    async with control(shared) as (memory, journal):
+        await memory.send(AgentSpawned(agent=worker("w3")), topology.SYSTEM3_CONTROL)
+        assert journal.pending  # its first share of the LLM budget
+        assert [c.data.agent_id for c in memory.published(topology.CONTROL)] == ["w3"]
 
 
 async def test_a_budget_is_set_and_answered_with_the_state(s3: InMemory) -> None:

@@ -4,8 +4,11 @@ Ack policy (the kit's): ack once a handler returns; bad input is dead-lettered w
 reason; an unexpected error is redelivered up to the delivery limit, then dead-lettered.
 A request S3 refuses raises `Refused` (the kit answers its `ErrorReply`) and changes nothing.
 Nothing is read before S3's journal is, and every decision is in the journal before it is
-answered or announced (what S3 merely observes, or S1's registry records, is kept at the
-next release tick).
+answered or announced (what S3 merely observes is kept at the next release tick). What S1's
+registry records is not kept for its own sake: an account opened or closed as the registry
+says is told again by its listing at start-up (`registry.py`), so a spawn or termination
+marks the journal only for what the listing cannot tell (a USD share, a day's spend), and
+a bulk of them does not write S3's whole state at every release tick.
 """
 
 from __future__ import annotations
@@ -85,14 +88,15 @@ def register_intake(
     async def on_spawned(envelope: Envelope[AgentSpawned]) -> None:
         await ready()
         changes = s3.admit(envelope.data.agent)
-        journal.later()  # S1's registry is the record; kept at the next release tick
+        if changes:  # its USD share: kept at the next release tick
+            journal.later()
         await out.changed(changes)
 
     @bus.handle(INTAKE, AgentTerminated)
     async def on_terminated(envelope: Envelope[AgentTerminated]) -> None:
         await ready()
-        s3.close(envelope.data.agent_id)
-        journal.later()
+        if s3.close(envelope.data.agent_id):  # its share or spend: kept at the release tick
+            journal.later()
 
     @bus.handle(INTAKE, AgentRehomed)
     async def on_rehomed(envelope: Envelope[AgentRehomed]) -> None:

@@ -3,9 +3,10 @@
 Operations may start after control, so the listing is asked for in the background until
 operations answers; events arriving meanwhile are applied too (admitting is idempotent, and
 a terminated agent is never brought back by a late listing). An agent S3's journal brought
-back that the listing no longer has was terminated before it: its account is closed (S3
-keeps registry events in its journal at its own rhythm, not before acking them: the registry
-is their record).
+back that the listing no longer has was terminated before it: its account is closed, and
+one the listing has that the journal lacks is opened (S3 keeps registry events in its journal
+only for what the listing cannot tell, a USD share or a day's spend, and at its own rhythm,
+not before acking them: the registry is their record).
 """
 
 from __future__ import annotations

@@ -70,12 +70,19 @@ class System3:
         moved = self.ledger.move(agent.agent_id, agent.vsm_id)
         return [] if moved is not None else self.admit(agent)
 
-    def close(self, agent_id: str) -> None:
+    def close(self, agent_id: str) -> bool:
+        """Close the agent's account; whether that changed more than S1's registry can tell
+        again (its USD share, or what it spent today, which stays its system's)."""
         account = self.ledger.close(agent_id)
+        kept = False
         if account is not None:
-            spending.gone(self.today(), account)
+            spend = self.today()
+            spent = account.agent_id in spend.agents or account.agent_id in spend.calls
+            kept = spent or account.usd_share is not None
+            spending.gone(spend, account)
         self.damper.forget(agent_id)
         self.performance.pop(agent_id, None)
+        return kept
 
     def record_performance(self, report: UnitPerformance) -> None:
         if self.ledger.account(report.agent_id) is not None:
