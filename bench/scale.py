@@ -3,10 +3,10 @@
 On a system of its own (`launched(ctx, "10k")`, no agents of the other cases): ten bulk
 spawns (`POST /api/vsm/agents:bulk`, `REST_BULK_SPAWN_MAX` 1,000 each), one after the other,
 each into a viable system of its own (`root/k<i>`, so no quota, `AGENTS_PER_SYSTEM`, is in
-the way), after the same idle window with no agent at all (the fixed cost, `zero_*`); then, after `IDLE_SETTLE_S`, the seven services' and the broker's CPU over
-`IDLE_10K_WINDOW_S` and operations' VmRSS growth; then every agent terminated over REST in
-bulk requests of 1,000 (`POST /api/vsm/agents:bulk-terminate`), and what the broker still holds
-of them.
+the way), after the same idle window with no agent at all (the fixed cost, `zero_*`); then,
+after `IDLE_SETTLE_S`, the seven services' and the broker's CPU over `IDLE_10K_WINDOW_S` and
+operations' VmRSS growth; then every agent terminated over REST in bulk requests of 1,000
+(`POST /api/vsm/agents:bulk-terminate`), and what the broker still holds of them.
 """
 
 from __future__ import annotations

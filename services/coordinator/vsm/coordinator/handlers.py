@@ -108,9 +108,9 @@ class Reported:
     def due(self, key: tuple[str, str], content: object, now: float, always: bool = False) -> bool:
         """Whether `content` goes out now (then it is remembered as said)."""
         said = self.said.get(key)
-        if not always and said is not None and said[0] == content:
-            if now - said[1] < self.refresh_s:
-                return False
+        repeated = said is not None and said[0] == content and now - said[1] < self.refresh_s
+        if repeated and not always:
+            return False
         self.said[key] = (content, now)
         return True
 
