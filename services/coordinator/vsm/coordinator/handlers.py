@@ -74,14 +74,18 @@ def register(
 
     async def report_oscillation() -> None:
         await journal.opened.wait()
-        now, running, tick = wall(), s2.running_by_system(), clock()
-        pressures = s2.fleet.pressures(s2.lanes.waiting())
-        systems = s2.systems(bus.vsm_id)
+        now, tick = wall(), clock()
+        pressures = s2.fleet.pressures(s2.lanes.waiting())  # the one walk over the agents
+        staffed = {v for v, types in pressures.items() if any(t.agents for t in types.values())}
+        systems = {bus.vsm_id} | staffed | s2.detector.systems()  # = s2.systems(bus.vsm_id)
+        running: dict[str, list[str]] | None = None  # walked only when something flaps
         for vsm_id in sorted(systems):
-            index = OscillationIndex(
-                index=s2.index(vsm_id, now, running.get(vsm_id, [])),
-                flapping=s2.detector.flapping(vsm_id, now),
-            )
+            flapping = s2.detector.flapping(vsm_id, now)
+            value = 0.0
+            if flapping:
+                running = s2.running_by_system() if running is None else running
+                value = s2.index(vsm_id, now, running.get(vsm_id, []))
+            index = OscillationIndex(index=value, flapping=flapping)
             if last.due(("index", vsm_id), index, tick):
                 await out.index(index, vsm_id)
             types = pressures.get(vsm_id)
