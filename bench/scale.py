@@ -3,10 +3,10 @@
 On a system of its own (`launched(ctx, "10k")`, no agents of the other cases): ten bulk
 spawns (`POST /api/vsm/agents:bulk`, `REST_BULK_SPAWN_MAX` 1,000 each), one after the other,
 each into a viable system of its own (`root/k<i>`, so no quota, `AGENTS_PER_SYSTEM`, is in
-the way); then, after `IDLE_SETTLE_S`, the seven services' and the broker's CPU over
-`IDLE_10K_WINDOW_S` and operations' VmRSS growth; then every agent terminated over REST in
-bulk requests of 1,000 (`POST /api/vsm/agents:bulk-terminate`), and what the broker still holds
-of them.
+the way), after the same idle window with no agent at all (the fixed cost, `zero_*`); then,
+after `IDLE_SETTLE_S`, the seven services' and the broker's CPU over `IDLE_10K_WINDOW_S` and
+operations' VmRSS growth; then every agent terminated over REST in bulk requests of 1,000
+(`POST /api/vsm/agents:bulk-terminate`), and what the broker still holds of them.
 """
 
 from __future__ import annotations
@@ -35,7 +35,8 @@ IDLE_10K_WINDOW_S = 30.0
 @benchmark("system.idle_10k", rounds=1, deadline_s=1800.0)
 async def idle_10k(ctx: Context) -> Figures:
     """10,000 worker agents (`--quick`: 1,000) spawned in ten bulk requests of 1,000, each into
-    a viable system of its own (`root/k<i>`), on a system of its own: `spawn_s`, agents/s,
+    a viable system of its own (`root/k<i>`), on a system of its own, after watching it idle
+    with no agent (`zero_idle_cpu_pct`, `zero_idle_msgs_per_s`, ...): `spawn_s`, agents/s,
     the services' and the broker's CPU per spawn; after `IDLE_SETTLE_S`, `idle_cpu_pct` (the
     seven services and the broker, % of one core, over 30 s) and operations' VmRSS before the
     spawns, after them and after the idle window (`rss_growth_mib`); then every agent
@@ -45,6 +46,7 @@ async def idle_10k(ctx: Context) -> Figures:
     n = BULKS * size
     async with launched(ctx, "10k", workers=False) as system:
         pid = system.pid("operations")
+        zero = await idle_cpu(system, IDLE_SETTLE_S, IDLE_10K_WINDOW_S)
         before = rss_mib(pid)
         spawned: list[str] = []
         clock = ProcessClock.of(system)
@@ -72,6 +74,7 @@ async def idle_10k(ctx: Context) -> Figures:
             "spawn_s": n / spawn["agents_per_s"],
             **spawn,
             **idle,
+            **{f"zero_{name}": value for name, value in zero.items()},
             "rss_before_mib": before,
             "rss_after_spawn_mib": after_spawn,
             "rss_after_idle_mib": after_idle,

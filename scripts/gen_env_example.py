@@ -138,7 +138,8 @@ MEANINGS = {
     "OSCILLATION_WINDOW_S": "Window in which reversals count as oscillation, in seconds.",
     "OSCILLATION_MAX_REVERSALS": "Reversals within the window that make a unit flapping.",
     "DAMPING_COOLDOWN_S": "How long damping freezes policy-driven changes, in seconds.",
-    "OSCILLATION_INTERVAL_S": "Seconds between oscillation index reports to S5.",
+    "OSCILLATION_INTERVAL_S": "Seconds between looks at each system's oscillation index and "
+    "queue pressure (reported when changed).",
     "NOTE_RATE_PER_S": "Coordination notes a second allowed from one S1 unit to another.",
     # operations (S1)
     "LLM_REQUEST_TIMEOUT_S": "An llm_worker's timeout per Anthropic request, in seconds.",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 
@@ -11,6 +11,8 @@ from vsm.contract.coordination import (
     CoordinateMessage,
     CoordinationNote,
     CoordinationReceipt,
+    OscillationIndex,
+    QueuePressure,
     System2Query,
     System2State,
 )
@@ -38,9 +40,16 @@ def running(agent_id: str) -> AgentSpawned:
     return AgentSpawned(agent=agent)
 
 
-@pytest.fixture
-async def s2() -> AsyncIterator[InMemory]:
-    settings = Settings(log_format="console", note_rate_per_s=1)
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def wired(settings: Settings, clock: Clock) -> tuple[InMemory, Callable[[], Awaitable[None]]]:
+    """S2's handlers on an in-memory bus, and its periodic report (on `clock`)."""
     runtime = Runtime("coordinator", settings)
     bus, metrics = runtime.bus, create_metrics(runtime.telemetry.registry)
     system2 = app.build_system2(settings)
@@ -58,11 +67,42 @@ async def s2() -> AsyncIterator[InMemory]:
         grace_s=0.1,
     )
     outlets = Outlets(bus, metrics, settings.oscillation_window_s)
-    handlers.register(bus, system2, dispatcher, directory, outlets, journal=decisions)
-    async with InMemory(bus) as memory:
+    report = handlers.register(
+        bus, system2, dispatcher, directory, outlets, journal=decisions, clock=clock, refresh_s=60
+    )
+    return InMemory(bus), report
+
+
+@pytest.fixture
+async def s2() -> AsyncIterator[InMemory]:
+    memory, _ = wired(Settings(log_format="console", note_rate_per_s=1), Clock())
+    async with memory:
         for agent_id in ("w1", "w2"):
             await memory.send(running(agent_id), topology.SYSTEM2_COORDINATION)
         yield memory
+
+
+async def test_an_unchanged_report_is_repeated_only_at_the_refresh() -> None:
+    clock = Clock()
+    memory, report = wired(Settings(log_format="console"), clock)
+
+    def reports() -> list[str]:
+        kinds = (OscillationIndex, QueuePressure)
+        return [p.routing_key for p in memory.published() if isinstance(p.data, kinds)]
+
+    async with memory:
+        await memory.send(running("w1"), topology.SYSTEM2_COORDINATION)
+        await report()
+        assert reports() == ["s2.oscillation", "s2.pressure"]
+        clock.now = 59.0
+        await report()
+        assert len(reports()) == 2  # nothing changed: nothing said
+        await memory.send(running("w2"), topology.SYSTEM2_COORDINATION)
+        await report()
+        assert reports()[2:] == ["s2.pressure"]  # two agents now; the index is still 0
+        clock.now = 120.0
+        await report()
+        assert reports()[3:] == ["s2.oscillation", "s2.pressure"]  # the refresh
 
 
 NOTE = CoordinateMessage(from_agent="w1", to_agent="w2", topic="handover")

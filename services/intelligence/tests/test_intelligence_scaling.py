@@ -31,6 +31,16 @@ def test_sustained_queueing_scales_up_then_calm_scales_back_down() -> None:
     assert scaling.read(reading(1, 0), 100.0) == []
 
 
+def test_calm_is_judged_by_time_not_by_how_many_readings_came() -> None:
+    """S2 says an unchanged idle reading again only at its refresh: two readings suffice."""
+    scaling = Scaling(PARAMS)
+    scaling.read(reading(1, 9), 0.0)
+    scaling.read(reading(1, 9), 10.0)  # up to 4
+    assert scaling.read(reading(4, 0), 11.0) == []  # calm from here, then nothing is said
+    (down,) = scaling.read(reading(4, 0), 71.0)  # the refresh, 60 s on
+    assert down.agents == 1
+
+
 def test_a_short_burst_or_a_small_queue_proposes_nothing() -> None:
     scaling = Scaling(PARAMS)
     assert scaling.read(reading(2, 5), 0.0) == []

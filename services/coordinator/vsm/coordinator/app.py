@@ -84,7 +84,10 @@ def create_app(settings: Settings) -> Litestar:
         grace_s=settings.shutdown_grace_s,
     )
     outlets = Outlets(bus, metrics, settings.oscillation_window_s)
-    report = handlers.register(bus, s2, dispatcher, directory, outlets, journal=decisions)
+    refresh_s = settings.oscillation_refresh_s or 12 * settings.oscillation_interval_s
+    report = handlers.register(
+        bus, s2, dispatcher, directory, outlets, journal=decisions, refresh_s=refresh_s
+    )
     reporting = Every("oscillation-report", settings.oscillation_interval_s, report)
     runtime.on_start(read_journal)
     runtime.on_start(dispatcher.start)

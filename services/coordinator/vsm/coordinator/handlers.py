@@ -59,32 +59,68 @@ def register(
     journal: StateJournal[System2Snapshot],
     clock: Clock = time.monotonic,
     wall: Clock = time.time,
+    refresh_s: float = 60.0,
 ) -> Callable[[], Awaitable[None]]:
     """Register the handlers; the periodic oscillation report, for the app to schedule.
     Nothing is read before S2's journal is; a damping is journaled before it is announced,
-    the rest of S2's state at each report."""
+    the rest of S2's state at each report. A system's index and pressure go out when they
+    changed since they last went out, while work waits or runs (pressure), or once
+    `refresh_s` passed; an idle S2 repeats nothing sooner."""
     _registry(bus, s2, dispatcher)
     _oscillation(bus, s2, dispatcher, directory, out, journal=journal, clock=clock, wall=wall)
     _requests(bus, s2, directory, out, journal=journal, clock=clock, wall=wall)
 
+    last = Reported(refresh_s)
+
     async def report_oscillation() -> None:
         await journal.opened.wait()
-        now, running = wall(), s2.running_by_system()
-        pressures = s2.fleet.pressures(s2.lanes.waiting())
-        for vsm_id in sorted(s2.systems(bus.vsm_id)):
-            index = OscillationIndex(
-                index=s2.index(vsm_id, now, running.get(vsm_id, [])),
-                flapping=s2.detector.flapping(vsm_id, now),
-            )
-            await out.index(index, vsm_id)
+        now, tick = wall(), clock()
+        pressures = s2.fleet.pressures(s2.lanes.waiting())  # the one walk over the agents
+        staffed = {v for v, types in pressures.items() if any(t.agents for t in types.values())}
+        systems = {bus.vsm_id} | staffed | s2.detector.systems()  # = s2.systems(bus.vsm_id)
+        running: dict[str, list[str]] | None = None  # walked only when something flaps
+        for vsm_id in sorted(systems):
+            flapping = s2.detector.flapping(vsm_id, now)
+            value = 0.0
+            if flapping:
+                running = s2.running_by_system() if running is None else running
+                value = s2.index(vsm_id, now, running.get(vsm_id, []))
+            index = OscillationIndex(index=value, flapping=flapping)
+            if last.due(("index", vsm_id), index, tick):
+                await out.index(index, vsm_id)
             types = pressures.get(vsm_id)
             if types:
-                await out.pressure(QueuePressure(types=dict(sorted(types.items())[:64])), vsm_id)
+                pressure = QueuePressure(types=dict(sorted(types.items())[:64]))
+                busy = any(t.queued or t.in_flight for t in pressure.types.values())
+                if last.due(("pressure", vsm_id), pressure, tick, always=busy):
+                    await out.pressure(pressure, vsm_id)
+        last.forget(systems)
         s2.detector.forget_calm(now)
         s2.lanes.forget_idle(clock(), idle_s=LANE_IDLE_S)
         await journal.keep()
 
     return report_oscillation
+
+
+class Reported:
+    """What each periodic report last said, per (report, viable system), and when."""
+
+    def __init__(self, refresh_s: float) -> None:
+        self.refresh_s = refresh_s
+        self.said: dict[tuple[str, str], tuple[object, float]] = {}
+
+    def due(self, key: tuple[str, str], content: object, now: float, always: bool = False) -> bool:
+        """Whether `content` goes out now (then it is remembered as said)."""
+        said = self.said.get(key)
+        repeated = said is not None and said[0] == content and now - said[1] < self.refresh_s
+        if repeated and not always:
+            return False
+        self.said[key] = (content, now)
+        return True
+
+    def forget(self, systems: set[str]) -> None:
+        for key in [k for k in self.said if k[1] not in systems]:
+            del self.said[key]
 
 
 def _registry(bus: Bus, s2: System2, dispatcher: Dispatcher) -> None:

@@ -26,7 +26,16 @@ class Settings(ServiceSettings):
     oscillation_max_reversals: int = Field(default=3, ge=1, le=1000)
     damping_cooldown_s: float = Field(default=30.0, gt=0, le=86_400)
     oscillation_interval_s: float = Field(default=5.0, gt=0, le=3600)
-    """Seconds between `OscillationIndex` reports (per viable system)."""
+    """Seconds between looks at each viable system's `OscillationIndex` and `QueuePressure`
+    (reported when they changed, or while work waits or runs)."""
+    oscillation_refresh_s: float | None = Field(
+        default=None,
+        gt=0,
+        le=86_400,
+        description="A system's oscillation index and queue pressure are reported again after "
+        "this many seconds even when unchanged (unset: 12 oscillation intervals, 60 s; S5 "
+        "counts a reading older than its freshness as unknown).",
+    )
 
     note_rate_per_s: float = Field(default=10.0, gt=0, le=10_000)
     """Coordination notes per second allowed from one S1 unit to another."""
