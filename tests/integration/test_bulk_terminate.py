@@ -29,6 +29,8 @@ from vsm.contract.envelope import Envelope
 from vsm.contract.message import Message
 from vsm.contract.operations import (
     AgentCommand,
+    AgentsSpawned,
+    AgentsTerminated,
     command_key,
     earlier_routes,
     partition_queue,
@@ -160,6 +162,63 @@ async def test_a_bulk_terminate_retires_every_agent_named_and_leaves_nothing_on_
         )
         assert (late.status_code, late.json()["error"]) == (404, "agent_not_found")
         assert await unroutable(node.url, system.env["VSM_NAMESPACE"], agent_id)
+    assert await asyncio.to_thread(naming, node, agents) == []
+
+
+async def registry_events(channel: aio_pika.abc.AbstractChannel, queue: str) -> list[Any]:
+    """The registry events held in `queue` (confirmed before the request that made them was
+    answered, so all there), taken."""
+    taken, target = [], await channel.get_queue(queue, ensure=False)
+    while (message := await target.get(no_ack=True, fail=False)) is not None:
+        taken.append((message.routing_key, Envelope.model_validate_json(message.body).data))
+    return taken
+
+
+async def test_a_bulk_spawn_and_terminate_log_a_batch_per_64_agents_of_a_type_and_s3_s2_learn_each(
+    rest: httpx.AsyncClient, node: PrivateRabbitMQ, system: LocalSystem
+) -> None:
+    """200 agents of two types spawned in one request are logged as at most one event per 64
+    agents of a type (`VSM_REGISTRY_BATCH`), each routed `agent.spawned.<type>`; S3 opens an
+    account and S2 learns the capacity of every one of them; a bulk terminate is batched the
+    same way and both forget every one."""
+    ns = f"{system.env['VSM_NAMESPACE']}."
+    vsm_id = f"root/rb{secrets.token_hex(3)}"
+    connection = await aio_pika.connect(node.url)
+    async with connection:
+        channel = await connection.channel()
+        observer = await channel.declare_queue(exclusive=True, auto_delete=True)
+        await observer.bind(ns + topology.S1_REGISTRY.name, routing_key="agent.#")
+        body = {"agents": [{"type": "worker"}] * 150 + [{"type": "sensor"}] * 50}
+        reply = await rest.post("/api/vsm/agents:bulk", params={"vsm_id": vsm_id}, json=body)
+        assert reply.status_code == 200, reply.text
+        agents = {r["agent"]["agent_id"]: r["agent"]["agent_type"] for r in reply.json()["results"]}
+        assert len(agents) == 200
+
+        spawned = await registry_events(channel, observer.name)
+        assert len(spawned) <= -(-200 // 64) + 2, [key for key, _ in spawned]
+        named = {a.agent_id: (key, a.agent_type) for key, e in spawned for a in e.agents}
+        assert named == {i: (f"agent.spawned.{t}", t) for i, t in agents.items()}
+        assert all(isinstance(e, AgentsSpawned) for _, e in spawned)
+
+        async def learned(present: bool) -> bool | None:
+            s3 = (await rest.get("/api/vsm/system/3", params={"vsm_id": vsm_id})).json()
+            s2 = (await rest.get("/api/vsm/system/2", params={"vsm_id": vsm_id})).json()
+            accounts = {a["agent_id"] for a in s3["allocations"]} & set(agents)
+            capacity = set(s2["capacity"]) & set(agents)
+            want = set(agents) if present else set()
+            return True if accounts == want and capacity == want else None
+
+        await eventually(lambda: learned(True), timeout=30, what="S3 and S2 knowing all 200")
+
+        ids = list(agents)
+        gone = await rest.post("/api/vsm/agents:bulk-terminate", json={"agent_ids": ids})
+        assert gone.json()["terminated"] == 200, gone.text
+        ended = await registry_events(channel, observer.name)
+        assert len(ended) <= -(-200 // 64) + 2, [key for key, _ in ended]
+        assert all(isinstance(e, AgentsTerminated) for _, e in ended)
+        named = {i: (key, e.agent_type) for key, e in ended for i in e.agent_ids}
+        assert named == {i: (f"agent.terminated.{t}", t) for i, t in agents.items()}
+        await eventually(lambda: learned(False), timeout=30, what="S3 and S2 forgetting all 200")
     assert await asyncio.to_thread(naming, node, agents) == []
 
 

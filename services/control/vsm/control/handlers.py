@@ -32,7 +32,14 @@ from vsm.contract.coordination import Damping
 from vsm.contract.envelope import Envelope
 from vsm.contract.errors import Refused
 from vsm.contract.llm import LlmUsage
-from vsm.contract.operations import AgentCrashed, AgentRehomed, AgentSpawned, AgentTerminated
+from vsm.contract.operations import (
+    AgentCrashed,
+    AgentRehomed,
+    AgentSpawned,
+    AgentsSpawned,
+    AgentsTerminated,
+    AgentTerminated,
+)
 from vsm.contract.performance import UnitPerformance
 from vsm.contract.policy import PolicyChanged
 from vsm.control import budgets
@@ -64,6 +71,7 @@ def register(
     clock: Clock = now_utc,
 ) -> None:
     register_intake(bus, s3, out, adapter, journal, clock=clock)
+    register_batches(bus, s3, out, journal)
     register_requests(bus, s3, out, journal, clock=clock)
 
 
@@ -140,6 +148,29 @@ def register_intake(
         await out.changed(changes)
         await adapter.carry_out(envelope.data.record, envelope)
         journal.later()  # what adaptation changed of the grants
+
+
+def register_batches(bus: Bus, s3: System3, out: Outlets, journal: Journal) -> None:
+    """S1's registry events of a bulk spawn or terminate: each agent as its own event would
+    be, one journal mark and one round of changes per batch."""
+    ready = stirred(s3, journal)
+
+    @bus.handle(INTAKE, AgentsSpawned)
+    async def on_spawned_batch(envelope: Envelope[AgentsSpawned]) -> None:
+        """A bulk spawn's batch: each agent admitted as one spawn is, one journal mark."""
+        await ready()
+        changes = [c for agent in envelope.data.agents for c in s3.admit(agent)]
+        if changes:  # their USD shares: kept at the next release tick
+            journal.later()
+        await out.changed(changes)
+
+    @bus.handle(INTAKE, AgentsTerminated)
+    async def on_terminated_batch(envelope: Envelope[AgentsTerminated]) -> None:
+        """A bulk terminate's batch: each account closed as one termination does."""
+        await ready()
+        closed = [s3.close(agent_id) for agent_id in envelope.data.agent_ids]
+        if any(closed):  # their shares or spend: kept at the release tick
+            journal.later()
 
 
 def register_requests(
