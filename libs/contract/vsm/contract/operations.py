@@ -42,6 +42,7 @@ __all__ = [
     "MAX_BULK_PAYLOAD_BYTES",
     "MAX_PAYLOAD_BYTES",
     "REGISTRY_BATCH_LIMIT",
+    "REGISTRY_EVENTS",
     "REGISTRY_LOG",
     "AgentCommand",
     "AgentCrashed",
@@ -673,6 +674,15 @@ RegistryEvent = (
     AgentSpawned | AgentsSpawned | AgentTerminated | AgentsTerminated | AgentCrashed | AgentRehomed
 )
 """What the registry log holds besides its marks and snapshots."""
+REGISTRY_EVENTS: tuple[type[Message], ...] = (
+    AgentSpawned,
+    AgentsSpawned,
+    AgentTerminated,
+    AgentsTerminated,
+    AgentCrashed,
+    AgentRehomed,
+)
+"""The types of `RegistryEvent`, for declaring who sends or receives them."""
 
 
 def event_agent_ids(event: Message) -> list[str]:

@@ -22,13 +22,8 @@ import structlog
 
 from vsm.contract.message import Message
 from vsm.contract.operations import (
+    REGISTRY_EVENTS,
     REGISTRY_LOG,
-    AgentCrashed,
-    AgentRehomed,
-    AgentSpawned,
-    AgentsSpawned,
-    AgentsTerminated,
-    AgentTerminated,
     RegistryMark,
     RegistrySnapshot,
     event_agent_ids,
@@ -59,16 +54,7 @@ class RegistryJournal:
         self.instance = instance
         self.apply = apply
         self.nonce = secrets.token_hex(8)
-        events = (
-            AgentSpawned,
-            AgentsSpawned,
-            AgentTerminated,
-            AgentsTerminated,
-            AgentCrashed,
-            AgentRehomed,
-            RegistryMark,
-        )
-        bus.interface.receives(REGISTRY_LOG, *events)
+        bus.interface.receives(REGISTRY_LOG, *REGISTRY_EVENTS, RegistryMark)
         bus.interface.sends_to_queue(REGISTRY_LOG, RegistryMark)
         self.snapshot = snapshot
         self.restore = restore

@@ -30,13 +30,8 @@ from vsm.contract.envelope import Envelope
 from vsm.contract.errors import Unprocessable
 from vsm.contract.message import Message
 from vsm.contract.operations import (
-    AgentCrashed,
+    REGISTRY_EVENTS,
     AgentInfo,
-    AgentRehomed,
-    AgentSpawned,
-    AgentsSpawned,
-    AgentsTerminated,
-    AgentTerminated,
     CommandResult,
     RegistryEvent,
     command_key,
@@ -65,12 +60,7 @@ class Outlets:
         )
         bus.interface.sends(
             topology.S1_REGISTRY,
-            AgentSpawned,
-            AgentsSpawned,
-            AgentTerminated,
-            AgentsTerminated,
-            AgentCrashed,
-            AgentRehomed,
+            *REGISTRY_EVENTS,
             routing_key=registry_key("{event}", "{agent_type}"),  # type: ignore[arg-type]
         )
 
