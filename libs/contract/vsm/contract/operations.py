@@ -222,8 +222,9 @@ def agent_routes(agent_id: str, partition: int, pool: str | None = None) -> Queu
 def earlier_routes(agent_id: str, partition: int, pool: str | None = None) -> Queue:
     """The two bindings into its partition that versions before one binding per agent gave an
     agent besides `agent_routes` (`allocation.<agent_id>` on `vsm.control`, `s1.<agent_id>`
-    on `vsm.coordination`): an agent spawned then still has them, so terminating any agent
-    unbinds them too (unbinding what is not there is no error)."""
+    on `vsm.coordination`): an agent spawned then still has them (its record has no
+    `one_route`), so terminating it unbinds them too (unbinding what is not there is no
+    error, but costs the broker as much as unbinding what is)."""
     queue = serving_queue(pool, partition)
     return Queue(
         queue.name,
@@ -293,6 +294,12 @@ class AgentInfo(BaseModel):
         max_length=32,
         description="The agent type whose agent hosts serve it, through the type's own "
         "partitions (`vsm.s1.pool.<type>.<k>`); none for a type operations runs itself.",
+    )
+    one_route: bool = Field(
+        default=False,
+        description="Spawned with its one binding into its partition (`agent_routes`); false: "
+        "by an earlier release, which also bound `allocation.<id>` and `s1.<id>` keys "
+        "(`earlier_routes`), those going at terminate.",
     )
 
 

@@ -243,7 +243,7 @@ class System1:
             if pool not in self.pools:  # its hosts declare them too; whoever is first
                 await declare_pool(self.bus, pool, self.host.type_partitions)
                 self.pools.add(pool)
-        agent = agent.model_copy(update={"partition": partition})
+        agent = agent.model_copy(update={"partition": partition, "one_route": True})
         try:
             await declare_agent(self.bus, agent.agent_id, partition, pool)
         except Exception:
@@ -251,10 +251,16 @@ class System1:
             raise
         return agent
 
+    async def _unbind(self, agent: AgentInfo) -> None:
+        """The agent's route into its partition unbound, and the bindings an earlier
+        release gave it besides when its record says it is from one (no `one_route`)."""
+        lane = self.host.lane_of(agent)
+        await unbind_agent(self.bus, agent.agent_id, lane, earlier=not agent.one_route)
+
     async def _undeclare(self, agent: AgentInfo) -> None:
         """What `_place` declared for an agent never logged, removed (whatever is left)."""
         with contextlib.suppress(Exception):
-            await unbind_agent(self.bus, agent.agent_id, self.host.lane_of(agent))
+            await self._unbind(agent)
         await forget_agent(self.bus, agent.agent_id)
 
     async def _log_spawned(self, batch: list[AgentInfo]) -> list[AgentInfo]:
@@ -323,7 +329,7 @@ class System1:
         async def unroute(agent: AgentInfo) -> AgentInfo:
             # Unrouted first: a command sent from now on is returned as unroutable; one
             # already in its partition is dead-lettered as `agent_terminated` where it is met.
-            await unbind_agent(self.bus, agent.agent_id, self.host.lane_of(agent))
+            await self._unbind(agent)
             return agent
 
         async def stop(batch: list[AgentInfo]) -> list[AgentInfo]:
