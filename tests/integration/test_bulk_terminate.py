@@ -10,6 +10,7 @@ itself (`rabbitmqctl`) for every exchange and binding that still names a termina
 from __future__ import annotations
 
 import asyncio
+import json
 import secrets
 from collections.abc import AsyncIterator, Iterable, Iterator
 from typing import Any
@@ -29,11 +30,15 @@ from vsm.contract.envelope import Envelope
 from vsm.contract.message import Message
 from vsm.contract.operations import (
     AgentCommand,
+    AgentInfo,
+    AgentSpawned,
     AgentsSpawned,
     AgentsTerminated,
+    agent_routes,
     command_key,
     earlier_routes,
     partition_queue,
+    registry_key,
     results_exchange,
 )
 from vsm.kit.signing import parse_keyring
@@ -91,12 +96,18 @@ async def spawn_many(rest: httpx.AsyncClient, n: int) -> list[str]:
     return [r["agent"]["agent_id"] for r in reply.json()["results"]]
 
 
-async def publish(amqp_url: str, exchange: str, message: Message, routing_key: str) -> None:
-    """`message` in an envelope, signed, published (mandatory, confirmed) on `exchange` (the
-    broker's name) as a service would."""
+async def publish(
+    amqp_url: str, exchange: str, message: Message | dict[str, Any], routing_key: str
+) -> None:
+    """`message` in an envelope (a dict: the envelope's data as it stands, say as an earlier
+    release wrote it), signed, published (mandatory, confirmed) on `exchange` (the broker's
+    name) as a service would."""
     keys = parse_keyring(KEYS)
     assert keys is not None
-    body = Envelope.wrap(message, source="vsm/test").model_dump_json().encode()
+    if isinstance(message, Message):
+        body = Envelope.wrap(message, source="vsm/test").model_dump_json().encode()
+    else:
+        body = json.dumps(message).encode()
     headers = keys.sign(body, exchange, routing_key)
     connection = await aio_pika.connect(amqp_url)
     async with connection:
@@ -303,15 +314,56 @@ async def test_an_agent_is_one_binding_and_its_results_exchange_and_everything_t
     dead = node.ctl("list_queues", "name", "messages")
     assert f"{ns}vsm.s1.commands.dlq\t0" in dead.splitlines(), dead
 
-    # The two bindings an earlier version also gave an agent go when it is terminated.
-    earlier = earlier_routes(agent_id, partition)
-    connection = await aio_pika.connect(node.url)
-    async with connection:
-        channel = await connection.channel()
-        queue = await channel.get_queue(ns + earlier.name, ensure=False)
-        for binding in earlier.bindings:
-            await queue.bind(ns + binding.exchange.name, routing_key=binding.routing_key)
-    assert len(await asyncio.to_thread(naming, node, [agent_id])) == 5
     gone = await rest.post("/api/vsm/agents:bulk-terminate", json={"agent_ids": [agent_id]})
     assert gone.json()["terminated"] == 1, gone.text
     assert await asyncio.to_thread(naming, node, [agent_id]) == []
+
+
+async def test_an_agent_of_an_earlier_release_loses_the_bindings_it_gave_it_at_terminate(
+    rest: httpx.AsyncClient, node: PrivateRabbitMQ, system: LocalSystem
+) -> None:
+    """An agent whose registry record has no `one_route` was spawned by a release that also
+    bound `allocation.<id>` and `s1.<id>` into its partition: its termination unbinds them
+    too (an agent of this release is spared those unbinds, its record saying `one_route`)."""
+    ns = f"{system.env['VSM_NAMESPACE']}."
+    (template,) = await spawn_many(rest, 1)
+    record = (await rest.get(f"/api/vsm/agents/{template}")).json()
+    assert record["one_route"] is True
+    agent_id = f"worker-{secrets.token_hex(6)}"
+    earlier_record = {k: v for k, v in record.items() if k != "one_route"}
+    earlier_record["agent_id"] = agent_id
+    spawned = Envelope.wrap(AgentSpawned(agent=AgentInfo(**earlier_record)), source="vsm/test")
+    event = spawned.model_dump(mode="json")
+    del event["data"]["agent"]["one_route"]  # as that release logged it
+    registry = ns + topology.S1_REGISTRY.name
+    await publish(node.url, registry, event, registry_key("spawned", "worker"))
+
+    async def known() -> Any:
+        reply = await rest.get(f"/api/vsm/agents/{agent_id}")
+        return reply.json() if reply.status_code == 200 else None
+
+    assert (await eventually(known, timeout=30, what="the agent in the registry"))[
+        "one_route"
+    ] is False
+    # Its broker objects as that release declared them: its results exchange, joined into
+    # `vsm.s1.results`, and three bindings into its partition.
+    partition = record["partition"]
+    connection = await aio_pika.connect(node.url)
+    async with connection:
+        channel = await connection.channel()
+        results = await channel.declare_exchange(
+            ns + results_exchange(agent_id).name, aio_pika.ExchangeType.TOPIC, durable=True
+        )
+        await results.bind(ns + topology.S1_RESULTS.name, routing_key="#")
+        queue = await channel.get_queue(ns + partition_queue(partition).name, ensure=False)
+        for routes in (agent_routes(agent_id, partition), earlier_routes(agent_id, partition)):
+            for binding in routes.bindings:
+                await queue.bind(ns + binding.exchange.name, routing_key=binding.routing_key)
+    assert len(await asyncio.to_thread(naming, node, [agent_id])) == 5
+
+    gone = await rest.post(
+        "/api/vsm/agents:bulk-terminate", json={"agent_ids": [agent_id, template]}
+    )
+
+    assert gone.json()["terminated"] == 2, gone.text
+    assert await asyncio.to_thread(naming, node, [agent_id, template]) == []
