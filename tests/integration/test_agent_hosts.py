@@ -96,6 +96,23 @@ async def test_an_agent_of_a_hosted_type_runs_on_the_host(rest: httpx.AsyncClien
     assert answer["result"] == {"total": 8, "host": "host-a"}
 
 
+async def test_agents_of_a_hosted_type_spawned_in_bulk_reach_the_host_in_batches(
+    rest: httpx.AsyncClient,
+) -> None:
+    """70 agents in one bulk spawn are logged as two `AgentsSpawned` (64 and 6); the host
+    reads both from the registry log and each agent answers there."""
+    body = {"agents": [{"type": "tally", "config": {"start": n}} for n in range(70)]}
+    reply = await rest.post("/api/vsm/agents:bulk", json=body)
+    assert reply.status_code == 200, reply.text
+    ids = [r["agent"]["agent_id"] for r in reply.json()["results"]]
+    for n in (0, 63, 64, 69):
+        answer = await command(rest, ids[n], "add", {"value": 1})
+        assert answer["status"] == "ok", answer
+        assert answer["result"] == {"total": n + 1, "host": "host-a"}
+    gone = await rest.post("/api/vsm/agents:bulk-terminate", json={"agent_ids": ids})
+    assert gone.json()["terminated"] == 70, gone.text
+
+
 async def test_a_hosted_types_errors_keep_their_codes(rest: httpx.AsyncClient) -> None:
     agent_id = (await spawn(rest, "tally"))["agent_id"]
     invalid = await command(rest, agent_id, "add", {"value": -1})

@@ -10,6 +10,7 @@ itself (`rabbitmqctl`) for every exchange and binding that still names a termina
 from __future__ import annotations
 
 import asyncio
+import json
 import secrets
 from collections.abc import AsyncIterator, Iterable, Iterator
 from typing import Any
@@ -29,9 +30,15 @@ from vsm.contract.envelope import Envelope
 from vsm.contract.message import Message
 from vsm.contract.operations import (
     AgentCommand,
+    AgentInfo,
+    AgentSpawned,
+    AgentsSpawned,
+    AgentsTerminated,
+    agent_routes,
     command_key,
     earlier_routes,
     partition_queue,
+    registry_key,
     results_exchange,
 )
 from vsm.kit.signing import parse_keyring
@@ -89,12 +96,18 @@ async def spawn_many(rest: httpx.AsyncClient, n: int) -> list[str]:
     return [r["agent"]["agent_id"] for r in reply.json()["results"]]
 
 
-async def publish(amqp_url: str, exchange: str, message: Message, routing_key: str) -> None:
-    """`message` in an envelope, signed, published (mandatory, confirmed) on `exchange` (the
-    broker's name) as a service would."""
+async def publish(
+    amqp_url: str, exchange: str, message: Message | dict[str, Any], routing_key: str
+) -> None:
+    """`message` in an envelope (a dict: the envelope's data as it stands, say as an earlier
+    release wrote it), signed, published (mandatory, confirmed) on `exchange` (the broker's
+    name) as a service would."""
     keys = parse_keyring(KEYS)
     assert keys is not None
-    body = Envelope.wrap(message, source="vsm/test").model_dump_json().encode()
+    if isinstance(message, Message):
+        body = Envelope.wrap(message, source="vsm/test").model_dump_json().encode()
+    else:
+        body = json.dumps(message).encode()
     headers = keys.sign(body, exchange, routing_key)
     connection = await aio_pika.connect(amqp_url)
     async with connection:
@@ -160,6 +173,63 @@ async def test_a_bulk_terminate_retires_every_agent_named_and_leaves_nothing_on_
         )
         assert (late.status_code, late.json()["error"]) == (404, "agent_not_found")
         assert await unroutable(node.url, system.env["VSM_NAMESPACE"], agent_id)
+    assert await asyncio.to_thread(naming, node, agents) == []
+
+
+async def registry_events(channel: aio_pika.abc.AbstractChannel, queue: str) -> list[Any]:
+    """The registry events held in `queue` (confirmed before the request that made them was
+    answered, so all there), taken."""
+    taken, target = [], await channel.get_queue(queue, ensure=False)
+    while (message := await target.get(no_ack=True, fail=False)) is not None:
+        taken.append((message.routing_key, Envelope.model_validate_json(message.body).data))
+    return taken
+
+
+async def test_a_bulk_spawn_and_terminate_log_a_batch_per_64_agents_of_a_type_and_s3_s2_learn_each(
+    rest: httpx.AsyncClient, node: PrivateRabbitMQ, system: LocalSystem
+) -> None:
+    """200 agents of two types spawned in one request are logged as at most one event per 64
+    agents of a type (`VSM_REGISTRY_BATCH`), each routed `agent.spawned.<type>`; S3 opens an
+    account and S2 learns the capacity of every one of them; a bulk terminate is batched the
+    same way and both forget every one."""
+    ns = f"{system.env['VSM_NAMESPACE']}."
+    vsm_id = f"root/rb{secrets.token_hex(3)}"
+    connection = await aio_pika.connect(node.url)
+    async with connection:
+        channel = await connection.channel()
+        observer = await channel.declare_queue(exclusive=True, auto_delete=True)
+        await observer.bind(ns + topology.S1_REGISTRY.name, routing_key="agent.#")
+        body = {"agents": [{"type": "worker"}] * 150 + [{"type": "sensor"}] * 50}
+        reply = await rest.post("/api/vsm/agents:bulk", params={"vsm_id": vsm_id}, json=body)
+        assert reply.status_code == 200, reply.text
+        agents = {r["agent"]["agent_id"]: r["agent"]["agent_type"] for r in reply.json()["results"]}
+        assert len(agents) == 200
+
+        spawned = await registry_events(channel, observer.name)
+        assert len(spawned) <= -(-200 // 64) + 2, [key for key, _ in spawned]
+        named = {a.agent_id: (key, a.agent_type) for key, e in spawned for a in e.agents}
+        assert named == {i: (f"agent.spawned.{t}", t) for i, t in agents.items()}
+        assert all(isinstance(e, AgentsSpawned) for _, e in spawned)
+
+        async def learned(present: bool) -> bool | None:
+            s3 = (await rest.get("/api/vsm/system/3", params={"vsm_id": vsm_id})).json()
+            s2 = (await rest.get("/api/vsm/system/2", params={"vsm_id": vsm_id})).json()
+            accounts = {a["agent_id"] for a in s3["allocations"]} & set(agents)
+            capacity = set(s2["capacity"]) & set(agents)
+            want = set(agents) if present else set()
+            return True if accounts == want and capacity == want else None
+
+        await eventually(lambda: learned(True), timeout=30, what="S3 and S2 knowing all 200")
+
+        ids = list(agents)
+        gone = await rest.post("/api/vsm/agents:bulk-terminate", json={"agent_ids": ids})
+        assert gone.json()["terminated"] == 200, gone.text
+        ended = await registry_events(channel, observer.name)
+        assert len(ended) <= -(-200 // 64) + 2, [key for key, _ in ended]
+        assert all(isinstance(e, AgentsTerminated) for _, e in ended)
+        named = {i: (key, e.agent_type) for key, e in ended for i in e.agent_ids}
+        assert named == {i: (f"agent.terminated.{t}", t) for i, t in agents.items()}
+        await eventually(lambda: learned(False), timeout=30, what="S3 and S2 forgetting all 200")
     assert await asyncio.to_thread(naming, node, agents) == []
 
 
@@ -244,15 +314,56 @@ async def test_an_agent_is_one_binding_and_its_results_exchange_and_everything_t
     dead = node.ctl("list_queues", "name", "messages")
     assert f"{ns}vsm.s1.commands.dlq\t0" in dead.splitlines(), dead
 
-    # The two bindings an earlier version also gave an agent go when it is terminated.
-    earlier = earlier_routes(agent_id, partition)
-    connection = await aio_pika.connect(node.url)
-    async with connection:
-        channel = await connection.channel()
-        queue = await channel.get_queue(ns + earlier.name, ensure=False)
-        for binding in earlier.bindings:
-            await queue.bind(ns + binding.exchange.name, routing_key=binding.routing_key)
-    assert len(await asyncio.to_thread(naming, node, [agent_id])) == 5
     gone = await rest.post("/api/vsm/agents:bulk-terminate", json={"agent_ids": [agent_id]})
     assert gone.json()["terminated"] == 1, gone.text
     assert await asyncio.to_thread(naming, node, [agent_id]) == []
+
+
+async def test_an_agent_of_an_earlier_release_loses_the_bindings_it_gave_it_at_terminate(
+    rest: httpx.AsyncClient, node: PrivateRabbitMQ, system: LocalSystem
+) -> None:
+    """An agent whose registry record has no `one_route` was spawned by a release that also
+    bound `allocation.<id>` and `s1.<id>` into its partition: its termination unbinds them
+    too (an agent of this release is spared those unbinds, its record saying `one_route`)."""
+    ns = f"{system.env['VSM_NAMESPACE']}."
+    (template,) = await spawn_many(rest, 1)
+    record = (await rest.get(f"/api/vsm/agents/{template}")).json()
+    assert record["one_route"] is True
+    agent_id = f"worker-{secrets.token_hex(6)}"
+    earlier_record = {k: v for k, v in record.items() if k != "one_route"}
+    earlier_record["agent_id"] = agent_id
+    spawned = Envelope.wrap(AgentSpawned(agent=AgentInfo(**earlier_record)), source="vsm/test")
+    event = spawned.model_dump(mode="json")
+    del event["data"]["agent"]["one_route"]  # as that release logged it
+    registry = ns + topology.S1_REGISTRY.name
+    await publish(node.url, registry, event, registry_key("spawned", "worker"))
+
+    async def known() -> Any:
+        reply = await rest.get(f"/api/vsm/agents/{agent_id}")
+        return reply.json() if reply.status_code == 200 else None
+
+    assert (await eventually(known, timeout=30, what="the agent in the registry"))[
+        "one_route"
+    ] is False
+    # Its broker objects as that release declared them: its results exchange, joined into
+    # `vsm.s1.results`, and three bindings into its partition.
+    partition = record["partition"]
+    connection = await aio_pika.connect(node.url)
+    async with connection:
+        channel = await connection.channel()
+        results = await channel.declare_exchange(
+            ns + results_exchange(agent_id).name, aio_pika.ExchangeType.TOPIC, durable=True
+        )
+        await results.bind(ns + topology.S1_RESULTS.name, routing_key="#")
+        queue = await channel.get_queue(ns + partition_queue(partition).name, ensure=False)
+        for routes in (agent_routes(agent_id, partition), earlier_routes(agent_id, partition)):
+            for binding in routes.bindings:
+                await queue.bind(ns + binding.exchange.name, routing_key=binding.routing_key)
+    assert len(await asyncio.to_thread(naming, node, [agent_id])) == 5
+
+    gone = await rest.post(
+        "/api/vsm/agents:bulk-terminate", json={"agent_ids": [agent_id, template]}
+    )
+
+    assert gone.json()["terminated"] == 2, gone.text
+    assert await asyncio.to_thread(naming, node, [agent_id, template]) == []

@@ -16,12 +16,19 @@ from vsm.contract.control import (
     ReleaseBudget,
     Resources,
     SetBudget,
+    System3Query,
     System3Snapshot,
     System3State,
 )
 from vsm.contract.errors import ErrorReply
 from vsm.contract.llm import LlmUsage
-from vsm.contract.operations import AgentInfo, AgentSpawned, AgentTerminated
+from vsm.contract.operations import (
+    AgentInfo,
+    AgentSpawned,
+    AgentsSpawned,
+    AgentsTerminated,
+    AgentTerminated,
+)
 from vsm.control import app, handlers
 from vsm.control.metrics import create_metrics
 from vsm.control.outlets import Outlets
@@ -103,6 +110,32 @@ async def test_spawns_and_terminations_mark_the_journal_only_for_what_the_listin
         await memory.send(AgentSpawned(agent=worker("w3")), topology.SYSTEM3_CONTROL)
         assert journal.pending  # its first share of the LLM budget
         assert [c.data.agent_id for c in memory.published(topology.CONTROL)] == ["w3"]
+
+
+async def test_a_batch_opens_and_closes_each_account_with_one_journal_mark() -> None:
+    """A bulk spawn's batch admits each agent as one spawn would (a USD share each, one
+    journal mark); a batch of terminations closes each account."""
+    shared = Settings(log_format="console", agent_memory_mb=0, budget_usd_per_day=1.0)
+    async with control(shared) as (memory, journal):
+        agents = [worker(f"b{i}") for i in range(4)]
+        await memory.send(AgentsSpawned(agents=agents), topology.SYSTEM3_CONTROL)
+        assert journal.pending
+        shared_to = {c.data.agent_id for c in memory.published(topology.CONTROL)}
+        assert {"b0", "b1", "b2", "b3"} <= shared_to
+        state = await memory.request("control", "state", System3Query())
+        assert isinstance(state, System3State)
+        assert {"b0", "b1", "b2", "b3"} <= {a.agent_id for a in state.allocations}
+
+        ended = AgentsTerminated(
+            agent_ids=["b0", "b1"],
+            agent_type="worker",
+            reason="test",
+            terminated_at=datetime.now(UTC),
+        )
+        await memory.send(ended, topology.SYSTEM3_CONTROL)
+        state = await memory.request("control", "state", System3Query())
+        assert isinstance(state, System3State)
+        assert {a.agent_id for a in state.allocations} & {"b0", "b1", "b2", "b3"} == {"b2", "b3"}
 
 
 async def test_a_budget_is_set_and_answered_with_the_state(s3: InMemory) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
 
 import pytest
 
@@ -17,7 +18,7 @@ from vsm.contract.coordination import (
     System2State,
 )
 from vsm.contract.errors import ErrorReply
-from vsm.contract.operations import AgentInfo, AgentSpawned
+from vsm.contract.operations import AgentInfo, AgentSpawned, AgentsSpawned, AgentsTerminated
 from vsm.coordinator import app, handlers
 from vsm.coordinator.directory import Directory
 from vsm.coordinator.dispatcher import Dispatcher
@@ -133,3 +134,22 @@ async def test_the_state_counts_the_running_agents_and_delivered_notes(s2: InMem
     assert isinstance(state, System2State)
     assert state.capacity == {"w1": 2, "w2": 2}
     assert state.notes_delivered == 1
+
+
+async def test_a_batch_of_spawns_and_one_of_terminations_change_each_agent(s2: InMemory) -> None:
+    agents = [running(f"b{i}").agent for i in range(5)]
+    await s2.send(AgentsSpawned(agents=agents), topology.SYSTEM2_COORDINATION)
+    state = await s2.request("coordinator", "state", System2Query())
+    assert isinstance(state, System2State)
+    assert set(state.capacity) == {"w1", "w2", *(a.agent_id for a in agents)}
+
+    ended = AgentsTerminated(
+        agent_ids=["b0", "b1", "w1"],
+        agent_type="worker",
+        reason="test",
+        terminated_at=datetime.now(UTC),
+    )
+    await s2.send(ended, topology.SYSTEM2_COORDINATION)
+    state = await s2.request("coordinator", "state", System2Query())
+    assert isinstance(state, System2State)
+    assert set(state.capacity) == {"w2", "b2", "b3", "b4"}

@@ -1,8 +1,10 @@
 """Spawn validation per type, and the registry as a pure fold over its events."""
 
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from vsm.contract.errors import Refused
 from vsm.contract.operations import (
@@ -10,7 +12,10 @@ from vsm.contract.operations import (
     AgentInfo,
     AgentRehomed,
     AgentSpawned,
+    AgentsSpawned,
+    AgentsTerminated,
     AgentTerminated,
+    RegistrySnapshot,
     SpawnAgent,
 )
 from vsm.kit.egress import EgressPolicy
@@ -54,8 +59,8 @@ def test_invalid_spawns_are_rejected_with_the_field(
 def test_events_fold_into_the_registry_once_each() -> None:
     registry = Registry()
     agent = new_agent("worker", {}, NOW)
-    assert registry.apply("e1", AgentSpawned(agent=agent)) == agent
-    assert registry.apply("e1", AgentSpawned(agent=agent)) is None
+    assert registry.apply("e1", AgentSpawned(agent=agent)) == [agent]
+    assert registry.apply("e1", AgentSpawned(agent=agent)) == []
     crash = AgentCrashed(agent_id=agent.agent_id, agent_type="worker", error="boom", crashed_at=NOW)
     registry.apply("e2", crash)
     registry.apply("e2", crash)
@@ -63,7 +68,7 @@ def test_events_fold_into_the_registry_once_each() -> None:
     end = AgentTerminated(
         agent_id=agent.agent_id, agent_type="worker", reason="done", terminated_at=NOW
     )
-    assert registry.apply("e3", end) is not None
+    assert registry.apply("e3", end) != []
     assert registry.listing(None, include_terminated=False) == []
     assert len(registry.listing(None, include_terminated=True)) == 1
     with pytest.raises(Refused) as rejected:
@@ -132,6 +137,62 @@ def test_every_command_of_every_type_declares_its_input_schema() -> None:
     assert described["worker"].commands["transform"].output_schema is None
 
 
+def test_a_batch_folds_in_as_each_of_its_agents_once() -> None:
+    registry = Registry()
+    agents = [new_agent("worker", {}, NOW) for _ in range(5)]
+    assert registry.apply("b1", AgentsSpawned(agents=agents[:3])) == agents[:3]
+    assert registry.apply("b1", AgentsSpawned(agents=agents[:3])) == []  # replayed
+    # A batch naming one agent already known (a single event logged it) adds the others.
+    registry.apply("s3", AgentSpawned(agent=agents[3]))
+    assert registry.apply("b2", AgentsSpawned(agents=agents[3:])) == agents[4:]
+    assert registry.live == 5
+    ids = [a.agent_id for a in agents]
+    end = AgentsTerminated(agent_ids=ids[1:4], agent_type="worker", reason="x", terminated_at=NOW)
+    ended = registry.apply("t1", end)
+    assert [a.agent_id for a in ended] == ids[1:4]
+    assert {a.state for a in ended} == {"terminated"}
+    assert registry.apply("t1", end) == []
+    # Terminated again together with one still running: only that one changes.
+    more = AgentsTerminated(agent_ids=ids[3:], agent_type="worker", reason="x", terminated_at=NOW)
+    assert [a.agent_id for a in registry.apply("t2", more)] == [ids[4]]
+    assert registry.live == 1
+    assert [a.agent_id for a in registry.running()] == [ids[0]]
+
+
+def test_a_registry_restored_from_a_snapshot_takes_a_batch_after_it_once() -> None:
+    writer, reader = Registry(), Registry()
+    agents = [new_agent("worker", {}, NOW) for _ in range(4)]
+    writer.apply("b1", AgentsSpawned(agents=agents[:2]))
+    writer.apply("b2", AgentsSpawned(agents=agents[2:]))  # applied ahead of the stream
+    snapshot = RegistrySnapshot(agents=writer.running(), covers=0, ahead=["b2"])
+    reader.restore(snapshot.agents, snapshot.ahead)
+    assert reader.apply("b2", AgentsSpawned(agents=agents[2:])) == []
+    assert reader.live == 4
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda a, b: AgentsSpawned(agents=[]),
+        lambda a, b: AgentsSpawned(agents=[a, b.model_copy(update={"agent_type": "sensor"})]),
+        lambda a, b: AgentsSpawned(agents=[a, b.model_copy(update={"vsm_id": "root/x"})]),
+        lambda a, b: AgentsSpawned(agents=[a, a]),
+        lambda a, b: AgentsSpawned(agents=[a] * 65),
+        lambda a, b: AgentsTerminated(
+            agent_ids=[], agent_type="worker", reason="x", terminated_at=NOW
+        ),
+        lambda a, b: AgentsTerminated(
+            agent_ids=[a.agent_id] * 2, agent_type="worker", reason="x", terminated_at=NOW
+        ),
+    ],
+    ids=["empty", "two-types", "two-systems", "twice", "too-many", "none-ended", "ended-twice"],
+)
+def test_a_malformed_batch_is_no_event(build: Any) -> None:
+    a, b = new_agent("worker", {}, NOW), new_agent("worker", {}, NOW)
+    with pytest.raises(ValidationError):
+        build(a, b)
+
+
 def test_a_page_of_the_listing_comes_with_how_many_there_are() -> None:
     registry = Registry()
     spawned = [new_agent("worker", {}, NOW) for _ in range(7)] + [new_agent("sensor", {}, NOW)]
@@ -190,7 +251,7 @@ def test_a_rehomed_agent_belongs_to_its_new_system_once_running() -> None:
     registry.apply("e1", AgentSpawned(agent=agent))
     there = agent.model_copy(update={"vsm_id": "root/worker"})
     moved = AgentRehomed(agent=there, from_vsm_id="root", reason="structure")
-    assert registry.apply("e2", moved) == there
+    assert registry.apply("e2", moved) == [there]
     assert registry.of_type("root", "worker") == []
     assert registry.of_type("root/worker", "worker") == [there]
     end = AgentTerminated(
@@ -198,7 +259,7 @@ def test_a_rehomed_agent_belongs_to_its_new_system_once_running() -> None:
     )
     registry.apply("e3", end)
     back = AgentRehomed(agent=agent, from_vsm_id="root/worker", reason="structure")
-    assert registry.apply("e4", back) is None  # a terminated agent moves nowhere
+    assert registry.apply("e4", back) == []  # a terminated agent moves nowhere
 
 
 def test_a_lookup_taken_before_a_restore_finds_the_restored_agents() -> None:
@@ -251,7 +312,7 @@ def test_only_the_latest_terminated_agents_are_kept_and_a_replay_revives_none() 
         "running",
     ]
     assert len(registry.listing(None, include_terminated=True)) == 3
-    assert registry.apply("s0", AgentSpawned(agent=agents[0])) is None
+    assert registry.apply("s0", AgentSpawned(agent=agents[0])) == []
     assert registry.get(agents[0].agent_id) is None
     assert registry.live == 1
 
@@ -265,8 +326,8 @@ def test_the_ids_of_applied_events_are_a_bounded_window_of_the_latest() -> None:
     end = AgentTerminated(
         agent_id=agents[4].agent_id, agent_type="worker", reason="done", terminated_at=NOW
     )
-    assert registry.apply("t4", end) is not None
-    assert registry.apply("t4", end) is None  # a recent event comes back: nothing changes
+    assert registry.apply("t4", end) != []
+    assert registry.apply("t4", end) == []  # a recent event comes back: nothing changes
     assert registry.live == 4
 
 

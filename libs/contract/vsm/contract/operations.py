@@ -16,7 +16,7 @@ import zlib
 from datetime import datetime
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from vsm.contract.envelope import VsmId
 from vsm.contract.journal import LogSnapshot
@@ -41,6 +41,8 @@ __all__ = [
     "COMMAND_PATTERN",
     "MAX_BULK_PAYLOAD_BYTES",
     "MAX_PAYLOAD_BYTES",
+    "REGISTRY_BATCH_LIMIT",
+    "REGISTRY_EVENTS",
     "REGISTRY_LOG",
     "AgentCommand",
     "AgentCrashed",
@@ -53,6 +55,8 @@ __all__ = [
     "AgentTerminated",
     "AgentTypeInfo",
     "AgentTypes",
+    "AgentsSpawned",
+    "AgentsTerminated",
     "AuditReport",
     "AuditRequest",
     "AuditType",
@@ -62,6 +66,7 @@ __all__ = [
     "DescribeAgentTypes",
     "GetAgent",
     "ListAgents",
+    "RegistryEvent",
     "RegistryMark",
     "RegistrySnapshot",
     "RehomeAgents",
@@ -79,6 +84,7 @@ __all__ = [
     "command_key",
     "earlier_command_queue",
     "earlier_routes",
+    "event_agent_ids",
     "partition_of",
     "partition_queue",
     "pool_queue",
@@ -106,6 +112,9 @@ this)."""
 MAX_BULK_PAYLOAD_BYTES = 16 * 1024 * 1024
 """Largest `SpawnAgents` or `TerminateAgents` message accepted (AMQP dead-letters a larger
 one)."""
+
+REGISTRY_BATCH_LIMIT = 64
+"""Most agents one batched registry event (`AgentsSpawned`, `AgentsTerminated`) names."""
 
 AgentState = Literal["running", "terminated"]
 AuditType = Literal["state_dump", "metrics_only", "resource_audit"]
@@ -213,8 +222,9 @@ def agent_routes(agent_id: str, partition: int, pool: str | None = None) -> Queu
 def earlier_routes(agent_id: str, partition: int, pool: str | None = None) -> Queue:
     """The two bindings into its partition that versions before one binding per agent gave an
     agent besides `agent_routes` (`allocation.<agent_id>` on `vsm.control`, `s1.<agent_id>`
-    on `vsm.coordination`): an agent spawned then still has them, so terminating any agent
-    unbinds them too (unbinding what is not there is no error)."""
+    on `vsm.coordination`): an agent spawned then still has them (its record has no
+    `one_route`), so terminating it unbinds them too (unbinding what is not there is no
+    error, but costs the broker as much as unbinding what is)."""
     queue = serving_queue(pool, partition)
     return Queue(
         queue.name,
@@ -285,6 +295,12 @@ class AgentInfo(BaseModel):
         description="The agent type whose agent hosts serve it, through the type's own "
         "partitions (`vsm.s1.pool.<type>.<k>`); none for a type operations runs itself.",
     )
+    one_route: bool = Field(
+        default=False,
+        description="Spawned with its one binding into its partition (`agent_routes`); false: "
+        "by an earlier release, which also bound `allocation.<id>` and `s1.<id>` keys "
+        "(`earlier_routes`), those going at terminate.",
+    )
 
 
 class SpawnAgent(Message):
@@ -304,9 +320,11 @@ class SpawnAgent(Message):
 class SpawnAgents(Message):
     """Ask operations for many agents in one request (bulk spawn).
 
-    Each item is checked and spawned on its own, in order: the quota (`AGENTS_PER_SYSTEM`)
-    and name uniqueness count the items accepted before it, and a refused item leaves the
-    others alone. Each spawned agent is logged as its own `AgentSpawned`, as one spawn is.
+        Each item is checked and spawned on its own, in order: the quota (`AGENTS_PER_SYSTEM`)
+        and name uniqueness count the items accepted before it, and a refused item leaves the
+        others alone. The agents spawned are logged together, one `AgentsSpawned` per at most
+    `VSM_REGISTRY_BATCH` agents of one type and viable system (an `AgentSpawned` each when the
+    setting is 1).
     """
 
     TYPE: ClassVar[str] = "vsm.s1.agent.spawn-many.v1"
@@ -370,9 +388,11 @@ class TerminateAgent(Message):
 class TerminateAgents(Message):
     """Terminate many agents in one request (bulk terminate).
 
-    Each id is terminated on its own, as one `TerminateAgent` is (unrouted, logged as its own
-    `AgentTerminated`, its results exchange deleted): an id that names no running agent, or
-    repeats one named before it, is refused (`agent_not_found`) and leaves the others alone.
+    Each id is terminated on its own, as one `TerminateAgent` is (unrouted, logged, its
+    results exchange deleted): an id that names no running agent, or repeats one named before
+    it, is refused (`agent_not_found`) and leaves the others alone. The agents terminated are
+    logged together, one `AgentsTerminated` per at most `VSM_REGISTRY_BATCH` agents of one
+    type (an `AgentTerminated` each when the setting is 1).
     """
 
     TYPE: ClassVar[str] = "vsm.s1.agent.terminate-many.v1"
@@ -483,6 +503,50 @@ class AgentTerminated(Message):
     agent_type: str
     reason: str = Field(max_length=256)
     terminated_at: datetime
+
+
+class AgentsSpawned(Message):
+    """Registry event: these agents exist from now on (a bulk spawn's batch: 1 to
+    `REGISTRY_BATCH_LIMIT` agents, all of one type and one viable system, so that the routing
+    key `agent.spawned.<type>` and the envelope's viable system hold for each). It means what
+    an `AgentSpawned` for each of them, in order, would."""
+
+    TYPE: ClassVar[str] = "vsm.s1.agents.spawned.v1"
+
+    agents: list[AgentInfo] = Field(min_length=1, max_length=REGISTRY_BATCH_LIMIT)
+
+    @model_validator(mode="after")
+    def _one_type_and_system(self) -> AgentsSpawned:
+        kinds = {(a.agent_type, a.vsm_id) for a in self.agents}
+        if len(kinds) > 1:
+            raise ValueError(
+                "a batch names agents of one agent_type and one vsm_id, not "
+                + ", ".join(sorted(f"{t}@{v}" for t, v in kinds))
+            )
+        if len({a.agent_id for a in self.agents}) < len(self.agents):
+            raise ValueError("a batch names each agent once")
+        return self
+
+
+class AgentsTerminated(Message):
+    """Registry event: these agents, all of `agent_type`, take no more commands (a bulk
+    terminate's batch: 1 to `REGISTRY_BATCH_LIMIT` ids). It means what an `AgentTerminated`
+    for each of them, in order, would."""
+
+    TYPE: ClassVar[str] = "vsm.s1.agents.terminated.v1"
+
+    agent_ids: list[Annotated[str, Field(pattern=AGENT_ID_PATTERN)]] = Field(
+        min_length=1, max_length=REGISTRY_BATCH_LIMIT
+    )
+    agent_type: str
+    reason: str = Field(max_length=256)
+    terminated_at: datetime
+
+    @model_validator(mode="after")
+    def _each_once(self) -> AgentsTerminated:
+        if len(set(self.agent_ids)) < len(self.agent_ids):
+            raise ValueError("a batch names each agent once")
+        return self
 
 
 class AgentRehomed(Message):
@@ -611,3 +675,31 @@ class AuditReport(Message):
     agent_type: str
     audit_type: AuditType
     report: dict[str, Any]
+
+
+RegistryEvent = (
+    AgentSpawned | AgentsSpawned | AgentTerminated | AgentsTerminated | AgentCrashed | AgentRehomed
+)
+"""What the registry log holds besides its marks and snapshots."""
+REGISTRY_EVENTS: tuple[type[Message], ...] = (
+    AgentSpawned,
+    AgentsSpawned,
+    AgentTerminated,
+    AgentsTerminated,
+    AgentCrashed,
+    AgentRehomed,
+)
+"""The types of `RegistryEvent`, for declaring who sends or receives them."""
+
+
+def event_agent_ids(event: Message) -> list[str]:
+    """The ids of the agents a registry event is about (several for a batch)."""
+    if isinstance(event, AgentsSpawned):
+        return [a.agent_id for a in event.agents]
+    if isinstance(event, AgentsTerminated):
+        return list(event.agent_ids)
+    if isinstance(event, AgentSpawned | AgentRehomed):
+        return [event.agent.agent_id]
+    if isinstance(event, AgentTerminated | AgentCrashed):
+        return [event.agent_id]
+    return []

@@ -1,8 +1,9 @@
 """A log of changes with snapshots: a RabbitMQ stream whose start-up reading is bounded by
 the live state, not by the history.
 
-The log holds changes (a policy's new version, an agent spawned); every `every` entries
-(`VSM_LOG_SNAPSHOT_EVERY`), or a quarter as many entries as the live state holds items when
+The log holds changes (a policy's new version, an agent spawned); every `every` changes
+(`VSM_LOG_SNAPSHOT_EVERY`; an entry counts as the changes its `weight` says, a batch of
+agents as many as it names), or a quarter as many entries as the live state holds items when
 that is more (`ITEMS_PER_ENTRY`), every `interval_s` when anything changed
 (`VSM_LOG_SNAPSHOT_INTERVAL_S`) and at every start-up after reading, the writer appends a
 snapshot of the whole live state to the same log. The stream's retention
@@ -54,7 +55,8 @@ class SnapshotLog(Generic[StateT]):
     """`stream`'s reading and snapshots: `snapshot(covers)` builds the live state (`covers`:
     the offset of the last entry read, for a follower; the kit adds the retired keys),
     `restore` takes it back, `mark` builds the reader's marker from the live keys, `items`
-    counts the items of the live state."""
+    counts the items of the live state, `weight` the changes an entry makes (one unless
+    told)."""
 
     def __init__(
         self,
@@ -71,6 +73,7 @@ class SnapshotLog(Generic[StateT]):
         timeout_s: float,
         follow: bool = False,
         items: Callable[[], int] = lambda: 0,
+        weight: Callable[[Message], int] = lambda _: 1,
     ) -> None:
         self.bus = bus
         self.stream = stream
@@ -85,6 +88,8 @@ class SnapshotLog(Generic[StateT]):
         self.follow = follow
         self.items = items
         """How many items (agents, policy versions) the live state holds."""
+        self.weight = weight
+        """How many changes an entry counts as (a batch of agents: one per agent)."""
         self.lock = asyncio.Lock()
         """Held while a snapshot is written; a single writer holds it while it writes a change
         and counts it (`changed`), so that no snapshot misses a change before it."""
@@ -170,7 +175,7 @@ class SnapshotLog(Generic[StateT]):
             await self.apply(entry, live)
         except Exception as error:
             log.error("log_entry_failed", stream=self.stream.name, error=repr(error))
-        self.since += 1
+        self.since += self.weight(data)
         if live and self._due():
             async with self.lock:
                 await self._try_write()

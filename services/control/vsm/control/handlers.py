@@ -13,7 +13,7 @@ a bulk of them does not write S3's whole state at every release tick.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 
 from faststream.rabbit.response import RabbitResponse
@@ -32,7 +32,15 @@ from vsm.contract.coordination import Damping
 from vsm.contract.envelope import Envelope
 from vsm.contract.errors import Refused
 from vsm.contract.llm import LlmUsage
-from vsm.contract.operations import AgentCrashed, AgentRehomed, AgentSpawned, AgentTerminated
+from vsm.contract.operations import (
+    AgentCrashed,
+    AgentInfo,
+    AgentRehomed,
+    AgentSpawned,
+    AgentsSpawned,
+    AgentsTerminated,
+    AgentTerminated,
+)
 from vsm.contract.performance import UnitPerformance
 from vsm.contract.policy import PolicyChanged
 from vsm.control import budgets
@@ -64,6 +72,7 @@ def register(
     clock: Clock = now_utc,
 ) -> None:
     register_intake(bus, s3, out, adapter, journal, clock=clock)
+    register_registry(bus, s3, out, journal)
     register_requests(bus, s3, out, journal, clock=clock)
 
 
@@ -83,20 +92,6 @@ def register_intake(
 ) -> None:
     """What S3 hears: S1's registry and reports, LLM spend, S2's damping, S5's policies."""
     ready, keep = stirred(s3, journal), journal.keep
-
-    @bus.handle(INTAKE, AgentSpawned)
-    async def on_spawned(envelope: Envelope[AgentSpawned]) -> None:
-        await ready()
-        changes = s3.admit(envelope.data.agent)
-        if changes:  # its USD share: kept at the next release tick
-            journal.later()
-        await out.changed(changes)
-
-    @bus.handle(INTAKE, AgentTerminated)
-    async def on_terminated(envelope: Envelope[AgentTerminated]) -> None:
-        await ready()
-        if s3.close(envelope.data.agent_id):  # its share or spend: kept at the release tick
-            journal.later()
 
     @bus.handle(INTAKE, AgentRehomed)
     async def on_rehomed(envelope: Envelope[AgentRehomed]) -> None:
@@ -140,6 +135,41 @@ def register_intake(
         await out.changed(changes)
         await adapter.carry_out(envelope.data.record, envelope)
         journal.later()  # what adaptation changed of the grants
+
+
+def register_registry(bus: Bus, s3: System3, out: Outlets, journal: Journal) -> None:
+    """S1's registry events: an account opened or closed per agent (a bulk spawn's or
+    terminate's batch: each of its agents), one journal mark per event at most."""
+    ready = stirred(s3, journal)
+
+    async def admitted(agents: Iterable[AgentInfo]) -> None:
+        await ready()
+        changes = [change for agent in agents for change in s3.admit(agent)]
+        if changes:  # their USD shares: kept at the next release tick
+            journal.later()
+        await out.changed(changes)
+
+    async def closed(agent_ids: Iterable[str]) -> None:
+        await ready()
+        kept = [agent_id for agent_id in agent_ids if s3.close(agent_id)]  # each one closed
+        if kept:  # their shares or spend: kept at the release tick
+            journal.later()
+
+    @bus.handle(INTAKE, AgentSpawned)
+    async def on_spawned(envelope: Envelope[AgentSpawned]) -> None:
+        await admitted([envelope.data.agent])
+
+    @bus.handle(INTAKE, AgentsSpawned)
+    async def on_spawned_batch(envelope: Envelope[AgentsSpawned]) -> None:
+        await admitted(envelope.data.agents)
+
+    @bus.handle(INTAKE, AgentTerminated)
+    async def on_terminated(envelope: Envelope[AgentTerminated]) -> None:
+        await closed([envelope.data.agent_id])
+
+    @bus.handle(INTAKE, AgentsTerminated)
+    async def on_terminated_batch(envelope: Envelope[AgentsTerminated]) -> None:
+        await closed(envelope.data.agent_ids)
 
 
 def register_requests(

@@ -32,7 +32,14 @@ from vsm.contract.coordination import (
 )
 from vsm.contract.envelope import Envelope
 from vsm.contract.errors import Refused
-from vsm.contract.operations import AgentCrashed, AgentRehomed, AgentSpawned, AgentTerminated
+from vsm.contract.operations import (
+    AgentCrashed,
+    AgentRehomed,
+    AgentSpawned,
+    AgentsSpawned,
+    AgentsTerminated,
+    AgentTerminated,
+)
 from vsm.coordinator import notes
 from vsm.coordinator.directory import Directory
 from vsm.coordinator.dispatcher import Dispatcher
@@ -134,10 +141,22 @@ def _registry(bus: Bus, s2: System2, dispatcher: Dispatcher) -> None:
         s2.fleet.rehome(envelope.data.agent, envelope.data.from_vsm_id)
         dispatcher.wake.set()
 
+    @bus.handle(INTAKE, AgentsSpawned)
+    async def on_spawned_batch(envelope: Envelope[AgentsSpawned]) -> None:
+        for agent in envelope.data.agents:
+            s2.fleet.learn(agent)
+        dispatcher.wake.set()
+
     @bus.handle(INTAKE, AgentTerminated)
     async def on_terminated(envelope: Envelope[AgentTerminated]) -> None:
         s2.fleet.retire(envelope.data.agent_id)
         await dispatcher.drop_agent(envelope.data.agent_id)
+
+    @bus.handle(INTAKE, AgentsTerminated)
+    async def on_terminated_batch(envelope: Envelope[AgentsTerminated]) -> None:
+        for agent_id in envelope.data.agent_ids:
+            s2.fleet.retire(agent_id)
+            await dispatcher.drop_agent(agent_id)
 
     @bus.handle(INTAKE, AgentCrashed)
     async def on_crashed(envelope: Envelope[AgentCrashed]) -> None:

@@ -173,7 +173,9 @@ def create_app(settings: Settings, offered: Sequence[type[Agent[Any]]] = ()) -> 
     host = agent_host(runtime, settings, kinds, list(kinds) if hosting else [None])
     own = {m.name: m for m in map(describe, installed)}
     offers = HostOffers(host.placement_ttl_s, {**built_in_manifests(), **own}, own)
-    s1 = System1(bus, host, egress, settings.agents_per_system, offers)
+    s1 = System1(
+        bus, host, egress, settings.agents_per_system, offers, batch=settings.vsm_registry_batch
+    )
     host.metrics = metrics = create_metrics(runtime.telemetry.registry, s1.registry)
     journal = RegistryJournal(
         bus,

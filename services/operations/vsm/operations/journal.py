@@ -2,8 +2,9 @@
 
 Every replica reads the log from its last `RegistrySnapshot` (the running agents) up to a
 mark it wrote itself, then follows it (`vsm.kit.snapshots`): everything before the mark is
-the registry as it stood. Events are applied one at a time, in stream order. Every
-`VSM_LOG_SNAPSHOT_EVERY` events read (and at start-up) a replica appends a snapshot naming
+the registry as it stood. Events are applied one at a time, in stream order (a batch's
+agents in its order). Every `VSM_LOG_SNAPSHOT_EVERY` agents the events read name (a batch
+counts each of its agents; and at start-up) a replica appends a snapshot naming
 the last entry it includes (`covers`) and the events of its own it applied before reading
 them back (`ahead`): a reader restores it and applies the entries after `covers`, so an
 event another replica wrote while the snapshot was on its way is not lost, and none is
@@ -21,13 +22,11 @@ import structlog
 
 from vsm.contract.message import Message
 from vsm.contract.operations import (
+    REGISTRY_EVENTS,
     REGISTRY_LOG,
-    AgentCrashed,
-    AgentRehomed,
-    AgentSpawned,
-    AgentTerminated,
     RegistryMark,
     RegistrySnapshot,
+    event_agent_ids,
 )
 from vsm.kit.bus import Bus
 from vsm.kit.snapshots import SnapshotLog
@@ -55,8 +54,7 @@ class RegistryJournal:
         self.instance = instance
         self.apply = apply
         self.nonce = secrets.token_hex(8)
-        events = (AgentSpawned, AgentTerminated, AgentCrashed, AgentRehomed, RegistryMark)
-        bus.interface.receives(REGISTRY_LOG, *events)
+        bus.interface.receives(REGISTRY_LOG, *REGISTRY_EVENTS, RegistryMark)
         bus.interface.sends_to_queue(REGISTRY_LOG, RegistryMark)
         self.snapshot = snapshot
         self.restore = restore
@@ -83,6 +81,7 @@ class RegistryJournal:
             timeout_s=timeout_s,
             follow=True,
             items=self.items,
+            weight=lambda event: max(1, len(event_agent_ids(event))),
         )
         entries = await self.log.open()
         log.info("registry_replayed", entries=entries)

@@ -1,7 +1,8 @@
 """What S1 says on the broker: documented publishers and the rules for each.
 
-- Registry events (`AgentSpawned`, `AgentTerminated`, `AgentCrashed`) on `vsm.s1.registry`,
-  key `<event>.<agent_type>`: mandatory and confirmed, the log every replica follows.
+- Registry events (`AgentSpawned`, `AgentsSpawned`, `AgentTerminated`, `AgentsTerminated`,
+  `AgentCrashed`, `AgentRehomed`) on `vsm.s1.registry`, key `agent.<event>.<agent_type>`:
+  mandatory and confirmed, the log every replica follows.
 - Each command's `CommandResult` on the agent's results exchange (bound into
   `vsm.s1.results`), key `<agent_type>.<agent_id>.<command>`: not mandatory, whether anyone
   observes the aggregate is up to the observers.
@@ -29,12 +30,10 @@ from vsm.contract.envelope import Envelope
 from vsm.contract.errors import Unprocessable
 from vsm.contract.message import Message
 from vsm.contract.operations import (
-    AgentCrashed,
+    REGISTRY_EVENTS,
     AgentInfo,
-    AgentRehomed,
-    AgentSpawned,
-    AgentTerminated,
     CommandResult,
+    RegistryEvent,
     command_key,
     registry_key,
     results_exchange,
@@ -44,8 +43,6 @@ from vsm.contract.topology import Queue
 from vsm.kit.bus import Bus
 
 log = structlog.get_logger("vsm.operations.outlets")
-
-RegistryEvent = AgentSpawned | AgentTerminated | AgentCrashed | AgentRehomed
 
 
 class Outlets:
@@ -63,10 +60,7 @@ class Outlets:
         )
         bus.interface.sends(
             topology.S1_REGISTRY,
-            AgentSpawned,
-            AgentTerminated,
-            AgentCrashed,
-            AgentRehomed,
+            *REGISTRY_EVENTS,
             routing_key=registry_key("{event}", "{agent_type}"),  # type: ignore[arg-type]
         )
 

@@ -22,6 +22,8 @@ from vsm.contract.operations import (
     AgentInfo,
     AgentRehomed,
     AgentSpawned,
+    AgentsSpawned,
+    AgentsTerminated,
     AgentTerminated,
 )
 from vsm.kit.egress import Blocked, EgressPolicy
@@ -132,37 +134,49 @@ class Registry:
         self.ended.clear()
         self.live = sum(1 for agent in running if agent.state == "running")
 
-    def apply(self, event_id: str, event: Message) -> AgentInfo | None:
-        """Apply one event; the agent it changed, or None if it changed nothing."""
+    def apply(self, event_id: str, event: Message) -> list[AgentInfo]:
+        """Apply one event (a batch: each of its agents in turn); the agents it changed, as
+        they now stand (none: it changed nothing, e.g. applied before)."""
         if event_id in self.applied:
-            return None
+            return []
         self.applied[event_id] = None
         if len(self.applied) > self.applied_kept:
             del self.applied[next(iter(self.applied))]
-        if isinstance(event, AgentSpawned):
-            if event.agent.agent_id in self.agents:
-                return None
-            self.agents[event.agent.agent_id] = event.agent
-            self.live += event.agent.state == "running"
-            return event.agent
+        if isinstance(event, AgentSpawned | AgentsSpawned):
+            born = event.agents if isinstance(event, AgentsSpawned) else [event.agent]
+            return [a for a in born if self._spawned(a)]
+        if isinstance(event, AgentTerminated | AgentsTerminated):
+            ids = event.agent_ids if isinstance(event, AgentsTerminated) else [event.agent_id]
+            ended = (self._terminated(i, event.terminated_at) for i in ids)
+            return [a for a in ended if a is not None]
         named = event.agent if isinstance(event, AgentRehomed) else event
         known = self.agents.get(str(getattr(named, "agent_id", "")))
         if known is None:
-            return None
-        if isinstance(event, AgentTerminated) and known.state == "running":
-            changed = known.model_copy(
-                update={"state": "terminated", "terminated_at": event.terminated_at}
-            )
-            self.live -= 1
-        elif isinstance(event, AgentCrashed):
+            return []
+        if isinstance(event, AgentCrashed):
             changed = known.model_copy(update={"crashes": known.crashes + 1})
         elif isinstance(event, AgentRehomed) and known.state == "running":
             changed = known.model_copy(update={"vsm_id": event.agent.vsm_id})
         else:
-            return None
+            return []
         self.agents[known.agent_id] = changed
-        if isinstance(event, AgentTerminated):
-            self._forget_the_oldest_ended(known.agent_id)
+        return [changed]
+
+    def _spawned(self, agent: AgentInfo) -> bool:
+        if agent.agent_id in self.agents:
+            return False
+        self.agents[agent.agent_id] = agent
+        self.live += agent.state == "running"
+        return True
+
+    def _terminated(self, agent_id: str, at: datetime) -> AgentInfo | None:
+        known = self.agents.get(agent_id)
+        if known is None or known.state != "running":
+            return None
+        changed = known.model_copy(update={"state": "terminated", "terminated_at": at})
+        self.live -= 1
+        self.agents[agent_id] = changed
+        self._forget_the_oldest_ended(agent_id)
         return changed
 
     def _forget_the_oldest_ended(self, agent_id: str) -> None:

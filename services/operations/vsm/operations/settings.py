@@ -4,7 +4,7 @@ from typing import Self
 
 from pydantic import Field, SecretStr, model_validator
 
-from vsm.contract.operations import TYPE_PARTITIONS
+from vsm.contract.operations import REGISTRY_BATCH_LIMIT, TYPE_PARTITIONS
 from vsm.kit.egress import EgressPolicy
 from vsm.kit.llm import LlmSettings
 
@@ -58,6 +58,14 @@ class Settings(LlmSettings):
         "with its package and skipped).",
     )
     registry_replay_timeout_s: float = Field(default=30.0, gt=0, le=600)
+    vsm_registry_batch: int = Field(
+        default=REGISTRY_BATCH_LIMIT,
+        ge=1,
+        le=REGISTRY_BATCH_LIMIT,
+        description="Most agents of one bulk spawn or terminate logged in one registry event "
+        "(`AgentsSpawned`, `AgentsTerminated`); 1: one `AgentSpawned` or `AgentTerminated` "
+        "per agent, what releases before batches read (set it while any of them still runs).",
+    )
     # Outbound HTTP of api and sensor agents (README, "Outbound HTTP"): JSON lists. Empty
     # URLs: no agent calls outside. Private endpoints: exact `host:port`, e.g. `127.0.0.1:8007`.
     egress_allowed_urls: list[str] = Field(default_factory=list, max_length=1000)

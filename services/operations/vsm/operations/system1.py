@@ -8,6 +8,7 @@ the stream; applying an event twice is harmless.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
@@ -19,13 +20,18 @@ from vsm.contract.envelope import Envelope
 from vsm.contract.errors import Refused
 from vsm.contract.message import Message
 from vsm.contract.operations import (
+    REGISTRY_BATCH_LIMIT,
     AgentCrashed,
     AgentInfo,
     AgentRehomed,
     AgentSpawned,
+    AgentsSpawned,
+    AgentsTerminated,
     AgentTerminated,
+    RegistryEvent,
     RegistrySnapshot,
     SpawnAgent,
+    event_agent_ids,
     partition_of,
 )
 from vsm.kit import memory
@@ -49,6 +55,8 @@ SPAWNS_IN_FLIGHT = 64
 TERMINATIONS_IN_FLIGHT = 64
 """Agents of one bulk terminate whose unbindings, registry events and deletions are in flight
 at once."""
+BATCHES_IN_FLIGHT = 16
+"""Registry events of one bulk spawn or terminate (batches) in flight at once."""
 RELEASE_AFTER = 100
 """Agents terminated by one request past which the memory freed is given back at once."""
 
@@ -81,6 +89,14 @@ async def each_in_flight(
     return [next(done) if isinstance(a, AgentInfo) else a for a in items]
 
 
+def batches(agents: Sequence[AgentInfo], size: int) -> list[list[AgentInfo]]:
+    """`agents` in order, grouped by type and viable system, in batches of at most `size`."""
+    groups: dict[tuple[str, str], list[AgentInfo]] = {}
+    for agent in agents:
+        groups.setdefault((agent.agent_type, agent.vsm_id), []).append(agent)
+    return [g[i : i + size] for g in groups.values() for i in range(0, len(g), size)]
+
+
 class System1:
     def __init__(
         self,
@@ -89,8 +105,13 @@ class System1:
         egress: EgressPolicy,
         agents_per_system: int = 2000,
         offers: HostOffers | None = None,
+        *,
+        batch: int = REGISTRY_BATCH_LIMIT,
     ) -> None:
         self.bus = bus
+        self.batch = batch
+        """Most agents of a bulk spawn or terminate logged in one event (`VSM_REGISTRY_BATCH`;
+        1: each its own `AgentSpawned` or `AgentTerminated`)."""
         self.offers = offers if offers is not None else HostOffers(ttl_s=10.0)
         """The agent types agent hosts offer (heard by `Membership`)."""
         self.pools: set[str] = set()
@@ -115,10 +136,11 @@ class System1:
         """Apply a logged event; once replay is over, make the live agents follow it."""
         self.ahead.discard(event_id)
         changed = self.registry.apply(event_id, event)
-        if changed is not None:
+        if changed:
             self.host.registry_changed()
-        if changed is not None and live:
-            await self.host.sync(changed)
+        if live:
+            for agent in changed:
+                await self.host.sync(agent)
 
     def snapshot(self, covers: int | None) -> RegistrySnapshot:
         """The running agents, as of the log's entry at `covers` and this replica's events
@@ -144,26 +166,27 @@ class System1:
 
     async def _log(
         self,
-        event: AgentSpawned | AgentTerminated | AgentCrashed | AgentRehomed,
+        event: RegistryEvent,
         event_type: str,
         agent_type: str,
         cause: Envelope[Any] | None = None,
-    ) -> AgentInfo | None:
-        """The event logged and applied; the agent as it now stands (None: forgotten)."""
+    ) -> list[AgentInfo]:
+        """The event logged and applied; the agents it names as they now stand (one
+        terminated and forgotten already, `TERMINATED_KEPT`, is left out)."""
         envelope = await self.host.outlets.logged(event, event_type, agent_type, cause)
         if envelope.id not in self.registry.applied:
             self.ahead.add(envelope.id)
-        changed = self.registry.apply(envelope.id, event)
+        self.registry.apply(envelope.id, event)
         self.host.registry_changed()
-        if isinstance(event, AgentSpawned | AgentRehomed):
-            agent_id = event.agent.agent_id
-        else:
-            agent_id = event.agent_id
-        # Even when the stream delivered the event first, wait until this replica follows it.
-        agent = self.registry.agents.get(agent_id) or changed
-        if agent is not None:  # else terminated and forgotten (`TERMINATED_KEPT`) already
-            await self.host.sync(agent)
-        return agent
+        standing = []
+        for agent_id in event_agent_ids(event):
+            # Even when the stream delivered the event first, wait until this replica
+            # follows it.
+            agent = self.registry.agents.get(agent_id)
+            if agent is not None:
+                await self.host.sync(agent)
+                standing.append(agent)
+        return standing
 
     async def spawn(
         self,
@@ -181,9 +204,11 @@ class System1:
     async def spawn_many(
         self, requests: Sequence[SpawnAgent], vsm_id: str = "root", *, raising: bool = False
     ) -> list[AgentInfo | Refused]:
-        """Spawn each agent asked for that `admit` lets in, `SPAWNS_IN_FLIGHT` at a time; per
-        request, the agent or why not. One that fails on the broker is `spawn_failed` (with
-        `raising`, its error is raised instead)."""
+        """Spawn each agent asked for that `admit` lets in: their routes declared
+        `SPAWNS_IN_FLIGHT` at a time, then logged in batches (`batch` agents of one type per
+        event at most); per request, the agent or why not. One whose routes or batch fail
+        on the broker is `spawn_failed`, nothing of it left on the broker (with `raising`,
+        the error is raised instead)."""
         known = [*self.registry.agents.values(), *self.pending.values()]
         now = datetime.now(UTC)
         admitted = admit(
@@ -198,16 +223,18 @@ class System1:
         )
         fresh = [a for a in admitted if isinstance(a, AgentInfo)]
         self.pending.update((a.agent_id, a) for a in fresh)
-
-        async def start(agent: AgentInfo) -> AgentInfo:
-            try:
-                return await self._start(agent)
-            finally:
+        try:
+            placed = await each_in_flight(
+                admitted, self._place, SPAWNS_IN_FLIGHT, "spawn_failed", raising
+            )
+            return await self._in_batches(placed, self._log_spawned, "spawn_failed", raising)
+        finally:
+            for agent in fresh:
                 self.pending.pop(agent.agent_id, None)
 
-        return await each_in_flight(admitted, start, SPAWNS_IN_FLIGHT, "spawn_failed", raising)
-
-    async def _start(self, agent: AgentInfo) -> AgentInfo:
+    async def _place(self, agent: AgentInfo) -> AgentInfo:
+        """The agent in its partition, its routes declared (first: what S3 sends it on
+        hearing of it, its LLM share, finds it); none of them left behind if that fails."""
         pool = agent.pool
         if pool is None:
             partition = partition_of(agent.agent_id, self.host.partitions)
@@ -216,11 +243,73 @@ class System1:
             if pool not in self.pools:  # its hosts declare them too; whoever is first
                 await declare_pool(self.bus, pool, self.host.type_partitions)
                 self.pools.add(pool)
-        agent = agent.model_copy(update={"partition": partition})
-        # Its routes first: what S3 sends it on hearing of it (its LLM share) finds it.
-        await declare_agent(self.bus, agent.agent_id, partition, pool)
-        await self._log(AgentSpawned(agent=agent), "spawned", agent.agent_type)
-        return self.registry.find(agent.agent_id)
+        agent = agent.model_copy(update={"partition": partition, "one_route": True})
+        try:
+            await declare_agent(self.bus, agent.agent_id, partition, pool)
+        except Exception:
+            await self._undeclare(agent)
+            raise
+        return agent
+
+    async def _unbind(self, agent: AgentInfo) -> None:
+        """The agent's route into its partition unbound, and the bindings an earlier
+        release gave it besides when its record says it is from one (no `one_route`)."""
+        lane = self.host.lane_of(agent)
+        await unbind_agent(self.bus, agent.agent_id, lane, earlier=not agent.one_route)
+
+    async def _undeclare(self, agent: AgentInfo) -> None:
+        """What `_place` declared for an agent never logged, removed (whatever is left)."""
+        with contextlib.suppress(Exception):
+            await self._unbind(agent)
+        await forget_agent(self.bus, agent.agent_id)
+
+    async def _log_spawned(self, batch: list[AgentInfo]) -> list[AgentInfo]:
+        """One batch of placed agents logged as spawned (a lone agent as `AgentSpawned`);
+        if that fails, their routes are removed and the error raised."""
+        event: RegistryEvent
+        event = AgentSpawned(agent=batch[0]) if len(batch) == 1 else AgentsSpawned(agents=batch)
+        try:
+            await self._log(event, "spawned", batch[0].agent_type)
+        except Exception:
+            await asyncio.gather(*map(self._undeclare, batch))
+            raise
+        finally:
+            for agent in batch:
+                self.pending.pop(agent.agent_id, None)
+        return [self.registry.agents.get(a.agent_id) or a for a in batch]
+
+    async def _in_batches(
+        self,
+        items: Sequence[AgentInfo | Refused],
+        work: Callable[[list[AgentInfo]], Awaitable[list[AgentInfo]]],
+        failed: str,
+        raising: bool,
+    ) -> list[AgentInfo | Refused]:
+        """`work` done on the agents of `items` in batches of one type and viable system
+        (at most `batch` agents each, in order), `BATCHES_IN_FLIGHT` at a time, the
+        refusals among them kept in their places: per item, what `work` gave for it or the
+        refusal. The agents of a batch whose work fails are refused as `failed`; with
+        `raising`, the error is raised."""
+        gate = asyncio.Semaphore(BATCHES_IN_FLIGHT)
+        outcome: dict[str, AgentInfo | Refused] = {}
+
+        async def one(batch: list[AgentInfo]) -> None:
+            async with gate:
+                try:
+                    done = await work(batch)
+                except Exception as error:
+                    if raising:
+                        raise
+                    ids = [a.agent_id for a in batch]
+                    log.warning(failed, agent_ids=ids, error=repr(error))
+                    for agent_id in ids:
+                        outcome[agent_id] = Refused(failed, f"{agent_id}: {error!r}"[:1024])
+                    return
+                outcome.update((a.agent_id, a) for a in done)
+
+        agents = [a for a in items if isinstance(a, AgentInfo)]
+        await asyncio.gather(*map(one, batches(agents, self.batch)))
+        return [outcome[a.agent_id] if isinstance(a, AgentInfo) else a for a in items]
 
     async def terminate(self, agent_id: str, reason: str) -> AgentInfo:
         (agent,) = await self.terminate_many([agent_id], reason, raising=True)
@@ -231,39 +320,56 @@ class System1:
     async def terminate_many(
         self, agent_ids: Sequence[str], reason: str, *, raising: bool = False
     ) -> list[AgentInfo | Refused]:
-        """Terminate each running agent named, `TERMINATIONS_IN_FLIGHT` at a time; per id,
-        the agent as it now stands or why not (`agent_not_found`, also for an id named twice).
-        One that fails on the broker is `terminate_failed` (with `raising`, its error is
-        raised instead)."""
+        """Terminate each running agent named: unrouted `TERMINATIONS_IN_FLIGHT` at a time,
+        then logged in batches (`batch` agents of one type per event at most), their results
+        exchanges deleted; per id, the agent as it now stands or why not (`agent_not_found`,
+        also for an id named twice). One that fails on the broker is `terminate_failed`
+        (with `raising`, its error is raised instead)."""
 
-        async def stop(agent: AgentInfo) -> AgentInfo:
-            return await self._stop(agent, reason)
+        async def unroute(agent: AgentInfo) -> AgentInfo:
+            # Unrouted first: a command sent from now on is returned as unroutable; one
+            # already in its partition is dead-lettered as `agent_terminated` where it is met.
+            await self._unbind(agent)
+            return agent
+
+        async def stop(batch: list[AgentInfo]) -> list[AgentInfo]:
+            return await self._log_terminated(batch, reason)
 
         found = self.registry.find_each(agent_ids)
-        ended = await each_in_flight(
-            found, stop, TERMINATIONS_IN_FLIGHT, "terminate_failed", raising
+        unrouted = await each_in_flight(
+            found, unroute, TERMINATIONS_IN_FLIGHT, "terminate_failed", raising
         )
+        ended = await self._in_batches(unrouted, stop, "terminate_failed", raising)
         if len(found) >= RELEASE_AFTER:
             memory.release()  # what the retired agents held goes back to the system
         return ended
 
-    async def _stop(self, agent: AgentInfo, reason: str) -> AgentInfo:
-        agent_id = agent.agent_id
-        event = AgentTerminated(
-            agent_id=agent_id,
-            agent_type=agent.agent_type,
-            reason=reason,
-            terminated_at=datetime.now(UTC),
-        )
-        # Unrouted first: a command sent from now on is returned as unroutable; one already
-        # in its partition is dead-lettered as `agent_terminated` where it is met.
-        await unbind_agent(self.bus, agent_id, self.host.lane_of(agent))
-        retired_here = agent_id in self.host.agents  # its retirement deletes the exchange
-        ended = await self._log(event, "terminated", agent.agent_type)
-        if not retired_here:
-            await forget_agent(self.bus, agent_id)
-        update = {"state": "terminated", "terminated_at": event.terminated_at}
-        return ended or agent.model_copy(update=update)
+    async def _log_terminated(self, batch: list[AgentInfo], reason: str) -> list[AgentInfo]:
+        """One batch of unrouted agents logged as terminated (a lone agent as
+        `AgentTerminated`), their results exchanges deleted."""
+        now = datetime.now(UTC)
+        agent_type = batch[0].agent_type
+        ids = [a.agent_id for a in batch]
+        event: RegistryEvent
+        if len(batch) == 1:
+            event = AgentTerminated(
+                agent_id=ids[0], agent_type=agent_type, reason=reason, terminated_at=now
+            )
+        else:
+            event = AgentsTerminated(
+                agent_ids=ids, agent_type=agent_type, reason=reason, terminated_at=now
+            )
+        retired_here = {i for i in ids if i in self.host.agents}  # retiring deletes it
+        await self._log(event, "terminated", agent_type)
+        gate = asyncio.Semaphore(TERMINATIONS_IN_FLIGHT)
+
+        async def forget(agent_id: str) -> None:
+            async with gate:
+                await forget_agent(self.bus, agent_id)
+
+        await asyncio.gather(*(forget(i) for i in ids if i not in retired_here))
+        update = {"state": "terminated", "terminated_at": now}
+        return [self.registry.agents.get(a.agent_id) or a.model_copy(update=update) for a in batch]
 
     async def rehome(
         self, vsm_id: str, agent_type: str, to_vsm_id: str, reason: str, cause: Envelope[Any]

@@ -86,14 +86,15 @@ async def forget_agent(bus: Bus, agent_id: str) -> None:
         await bus.declarations.delete_exchange(results_exchange(agent_id).name)
 
 
-async def unbind_agent(bus: Bus, agent_id: str, lane: Lane) -> None:
+async def unbind_agent(bus: Bus, agent_id: str, lane: Lane, *, earlier: bool = True) -> None:
     """Stop new commands reaching the agent: a publish for it is then returned as unroutable.
-    The bindings an earlier version gave it besides (`earlier_routes`) go at the same time."""
+    With `earlier` (an agent spawned by an earlier release: no `one_route` in its record),
+    the bindings that release gave it besides (`earlier_routes`) go at the same time."""
     pool, partition = lane
-    await asyncio.gather(
-        bus.declarations.unbind(agent_routes(agent_id, partition, pool)),
-        bus.declarations.unbind(earlier_routes(agent_id, partition, pool)),
-    )
+    routes = [agent_routes(agent_id, partition, pool)]
+    if earlier:
+        routes.append(earlier_routes(agent_id, partition, pool))
+    await asyncio.gather(*map(bus.declarations.unbind, routes))
 
 
 async def retire_earlier_queue(bus: Bus, agent_id: str) -> None:

@@ -21,7 +21,14 @@ from vsm.contract.algedonic import AlgedonicSignal
 from vsm.contract.approvals import ApprovalDecided, ApprovalRequested
 from vsm.contract.control import AllocationChanged, AuditFindings, ResourceHeadroom
 from vsm.contract.coordination import Damping, OscillationDetected, OscillationIndex, Rescheduled
-from vsm.contract.operations import AGENT_DEAD_LETTERS, AgentCrashed, AgentSpawned, AgentTerminated
+from vsm.contract.operations import (
+    AGENT_DEAD_LETTERS,
+    AgentCrashed,
+    AgentSpawned,
+    AgentsSpawned,
+    AgentsTerminated,
+    AgentTerminated,
+)
 from vsm.contract.performance import UnitPerformance
 from vsm.contract.policy import PolicyChanged
 from vsm.contract.recursion import MetaSystemRetired, MetaSystemSpawned, ViabilityReport
@@ -88,7 +95,9 @@ SHOWN = (
     Rescheduled,
     OscillationIndex,
     AgentSpawned,
+    AgentsSpawned,
     AgentTerminated,
+    AgentsTerminated,
     AgentCrashed,
     MetaSystemSpawned,
     MetaSystemRetired,
