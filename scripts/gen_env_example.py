@@ -58,7 +58,7 @@ MEANINGS = {
     "HTTP_HOST": "Address of the service's HTTP server (0.0.0.0 in containers).",
     "HTTP_PORT": "Port of the service's HTTP server (make run gives each service its own).",
     "METRICS_PORT": "A second port serving only GET /metrics, without a token (unset: none).",
-    "HEALTH_INTERVAL": "Seconds between heartbeats on vsm.health.",
+    "HEALTH_INTERVAL": "Seconds between heartbeats on vsm.health (down after 2.5 of silence).",
     "PREFETCH_COUNT": "Unacknowledged messages per consumer channel.",
     "REQUEST_TIMEOUT_S": "Default deadline of a request/reply, in seconds.",
     "SHUTDOWN_GRACE_S": "How long in-flight work may take after SIGTERM, in seconds.",

@@ -41,3 +41,21 @@ def test_agent_hosts_are_shown_with_their_offers_and_agents() -> None:
     assert (hosts["host-b"].offers, hosts["host-b"].agents) == ([], 0)
     assert hosts["host-c"].state == "down"
     assert "agent-host" not in {c.service for c in status.components}
+
+
+def test_each_instance_is_down_after_two_and_a_half_of_its_own_intervals() -> None:
+    """Services beat at their own pace (operations every 2 s, the others every 10 s by
+    default): the board judges each by the interval its report carries."""
+    board, watched = HealthBoard(), {"control", "operations"}
+    slow = report("control", "s3-1").model_copy(update={"interval_s": 10.0})
+    fast = report("operations", "ops-1").model_copy(update={"interval_s": 2.0})
+    board.record(slow, NOW)
+    board.record(fast, NOW)
+
+    def states(after_s: float) -> dict[str, str]:
+        status = system_status(board, NOW + timedelta(seconds=after_s), "root")
+        return {c.service: c.state for c in status.components if c.service in watched}
+
+    assert states(5.0) == {"control": "up", "operations": "up"}
+    assert states(6.0) == {"control": "up", "operations": "down"}
+    assert states(26.0) == {"control": "down", "operations": "down"}

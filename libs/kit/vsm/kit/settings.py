@@ -40,7 +40,9 @@ class ServiceSettings(BaseSettings):
     http_port: int = Field(default=8080, ge=0, le=65535)
     # A second port serving only `GET /metrics`, for a scraper inside the cluster (unset: none).
     metrics_port: int | None = Field(default=None, ge=1, le=65535)
-    health_interval: float = Field(default=2.0, gt=0, le=60)  # seconds between heartbeats
+    # Seconds between heartbeats. They feed S5's board and S4's sightings, which count a
+    # sender down after 2.5 of ITS intervals; operations beats faster (placement).
+    health_interval: float = Field(default=10.0, gt=0, le=60)
     prefetch_count: int = Field(default=64, ge=1, le=10_000)
     request_timeout_s: float = Field(default=5.0, gt=0, le=300)
     shutdown_grace_s: float = Field(default=10.0, ge=0, le=300)

@@ -11,6 +11,9 @@ from vsm.kit.llm import LlmSettings
 
 class Settings(LlmSettings):
     http_port: int = Field(default=8001, ge=0, le=65535)
+    # The replicas place partitions by each other's heartbeats (`placement_ttl_s` and
+    # `placement_fresh_s` are multiples of it): shorter than the other services' 10 s.
+    health_interval: float = Field(default=2.0, gt=0, le=60)
     anthropic_api_key: SecretStr | None = None
     anthropic_base_url: str | None = None
     llm_request_timeout_s: float = Field(default=30.0, gt=0, le=600)
