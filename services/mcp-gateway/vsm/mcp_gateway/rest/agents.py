@@ -282,7 +282,7 @@ def dependencies(
     async def provide_agents() -> Agents:
         return agents
 
-    return {"agents": Provide(provide_agents)}
+    return {"agents": Provide(provide_agents, use_cache=True)}
 
 
 class AgentsController(Controller):
