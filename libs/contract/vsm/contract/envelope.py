@@ -12,7 +12,7 @@ are left out, as CloudEvents asks.
 from __future__ import annotations
 
 import functools
-import os
+import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
@@ -28,7 +28,7 @@ from pydantic_core import PydanticCustomError
 
 from vsm.contract.message import Message, model_for
 
-__all__ = ["CONTENT_TYPE", "TRACEPARENT", "Envelope", "VsmId", "new_id", "typed_envelope"]
+__all__ = ["CONTENT_TYPE", "TRACEPARENT", "Envelope", "VsmId", "typed_envelope"]
 
 VsmId = Annotated[
     str,
@@ -44,18 +44,6 @@ BodyT = TypeVar("BodyT", bound=Message)
 
 CONTENT_TYPE = "application/cloudevents+json"
 """The AMQP content type of every envelope: the CloudEvents JSON format, structured mode."""
-
-
-_VERSION_4 = (0x4000 << 64) | (0x8000 << 48)
-_RANDOM_BITS = ~((0xF000 << 64) | (0xC000 << 48))
-
-
-def new_id() -> str:
-    """A random (version 4) UUID's text, as `str(uuid.uuid4())` writes it, at half its cost
-    (messages and commands take one or two each)."""
-    bits = int.from_bytes(os.urandom(16)) & _RANDOM_BITS | _VERSION_4
-    h = f"{bits:032x}"
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def _absent(value: object) -> bool:
@@ -150,7 +138,7 @@ class Envelope(BaseModel, Generic[BodyT]):
         traceparent: str | None = None,
     ) -> Envelope[BodyT]:
         """A new envelope for `body`; with a `cause`, it joins the cause's chain and system."""
-        message_id = new_id()
+        message_id = str(uuid.uuid4())
         envelope: Envelope[BodyT] = typed_envelope(type(body))(
             id=message_id,
             source=source,

@@ -11,13 +11,14 @@ share); results leave on `vsm.s1.<agent_id>.results`.
 
 from __future__ import annotations
 
+import uuid
 import zlib
 from datetime import datetime
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from vsm.contract.envelope import VsmId, new_id
+from vsm.contract.envelope import VsmId
 from vsm.contract.journal import LogSnapshot
 from vsm.contract.message import Message
 from vsm.contract.topology import (
@@ -561,7 +562,7 @@ class AgentCommand(Message):
         description="The agent the command is for: an agent refuses (`misaddressed`) a command "
         "that names another. Senders of earlier releases leave it out.",
     )
-    command_id: str = Field(default_factory=new_id, min_length=1, max_length=128)
+    command_id: str = Field(default_factory=lambda: str(uuid.uuid4()), min_length=1, max_length=128)
     command_type: str = Field(pattern=COMMAND_PATTERN)
     data: dict[str, Any] = Field(default_factory=dict)
 
