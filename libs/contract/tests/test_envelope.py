@@ -116,6 +116,12 @@ def test_a_body_of_another_type_than_expected_is_refused() -> None:
         Envelope[AlgedonicSignal].model_validate(ping)
 
 
+def test_a_body_model_must_be_the_one_its_type_names() -> None:
+    sent = Envelope.wrap(PAIN, source="vsm/test")
+    with pytest.raises(ValidationError, match="does not match body"):
+        Envelope[Message](**{**dict(sent), "type": Ping.TYPE})
+
+
 def test_two_models_cannot_claim_the_same_type() -> None:
     with pytest.raises(TypeError, match="is taken"):
 

@@ -93,11 +93,17 @@ class Envelope(BaseModel, Generic[BodyT]):
     @model_validator(mode="before")
     @classmethod
     def _resolve_body(cls, value: Any) -> Any:
-        """Validate `data` against the model its `type` names, so unions pick the right body."""
-        if not isinstance(value, dict) or not isinstance(value.get("data"), dict):
+        """Validate `data` against the model its `type` names, so unions pick the right body;
+        a body given as a model must be the one its `type` names. One validator, no second
+        pass over the envelope: it runs for every message sent and received."""
+        if not isinstance(value, dict):
             return value
-        message_type = value.get("type")
-        if not isinstance(message_type, str):
+        data, message_type = value.get("data"), value.get("type")
+        if isinstance(data, Message):
+            if message_type != data.TYPE:
+                raise ValueError(f"type {message_type!r} does not match body {data.TYPE!r}")
+            return value
+        if not isinstance(data, dict) or not isinstance(message_type, str):
             return value
         model = model_for(message_type)
         if model is None:
@@ -107,7 +113,7 @@ class Envelope(BaseModel, Generic[BodyT]):
                 {"message_type": message_type},
             )
         try:
-            body = model.model_validate(value["data"])
+            body = model.model_validate(data)
         except ValidationError as error:
             raise ValidationError.from_exception_data(
                 cls.__name__,
@@ -117,12 +123,6 @@ class Envelope(BaseModel, Generic[BodyT]):
                 ],
             ) from error
         return {**value, "data": body}
-
-    @model_validator(mode="after")
-    def _type_names_body(self) -> Envelope[BodyT]:
-        if self.type != self.data.TYPE:
-            raise ValueError(f"type {self.type!r} does not match body {self.data.TYPE!r}")
-        return self
 
     @classmethod
     def wrap(

@@ -393,7 +393,8 @@ class Bus:
         priority: int | None = None,
     ) -> Envelope[BodyT]:
         carrier: dict[str, str] = {}
-        propagate.inject(carrier)
+        if self.telemetry.tracing:  # without spans there is no context to carry on
+            propagate.inject(carrier)
         return Envelope.wrap(
             body,
             source=self.source,

@@ -221,4 +221,4 @@ def dependencies(bus: Bus) -> dict[str, Provide]:
     async def provide_bus() -> Bus:
         return bus
 
-    return {"bus": Provide(provide_bus)}
+    return {"bus": Provide(provide_bus, use_cache=True)}  # one bus for good
