@@ -868,8 +868,10 @@ async def spawn_bulk(ctx: Context) -> Figures:
     in the viable system `root/bulk`): `spawn_s`, agents/s, the CPU per spawn of the
     services and of the broker (`broker_cpu_us_per_op`), against the broker's floor for as
     many agents (`routes_floor`, as `system.spawn_1000`); then terminate all of them over
-    REST in one bulk request (`POST /api/vsm/agents:bulk-terminate`: `terminated_per_s`
-    beside `spawned_per_s`, `terminate_vs_spawn`, the CPU per termination) and ask the
+    REST in one bulk request once the system is quiet again (`settled_s`, `quiesce`: the
+    agents' first reports taken in), as it was when they were spawned
+    (`POST /api/vsm/agents:bulk-terminate`: `terminated_per_s` beside `spawned_per_s`,
+    `terminate_vs_spawn`, the CPU per termination) and ask the
     broker what it still holds of them. Runs once, after the rounds; its deadline is 600 s
     (launching the system when no case did before, the floor, the spawns and the
     terminations)."""
@@ -889,11 +891,15 @@ async def spawn_bulk(ctx: Context) -> Figures:
     if len(spawned) != n:
         raise RuntimeError(f"bulk spawn: {answer['refused']} of {n} refused")
     spawn_s = n / spawn["agents_per_s"]
+    # Terminated from a quiet system, as they were spawned into one: not while S3, S4 and S5
+    # still take in the new agents' first reports (that wait is `settled_s`).
+    settled_s = await quiesce(system, IDLE_SETTLE_S if not ctx.quick else 2.0)
     async with asyncio.timeout(DEADLINE_S):
         terminated = await system.terminate_bulk(spawned)
     left = await asyncio.to_thread(broker_leftovers, system.broker_pid, spawned)
     return {
         "spawn_s": spawn_s,
+        "settled_s": settled_s,
         "broker_floor_s": floor.seconds,
         "spawn_vs_floor": spawn_s / floor.seconds,
         **spawn,
