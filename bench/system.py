@@ -631,6 +631,8 @@ class Floor:
     seconds: float
     broker_cpu_s: float | None
     """The broker's CPU time for it, when its process is local."""
+    undo: Floor | None = None
+    """The same for removing it again, where that is timed (`routes_floor`)."""
 
 
 async def quorum_floor(ctx: Context, system: System, n: int, channels: int) -> Floor:
@@ -660,10 +662,12 @@ async def quorum_floor(ctx: Context, system: System, n: int, channels: int) -> F
         for name in deleting:
             await channel.queue_delete(name)
 
+    began, cpu = time.perf_counter(), cpu_s(broker) if broker else 0.0
     await asyncio.gather(*(delete(channel) for channel in opened))
+    undo = Floor(time.perf_counter() - began, cpu_s(broker) - cpu if broker else None)
     for channel in opened:
         await channel.close()
-    return floor
+    return Floor(floor.seconds, floor.broker_cpu_s, undo)
 
 
 async def routes_floor(ctx: Context, system: System, n: int, channels: int) -> Floor:
@@ -671,7 +675,8 @@ async def routes_floor(ctx: Context, system: System, n: int, channels: int) -> F
     agents, over `channels` channels at once, with bare aio-pika: the agent's durable topic
     results exchange joined into `vsm.s1.results`, and its one binding into its partition
     queue (`*.<id>.*` on `vsm.s1.commands`: commands, audits, and allocations and notes
-    through the fixed joins); deleted afterwards (untimed)."""
+    through the fixed joins); then, timed as `undo`, the same removed as a termination
+    removes them (the binding unbound, the exchange deleted with its join)."""
     ns = system.name
     partition = ns(partition_queue(0).name)
     aggregate = ns(topology.S1_RESULTS.name)
@@ -707,10 +712,12 @@ async def routes_floor(ctx: Context, system: System, n: int, channels: int) -> F
                 await queue.unbind(source, routing_key=key.format(name))
             await channel.exchange_delete(results)
 
+    began, cpu = time.perf_counter(), cpu_s(broker) if broker else 0.0
     await asyncio.gather(*(delete(channel) for channel in opened))
+    undo = Floor(time.perf_counter() - began, cpu_s(broker) - cpu if broker else None)
     for channel in opened:
         await channel.close()
-    return floor
+    return Floor(floor.seconds, floor.broker_cpu_s, undo)
 
 
 async def idle_cpu(
@@ -911,8 +918,24 @@ async def spawn_bulk(ctx: Context) -> Figures:
         "spawned_per_s": spawn["agents_per_s"],
         **terminated,
         "terminate_vs_spawn": terminated["terminated_per_s"] / spawn["agents_per_s"],
+        **undo_floor(floor, n, terminated["terminated_per_s"]),
         **left,
     }
+
+
+def undo_floor(floor: Floor, n: int, terminated_per_s: float) -> Figures:
+    """The broker's floor for removing `n` agents' routes (`routes_floor`'s `undo`), beside
+    the terminations: `terminate_floor_s`, `terminate_vs_floor` (time over the floor's) and
+    `terminate_broker_floor_cpu_us_per_op`."""
+    if floor.undo is None:
+        return {}
+    figures = {
+        "terminate_floor_s": floor.undo.seconds,
+        "terminate_vs_floor": n / terminated_per_s / floor.undo.seconds,
+    }
+    if floor.undo.broker_cpu_s is not None:
+        figures["terminate_broker_floor_cpu_us_per_op"] = floor.undo.broker_cpu_s / n * 1e6
+    return figures
 
 
 @benchmark("system.idle_rss", rounds=1)
