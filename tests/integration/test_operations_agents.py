@@ -21,6 +21,7 @@ import pytest
 from scripts.localrun import LocalSystem
 from tests.support.cleanup import delete_namespace
 from tests.support.fake_anthropic import FakeAnthropic
+from tests.support.polling import eventually
 from tests.support.probe import Probe, open_probe
 from tests.support.system import launch
 from tests.support.tokens import gateway_client
@@ -157,9 +158,17 @@ async def test_an_agent_is_no_queue_and_a_terminated_one_leaves_no_route_nor_res
                     f"{prefix}.{earlier_command_queue(agent_id).name}", ensure=True
                 )
         assert (await rest.delete(f"/api/vsm/agents/{agent_id}")).status_code == 200
-        channel = await connection.channel()
-        with pytest.raises(aio_pika.exceptions.ChannelNotFoundEntity):
-            await channel.get_exchange(exchange, ensure=True)
+
+        async def deleted() -> bool:  # in the background, just after the answer
+            channel = await connection.channel()
+            try:
+                await channel.get_exchange(exchange, ensure=True)
+            except aio_pika.exceptions.ChannelNotFoundEntity:
+                return True
+            await channel.close()
+            return False
+
+        await eventually(deleted, timeout=20, what="the results exchange deleted")
         channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
         target = await channel.get_exchange(commands, ensure=False)
         with pytest.raises(aio_pika.exceptions.DeliveryError):  # returned: no route left

@@ -1,0 +1,120 @@
+"""The results exchanges of terminated agents are deleted in the background (`Cleanup`), on the
+real broker: an agent spawned again under the same id keeps its new exchange, whether the
+earlier one's deletion was still waiting or already under way; a graceful stop finishes what
+is pending, and says how much it could not."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import aio_pika
+import pytest
+
+from tests.support.cleanup import delete_namespace
+from vsm.contract import topology
+from vsm.contract.operations import AGENT_DEAD_LETTERS, partition_queue, results_exchange
+from vsm.kit.bus import Bus
+from vsm.kit.names import Namespace
+from vsm.kit.runtime import Runtime
+from vsm.kit.settings import ServiceSettings
+from vsm.operations.cleanup import Cleanup
+from vsm.operations.wiring import declare_agent, declare_shared
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
+
+WAITING, UNDER_WAY = "worker-c1ea0000aaaa", "worker-c1ea0000bbbb"
+DRAINED = [f"worker-c1ea0000cc{k:02d}" for k in range(3)]
+ABANDONED = [f"worker-c1ea0000dd{k:02d}" for k in range(3)]
+ALL = [WAITING, UNDER_WAY, *DRAINED, *ABANDONED]
+
+
+@pytest.fixture
+async def bus(amqp_url: str, namespace: str) -> AsyncIterator[Bus]:
+    settings = ServiceSettings(
+        amqp_url=amqp_url, vsm_namespace=namespace, instance_id="cleanup", log_format="console"
+    )
+    bus = Runtime("operations", settings).bus
+    await bus.start()
+    try:
+        await declare_shared(bus, 1)
+        yield bus
+    finally:
+        await bus.stop()
+        await delete_namespace(
+            amqp_url,
+            namespace,
+            queues=[AGENT_DEAD_LETTERS, partition_queue(0).name],
+            exchanges=[results_exchange(a).name for a in ALL],
+        )
+
+
+async def exists(connection: aio_pika.abc.AbstractConnection, exchange: str) -> bool:
+    channel = await connection.channel()
+    try:
+        await channel.get_exchange(exchange, ensure=True)
+    except aio_pika.exceptions.ChannelNotFoundEntity:
+        return False
+    await channel.close()
+    return True
+
+
+async def test_an_agent_spawned_again_under_its_id_keeps_its_results_exchange(
+    bus: Bus, amqp_url: str, namespace: str
+) -> None:
+    ns = Namespace(namespace).name
+    cleanup = Cleanup(bus)
+    async with await aio_pika.connect(amqp_url) as connection:
+        channel = await connection.channel()
+        for agent_id in (WAITING, UNDER_WAY):
+            await declare_agent(bus, agent_id, 0)
+            cleanup.forget([agent_id])  # terminated: its deletion left to the worker
+            if agent_id == UNDER_WAY:
+                await asyncio.sleep(0)  # the worker takes it up
+                assert agent_id in cleanup.deleting
+            else:
+                assert agent_id in cleanup.waiting
+
+            await cleanup.claim(agent_id)  # spawned again: what `System1._place` does first
+            await declare_agent(bus, agent_id, 0)
+
+        assert await cleanup.drain(30) == 0
+        own = await channel.declare_queue(exclusive=True, auto_delete=True)
+        everyone = await channel.declare_queue(exclusive=True, auto_delete=True)
+        await everyone.bind(ns(topology.S1_RESULTS.name), routing_key="#")
+        for agent_id in (WAITING, UNDER_WAY):
+            results = ns(results_exchange(agent_id).name)
+            assert await exists(connection, results), agent_id
+            await own.bind(results, routing_key="#")
+            exchange = await channel.get_exchange(results, ensure=False)
+            await exchange.publish(aio_pika.Message(agent_id.encode()), f"worker.{agent_id}.x")
+        for queue in (own, everyone):  # the observer of each, and of all, hears both
+            heard = set()
+            async with queue.iterator(timeout=10) as messages:
+                async for message in messages:
+                    heard.add(message.body.decode())
+                    if len(heard) == 2:
+                        break
+            assert heard == {WAITING, UNDER_WAY}
+
+
+async def test_a_graceful_stop_drains_the_deletions_pending_and_counts_what_it_cannot(
+    bus: Bus, amqp_url: str, namespace: str
+) -> None:
+    ns = Namespace(namespace).name
+    for agent_id in [*DRAINED, *ABANDONED]:
+        await declare_agent(bus, agent_id, 0)
+    drained, abandoned = Cleanup(bus), Cleanup(bus)
+    drained.forget(DRAINED)
+    abandoned.forget(ABANDONED)
+    assert len(drained) == len(abandoned) == 3  # what the gauge shows
+
+    assert await abandoned.drain(0) == 3  # no time left: all three logged as left undone
+    assert await drained.drain(30) == 0
+    assert len(drained) == 0
+
+    async with await aio_pika.connect(amqp_url) as connection:
+        for agent_id in DRAINED:
+            assert not await exists(connection, ns(results_exchange(agent_id).name)), agent_id
+        for agent_id in ABANDONED:  # the leak a stop short of time leaves (and says)
+            assert await exists(connection, ns(results_exchange(agent_id).name)), agent_id
