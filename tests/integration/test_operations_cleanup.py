@@ -7,18 +7,28 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
 import aio_pika
 import pytest
 
 from tests.support.cleanup import delete_namespace
 from vsm.contract import topology
-from vsm.contract.operations import AGENT_DEAD_LETTERS, partition_queue, results_exchange
+from vsm.contract.operations import (
+    AGENT_DEAD_LETTERS,
+    partition_of,
+    partition_queue,
+    results_exchange,
+)
 from vsm.kit.bus import Bus
+from vsm.kit.egress import EgressPolicy
 from vsm.kit.names import Namespace
 from vsm.kit.runtime import Runtime
 from vsm.kit.settings import ServiceSettings
 from vsm.operations.cleanup import Cleanup
+from vsm.operations.host import AgentHost
+from vsm.operations.registry import new_agent
+from vsm.operations.system1 import System1
 from vsm.operations.wiring import declare_agent, declare_shared
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
@@ -26,27 +36,35 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 WAITING, UNDER_WAY = "worker-c1ea0000aaaa", "worker-c1ea0000bbbb"
 DRAINED = [f"worker-c1ea0000cc{k:02d}" for k in range(3)]
 ABANDONED = [f"worker-c1ea0000dd{k:02d}" for k in range(3)]
-ALL = [WAITING, UNDER_WAY, *DRAINED, *ABANDONED]
+RESPAWNED = "worker-c1ea0000eeee"
+ALL = [WAITING, UNDER_WAY, *DRAINED, *ABANDONED, RESPAWNED]
+PARTITIONS = 16
+"""The host's default, as `System1` places agents."""
 
 
 @pytest.fixture
-async def bus(amqp_url: str, namespace: str) -> AsyncIterator[Bus]:
+async def runtime(amqp_url: str, namespace: str) -> AsyncIterator[Runtime]:
     settings = ServiceSettings(
         amqp_url=amqp_url, vsm_namespace=namespace, instance_id="cleanup", log_format="console"
     )
-    bus = Runtime("operations", settings).bus
-    await bus.start()
+    runtime = Runtime("operations", settings)
+    await runtime.bus.start()
     try:
-        await declare_shared(bus, 1)
-        yield bus
+        await declare_shared(runtime.bus, PARTITIONS)
+        yield runtime
     finally:
-        await bus.stop()
+        await runtime.bus.stop()
         await delete_namespace(
             amqp_url,
             namespace,
-            queues=[AGENT_DEAD_LETTERS, partition_queue(0).name],
+            queues=[AGENT_DEAD_LETTERS, *(partition_queue(k).name for k in range(PARTITIONS))],
             exchanges=[results_exchange(a).name for a in ALL],
         )
+
+
+@pytest.fixture
+def bus(runtime: Runtime) -> Bus:
+    return runtime.bus
 
 
 async def exists(connection: aio_pika.abc.AbstractConnection, exchange: str) -> bool:
@@ -118,3 +136,22 @@ async def test_a_graceful_stop_drains_the_deletions_pending_and_counts_what_it_c
             assert not await exists(connection, ns(results_exchange(agent_id).name)), agent_id
         for agent_id in ABANDONED:  # the leak a stop short of time leaves (and says)
             assert await exists(connection, ns(results_exchange(agent_id).name)), agent_id
+
+
+async def test_a_spawn_takes_its_agent_id_back_from_the_cleanup_before_declaring(
+    runtime: Runtime, amqp_url: str, namespace: str
+) -> None:
+    """`System1._place` (what a spawn does before logging) under the id of an agent whose
+    deletion is still pending: the exchange it declares stays."""
+    host = AgentHost(runtime.bus, runtime.direct, None, 60.0, "cleanup")
+    system1 = System1(runtime.bus, host, EgressPolicy())
+    earlier = new_agent("worker", {}, datetime.now(UTC)).model_copy(update={"agent_id": RESPAWNED})
+    await declare_agent(runtime.bus, RESPAWNED, partition_of(RESPAWNED, PARTITIONS))
+    host.cleanup.forget([RESPAWNED])  # the earlier agent of that id, terminated
+
+    placed = await system1._place(earlier)  # spawned again
+
+    assert placed.agent_id == RESPAWNED
+    assert await host.cleanup.drain(30) == 0
+    async with await aio_pika.connect(amqp_url) as connection:
+        assert await exists(connection, Namespace(namespace).name(results_exchange(RESPAWNED).name))
