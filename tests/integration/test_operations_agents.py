@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from scripts.localrun import LocalSystem
-from tests.support.cleanup import delete_namespace
+from tests.support.cleanup import delete_namespace, exchange_exists
 from tests.support.fake_anthropic import FakeAnthropic
 from tests.support.polling import eventually
 from tests.support.probe import Probe, open_probe
@@ -160,13 +160,7 @@ async def test_an_agent_is_no_queue_and_a_terminated_one_leaves_no_route_nor_res
         assert (await rest.delete(f"/api/vsm/agents/{agent_id}")).status_code == 200
 
         async def deleted() -> bool:  # in the background, just after the answer
-            channel = await connection.channel()
-            try:
-                await channel.get_exchange(exchange, ensure=True)
-            except aio_pika.exceptions.ChannelNotFoundEntity:
-                return True
-            await channel.close()
-            return False
+            return not await exchange_exists(connection, exchange)
 
         await eventually(deleted, timeout=20, what="the results exchange deleted")
         channel = await connection.channel(publisher_confirms=True, on_return_raises=True)

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 import aio_pika
 import pytest
 
-from tests.support.cleanup import delete_namespace
+from tests.support.cleanup import delete_namespace, exchange_exists
 from vsm.contract import topology
 from vsm.contract.operations import (
     AGENT_DEAD_LETTERS,
@@ -67,16 +67,6 @@ def bus(runtime: Runtime) -> Bus:
     return runtime.bus
 
 
-async def exists(connection: aio_pika.abc.AbstractConnection, exchange: str) -> bool:
-    channel = await connection.channel()
-    try:
-        await channel.get_exchange(exchange, ensure=True)
-    except aio_pika.exceptions.ChannelNotFoundEntity:
-        return False
-    await channel.close()
-    return True
-
-
 async def test_an_agent_spawned_again_under_its_id_keeps_its_results_exchange(
     bus: Bus, amqp_url: str, namespace: str
 ) -> None:
@@ -102,7 +92,7 @@ async def test_an_agent_spawned_again_under_its_id_keeps_its_results_exchange(
         await everyone.bind(ns(topology.S1_RESULTS.name), routing_key="#")
         for agent_id in (WAITING, UNDER_WAY):
             results = ns(results_exchange(agent_id).name)
-            assert await exists(connection, results), agent_id
+            assert await exchange_exists(connection, results), agent_id
             await own.bind(results, routing_key="#")
             exchange = await channel.get_exchange(results, ensure=False)
             await exchange.publish(aio_pika.Message(agent_id.encode()), f"worker.{agent_id}.x")
@@ -133,9 +123,11 @@ async def test_a_graceful_stop_drains_the_deletions_pending_and_counts_what_it_c
 
     async with await aio_pika.connect(amqp_url) as connection:
         for agent_id in DRAINED:
-            assert not await exists(connection, ns(results_exchange(agent_id).name)), agent_id
+            assert not await exchange_exists(connection, ns(results_exchange(agent_id).name)), (
+                agent_id
+            )
         for agent_id in ABANDONED:  # the leak a stop short of time leaves (and says)
-            assert await exists(connection, ns(results_exchange(agent_id).name)), agent_id
+            assert await exchange_exists(connection, ns(results_exchange(agent_id).name)), agent_id
 
 
 async def test_a_spawn_takes_its_agent_id_back_from_the_cleanup_before_declaring(
@@ -154,4 +146,6 @@ async def test_a_spawn_takes_its_agent_id_back_from_the_cleanup_before_declaring
     assert placed.agent_id == RESPAWNED
     assert await host.cleanup.drain(30) == 0
     async with await aio_pika.connect(amqp_url) as connection:
-        assert await exists(connection, Namespace(namespace).name(results_exchange(RESPAWNED).name))
+        assert await exchange_exists(
+            connection, Namespace(namespace).name(results_exchange(RESPAWNED).name)
+        )
