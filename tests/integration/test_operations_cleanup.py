@@ -1,7 +1,8 @@
 """The results exchanges of terminated agents are deleted in the background (`Cleanup`), on the
 real broker: an agent spawned again under the same id keeps its new exchange, whether the
 earlier one's deletion was still waiting or already under way; a graceful stop finishes what
-is pending, and says how much it could not."""
+is pending, and says how much it could not; a replica starting deletes again the exchanges
+of the agents terminated lately (those a replica that died first left)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from tests.support.cleanup import delete_namespace, exchange_exists
 from vsm.contract import topology
 from vsm.contract.operations import (
     AGENT_DEAD_LETTERS,
+    AgentSpawned,
+    AgentTerminated,
     partition_of,
     partition_queue,
     results_exchange,
@@ -37,7 +40,8 @@ WAITING, UNDER_WAY = "worker-c1ea0000aaaa", "worker-c1ea0000bbbb"
 DRAINED = [f"worker-c1ea0000cc{k:02d}" for k in range(3)]
 ABANDONED = [f"worker-c1ea0000dd{k:02d}" for k in range(3)]
 RESPAWNED = "worker-c1ea0000eeee"
-ALL = [WAITING, UNDER_WAY, *DRAINED, *ABANDONED, RESPAWNED]
+LEFT_BY_A_CRASH = "worker-c1ea0000ffff"
+ALL = [WAITING, UNDER_WAY, *DRAINED, *ABANDONED, RESPAWNED, LEFT_BY_A_CRASH]
 PARTITIONS = 16
 """The host's default, as `System1` places agents."""
 
@@ -149,3 +153,28 @@ async def test_a_spawn_takes_its_agent_id_back_from_the_cleanup_before_declaring
         assert await exchange_exists(
             connection, Namespace(namespace).name(results_exchange(RESPAWNED).name)
         )
+
+
+async def test_a_replica_starting_deletes_again_what_a_terminated_agent_left(
+    runtime: Runtime, amqp_url: str, namespace: str
+) -> None:
+    """The registry replayed shows an agent terminated a moment ago whose exchange is still
+    there (the replica that logged it died before its deletion): deleted once caught up."""
+    host = AgentHost(runtime.bus, runtime.direct, None, 60.0, "cleanup")
+    system1 = System1(runtime.bus, host, EgressPolicy())
+    now = datetime.now(UTC)
+    agent = new_agent("worker", {}, now).model_copy(update={"agent_id": LEFT_BY_A_CRASH})
+    await declare_agent(runtime.bus, LEFT_BY_A_CRASH, partition_of(LEFT_BY_A_CRASH, PARTITIONS))
+    ended = AgentTerminated(
+        agent_id=LEFT_BY_A_CRASH, agent_type="worker", reason="test", terminated_at=now
+    )
+    await system1.apply("e1", AgentSpawned(agent=agent), live=False)
+    await system1.apply("e2", ended, live=False)
+
+    await system1.caught_up()
+
+    assert len(host.cleanup) == 1
+    assert await host.cleanup.drain(30) == 0
+    async with await aio_pika.connect(amqp_url) as connection:
+        name = Namespace(namespace).name(results_exchange(LEFT_BY_A_CRASH).name)
+        assert not await exchange_exists(connection, name)

@@ -14,9 +14,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
 
 import structlog
 
+from vsm.contract.operations import AgentInfo
 from vsm.kit.bus import Bus
 from vsm.operations.wiring import forget_agent
 
@@ -25,6 +27,19 @@ CLEANUPS_IN_FLIGHT = 32
 commands meanwhile."""
 
 log = structlog.get_logger("vsm.operations.cleanup")
+
+
+def terminated_within(agents: Iterable[AgentInfo], now: datetime, within: timedelta) -> list[str]:
+    """The ids of `agents` terminated less than `within` before `now` (a time without a zone
+    read as UTC)."""
+    ids = []
+    for agent in agents:
+        at = agent.terminated_at
+        if agent.state != "terminated" or at is None:
+            continue
+        if now - (at if at.tzinfo is not None else at.replace(tzinfo=UTC)) < within:
+            ids.append(agent.agent_id)
+    return ids
 
 
 class Cleanup:

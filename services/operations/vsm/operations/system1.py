@@ -38,6 +38,7 @@ from vsm.kit import memory
 from vsm.kit.bus import Bus
 from vsm.kit.egress import EgressPolicy
 from vsm.operations.admission import admit
+from vsm.operations.cleanup import terminated_within
 from vsm.operations.host import AgentHost
 from vsm.operations.offers import HostOffers
 from vsm.operations.registry import Registry
@@ -170,14 +171,8 @@ class System1:
 
     def recently_terminated(self, now: datetime) -> list[str]:
         """The agents of the types served here terminated within `CLEAN_AGAIN_WITHIN`."""
-        return [
-            agent.agent_id
-            for agent in self.registry.agents.values()
-            if agent.state == "terminated"
-            and agent.terminated_at is not None
-            and now - agent.terminated_at < CLEAN_AGAIN_WITHIN
-            and self.host.serves(agent)
-        ]
+        served = filter(self.host.serves, self.registry.agents.values())
+        return terminated_within(served, now, CLEAN_AGAIN_WITHIN)
 
     async def _log(
         self,
