@@ -17,7 +17,6 @@ from bench import DEADLINE_S, Context, Figures, benchmark
 from bench.system import (
     IDLE_SETTLE_S,
     ProcessClock,
-    broker_leftovers,
     idle_cpu,
     launched,
     rss_mib,
@@ -41,7 +40,8 @@ async def idle_10k(ctx: Context) -> Figures:
     seven services and the broker, % of one core, over 30 s) and operations' VmRSS before the
     spawns, after them and after the idle window (`rss_growth_mib`); then every agent
     terminated over REST in bulk requests of 1,000 (`terminated_per_s` beside
-    `spawned_per_s`, `terminate_vs_spawn`), and `left_exchanges`/`left_bindings`."""
+    `spawned_per_s`, `terminate_vs_spawn`), then until the broker holds nothing of them
+    (`cleaned_s`, `cleaned_vs_spawn`), and `left_exchanges`/`left_bindings`."""
     size = 100 if ctx.quick else BULK_SIZE
     n = BULKS * size
     async with launched(ctx, "10k", workers=False) as system:
@@ -68,7 +68,6 @@ async def idle_10k(ctx: Context) -> Figures:
         after_idle = rss_mib(pid)
         async with asyncio.timeout(DEADLINE_S * 5):
             terminated = await system.terminate_bulk(spawned)
-        left = await asyncio.to_thread(broker_leftovers, system.broker_pid, spawned)
         return {
             "agents": n,
             "spawn_s": n / spawn["agents_per_s"],
@@ -82,6 +81,6 @@ async def idle_10k(ctx: Context) -> Figures:
             "spawned_per_s": spawn["agents_per_s"],
             **terminated,
             "terminate_vs_spawn": terminated["terminated_per_s"] / spawn["agents_per_s"],
+            "cleaned_vs_spawn": terminated["cleaned_per_s"] / spawn["agents_per_s"],
             "rss_after_terminate_mib": rss_mib(pid),
-            **left,
         }

@@ -113,6 +113,10 @@ IDLE_RSS_SETTLE_S = 5.0
 BULK_TERMINATE = 1000
 """Ids per bulk terminate (`POST /api/vsm/agents:bulk-terminate`): the gateway's default
 `REST_BULK_TERMINATE_MAX`."""
+CLEANED_POLL_S = 0.1
+"""How often `cleaned` asks operations for its pending deletions."""
+CLEANED_MAX_S = 120.0
+"""How long `cleaned` waits for the broker to hold nothing of the agents terminated."""
 BULK_SYSTEM = "root/bulk"
 """The viable system `system.spawn_bulk_1000` spawns into: its quota (`AGENTS_PER_SYSTEM`)
 is its own, apart from the root's 1,000 agents of `system.spawn_1000`."""
@@ -340,9 +344,14 @@ class System:
 
     async def terminate_bulk(self, agent_ids: list[str]) -> Figures:
         """Terminate `agent_ids` over REST in bulk requests of `BULK_TERMINATE`, one after
-        the other: `terminated_per_s`, and the CPU per termination of the services
-        (`terminate_cpu_us_per_op`, `terminate_cpu_us_per_op:<process>`) and of the broker
-        (`terminate_broker_cpu_us_per_op`)."""
+        the other: `terminated_per_s` (answered: unrouted and logged), and the CPU per
+        termination of the services (`terminate_cpu_us_per_op`,
+        `terminate_cpu_us_per_op:<process>`) and of the broker
+        (`terminate_broker_cpu_us_per_op`); then until the broker holds nothing of them
+        (their results exchanges are deleted in the background, `cleaned`): `cleaned_s`
+        from the first request, `cleaned_per_s`, the CPU per termination until then
+        (`cleaned_cpu_us_per_op`, `cleaned_broker_cpu_us_per_op`) and what the broker still
+        holds at the end (`left_exchanges`, `left_bindings`)."""
         clock = ProcessClock.of(self)
         for start in range(0, len(agent_ids), BULK_TERMINATE):
             chunk = agent_ids[start : start + BULK_TERMINATE]
@@ -356,7 +365,49 @@ class System:
                 raise RuntimeError(f"bulk terminate: {answer['refused']} refused: {refused}")
         figures = clock.rate(len(agent_ids), "terminated")
         rate = figures.pop("terminated_per_s")
-        return {"terminated_per_s": rate, **{f"terminate_{k}": v for k, v in figures.items()}}
+        answered = {"terminated_per_s": rate, **{f"terminate_{k}": v for k, v in figures.items()}}
+        return {**answered, **await self.cleaned(agent_ids, clock)}
+
+    async def cleanups_pending(self) -> float | None:
+        """Operations' `vsm_agent_cleanups_pending` (None: not reported)."""
+        response = await self.http.get(self.local.url("operations") + "/metrics")
+        for line in response.text.splitlines():
+            if line.startswith("vsm_agent_cleanups_pending "):
+                return float(line.split()[1])
+        return None
+
+    async def cleaned(self, agent_ids: list[str], clock: ProcessClock) -> Figures:
+        """Once terminations are answered, wait until the broker holds nothing of
+        `agent_ids`: operations' pending deletions (`cleanups_pending`) polled every
+        `CLEANED_POLL_S` down to none, then the broker asked (`broker_leftovers`), again each
+        second while it still holds something of them (at most `CLEANED_MAX_S` in all).
+        `cleaned_s` (from `clock`'s start), `cleaned_per_s`, `cleaned_cpu_us_per_op`,
+        `cleaned_broker_cpu_us_per_op`, and the leftovers as last asked."""
+        deadline = time.perf_counter() + CLEANED_MAX_S
+        while time.perf_counter() < deadline:
+            if not await self.cleanups_pending():
+                break
+            await asyncio.sleep(CLEANED_POLL_S)
+        n = len(agent_ids)
+        figures = clock.rate(n, "cleaned")
+        cleaned_s = n / figures["cleaned_per_s"]
+        while True:
+            left = await asyncio.to_thread(broker_leftovers, self.broker_pid, agent_ids)
+            if not any(left.values()) or time.perf_counter() > deadline:
+                break
+            cleaned_s = time.perf_counter() - clock.clock.wall  # the broker lagged the gauge
+            await asyncio.sleep(1.0)
+        return {
+            "cleaned_s": cleaned_s,
+            "cleaned_per_s": n / cleaned_s,
+            "cleaned_cpu_us_per_op": figures["cpu_us_per_op"],
+            **(
+                {"cleaned_broker_cpu_us_per_op": figures["broker_cpu_us_per_op"]}
+                if "broker_cpu_us_per_op" in figures
+                else {}
+            ),
+            **left,
+        }
 
     async def observe(
         self,
@@ -878,10 +929,11 @@ async def spawn_bulk(ctx: Context) -> Figures:
     REST in one bulk request once the system is quiet again (`settled_s`, `quiesce`: the
     agents' first reports taken in), as it was when they were spawned
     (`POST /api/vsm/agents:bulk-terminate`: `terminated_per_s` beside `spawned_per_s`,
-    `terminate_vs_spawn`, the CPU per termination) and ask the
-    broker what it still holds of them. Runs once, after the rounds; its deadline is 600 s
-    (launching the system when no case did before, the floor, the spawns and the
-    terminations)."""
+    `terminate_vs_spawn`, the CPU per termination), then wait until the broker holds
+    nothing of them (`cleaned_s`, `cleaned_vs_spawn`: the results exchanges go in the
+    background) and ask the broker what it still holds of them. Runs once, after the
+    rounds; its deadline is 600 s (launching the system when no case did before, the
+    floor, the spawns and the terminations)."""
     system = await the_system(ctx)
     n = sizes(ctx).spawn
     floor = await routes_floor(ctx, system, n, SPAWN_WINDOW)
@@ -903,7 +955,6 @@ async def spawn_bulk(ctx: Context) -> Figures:
     settled_s = await quiesce(system, IDLE_SETTLE_S if not ctx.quick else 2.0)
     async with asyncio.timeout(DEADLINE_S):
         terminated = await system.terminate_bulk(spawned)
-    left = await asyncio.to_thread(broker_leftovers, system.broker_pid, spawned)
     return {
         "spawn_s": spawn_s,
         "settled_s": settled_s,
@@ -918,8 +969,8 @@ async def spawn_bulk(ctx: Context) -> Figures:
         "spawned_per_s": spawn["agents_per_s"],
         **terminated,
         "terminate_vs_spawn": terminated["terminated_per_s"] / spawn["agents_per_s"],
+        "cleaned_vs_spawn": terminated["cleaned_per_s"] / spawn["agents_per_s"],
         **undo_floor(floor, n, terminated["terminated_per_s"]),
-        **left,
     }
 
 

@@ -87,6 +87,22 @@ def naming(node: PrivateRabbitMQ, agent_ids: Iterable[str]) -> list[str]:
     return [line for line in listed if ids & set(line.replace("\t", ".").split("."))]
 
 
+async def cleaned(node: PrivateRabbitMQ, agent_ids: Iterable[str]) -> None:
+    """Until the node holds nothing that names `agent_ids` (their results exchanges are
+    deleted in the background once the terminate is answered); AssertionError, with what is
+    left, after 30 checks."""
+    ids, left = list(agent_ids), ["not asked yet"]
+
+    async def nothing() -> bool:
+        left[:] = await asyncio.to_thread(naming, node, ids)
+        return not left
+
+    try:
+        await eventually(nothing, timeout=30, interval=1.0, what="nothing of them on the broker")
+    except AssertionError as failed:
+        raise AssertionError(f"{failed}; left: {left[:10]}") from None
+
+
 async def spawn_many(rest: httpx.AsyncClient, n: int) -> list[str]:
     vsm = {"vsm_id": f"root/bt{secrets.token_hex(3)}"}
     body = {"agents": [{"type": "worker"}] * n}
@@ -173,7 +189,7 @@ async def test_a_bulk_terminate_retires_every_agent_named_and_leaves_nothing_on_
         )
         assert (late.status_code, late.json()["error"]) == (404, "agent_not_found")
         assert await unroutable(node.url, system.env["VSM_NAMESPACE"], agent_id)
-    assert await asyncio.to_thread(naming, node, agents) == []
+    await cleaned(node, agents)
 
 
 async def registry_events(channel: aio_pika.abc.AbstractChannel, queue: str) -> list[Any]:
@@ -230,7 +246,7 @@ async def test_a_bulk_spawn_and_terminate_log_a_batch_per_64_agents_of_a_type_an
         named = {i: (key, e.agent_type) for key, e in ended for i in e.agent_ids}
         assert named == {i: (f"agent.terminated.{t}", t) for i, t in agents.items()}
         await eventually(lambda: learned(False), timeout=30, what="S3 and S2 forgetting all 200")
-    assert await asyncio.to_thread(naming, node, agents) == []
+    await cleaned(node, agents)
 
 
 async def test_a_bulk_terminate_of_only_unknown_ids_refuses_each_and_changes_nothing(
@@ -316,7 +332,7 @@ async def test_an_agent_is_one_binding_and_its_results_exchange_and_everything_t
 
     gone = await rest.post("/api/vsm/agents:bulk-terminate", json={"agent_ids": [agent_id]})
     assert gone.json()["terminated"] == 1, gone.text
-    assert await asyncio.to_thread(naming, node, [agent_id]) == []
+    await cleaned(node, [agent_id])
 
 
 async def test_an_agent_of_an_earlier_release_loses_the_bindings_it_gave_it_at_terminate(
@@ -366,4 +382,4 @@ async def test_an_agent_of_an_earlier_release_loses_the_bindings_it_gave_it_at_t
     )
 
     assert gone.json()["terminated"] == 2, gone.text
-    assert await asyncio.to_thread(naming, node, [agent_id, template]) == []
+    await cleaned(node, [agent_id, template])

@@ -19,8 +19,9 @@ import httpx
 import pytest
 
 from scripts.localrun import LocalSystem
-from tests.support.cleanup import delete_namespace
+from tests.support.cleanup import delete_namespace, exchange_exists
 from tests.support.fake_anthropic import FakeAnthropic
+from tests.support.polling import eventually
 from tests.support.probe import Probe, open_probe
 from tests.support.system import launch
 from tests.support.tokens import gateway_client
@@ -157,9 +158,11 @@ async def test_an_agent_is_no_queue_and_a_terminated_one_leaves_no_route_nor_res
                     f"{prefix}.{earlier_command_queue(agent_id).name}", ensure=True
                 )
         assert (await rest.delete(f"/api/vsm/agents/{agent_id}")).status_code == 200
-        channel = await connection.channel()
-        with pytest.raises(aio_pika.exceptions.ChannelNotFoundEntity):
-            await channel.get_exchange(exchange, ensure=True)
+
+        async def deleted() -> bool:  # in the background, just after the answer
+            return not await exchange_exists(connection, exchange)
+
+        await eventually(deleted, timeout=20, what="the results exchange deleted")
         channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
         target = await channel.get_exchange(commands, ensure=False)
         with pytest.raises(aio_pika.exceptions.DeliveryError):  # returned: no route left

@@ -31,6 +31,18 @@ FIXED_QUEUES = (
 FIXED_EXCHANGES = (*topology.EXCHANGES, operations.S1_REGISTRY, telegram.TELEGRAM)
 
 
+async def exchange_exists(connection: aio_pika.abc.AbstractConnection, name: str) -> bool:
+    """Whether the broker holds the exchange `name` (the broker's name), asked on a channel
+    of its own (the broker closes it when there is none)."""
+    channel = await connection.channel()
+    try:
+        await channel.get_exchange(name, ensure=True)
+    except aio_pika.exceptions.ChannelNotFoundEntity:
+        return False
+    await channel.close()
+    return True
+
+
 def new_namespace() -> str:
     """A namespace no other test uses: everything a test declares goes under it."""
     return f"t{secrets.token_hex(4)}"

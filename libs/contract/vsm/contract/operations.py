@@ -388,11 +388,12 @@ class TerminateAgent(Message):
 class TerminateAgents(Message):
     """Terminate many agents in one request (bulk terminate).
 
-    Each id is terminated on its own, as one `TerminateAgent` is (unrouted, logged, its
-    results exchange deleted): an id that names no running agent, or repeats one named before
-    it, is refused (`agent_not_found`) and leaves the others alone. The agents terminated are
-    logged together, one `AgentsTerminated` per at most `VSM_REGISTRY_BATCH` agents of one
-    type (an `AgentTerminated` each when the setting is 1).
+    Each id is terminated on its own, as one `TerminateAgent` is (unrouted and logged, then
+    answered; its results exchange deleted in the background just after): an id that names
+    no running agent, or repeats one named before it, is refused (`agent_not_found`) and
+    leaves the others alone. The agents terminated are logged together, one
+    `AgentsTerminated` per at most `VSM_REGISTRY_BATCH` agents of one type (an
+    `AgentTerminated` each when the setting is 1).
     """
 
     TYPE: ClassVar[str] = "vsm.s1.agent.terminate-many.v1"

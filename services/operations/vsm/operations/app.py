@@ -162,7 +162,7 @@ def create_app(settings: Settings, offered: Sequence[type[Agent[Any]]] = ()) -> 
     async def stop() -> None:
         await membership.stop()
         await journal.stop()
-        await host.stop()
+        await host.stop(cleanup_s=settings.shutdown_grace_s / 2)
         llm = state.get("llm")
         if isinstance(llm, MeteredLlm):
             await llm.close()
@@ -176,7 +176,7 @@ def create_app(settings: Settings, offered: Sequence[type[Agent[Any]]] = ()) -> 
     s1 = System1(
         bus, host, egress, settings.agents_per_system, offers, batch=settings.vsm_registry_batch
     )
-    host.metrics = metrics = create_metrics(runtime.telemetry.registry, s1.registry)
+    host.metrics = metrics = create_metrics(runtime.telemetry.registry, s1.registry, host.cleanup)
     journal = RegistryJournal(
         bus,
         settings.instance_id,

@@ -49,12 +49,13 @@ from vsm.operations.agent import Agent, NotStarted
 from vsm.operations.agents.base import AgentType, Resources
 from vsm.operations.agents.catalog import AGENT_TYPES
 from vsm.operations.algedonics import Feeling
+from vsm.operations.cleanup import Cleanup
 from vsm.operations.metrics import Metrics, declared_command, narrow_command_key
 from vsm.operations.outlets import Outlets
 from vsm.operations.performance import PerformanceMeter, report_due
 from vsm.operations.placement import Placement
 from vsm.operations.wiring import Lane as LaneKey
-from vsm.operations.wiring import forget_agent, lane_of
+from vsm.operations.wiring import lane_of
 
 log = structlog.get_logger("vsm.operations.host")
 
@@ -171,6 +172,8 @@ class AgentHost:
         )
         bus.interface.answers(agents, CommandResult, AuditReport)
         self.outlets = Outlets(bus)
+        self.cleanup = Cleanup(bus)
+        """The results exchanges of terminated agents, deleted in the background."""
         self.instance = instance
         self.resources = resources
         self.window_s = window_s
@@ -460,11 +463,11 @@ class AgentHost:
     async def _retire(self, agent: Agent) -> None:
         """A terminated agent, unrouted already by the replica that logged its termination
         (what is still queued for it is dead-lettered where it is met, answering its
-        requesters): stopped, its results exchange deleted."""
+        requesters): stopped, its results exchange left to `cleanup`."""
         agent.terminated = True
         agent_id = agent.info.agent_id
         await agent.behaviour.stop()
-        await forget_agent(self.bus, agent_id)
+        self.cleanup.forget([agent_id])
         self.agents.pop(agent_id, None)
         self.crash_reported.pop(agent_id, None)
         log.info("agent_retired", agent_id=agent_id)
@@ -567,10 +570,11 @@ class AgentHost:
             self.stirring.setdefault(agent_id, True)  # tried again next interval
             log.warning("performance_report_failed", error=repr(error))
 
-    async def stop(self) -> None:
+    async def stop(self, cleanup_s: float = 0.0) -> None:
         """Shut down within the grace period: the commands running finish and are acked;
         those waiting for a slot, and whatever arrives now, stay with the broker (unacked,
-        so redelivered to the next consumer) instead of being run first."""
+        so redelivered to the next consumer) instead of being run first; the results
+        exchanges still to be deleted are, within `cleanup_s` (the rest counted in a log)."""
         if self._reporter is not None:
             self._reporter.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -581,3 +585,4 @@ class AgentHost:
         await self.consumers.stop()
         for agent in self.agents.values():
             await agent.behaviour.stop()
+        await self.cleanup.drain(cleanup_s)

@@ -1,13 +1,14 @@
 """What S1 counts: agents by type and state (read from the registry when scraped), command
-results by type and status, how long commands take, and refused outbound destinations."""
+results by type and status, how long commands take, refused outbound destinations, and the
+results exchanges of terminated agents still to be deleted."""
 
 from __future__ import annotations
 
 from collections import Counter as Tally
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sized
 from dataclasses import dataclass
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -74,8 +75,16 @@ class Metrics:
         self.egress_refused.labels(agent_type, reason).inc()
 
 
-def create_metrics(prometheus: CollectorRegistry, registry: Registry) -> Metrics:
+def create_metrics(
+    prometheus: CollectorRegistry, registry: Registry, cleanups: Sized = ()
+) -> Metrics:
     prometheus.register(AgentCount(registry))
+    pending = Gauge(
+        "vsm_agent_cleanups_pending",
+        "Terminated agents whose results exchanges are still to be deleted (in the background).",
+        registry=prometheus,
+    )
+    pending.set_function(lambda: len(cleanups))
     return Metrics(
         commands=Counter(
             "vsm_commands",

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
@@ -38,6 +38,7 @@ from vsm.kit import memory
 from vsm.kit.bus import Bus
 from vsm.kit.egress import EgressPolicy
 from vsm.operations.admission import admit
+from vsm.operations.cleanup import terminated_within
 from vsm.operations.host import AgentHost
 from vsm.operations.offers import HostOffers
 from vsm.operations.registry import Registry
@@ -53,12 +54,15 @@ from vsm.operations.wiring import (
 SPAWNS_IN_FLIGHT = 64
 """Agents of one bulk spawn whose declarations and registry events are in flight at once."""
 TERMINATIONS_IN_FLIGHT = 64
-"""Agents of one bulk terminate whose unbindings, registry events and deletions are in flight
-at once."""
+"""Agents of one bulk terminate whose unbindings are in flight at once."""
 BATCHES_IN_FLIGHT = 16
 """Registry events of one bulk spawn or terminate (batches) in flight at once."""
 RELEASE_AFTER = 100
 """Agents terminated by one request past which the memory freed is given back at once."""
+CLEAN_AGAIN_WITHIN = timedelta(minutes=10)
+"""At start-up, the results exchanges of the agents terminated this recently (as far as the
+registry replayed shows them) are deleted again: those a replica that stopped short of its
+background deletions left behind."""
 
 log = structlog.get_logger("vsm.operations.system1")
 
@@ -157,12 +161,18 @@ class System1:
         """The registry replayed: agents from before partitions leave their own queues (their
         routes bound into their partitions), the agents of this replica's partitions start."""
         partitions = self.host.partitions
+        self.host.cleanup.forget(self.recently_terminated(datetime.now(UTC)))
         for agent in self.registry.running():
             if agent.partition is None and agent.pool is None and self.host.serves(agent):
                 await retire_earlier_queue(self.bus, agent.agent_id)
                 await declare_agent(self.bus, agent.agent_id, partition_for(agent, partitions))
             await self.host.sync(agent)
         self.ready.set()
+
+    def recently_terminated(self, now: datetime) -> list[str]:
+        """The agents of the types served here terminated within `CLEAN_AGAIN_WITHIN`."""
+        served = filter(self.host.serves, self.registry.agents.values())
+        return terminated_within(served, now, CLEAN_AGAIN_WITHIN)
 
     async def _log(
         self,
@@ -244,6 +254,7 @@ class System1:
                 await declare_pool(self.bus, pool, self.host.type_partitions)
                 self.pools.add(pool)
         agent = agent.model_copy(update={"partition": partition, "one_route": True})
+        await self.host.cleanup.claim(agent.agent_id)  # no deletion of an earlier one
         try:
             await declare_agent(self.bus, agent.agent_id, partition, pool)
         except Exception:
@@ -321,10 +332,11 @@ class System1:
         self, agent_ids: Sequence[str], reason: str, *, raising: bool = False
     ) -> list[AgentInfo | Refused]:
         """Terminate each running agent named: unrouted `TERMINATIONS_IN_FLIGHT` at a time,
-        then logged in batches (`batch` agents of one type per event at most), their results
-        exchanges deleted; per id, the agent as it now stands or why not (`agent_not_found`,
-        also for an id named twice). One that fails on the broker is `terminate_failed`
-        (with `raising`, its error is raised instead)."""
+        then logged in batches (`batch` agents of one type per event at most), and answered
+        then: their results exchanges are deleted in the background (`Cleanup`). Per id,
+        the agent as it now stands or why not (`agent_not_found`, also for an id named
+        twice). One that fails on the broker is `terminate_failed` (with `raising`, its
+        error is raised instead)."""
 
         async def unroute(agent: AgentInfo) -> AgentInfo:
             # Unrouted first: a command sent from now on is returned as unroutable; one
@@ -346,7 +358,7 @@ class System1:
 
     async def _log_terminated(self, batch: list[AgentInfo], reason: str) -> list[AgentInfo]:
         """One batch of unrouted agents logged as terminated (a lone agent as
-        `AgentTerminated`), their results exchanges deleted."""
+        `AgentTerminated`), their results exchanges left to the cleanup."""
         now = datetime.now(UTC)
         agent_type = batch[0].agent_type
         ids = [a.agent_id for a in batch]
@@ -359,15 +371,8 @@ class System1:
             event = AgentsTerminated(
                 agent_ids=ids, agent_type=agent_type, reason=reason, terminated_at=now
             )
-        retired_here = {i for i in ids if i in self.host.agents}  # retiring deletes it
         await self._log(event, "terminated", agent_type)
-        gate = asyncio.Semaphore(TERMINATIONS_IN_FLIGHT)
-
-        async def forget(agent_id: str) -> None:
-            async with gate:
-                await forget_agent(self.bus, agent_id)
-
-        await asyncio.gather(*(forget(i) for i in ids if i not in retired_here))
+        self.host.cleanup.forget(ids)
         update = {"state": "terminated", "terminated_at": now}
         return [self.registry.agents.get(a.agent_id) or a.model_copy(update=update) for a in batch]
 
