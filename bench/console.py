@@ -166,7 +166,7 @@ async def first_paint(ctx: Context) -> Figures:
     running = len((await system.http.get("/api/vsm/agents")).json())
     async with asyncio.timeout(DEADLINE_S):
         await pipelined(max(0, n - running), SPAWN_WINDOW, system.spawn)
-    await asyncio.sleep(IDLE_SETTLE_S if not ctx.quick else 2.0)  # performance reports heard
+    await asyncio.sleep(IDLE_SETTLE_S if not ctx.quick else 2.0)  # the spawns' events heard
     listed = len((await system.http.get("/api/vsm/agents")).json())
     if listed < n:
         raise RuntimeError(f"{listed} agents listed, {n} wanted")

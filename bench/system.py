@@ -105,7 +105,7 @@ PAIN_BURST = (0.4, 0.4, 0.4)
 """Intensities of one burst: pain 0.4, 0.64, 0.784; the third crosses `PAIN_THRESHOLD` 0.7."""
 IDLE_SETTLE_S = 12.0
 """After the spawns, before the idle window: one performance interval (10 s by default) and a
-margin, so every new agent's first report has gone upward."""
+margin, so what the spawns set moving (the registry's events, S3's admissions) has settled."""
 IDLE_WINDOW_S = 20.0
 """How long `system.spawn_1000` watches the system sit idle with its 1,000 agents."""
 IDLE_RSS_SETTLE_S = 5.0
@@ -792,7 +792,7 @@ reporting interval (`PERFORMANCE_INTERVAL`, 10 s), whose reports go out in one b
 so that a quiet slice is not the gap between two bursts."""
 QUIET_MSGS_PER_S = 1.0
 """Operations' upward messages per second (all it publishes but its heartbeats) below which
-the system counts as settled: new agents' first reports are out, and what flows now is what
+the system counts as settled: what the spawns set moving is done, and what flows now is what
 an idle system sends."""
 QUIET_MAX_S = 300.0
 """`quiesce` gives up waiting after this long (and says so)."""
@@ -926,8 +926,8 @@ async def spawn_bulk(ctx: Context) -> Figures:
     in the viable system `root/bulk`): `spawn_s`, agents/s, the CPU per spawn of the
     services and of the broker (`broker_cpu_us_per_op`), against the broker's floor for as
     many agents (`routes_floor`, as `system.spawn_1000`); then terminate all of them over
-    REST in one bulk request once the system is quiet again (`settled_s`, `quiesce`: the
-    agents' first reports taken in), as it was when they were spawned
+    REST in one bulk request once the system is quiet again (`settled_s`, `quiesce`), as it
+    was when they were spawned
     (`POST /api/vsm/agents:bulk-terminate`: `terminated_per_s` beside `spawned_per_s`,
     `terminate_vs_spawn`, the CPU per termination), then wait until the broker holds
     nothing of them (`cleaned_s`, `cleaned_vs_spawn`: the results exchanges go in the
@@ -950,8 +950,8 @@ async def spawn_bulk(ctx: Context) -> Figures:
     if len(spawned) != n:
         raise RuntimeError(f"bulk spawn: {answer['refused']} of {n} refused")
     spawn_s = n / spawn["agents_per_s"]
-    # Terminated from a quiet system, as they were spawned into one: not while S3, S4 and S5
-    # still take in the new agents' first reports (that wait is `settled_s`).
+    # Terminated from a quiet system, as they were spawned into one: not while the services
+    # still take in what the spawns set moving (that wait is `settled_s`).
     settled_s = await quiesce(system, IDLE_SETTLE_S if not ctx.quick else 2.0)
     async with asyncio.timeout(DEADLINE_S):
         terminated = await system.terminate_bulk(spawned)

@@ -5,13 +5,14 @@ Agents are no queues: their commands reach the replicas through `S1_PARTITIONS` 
 queues, each with a single active consumer. Every replica consumes every partition, so the
 broker hands a partition (with its unacknowledged messages) to another replica the moment
 the one serving it dies. An agent is activated where its partition is served, on the first
-message for it (virtual-actor style): until then it is only its registry record, reported
-once so S3 knows of it. Only agents whose type works between commands (`stays_active`: a
-sensor's polling) are activated eagerly, on the partitions this replica owns (`Placement`:
-rendezvous hashing over the live replicas). A replica that serves a partition another live
-replica owns hands it over at its next message: it holds what has not started, lets what has
-started finish, then gives the partition back by closing that partition's channel, so the
-broker passes the partition with the held messages still first in line to the next replica.
+message for it (virtual-actor style): until then it is only its registry record and says
+nothing (S3 learns of it from the registry's events, not from a report of no work). Only
+agents whose type works between commands (`stays_active`: a sensor's polling) are activated
+eagerly, on the partitions this replica owns (`Placement`: rendezvous hashing over the live
+replicas). A replica that serves a partition another live replica owns hands it over at its
+next message: it holds what has not started, lets what has started finish, then gives the
+partition back by closing that partition's channel, so the broker passes the partition with
+the held messages still first in line to the next replica.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ from vsm.operations.algedonics import Feeling
 from vsm.operations.cleanup import Cleanup
 from vsm.operations.metrics import Metrics, declared_command, narrow_command_key
 from vsm.operations.outlets import Outlets
-from vsm.operations.performance import PerformanceMeter, report_due
+from vsm.operations.performance import report_due
 from vsm.operations.placement import Placement
 from vsm.operations.wiring import Lane as LaneKey
 from vsm.operations.wiring import lane_of
@@ -209,24 +210,22 @@ class AgentHost:
 
     async def sync(self, info: AgentInfo) -> None:
         """Make this replica follow the registry's view of one agent (idempotent): a running
-        agent of a partition it owns is activated if its type stays active, else only
-        reported (`dormant`: activated by its first message); a terminated one retired."""
+        agent of a partition it owns is activated if its type stays active (else left
+        dormant: activated by its first message); a terminated one retired."""
         live = self.agents.get(info.agent_id)
         if info.state == "running" and live is not None:
             live.info = info
         elif info.state == "running" and self.owns(info):
-            await self._wake_or_report(info)
+            await self._wake(info)
         elif info.state == "terminated" and live is not None:
             async with self.locks.hold(info.agent_id):
                 await self._retire(live)
 
-    async def _wake_or_report(self, info: AgentInfo) -> None:
+    async def _wake(self, info: AgentInfo) -> None:
         """An agent of a partition owned here: activated if its type works between commands;
-        else left dormant, its first report due at the next tick all the same."""
+        else left dormant, saying nothing until its first message activates it."""
         if self.kinds[info.agent_type].stays_active:
             await self.activated(info.agent_id, info)
-        else:
-            self.stirring.setdefault(info.agent_id, True)
 
     def owns(self, info: AgentInfo) -> bool:
         if not self.serves(info):
@@ -387,7 +386,7 @@ class AgentHost:
             if info.agent_id in self.agents or not self.serves(info):
                 continue
             if self.lane_of(info) in owned:
-                await self._wake_or_report(info)
+                await self._wake(info)
 
     async def _dispatch(self, envelope: Envelope[Any], delivery: Delivery) -> None:
         """One message for one agent, dispatched on the envelope's type. Consumed directly
@@ -520,11 +519,8 @@ class AgentHost:
         due: list[Awaitable[None]] = []
         for agent_id, worked in stirring.items():
             agent = self.agents.get(agent_id)
-            if agent is None:
-                due.append(self._report_dormant(agent_id))
-                continue
-            if agent.terminated:
-                continue
+            if agent is None or agent.terminated:
+                continue  # retired, or deactivated here (handed over with its partition)
             report = agent.performance()
             if report == agent.reported and not worked and not agent.monitor.in_pain:
                 continue  # quiet now: it leaves the stirring agents
@@ -548,26 +544,6 @@ class AgentHost:
             await self.outlets.performance(agent.info, report)
             agent.reported = report
         except Exception as error:
-            log.warning("performance_report_failed", error=repr(error))
-
-    async def _report_dormant(self, agent_id: str) -> None:
-        """The one report of an agent not activated (nothing done, nothing offered: what an
-        agent just activated reports), so S3 learns of it; it then stays quiet, as an idle
-        agent does, until its first message activates it."""
-        info = self.lookup(agent_id)
-        if info is None or info.state != "running" or not self.serves(info):
-            return
-        report = PerformanceMeter(self.window_s).report(
-            info.agent_id,
-            info.agent_type,
-            info.allocation,
-            max(info.max_allocation, info.allocation),
-            time.monotonic(),
-        )
-        try:
-            await self.outlets.performance(info, report)
-        except Exception as error:
-            self.stirring.setdefault(agent_id, True)  # tried again next interval
             log.warning("performance_report_failed", error=repr(error))
 
     async def stop(self, cleanup_s: float = 0.0) -> None:
