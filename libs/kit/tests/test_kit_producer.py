@@ -18,15 +18,6 @@ REPLY_TO = "amq.rabbitmq.reply-to"
 
 
 @pytest.fixture
-async def connection(amqp_url: str) -> AsyncIterator[AbstractRobustConnection]:
-    connection = await aio_pika.connect_robust(amqp_url.split(",", maxsplit=1)[0])
-    try:
-        yield connection
-    finally:
-        await connection.close()
-
-
-@pytest.fixture
 async def producer(connection: AbstractRobustConnection) -> AsyncIterator[Producer]:
     producer = Producer("vsm/test", None)
     await producer.start(connection)

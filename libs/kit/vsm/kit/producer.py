@@ -89,17 +89,9 @@ class Producer:
         headers = dict(headers or {})
         if self.guard is not None and REASON_HEADER not in headers:
             headers |= self.guard.signature_headers(body, exchange, routing_key)
-        destination = self.routes(exchange, routing_key)
         if self.tracer is None:
             message = self._message(body, headers, persist, properties)
-            await self._send(
-                exchange,
-                routing_key,
-                destination,
-                message,
-                mandatory=mandatory,
-                confirmed=confirmed,
-            )
+            await self._send(exchange, routing_key, message, mandatory, confirmed=confirmed)
             return
         with self.tracer.start_as_current_span(
             f"publish {exchange or 'amq.default'}",
@@ -117,14 +109,7 @@ class Producer:
         ):
             propagate.inject(headers)  # the consumer's span follows this one
             message = self._message(body, headers, persist, properties)
-            await self._send(
-                exchange,
-                routing_key,
-                destination,
-                message,
-                mandatory=mandatory,
-                confirmed=confirmed,
-            )
+            await self._send(exchange, routing_key, message, mandatory, confirmed=confirmed)
 
     def _message(
         self, body: bytes, headers: dict[str, Any], persist: bool, properties: dict[str, Any]
@@ -144,12 +129,12 @@ class Producer:
         self,
         exchange: str,
         routing_key: str,
-        destination: str,
         message: aio_pika.Message,
-        *,
         mandatory: bool,
+        *,
         confirmed: bool,
     ) -> None:
+        destination = self.routes(exchange, routing_key)
         started = time.perf_counter()
         status = PublishingStatus.error
         try:
