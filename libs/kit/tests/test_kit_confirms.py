@@ -22,15 +22,6 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-async def connection(amqp_url: str) -> AsyncIterator[AbstractRobustConnection]:
-    connection = await aio_pika.connect_robust(amqp_url.split(",", maxsplit=1)[0])
-    try:
-        yield connection
-    finally:
-        await connection.close()
-
-
-@pytest.fixture
 async def full_queue(
     connection: AbstractRobustConnection, namespace: str
 ) -> AsyncIterator[AbstractRobustQueue]:

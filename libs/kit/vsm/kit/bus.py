@@ -594,6 +594,7 @@ class Bus:
             body.encode(),
             mandatory=False,
             persist=False,
+            confirmed=False,  # a reply to a direct reply-to: see `vsm.kit.producer`
             correlation_id=correlation_id,
             message_id=envelope.id,
             type=envelope.type,

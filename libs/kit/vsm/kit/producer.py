@@ -15,6 +15,12 @@ encoding; `make bench`, `kit.publish`), and does what that pipeline would do:
 The channel is robust: it comes back with the connection; a publish while the broker is
 away raises, it is never queued in the process. A publish the broker nacks is published
 again on a new channel (`vsm.kit.confirms`).
+
+Replies to a requester (`confirmed=False`) go on a second channel, without confirms: a
+reply is neither mandatory nor persistent and goes to a requester's direct reply-to, which
+takes it or drops it, so the broker's confirm would say nothing, yet waiting for it costs
+the replying handler a round trip and a frame to read per request. What must not be lost
+(a command's result, before its delivery is acked) stays confirmed.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import aio_pika
-from aio_pika.abc import AbstractRobustConnection
+from aio_pika.abc import AbstractChannel, AbstractRobustConnection
 from faststream.prometheus.manager import MetricsManager
 from faststream.prometheus.types import PublishingStatus
 from opentelemetry import propagate, trace
@@ -51,11 +57,16 @@ class Producer:
         self.metrics = metrics
         self.tracer = tracer
         self.confirming = ConfirmingChannel()
+        self._replies: AbstractChannel | None = None
 
     async def start(self, connection: AbstractRobustConnection) -> None:
         await self.confirming.open(connection)
+        self._replies = await connection.channel(publisher_confirms=False)
 
     async def stop(self) -> None:
+        replies, self._replies = self._replies, None
+        if replies is not None and not replies.is_closed:
+            await replies.close()
         await self.confirming.close()
 
     async def publish(
@@ -66,18 +77,21 @@ class Producer:
         *,
         mandatory: bool,
         persist: bool = True,
+        confirmed: bool = True,
         headers: dict[str, Any] | None = None,
         **properties: Any,
     ) -> None:
         """Publish and wait for the broker's confirm; raises when it cannot route or store
-        it (`mandatory`), or when the broker is away."""
+        it (`mandatory`), or when the broker is away. Not `confirmed` (a reply, never
+        mandatory): written to the broker, no confirm awaited."""
+        if mandatory and not confirmed:
+            raise ValueError("a mandatory publish is confirmed")
         headers = dict(headers or {})
         if self.guard is not None and REASON_HEADER not in headers:
             headers |= self.guard.signature_headers(body, exchange, routing_key)
-        destination = self.routes(exchange, routing_key)
         if self.tracer is None:
             message = self._message(body, headers, persist, properties)
-            await self._send(exchange, routing_key, destination, message, mandatory=mandatory)
+            await self._send(exchange, routing_key, message, mandatory, confirmed=confirmed)
             return
         with self.tracer.start_as_current_span(
             f"publish {exchange or 'amq.default'}",
@@ -95,7 +109,7 @@ class Producer:
         ):
             propagate.inject(headers)  # the consumer's span follows this one
             message = self._message(body, headers, persist, properties)
-            await self._send(exchange, routing_key, destination, message, mandatory=mandatory)
+            await self._send(exchange, routing_key, message, mandatory, confirmed=confirmed)
 
     def _message(
         self, body: bytes, headers: dict[str, Any], persist: bool, properties: dict[str, Any]
@@ -115,15 +129,19 @@ class Producer:
         self,
         exchange: str,
         routing_key: str,
-        destination: str,
         message: aio_pika.Message,
-        *,
         mandatory: bool,
+        *,
+        confirmed: bool,
     ) -> None:
+        destination = self.routes(exchange, routing_key)
         started = time.perf_counter()
         status = PublishingStatus.error
         try:
-            await self.confirming.publish(exchange, routing_key, message, mandatory=mandatory)
+            if confirmed:
+                await self.confirming.publish(exchange, routing_key, message, mandatory=mandatory)
+            else:
+                await self._unconfirmed(exchange, routing_key, message)
             status = PublishingStatus.success
         except Exception as error:
             if self.metrics is not None:
@@ -141,3 +159,13 @@ class Producer:
                 self.metrics.add_published_message(
                     broker="rabbitmq", destination=destination, status=status
                 )
+
+    async def _unconfirmed(
+        self, exchange: str, routing_key: str, message: aio_pika.Message
+    ) -> None:
+        """A reply: through the default exchange to the requester's reply-to."""
+        if exchange:
+            raise ValueError("an unconfirmed publish is a reply, through the default exchange")
+        if self._replies is None:
+            raise RuntimeError("the channel is not open")
+        await self._replies.default_exchange.publish(message, routing_key, mandatory=False)

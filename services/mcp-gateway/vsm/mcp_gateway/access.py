@@ -95,9 +95,12 @@ class Tokens:
         return bool(self.granted)
 
     def scope_of(self, presented: str) -> Scope | None:
-        """The scope `presented` grants (operate wins over read), or None. Every configured
-        token is compared, in constant time, whatever matches first."""
-        candidate = digest(presented)
+        """The scope `presented` grants (operate wins over read), or None."""
+        return self.scope_of_digest(digest(presented))
+
+    def scope_of_digest(self, candidate: bytes) -> Scope | None:
+        """The scope the token of digest `candidate` grants. Every configured token is
+        compared, in constant time, whatever matches first."""
         matched = {scope for known, scope in self.granted if hmac.compare_digest(candidate, known)}
         return "operate" if "operate" in matched else "read" if matched else None
 
@@ -116,11 +119,18 @@ def required_scope(method: str, route_opt: Mapping[str, Any]) -> Scope:
     return "read" if method in READS else "operate"
 
 
-def access_refusal(tokens: Tokens, authorization: str | None, needed: Scope) -> Refusal | None:
+def presented_digest(authorization: str | None) -> bytes | None:
+    """The digest of the request's bearer token (None without one): computed once per
+    request, for its scope and its rate window."""
+    presented = bearer_token(authorization)
+    return None if presented is None else digest(presented)
+
+
+def access_refusal(tokens: Tokens, presented: bytes | None, needed: Scope) -> Refusal | None:
+    """`presented`: the digest of the request's bearer token (`presented_digest`)."""
     if not tokens.configured:
         return Refusal(503, "no_token_configured", f"no token is configured: {SETTINGS_HINT}")
-    presented = bearer_token(authorization)
-    granted = tokens.scope_of(presented) if presented else None
+    granted = tokens.scope_of_digest(presented) if presented is not None else None
     if granted is None:
         return Refusal(
             401,
@@ -146,15 +156,12 @@ def headers_of(scope: AsgiScope) -> dict[str, str]:
     return found
 
 
-def rest_refusal(
-    limiter: RateLimiter | None, path: str, authorization: str | None
-) -> Refusal | None:
+def rest_refusal(limiter: RateLimiter | None, path: str, presented: bytes | None) -> Refusal | None:
     """429 past the caller's REST rate (a caller: the digest of its valid token, so a made-up
     token never gets a window). MCP has its own limit; the console's pages are not REST."""
-    token = bearer_token(authorization)
-    if limiter is None or token is None or not path.startswith(REST_PREFIX):
+    if limiter is None or presented is None or not path.startswith(REST_PREFIX):
         return None
-    return limiter.refusal(digest(token).hex()[:32], time.monotonic(), "REST")
+    return limiter.refusal(presented.hex()[:32], time.monotonic(), "REST")
 
 
 def gate(
@@ -178,10 +185,11 @@ def gate(
             if handler.opt.get("access") == SESSION_ROUTE["access"]:
                 refusal = site.refusal(headers)
             else:
+                presented = presented_digest(headers.get("authorization"))
                 refusal = (
                     site.refusal(headers)
-                    or access_refusal(tokens, headers.get("authorization"), needed)
-                    or rest_refusal(limiter, scope["path"], headers.get("authorization"))
+                    or access_refusal(tokens, presented, needed)
+                    or rest_refusal(limiter, scope["path"], presented)
                     or crosssite.media_refusal(
                         method, headers, handler.parsed_data_field is not None
                     )

@@ -454,10 +454,8 @@ class AgentHost:
             return
         info = agent.info
         command = declared_command(info.agent_type, result.command_type, self.kinds)
-        labels = (info.vsm_id, info.agent_type, command, result.status)
-        self.metrics.commands.labels(*labels).inc()
         seconds = result.processing_time_ms / 1000
-        self.metrics.duration.labels(info.agent_type, command).observe(seconds)
+        self.metrics.command_done(info.vsm_id, info.agent_type, command, result.status, seconds)
 
     async def _retire(self, agent: Agent) -> None:
         """A terminated agent, unrouted already by the replica that logged its termination

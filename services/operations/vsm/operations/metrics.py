@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections import Counter as Tally
 from collections.abc import Iterator, Mapping, Sized
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
@@ -70,9 +70,31 @@ class Metrics:
     commands: Counter
     duration: Histogram
     egress_refused: Counter
+    _done: dict[tuple[str, str, str, str], tuple[Counter, Histogram]] = field(
+        default_factory=dict, init=False, repr=False
+    )
+    """The series of each (vsm_id, agent_type, command, status) counted, kept once looked
+    up: a command's path updates both, and `labels()` costs more than the update. Its
+    labels come from closed sets (`declared_command`), so what is kept stays bounded."""
 
     def refused(self, agent_type: str, reason: Reason) -> None:
         self.egress_refused.labels(agent_type, reason).inc()
+
+    def command_done(
+        self, vsm_id: str, agent_type: str, command: str, status: str, seconds: float
+    ) -> None:
+        """One command's result (`command` as `declared_command` labels it) and duration."""
+        key = (vsm_id, agent_type, command, status)
+        series = self._done.get(key)
+        if series is None:
+            series = (
+                self.commands.labels(*key),
+                self.duration.labels(agent_type, command),
+            )
+            self._done[key] = series
+        counted, timed = series
+        counted.inc()
+        timed.observe(seconds)
 
 
 def create_metrics(

@@ -1,0 +1,64 @@
+"""The kit's producer on a real broker: a reply goes to the requester's direct reply-to on a
+channel without confirms; what must not be lost stays confirmed."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import aio_pika
+import pytest
+from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
+
+from vsm.kit.producer import Producer
+
+pytestmark = pytest.mark.integration
+
+REPLY_TO = "amq.rabbitmq.reply-to"
+
+
+@pytest.fixture
+async def producer(connection: AbstractRobustConnection) -> AsyncIterator[Producer]:
+    producer = Producer("vsm/test", None)
+    await producer.start(connection)
+    try:
+        yield producer
+    finally:
+        await producer.stop()
+
+
+async def test_a_reply_reaches_the_requester_without_a_confirm(
+    connection: AbstractRobustConnection, producer: Producer, namespace: str
+) -> None:
+    requester = await connection.channel()
+    replies: asyncio.Queue[AbstractIncomingMessage] = asyncio.Queue()
+    await (await requester.get_queue(REPLY_TO, ensure=False)).consume(replies.put, no_ack=True)
+    inbox = await requester.declare_queue(f"{namespace}.inbox", auto_delete=True)
+    request = aio_pika.Message(b"question", reply_to=REPLY_TO, correlation_id="c-1")
+    await requester.default_exchange.publish(request, inbox.name)
+    received = await inbox.get(timeout=5)
+    assert received.reply_to is not None
+    assert received.reply_to != REPLY_TO
+
+    await producer.publish(
+        "",
+        received.reply_to,
+        b"answer",
+        mandatory=False,
+        persist=False,
+        confirmed=False,
+        correlation_id=received.correlation_id,
+    )
+
+    reply = await asyncio.wait_for(replies.get(), timeout=5)
+    assert (reply.body, reply.correlation_id) == (b"answer", "c-1")
+    assert reply.delivery_mode == aio_pika.DeliveryMode.NOT_PERSISTENT
+    await received.ack()
+    await requester.close()
+
+
+async def test_what_must_be_routed_is_always_confirmed(producer: Producer) -> None:
+    with pytest.raises(ValueError, match="confirmed"):
+        await producer.publish("", "anywhere", b"x", mandatory=True, confirmed=False)
+    with pytest.raises(ValueError, match="default exchange"):
+        await producer.publish("some.exchange", "key", b"x", mandatory=False, confirmed=False)
