@@ -4,6 +4,7 @@ channel without confirms; what must not be lost stays confirmed."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 
 import aio_pika
@@ -62,3 +63,31 @@ async def test_what_must_be_routed_is_always_confirmed(producer: Producer) -> No
         await producer.publish("", "anywhere", b"x", mandatory=True, confirmed=False)
     with pytest.raises(ValueError, match="default exchange"):
         await producer.publish("some.exchange", "key", b"x", mandatory=False, confirmed=False)
+
+
+async def test_a_reply_to_a_forged_reply_to_does_not_stop_the_replies_after_it(
+    connection: AbstractRobustConnection, producer: Producer, namespace: str
+) -> None:
+    """A reply-to is whatever the request said: one the broker refuses (a direct reply-to
+    that names no consumer) must not take the channel of the replies after it down."""
+    requester = await connection.channel()
+    replies: asyncio.Queue[AbstractIncomingMessage] = asyncio.Queue()
+    await (await requester.get_queue(REPLY_TO, ensure=False)).consume(replies.put, no_ack=True)
+    inbox = await requester.declare_queue(f"{namespace}.inbox", auto_delete=True)
+    request = aio_pika.Message(b"question", reply_to=REPLY_TO, correlation_id="c-2")
+    await requester.default_exchange.publish(request, inbox.name)
+    received = await inbox.get(timeout=5)
+    assert received.reply_to is not None
+
+    for forged in (f"{REPLY_TO}.forged", f"{REPLY_TO}.g2dkAA", received.reply_to + "x"):
+        with contextlib.suppress(Exception):
+            await producer.publish("", forged, b"lost", mandatory=False, confirmed=False)
+    await asyncio.sleep(0.5)  # the broker's answer to the forged ones, if any, arrives
+    await producer.publish(
+        "", received.reply_to, b"answer", mandatory=False, confirmed=False, correlation_id="c-2"
+    )
+
+    reply = await asyncio.wait_for(replies.get(), timeout=10)
+    assert (reply.body, reply.correlation_id) == (b"answer", "c-2")
+    await received.ack()
+    await requester.close()
