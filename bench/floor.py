@@ -11,8 +11,13 @@ checksums the data, answers the requester, publishes the result to its results e
 as the gateway and operations are two. No service can beat this with these libraries, so it
 tells how much of `system.rest_command16`'s distance from `raw.rpc16` is the services' own.
 
-`python -m bench.floor gateway|agent URL NAMESPACE [PORT]` runs one side (the case starts
-both; the gateway's token comes in `FLOOR_TOKEN`).
+`floor.rest_command16_guarded` is the same floor with the partition queue's guarantees, which
+the services cannot do without: the agent's queue declared as a partition queue is
+(`x-delivery-limit`, at-least-once dead-lettering into a dead-letter exchange,
+`reject-publish`). Its distance from `floor.rest_command16` is the broker's price of them.
+
+`python -m bench.floor gateway|agent|agent-guarded URL NAMESPACE [PORT]` runs one side (the
+case starts both; the gateway's token comes in `FLOOR_TOKEN`).
 """
 
 from __future__ import annotations
@@ -37,24 +42,41 @@ from aio_pika.abc import AbstractIncomingMessage
 from bench import DEADLINE_S, IN_FLIGHT, WARMUP, Context, Figures, benchmark, pipelined
 from bench.http import LeanHttp
 from bench.system import ProcessClock, free_port, listening_pid, sizes
+from vsm.contract.topology import DELIVERY_LIMIT
 from vsm.kit.addresses import BrokerAddresses
 
 REPLY_TO = "amq.rabbitmq.reply-to"
 COMMAND_KEY = "worker.floor-agent.process_data"
 
 
-def names(namespace: str) -> dict[str, str]:
+def names(namespace: str, guarded: bool = False) -> dict[str, str]:
+    floor = f"{namespace}.floor.guarded" if guarded else f"{namespace}.floor"
     return {
-        "commands": f"{namespace}.floor.commands",
-        "results": f"{namespace}.floor.results",
-        "agent_results": f"{namespace}.floor.agent.results",
-        "queue": f"{namespace}.floor.agent.command",
+        "commands": f"{floor}.commands",
+        "results": f"{floor}.results",
+        "agent_results": f"{floor}.agent.results",
+        "dead_letters": f"{floor}.dead-letters",
+        "queue": f"{floor}.agent.command",
+    }
+
+
+def queue_arguments(named: dict[str, str], guarded: bool) -> dict[str, Any]:
+    """A bare quorum queue, or (`guarded`) one with a partition queue's guarantees."""
+    if not guarded:
+        return {"x-queue-type": "quorum"}
+    return {
+        "x-queue-type": "quorum",
+        "x-delivery-limit": DELIVERY_LIMIT,
+        "x-dead-letter-exchange": named["dead_letters"],
+        "x-dead-letter-routing-key": named["queue"],
+        "x-dead-letter-strategy": "at-least-once",
+        "x-overflow": "reject-publish",
     }
 
 
 # The agent ----------------------------------------------------------------------------------
-async def agent(url: str, namespace: str) -> None:
-    named = names(namespace)
+async def agent(url: str, namespace: str, guarded: bool = False) -> None:
+    named = names(namespace, guarded)
     connection = await BrokerAddresses(url).connect_robust()
     channel = await connection.channel(publisher_confirms=True)
     await channel.set_qos(prefetch_count=64)
@@ -62,8 +84,10 @@ async def agent(url: str, namespace: str) -> None:
     aggregate = await channel.declare_exchange(named["results"], "topic", durable=True)
     results = await channel.declare_exchange(named["agent_results"], "topic", durable=True)
     await results.bind(aggregate, "#")
+    if guarded:
+        await channel.declare_exchange(named["dead_letters"], "topic", durable=True)
     queue = await channel.declare_queue(
-        named["queue"], durable=True, arguments={"x-queue-type": "quorum"}
+        named["queue"], durable=True, arguments=queue_arguments(named, guarded)
     )
     await queue.bind(commands, "*.floor-agent.*")
 
@@ -102,7 +126,7 @@ class Gateway:
     pending: dict[str, asyncio.Future[bytes]]
 
 
-def gateway_app(url: str, namespace: str, token: str) -> Any:
+def gateway_app(url: str, namespace: str, token: str, guarded: bool = False) -> Any:
     state: list[Gateway] = []
     expected = hashlib.sha256(f"Bearer {token}".encode()).digest()
 
@@ -118,7 +142,7 @@ def gateway_app(url: str, namespace: str, token: str) -> Any:
 
         replies = await channel.get_queue(REPLY_TO, ensure=False)
         await replies.consume(on_reply, no_ack=True)
-        commands = await channel.get_exchange(names(namespace)["commands"], ensure=False)
+        commands = await channel.get_exchange(names(namespace, guarded)["commands"], ensure=False)
         state.append(Gateway(channel, commands, pending))
 
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -174,12 +198,11 @@ class Floor:
 
 
 @asynccontextmanager
-async def started(ctx: Context) -> AsyncIterator[Floor]:
+async def started(ctx: Context, guarded: bool = False) -> AsyncIterator[Floor]:
     """The agent, then the gateway, in processes of their own; stopped when the run ends."""
-    ctx.track(
-        queues=[names(ctx.namespace)["queue"]],
-        exchanges=[n for k, n in names(ctx.namespace).items() if k != "queue"],
-    )
+    named = names(ctx.namespace, guarded)
+    ctx.track(queues=[named["queue"]], exchanges=[n for k, n in named.items() if k != "queue"])
+    side = "-guarded" if guarded else ""
     port = free_port()
     run = (sys.executable, "-m", "bench.floor")
     token = secrets.token_urlsafe(32)
@@ -188,7 +211,7 @@ async def started(ctx: Context) -> AsyncIterator[Floor]:
     rest = LeanHttp(f"http://127.0.0.1:{port}", {"Authorization": f"Bearer {token}"})
     try:
         agent_process = await asyncio.create_subprocess_exec(
-            *run, "agent", ctx.url, ctx.namespace, stdout=asyncio.subprocess.PIPE, env=env
+            *run, f"agent{side}", ctx.url, ctx.namespace, stdout=asyncio.subprocess.PIPE, env=env
         )
         processes.append(agent_process)
         assert agent_process.stdout is not None
@@ -196,7 +219,7 @@ async def started(ctx: Context) -> AsyncIterator[Floor]:
         if line.strip() != b"ready":
             raise RuntimeError(f"the floor agent did not start: {line!r}")
         gateway_process = await asyncio.create_subprocess_exec(
-            *run, "gateway", ctx.url, ctx.namespace, str(port), env=env
+            *run, f"gateway{side}", ctx.url, ctx.namespace, str(port), env=env
         )
         processes.append(gateway_process)
         async with asyncio.timeout(60):
@@ -227,8 +250,19 @@ async def rest_command16(ctx: Context) -> Figures:
     """The REST command of `system.rest_command16` (16 in flight, same count) through the
     bare-library gateway and agent of this module: requests/s, and the CPU of its two
     processes (`cpu_us_per_op:floor-*`) and of the broker (`broker_cpu_us_per_op`)."""
-    floor = await ctx.fixture("floor", lambda: started(ctx))
+    return await measured(ctx, await ctx.fixture("floor", lambda: started(ctx)))
 
+
+@benchmark("floor.rest_command16_guarded", baseline="floor.rest_command16")
+async def rest_command16_guarded(ctx: Context) -> Figures:
+    """`floor.rest_command16` with the agent's queue declared as a partition queue is
+    (delivery limit, at-least-once dead-lettering, `reject-publish`): the broker's price
+    of the guarantees the services keep."""
+    floor = await ctx.fixture("floor-guarded", lambda: started(ctx, guarded=True))
+    return await measured(ctx, floor)
+
+
+async def measured(ctx: Context, floor: Floor) -> Figures:
     async def post() -> None:
         await command(floor.rest)
 
@@ -245,10 +279,11 @@ def main(argv: list[str]) -> None:
     import uvloop
 
     side, url, namespace = argv[:3]
-    if side == "agent":
-        uvloop.run(agent(url, namespace))
+    guarded = side.endswith("-guarded")
+    if side.startswith("agent"):
+        uvloop.run(agent(url, namespace, guarded))
     else:
-        app = gateway_app(url, namespace, os.environ["FLOOR_TOKEN"])
+        app = gateway_app(url, namespace, os.environ["FLOOR_TOKEN"], guarded)
         uvicorn.run(app, host="127.0.0.1", port=int(argv[3]), log_config=None, access_log=False)
 
 
