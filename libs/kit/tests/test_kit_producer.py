@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 
 import aio_pika
 import pytest
-from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
+from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractRobustConnection
 
 from vsm.kit.producer import Producer
 
@@ -28,18 +28,27 @@ async def producer(connection: AbstractRobustConnection) -> AsyncIterator[Produc
         await producer.stop()
 
 
-async def test_a_reply_reaches_the_requester_without_a_confirm(
-    connection: AbstractRobustConnection, producer: Producer, namespace: str
-) -> None:
+async def asked(
+    connection: AbstractRobustConnection, namespace: str, correlation_id: str
+) -> tuple[AbstractChannel, asyncio.Queue[AbstractIncomingMessage], AbstractIncomingMessage]:
+    """A requester that listens on its direct reply-to, and its request as a replier
+    receives it (its `reply_to` the requester's own key)."""
     requester = await connection.channel()
     replies: asyncio.Queue[AbstractIncomingMessage] = asyncio.Queue()
     await (await requester.get_queue(REPLY_TO, ensure=False)).consume(replies.put, no_ack=True)
     inbox = await requester.declare_queue(f"{namespace}.inbox", auto_delete=True)
-    request = aio_pika.Message(b"question", reply_to=REPLY_TO, correlation_id="c-1")
+    request = aio_pika.Message(b"question", reply_to=REPLY_TO, correlation_id=correlation_id)
     await requester.default_exchange.publish(request, inbox.name)
     received = await inbox.get(timeout=5)
     assert received.reply_to is not None
     assert received.reply_to != REPLY_TO
+    return requester, replies, received
+
+
+async def test_a_reply_reaches_the_requester_without_a_confirm(
+    connection: AbstractRobustConnection, producer: Producer, namespace: str
+) -> None:
+    requester, replies, received = await asked(connection, namespace, "c-1")
 
     await producer.publish(
         "",
@@ -70,14 +79,7 @@ async def test_a_reply_to_a_forged_reply_to_does_not_stop_the_replies_after_it(
 ) -> None:
     """A reply-to is whatever the request said: one the broker refuses (a direct reply-to
     that names no consumer) must not take the channel of the replies after it down."""
-    requester = await connection.channel()
-    replies: asyncio.Queue[AbstractIncomingMessage] = asyncio.Queue()
-    await (await requester.get_queue(REPLY_TO, ensure=False)).consume(replies.put, no_ack=True)
-    inbox = await requester.declare_queue(f"{namespace}.inbox", auto_delete=True)
-    request = aio_pika.Message(b"question", reply_to=REPLY_TO, correlation_id="c-2")
-    await requester.default_exchange.publish(request, inbox.name)
-    received = await inbox.get(timeout=5)
-    assert received.reply_to is not None
+    requester, replies, received = await asked(connection, namespace, "c-2")
 
     for forged in (f"{REPLY_TO}.forged", f"{REPLY_TO}.g2dkAA", received.reply_to + "x"):
         with contextlib.suppress(Exception):
