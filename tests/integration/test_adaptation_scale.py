@@ -143,11 +143,17 @@ async def test_defensive_isolation_takes_the_agents_share_and_a_probe_lets_it_ba
             1,
             2,
         ]
-        steps = [
-            (s.data["action"], s.data["outcome"])
-            for s in watch.of(AdaptationAction.TYPE)
-            if s.envelope.get("causationid") == policy.envelope["id"]
-        ]
+
+        # each step's action is published apart from its allocation, so the last may trail it
+        async def both_steps() -> list[tuple[str, str]] | None:
+            steps = [
+                (s.data["action"], s.data["outcome"])
+                for s in watch.of(AdaptationAction.TYPE)
+                if s.envelope.get("causationid") == policy.envelope["id"]
+            ]
+            return steps if len(steps) >= 3 else None
+
+        steps = await eventually(both_steps, timeout=10, what="the two readmit steps")
         assert steps == [("isolate", "done"), ("readmit", "done"), ("readmit", "done")]
     finally:
         await watch.stop()
