@@ -21,6 +21,8 @@ from faststream.rabbit import RabbitBroker
 from faststream.rabbit.utils import build_url
 from yarl import URL
 
+from vsm.kit.wire import KitConnection
+
 __all__ = ["SCHEMES", "BrokerAddresses", "broker_urls", "redacted"]
 
 log = structlog.get_logger("vsm.addresses")
@@ -83,7 +85,12 @@ class BrokerAddresses:
     ) -> RabbitBroker:
         """A FastStream broker on these nodes that fails over to the next one it loses; connect
         it with `connect_broker`."""
-        return RabbitBroker(self.urls[0], on_close=[self.next_node, *on_close], **options)
+        broker = RabbitBroker(self.urls[0], on_close=[self.next_node, *on_close], **options)
+        # FastStream passes its connection arguments to aio-pika's `connect_robust` as they
+        # are and offers no parameter for the connection's class; the kit's batches frames
+        # (`vsm.kit.wire`; tests/integration/test_kit_wire.py fails if this stops working).
+        broker._connection_kwargs["connection_class"] = KitConnection
+        return broker
 
     async def connect_broker(self, broker: RabbitBroker) -> AbstractRobustConnection:
         """Connect `broker` (made by `rabbit_broker`) to the first node that answers."""
