@@ -79,7 +79,9 @@ class Delivered:
         self.body = body
 
 
-async def answered(exchange: str, routing_key: str, message: Any, timeout: float) -> Delivered:
+async def answered(
+    exchange: str, routing_key: str, body: bytes, properties: Any, timeout: float
+) -> Delivered:
     """The broker and the agent replaced: each request answered at once."""
     return Delivered(DESCRIBED if routing_key.endswith(".get") else RESULT)
 

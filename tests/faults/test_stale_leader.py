@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator
 import aio_pika
 import pytest
 from aio_pika.abc import AbstractRobustConnection
+from aiormq import spec
 from aiormq.exceptions import DeliveryError
 
 from tests.support.cleanup import new_namespace
@@ -106,7 +107,7 @@ async def test_the_kit_publishes_again_on_a_new_channel_until_the_record_is_repa
     await asyncio.to_thread(stale_leader, own_node, queue)
     publisher = ConfirmingChannel(pauses=(0.5,) * int(REPAIR_S / 0.5))
     await publisher.open(connection)
-    await publisher.publish("", queue, aio_pika.Message(b"1"), mandatory=True)  # confirmed
+    await publisher.publish("", queue, b"1", spec.Basic.Properties(), mandatory=True)  # confirmed
     assert publisher.renewed >= 1  # nacked first
     assert await asyncio.to_thread(leader, own_node, queue) != LOST
     await publisher.close()

@@ -17,6 +17,7 @@ from typing import Any
 import aio_pika
 import httpx
 import pytest
+from aiormq import spec
 
 from scripts.localrun import LocalSystem
 from tests.support.cleanup import delete_namespace, exchange_exists
@@ -275,14 +276,15 @@ async def test_an_audit_on_the_commands_exchange_answers_with_the_request_correl
 ) -> None:
     agent_id = await spawn(rest, "worker", allocation=3)
     request = s1_probe.bus.envelope(AuditRequest(audit_type="resource_audit"))
-    message = aio_pika.Message(
-        request.model_dump_json().encode(),
-        content_type="application/json",
-        message_id=request.id,
-        correlation_id=request.id,
+    properties = spec.Basic.Properties(
+        content_type="application/json", message_id=request.id, correlation_id=request.id
     )
     raw = await s1_probe.bus.requester.request(
-        s1_probe.namespace.name(topology.S1_COMMANDS.name), audit_key(agent_id), message, 5.0
+        s1_probe.namespace.name(topology.S1_COMMANDS.name),
+        audit_key(agent_id),
+        request.model_dump_json().encode(),
+        properties,
+        5.0,
     )
     reply = AnyEnvelope.validate_json(raw.body)
     assert raw.correlation_id == request.id

@@ -11,14 +11,16 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
-import aio_pika
 import pytest
 from aio_pika.abc import AbstractRobustConnection, AbstractRobustQueue
+from aiormq import spec
 from aiormq.exceptions import DeliveryError
 
 from vsm.kit.confirms import ConfirmingChannel, nacked
 
 pytestmark = pytest.mark.integration
+
+PLAIN = spec.Basic.Properties()
 
 
 @pytest.fixture
@@ -36,7 +38,7 @@ async def full_queue(
     filling = ConfirmingChannel()
     await filling.open(connection)
     for body in (b"first", b"over"):
-        await filling.publish("", queue.name, aio_pika.Message(body), mandatory=True)
+        await filling.publish("", queue.name, body, PLAIN, mandatory=True)
     await filling.close()
     try:
         yield queue
@@ -52,7 +54,7 @@ async def test_a_nacked_publish_goes_again_on_a_new_channel_once_the_queue_takes
     await publisher.open(connection)
     first = publisher.channel
     sending = asyncio.create_task(
-        publisher.publish("", full_queue.name, aio_pika.Message(b"second"), mandatory=True)
+        publisher.publish("", full_queue.name, b"second", PLAIN, mandatory=True)
     )
     while publisher.renewed == 0:  # nacked: the queue is full
         assert not sending.done(), sending
@@ -72,7 +74,7 @@ async def test_a_nack_that_lasts_is_raised_after_the_pauses(
     publisher = ConfirmingChannel(pauses=(0.05, 0.05))
     await publisher.open(connection)
     with pytest.raises(DeliveryError) as raised:
-        await publisher.publish("", full_queue.name, aio_pika.Message(b"more"), mandatory=True)
+        await publisher.publish("", full_queue.name, b"more", PLAIN, mandatory=True)
     assert nacked(raised.value)
     assert publisher.renewed == 2
     await publisher.close()
@@ -85,7 +87,7 @@ async def test_an_unroutable_publish_is_raised_at_once_and_keeps_its_channel(
     await publisher.open(connection)
     channel = publisher.channel
     with pytest.raises(DeliveryError) as raised:
-        await publisher.publish("", f"{namespace}.nowhere", aio_pika.Message(b"x"), mandatory=True)
+        await publisher.publish("", f"{namespace}.nowhere", b"x", PLAIN, mandatory=True)
     assert not nacked(raised.value)
     assert publisher.channel is channel
     assert publisher.renewed == 0

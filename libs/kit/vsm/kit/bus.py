@@ -11,10 +11,10 @@ import functools
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
-import aio_pika
 import structlog
 from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
 from aio_pika.exceptions import DeliveryError
+from aiormq import spec
 from faststream.middlewares import AckPolicy
 from faststream.prometheus.manager import MetricsManager
 from faststream.rabbit import (
@@ -538,20 +538,19 @@ class Bus:
             raise ValueError("ask needs an exchange or a queue")
         if self.guard is not None:  # requests bypass the broker's middlewares: sign here
             props["headers"] |= self.guard.signature_headers(data, target, key)
-        message = aio_pika.Message(
-            data,
+        properties = spec.Basic.Properties(
             content_type=CONTENT_TYPE,
-            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            delivery_mode=2,  # persistent
             message_id=props["message_id"],
             correlation_id=envelope.id,
-            type=props["type"],
+            message_type=props["type"],
             priority=props["priority"],
             headers=props["headers"],
             app_id=self.source,
-            expiration=deadline,  # nobody waits for the answer after the deadline
+            expiration=str(int(deadline * 1000)),  # nobody waits for the answer after it
         )
         try:
-            raw = await self.requester.request(target, key, message, deadline)
+            raw = await self.requester.request(target, key, data, properties, deadline)
         except DeliveryError as error:
             if nacked(error):  # a refusal, not a return: the queue exists
                 raise BrokerUnavailable(f"the broker refused the request to {key!r}") from error

@@ -29,17 +29,20 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractRobustConnection
+from aiormq import spec
 from faststream.prometheus.manager import MetricsManager
 from faststream.prometheus.types import PublishingStatus
 from opentelemetry import propagate, trace
 
-from vsm.kit.confirms import ConfirmingChannel
+from vsm.kit.confirms import ConfirmingChannel, publish
 from vsm.kit.deadletter import REASON_HEADER, MessageGuard
 from vsm.kit.labels import RouteLabels
 
 __all__ = ["Producer"]
+
+PERSISTENT, NOT_PERSISTENT = 2, 1
+"""AMQP's `delivery_mode`s."""
 
 
 class Producer:
@@ -90,8 +93,8 @@ class Producer:
         if self.guard is not None and REASON_HEADER not in headers:
             headers |= self.guard.signature_headers(body, exchange, routing_key)
         if self.tracer is None:
-            message = self._message(body, headers, persist, properties)
-            await self._send(exchange, routing_key, message, mandatory, confirmed=confirmed)
+            amqp = self._properties(headers, persist, properties)
+            await self._send(exchange, routing_key, body, amqp, mandatory, confirmed=confirmed)
             return
         with self.tracer.start_as_current_span(
             f"publish {exchange or 'amq.default'}",
@@ -108,20 +111,23 @@ class Producer:
             },
         ):
             propagate.inject(headers)  # the consumer's span follows this one
-            message = self._message(body, headers, persist, properties)
-            await self._send(exchange, routing_key, message, mandatory, confirmed=confirmed)
+            amqp = self._properties(headers, persist, properties)
+            await self._send(exchange, routing_key, body, amqp, mandatory, confirmed=confirmed)
 
-    def _message(
-        self, body: bytes, headers: dict[str, Any], persist: bool, properties: dict[str, Any]
-    ) -> aio_pika.Message:
-        return aio_pika.Message(
-            body,
+    def _properties(
+        self, headers: dict[str, Any], persist: bool, properties: dict[str, Any]
+    ) -> spec.Basic.Properties:
+        """The AMQP properties (named as aio-pika's `Message` names them: `type`,
+        `expiration` in seconds) with the kit's `app_id` and a timestamp."""
+        expiration = properties.pop("expiration", None)
+        kind = properties.pop("type", None)
+        return spec.Basic.Properties(
             headers=headers,
-            delivery_mode=aio_pika.DeliveryMode.PERSISTENT
-            if persist
-            else aio_pika.DeliveryMode.NOT_PERSISTENT,
+            delivery_mode=PERSISTENT if persist else NOT_PERSISTENT,
             app_id=self.app_id,
             timestamp=datetime.now(UTC),
+            message_type=kind,
+            expiration=None if expiration is None else str(int(expiration * 1000)),
             **properties,
         )
 
@@ -129,7 +135,8 @@ class Producer:
         self,
         exchange: str,
         routing_key: str,
-        message: aio_pika.Message,
+        body: bytes,
+        amqp: spec.Basic.Properties,
         mandatory: bool,
         *,
         confirmed: bool,
@@ -139,9 +146,11 @@ class Producer:
         status = PublishingStatus.error
         try:
             if confirmed:
-                await self.confirming.publish(exchange, routing_key, message, mandatory=mandatory)
+                await self.confirming.publish(
+                    exchange, routing_key, body, amqp, mandatory=mandatory
+                )
             else:
-                await self._unconfirmed(exchange, routing_key, message)
+                await self._unconfirmed(exchange, routing_key, body, amqp)
             status = PublishingStatus.success
         except Exception as error:
             if self.metrics is not None:
@@ -161,11 +170,11 @@ class Producer:
                 )
 
     async def _unconfirmed(
-        self, exchange: str, routing_key: str, message: aio_pika.Message
+        self, exchange: str, routing_key: str, body: bytes, amqp: spec.Basic.Properties
     ) -> None:
         """A reply: through the default exchange to the requester's reply-to."""
         if exchange:
             raise ValueError("an unconfirmed publish is a reply, through the default exchange")
         if self._replies is None:
             raise RuntimeError("the channel is not open")
-        await self._replies.default_exchange.publish(message, routing_key, mandatory=False)
+        await publish(self._replies, "", routing_key, body, amqp, mandatory=False)

@@ -18,8 +18,8 @@ import contextlib
 import uuid
 from typing import Any
 
-import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractRobustConnection
+from aiormq import spec
 from aiormq.exceptions import AMQPConnectionError, ChannelInvalidStateError
 
 from vsm.kit.confirms import ConfirmingChannel
@@ -79,20 +79,24 @@ class Requester:
         self,
         exchange: str,
         routing_key: str,
-        message: aio_pika.Message,
+        body: bytes,
+        properties: spec.Basic.Properties,
         timeout: float,
     ) -> AbstractIncomingMessage:
-        """Publish `message` (confirmed, mandatory) and wait for the reply matching its id."""
+        """Publish `body` (confirmed, mandatory) and wait for the reply matching its
+        correlation id (one is made when `properties` has none)."""
         if self.confirming.channel is None:
             raise RuntimeError("requester is not started")
-        correlation_id = message.correlation_id or str(uuid.uuid4())
-        message.correlation_id = correlation_id
-        message.reply_to = REPLY_TO
+        correlation_id = properties.correlation_id or str(uuid.uuid4())
+        properties.correlation_id = correlation_id
+        properties.reply_to = REPLY_TO
         future = asyncio.get_running_loop().create_future()
         self._pending[correlation_id] = future
         try:
             async with asyncio.timeout(timeout):
-                await self.confirming.publish(exchange, routing_key, message, mandatory=True)
+                await self.confirming.publish(
+                    exchange, routing_key, body, properties, mandatory=True
+                )
                 reply: AbstractIncomingMessage = await future
                 return reply
         except TimeoutError as error:
