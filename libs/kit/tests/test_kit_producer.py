@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
 import aio_pika
 import pytest
@@ -93,3 +94,41 @@ async def test_a_reply_to_a_forged_reply_to_does_not_stop_the_replies_after_it(
     assert (reply.body, reply.correlation_id) == (b"answer", "c-2")
     await received.ack()
     await requester.close()
+
+
+async def test_a_publish_carries_its_properties_and_the_kits_own(
+    connection: AbstractRobustConnection, producer: Producer, namespace: str
+) -> None:
+    channel = await connection.channel()
+    inbox = await channel.declare_queue(f"{namespace}.inbox", auto_delete=True)
+    before = datetime.now(UTC).replace(microsecond=0)
+    await producer.publish(
+        "",
+        inbox.name,
+        b"{}",
+        mandatory=True,
+        headers={"ce-type": "vsm.test"},
+        message_id="m-1",
+        correlation_id="c-1",
+        type="vsm.test",
+        priority=3,
+        content_type="application/json",
+        reply_to="somewhere",
+        expiration=2.5,
+    )
+    message = await inbox.get(timeout=5)
+    assert message.body == b"{}"
+    assert message.headers == {"ce-type": "vsm.test"}
+    assert (message.message_id, message.correlation_id, message.type) == ("m-1", "c-1", "vsm.test")
+    assert (message.priority, message.content_type, message.reply_to) == (
+        3,
+        "application/json",
+        "somewhere",
+    )
+    assert message.expiration == 2.5  # sent as "2500" ms
+    assert message.app_id == "vsm/test"
+    assert message.delivery_mode == aio_pika.DeliveryMode.PERSISTENT
+    assert message.timestamp is not None
+    assert message.timestamp >= before
+    await message.ack()
+    await channel.close()
