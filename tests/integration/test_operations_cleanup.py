@@ -3,7 +3,8 @@ real broker: an agent spawned again under the same id keeps its new exchange, wh
 earlier one's deletion was still waiting or already under way; a graceful stop finishes what
 is pending, and says how much it could not; a replica starting deletes again the exchanges
 of the agents terminated lately (those a replica that died first left); only the replica that
-logs a termination deletes the exchange, once, wherever the agent ran."""
+logs a termination deletes the exchange, once, wherever the agent ran; a deletion the broker
+refuses is counted as failed and tried again until the exchange is gone."""
 
 from __future__ import annotations
 
@@ -14,8 +15,11 @@ from datetime import UTC, datetime
 
 import aio_pika
 import pytest
+from prometheus_client import CollectorRegistry
 
 from tests.support.cleanup import delete_namespace, exchange_exists
+from tests.support.polling import eventually
+from tests.support.rabbitmq import PrivateRabbitMQ
 from vsm.contract import topology
 from vsm.contract.operations import (
     AGENT_DEAD_LETTERS,
@@ -35,7 +39,8 @@ from vsm.operations.agents.base import Resources
 from vsm.operations.agents.outbound import Outbound
 from vsm.operations.cleanup import Cleanup
 from vsm.operations.host import AgentHost
-from vsm.operations.registry import new_agent
+from vsm.operations.metrics import create_metrics
+from vsm.operations.registry import Registry, new_agent
 from vsm.operations.system1 import System1
 from vsm.operations.wiring import declare_agent, declare_pool, declare_shared
 
@@ -47,6 +52,7 @@ ABANDONED = [f"worker-c1ea0000dd{k:02d}" for k in range(3)]
 RESPAWNED = "worker-c1ea0000eeee"
 LEFT_BY_A_CRASH = "worker-c1ea0000ffff"
 HOSTED_LEFT = "tally-c1ea0000ffee"
+REFUSED, REFUSED_THEN_CLAIMED = "worker-c1ea00003333", "worker-c1ea00004444"
 RUN_BY_THE_LOGGER, RUN_ELSEWHERE = "worker-c1ea00001111", "worker-c1ea00002222"
 ALL = [
     WAITING,
@@ -262,3 +268,53 @@ async def test_only_the_replica_logging_a_termination_deletes_the_exchange_once(
         for agent_id in both:
             name = ns(results_exchange(agent_id).name)
             assert not await exchange_exists(connection, name), agent_id
+
+
+async def test_a_refused_deletion_is_counted_and_tried_again_until_the_exchange_is_gone(
+    namespace: str,
+) -> None:
+    """On a node of its own, the broker refuses the deletion (the user may configure nothing
+    for a while: ACCESS_REFUSED, the channel closed): not done, so still pending, and
+    counted; a spawn claiming an id meanwhile stops its retries at once (it does not wait for
+    the broker); once allowed again, a later try deletes the other exchange."""
+    with PrivateRabbitMQ() as node:
+        settings = ServiceSettings(
+            amqp_url=node.url, vsm_namespace=namespace, instance_id="cleanup", log_format="console"
+        )
+        runtime = Runtime("operations", settings)
+        await runtime.bus.start()
+        try:
+            await declare_shared(runtime.bus, PARTITIONS)
+            for agent_id in (REFUSED, REFUSED_THEN_CLAIMED):
+                await declare_agent(runtime.bus, agent_id, 0)
+            await runtime.bus.declarations.close()  # no channel remembers it was allowed
+            cleanup, prometheus = Cleanup(runtime.bus), CollectorRegistry()
+            create_metrics(prometheus, Registry(), cleanup)
+
+            def metric(name: str) -> float | None:
+                return prometheus.get_sample_value(name)
+
+            await asyncio.to_thread(node.ctl, "set_permissions", "guest", "^$", ".*", ".*")
+            cleanup.forget([REFUSED, REFUSED_THEN_CLAIMED])
+
+            async def failed() -> bool:
+                return (metric("vsm_agent_cleanup_failures_total") or 0) >= 2
+
+            await eventually(failed, timeout=20, what="both failed deletions counted")
+            assert metric("vsm_agent_cleanups_pending") == 2  # not done
+            await asyncio.wait_for(cleanup.claim(REFUSED_THEN_CLAIMED), timeout=5)
+            assert metric("vsm_agent_cleanups_pending") == 1
+            name = Namespace(namespace).name(results_exchange(REFUSED).name)
+            async with await aio_pika.connect(node.url) as connection:
+                assert await exchange_exists(connection, name)
+
+                await asyncio.to_thread(node.ctl, "set_permissions", "guest", ".*", ".*", ".*")
+                assert await cleanup.drain(30) == 0
+
+                assert not await exchange_exists(connection, name)
+                claimed = Namespace(namespace).name(results_exchange(REFUSED_THEN_CLAIMED).name)
+                assert await exchange_exists(connection, claimed)
+            assert metric("vsm_agent_cleanups_pending") == 0
+            assert (metric("vsm_agent_cleanup_failures_total") or 0) >= 2
+        finally:
+            await runtime.bus.stop()

@@ -289,10 +289,14 @@ class System1:
         await unbind_agent(self.bus, agent.agent_id, lane, earlier=not agent.one_route)
 
     async def _undeclare(self, agent: AgentInfo) -> None:
-        """What `_place` declared for an agent never logged, removed (whatever is left)."""
+        """What `_place` declared for an agent never logged, removed (whatever is left); an
+        exchange that cannot be deleted now is left to the cleanup (tried again)."""
         with contextlib.suppress(Exception):
             await self._unbind(agent)
-        await forget_agent(self.bus, agent.agent_id)
+        try:
+            await forget_agent(self.bus, agent.agent_id)
+        except Exception:
+            self.host.cleanup.forget([agent.agent_id])
 
     async def _log_spawned(self, batch: list[AgentInfo]) -> list[AgentInfo]:
         """One batch of placed agents logged as spawned (a lone agent as `AgentSpawned`);
