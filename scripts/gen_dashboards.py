@@ -511,6 +511,19 @@ def operations() -> Dashboard:
                 "Audits sent straight to an agent's queue, bypassing S2.",
                 unit="ops",
             ),
+            Panel(
+                "Results exchanges of terminated agents still to delete",
+                (
+                    t(sum_by("", m("vsm_agent_cleanups_pending")), "pending"),
+                    t(
+                        sum_by("", per_interval("vsm_agent_cleanup_failures_total")),
+                        "failed deletions (tried again)",
+                    ),
+                ),
+                "Deleted in the background after a termination is answered: pending returns "
+                "to 0 within seconds. Pending that stays up, with failed deletions, means the "
+                "broker refuses or lost them (logged as cleanup_failed).",
+            ),
         ),
     )
 

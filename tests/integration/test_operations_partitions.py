@@ -1,8 +1,10 @@
 """Agents at scale on the real broker: agents are no queues but routes into a fixed number of
 partitions, each served by one operations replica at a time, spread over the replicas.
 
-One module-wide system (operations and the gateway); replicas join it as the tests go:
-thousands of agents spawned in bulk all answer; one agent's commands keep their order; an audit, an
+One module-wide system (operations and the gateway), and one fleet of agents spawned in bulk
+by the first test that needs it; replicas join the system as a test needs them (each test
+stands on its own, run alone or with the others): thousands of agents spawned in bulk all
+answer; one agent's commands keep their order; an audit, an
 allocation and a note reach the right agent on any partition; two replicas split the
 partitions and a third takes a share; SIGKILL of a serving replica in the middle of 300
 commands to 50 agents loses none, and its agents answer again from the others.
@@ -49,6 +51,9 @@ AGENTS = int(os.environ.get("VSM_TEST_PARTITION_AGENTS", "2000"))
 BULK = 1000
 """Agents per bulk request (`REST_BULK_SPAWN_MAX`)."""
 SPAWNED: list[str] = []
+"""Every agent the tests spawned (deleted from the broker at the end)."""
+FLEET: list[dict[str, Any]] = []
+"""The agents spawned in bulk (`fleet`), once for the module."""
 REPLICAS: list[LocalSystem] = []
 
 
@@ -63,6 +68,12 @@ def system(amqp_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
             replica.stop()
         first.stop()
         asyncio.run(delete_s1(amqp_url, first.env["VSM_NAMESPACE"], SPAWNED))
+
+
+def live_replicas(first: LocalSystem) -> int:
+    """Operations processes running: the system's own and the replicas added (one killed
+    is not counted)."""
+    return sum(s.processes["operations"].poll() is None for s in [first, *REPLICAS])
 
 
 def add_replica(first: LocalSystem) -> LocalSystem:
@@ -121,6 +132,17 @@ async def spawn_bulk(rest: httpx.AsyncClient, count: int, vsm_id: str) -> list[d
     return agents
 
 
+async def fleet(rest: httpx.AsyncClient) -> list[dict[str, Any]]:
+    """The `AGENTS` workers of "root/scale", spawned in bulk by the first test that asks."""
+    if not FLEET:
+        FLEET.extend(await spawn_bulk(rest, AGENTS, "root/scale"))
+    return FLEET
+
+
+async def fleet_ids(rest: httpx.AsyncClient) -> list[str]:
+    return [agent["agent_id"] for agent in await fleet(rest)]
+
+
 async def command(rest: httpx.AsyncClient, agent_id: str, data: Any = 1) -> dict[str, Any]:
     response = await rest.post(
         f"/api/vsm/agents/{agent_id}/command",
@@ -139,10 +161,12 @@ async def audit(rest: httpx.AsyncClient, agent_id: str, kind: str = "resource_au
     return response.json()["report"]
 
 
-def one_per_partition() -> dict[int, str]:
+async def one_per_partition(rest: httpx.AsyncClient) -> dict[int, str]:
+    """One agent of the fleet on each partition."""
     chosen: dict[int, str] = {}
-    for agent_id in SPAWNED[:AGENTS]:
+    for agent_id in await fleet_ids(rest):
         chosen.setdefault(partition_of(agent_id, PARTITIONS), agent_id)
+    assert len(chosen) == PARTITIONS
     return chosen
 
 
@@ -157,7 +181,7 @@ async def serving(rest: httpx.AsyncClient, agents: dict[int, str]) -> dict[int, 
 async def test_thousands_of_agents_spawned_in_bulk_without_queues_all_answer(
     rest: httpx.AsyncClient, amqp_url: str, system: LocalSystem
 ) -> None:
-    agents = await spawn_bulk(rest, AGENTS, "root/scale")
+    agents = await fleet(rest)
     assert len(agents) == AGENTS
     for agent in agents:
         assert agent["partition"] == partition_of(agent["agent_id"], PARTITIONS)
@@ -172,7 +196,7 @@ async def test_thousands_of_agents_spawned_in_bulk_without_queues_all_answer(
         channel = await connection.channel()
         with pytest.raises(aio_pika.exceptions.ChannelNotFoundEntity):  # no queue of its own
             await channel.get_queue(
-                f"{prefix}.{earlier_command_queue(SPAWNED[0]).name}", ensure=True
+                f"{prefix}.{earlier_command_queue(agents[0]['agent_id']).name}", ensure=True
             )
 
 
@@ -195,8 +219,7 @@ async def test_commands_to_one_agent_are_handled_in_their_order(
 
 
 async def test_an_audit_reaches_an_agent_on_every_partition(rest: httpx.AsyncClient) -> None:
-    chosen = one_per_partition()
-    assert len(chosen) == PARTITIONS
+    chosen = await one_per_partition(rest)
     reports = await gathered([audit(rest, a, "state_dump") for a in chosen.values()])
     for (partition, agent_id), report in zip(chosen.items(), reports, strict=True):
         assert report["agent"]["agent_id"] == agent_id
@@ -206,7 +229,7 @@ async def test_an_audit_reaches_an_agent_on_every_partition(rest: httpx.AsyncCli
 async def test_allocations_and_notes_reach_the_right_agent(
     rest: httpx.AsyncClient, probe: Probe
 ) -> None:
-    chosen = one_per_partition()
+    chosen = await one_per_partition(rest)
     allocated, noted = chosen[0], chosen[PARTITIONS - 1]
     change = AllocationChanged(
         agent_id=allocated,
@@ -235,21 +258,21 @@ async def test_allocations_and_notes_reach_the_right_agent(
 async def test_two_replicas_split_the_partitions_and_a_third_takes_a_share(
     rest: httpx.AsyncClient, system: LocalSystem
 ) -> None:
-    chosen = one_per_partition()
+    chosen = await one_per_partition(rest)
     add_replica(system)
 
-    async def split(replicas: int) -> dict[int, str] | None:
+    async def split() -> dict[int, str] | None:
         served = await serving(rest, chosen)
-        return served if len(set(served.values())) == replicas else None
+        return served if len(set(served.values())) == live_replicas(system) else None
 
-    served = await eventually(lambda: split(2), timeout=120, interval=1, what="two replicas")
+    served = await eventually(split, timeout=120, interval=1, what="two replicas")
     assert len(served) == PARTITIONS
 
     add_replica(system)
-    served = await eventually(lambda: split(3), timeout=120, interval=1, what="three replicas")
+    served = await eventually(split, timeout=120, interval=1, what="three replicas")
     assert min(Counter(served.values()).values()) >= 1
     # Every agent of one partition is served where its partition is.
-    for agent_id in SPAWNED[PARTITIONS : PARTITIONS * 3]:
+    for agent_id in (await fleet_ids(rest))[PARTITIONS : PARTITIONS * 3]:
         partition = partition_of(agent_id, PARTITIONS)
         report = await audit(rest, agent_id)
         assert report["partition"] == partition
@@ -259,7 +282,9 @@ async def test_two_replicas_split_the_partitions_and_a_third_takes_a_share(
 async def test_killing_a_serving_replica_loses_no_command_and_its_agents_answer_again(
     rest: httpx.AsyncClient, probe: Probe, system: LocalSystem
 ) -> None:
-    agents = SPAWNED[:50]
+    agents = (await fleet_ids(rest))[:50]
+    while live_replicas(system) < 2:  # one left to take over from the one killed
+        add_replica(system)
     reports = await gathered([audit(rest, a) for a in agents])
     where = Counter(r["instance"] for r in reports)
     victim = int(where.most_common(1)[0][0].rsplit("-", 1)[1])

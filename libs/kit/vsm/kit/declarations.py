@@ -20,7 +20,7 @@ from typing import Any
 import structlog
 from aio_pika import ExchangeType
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractRobustConnection
-from aio_pika.exceptions import ChannelPreconditionFailed
+from aio_pika.exceptions import ChannelNotFoundEntity, ChannelPreconditionFailed
 
 from vsm.contract import topology
 from vsm.kit.names import Namespace
@@ -175,10 +175,13 @@ class Declarations:
             await channel.declare_exchange(name, ExchangeType.TOPIC, durable=True)
 
     async def delete_exchange(self, name: str) -> None:
-        """Delete the exchange `name` (canonical) and every binding from or to it. Raises when
-        the broker refuses."""
-        async with self._channel() as channel:
-            await channel.exchange_delete(self._name(name))
+        """Delete the exchange `name` (canonical) and every binding from or to it; one that
+        does not exist is gone already (RabbitMQ answers delete-ok; a broker that answers
+        NOT_FOUND instead is taken at its word). Raises when the deletion fails otherwise
+        (refused, channel or connection lost)."""
+        with contextlib.suppress(ChannelNotFoundEntity):
+            async with self._channel() as channel:
+                await channel.exchange_delete(self._name(name))
 
     async def join(self, destination: str, source: str, routing_key: str) -> None:
         """Route what `source` takes with `routing_key` on into `destination` (exchanges,

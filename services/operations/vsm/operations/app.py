@@ -174,7 +174,13 @@ def create_app(settings: Settings, offered: Sequence[type[Agent[Any]]] = ()) -> 
     own = {m.name: m for m in map(describe, installed)}
     offers = HostOffers(host.placement_ttl_s, {**built_in_manifests(), **own}, own)
     s1 = System1(
-        bus, host, egress, settings.agents_per_system, offers, batch=settings.vsm_registry_batch
+        bus,
+        host,
+        egress,
+        settings.agents_per_system,
+        offers,
+        batch=settings.vsm_registry_batch,
+        cleans_up=not hosting,
     )
     host.metrics = metrics = create_metrics(runtime.telemetry.registry, s1.registry, host.cleanup)
     journal = RegistryJournal(

@@ -6,7 +6,10 @@ and the registry says so. Deleting its results exchange (with its join into
 replica, `CLEANUPS_IN_FLIGHT` deletions at a time. An observer bound to a terminated agent's
 results exchange hears nothing more from it, then loses its binding when the exchange goes.
 A spawn `claim`s its agent's id first, so that a deletion still pending or under way for an
-earlier agent of that id never takes the new one's exchange.
+earlier agent of that id never takes the new one's exchange. A deletion that fails (the
+broker refuses it, the channel or connection is lost, no answer in time) is not done: it is
+logged (`cleanup_failed`), counted (`failures`) and tried again after a growing pause, while
+the replica runs.
 """
 
 from __future__ import annotations
@@ -25,6 +28,11 @@ from vsm.operations.wiring import forget_agent
 CLEANUPS_IN_FLIGHT = 32
 """Results exchanges being deleted at once: the broker is left room for the spawns and
 commands meanwhile."""
+DELETE_TIMEOUT_S = 10.0
+"""A deletion not answered within this long is a failure (tried again)."""
+RETRY_FIRST_S = 0.5
+RETRY_MAX_S = 30.0
+"""The pause after a failed deletion: `RETRY_FIRST_S`, doubled at each failure up to this."""
 
 log = structlog.get_logger("vsm.operations.cleanup")
 
@@ -51,6 +59,11 @@ class Cleanup:
         self.waiting: dict[str, None] = {}
         """Agent ids in the order given (a dict: an ordered set)."""
         self.deleting: dict[str, asyncio.Task[None]] = {}
+        self.failures = 0
+        """Deletions that failed (each tried again), since start-up."""
+        self._pausing: set[str] = set()
+        """Agent ids whose deletion failed, waiting to be tried again."""
+        self._claimed: set[str] = set()
         self._gate = asyncio.Semaphore(in_flight)
         self._news = asyncio.Event()
         self._idle = asyncio.Event()
@@ -75,11 +88,14 @@ class Cleanup:
 
     async def claim(self, agent_id: str) -> None:
         """`agent_id` taken back for a new agent: its pending deletion dropped, one under
-        way waited for, so that what is declared next stays."""
+        way waited for (one failed is not tried again), so that what is declared next stays."""
         self.waiting.pop(agent_id, None)
         task = self.deleting.get(agent_id)
         if task is not None:
-            await asyncio.shield(task)
+            self._claimed.add(agent_id)
+            if agent_id in self._pausing:
+                task.cancel()
+            await asyncio.wait([task])
         self._settle()
 
     async def _work(self) -> None:
@@ -98,12 +114,31 @@ class Cleanup:
             self._settle()
 
     async def _delete(self, agent_id: str) -> None:
+        pause = RETRY_FIRST_S
         try:
-            await forget_agent(self.bus, agent_id)
+            while not await self._deleted(agent_id) and agent_id not in self._claimed:
+                self._pausing.add(agent_id)
+                try:
+                    await asyncio.sleep(pause)
+                finally:
+                    self._pausing.discard(agent_id)
+                pause = min(2 * pause, RETRY_MAX_S)
         finally:
+            self._claimed.discard(agent_id)
             self.deleting.pop(agent_id, None)
             self._gate.release()
             self._settle()
+
+    async def _deleted(self, agent_id: str) -> bool:
+        """One attempt: whether the exchange is gone now (a failure logged and counted)."""
+        try:
+            async with asyncio.timeout(DELETE_TIMEOUT_S):
+                await forget_agent(self.bus, agent_id)
+        except Exception as error:
+            self.failures += 1
+            log.warning("cleanup_failed", agent_id=agent_id, reason=repr(error)[:500])
+            return False
+        return True
 
     def _settle(self) -> None:
         if not self.waiting and not self.deleting:

@@ -460,11 +460,11 @@ class AgentHost:
     async def _retire(self, agent: Agent) -> None:
         """A terminated agent, unrouted already by the replica that logged its termination
         (what is still queued for it is dead-lettered where it is met, answering its
-        requesters): stopped, its results exchange left to `cleanup`."""
+        requesters): stopped. Its results exchange is that replica's to delete, not this
+        one's (`System1._log_terminated`): one deletion per agent."""
         agent.terminated = True
         agent_id = agent.info.agent_id
         await agent.behaviour.stop()
-        self.cleanup.forget([agent_id])
         self.agents.pop(agent_id, None)
         self.crash_reported.pop(agent_id, None)
         log.info("agent_retired", agent_id=agent_id)

@@ -1,15 +1,15 @@
 """What S1 counts: agents by type and state (read from the registry when scraped), command
 results by type and status, how long commands take, refused outbound destinations, and the
-results exchanges of terminated agents still to be deleted."""
+results exchanges of terminated agents still to be deleted (and the deletions that failed)."""
 
 from __future__ import annotations
 
 from collections import Counter as Tally
-from collections.abc import Iterator, Mapping, Sized
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from vsm.contract.topology import S1_COMMANDS
@@ -17,6 +17,7 @@ from vsm.kit.egress import Reason
 from vsm.kit.labels import OTHER
 from vsm.operations.agents.base import AgentType
 from vsm.operations.agents.catalog import AGENT_TYPES
+from vsm.operations.cleanup import Cleanup
 from vsm.operations.registry import Registry
 
 DURATION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
@@ -65,6 +66,20 @@ class AgentCount(Collector):
         yield family
 
 
+class CleanupFailures(Collector):
+    """`vsm_agent_cleanup_failures_total`, read from the cleanup at scrape time."""
+
+    def __init__(self, cleanup: Cleanup) -> None:
+        self.cleanup = cleanup
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        yield CounterMetricFamily(
+            "vsm_agent_cleanup_failures",
+            "Deletions of terminated agents' results exchanges that failed (each tried again).",
+            value=self.cleanup.failures,
+        )
+
+
 @dataclass(frozen=True)
 class Metrics:
     commands: Counter
@@ -98,7 +113,7 @@ class Metrics:
 
 
 def create_metrics(
-    prometheus: CollectorRegistry, registry: Registry, cleanups: Sized = ()
+    prometheus: CollectorRegistry, registry: Registry, cleanup: Cleanup | None = None
 ) -> Metrics:
     prometheus.register(AgentCount(registry))
     pending = Gauge(
@@ -106,7 +121,9 @@ def create_metrics(
         "Terminated agents whose results exchanges are still to be deleted (in the background).",
         registry=prometheus,
     )
-    pending.set_function(lambda: len(cleanups))
+    pending.set_function(lambda: 0 if cleanup is None else len(cleanup))
+    if cleanup is not None:
+        prometheus.register(CleanupFailures(cleanup))
     return Metrics(
         commands=Counter(
             "vsm_commands",

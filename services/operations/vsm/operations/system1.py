@@ -111,8 +111,12 @@ class System1:
         offers: HostOffers | None = None,
         *,
         batch: int = REGISTRY_BATCH_LIMIT,
+        cleans_up: bool = True,
     ) -> None:
         self.bus = bus
+        self.cleans_up = cleans_up
+        """Whether this process deletes the results exchanges of terminated agents: operations,
+        which logs the terminations, does; an agent host, which only retires its agents, not."""
         self.batch = batch
         """Most agents of a bulk spawn or terminate logged in one event (`VSM_REGISTRY_BATCH`;
         1: each its own `AgentSpawned` or `AgentTerminated`)."""
@@ -161,7 +165,8 @@ class System1:
         """The registry replayed: agents from before partitions leave their own queues (their
         routes bound into their partitions), the agents of this replica's partitions start."""
         partitions = self.host.partitions
-        self.host.cleanup.forget(self.recently_terminated(datetime.now(UTC)))
+        if self.cleans_up:
+            self.host.cleanup.forget(self.recently_terminated(datetime.now(UTC)))
         for agent in self.registry.running():
             if agent.partition is None and agent.pool is None and self.host.serves(agent):
                 await retire_earlier_queue(self.bus, agent.agent_id)
@@ -170,9 +175,9 @@ class System1:
         self.ready.set()
 
     def recently_terminated(self, now: datetime) -> list[str]:
-        """The agents of the types served here terminated within `CLEAN_AGAIN_WITHIN`."""
-        served = filter(self.host.serves, self.registry.agents.values())
-        return terminated_within(served, now, CLEAN_AGAIN_WITHIN)
+        """The agents terminated within `CLEAN_AGAIN_WITHIN`, of every type: whichever replica
+        logged a termination, and wherever its agent ran, operations deletes its exchange."""
+        return terminated_within(self.registry.agents.values(), now, CLEAN_AGAIN_WITHIN)
 
     async def _log(
         self,
@@ -183,11 +188,26 @@ class System1:
     ) -> list[AgentInfo]:
         """The event logged and applied; the agents it names as they now stand (one
         terminated and forgotten already, `TERMINATED_KEPT`, is left out)."""
+        await self._record(event, event_type, agent_type, cause)
+        return await self._follow(event)
+
+    async def _record(
+        self,
+        event: RegistryEvent,
+        event_type: str,
+        agent_type: str,
+        cause: Envelope[Any] | None = None,
+    ) -> None:
+        """The event logged (confirmed by the broker) and applied to the registry here."""
         envelope = await self.host.outlets.logged(event, event_type, agent_type, cause)
         if envelope.id not in self.registry.applied:
             self.ahead.add(envelope.id)
         self.registry.apply(envelope.id, event)
         self.host.registry_changed()
+
+    async def _follow(self, event: RegistryEvent) -> list[AgentInfo]:
+        """The live agents here made to follow an event recorded; the agents it names as they
+        now stand."""
         standing = []
         for agent_id in event_agent_ids(event):
             # Even when the stream delivered the event first, wait until this replica
@@ -269,10 +289,14 @@ class System1:
         await unbind_agent(self.bus, agent.agent_id, lane, earlier=not agent.one_route)
 
     async def _undeclare(self, agent: AgentInfo) -> None:
-        """What `_place` declared for an agent never logged, removed (whatever is left)."""
+        """What `_place` declared for an agent never logged, removed (whatever is left); an
+        exchange that cannot be deleted now is left to the cleanup (tried again)."""
         with contextlib.suppress(Exception):
             await self._unbind(agent)
-        await forget_agent(self.bus, agent.agent_id)
+        try:
+            await forget_agent(self.bus, agent.agent_id)
+        except Exception:
+            self.host.cleanup.forget([agent.agent_id])
 
     async def _log_spawned(self, batch: list[AgentInfo]) -> list[AgentInfo]:
         """One batch of placed agents logged as spawned (a lone agent as `AgentSpawned`);
@@ -358,7 +382,9 @@ class System1:
 
     async def _log_terminated(self, batch: list[AgentInfo], reason: str) -> list[AgentInfo]:
         """One batch of unrouted agents logged as terminated (a lone agent as
-        `AgentTerminated`), their results exchanges left to the cleanup."""
+        `AgentTerminated`), their results exchanges left to this replica's cleanup once the
+        log has the event (only here: the replica retiring an agent deletes nothing), even
+        if retiring them here fails."""
         now = datetime.now(UTC)
         agent_type = batch[0].agent_type
         ids = [a.agent_id for a in batch]
@@ -371,8 +397,11 @@ class System1:
             event = AgentsTerminated(
                 agent_ids=ids, agent_type=agent_type, reason=reason, terminated_at=now
             )
-        await self._log(event, "terminated", agent_type)
-        self.host.cleanup.forget(ids)
+        await self._record(event, "terminated", agent_type)
+        try:
+            await self._follow(event)
+        finally:
+            self.host.cleanup.forget(ids)
         update = {"state": "terminated", "terminated_at": now}
         return [self.registry.agents.get(a.agent_id) or a.model_copy(update=update) for a in batch]
 

@@ -81,9 +81,9 @@ async def declare_agent(bus: Bus, agent_id: str, partition: int, pool: str | Non
 
 async def forget_agent(bus: Bus, agent_id: str) -> None:
     """Delete a retired agent's results exchange with its bindings, so that nothing of a
-    terminated agent stays on the broker."""
-    with contextlib.suppress(Exception):  # gone already
-        await bus.declarations.delete_exchange(results_exchange(agent_id).name)
+    terminated agent stays on the broker (one gone already is no error); raises when the
+    deletion fails."""
+    await bus.declarations.delete_exchange(results_exchange(agent_id).name)
 
 
 async def unbind_agent(bus: Bus, agent_id: str, lane: Lane, *, earlier: bool = True) -> None:
