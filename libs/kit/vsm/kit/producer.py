@@ -1,6 +1,7 @@
 """The kit's publishing channel: bare aio-pika with publisher confirms and returns raised.
 
-Publishing is the hottest path of every service, so the kit publishes with aio-pika itself
+Publishing is the hottest path of every service, so the kit publishes on aio-pika's channels,
+straight through their aiormq channels with the protocol's properties (`confirms.publish`),
 rather than through FastStream's per-message publish pipeline (publish command, middlewares,
 encoding; `make bench`, `kit.publish`), and does what that pipeline would do:
 
