@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
-import aio_pika
+from aiormq import spec
 from faststream.rabbit import RabbitBroker, TestRabbitBroker
 from pydantic import TypeAdapter
 
@@ -98,15 +98,20 @@ class LocalRequester:
         return None
 
     async def request(
-        self, exchange: str, routing_key: str, message: aio_pika.Message, timeout: float
+        self,
+        exchange: str,
+        routing_key: str,
+        body: bytes,
+        properties: spec.Basic.Properties,
+        timeout: float,
     ) -> Any:
         async with asyncio.timeout(timeout):
             return await self.broker.request(
-                message.body,
+                body,
                 exchange=exchange or None,
                 routing_key=routing_key,
-                headers=message.headers,
-                correlation_id=message.correlation_id,
+                headers=properties.headers,
+                correlation_id=properties.correlation_id,
             )
 
 
