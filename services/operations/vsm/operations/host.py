@@ -295,7 +295,7 @@ class AgentHost:
         self.agents[info.agent_id] = agent
         await behaviour.start(agent.feel, agent.crash)
         self.stirring[info.agent_id] = True  # its first report
-        log.info("agent_activated", agent_id=info.agent_id, agent_type=info.agent_type)
+        log.debug("agent_activated", agent_id=info.agent_id, agent_type=info.agent_type)
         return agent
 
     # Partitions ---------------------------------------------------------------------------
@@ -467,7 +467,7 @@ class AgentHost:
         await agent.behaviour.stop()
         self.agents.pop(agent_id, None)
         self.crash_reported.pop(agent_id, None)
-        log.info("agent_retired", agent_id=agent_id)
+        log.debug("agent_retired", agent_id=agent_id)
 
     async def _feel(self, agent: Agent, feeling: Feeling) -> None:
         signal = AlgedonicSignal(
